@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The SFC Starter's interface: a backend takes batches of frame descriptors and
+ * returns verdicts (and rewritten frames, in place in the UMEM). The controller
+ * knows nothing else about the backend; cpu and gpu both sit behind this.
+ */
+#ifndef GEN_BACKEND_H
+#define GEN_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../nf/nf.h"
+
+/*
+ * One packet of a batch. addr is the UMEM offset of the packet's first byte,
+ * len its length. The backend may move addr (within the same frame) and change
+ * len, and sets verdict to NF_PASS or NF_DROP.
+ */
+struct gen_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t verdict;
+};
+_Static_assert(sizeof(struct gen_desc) == 16, "gen_desc crosses to the GPU");
+
+/* A chain program: the NF instances a chain runs, in order (host state blobs). */
+struct chain_prog {
+	uint32_t n;
+	uint32_t type[16];
+	struct nf_hdr *state[16]; /* host blobs; shared across chains using the same [nf] */
+	uint32_t mini_batch;
+	int gpu;                  /* device index for gpu backends */
+};
+
+struct backend_chain; /* opaque, one per (chain, program version) */
+
+struct backend_ops {
+	const char *name;
+	/* Called once per UMEM (one per queue) before any chain is created. */
+	int (*umem_attach)(void *umem, size_t size, uint32_t frame_size);
+	void (*umem_detach)(void *umem);
+	/* Upload the program (state blobs) and set up streams; NULL + errno on failure. */
+	struct backend_chain *(*chain_create)(const struct chain_prog *prog, void *umem, size_t umem_size,
+					      uint32_t frame_size);
+	void (*chain_destroy)(struct backend_chain *bc);
+	/*
+	 * Start one batch. descs stays owned by the caller until complete() hands it
+	 * back. Returns 0, or -EBUSY when the backend's in-flight slots are full,
+	 * or another -errno on failure (the batch was not taken).
+	 */
+	int (*submit)(struct backend_chain *bc, struct gen_desc *descs, uint32_t n);
+	/*
+	 * Non-blocking: if the oldest in-flight batch is done, return 1 and its descs
+	 * and count; 0 if none is done; -errno if it failed (descs/n still returned so
+	 * the caller can rerun it elsewhere). Batches complete in submit order.
+	 */
+	int (*complete)(struct backend_chain *bc, struct gen_desc **ret_descs, uint32_t *ret_n);
+	/* Read bytes [off, off+len) of NF i's live state blob (counters, tables) into dst. */
+	int (*state_read)(struct backend_chain *bc, uint32_t i, void *dst, uint32_t off, uint32_t len);
+	/* Max batches in flight per chain (1 for cpu). */
+	uint32_t max_inflight;
+};
+
+extern const struct backend_ops backend_cpu;
+/* Set only in builds with CUDA; probe it with gpu_backend_probe(). */
+extern const struct backend_ops *backend_gpu;
+/* 0 if a usable GPU is present, else -errno with a one-line reason in why. */
+int gpu_backend_probe(char *why, size_t len);
+
+/* Run one batch on the host: the cpu backend's body, also the GPU's fallback. */
+void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,
+		     struct gen_desc *descs, uint32_t n);
+
+#endif

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The NF ABI: the one header every network function includes.
+ *
+ * NF code is compiled three ways from the same source: by the host compiler for
+ * the cpu backend, by nvcc for the prebuilt SFC agent, and by NVRTC for agents
+ * built at run time. It is therefore pure: no allocation, no libc, no logging.
+ * An NF's tables and state live in ONE contiguous blob ("POD state") that starts
+ * with struct nf_hdr; references inside the blob are byte offsets from its start,
+ * never pointers, so the blob can be copied to GPU memory as it is.
+ */
+#ifndef GEN_NF_H
+#define GEN_NF_H
+
+#if defined(__CUDACC_RTC__)
+#define NF_FN __device__ __forceinline__
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+typedef signed char int8_t;
+typedef short int16_t;
+typedef int int32_t;
+typedef long long int64_t;
+#ifndef NULL
+#define NULL 0
+#endif
+#elif defined(__CUDACC__)
+#define NF_FN __host__ __device__ __forceinline__
+#include <stdint.h>
+#include <stddef.h>
+#else
+#define NF_FN static inline __attribute__((unused))
+#include <stdint.h>
+#include <stddef.h>
+#endif
+
+/* Verdicts returned by every NF and by the agent. */
+enum nf_verdict {
+	NF_PASS = 0,
+	NF_DROP = 1,
+	NF_VERDICT_MAX,
+};
+
+/* NF types: one per shipped NF. NF_T_CUSTOM is an NF compiled at run time. */
+enum nf_type {
+	NF_T_NONE = 0,
+	NF_T_L2_REWRITE,
+	NF_T_TTL_DEC,
+	NF_T_IPV4_ROUTER,
+	NF_T_NIDS,
+	NF_T_IPSEC_ESP,
+	NF_T_FIREWALL,
+	NF_T_FLOWMON,
+	NF_T_CUSTOM,
+	NF_T_MAX,
+};
+
+/*
+ * A packet as every NF sees it. buf is the start of the frame (UMEM frame or GPU
+ * staging slot); the packet occupies buf[off, off+len). An NF may move off down
+ * (prepend, e.g. ESP tunnel) or change len, staying within [0, cap).
+ * seq is the packet's index in its batch (unique within one agent launch).
+ */
+struct nf_pkt {
+	uint8_t *buf;
+	uint32_t off;
+	uint32_t len;
+	uint32_t cap;
+	uint32_t in_port;
+	uint32_t seq;
+	uint32_t pad;
+};
+
+/* Every state blob starts with this header. Counters are uint64_t, at counters_off. */
+struct nf_hdr {
+	uint32_t type;         /* enum nf_type */
+	uint32_t size;         /* whole blob, bytes, multiple of 8 */
+	uint32_t counters_off; /* byte offset of uint64_t counters[ncounters] */
+	uint32_t ncounters;
+};
+_Static_assert(sizeof(struct nf_hdr) == 16, "nf_hdr crosses to the GPU");
+
+#define NF_AT(hdr, off, type) ((type)((uint8_t *)(hdr) + (off)))
+#define NF_COUNTERS(hdr) NF_AT(hdr, ((const struct nf_hdr *)(hdr))->counters_off, uint64_t *)
+
+/* Atomic helpers that work for CPU threads and GPU threads alike. */
+#if defined(__CUDA_ARCH__) || defined(__CUDACC_RTC__)
+#define NF_ATOMIC_ADD64(p, v) atomicAdd((unsigned long long *)(p), (unsigned long long)(v))
+#define NF_ATOMIC_CAS64(p, o, n) atomicCAS((unsigned long long *)(p), (unsigned long long)(o), (unsigned long long)(n))
+#define NF_ATOMIC_CAS32(p, o, n) atomicCAS((unsigned int *)(p), (unsigned int)(o), (unsigned int)(n))
+#define NF_ATOMIC_OR64(p, v) atomicOr((unsigned long long *)(p), (unsigned long long)(v))
+#define NF_ATOMIC_LOAD64(p) (*(volatile unsigned long long *)(p))
+#else
+#define NF_ATOMIC_ADD64(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+#define NF_ATOMIC_CAS64(p, o, n) nf_cas64_((p), (o), (n))
+#define NF_ATOMIC_CAS32(p, o, n) nf_cas32_((p), (o), (n))
+#define NF_ATOMIC_OR64(p, v) __atomic_fetch_or((p), (v), __ATOMIC_RELAXED)
+#define NF_ATOMIC_LOAD64(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+/* CAS returning the old value, like CUDA's atomicCAS. */
+static inline uint64_t nf_cas64_(uint64_t *p, uint64_t o, uint64_t n)
+{
+	__atomic_compare_exchange_n(p, &o, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	return o;
+}
+static inline uint32_t nf_cas32_(uint32_t *p, uint32_t o, uint32_t n)
+{
+	__atomic_compare_exchange_n(p, &o, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	return o;
+}
+#endif
+
+#define NF_COUNT(hdr, idx) NF_ATOMIC_ADD64(&NF_COUNTERS(hdr)[(idx)], 1)
+
+/* Byte order helpers (network data is big-endian; hosts and GPUs are little-endian). */
+NF_FN uint16_t nf_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+NF_FN uint32_t nf_get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+NF_FN void nf_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+NF_FN void nf_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+/* Ethernet / IPv4 constants shared by NFs. */
+#define NF_ETH_HLEN 14
+#define NF_ETH_P_IP 0x0800
+#define NF_ETH_P_8021Q 0x8100
+#define NF_IPPROTO_ICMP 1
+#define NF_IPPROTO_TCP 6
+#define NF_IPPROTO_UDP 17
+#define NF_IPPROTO_ESP 50
+
+/*
+ * Locate the IPv4 header: returns its offset from buf (past Ethernet and one
+ * optional 802.1Q tag), or 0 when the frame is not a well-formed IPv4 packet
+ * (too short, IHL < 5, total length beyond the frame).
+ */
+NF_FN uint32_t nf_ipv4_off(const struct nf_pkt *p)
+{
+	const uint8_t *d = p->buf + p->off;
+	uint32_t l3 = NF_ETH_HLEN;
+	if (p->len < NF_ETH_HLEN + 20)
+		return 0;
+	uint16_t et = nf_get16(d + 12);
+	if (et == NF_ETH_P_8021Q) {
+		if (p->len < NF_ETH_HLEN + 4 + 20)
+			return 0;
+		et = nf_get16(d + 16);
+		l3 += 4;
+	}
+	if (et != NF_ETH_P_IP)
+		return 0;
+	const uint8_t *ip = d + l3;
+	uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	if ((ip[0] >> 4) != 4 || ihl < 20 || l3 + ihl > p->len)
+		return 0;
+	uint32_t tot = nf_get16(ip + 2);
+	if (tot < ihl || l3 + tot > p->len)
+		return 0;
+	return p->off + l3;
+}
+
+/* RFC 1624 incremental update: HC' = ~(~HC + ~m + m'), on 16-bit words. */
+NF_FN uint16_t nf_csum_update16(uint16_t hc, uint16_t old_w, uint16_t new_w)
+{
+	uint32_t s = (uint16_t)~hc + (uint16_t)~old_w + (uint32_t)new_w;
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)~s;
+}
+
+#endif

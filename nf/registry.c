@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "registry.h"
+
+/* Weak: an NF whose builder is not linked in is simply not offered. */
+extern const struct nf_ops nf_ops_l2_rewrite __attribute__((weak));
+extern const struct nf_ops nf_ops_ttl_dec __attribute__((weak));
+extern const struct nf_ops nf_ops_ipv4_router __attribute__((weak));
+extern const struct nf_ops nf_ops_nids __attribute__((weak));
+extern const struct nf_ops nf_ops_ipsec_esp __attribute__((weak));
+extern const struct nf_ops nf_ops_firewall __attribute__((weak));
+extern const struct nf_ops nf_ops_flowmon __attribute__((weak));
+
+static const struct nf_ops *const all_ops[] = {
+	&nf_ops_l2_rewrite, &nf_ops_ttl_dec, &nf_ops_ipv4_router, &nf_ops_nids,
+	&nf_ops_ipsec_esp,  &nf_ops_firewall, &nf_ops_flowmon,
+};
+
+const struct nf_ops *nf_ops_find(const char *type_name)
+{
+	for (size_t i = 0; i < sizeof(all_ops) / sizeof(all_ops[0]); i++)
+		if (all_ops[i] && !strcmp(all_ops[i]->type_name, type_name))
+			return all_ops[i];
+	return NULL;
+}
+
+const struct nf_ops *nf_ops_by_type(uint32_t type)
+{
+	for (size_t i = 0; i < sizeof(all_ops) / sizeof(all_ops[0]); i++)
+		if (all_ops[i] && all_ops[i]->type == type)
+			return all_ops[i];
+	return NULL;
+}
+
+const char *nf_cfg_get(const struct nf_cfg *cfg, const char *key, int *ret_line)
+{
+	const char *v = NULL;
+
+	/* Last one wins, as in the rest of chains.ini. */
+	for (int i = 0; i < cfg->nkv; i++) {
+		if (!strcmp(cfg->kv[i].key, key)) {
+			v = cfg->kv[i].value;
+			if (ret_line)
+				*ret_line = cfg->kv[i].line;
+		}
+	}
+	if (!v && ret_line)
+		*ret_line = cfg->line;
+	return v;
+}
+
+const char *nf_cfg_path(const struct nf_cfg *cfg, const char *path, char *buf, size_t len)
+{
+	if (path[0] == '/' || !cfg->base_dir || !cfg->base_dir[0])
+		snprintf(buf, len, "%s", path);
+	else
+		snprintf(buf, len, "%s/%s", cfg->base_dir, path);
+	return buf;
+}
+
+int nf_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (b[i] > 0xff)
+			return -EINVAL;
+		mac[i] = (uint8_t)b[i];
+	}
+	return 0;
+}
+
+struct nf_hdr *nf_blob_alloc(uint32_t type, size_t size, uint32_t counters_off, uint32_t ncounters)
+{
+	size_t sz = (size + 63) & ~(size_t)63;
+	struct nf_hdr *h;
+
+	if (sz > UINT32_MAX) {
+		errno = E2BIG;
+		return NULL;
+	}
+	h = aligned_alloc(64, sz);
+	if (!h)
+		return NULL;
+	memset(h, 0, sz);
+	h->type = type;
+	h->size = (uint32_t)sz;
+	h->counters_off = counters_off;
+	h->ncounters = ncounters;
+	return h;
+}
+
+int nf_cfg_check_keys(const struct nf_cfg *cfg, const char *const *known, char *err, size_t errlen)
+{
+	for (int i = 0; i < cfg->nkv; i++) {
+		int ok = 0;
+
+		for (const char *const *k = known; *k; k++)
+			ok |= !strcmp(*k, cfg->kv[i].key);
+		if (!ok) {
+			snprintf(err, errlen, "%s:%d: unknown key '%s' for nf '%s'", cfg->file,
+				 cfg->kv[i].line, cfg->kv[i].key, cfg->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Host side of the NF ABI: how `[nf NAME]` sections become state blobs.
+ * Each NF provides one `const struct nf_ops nf_ops_<type>` in nf/<type>_build.c.
+ */
+#ifndef GEN_NF_REGISTRY_H
+#define GEN_NF_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "nf.h"
+
+/* One `key = value` line of an `[nf NAME]` section, with where it came from. */
+struct nf_kv {
+	const char *key;
+	const char *value;
+	int line;
+};
+
+/* An `[nf NAME]` section. `type` is already consumed by the registry lookup. */
+struct nf_cfg {
+	const char *name;     /* instance name */
+	const char *file;     /* chains.ini path, for FILE:LINE errors */
+	int line;             /* line of the [nf NAME] header */
+	const struct nf_kv *kv;
+	int nkv;
+	const char *base_dir; /* directory of chains.ini: relative paths resolve here */
+};
+
+struct nf_ops {
+	const char *type_name; /* the `type =` value */
+	uint32_t type;         /* enum nf_type */
+	/*
+	 * Validate cfg and build the state blob (aligned_alloc(64, ...), freed with
+	 * free()). On error return -errno and write one "FILE:LINE: message" into err.
+	 * Unknown keys are errors.
+	 */
+	int (*build)(const struct nf_cfg *cfg, struct nf_hdr **ret_state, char *err, size_t errlen);
+	/* Names of the uint64 counters at hdr->counters_off, ncounters of them. */
+	const char *const *counter_names;
+	/*
+	 * Optional: extra per-NF report for genctl (alerts per sid, top flows, ...).
+	 * `what` selects the report ("alerts", "flows"); returns 0 or -ENOENT.
+	 */
+	int (*report)(const struct nf_hdr *st, const char *what, FILE *out, bool json);
+};
+
+/* The ops for a `type =` value, or NULL. */
+const struct nf_ops *nf_ops_find(const char *type_name);
+/* The ops for an enum nf_type, or NULL. */
+const struct nf_ops *nf_ops_by_type(uint32_t type);
+
+/* Helpers shared by builders. */
+const char *nf_cfg_get(const struct nf_cfg *cfg, const char *key, int *ret_line);
+/* Resolve a possibly relative path against cfg->base_dir into buf. */
+const char *nf_cfg_path(const struct nf_cfg *cfg, const char *path, char *buf, size_t len);
+/* Parse "aa:bb:cc:dd:ee:ff"; 0 or -EINVAL. */
+int nf_parse_mac(const char *s, uint8_t mac[6]);
+/* -EINVAL with "FILE:LINE: unknown key" when cfg has a key not in the NULL-terminated known[]. */
+int nf_cfg_check_keys(const struct nf_cfg *cfg, const char *const *known, char *err, size_t errlen);
+/* Allocate a zeroed blob of `size` (rounded up to 8) with its header filled in. */
+struct nf_hdr *nf_blob_alloc(uint32_t type, size_t size, uint32_t counters_off, uint32_t ncounters);
+
+#endif
