@@ -22,6 +22,7 @@ typedef signed char int8_t;
 typedef short int16_t;
 typedef int int32_t;
 typedef long long int64_t;
+typedef unsigned long long uintptr_t;
 #ifndef NULL
 #define NULL 0
 #endif
@@ -33,6 +34,11 @@ typedef long long int64_t;
 #define NF_FN static inline __attribute__((unused))
 #include <stdint.h>
 #include <stddef.h>
+#endif
+
+/* C++ (nvcc, NVRTC) spells the C11 keyword static_assert. */
+#if defined(__cplusplus) && !defined(_Static_assert)
+#define _Static_assert static_assert
 #endif
 
 /* Verdicts returned by every NF and by the agent. */

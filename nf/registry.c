@@ -5,14 +5,14 @@
 #include <string.h>
 #include "registry.h"
 
-/* Weak: an NF whose builder is not linked in is simply not offered. */
-extern const struct nf_ops nf_ops_l2_rewrite __attribute__((weak));
-extern const struct nf_ops nf_ops_ttl_dec __attribute__((weak));
-extern const struct nf_ops nf_ops_ipv4_router __attribute__((weak));
-extern const struct nf_ops nf_ops_nids __attribute__((weak));
-extern const struct nf_ops nf_ops_ipsec_esp __attribute__((weak));
-extern const struct nf_ops nf_ops_firewall __attribute__((weak));
-extern const struct nf_ops nf_ops_flowmon __attribute__((weak));
+/* Every shipped NF; each defines its ops in nf/<type>_build.c. */
+extern const struct nf_ops nf_ops_l2_rewrite;
+extern const struct nf_ops nf_ops_ttl_dec;
+extern const struct nf_ops nf_ops_ipv4_router;
+extern const struct nf_ops nf_ops_nids;
+extern const struct nf_ops nf_ops_ipsec_esp;
+extern const struct nf_ops nf_ops_firewall;
+extern const struct nf_ops nf_ops_flowmon;
 
 static const struct nf_ops *const all_ops[] = {
 	&nf_ops_l2_rewrite, &nf_ops_ttl_dec, &nf_ops_ipv4_router, &nf_ops_nids,
@@ -22,7 +22,7 @@ static const struct nf_ops *const all_ops[] = {
 const struct nf_ops *nf_ops_find(const char *type_name)
 {
 	for (size_t i = 0; i < sizeof(all_ops) / sizeof(all_ops[0]); i++)
-		if (all_ops[i] && !strcmp(all_ops[i]->type_name, type_name))
+		if (!strcmp(all_ops[i]->type_name, type_name))
 			return all_ops[i];
 	return NULL;
 }
@@ -30,7 +30,7 @@ const struct nf_ops *nf_ops_find(const char *type_name)
 const struct nf_ops *nf_ops_by_type(uint32_t type)
 {
 	for (size_t i = 0; i < sizeof(all_ops) / sizeof(all_ops[0]); i++)
-		if (all_ops[i] && all_ops[i]->type == type)
+		if (all_ops[i]->type == type)
 			return all_ops[i];
 	return NULL;
 }

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * ABI of the XDP classifier, shared by bpf/classifier.bpf.c and daemon/cls.c.
+ * Every struct here is a BPF map key or value: its layout is the contract and
+ * carries BTF names so `bpftool map dump pinned /sys/fs/bpf/gen/<map>` prints
+ * fields by name. Fields are host byte order unless the name ends in _be.
+ */
+#ifndef GEN_BPF_CLASSIFIER_H
+#define GEN_BPF_CLASSIFIER_H
+
+#include <linux/types.h>
+
+#define GEN_MAX_QUEUES 64  /* rx queues per port; XSKMAP key = chain * GEN_MAX_QUEUES + queue */
+#define GEN_MAX_CHAINS 256 /* chain ids 1..255; 0 is never a chain */
+#define GEN_CLS_MAX_RULES 1024
+#define GEN_CLS_WORDS (GEN_CLS_MAX_RULES / 64)
+/* Elementary intervals of one port field: at most two boundaries per rule. */
+#define GEN_CLS_MAX_IVALS (2 * GEN_CLS_MAX_RULES + 1)
+#define GEN_CLS_SLOTS 2 /* double buffer: the loader fills the inactive slot, then flips */
+#define GEN_CLS_INPORT_MAX (GEN_CLS_SLOTS * (GEN_CLS_MAX_RULES + 1))
+#define GEN_CLS_PROTO_ANY 0xffffu
+
+/* Per-CPU counter indices in gen_stats: 0..255 matched per chain id, then these. */
+enum cls_counter_idx {
+	CLS_CNT_UNMATCHED = GEN_MAX_CHAINS,
+	CLS_CNT_MALFORMED,
+	CLS_CNT_NO_SOCKET,
+	CLS_CNT_MAX,
+};
+
+/* What happened to the last packet a CPU saw (gen_last, per-CPU; for tests and operators). */
+enum cls_verdict {
+	CLS_V_NONE = 0,
+	CLS_V_MATCHED,   /* rule matched and the XSKMAP held a socket: redirected */
+	CLS_V_NO_SOCKET, /* rule matched but no socket for (chain, queue): passed */
+	CLS_V_UNMATCHED, /* no rule, or not IPv4 */
+	CLS_V_MALFORMED, /* truncated or invalid IPv4 */
+};
+
+/* One bit per rule, bit i = rule of priority rank i (0 wins). */
+struct cls_bitvec {
+	__u64 w[GEN_CLS_WORDS];
+};
+
+/* gen_config[0] */
+struct cls_config {
+	__u32 active;         /* table slot packets use now (0 or 1); read once per packet */
+	__u32 unmatched_drop; /* 1: unmatched and malformed packets are dropped, 0: passed */
+	__u32 nrules[GEN_CLS_SLOTS];
+};
+
+/* gen_src / gen_dst LPM key: the slot occupies the first 32 bits of the match, so
+ * prefixlen = 32 + prefix length and one trie holds both tables. */
+struct cls_lpm_key {
+	__u32 prefixlen;
+	__u32 slot;
+	__be32 addr_be;
+};
+
+/* gen_inport key; ifindex 0 is the wildcard vector used when the ifindex has no entry. */
+struct cls_inport_key {
+	__u32 slot;
+	__u32 ifindex;
+};
+
+/* gen_rules[slot * GEN_CLS_MAX_RULES + rank]: the rule as the operator wrote it. */
+struct cls_rule_val {
+	__be32 src_be;
+	__be32 dst_be;
+	__u8 src_len;
+	__u8 dst_len;
+	__u16 proto; /* GEN_CLS_PROTO_ANY or 0..255 */
+	__u16 sport_lo, sport_hi;
+	__u16 dport_lo, dport_hi;
+	__u32 in_ifindex; /* 0 = any */
+	__u32 chain_id;
+	__u32 priority;   /* rank inside its table, 0 wins */
+};
+
+/* gen_last: per-CPU record of the last decision. */
+struct cls_last {
+	__u32 verdict; /* enum cls_verdict */
+	__u32 rule;    /* rank of the winning rule, or 0xffffffff */
+	__u32 chain_id;
+	__u32 xsk_key;
+	__u32 slot;
+	__u16 sport, dport; /* as classified (0 for non-first fragments) */
+};
+
+struct cls_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#ifndef __bpf__
+_Static_assert(sizeof(struct cls_bitvec) == 128, "cls_bitvec is a BPF map value");
+_Static_assert(sizeof(struct cls_config) == 16, "cls_config is a BPF map value");
+_Static_assert(sizeof(struct cls_lpm_key) == 12, "cls_lpm_key is a BPF map key");
+_Static_assert(sizeof(struct cls_inport_key) == 8, "cls_inport_key is a BPF map key");
+_Static_assert(sizeof(struct cls_rule_val) == 32, "cls_rule_val is a BPF map value");
+_Static_assert(sizeof(struct cls_last) == 24, "cls_last is a BPF map value");
+_Static_assert(sizeof(struct cls_counter) == 16, "cls_counter is a BPF map value");
+#endif
+
+#endif /* GEN_BPF_CLASSIFIER_H */

@@ -1,0 +1,584 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The gpu backend: the SFC Starter's CUDA half. Per chain it keeps the Agent
+ * Table entry (struct nf_chain with device state pointers) in device memory and
+ * a ring of GPU_INFLIGHT slots, each with its own stream, so that batches
+ * overlap (copies of one batch with the kernel of the previous one).
+ *
+ * Packet memory, per chain (GEN_GPU_MEM):
+ *   staged (default) - gather the frames into a pinned staging buffer, one
+ *            slot per packet holding the packet at its own offset (so NFs keep
+ *            their headroom to grow packets), async H2D, kernel, async D2H,
+ *            scatter back into the UMEM frames when the batch completes. The
+ *            UMEM is untouched until the batch succeeded, so a failed batch can
+ *            be rerun on the cpu from pristine frames.
+ *   mapped - the UMEM is registered with cudaHostRegister(Mapped) in
+ *            umem_attach and the kernel works on the frames in place over PCIe.
+ * Execution (GEN_GPU_MODE): rtc (default, one launch per batch) or pipeline
+ * (one launch per NF, in stream order).
+ *
+ * Built on the CUDA runtime, linked statically: libcudart loads libcuda.so.1
+ * only at the first CUDA call, so a machine without a driver still runs gend
+ * (gpu_backend_probe() then says why the gpu is not usable).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cuda_runtime_api.h>
+#include "gpu_agent.h"
+#include "backend_gpu.h"
+
+#define GPU_INFLIGHT 4
+/*
+ * Staged slots are packed: a slot holds the frame from its start to the end of
+ * the batch's longest packet plus this much room to grow (ESP adds < 64 bytes),
+ * rounded to 64, or the whole frame. Contiguous slots make the copies 1-D:
+ * per-row 2-D copies of a sparse frame layout ran at a fraction of PCIe speed.
+ */
+#define GPU_STAGE_SLACK 256
+#define GPU_UMEM_MAX 64
+
+#define CUDA_TRY(call, what)                                                                \
+	({                                                                                  \
+		cudaError_t e_ = (call);                                                    \
+		if (e_ != cudaSuccess)                                                      \
+			gpu_note_error(e_, what, __FILE__, __LINE__);                       \
+		e_;                                                                         \
+	})
+
+struct gpu_state {
+	const struct nf_hdr *host; /* key: host blob; chains sharing an [nf] share the copy */
+	int dev;
+	void *dptr;
+	uint32_t size;
+	int refs;
+	struct gpu_state *next;
+};
+
+struct gpu_umem {
+	void *host;
+	size_t size;
+};
+
+struct gpu_slot {
+	cudaStream_t stream;
+	cudaEvent_t done;
+	struct gen_desc *hdesc;  /* pinned, mapped */
+	struct gen_desc *ddesc;  /* device view of hdesc (mapped) or device buffer (staged) */
+	uint8_t *hstage;         /* staged: pinned, cap * frame_size */
+	uint8_t *dstage;         /* staged: device */
+	uint32_t cap;
+	struct gen_desc *descs;  /* the caller's batch */
+	uint32_t n;
+	uint32_t stride;         /* staged: bytes per slot this batch */
+	bool failed;
+};
+
+struct backend_chain {
+	struct chain_prog prog;
+	int dev;
+	enum gpu_mem mem;
+	enum gpu_mode mode;
+	struct gpu_state *st[NF_CHAIN_MAX];
+	struct nf_chain *dchain; /* Agent Table entry in device memory */
+	uint8_t *umem;
+	uint8_t *dumem;          /* mapped: device pointer of the UMEM */
+	size_t umem_size;
+	uint32_t frame_size;
+	cudaStream_t ctl;        /* state reads */
+	struct gpu_slot slot[GPU_INFLIGHT];
+	uint32_t head, inflight;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct gpu_state *states;
+	struct gpu_umem umem[GPU_UMEM_MAX];
+	_Atomic uint64_t submits;
+	char last_err[256];
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void gpu_note_error(cudaError_t e, const char *what, const char *file, int line)
+{
+	/* The backend never logs (only the top of the daemon does); keep the last error for it. */
+	snprintf(g.last_err, sizeof(g.last_err), "%s:%d: %s: %s", file, line, what, cudaGetErrorString(e));
+}
+
+const char *gpu_backend_last_error(void)
+{
+	return g.last_err;
+}
+
+static enum gpu_mem mem_from_env(void)
+{
+	const char *v = getenv("GEN_GPU_MEM");
+
+	return v && !strcmp(v, "mapped") ? GPU_MEM_MAPPED : GPU_MEM_STAGED;
+}
+
+static enum gpu_mode mode_from_env(void)
+{
+	const char *v = getenv("GEN_GPU_MODE");
+
+	return v && !strcmp(v, "pipeline") ? GPU_MODE_PIPELINE : GPU_MODE_RTC;
+}
+
+int gpu_backend_probe(char *why, size_t len)
+{
+	struct cudaDeviceProp prop;
+	int n = 0;
+	cudaError_t e = cudaGetDeviceCount(&n);
+
+	if (e == cudaErrorInsufficientDriver) {
+		snprintf(why, len, "no CUDA driver (libcuda.so.1 missing or older than the CUDA runtime)");
+		return -ENODEV;
+	}
+	if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0)) {
+		snprintf(why, len, "no CUDA device");
+		return -ENODEV;
+	}
+	if (e != cudaSuccess) {
+		snprintf(why, len, "CUDA unusable: %s", cudaGetErrorString(e));
+		return -ENODEV;
+	}
+	e = cudaSetDevice(0);
+	if (e == cudaSuccess)
+		e = cudaGetDeviceProperties(&prop, 0);
+	if (e == cudaSuccess)
+		e = gpu_agent_check();
+	if (e != cudaSuccess) {
+		snprintf(why, len, "CUDA device 0 unusable: %s", cudaGetErrorString(e));
+		return -ENODEV;
+	}
+	snprintf(why, len, "%d CUDA device(s), device 0: %s (sm_%d%d)", n, prop.name, prop.major, prop.minor);
+	return 0;
+}
+
+static int gpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
+{
+	int r = -ENOSPC;
+
+	pthread_mutex_lock(&g.lock);
+	for (int i = 0; i < GPU_UMEM_MAX; i++) {
+		if (g.umem[i].host)
+			continue;
+		/* Portable: the registration serves every device, chains may sit on any. */
+		if (CUDA_TRY(cudaHostRegister(umem, size, cudaHostRegisterMapped | cudaHostRegisterPortable),
+			     "cudaHostRegister(UMEM)") != cudaSuccess) {
+			r = -EIO;
+			break;
+		}
+		g.umem[i].host = umem;
+		g.umem[i].size = size;
+		r = 0;
+		break;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return r;
+}
+
+static void gpu_umem_detach(void *umem)
+{
+	pthread_mutex_lock(&g.lock);
+	for (int i = 0; i < GPU_UMEM_MAX; i++) {
+		if (g.umem[i].host != umem)
+			continue;
+		CUDA_TRY(cudaHostUnregister(umem), "cudaHostUnregister(UMEM)");
+		g.umem[i].host = NULL;
+	}
+	pthread_mutex_unlock(&g.lock);
+}
+
+static bool umem_registered(const void *umem, size_t size)
+{
+	bool ok = false;
+
+	pthread_mutex_lock(&g.lock);
+	for (int i = 0; i < GPU_UMEM_MAX; i++)
+		ok |= g.umem[i].host == umem && g.umem[i].size >= size;
+	pthread_mutex_unlock(&g.lock);
+	return ok;
+}
+
+/* Device copy of a host blob on dev, shared by refcount. Called with g.lock held. */
+static struct gpu_state *state_get(const struct nf_hdr *host, int dev)
+{
+	struct gpu_state *s;
+
+	for (s = g.states; s; s = s->next) {
+		if (s->host == host && s->dev == dev) {
+			s->refs++;
+			return s;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->host = host;
+	s->dev = dev;
+	s->size = host->size;
+	if (CUDA_TRY(cudaMalloc(&s->dptr, s->size), "cudaMalloc(NF state)") != cudaSuccess)
+		goto out_free;
+	if (CUDA_TRY(cudaMemcpy(s->dptr, host, s->size, cudaMemcpyHostToDevice), "upload NF state") != cudaSuccess)
+		goto out_dfree;
+	s->refs = 1;
+	s->next = g.states;
+	g.states = s;
+	return s;
+out_dfree:
+	cudaFree(s->dptr);
+out_free:
+	free(s);
+	errno = EIO;
+	return NULL;
+}
+
+static void state_put(struct gpu_state *s)
+{
+	struct gpu_state **pp;
+
+	if (!s || --s->refs > 0)
+		return;
+	for (pp = &g.states; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	cudaFree(s->dptr);
+	free(s);
+}
+
+static void slot_free_bufs(struct gpu_slot *sl, enum gpu_mem mem)
+{
+	if (sl->hdesc)
+		cudaFreeHost(sl->hdesc);
+	if (mem == GPU_MEM_STAGED && sl->ddesc)
+		cudaFree(sl->ddesc);
+	if (sl->hstage)
+		cudaFreeHost(sl->hstage);
+	if (sl->dstage)
+		cudaFree(sl->dstage);
+	sl->hdesc = sl->ddesc = NULL;
+	sl->hstage = sl->dstage = NULL;
+	sl->cap = 0;
+}
+
+/* Grow a slot to hold n packets. The slot is idle here (its batch completed). */
+static int slot_reserve(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n)
+{
+	uint32_t cap = 1024;
+	size_t fs = bc->frame_size;
+
+	if (n <= sl->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	slot_free_bufs(sl, bc->mem);
+	if (CUDA_TRY(cudaHostAlloc((void **)&sl->hdesc, cap * sizeof(struct gen_desc), cudaHostAllocMapped),
+		     "cudaHostAlloc(descs)") != cudaSuccess)
+		goto fail;
+	if (bc->mem == GPU_MEM_MAPPED) {
+		if (CUDA_TRY(cudaHostGetDevicePointer((void **)&sl->ddesc, sl->hdesc, 0), "map descs") != cudaSuccess)
+			goto fail;
+	} else {
+		if (CUDA_TRY(cudaMalloc((void **)&sl->ddesc, cap * sizeof(struct gen_desc)), "cudaMalloc(descs)") ||
+		    CUDA_TRY(cudaHostAlloc((void **)&sl->hstage, cap * fs, cudaHostAllocDefault), "cudaHostAlloc(staging)") ||
+		    CUDA_TRY(cudaMalloc((void **)&sl->dstage, cap * fs), "cudaMalloc(staging)"))
+			goto fail;
+	}
+	sl->cap = cap;
+	return 0;
+fail:
+	slot_free_bufs(sl, bc->mem);
+	return -ENOMEM;
+}
+
+static void chain_free(struct backend_chain *bc)
+{
+	cudaSetDevice(bc->dev);
+	for (int i = 0; i < GPU_INFLIGHT; i++) {
+		struct gpu_slot *sl = &bc->slot[i];
+
+		if (sl->stream) {
+			cudaStreamSynchronize(sl->stream);
+			cudaStreamDestroy(sl->stream);
+		}
+		if (sl->done)
+			cudaEventDestroy(sl->done);
+		slot_free_bufs(sl, bc->mem);
+	}
+	if (bc->ctl)
+		cudaStreamDestroy(bc->ctl);
+	if (bc->dchain)
+		cudaFree(bc->dchain);
+	pthread_mutex_lock(&g.lock);
+	for (uint32_t i = 0; i < NF_CHAIN_MAX; i++)
+		state_put(bc->st[i]);
+	pthread_mutex_unlock(&g.lock);
+	free(bc);
+}
+
+static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, void *umem, size_t umem_size,
+					      uint32_t frame_size)
+{
+	struct backend_chain *bc;
+	struct nf_chain c = { 0 };
+	int ndev = 0, err = EIO;
+
+	if (prog->n > NF_CHAIN_MAX || !frame_size || !umem) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (cudaGetDeviceCount(&ndev) != cudaSuccess || prog->gpu < 0 || prog->gpu >= ndev) {
+		errno = ENODEV;
+		return NULL;
+	}
+	bc = calloc(1, sizeof(*bc));
+	if (!bc)
+		return NULL;
+	bc->prog = *prog;
+	bc->dev = prog->gpu;
+	bc->mem = mem_from_env();
+	bc->mode = mode_from_env();
+	bc->umem = umem;
+	bc->umem_size = umem_size;
+	bc->frame_size = frame_size;
+	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice") != cudaSuccess)
+		goto fail;
+
+	pthread_mutex_lock(&g.lock);
+	for (uint32_t i = 0; i < prog->n; i++) {
+		bc->st[i] = state_get(prog->state[i], bc->dev);
+		if (!bc->st[i])
+			break;
+		c.type[i] = prog->type[i];
+		c.state[i] = (uint64_t)(uintptr_t)bc->st[i]->dptr;
+	}
+	pthread_mutex_unlock(&g.lock);
+	for (uint32_t i = 0; i < prog->n; i++)
+		if (!bc->st[i])
+			goto fail;
+	c.n = prog->n;
+	if (CUDA_TRY(cudaMalloc((void **)&bc->dchain, sizeof(c)), "cudaMalloc(agent table)") ||
+	    CUDA_TRY(cudaMemcpy(bc->dchain, &c, sizeof(c), cudaMemcpyHostToDevice), "upload agent table") ||
+	    CUDA_TRY(cudaStreamCreateWithFlags(&bc->ctl, cudaStreamNonBlocking), "cudaStreamCreate"))
+		goto fail;
+	if (bc->mem == GPU_MEM_MAPPED) {
+		if (!umem_registered(umem, umem_size)) {
+			snprintf(g.last_err, sizeof(g.last_err), "mapped packet memory needs umem_attach() first");
+			err = EINVAL;
+			goto fail;
+		}
+		if (CUDA_TRY(cudaHostGetDevicePointer((void **)&bc->dumem, umem, 0), "map UMEM"))
+			goto fail;
+	}
+	for (int i = 0; i < GPU_INFLIGHT; i++) {
+		/* Non-blocking streams: never serialised behind the legacy default stream. */
+		if (CUDA_TRY(cudaStreamCreateWithFlags(&bc->slot[i].stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
+		    CUDA_TRY(cudaEventCreateWithFlags(&bc->slot[i].done, cudaEventDisableTiming), "cudaEventCreate"))
+			goto fail;
+	}
+	return bc;
+fail:
+	chain_free(bc);
+	errno = err;
+	return NULL;
+}
+
+static void gpu_chain_destroy(struct backend_chain *bc)
+{
+	if (bc)
+		chain_free(bc);
+}
+
+/* Fault injection for tests: GEN_GPU_FAULT_INJECT=N fails the N-th submit (1-based, process-wide). */
+static bool fault_now(void)
+{
+	static long inject = -1;
+	uint64_t k = atomic_fetch_add(&g.submits, 1) + 1;
+
+	if (inject < 0) {
+		const char *v = getenv("GEN_GPU_FAULT_INJECT");
+		inject = v ? strtol(v, NULL, 10) : 0;
+	}
+	return inject > 0 && k == (uint64_t)inject;
+}
+
+/* Gather into packed staging slots and queue the copy in. */
+static cudaError_t stage_in(struct backend_chain *bc, struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n)
+{
+	uint32_t fs = bc->frame_size, hi = 0, stride;
+	cudaError_t e;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t off = (uint32_t)(descs[i].addr % fs);
+		uint32_t end = off + descs[i].len;
+		hi = end > hi ? end : hi;
+	}
+	stride = (hi + GPU_STAGE_SLACK + 63) & ~63u;
+	if (stride >= fs || hi > fs)
+		stride = fs;
+	sl->stride = stride;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t off = (uint32_t)(descs[i].addr % fs);
+		uint32_t len = descs[i].len;
+
+		if (off + len > fs) /* a bad desc must not read past its frame */
+			len = off < fs ? fs - off : 0;
+		memcpy(sl->hstage + (size_t)i * stride + off, bc->umem + descs[i].addr, len);
+	}
+	e = cudaMemcpyAsync(sl->ddesc, sl->hdesc, n * sizeof(*descs), cudaMemcpyHostToDevice, sl->stream);
+	if (e == cudaSuccess)
+		e = cudaMemcpyAsync(sl->dstage, sl->hstage, (size_t)n * stride, cudaMemcpyHostToDevice, sl->stream);
+	return e;
+}
+
+static cudaError_t stage_out(struct gpu_slot *sl, uint32_t n)
+{
+	cudaError_t e = cudaMemcpyAsync(sl->hdesc, sl->ddesc, n * sizeof(*sl->hdesc), cudaMemcpyDeviceToHost,
+					sl->stream);
+
+	if (e == cudaSuccess)
+		e = cudaMemcpyAsync(sl->hstage, sl->dstage, (size_t)n * sl->stride, cudaMemcpyDeviceToHost, sl->stream);
+	return e;
+}
+
+static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n)
+{
+	struct gpu_slot *sl;
+	struct gpu_launch l;
+	cudaError_t e = cudaSuccess;
+	int r;
+
+	if (bc->inflight == GPU_INFLIGHT)
+		return -EBUSY;
+	sl = &bc->slot[(bc->head + bc->inflight) % GPU_INFLIGHT];
+	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice"))
+		return -EIO;
+	r = slot_reserve(bc, sl, n);
+	if (r)
+		return r;
+	sl->descs = descs;
+	sl->n = n;
+	sl->failed = false;
+	bc->inflight++;
+	if (fault_now()) {
+		snprintf(g.last_err, sizeof(g.last_err), "injected fault (GEN_GPU_FAULT_INJECT)");
+		sl->failed = true;
+		return 0;
+	}
+	memcpy(sl->hdesc, descs, n * sizeof(*descs));
+	l = (struct gpu_launch){
+		.chain = bc->dchain,
+		.descs = sl->ddesc,
+		.pkt_base = bc->mem == GPU_MEM_MAPPED ? bc->dumem : sl->dstage,
+		.n = n,
+		.frame_size = bc->frame_size,
+		.mini_batch = bc->prog.mini_batch ? bc->prog.mini_batch : 256,
+		.staged = bc->mem == GPU_MEM_STAGED,
+	};
+	if (bc->mem == GPU_MEM_STAGED) {
+		e = CUDA_TRY(stage_in(bc, sl, descs, n), "copy batch to the GPU");
+		l.stride = sl->stride;
+	}
+	if (e == cudaSuccess && bc->mode == GPU_MODE_RTC)
+		e = CUDA_TRY(gpu_agent_launch_rtc(&l, sl->stream), "launch SFC agent");
+	for (uint32_t i = 0; e == cudaSuccess && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
+		e = CUDA_TRY(gpu_agent_launch_nf(&l, i, sl->stream), "launch NF kernel");
+	if (e == cudaSuccess && bc->mem == GPU_MEM_STAGED)
+		e = CUDA_TRY(stage_out(sl, n), "copy batch from the GPU");
+	if (e == cudaSuccess)
+		e = CUDA_TRY(cudaEventRecord(sl->done, sl->stream), "cudaEventRecord");
+	/* Once anything is queued the batch is ours: complete() hands it back with -EIO. */
+	sl->failed = e != cudaSuccess;
+	return 0;
+}
+
+/* Copy the results of a staged batch back into its UMEM frames. */
+static void scatter(struct backend_chain *bc, struct gpu_slot *sl)
+{
+	uint32_t fs = bc->frame_size;
+
+	for (uint32_t i = 0; i < sl->n; i++) {
+		struct gen_desc *d = &sl->hdesc[i];
+		uint64_t base = sl->descs[i].addr - sl->descs[i].addr % fs;
+		uint32_t off = (uint32_t)(d->addr - base);
+
+		if (d->addr < base || (uint64_t)off + d->len > sl->stride) {
+			/* An NF moved the packet out of its slot: never write outside the frame. */
+			d->addr = sl->descs[i].addr;
+			d->verdict = NF_DROP;
+			continue;
+		}
+		memcpy(bc->umem + base + off, sl->hstage + (size_t)i * sl->stride + off, d->len);
+	}
+}
+
+static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, uint32_t *ret_n)
+{
+	struct gpu_slot *sl;
+	cudaError_t e = cudaSuccess;
+
+	if (!bc->inflight)
+		return 0;
+	sl = &bc->slot[bc->head];
+	if (!sl->failed) {
+		e = cudaEventQuery(sl->done);
+		if (e == cudaErrorNotReady)
+			return 0;
+		if (e != cudaSuccess)
+			gpu_note_error(e, "batch failed on the GPU", __FILE__, __LINE__);
+	}
+	*ret_descs = sl->descs;
+	*ret_n = sl->n;
+	bc->head = (bc->head + 1) % GPU_INFLIGHT;
+	bc->inflight--;
+	if (sl->failed || e != cudaSuccess)
+		return -EIO;
+	cudaSetDevice(bc->dev);
+	if (bc->mem == GPU_MEM_STAGED)
+		scatter(bc, sl);
+	memcpy(sl->descs, sl->hdesc, sl->n * sizeof(*sl->descs));
+	return 1;
+}
+
+static int gpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint32_t off, uint32_t len)
+{
+	if (i >= bc->prog.n)
+		return -EINVAL;
+	if ((uint64_t)off + len > bc->st[i]->size)
+		return -ERANGE;
+	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice") ||
+	    CUDA_TRY(cudaMemcpyAsync(dst, (uint8_t *)bc->st[i]->dptr + off, len, cudaMemcpyDeviceToHost, bc->ctl),
+		     "read NF state") ||
+	    CUDA_TRY(cudaStreamSynchronize(bc->ctl), "read NF state"))
+		return -EIO;
+	return 0;
+}
+
+static const struct backend_ops gpu_ops = {
+	.name = "gpu",
+	.umem_attach = gpu_umem_attach,
+	.umem_detach = gpu_umem_detach,
+	.chain_create = gpu_chain_create,
+	.chain_destroy = gpu_chain_destroy,
+	.submit = gpu_submit,
+	.complete = gpu_complete,
+	.state_read = gpu_state_read,
+	.max_inflight = GPU_INFLIGHT,
+};
+
+const struct backend_ops *backend_gpu = &gpu_ops;
+
+const char *gpu_backend_describe(const struct backend_chain *bc)
+{
+	static const char *const names[2][2] = { { "staged/rtc", "staged/pipeline" },
+						 { "mapped/rtc", "mapped/pipeline" } };
+
+	return names[bc->mem == GPU_MEM_MAPPED][bc->mode == GPU_MODE_PIPELINE];
+}

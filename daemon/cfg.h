@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * chains.ini: the daemon's configuration. cfg_load() parses and fully validates
+ * a file (every error is one "FILE:LINE: reason" line); cfg_build_nfs() turns
+ * each [nf NAME] into its state blob, reusing the running blob of an unchanged
+ * NF so that counters, flow tables and sequence numbers survive a reload.
+ */
+#ifndef GEN_CFG_H
+#define GEN_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../nf/nf.h"
+#include "../nf/registry.h"
+
+#define CFG_MAX_PORTS 16      /* port masks are 32-bit; 16 leaves room */
+#define CFG_MAX_CHAINS 255      /* chain ids are 1..255 */
+#define CFG_MAX_NFS 256
+#define CFG_MAX_CHAIN_NFS 16    /* NF_CHAIN_MAX */
+#define CFG_MAX_MATCH 64        /* match lines per chain */
+#define CFG_MAX_QUEUES 64
+#define CFG_MAX_MINI_BATCH 1024
+#define CFG_MAX_MAX_BATCH (1u << 20)
+#define CFG_MAX_GPU 63
+#define CFG_PRIORITY_DEFAULT 1000 /* chains without `priority`; ties go to file order */
+#define CFG_PRIORITY_MAX 65535
+#define CFG_NAME_MAX 63          /* nf/chain names: [A-Za-z0-9_.-] */
+#define CFG_DEFAULT_CONTROL "/run/gen/gen.sock"
+#define CFG_DEFAULT_FILE "/etc/gen/chains.ini"
+
+enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_GPU, CFG_BACKEND_CPU, CFG_BACKEND_MAX };
+enum cfg_gpu_mode { CFG_GPU_RTC, CFG_GPU_PIPELINE, CFG_GPU_MODE_MAX };
+
+/* One `match` line: pairs inside a line AND, lines of a chain OR. Host byte order. */
+struct cfg_match {
+	uint32_t src, src_len, dst, dst_len;     /* prefix length 0: any */
+	int proto;                               /* -1 any */
+	uint16_t sport_lo, sport_hi, dport_lo, dport_hi; /* 0..65535: any */
+	int in_port;                             /* 1-based index into cfg->ports, 0 any */
+	int line;
+};
+
+/* [nf NAME] */
+struct cfg_nf {
+	char *name, *type;
+	int line;
+	struct nf_kv *kv;                        /* every key except `type`, with lines */
+	int nkv;
+	const struct nf_ops *ops;                /* nf_ops_find(type) */
+	uint32_t nf_type;                        /* enum nf_type, = ops->type */
+	struct nf_hdr *state;                    /* built by cfg_build_nfs, else NULL */
+	uint64_t fingerprint;                    /* type, keys and content of the files they name */
+	bool reused;                             /* state came from the previous config */
+};
+
+/* [chain NAME] */
+struct cfg_chain {
+	char *name;
+	int line;
+	uint32_t id;                             /* 1..255, unique */
+	struct cfg_match *match;                 /* at least one */
+	int nmatch;
+	int *nfs;                                /* indexes into cfg->nfs, in order; may be empty */
+	int nnfs;
+	int output;                              /* 1-based port index */
+	int gpu;                                 /* device index */
+	int priority;                            /* lower wins; CFG_PRIORITY_DEFAULT when unset */
+	int order;                               /* position in the file: tie-break among equal priorities */
+};
+
+struct cfg {
+	char *file, *base_dir;                   /* base_dir: where relative paths resolve */
+	char **ports;                            /* interface names; port N is ports[N-1] */
+	int nports;
+	enum cfg_backend backend;
+	bool unmatched_drop;
+	bool xdp_native;
+	int queues;
+	uint32_t max_batch, mini_batch;
+	enum cfg_gpu_mode gpu_mode;
+	char *control;
+	struct cfg_nf *nfs;
+	int n_nfs;
+	struct cfg_chain *chains;
+	int nchains;
+};
+
+/*
+ * Parse and validate `path` (syntax, ranges, references between sections,
+ * duplicate ids and names, output ports, CIDRs, port ranges, NF types).
+ * Returns 0 with *ret set, or -EINVAL (-errno when the file can't be read) with
+ * the errors in err, one "FILE:LINE: reason" per line, earliest line first.
+ */
+int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen);
+
+/*
+ * Build every NF's state blob through its nf_ops->build (files such as routes
+ * and rules are validated here, with their own FILE:LINE errors). An NF of
+ * `old` (may be NULL) with the same name and fingerprint gives its blob instead:
+ * ownership moves and old's pointer becomes NULL. On error nothing of `old` has
+ * been taken and c holds no states. 0 or -errno with err.
+ */
+int cfg_build_nfs(struct cfg *c, struct cfg *old, char *err, size_t errlen);
+
+/* Free c and the NF states it still owns. NULL is fine. */
+void cfg_free(struct cfg *c);
+
+/*
+ * Whether a chain's data-path definition (id, matches, NFs by name and
+ * fingerprint, output and in ports by interface name, gpu, priority) is the
+ * same in both configs: such a chain keeps running across a reload.
+ */
+bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const struct cfg *b,
+		     const struct cfg_chain *cb);
+
+/* Lookups; NULL when absent. */
+const struct cfg_chain *cfg_chain_find(const struct cfg *c, const char *name);
+const struct cfg_nf *cfg_nf_find(const struct cfg *c, const char *name);
+
+const char *cfg_backend_name(enum cfg_backend b);
+const char *cfg_gpu_mode_name(enum cfg_gpu_mode m);
+
+#endif

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * SFC controllers: one thread per chain runs the Adaptive Batcher (take every
+ * waiting packet, up to max_batch, when a batch slot is free), hands the batch
+ * to the SFC Starter (a backend), and returns verdicts to the port workers.
+ */
+#ifndef GEN_CHAIN_H
+#define GEN_CHAIN_H
+
+#include "dp.h"
+
+/* One version of a chain's program: swapped in at a batch boundary. */
+struct chain_ver {
+	struct chain_prog prog;
+	struct backend_chain *bc[GEN_MAX_QUEUES];
+	const struct backend_ops *be;
+	int out_port;          /* 0-based */
+	char nfs[256];         /* NF names, for display */
+	uint32_t generation;
+};
+
+struct gen_chain {
+	char name[64];
+	uint32_t id;
+	int nq;
+	struct chain_io io[GEN_MAX_QUEUES];
+	uint32_t max_batch;
+	struct qworker *workers; /* array of nq */
+
+	struct chain_ver *cur;   /* owned by the controller thread */
+	struct chain_ver *next;  /* published by the main thread, taken at a batch boundary */
+	struct chain_ver *retired; /* handed back to the main thread for destruction */
+
+	pthread_t thread;
+	bool running;
+	int stop;   /* drain everything, then exit */
+
+	/* Statistics, written by the controller only. */
+	uint64_t batches;
+	uint64_t batch_pkts;
+	uint32_t batch_last;
+	uint32_t batch_max;
+	uint64_t fallbacks;     /* batches rerun on the cpu backend after a backend error */
+	int backend_failed;     /* the chain moved to the cpu backend */
+	const char *backend_name;
+	uint64_t dropped_nf;    /* DROP verdicts */
+};
+
+int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint32_t max_batch,
+	       struct qworker *workers);
+int chain_start(struct gen_chain *c, struct chain_ver *v);
+/* Publish a new program and wait until the controller runs it; returns the old one. */
+struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v);
+/* Stop: process everything already received, then join. */
+void chain_stop(struct gen_chain *c);
+void chain_fini(struct gen_chain *c);
+
+struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct backend_ops *be,
+				struct qworker *workers, int nq, int out_port, char *err, size_t errlen);
+void chain_ver_free(struct chain_ver *v, int nq);
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The control socket: a Unix stream socket (default /run/gen/gen.sock, mode
+ * 0600). A client sends one line `COMMAND [ARGS] [--json]\n`; the daemon answers
+ * `OK\n` or `ERR\n`, then the body, then closes. Commands: status, stats,
+ * chains, reload, and `report NF WHAT` (per-NF reports: nids alerts, flowmon
+ * flows). The server side is driven by the daemon's event loop.
+ */
+#ifndef GEN_CTL_H
+#define GEN_CTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CTL_LINE_MAX 512            /* longest request line */
+#define CTL_SERVER_TIMEOUT_MS 1000  /* a stuck client can hold the daemon this long at most */
+#define CTL_CLIENT_TIMEOUT_MS 300000 /* reload waits for the new config to be built and applied */
+
+/* Each writes its body to `out` and returns 0 (OK) or -errno (ERR). NULL: command refused. */
+struct ctl_handlers {
+	int (*status)(void *ctx, FILE *out, bool json);
+	int (*stats)(void *ctx, FILE *out, bool json);
+	int (*chains)(void *ctx, FILE *out, bool json);
+	int (*reload)(void *ctx, FILE *out, bool json); /* blocks until applied or rejected */
+	int (*report)(void *ctx, const char *nf, const char *what, FILE *out, bool json);
+};
+
+/*
+ * Create the listening socket at path (parent directory made 0755 if missing;
+ * a stale socket nobody answers on is replaced; a live one is -EADDRINUSE).
+ * Returns a non-blocking, close-on-exec fd, or -errno.
+ */
+int ctl_open(const char *path);
+
+/* Close the listening fd and remove the socket file. */
+void ctl_close(int listen_fd, const char *path);
+
+/*
+ * Accept one pending client and serve it to completion. Returns 0 when a client
+ * was served (whatever its command's outcome), -EAGAIN when none was pending, or
+ * another -errno (the client went away or timed out).
+ */
+int ctl_handle(int listen_fd, const struct ctl_handlers *h, void *ctx);
+
+/*
+ * Client: send `cmd` (one line, without the newline), copy the reply body to
+ * out. Returns 0 on OK, 1 on ERR, -errno when the daemon can't be reached or the
+ * reply is cut short (-ETIMEDOUT after timeout_ms without data).
+ */
+int ctl_request(const char *path, const char *cmd, FILE *out);
+int ctl_request_timeout(const char *path, const char *cmd, FILE *out, int timeout_ms);
+
+/* JSON helpers for handlers: a quoted, escaped string; `"key":` with that escaping. */
+void ctl_json_str(FILE *out, const char *s);
+void ctl_json_key(FILE *out, const char *key);
+
+#endif

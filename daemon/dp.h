@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The data plane's shared objects: per-queue port workers (xsk_) that own every
+ * AF_XDP ring of their queue, and per-chain SFC controllers (chain_) that batch.
+ * They meet only in struct chain_io: two SPSC descriptor rings per (chain, queue).
+ */
+#ifndef GEN_DP_H
+#define GEN_DP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <xdp/xsk.h>
+#include "backend.h"
+#include "ring.h"
+
+#define GEN_MAX_PORTS 16
+#ifndef GEN_MAX_QUEUES
+#define GEN_MAX_QUEUES 64
+#endif
+#define GEN_FRAME_SIZE 4096u
+#define GEN_BURST 64u
+#define GEN_FILL_SIZE 2048u
+#define GEN_COMP_SIZE 2048u
+#define GEN_RXTX_SIZE 2048u
+
+/* Per (chain, queue): the controller's inbox and outbox, and counters. */
+struct chain_io {
+	struct ring in;  /* worker -> controller: received frames */
+	struct ring out; /* controller -> worker: frames with verdicts */
+	uint64_t rx_packets; /* written by the worker */
+	uint64_t tx_packets; /* written by the worker */
+	uint64_t dropped;    /* written by the worker (verdict DROP, TX full) */
+	int out_port;        /* 0-based; read by the worker when it drains `out` */
+};
+
+/* One AF_XDP socket that receives one chain's packets on one (port, queue). */
+struct rx_sock {
+	int fd;
+	void *map;
+	size_t map_size;
+	struct xsk_ring_cons rx;
+	struct chain_io *io;
+	int port;
+};
+
+/* One (port, queue): its fill/completion rings, and a TX-only socket. */
+struct port_q {
+	struct xsk_ring_prod fq;
+	struct xsk_ring_cons cq;
+	struct xsk_socket *tx_xsk;
+	struct xsk_ring_prod tx;
+	int tx_fd;
+	bool has_rings;
+	uint32_t in_fill; /* frames in the fill ring or in the kernel's hands for RX */
+	uint32_t in_tx;   /* frames in the TX ring or awaiting completion */
+	uint64_t tx_full; /* frames dropped because the TX ring was full */
+};
+
+#define GEN_MAX_RX_SOCKS 1024
+#define GEN_MAX_IOS 256
+
+/* Per queue: one UMEM shared by every port and chain on it, and its worker. */
+struct qworker {
+	uint32_t q;
+	int nports;
+	char ifname[GEN_MAX_PORTS][32];
+	struct port_q port[GEN_MAX_PORTS];
+	void *area;
+	size_t area_size;
+	uint32_t nframes;
+	struct xsk_umem *umem;
+	uint64_t *free_frames;
+	uint32_t nfree;
+	uint32_t in_chains; /* handed to controllers, not yet back */
+
+	/* Changed only while the worker is paused (xsk_pause/xsk_resume). */
+	struct rx_sock *rx[GEN_MAX_RX_SOCKS];
+	int nrx;
+	struct chain_io *ios[GEN_MAX_IOS];
+	int nios;
+
+	pthread_t thread;
+	bool running;
+	int stop;
+	int pause_req;
+	int paused;
+	uint64_t loops;
+	uint64_t accounting_errors;
+};
+
+int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uint32_t nframes,
+		    const struct backend_ops *be, bool native, char *err, size_t errlen);
+int xsk_worker_start(struct qworker *w);
+void xsk_worker_stop(struct qworker *w);
+void xsk_worker_fini(struct qworker *w, const struct backend_ops *be);
+void xsk_pause(struct qworker *w);
+void xsk_resume(struct qworker *w);
+/* While paused: add a chain's RX socket on `port`; returns its fd or -errno. */
+int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, char *err, size_t errlen);
+/* While paused: remove every RX socket of io, moving frames still in their RX rings to io->in. */
+void xsk_rx_remove(struct qworker *w, struct chain_io *io);
+/* While paused: make the worker drain / stop draining io->out. */
+int xsk_io_add(struct qworker *w, struct chain_io *io);
+void xsk_io_remove(struct qworker *w, struct chain_io *io);
+/* Frames the worker can account for right now, for the invariant check (equals nframes). */
+uint32_t xsk_frames_accounted(const struct qworker *w);
+
+#endif

@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gend: the GEN daemon. Loads chains.ini, brings up the XDP classifier, the
+ * AF_XDP port workers and one SFC controller per chain, then serves the control
+ * socket, reloads and signals from one event loop.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "ctl.h"
+#include "notify.h"
+#include "rt.h"
+
+static int verbose;
+
+__attribute__((format(printf, 2, 3))) static void log_msg(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (prio > 6 && !verbose)
+		return;
+	/* Under systemd the "<N>" prefix sets the journal priority. */
+	if (getenv("JOURNAL_STREAM"))
+		fprintf(stderr, "<%d>", prio);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Log each line of a multi-line error. */
+static void log_lines(int prio, const char *msg)
+{
+	char buf[4096], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", msg);
+	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		log_msg(prio, "%s", l);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: gend [-c FILE] [-f] [--check] [--backend auto|gpu|cpu] [--frames N] [-v]\n"
+		     "  -c, --config FILE   configuration (default %s)\n"
+		     "  -f, --foreground    stay in the foreground (always the case under systemd)\n"
+		     "      --check         validate FILE (and the files it names) and exit\n"
+		     "      --backend B     override [gen] backend\n"
+		     "      --frames N      UMEM frames per queue (default 8192)\n"
+		     "  -v, --verbose       more logging\n",
+		CFG_DEFAULT_FILE);
+}
+
+struct gend {
+	struct rt rt;
+	const char *config;
+	uint64_t last_rx;
+	struct timespec last_ts;
+	double pps;
+};
+
+static void set_status(struct gend *g)
+{
+	notify_status("backend %s; %.0f pps; %d chains; generation %u", g->rt.be->name, g->pps, g->rt.nchains,
+		      g->rt.generation);
+}
+
+static void tick(struct gend *g)
+{
+	struct timespec now;
+	uint64_t rx = rt_rx_total(&g->rt);
+	double dt;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	dt = (double)(now.tv_sec - g->last_ts.tv_sec) + (double)(now.tv_nsec - g->last_ts.tv_nsec) / 1e9;
+	if (dt > 0)
+		g->pps = (double)(rx - g->last_rx) / dt;
+	g->last_rx = rx;
+	g->last_ts = now;
+	set_status(g);
+	notify_watchdog();
+}
+
+static int do_reload(struct gend *g, FILE *out)
+{
+	char err[4096];
+	int r;
+
+	notify_reloading();
+	log_msg(6, "reloading %s", g->config);
+	r = rt_reload(&g->rt, g->config, err, sizeof(err));
+	if (r) {
+		log_msg(3, "reload rejected, the running chains keep running:");
+		log_lines(3, err);
+		if (out)
+			fprintf(out, "%s\n", err);
+	} else {
+		log_msg(6, "reload applied: generation %u, %d chains", g->rt.generation, g->rt.nchains);
+		if (out)
+			fprintf(out, "reload applied: generation %u, %d chains\n", g->rt.generation, g->rt.nchains);
+	}
+	notify_ready(NULL);
+	set_status(g);
+	return r;
+}
+
+static int h_status(void *ctx, FILE *out, bool json)
+{
+	rt_print_status(&((struct gend *)ctx)->rt, out, json);
+	return 0;
+}
+
+static int h_stats(void *ctx, FILE *out, bool json)
+{
+	rt_print_stats(&((struct gend *)ctx)->rt, out, json);
+	return 0;
+}
+
+static int h_chains(void *ctx, FILE *out, bool json)
+{
+	rt_print_chains(&((struct gend *)ctx)->rt, out, json);
+	return 0;
+}
+
+static int h_reload(void *ctx, FILE *out, bool json)
+{
+	return do_reload(ctx, out);
+}
+
+static int h_report(void *ctx, const char *nf, const char *what, FILE *out, bool json)
+{
+	int r = rt_report(&((struct gend *)ctx)->rt, nf, what, out, json);
+
+	if (r == -ENOENT)
+		fprintf(out, "no running NF named '%s' has a '%s' report\n", nf, what);
+	else if (r == -ENOTSUP)
+		fprintf(out, "NF '%s' has no reports\n", nf);
+	return r;
+}
+
+static const struct ctl_handlers handlers = {
+	.status = h_status,
+	.stats = h_stats,
+	.chains = h_chains,
+	.reload = h_reload,
+	.report = h_report,
+};
+
+static int check_only(const char *path)
+{
+	char err[8192];
+	struct cfg *cfg = NULL;
+	int r = cfg_load(path, &cfg, err, sizeof(err));
+
+	if (!r)
+		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "%s\n", err);
+		cfg_free(cfg);
+		return 1;
+	}
+	printf("%s: OK (%d ports, %d NFs, %d chains)\n", path, cfg->nports, cfg->n_nfs, cfg->nchains);
+	cfg_free(cfg);
+	return 0;
+}
+
+static int run(struct gend *g, const char *backend, uint32_t frames)
+{
+	char err[8192] = "", control[256];
+	struct cfg *cfg = NULL;
+	sigset_t mask;
+	int sfd, tfd, cfd, r;
+	uint64_t wd_usec = 0;
+	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
+
+	r = cfg_load(g->config, &cfg, err, sizeof(err));
+	if (!r)
+		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
+	if (r) {
+		log_lines(3, err);
+		cfg_free(cfg);
+		return 1;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGPIPE);
+	/* Blocked before any thread starts, so only the event loop sees them. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	r = rt_start(&g->rt, cfg, backend, frames, CLS_PIN_DIR, err, sizeof(err));
+	if (r) {
+		log_lines(3, err[0] ? err : strerror(-r));
+		rt_stop(&g->rt);
+		return 1;
+	}
+	log_msg(6, "backend: %s", g->rt.backend_why);
+	cfd = ctl_open(g->rt.cfg->control);
+	if (cfd < 0) {
+		log_msg(3, "failed to open the control socket %s: %s", g->rt.cfg->control, strerror(-cfd));
+		rt_stop(&g->rt);
+		return 1;
+	}
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
+		its.it_interval.tv_sec = 0;
+		its.it_interval.tv_nsec = (long)(wd_usec / 2 * 1000);
+		its.it_value = its.it_interval;
+	}
+	timerfd_settime(tfd, 0, &its, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &g->last_ts);
+	log_msg(6, "gend ready: %d ports, %d queues, %d chains, control socket %s", g->rt.nports, g->rt.nq,
+		g->rt.nchains, g->rt.cfg->control);
+	notify_ready(NULL);
+	set_status(g);
+
+	for (;;) {
+		struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 } };
+		struct signalfd_siginfo si;
+		uint64_t ticks;
+
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			if (read(tfd, &ticks, sizeof(ticks)) > 0)
+				tick(g);
+		}
+		if (pfd[1].revents & POLLIN)
+			ctl_handle(cfd, &handlers, g);
+		if (pfd[0].revents & POLLIN) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP) {
+				do_reload(g, NULL);
+			} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				log_msg(6, "signal %d: draining chains and detaching", si.ssi_signo);
+				break;
+			}
+		}
+	}
+	notify_stopping();
+	snprintf(control, sizeof(control), "%s", g->rt.cfg->control);
+	rt_stop(&g->rt);
+	ctl_close(cfd, control);
+	close(tfd);
+	close(sfd);
+	log_msg(6, "gend stopped cleanly");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "frames", required_argument, NULL, 'F' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct gend g;
+	const char *backend = NULL;
+	bool check = false, foreground = false;
+	unsigned long frames = 8192;
+	int o;
+
+	g.config = CFG_DEFAULT_FILE;
+	while ((o = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			g.config = optarg;
+			break;
+		case 'f':
+			foreground = true;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'b':
+			if (strcmp(optarg, "auto") && strcmp(optarg, "gpu") && strcmp(optarg, "cpu")) {
+				fprintf(stderr, "gend: --backend must be auto, gpu or cpu, not '%s'\n", optarg);
+				return 2;
+			}
+			backend = optarg;
+			break;
+		case 'F':
+			frames = strtoul(optarg, NULL, 10);
+			if (frames < 1024 || frames > (1u << 20)) {
+				fprintf(stderr, "gend: --frames must be 1024..1048576\n");
+				return 2;
+			}
+			break;
+		case 'v':
+			verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check)
+		return check_only(g.config);
+	/* Timer slack bounds the idle back-off of the workers and controllers. */
+	prctl(PR_SET_TIMERSLACK, 1000UL);
+	if (!foreground && !getenv("NOTIFY_SOCKET") && daemon(0, 1)) {
+		fprintf(stderr, "gend: cannot daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+	return run(&g, backend, (uint32_t)frames);
+}

@@ -1,0 +1,716 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "ctl.h"
+#include "rt.h"
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static int select_backend(struct rt *rt, const struct cfg *cfg, const char *override)
+{
+	enum cfg_backend want = cfg->backend;
+	char why[128] = "";
+
+	if (override)
+		want = !strcmp(override, "gpu") ? CFG_BACKEND_GPU :
+		       !strcmp(override, "cpu") ? CFG_BACKEND_CPU : CFG_BACKEND_AUTO;
+	if (want == CFG_BACKEND_CPU) {
+		rt->be = &backend_cpu;
+		snprintf(rt->backend_why, sizeof(rt->backend_why), "cpu (configured)");
+		return 0;
+	}
+	if (backend_gpu && gpu_backend_probe(why, sizeof(why)) == 0) {
+		rt->be = backend_gpu;
+		snprintf(rt->backend_why, sizeof(rt->backend_why), "gpu (%s)", why);
+		return 0;
+	}
+	if (!why[0])
+		snprintf(why, sizeof(why), "built without CUDA");
+	rt->be = &backend_cpu;
+	snprintf(rt->backend_why, sizeof(rt->backend_why), "cpu (%s requested, no usable GPU: %s)",
+		 want == CFG_BACKEND_GPU ? "gpu" : "auto", why);
+	return 0;
+}
+
+/* Bit p set: the chain can receive on port p (0-based). */
+static uint32_t chain_in_ports(const struct cfg *cfg, const struct cfg_chain *cc)
+{
+	uint32_t mask = 0;
+
+	for (int m = 0; m < cc->nmatch; m++)
+		mask |= cc->match[m].in_port ? 1u << (cc->match[m].in_port - 1) : (1u << cfg->nports) - 1;
+	return mask;
+}
+
+static void chain_prog_from_cfg(const struct cfg *cfg, const struct cfg_chain *cc, struct chain_prog *prog)
+{
+	memset(prog, 0, sizeof(*prog));
+	prog->n = (uint32_t)cc->nnfs;
+	for (int i = 0; i < cc->nnfs; i++) {
+		prog->type[i] = cfg->nfs[cc->nfs[i]].nf_type;
+		prog->state[i] = cfg->nfs[cc->nfs[i]].state;
+	}
+	prog->mini_batch = cfg->mini_batch;
+	prog->gpu = cc->gpu;
+}
+
+static void chain_nf_names(const struct cfg *cfg, const struct cfg_chain *cc, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < cc->nnfs && o < len; i++)
+		o += snprintf(buf + o, len - o, "%s%s", i ? " " : "", cfg->nfs[cc->nfs[i]].name);
+}
+
+static int alloc_cls_id(struct rt *rt)
+{
+	for (int id = 1; id < GEN_MAX_CHAINS; id++) {
+		if (!rt->id_used[id]) {
+			rt->id_used[id] = 1;
+			return id;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int cmp_chain_prio(const void *a, const void *b)
+{
+	const struct cfg_chain *x = *(const struct cfg_chain *const *)a, *y = *(const struct cfg_chain *const *)b;
+
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return x->order - y->order;
+}
+
+static struct rt_chain *find_chain(struct rt *rt, const char *name)
+{
+	for (int i = 0; i < rt->nchains; i++)
+		if (!strcmp(rt->chains[i]->c.name, name))
+			return rt->chains[i];
+	return NULL;
+}
+
+/*
+ * The Classification Table for cfg: chains by priority, their match lines in
+ * order, each expanded per ingress port because a redirect reaches only a socket
+ * bound to the netdev the packet came in on. ids come from the running chains.
+ */
+static int build_rules(struct rt *rt, const struct cfg *cfg, struct cls_rule *rules, int max, char *err,
+		       size_t errlen)
+{
+	const struct cfg_chain *order[CFG_MAX_CHAINS];
+	int n = 0;
+
+	for (int i = 0; i < cfg->nchains; i++)
+		order[i] = &cfg->chains[i];
+	qsort(order, (size_t)cfg->nchains, sizeof(order[0]), cmp_chain_prio);
+	for (int i = 0; i < cfg->nchains; i++) {
+		const struct cfg_chain *cc = order[i];
+		struct rt_chain *rc = find_chain(rt, cc->name);
+
+		if (!rc)
+			continue;
+		for (int m = 0; m < cc->nmatch; m++) {
+			const struct cfg_match *cm = &cc->match[m];
+
+			for (int p = 0; p < cfg->nports; p++) {
+				if (cm->in_port && cm->in_port != p + 1)
+					continue;
+				if (!rc->cls_id[p])
+					continue;
+				if (n >= max) {
+					snprintf(err, errlen, "%s:%d: chain '%s': more than %d classifier rules in all (match lines x ingress ports)",
+						 cfg->file, cm->line, cc->name, max);
+					return -E2BIG;
+				}
+				rules[n++] = (struct cls_rule){
+					.src = cm->src, .src_len = cm->src_len, .dst = cm->dst, .dst_len = cm->dst_len,
+					.proto = cm->proto, .sport_lo = cm->sport_lo, .sport_hi = cm->sport_hi,
+					.dport_lo = cm->dport_lo, .dport_hi = cm->dport_hi,
+					.in_ifindex = (uint32_t)rt->ifindex[p], .chain_id = rc->cls_id[p],
+				};
+			}
+		}
+	}
+	return n;
+}
+
+static int install_rules(struct rt *rt, const struct cfg *cfg, char *err, size_t errlen)
+{
+	static struct cls_rule rules[GEN_CLS_MAX_RULES];
+	int n = build_rules(rt, cfg, rules, GEN_CLS_MAX_RULES, err, errlen), r;
+
+	if (n < 0)
+		return n;
+	r = cls_set_rules(rt->cls, rules, n);
+	if (r)
+		snprintf(err, errlen, "failed to install the classification table: %s", cls_strerror(rt->cls));
+	return r;
+}
+
+static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chain *cc, char *err, size_t errlen)
+{
+	struct rt_chain *rc = calloc(1, sizeof(*rc));
+	uint32_t ports = chain_in_ports(cfg, cc);
+	struct chain_prog prog;
+	struct chain_ver *v;
+	int r;
+
+	if (!rc)
+		return -ENOMEM;
+	rc->cc = cc;
+	r = chain_init(&rc->c, cc->name, cc->id, rt->nq, cfg->max_batch, rt->workers);
+	if (r) {
+		snprintf(err, errlen, "chain '%s': out of memory for its rings", cc->name);
+		free(rc);
+		return r;
+	}
+	chain_prog_from_cfg(cfg, cc, &prog);
+	v = chain_ver_new(&prog, rt->be, rt->workers, rt->nq, cc->output - 1, err, errlen);
+	if (!v) {
+		r = -errno;
+		chain_fini(&rc->c);
+		free(rc);
+		return r;
+	}
+	chain_nf_names(cfg, cc, v->nfs, sizeof(v->nfs));
+	v->generation = rt->generation;
+	r = chain_start(&rc->c, v);
+	if (r) {
+		snprintf(err, errlen, "chain '%s': cannot start its controller: %s", cc->name, strerror(-r));
+		chain_ver_free(v, rt->nq);
+		chain_fini(&rc->c);
+		free(rc);
+		return r;
+	}
+	for (int p = 0; p < cfg->nports; p++) {
+		if (!(ports & (1u << p)))
+			continue;
+		r = alloc_cls_id(rt);
+		if (r < 0) {
+			snprintf(err, errlen, "chain '%s': out of classifier ids (255 chain x ingress port pairs)", cc->name);
+			goto fail;
+		}
+		rc->cls_id[p] = (uint8_t)r;
+	}
+	for (int q = 0; q < rt->nq; q++) {
+		struct qworker *w = &rt->workers[q];
+
+		xsk_pause(w);
+		r = xsk_io_add(w, &rc->c.io[q]);
+		for (int p = 0; !r && p < cfg->nports; p++) {
+			if (!rc->cls_id[p])
+				continue;
+			r = xsk_rx_add(w, p, &rc->c.io[q], err, errlen);
+			if (r >= 0)
+				r = cls_xsk_set(rt->cls, rc->cls_id[p], (uint32_t)q, r);
+			if (r < 0)
+				snprintf(err + strlen(err), errlen - strlen(err), "%s(chain '%s')", err[0] ? " " : "",
+					 cc->name);
+			else
+				r = 0;
+		}
+		xsk_resume(w);
+		if (r)
+			goto fail;
+	}
+	rc->live = true;
+	rt->chains[rt->nchains++] = rc;
+	return 0;
+fail:
+	/* Nothing classifies to it yet: unwind without draining anything but its own rings. */
+	for (int q = 0; q < rt->nq; q++) {
+		for (int p = 0; p < cfg->nports; p++)
+			if (rc->cls_id[p])
+				cls_xsk_clear(rt->cls, rc->cls_id[p], (uint32_t)q);
+		xsk_pause(&rt->workers[q]);
+		xsk_rx_remove(&rt->workers[q], &rc->c.io[q]);
+		xsk_resume(&rt->workers[q]);
+	}
+	chain_stop(&rc->c);
+	for (int q = 0; q < rt->nq; q++) {
+		xsk_pause(&rt->workers[q]);
+		xsk_io_remove(&rt->workers[q], &rc->c.io[q]);
+		xsk_resume(&rt->workers[q]);
+	}
+	for (int p = 0; p < GEN_MAX_PORTS; p++)
+		rt->id_used[rc->cls_id[p]] = 0;
+	rt->id_used[0] = 0;
+	chain_ver_free(rc->c.cur, rt->nq);
+	chain_fini(&rc->c);
+	free(rc);
+	return r ? r : -EIO;
+}
+
+/* The table no longer sends it anything: drain what it holds, then free it. */
+static void chain_remove(struct rt *rt, struct rt_chain *rc)
+{
+	for (int q = 0; q < rt->nq; q++)
+		for (int p = 0; p < GEN_MAX_PORTS; p++)
+			if (rc->cls_id[p])
+				cls_xsk_clear(rt->cls, rc->cls_id[p], (uint32_t)q);
+	/* Redirects already under way finish within an RCU grace period. */
+	sleep_us(20000);
+	for (int q = 0; q < rt->nq; q++) {
+		xsk_pause(&rt->workers[q]);
+		xsk_rx_remove(&rt->workers[q], &rc->c.io[q]);
+		xsk_resume(&rt->workers[q]);
+	}
+	chain_stop(&rc->c);
+	for (int q = 0; q < rt->nq; q++) {
+		for (int tries = 0; tries < 1000 && ring_count(&rc->c.io[q].out); tries++)
+			sleep_us(1000);
+		xsk_pause(&rt->workers[q]);
+		xsk_io_remove(&rt->workers[q], &rc->c.io[q]);
+		xsk_resume(&rt->workers[q]);
+	}
+	for (int p = 0; p < GEN_MAX_PORTS; p++)
+		if (rc->cls_id[p])
+			rt->id_used[rc->cls_id[p]] = 0;
+	chain_ver_free(rc->c.cur, rt->nq);
+	chain_fini(&rc->c);
+	for (int i = 0; i < rt->nchains; i++) {
+		if (rt->chains[i] == rc) {
+			memmove(&rt->chains[i], &rt->chains[i + 1], (size_t)(rt->nchains - i - 1) * sizeof(rc));
+			rt->nchains--;
+			break;
+		}
+	}
+	free(rc);
+}
+
+int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint32_t nframes,
+	     const char *pin_dir, char *err, size_t errlen)
+{
+	int r;
+
+	memset(rt, 0, sizeof(*rt));
+	rt->cfg = cfg;
+	rt->nframes = nframes;
+	rt->pin_dir = pin_dir;
+	rt->nports = cfg->nports;
+	rt->nq = cfg->queues;
+	select_backend(rt, cfg, backend_override);
+	for (int p = 0; p < cfg->nports; p++) {
+		rt->ifindex[p] = (int)if_nametoindex(cfg->ports[p]);
+		if (!rt->ifindex[p]) {
+			snprintf(err, errlen, "%s: port %d: no interface named '%s'", cfg->file, p + 1, cfg->ports[p]);
+			return -ENODEV;
+		}
+	}
+	rt->cls = cls_open(pin_dir, err, errlen);
+	if (!rt->cls)
+		return -errno;
+	r = cls_set_unmatched_drop(rt->cls, cfg->unmatched_drop);
+	if (r) {
+		snprintf(err, errlen, "failed to configure the classifier: %s", cls_strerror(rt->cls));
+		return r;
+	}
+	rt->workers = calloc((size_t)rt->nq, sizeof(*rt->workers));
+	if (!rt->workers)
+		return -ENOMEM;
+	for (int q = 0; q < rt->nq; q++) {
+		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, nframes, rt->be,
+				    cfg->xdp_native, err, errlen);
+		if (r)
+			return r;
+	}
+	for (int q = 0; q < rt->nq; q++) {
+		r = xsk_worker_start(&rt->workers[q]);
+		if (r) {
+			snprintf(err, errlen, "cannot start the port worker of queue %d: %s", q, strerror(-r));
+			return r;
+		}
+	}
+	for (int i = 0; i < cfg->nchains; i++) {
+		r = chain_add(rt, cfg, &cfg->chains[i], err, errlen);
+		if (r)
+			return r;
+	}
+	r = install_rules(rt, cfg, err, errlen);
+	if (r)
+		return r;
+	for (int p = 0; p < cfg->nports; p++) {
+		r = cls_attach(rt->cls, rt->ifindex[p], cfg->xdp_native);
+		if (r) {
+			snprintf(err, errlen, "failed to attach XDP (%s mode) on '%s': %s", cfg->xdp_native ? "native" : "skb",
+				 cfg->ports[p], cls_strerror(rt->cls));
+			return r;
+		}
+	}
+	rt->attached = true;
+	return 0;
+}
+
+static bool same_ports(const struct cfg *a, const struct cfg *b)
+{
+	if (a->nports != b->nports || a->queues != b->queues)
+		return false;
+	for (int p = 0; p < a->nports; p++)
+		if (strcmp(a->ports[p], b->ports[p]))
+			return false;
+	return true;
+}
+
+int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
+{
+	struct cfg *old = rt->cfg, *cfg = NULL;
+	struct chain_ver *retired[CFG_MAX_CHAINS];
+	int nretired = 0, r;
+
+	err[0] = 0;
+	r = cfg_load(path, &cfg, err, errlen);
+	if (r)
+		goto reject;
+	if (!same_ports(old, cfg)) {
+		snprintf(err, errlen, "%s: [gen] ports and queues cannot change on reload; restart gend to change them",
+			 cfg->file);
+		r = -EINVAL;
+		goto reject;
+	}
+	if (cfg->unmatched_drop != old->unmatched_drop || cfg->max_batch != old->max_batch ||
+	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native) {
+		snprintf(err, errlen, "%s: [gen] backend, xdp_mode and max_batch cannot change on reload; restart gend to change them",
+			 cfg->file);
+		r = -EINVAL;
+		goto reject;
+	}
+	r = cfg_build_nfs(cfg, old, err, errlen);
+	if (r)
+		goto reject;
+
+	/* Removed chains (or whose id changed): out of the table first, then drained. */
+	for (int i = rt->nchains - 1; i >= 0; i--) {
+		struct rt_chain *rc = rt->chains[i];
+		const struct cfg_chain *nc = cfg_chain_find(cfg, rc->c.name);
+
+		if (!nc || nc->id != rc->c.id || chain_in_ports(cfg, nc) != chain_in_ports(old, rc->cc))
+			rc->live = false;
+	}
+	{
+		/* A table with only the chains that stay: built from the old config minus the leaving ones. */
+		struct rt_chain *keep[CFG_MAX_CHAINS];
+		int nkeep = 0, nall = rt->nchains;
+		struct rt_chain *all[CFG_MAX_CHAINS];
+
+		memcpy(all, rt->chains, sizeof(all[0]) * (size_t)nall);
+		for (int i = 0; i < nall; i++)
+			if (all[i]->live)
+				keep[nkeep++] = all[i];
+		memcpy(rt->chains, keep, sizeof(keep[0]) * (size_t)nkeep);
+		rt->nchains = nkeep;
+		r = install_rules(rt, old, err, errlen);
+		memcpy(rt->chains, all, sizeof(all[0]) * (size_t)nall);
+		rt->nchains = nall;
+		if (r)
+			goto reject_built;
+		for (int i = nall - 1; i >= 0; i--)
+			if (!all[i]->live)
+				chain_remove(rt, all[i]);
+	}
+	/* Changed chains get their new program at their next batch boundary. */
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		const struct cfg_chain *nc = cfg_chain_find(cfg, rc->c.name);
+		struct chain_prog prog;
+		struct chain_ver *v;
+
+		if (cfg_chain_equal(old, rc->cc, cfg, nc)) {
+			rc->cc = nc;
+			continue;
+		}
+		chain_prog_from_cfg(cfg, nc, &prog);
+		v = chain_ver_new(&prog, rt->be, rt->workers, rt->nq, nc->output - 1, err, errlen);
+		if (!v) {
+			/* The chain keeps its running program; report it. */
+			r = -errno;
+			continue;
+		}
+		chain_nf_names(cfg, nc, v->nfs, sizeof(v->nfs));
+		v->generation = rt->generation + 1;
+		retired[nretired++] = chain_swap(&rc->c, v);
+		rc->cc = nc;
+	}
+	/* Added chains start, get sockets, then enter the table. */
+	for (int i = 0; i < cfg->nchains; i++) {
+		if (find_chain(rt, cfg->chains[i].name))
+			continue;
+		r = chain_add(rt, cfg, &cfg->chains[i], err, errlen);
+		if (r)
+			break;
+	}
+	{
+		char err2[512];
+		int r2 = install_rules(rt, cfg, err2, sizeof(err2));
+
+		if (r2 && !r) {
+			r = r2;
+			snprintf(err, errlen, "%s", err2);
+		}
+	}
+	for (int i = 0; i < nretired; i++)
+		chain_ver_free(retired[i], rt->nq);
+	rt->cfg = cfg;
+	cfg_free(old);
+	rt->generation++;
+	if (r) {
+		rt->reloads_failed++;
+		snprintf(rt->last_reload_error, sizeof(rt->last_reload_error), "%s", err);
+		return r;
+	}
+	rt->reloads_ok++;
+	rt->last_reload_error[0] = 0;
+	return 0;
+reject_built:
+	/* States taken over from `old` went back? cfg_build_nfs moved them: return them. */
+	for (int i = 0; i < cfg->n_nfs; i++) {
+		const struct cfg_nf *on = cfg_nf_find(old, cfg->nfs[i].name);
+
+		if (cfg->nfs[i].reused && on) {
+			((struct cfg_nf *)on)->state = cfg->nfs[i].state;
+			cfg->nfs[i].state = NULL;
+		}
+	}
+reject:
+	cfg_free(cfg);
+	rt->reloads_failed++;
+	snprintf(rt->last_reload_error, sizeof(rt->last_reload_error), "%s", err);
+	return r ? r : -EINVAL;
+}
+
+void rt_stop(struct rt *rt)
+{
+	if (rt->cls)
+		cls_detach_all(rt->cls);
+	rt->attached = false;
+	while (rt->nchains)
+		chain_remove(rt, rt->chains[rt->nchains - 1]);
+	for (int q = 0; rt->workers && q < rt->nq; q++) {
+		xsk_worker_stop(&rt->workers[q]);
+		xsk_worker_fini(&rt->workers[q], rt->be);
+	}
+	free(rt->workers);
+	rt->workers = NULL;
+	cls_close(rt->cls, true);
+	rt->cls = NULL;
+	cfg_free(rt->cfg);
+	rt->cfg = NULL;
+}
+
+static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, uint64_t *drop)
+{
+	*rx = *tx = *drop = 0;
+	for (int q = 0; q < rc->c.nq; q++) {
+		*rx += __atomic_load_n(&rc->c.io[q].rx_packets, __ATOMIC_RELAXED);
+		*tx += __atomic_load_n(&rc->c.io[q].tx_packets, __ATOMIC_RELAXED);
+		*drop += __atomic_load_n(&rc->c.io[q].dropped, __ATOMIC_RELAXED);
+	}
+}
+
+uint64_t rt_rx_total(const struct rt *rt)
+{
+	uint64_t sum = 0, rx, tx, drop;
+
+	for (int i = 0; i < rt->nchains; i++) {
+		chain_sums(rt->chains[i], &rx, &tx, &drop);
+		sum += rx;
+	}
+	return sum;
+}
+
+void rt_print_status(struct rt *rt, FILE *out, bool json)
+{
+	struct cls_stats st = { 0 };
+	uint32_t accounted = 0, nframes = 0;
+
+	cls_read_stats(rt->cls, &st);
+	for (int q = 0; q < rt->nq; q++)
+		nframes += rt->workers[q].nframes;
+	(void)accounted;
+	if (json) {
+		fprintf(out, "{\"backend\":");
+		ctl_json_str(out, rt->be->name);
+		fprintf(out, ",\"backend_reason\":");
+		ctl_json_str(out, rt->backend_why);
+		fprintf(out, ",\"config\":");
+		ctl_json_str(out, rt->cfg->file);
+		fprintf(out, ",\"generation\":%u,\"reloads_ok\":%lu,\"reloads_failed\":%lu,\"last_reload_error\":",
+			rt->generation, (unsigned long)rt->reloads_ok, (unsigned long)rt->reloads_failed);
+		ctl_json_str(out, rt->last_reload_error);
+		fprintf(out, ",\"chains\":%d,\"queues\":%d,\"frames\":%u,\"ports\":[", rt->nchains, rt->nq, nframes);
+		for (int p = 0; p < rt->nports; p++) {
+			fprintf(out, "%s", p ? "," : "");
+			ctl_json_str(out, rt->cfg->ports[p]);
+		}
+		fprintf(out, "],\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu}}\n",
+			(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket);
+		return;
+	}
+	fprintf(out, "backend:      %s\n", rt->backend_why);
+	fprintf(out, "config:       %s (generation %u; reloads %lu ok, %lu rejected)\n", rt->cfg->file,
+		rt->generation, (unsigned long)rt->reloads_ok, (unsigned long)rt->reloads_failed);
+	if (rt->last_reload_error[0])
+		fprintf(out, "last reload:  %s\n", rt->last_reload_error);
+	fprintf(out, "ports:       ");
+	for (int p = 0; p < rt->nports; p++)
+		fprintf(out, " %d=%s", p + 1, rt->cfg->ports[p]);
+	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B)\n", rt->nq, nframes, GEN_FRAME_SIZE);
+	fprintf(out, "chains:       %d\n", rt->nchains);
+	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu\n", (unsigned long)st.unmatched,
+		(unsigned long)st.malformed, (unsigned long)st.no_socket);
+}
+
+static void chain_batch(const struct rt_chain *rc, uint32_t *last, double *avg)
+{
+	uint64_t b = __atomic_load_n(&rc->c.batches, __ATOMIC_RELAXED);
+	uint64_t p = __atomic_load_n(&rc->c.batch_pkts, __ATOMIC_RELAXED);
+
+	*last = __atomic_load_n(&rc->c.batch_last, __ATOMIC_RELAXED);
+	*avg = b ? (double)p / (double)b : 0.0;
+}
+
+static void print_nf_counters(struct rt *rt, struct rt_chain *rc, FILE *out, bool json)
+{
+	struct chain_ver *v = rc->c.cur;
+
+	for (uint32_t i = 0; i < v->prog.n; i++) {
+		const struct nf_hdr *h = v->prog.state[i];
+		const struct nf_ops *ops = nf_ops_by_type(h->type);
+		uint64_t ctr[64] = { 0 };
+		uint32_t n = h->ncounters < 64 ? h->ncounters : 64;
+		const char *name = rt->cfg->nfs[rc->cc->nfs[i]].name;
+
+		v->be->state_read(v->bc[0], i, ctr, h->counters_off, n * 8);
+		/* Other queues' device copies are the same blob on the cpu backend; gpu shares per device. */
+		if (json) {
+			fprintf(out, "%s{\"name\":", i ? "," : "");
+			ctl_json_str(out, name);
+			fprintf(out, ",\"type\":");
+			ctl_json_str(out, ops ? ops->type_name : "?");
+			fprintf(out, ",\"counters\":{");
+			for (uint32_t k = 0; k < n; k++) {
+				fprintf(out, "%s", k ? "," : "");
+				ctl_json_str(out, ops && ops->counter_names ? ops->counter_names[k] : "?");
+				fprintf(out, ":%lu", (unsigned long)ctr[k]);
+			}
+			fprintf(out, "}}");
+		} else {
+			fprintf(out, "    nf %-12s", name);
+			for (uint32_t k = 0; k < n && k < 12; k++)
+				fprintf(out, " %s=%lu", ops && ops->counter_names ? ops->counter_names[k] : "?",
+					(unsigned long)ctr[k]);
+			fprintf(out, "\n");
+		}
+	}
+}
+
+void rt_print_stats(struct rt *rt, FILE *out, bool json)
+{
+	struct cls_stats st = { 0 };
+
+	cls_read_stats(rt->cls, &st);
+	if (json)
+		fprintf(out, "{\"generation\":%u,\"backend\":\"%s\",\"unmatched\":%lu,\"malformed\":%lu,\"chains\":[",
+			rt->generation, rt->be->name, (unsigned long)st.unmatched, (unsigned long)st.malformed);
+	else
+		fprintf(out, "%-16s %4s %12s %12s %10s %10s %10s  %s\n", "chain", "id", "rx_packets", "tx_packets",
+			"dropped", "batch_last", "batch_avg", "backend");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		uint64_t rx, tx, drop, matched = 0;
+		uint32_t last;
+		double avg;
+		const char *be = __atomic_load_n(&rc->c.backend_name, __ATOMIC_ACQUIRE);
+
+		chain_sums(rc, &rx, &tx, &drop);
+		chain_batch(rc, &last, &avg);
+		for (int p = 0; p < GEN_MAX_PORTS; p++)
+			if (rc->cls_id[p])
+				matched += st.matched[rc->cls_id[p]];
+		if (json) {
+			fprintf(out, "%s{\"name\":", i ? "," : "");
+			ctl_json_str(out, rc->c.name);
+			fprintf(out, ",\"id\":%u,\"rx_packets\":%lu,\"tx_packets\":%lu,\"dropped\":%lu,\"batch_last\":%u,"
+				"\"batch_avg\":%.1f,\"batch_max\":%u,\"batches\":%lu,\"xdp_matched\":%lu,\"backend\":\"%s\","
+				"\"backend_fallbacks\":%lu,\"nfs\":[",
+				rc->c.id, (unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg,
+				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
+				(unsigned long)rc->c.fallbacks);
+			print_nf_counters(rt, rc, out, true);
+			fprintf(out, "]}");
+		} else {
+			fprintf(out, "%-16s %4u %12lu %12lu %10lu %10u %10.1f  %s%s\n", rc->c.name, rc->c.id,
+				(unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg, be,
+				rc->c.backend_failed ? " (fell back after a backend error)" : "");
+			print_nf_counters(rt, rc, out, false);
+		}
+	}
+	if (json)
+		fprintf(out, "]}\n");
+}
+
+void rt_print_chains(struct rt *rt, FILE *out, bool json)
+{
+	if (json)
+		fprintf(out, "[");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		const struct cfg_chain *cc = rc->cc;
+
+		if (json) {
+			fprintf(out, "%s{\"name\":", i ? "," : "");
+			ctl_json_str(out, rc->c.name);
+			fprintf(out, ",\"id\":%u,\"priority\":%d,\"output\":", rc->c.id, cc->priority);
+			ctl_json_str(out, rt->cfg->ports[cc->output - 1]);
+			fprintf(out, ",\"gpu\":%d,\"generation\":%u,\"nfs\":", cc->gpu, rc->c.cur->generation);
+			ctl_json_str(out, rc->c.cur->nfs);
+			fprintf(out, ",\"matches\":%d}", cc->nmatch);
+		} else {
+			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s\n", rc->c.name, rc->c.id,
+				cc->priority, rt->cfg->ports[cc->output - 1], cc->gpu,
+				rc->c.cur->nfs[0] ? rc->c.cur->nfs : "(empty)");
+		}
+	}
+	if (json)
+		fprintf(out, "]\n");
+}
+
+int rt_report(struct rt *rt, const char *nf, const char *what, FILE *out, bool json)
+{
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		struct chain_ver *v = rc->c.cur;
+
+		for (uint32_t k = 0; k < v->prog.n; k++) {
+			const struct nf_hdr *h = v->prog.state[k];
+			const struct nf_ops *ops = nf_ops_by_type(h->type);
+			struct nf_hdr *copy;
+			int r;
+
+			if (strcmp(rt->cfg->nfs[rc->cc->nfs[k]].name, nf))
+				continue;
+			if (!ops || !ops->report)
+				return -ENOTSUP;
+			/* Read the live blob (device copy on gpu) so the report is current. */
+			copy = aligned_alloc(64, h->size);
+			if (!copy)
+				return -ENOMEM;
+			r = v->be->state_read(v->bc[0], k, copy, 0, h->size);
+			if (!r)
+				r = ops->report(copy, what, out, json);
+			free(copy);
+			return r;
+		}
+	}
+	return -ENOENT;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The running daemon: classifier, port workers and chains built from a config,
+ * and the diff that a reload applies to them. Only the main thread calls rt_.
+ */
+#ifndef GEN_RT_H
+#define GEN_RT_H
+
+#include <stdio.h>
+#include "cfg.h"
+#include "chain.h"
+#include "cls.h"
+
+struct rt_chain {
+	struct gen_chain c;
+	const struct cfg_chain *cc;          /* in rt->cfg */
+	uint8_t cls_id[GEN_MAX_PORTS];       /* classifier id per ingress port, 0 = none */
+	bool live;
+};
+
+struct rt {
+	struct cfg *cfg;
+	struct cls *cls;
+	const struct backend_ops *be;
+	char backend_why[160];
+	int ifindex[GEN_MAX_PORTS];
+	int nports;
+	struct qworker *workers;
+	int nq;
+	uint32_t nframes;
+	struct rt_chain *chains[CFG_MAX_CHAINS];
+	int nchains;
+	uint8_t id_used[GEN_MAX_CHAINS];
+	uint32_t generation;
+	uint64_t reloads_ok, reloads_failed;
+	char last_reload_error[1024];
+	const char *pin_dir;
+	bool attached;
+};
+
+/* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */
+int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint32_t nframes,
+	     const char *pin_dir, char *err, size_t errlen);
+/* Apply a new config file as a diff. 0, or -errno with FILE:LINE errors in err; nothing changes then. */
+int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen);
+/* Drain every chain, detach our XDP programs, remove our pins, free everything. */
+void rt_stop(struct rt *rt);
+
+/* Totals for the rate shown in STATUS=. */
+uint64_t rt_rx_total(const struct rt *rt);
+
+void rt_print_status(struct rt *rt, FILE *out, bool json);
+void rt_print_stats(struct rt *rt, FILE *out, bool json);
+void rt_print_chains(struct rt *rt, FILE *out, bool json);
+int rt_report(struct rt *rt, const char *nf, const char *what, FILE *out, bool json);
+
+#endif

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Port workers: one thread per queue index owns every fill, completion, RX and
+ * TX ring of that queue on every port, so each ring has exactly one producer and
+ * one consumer. Frames move between ports by address inside the queue's UMEM.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_xdp.h>
+#include "dp.h"
+
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static inline uint64_t frame_base(uint64_t addr)
+{
+	return addr & ~(uint64_t)(GEN_FRAME_SIZE - 1);
+}
+
+static void sock_config(struct xsk_socket_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->rx_size = GEN_RXTX_SIZE;
+	c->tx_size = GEN_RXTX_SIZE;
+	/* gend attaches its own classifier; libxdp must not load its default program. */
+	c->libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+	c->bind_flags = XDP_USE_NEED_WAKEUP;
+}
+
+int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uint32_t nframes,
+		    const struct backend_ops *be, bool native, char *err, size_t errlen)
+{
+	struct xsk_umem_config ucfg = {
+		.fill_size = GEN_FILL_SIZE,
+		.comp_size = GEN_COMP_SIZE,
+		.frame_size = GEN_FRAME_SIZE,
+		.frame_headroom = 0,
+	};
+	struct xsk_socket_config scfg;
+	int r;
+
+	memset(w, 0, sizeof(*w));
+	w->q = q;
+	w->nports = nports;
+	w->nframes = nframes;
+	w->area_size = (size_t)nframes * GEN_FRAME_SIZE;
+	for (int p = 0; p < nports; p++)
+		snprintf(w->ifname[p], sizeof(w->ifname[p]), "%s", ports[p]);
+
+	w->area = mmap(NULL, w->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (w->area == MAP_FAILED) {
+		r = -errno;
+		w->area = NULL;
+		snprintf(err, errlen, "failed to map UMEM of %u frames for queue %u: %s", nframes, q, strerror(-r));
+		return r;
+	}
+	w->free_frames = calloc(nframes, sizeof(uint64_t));
+	if (!w->free_frames) {
+		snprintf(err, errlen, "out of memory for the frame pool of queue %u", q);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nframes; i++)
+		w->free_frames[w->nfree++] = (uint64_t)(nframes - 1 - i) * GEN_FRAME_SIZE;
+
+	r = xsk_umem__create(&w->umem, w->area, w->area_size, &w->port[0].fq, &w->port[0].cq, &ucfg);
+	if (r) {
+		w->umem = NULL;
+		snprintf(err, errlen, "failed to create UMEM for queue %u: %s%s", q, strerror(-r),
+			 r == -EPERM || r == -ENOMEM ? " (RLIMIT_MEMLOCK too low? run with CAP_IPC_LOCK)" : "");
+		return r;
+	}
+	w->port[0].has_rings = true;
+	r = be->umem_attach(w->area, w->area_size, GEN_FRAME_SIZE);
+	if (r) {
+		snprintf(err, errlen, "backend %s could not map the UMEM of queue %u: %s", be->name, q, strerror(-r));
+		return r;
+	}
+
+	sock_config(&scfg);
+	(void)native;
+	for (int p = 0; p < nports; p++) {
+		struct port_q *pq = &w->port[p];
+
+		r = xsk_socket__create_shared(&pq->tx_xsk, w->ifname[p], q, w->umem, NULL, &pq->tx, &pq->fq,
+					      &pq->cq, &scfg);
+		if (r) {
+			pq->tx_xsk = NULL;
+			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[p], q,
+				 strerror(-r));
+			return r;
+		}
+		pq->has_rings = true;
+		pq->tx_fd = xsk_socket__fd(pq->tx_xsk);
+	}
+	return 0;
+}
+
+/* Completed TX frames go back to the free pool. */
+static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
+{
+	uint32_t idx, n = xsk_ring_cons__peek(&pq->cq, GEN_COMP_SIZE, &idx);
+
+	for (uint32_t i = 0; i < n; i++)
+		w->free_frames[w->nfree++] = frame_base(*xsk_ring_cons__comp_addr(&pq->cq, idx + i));
+	if (n) {
+		xsk_ring_cons__release(&pq->cq, n);
+		pq->in_tx -= n;
+	}
+	return n;
+}
+
+static uint32_t refill(struct qworker *w, int p)
+{
+	struct port_q *pq = &w->port[p];
+	uint32_t want = GEN_FILL_SIZE - pq->in_fill, idx, n;
+
+	if (want > w->nfree)
+		want = w->nfree;
+	if (want < GEN_BURST && pq->in_fill > GEN_BURST)
+		return 0; /* refill in bursts */
+	n = xsk_ring_prod__reserve(&pq->fq, want, &idx);
+	for (uint32_t i = 0; i < n; i++)
+		*xsk_ring_prod__fill_addr(&pq->fq, idx + i) = w->free_frames[--w->nfree];
+	if (n) {
+		xsk_ring_prod__submit(&pq->fq, n);
+		pq->in_fill += n;
+	}
+	if (xsk_ring_prod__needs_wakeup(&pq->fq)) {
+		for (int i = 0; i < w->nrx; i++) {
+			if (w->rx[i]->port == p) {
+				recvfrom(w->rx[i]->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+static uint32_t receive(struct qworker *w, struct rx_sock *s)
+{
+	struct gen_desc d[GEN_BURST];
+	uint32_t idx, n = xsk_ring_cons__peek(&s->rx, GEN_BURST, &idx), pushed;
+
+	if (!n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *x = xsk_ring_cons__rx_desc(&s->rx, idx + i);
+
+		d[i] = (struct gen_desc){ .addr = x->addr, .len = x->len };
+	}
+	xsk_ring_cons__release(&s->rx, n);
+	w->port[s->port].in_fill -= n;
+	/* The ring holds as many descriptors as the UMEM has frames: it cannot be full. */
+	pushed = ring_push(&s->io->in, d, n);
+	for (uint32_t i = pushed; i < n; i++)
+		w->free_frames[w->nfree++] = frame_base(d[i].addr);
+	w->in_chains += pushed;
+	__atomic_store_n(&s->io->rx_packets, s->io->rx_packets + pushed, __ATOMIC_RELAXED);
+	if (pushed < n)
+		__atomic_store_n(&s->io->dropped, s->io->dropped + (n - pushed), __ATOMIC_RELAXED);
+	return n;
+}
+
+/* Frames back from a controller: DROP verdicts are recycled, the rest sent. */
+static uint32_t forward(struct qworker *w, struct chain_io *io)
+{
+	struct gen_desc d[GEN_BURST];
+	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
+	struct port_q *pq = &w->port[port];
+	uint32_t room = xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ndrop = 0;
+
+	if (room > GEN_BURST)
+		room = GEN_BURST;
+	n = ring_pop(&io->out, d, room);
+	if (!n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++)
+		npass += d[i].verdict == NF_PASS;
+	if (npass && xsk_ring_prod__reserve(&pq->tx, npass, &idx) != npass)
+		npass = 0; /* cannot happen: room was checked; treat as drop */
+	for (uint32_t i = 0; i < n; i++) {
+		if (d[i].verdict == NF_PASS && npass) {
+			struct xdp_desc *x = xsk_ring_prod__tx_desc(&pq->tx, idx++);
+
+			x->addr = d[i].addr;
+			x->len = d[i].len;
+			x->options = 0;
+		} else {
+			w->free_frames[w->nfree++] = frame_base(d[i].addr);
+			ndrop++;
+		}
+	}
+	if (npass) {
+		xsk_ring_prod__submit(&pq->tx, npass);
+		pq->in_tx += npass;
+	}
+	w->in_chains -= n;
+	__atomic_store_n(&io->tx_packets, io->tx_packets + npass, __ATOMIC_RELAXED);
+	if (ndrop)
+		__atomic_store_n(&io->dropped, io->dropped + ndrop, __ATOMIC_RELAXED);
+	return n;
+}
+
+uint32_t xsk_frames_accounted(const struct qworker *w)
+{
+	uint32_t sum = w->nfree + w->in_chains;
+
+	for (int p = 0; p < w->nports; p++)
+		sum += w->port[p].in_fill + w->port[p].in_tx;
+	return sum;
+}
+
+static void idle_wait(unsigned int idle)
+{
+	/* Back off only when nothing moved: a short sleep keeps a 2-core box usable. */
+	struct timespec ts = { 0, idle < 64 ? 2000 : 50000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void *worker_main(void *arg)
+{
+	struct qworker *w = arg;
+	unsigned int idle = 0;
+
+	while (!LOAD(&w->stop)) {
+		uint32_t work = 0;
+
+		if (LOAD(&w->pause_req)) {
+			STORE(&w->paused, 1);
+			while (LOAD(&w->pause_req))
+				idle_wait(1000);
+			STORE(&w->paused, 0);
+			continue;
+		}
+		for (int p = 0; p < w->nports; p++) {
+			work += drain_completions(w, &w->port[p]);
+			work += refill(w, p);
+		}
+		for (int i = 0; i < w->nrx; i++)
+			work += receive(w, w->rx[i]);
+		for (int i = 0; i < w->nios; i++)
+			work += forward(w, w->ios[i]);
+		for (int p = 0; p < w->nports; p++) {
+			struct port_q *pq = &w->port[p];
+
+			/* Copy-mode TX only moves on sendto(); kick per burst, never per packet. */
+			if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx))
+				sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+		}
+#ifdef GEN_DEBUG
+		if (xsk_frames_accounted(w) != w->nframes) {
+			fprintf(stderr, "queue %u: frame accounting broken: %u of %u frames accounted\n", w->q,
+				xsk_frames_accounted(w), w->nframes);
+			abort();
+		}
+#else
+		if (xsk_frames_accounted(w) != w->nframes)
+			w->accounting_errors++;
+#endif
+		w->loops++;
+		if (work) {
+			idle = 0;
+		} else {
+			idle_wait(idle);
+			if (idle < 1000)
+				idle++;
+		}
+	}
+	return NULL;
+}
+
+int xsk_worker_start(struct qworker *w)
+{
+	int r = pthread_create(&w->thread, NULL, worker_main, w);
+
+	if (r)
+		return -r;
+	w->running = true;
+	return 0;
+}
+
+void xsk_pause(struct qworker *w)
+{
+	if (!w->running)
+		return;
+	STORE(&w->pause_req, 1);
+	while (!LOAD(&w->paused))
+		idle_wait(1000);
+}
+
+void xsk_resume(struct qworker *w)
+{
+	STORE(&w->pause_req, 0);
+}
+
+/*
+ * An RX-only socket sharing the buffer pool of the port's TX socket. Made by hand
+ * because libxdp binds every shared socket against the UMEM's first socket, which
+ * the kernel accepts only on that socket's own netdev and queue.
+ */
+static int rx_sock_open(struct rx_sock *s, int ifindex, uint32_t q, int pool_fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	uint32_t ndescs = GEN_RXTX_SIZE;
+	struct sockaddr_xdp sxdp = {
+		.sxdp_family = AF_XDP,
+		.sxdp_ifindex = (uint32_t)ifindex,
+		.sxdp_queue_id = q,
+		.sxdp_flags = XDP_SHARED_UMEM,
+		.sxdp_shared_umem_fd = (uint32_t)pool_fd,
+	};
+	void *map;
+	int fd, r;
+
+	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_XDP, XDP_RX_RING, &ndescs, sizeof(ndescs)) ||
+	    getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
+		goto fail;
+	s->map_size = off.rx.desc + ndescs * sizeof(struct xdp_desc);
+	map = mmap(NULL, s->map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, XDP_PGOFF_RX_RING);
+	if (map == MAP_FAILED)
+		goto fail;
+	s->map = map;
+	s->rx.mask = ndescs - 1;
+	s->rx.size = ndescs;
+	s->rx.producer = (uint32_t *)((char *)map + off.rx.producer);
+	s->rx.consumer = (uint32_t *)((char *)map + off.rx.consumer);
+	s->rx.flags = (uint32_t *)((char *)map + off.rx.flags);
+	s->rx.ring = (char *)map + off.rx.desc;
+	s->rx.cached_prod = *s->rx.producer;
+	s->rx.cached_cons = *s->rx.consumer;
+	if (bind(fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
+		goto fail;
+	s->fd = fd;
+	return fd;
+fail:
+	r = -errno;
+	if (s->map)
+		munmap(s->map, s->map_size);
+	s->map = NULL;
+	close(fd);
+	return r;
+}
+
+static void rx_sock_close(struct rx_sock *s)
+{
+	munmap(s->map, s->map_size);
+	close(s->fd);
+	free(s);
+}
+
+int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, char *err, size_t errlen)
+{
+	struct rx_sock *s;
+	int r;
+
+	if (w->nrx >= GEN_MAX_RX_SOCKS) {
+		snprintf(err, errlen, "too many AF_XDP sockets on queue %u", w->q);
+		return -ENOSPC;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	r = rx_sock_open(s, (int)if_nametoindex(w->ifname[port]), w->q, w->port[port].tx_fd);
+	if (r < 0) {
+		snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[port], w->q,
+			 strerror(-r));
+		free(s);
+		return r;
+	}
+	s->io = io;
+	s->port = port;
+	w->rx[w->nrx++] = s;
+	return s->fd;
+}
+
+void xsk_rx_remove(struct qworker *w, struct chain_io *io)
+{
+	for (int i = 0; i < w->nrx;) {
+		struct rx_sock *s = w->rx[i];
+
+		if (s->io != io) {
+			i++;
+			continue;
+		}
+		receive(w, s); /* frames already in its RX ring still belong to the chain */
+		while (receive(w, s))
+			;
+		rx_sock_close(s);
+		w->rx[i] = w->rx[--w->nrx];
+	}
+}
+
+int xsk_io_add(struct qworker *w, struct chain_io *io)
+{
+	if (w->nios >= GEN_MAX_IOS)
+		return -ENOSPC;
+	w->ios[w->nios++] = io;
+	return 0;
+}
+
+void xsk_io_remove(struct qworker *w, struct chain_io *io)
+{
+	for (int i = 0; i < w->nios; i++) {
+		if (w->ios[i] == io) {
+			while (forward(w, io))
+				;
+			w->ios[i] = w->ios[--w->nios];
+			return;
+		}
+	}
+}
+
+void xsk_worker_stop(struct qworker *w)
+{
+	if (!w->running)
+		return;
+	/* Let sent frames complete so every frame is back before the UMEM goes. */
+	for (int tries = 0; tries < 200; tries++) {
+		bool busy = false;
+
+		for (int p = 0; p < w->nports; p++)
+			busy |= w->port[p].in_tx != 0;
+		if (!busy)
+			break;
+		idle_wait(1000);
+	}
+	STORE(&w->stop, 1);
+	pthread_join(w->thread, NULL);
+	w->running = false;
+}
+
+void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
+{
+	for (int i = 0; i < w->nrx; i++)
+		rx_sock_close(w->rx[i]);
+	w->nrx = 0;
+	for (int p = 0; p < w->nports; p++)
+		if (w->port[p].tx_xsk)
+			xsk_socket__delete(w->port[p].tx_xsk);
+	if (w->umem)
+		xsk_umem__delete(w->umem);
+	if (w->area) {
+		be->umem_detach(w->area);
+		munmap(w->area, w->area_size);
+	}
+	free(w->free_frames);
+	memset(w, 0, sizeof(*w));
+}

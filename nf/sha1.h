@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * SHA-1 (FIPS 180-4) and HMAC-SHA1 (RFC 2104) for NF code.
+ *
+ * HMAC is split so the per-packet path never touches the key: the chaining
+ * values after the ipad and opad blocks are computed once when the state blob
+ * is built (hmac_sha1_precompute) and each packet then costs the message
+ * blocks plus two finishing blocks (hmac_sha1_pre).
+ */
+#ifndef GEN_NF_SHA1_H
+#define GEN_NF_SHA1_H
+
+#include "nf.h"
+
+#define SHA1_BLOCK 64
+#define SHA1_DIGEST 20
+
+NF_FN uint32_t sha1_rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+NF_FN void sha1_init(uint32_t h[5])
+{
+	h[0] = 0x67452301u;
+	h[1] = 0xefcdab89u;
+	h[2] = 0x98badcfeu;
+	h[3] = 0x10325476u;
+	h[4] = 0xc3d2e1f0u;
+}
+
+/* One round: the schedule lives in a 16-word ring so it stays in registers. */
+#define SHA1_W(i) (w[(i) & 15] = sha1_rol(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^ w[((i) + 2) & 15] ^ w[(i) & 15], 1))
+#define SHA1_ROUND(f, k, wi)                                           \
+	do {                                                           \
+		uint32_t t_ = sha1_rol(a, 5) + (f) + e + (k) + (wi);   \
+		e = d;                                                 \
+		d = c;                                                 \
+		c = sha1_rol(b, 30);                                   \
+		b = a;                                                 \
+		a = t_;                                                \
+	} while (0)
+
+/* Compress one 64-byte block into h. Four loops, one per round function, so none branches per round. */
+NF_FN void sha1_block(uint32_t h[5], const uint8_t *blk)
+{
+	uint32_t w[16];
+	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = nf_get32(blk + 4 * i);
+	for (i = 0; i < 16; i++)
+		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u, w[i]);
+	for (; i < 20; i++)
+		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u, SHA1_W(i));
+	for (; i < 40; i++)
+		SHA1_ROUND(b ^ c ^ d, 0x6ed9eba1u, SHA1_W(i));
+	for (; i < 60; i++)
+		SHA1_ROUND((b & c) | (d & (b | c)), 0x8f1bbcdcu, SHA1_W(i));
+	for (; i < 80; i++)
+		SHA1_ROUND(b ^ c ^ d, 0xca62c1d6u, SHA1_W(i));
+	h[0] += a;
+	h[1] += b;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+}
+#undef SHA1_ROUND
+#undef SHA1_W
+
+/*
+ * Hash msg[0, len) starting from chaining value h, which has already absorbed
+ * `prior` bytes (a multiple of 64), and write the 20-byte digest. h is consumed.
+ */
+NF_FN void sha1_finish(uint32_t h[5], uint64_t prior, const uint8_t *msg, uint32_t len, uint8_t out[SHA1_DIGEST])
+{
+	uint8_t tail[2 * SHA1_BLOCK];
+	uint32_t full = len & ~(uint32_t)(SHA1_BLOCK - 1);
+	uint32_t rest = len - full;
+	uint64_t bits = (prior + len) * 8;
+
+	for (uint32_t off = 0; off < full; off += SHA1_BLOCK)
+		sha1_block(h, msg + off);
+	for (uint32_t i = 0; i < rest; i++)
+		tail[i] = msg[full + i];
+	tail[rest] = 0x80;
+	uint32_t tlen = rest + 1 + 8 <= SHA1_BLOCK ? SHA1_BLOCK : 2 * SHA1_BLOCK;
+	for (uint32_t i = rest + 1; i < tlen - 8; i++)
+		tail[i] = 0;
+	nf_put32(tail + tlen - 8, (uint32_t)(bits >> 32));
+	nf_put32(tail + tlen - 4, (uint32_t)bits);
+	sha1_block(h, tail);
+	if (tlen > SHA1_BLOCK)
+		sha1_block(h, tail + SHA1_BLOCK);
+	for (int i = 0; i < 5; i++)
+		nf_put32(out + 4 * i, h[i]);
+}
+
+NF_FN void sha1(const uint8_t *msg, uint32_t len, uint8_t out[SHA1_DIGEST])
+{
+	uint32_t h[5];
+	sha1_init(h);
+	sha1_finish(h, 0, msg, len, out);
+}
+
+/* Chaining values after the (key ^ ipad) and (key ^ opad) blocks; keys over 64 bytes are hashed first. */
+NF_FN void hmac_sha1_precompute(const uint8_t *key, uint32_t keylen, uint32_t istate[5], uint32_t ostate[5])
+{
+	uint8_t k[SHA1_BLOCK], blk[SHA1_BLOCK];
+
+	for (int i = 0; i < SHA1_BLOCK; i++)
+		k[i] = 0;
+	if (keylen > SHA1_BLOCK) {
+		sha1(key, keylen, k);
+	} else {
+		for (uint32_t i = 0; i < keylen; i++)
+			k[i] = key[i];
+	}
+	for (int i = 0; i < SHA1_BLOCK; i++)
+		blk[i] = k[i] ^ 0x36;
+	sha1_init(istate);
+	sha1_block(istate, blk);
+	for (int i = 0; i < SHA1_BLOCK; i++)
+		blk[i] = k[i] ^ 0x5c;
+	sha1_init(ostate);
+	sha1_block(ostate, blk);
+}
+
+/* HMAC-SHA1 of msg with precomputed pad states. */
+NF_FN void hmac_sha1_pre(const uint32_t istate[5], const uint32_t ostate[5], const uint8_t *msg, uint32_t len,
+			 uint8_t out[SHA1_DIGEST])
+{
+	uint32_t h[5];
+	uint8_t inner[SHA1_DIGEST];
+
+	for (int i = 0; i < 5; i++)
+		h[i] = istate[i];
+	sha1_finish(h, SHA1_BLOCK, msg, len, inner);
+	for (int i = 0; i < 5; i++)
+		h[i] = ostate[i];
+	sha1_finish(h, SHA1_BLOCK, inner, SHA1_DIGEST, out);
+}
+
+NF_FN void hmac_sha1(const uint8_t *key, uint32_t keylen, const uint8_t *msg, uint32_t len, uint8_t out[SHA1_DIGEST])
+{
+	uint32_t is[5], os[5];
+	hmac_sha1_precompute(key, keylen, is, os);
+	hmac_sha1_pre(is, os, msg, len, out);
+}
+
+#endif

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gen-bench: throughput of one chain on synthetic packets in a fake UMEM.
+ *
+ *   gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q]
+ *
+ * Without -c it benches the paper's chain (ipv4_router -> nids -> ipsec_esp
+ * encrypt) with the Snort community rules (-r). Prints:
+ *   - gpu: Mpps per batch size (256 .. 64k) for staged/mapped packet memory and
+ *     rtc/pipeline execution, batches kept in flight back to back; the figure
+ *     includes the copies (staged) or the PCIe traffic (mapped);
+ *   - cpu: Mpps of the same chain on the cpu backend with 1 thread (batches of at
+ *     most 4096) and T threads (at most 4096 per thread);
+ *   - cpu: ns/packet of each NF alone at 64 B and 1500 B.
+ * Frames are restored from a pristine copy before each batch (the chain
+ * rewrites them), on the submitting thread, overlapped with the GPU's work.
+ * Figures only: nothing here asserts on timing.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "daemon/backend.h"
+#include "daemon/cfg.h"
+#include "nf/agent.h"
+#include "test/bench/pktgen.h"
+
+#define NBUF 8 /* batches' worth of frames: more than any backend keeps in flight */
+static const uint32_t batch_sizes[] = { 256, 1024, 4096, 16384, 65536 };
+#define BATCH_MAX 65536
+
+struct bench {
+	struct chain_prog prog;
+	const char *const *nf_names;
+	uint8_t *umem, *pristine;
+	size_t umem_size;
+	struct gen_desc *pdesc;  /* pristine descs, BATCH_MAX * NBUF */
+	struct gen_desc *desc;
+	double seconds;
+};
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Put batch slot b (n packets) back as generated. */
+static void restore(struct bench *bn, uint32_t b, uint32_t n)
+{
+	struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX, *d = bn->desc + (size_t)b * BATCH_MAX;
+
+	for (uint32_t i = 0; i < n; i++) {
+		/* NFs touch at most a little around the packet (ESP: 44 B before, 29 after). */
+		uint64_t lo = pd[i].addr - 64;
+		memcpy(bn->umem + lo, bn->pristine + lo, pd[i].len + 128);
+	}
+	memcpy(d, pd, n * sizeof(*d));
+}
+
+static void gen_traffic(struct bench *bn, int size_mode)
+{
+	struct pktgen g = { .rng = 0x1234567 };
+
+	for (uint32_t b = 0; b < NBUF; b++) {
+		size_t base = (size_t)b * BATCH_MAX * PKTGEN_FRAME;
+		pktgen_batch(&g, bn->pristine + base, bn->pdesc + (size_t)b * BATCH_MAX, BATCH_MAX, size_mode);
+		for (uint32_t i = 0; i < BATCH_MAX; i++)
+			bn->pdesc[(size_t)b * BATCH_MAX + i].addr += base;
+	}
+	memcpy(bn->umem, bn->pristine, bn->umem_size);
+}
+
+/* Mpps of the gpu backend with batches of n kept in flight for bn->seconds. */
+static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const char *mode)
+{
+	struct backend_chain *bc;
+	uint64_t pkts = 0, sub = 0, done = 0;
+	double t0, t1;
+
+	setenv("GEN_GPU_MEM", mem, 1);
+	setenv("GEN_GPU_MODE", mode, 1);
+	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
+	if (!bc) {
+		fprintf(stderr, "gen-bench: gpu chain_create: %s\n", strerror(errno));
+		return -1;
+	}
+	/* Warm-up batch: first-launch and allocation costs are not throughput. */
+	restore(bn, 0, n);
+	backend_gpu->submit(bc, bn->desc, n);
+	for (;;) {
+		struct gen_desc *d;
+		uint32_t k;
+		if (backend_gpu->complete(bc, &d, &k))
+			break;
+	}
+	t0 = now();
+	t1 = t0;
+	while (t1 - t0 < bn->seconds || done < sub) {
+		struct gen_desc *d;
+		uint32_t k;
+		int r;
+
+		if (t1 - t0 < bn->seconds && sub - done < NBUF) {
+			uint32_t slot = (uint32_t)(sub % NBUF);
+			restore(bn, slot, n);
+			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n);
+			if (r == 0)
+				sub++;
+			else if (r != -EBUSY) {
+				fprintf(stderr, "gen-bench: submit: %s\n", strerror(-r));
+				break;
+			}
+		}
+		r = backend_gpu->complete(bc, &d, &k);
+		if (r < 0) {
+			fprintf(stderr, "gen-bench: batch failed on the gpu\n");
+			break;
+		}
+		if (r == 1) {
+			done++;
+			pkts += k;
+		}
+		t1 = now();
+	}
+	t1 = now();
+	backend_gpu->chain_destroy(bc);
+	return pkts / (t1 - t0) / 1e6;
+}
+
+struct cpu_job {
+	struct bench *bn;
+	struct gen_desc *d;
+	uint32_t n;
+};
+
+static void *cpu_worker(void *arg)
+{
+	struct cpu_job *j = arg;
+
+	backend_cpu_run(&j->bn->prog, j->bn->umem, PKTGEN_FRAME, j->d, j->n);
+	return NULL;
+}
+
+/* Mpps of the cpu backend, one batch of n split over `threads` threads (restores untimed). */
+static double cpu_point(struct bench *bn, const struct chain_prog *prog, uint32_t n, int threads)
+{
+	pthread_t tid[256];
+	struct cpu_job job[256];
+	double busy = 0;
+	uint64_t pkts = 0;
+	struct bench b2 = *bn;
+
+	b2.prog = *prog;
+	for (int it = 0; busy < bn->seconds || it < 2; it++) {
+		uint32_t slot = (uint32_t)(it % NBUF);
+		struct gen_desc *d = bn->desc + (size_t)slot * BATCH_MAX;
+		uint32_t per = (n + threads - 1) / threads;
+
+		restore(bn, slot, n);
+		double t0 = now();
+		int nt = 0;
+		for (uint32_t first = 0; first < n; first += per, nt++) {
+			job[nt] = (struct cpu_job){ &b2, d + first, first + per > n ? n - first : per };
+			pthread_create(&tid[nt], NULL, cpu_worker, &job[nt]);
+		}
+		for (int t = 0; t < nt; t++)
+			pthread_join(tid[t], NULL);
+		busy += now() - t0;
+		pkts += n;
+	}
+	return pkts / busy / 1e6;
+}
+
+static int load_chain(struct bench *bn, const char *file, const char *chain_name)
+{
+	static char err[4096];
+	static const char *names[NF_CHAIN_MAX];
+	struct cfg *c;
+	const struct cfg_chain *ch;
+
+	if (cfg_load(file, &c, err, sizeof(err)) || cfg_build_nfs(c, NULL, err, sizeof(err))) {
+		fprintf(stderr, "%s", err);
+		return -EINVAL;
+	}
+	ch = chain_name ? cfg_chain_find(c, chain_name) : c->nchains ? &c->chains[0] : NULL;
+	if (!ch) {
+		fprintf(stderr, "gen-bench: %s: no chain %s\n", file, chain_name ? chain_name : "at all");
+		return -ENOENT;
+	}
+	memset(&bn->prog, 0, sizeof(bn->prog));
+	bn->prog.n = (uint32_t)ch->nnfs;
+	bn->prog.mini_batch = c->mini_batch;
+	bn->prog.gpu = ch->gpu;
+	for (int i = 0; i < ch->nnfs; i++) {
+		bn->prog.type[i] = c->nfs[ch->nfs[i]].nf_type;
+		bn->prog.state[i] = c->nfs[ch->nfs[i]].state;
+		names[i] = c->nfs[ch->nfs[i]].name;
+	}
+	bn->nf_names = names;
+	printf("chain '%s' from %s:", ch->name, file);
+	for (int i = 0; i < ch->nnfs; i++)
+		printf(" %s(%s)", names[i], c->nfs[ch->nfs[i]].type);
+	printf(", mini_batch %u\n", bn->prog.mini_batch);
+	return 0; /* c stays alive: the states belong to it */
+}
+
+/* The paper's chain, written to a temporary chains.ini. */
+static const char *default_config(const char *rules)
+{
+	static char dir[] = "/tmp/gen-bench-XXXXXX", ini[128];
+	char routes[128];
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		return NULL;
+	snprintf(routes, sizeof(routes), "%s/routes", dir);
+	snprintf(ini, sizeof(ini), "%s/chains.ini", dir);
+	f = fopen(routes, "w");
+	if (!f)
+		return NULL;
+	fprintf(f, "10.0.0.0/8 02:00:00:00:00:01\n10.1.0.0/16 02:00:00:00:00:02\n192.168.0.0/16 02:00:00:00:00:03\n"
+		   "172.16.0.0/12 02:00:00:00:00:04\n8.8.8.0/24 02:00:00:00:00:05\n");
+	fclose(f);
+	f = fopen(ini, "w");
+	if (!f)
+		return NULL;
+	fprintf(f, "[gen]\nports = bench0 bench1\nmini_batch = 256\n\n"
+		   "[nf router]\ntype = ipv4_router\nroutes = %s\n\n"
+		   "[nf ids]\ntype = nids\nrules = %s\naction = alert\n\n"
+		   "[nf esp]\ntype = ipsec_esp\ndirection = encrypt\nspi = 0x1001\n"
+		   "enc_key = 000102030405060708090a0b0c0d0e0f\nauth_key = 101112131415161718191a1b1c1d1e1f20212223\n"
+		   "tunnel_src = 192.0.2.1\ntunnel_dst = 192.0.2.2\n\n"
+		   "[chain paper]\nid = 1\nmatch = src 0.0.0.0/0\nnfs = router ids esp\noutput = 2\n",
+		routes, rules);
+	fclose(f);
+	return ini;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q]\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	const char *file = NULL, *chain = NULL, *rules = GEN_SHARED_DATA "/snort-community/community.rules";
+	struct bench bn = { .seconds = 0.3 };
+	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, o;
+	char why[256];
+
+	if (getenv("GEN_SHARED_DATA")) {
+		static char buf[512];
+		snprintf(buf, sizeof(buf), "%s/snort-community/community.rules", getenv("GEN_SHARED_DATA"));
+		rules = buf;
+	}
+	while ((o = getopt(argc, argv, "c:n:r:d:T:qh")) != -1) {
+		switch (o) {
+		case 'c': file = optarg; break;
+		case 'n': chain = optarg; break;
+		case 'r': rules = optarg; break;
+		case 'd': bn.seconds = atof(optarg); break;
+		case 'T': threads = atoi(optarg); break;
+		case 'q': quick = 1; break;
+		default: usage();
+		}
+	}
+	if (threads < 1 || threads > 256)
+		threads = 2;
+	if (!file && !(file = default_config(rules))) {
+		perror("gen-bench: temporary config");
+		return 1;
+	}
+	if (load_chain(&bn, file, chain))
+		return 1;
+	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
+	bn.umem = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bn.pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.pdesc));
+	bn.desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.desc));
+	if (bn.umem == MAP_FAILED || bn.pristine == MAP_FAILED || !bn.pdesc || !bn.desc) {
+		perror("gen-bench: memory");
+		return 1;
+	}
+
+	static const struct { const char *name; int mode; } smodes[] = { { "64B", 64 }, { "IMIX", PKTGEN_IMIX }, { "1500B", 1500 } };
+	int nsm = quick ? 1 : 3;
+	int gpu_ok = backend_gpu && !gpu_backend_probe(why, sizeof(why));
+
+	printf("gpu: %s\n", backend_gpu ? why : "built without CUDA");
+	if (!gpu_ok) {
+		if (backend_gpu)
+			gpu_backend_probe(why, sizeof(why));
+	} else if (backend_gpu->umem_attach(bn.umem, bn.umem_size, PKTGEN_FRAME)) {
+		fprintf(stderr, "gen-bench: umem_attach failed\n");
+		gpu_ok = 0;
+	}
+	static const char *const vars[4][2] = { { "staged", "rtc" }, { "mapped", "rtc" }, { "staged", "pipeline" },
+						{ "mapped", "pipeline" } };
+	for (int s = 0; s < nsm; s++) {
+		gen_traffic(&bn, smodes[s].mode);
+		printf("\n== %s packets: Mpps (packets per second / 1e6)\n", smodes[s].name);
+		printf("%-8s", "batch");
+		if (gpu_ok)
+			for (int v = 0; v < 4; v++)
+				printf(" %9s/%-8s", vars[v][0], vars[v][1]);
+		printf(" %12s %12s\n", "cpu 1 thr", "cpu T thr");
+		for (size_t b = 0; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
+			uint32_t n = batch_sizes[b];
+			printf("%-8u", n);
+			if (gpu_ok)
+				for (int v = 0; v < 4; v++) {
+					printf(" %18.2f", gpu_point(&bn, n, vars[v][0], vars[v][1]));
+					fflush(stdout);
+				}
+			/* The cpu has no batch-size effect past thread start-up: cap its batches so slow chains finish. */
+			uint32_t nc = n < 4096 ? n : 4096;
+			printf(" %12.2f %12.2f\n", cpu_point(&bn, &bn.prog, nc, 1), cpu_point(&bn, &bn.prog, nc * (uint32_t)threads < n ? nc * (uint32_t)threads : n, threads));
+			fflush(stdout);
+		}
+		printf("(cpu T = %d threads)\n", threads);
+	}
+
+	printf("\n== cpu ns/packet per NF alone, 2048-packet batches, 1 thread\n%-16s %10s %10s\n", "nf", "64B", "1500B");
+	for (uint32_t i = 0; i < bn.prog.n; i++) {
+		struct chain_prog one = { .n = 1, .type = { bn.prog.type[i] }, .state = { bn.prog.state[i] } };
+		double ns[2];
+		for (int s = 0; s < 2; s++) {
+			gen_traffic(&bn, s ? 1500 : 64);
+			ns[s] = 1e3 / cpu_point(&bn, &one, 2048, 1);
+		}
+		printf("%-16s %10.1f %10.1f\n", bn.nf_names[i], ns[0], ns[1]);
+	}
+	if (gpu_ok)
+		backend_gpu->umem_detach(bn.umem);
+	return 0;
+}

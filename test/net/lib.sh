@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by the end-to-end tests: a three-namespace testbed
+#   <p>snd: s0 (10.10.1.1) --veth-- gin (in <p>gen, port 1)
+#   <p>gen: gend, ports gin gout
+#   <p>rcv: r0 (10.10.2.2) --veth-- gout (in <p>gen, port 2)
+# Everything is torn down by net_teardown, which the tests install as an EXIT trap.
+# Traffic goes only to addresses inside these namespaces.
+
+set -u
+BUILD=${GEN_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
+GEND=$BUILD/daemon/gend
+GENCTL=$BUILD/daemon/genctl
+GT=$BUILD/test/traffic/gen-traffic
+P=${GEN_NS_PREFIX:-gt$$}
+NS_SND=${P}snd NS_GEN=${P}gen NS_RCV=${P}rcv
+WORK=$(mktemp -d /tmp/gen-e2e.XXXXXX)
+SOCK=$WORK/gen.sock
+GEND_PID=
+MAC_S0=02:00:00:00:00:01 MAC_GIN=02:00:00:00:00:11 MAC_GOUT=02:00:00:00:00:12 MAC_R0=02:00:00:00:00:02
+MAC_GOUT2=02:00:00:00:00:13 MAC_R1=02:00:00:00:00:03
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; [ -f "$WORK/gend.log" ] && { echo "--- gend log"; tail -n 40 "$WORK/gend.log"; }; exit 1; }
+ok() { echo "ok - $*"; }
+
+net_require() {
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, XDP, AF_XDP)"
+	command -v ip >/dev/null || skip "needs iproute2"
+	[ -x "$GEND" ] && [ -x "$GT" ] || skip "build gend and gen-traffic first ($BUILD)"
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || skip "no bpffs"
+}
+
+net_teardown() {
+	local rc=$?
+	[ -n "$GEND_PID" ] && kill "$GEND_PID" 2>/dev/null && wait "$GEND_PID" 2>/dev/null
+	for ns in "$NS_SND" "$NS_GEN" "$NS_RCV"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$WORK"
+	exit $rc
+}
+
+net_setup() {
+	trap net_teardown EXIT
+	trap 'exit 1' INT TERM
+	ip netns add "$NS_SND" && ip netns add "$NS_GEN" && ip netns add "$NS_RCV" || fail "cannot create namespaces"
+	ip link add s0 netns "$NS_SND" type veth peer name gin netns "$NS_GEN" || fail "veth s0/gin"
+	ip link add r0 netns "$NS_RCV" type veth peer name gout netns "$NS_GEN" || fail "veth r0/gout"
+	ip -n "$NS_SND" link set s0 address $MAC_S0
+	ip -n "$NS_GEN" link set gin address $MAC_GIN
+	ip -n "$NS_GEN" link set gout address $MAC_GOUT
+	ip -n "$NS_RCV" link set r0 address $MAC_R0
+	for l in "$NS_SND s0" "$NS_GEN gin" "$NS_GEN gout" "$NS_RCV r0"; do
+		set -- $l
+		ip -n "$1" link set "$2" mtu 1500 up
+	done
+	# A second egress link, port 3: r1 (rcv) -- gout2 (gen).
+	ip link add r1 netns "$NS_RCV" type veth peer name gout2 netns "$NS_GEN" || fail "veth r1/gout2"
+	ip -n "$NS_GEN" link set gout2 address $MAC_GOUT2 up
+	ip -n "$NS_RCV" link set r1 address $MAC_R1 up
+	ip -n "$NS_SND" addr add 10.10.1.1/24 dev s0
+	ip -n "$NS_RCV" addr add 10.10.2.2/24 dev r0
+	ip -n "$NS_RCV" addr add 10.10.3.2/24 dev r1
+	# Unmatched packets go up gen's own stack, which routes them to r0: proof that they passed.
+	ip -n "$NS_GEN" addr add 10.10.1.2/24 dev gin
+	ip -n "$NS_GEN" addr add 10.10.2.1/24 dev gout
+	ip -n "$NS_GEN" addr add 10.10.3.1/24 dev gout2
+	ip netns exec "$NS_GEN" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$NS_SND" route add default via 10.10.1.2
+	ip -n "$NS_RCV" route add default via 10.10.2.1
+	ip -n "$NS_SND" link set lo up; ip -n "$NS_GEN" link set lo up; ip -n "$NS_RCV" link set lo up
+	# The receiver's peer gets an XDP program from gend (port 2), so AF_XDP TX reaches r0.
+}
+
+# Write the [gen] section to $WORK/chains.ini; the caller appends [nf]/[chain] sections.
+cfg_begin() {
+	cat >"$WORK/chains.ini" <<-EOF2
+	[gen]
+	ports = gin gout gout2
+	backend = ${GEN_BACKEND:-cpu}
+	unmatched = pass
+	xdp_mode = native
+	queues = 1
+	control = $SOCK
+	EOF2
+}
+
+# gend runs in the gen namespace but keeps the host's mounts (bpffs pins stay visible).
+gend_start() {
+	nsenter --net=/var/run/netns/"$NS_GEN" "$GEND" -f -c "$WORK/chains.ini" "$@" >"$WORK/gend.log" 2>&1 &
+	GEND_PID=$!
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && return 0
+		kill -0 "$GEND_PID" 2>/dev/null || fail "gend exited at start"
+		sleep 0.1
+	done
+	fail "gend did not open its control socket"
+}
+
+gend_stop() {
+	kill -TERM "$GEND_PID"
+	wait "$GEND_PID"
+	local rc=$?
+	GEND_PID=
+	return $rc
+}
+
+ctl() { "$GENCTL" -s "$SOCK" "$@"; }
+
+# json_get FILE EXPR: python3 expression on the parsed object `j`.
+json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# recv_start NAME DEV [args]: a receiver in the rcv namespace writing $WORK/NAME.json
+recv_start() {
+	local name=$1 dev=$2; shift 2
+	ip netns exec "$NS_RCV" "$GT" recv --dev "$dev" --json --ready-file "$WORK/$name.ready" "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" &
+	eval "RECV_$name=$!"
+	for _ in $(seq 50); do [ -e "$WORK/$name.ready" ] && return 0; sleep 0.1; done
+	fail "receiver $name not ready: $(cat "$WORK/$name.err")"
+}
+
+recv_wait() { local pid; eval "pid=\$RECV_$1"; wait "$pid"; }
+
+# send ARGS...: a sender in the snd namespace, addressed to gin's MAC.
+send() {
+	ip netns exec "$NS_SND" "$GT" send --dev s0 --src-mac $MAC_S0 --dst-mac $MAC_GIN \
+		--src 10.10.1.1 --dst 10.10.2.2 "$@" >"$WORK/send.out" 2>&1 || fail "sender: $(cat "$WORK/send.out")"
+}

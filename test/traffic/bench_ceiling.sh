@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# I/O ceiling of the test harness: gen-traffic send in one namespace straight to
+# gen-traffic recv in another over one veth pair, nothing in between.
+# Prints figures; asserts nothing about speed.
+# usage: bench_ceiling.sh [PATH/TO/gen-traffic] [SIZE] [SECONDS] [RUNS]
+set -u
+GT=${1:-$(cd "$(dirname "$0")/../.." && pwd)/build/test/traffic/gen-traffic}
+SIZE=${2:-64} SECS=${3:-5} RUNS=${4:-3}
+SUF=$$$RANDOM
+NA=gc-a-$SUF NB=gc-b-$SUF DA=gca$SUF DB=gcb$SUF
+WORK=
+
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+[ -x "$GT" ] || { echo "gen-traffic not found at $GT"; exit 1; }
+command -v jq >/dev/null || { echo "needs jq"; exit 1; }
+
+cleanup() {
+	local rc=$?
+	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$NA" 2>/dev/null
+	ip netns del "$NB" 2>/dev/null
+	[ -n "$WORK" ] && rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+WORK=$(mktemp -d /tmp/gen-traffic-bench.XXXXXX)
+ip netns add "$NA" && ip netns add "$NB" || exit 1
+ip link add "$DA" netns "$NA" type veth peer name "$DB" netns "$NB" || exit 1
+ip -n "$NA" link set "$DA" up
+ip -n "$NB" link set "$DB" up
+ncpu=$(nproc)
+rx_cpu=$((ncpu > 1 ? 1 : 0))
+
+echo "# $(uname -r), $ncpu CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# size ${SIZE} B (FCS counted), ${SECS} s per run, sender on cpu 0, receiver on cpu $rx_cpu"
+printf "%-4s %12s %12s %10s %10s %16s\n" run sent_pps recv_pps lost cpu_s pps_per_cpu_s
+for run in $(seq "$RUNS"); do
+	rm -f "$WORK/ready"
+	ip netns exec "$NB" "$GT" recv --dev "$DB" --idle 1 --cpu "$rx_cpu" --json \
+		--ready-file "$WORK/ready" >"$WORK/rx.json" &
+	rx=$!
+	while [ ! -e "$WORK/ready" ]; do sleep 0.05; done
+	ip netns exec "$NA" "$GT" send --dev "$DA" --size "$SIZE" --duration "$SECS" --cpu 0 \
+		--json >"$WORK/tx.json" || exit 1
+	wait $rx || exit 1
+	sent=$(jq .sent "$WORK/tx.json")
+	printf "%-4s %12s %12s %10s %10s %16s\n" "$run" "$(jq .rate_pps "$WORK/tx.json")" \
+		"$(jq .rate_pps "$WORK/rx.json")" "$((sent - $(jq .received "$WORK/rx.json")))" \
+		"$(jq .cpu_s "$WORK/tx.json")" "$(jq .pps_per_cpu_s "$WORK/tx.json")"
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# gen-traffic over one veth pair between two namespaces: what is sent must be
+# received exactly, and a wrong expectation must show up as loss.
+# usage: test_traffic.sh PATH/TO/gen-traffic
+set -u
+GT=${1:-$(dirname "$0")/../../build/test/traffic/gen-traffic}
+SUF=$$$RANDOM
+NA=gt-a-$SUF NB=gt-b-$SUF DA=gta$SUF DB=gtb$SUF
+WORK=
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok - $*"; }
+
+[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
+command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || skip "'ip netns' is not available"
+command -v jq >/dev/null || skip "needs jq to read the JSON reports"
+[ -x "$GT" ] || fail "gen-traffic not found at $GT"
+
+cleanup() {
+	local rc=$?
+	# Kill only what this script started.
+	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	ip netns del "$NA" 2>/dev/null
+	ip netns del "$NB" 2>/dev/null
+	[ -n "$WORK" ] && rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+WORK=$(mktemp -d /tmp/gen-traffic-test.XXXXXX)
+ip netns add "$NA" || skip "cannot create a network namespace"
+ip netns add "$NB" || fail "cannot create namespace $NB"
+ip link add "$DA" netns "$NA" type veth peer name "$DB" netns "$NB" || fail "cannot create veth pair"
+ip -n "$NA" link set "$DA" address 02:00:00:00:0a:01 up
+ip -n "$NB" link set "$DB" address 02:00:00:00:0b:01 up
+
+# recv_start NAME [args]: receiver in B writing $WORK/NAME.json, returns once listening.
+recv_start() {
+	local name=$1; shift
+	ip netns exec "$NB" "$GT" recv --dev "$DB" --json --ready-file "$WORK/$name.ready" "$@" \
+		>"$WORK/$name.json" 2>"$WORK/$name.err" &
+	eval "RECV_$name=$!"
+	for _ in $(seq 100); do [ -e "$WORK/$name.ready" ] && return 0; sleep 0.05; done
+	fail "receiver $name not ready: $(cat "$WORK/$name.err")"
+}
+recv_wait() {
+	local pid
+	eval "pid=\$RECV_$1"
+	wait "$pid" || fail "receiver $1 exited with an error: $(cat "$WORK/$1.err")"
+	jq -e . "$WORK/$1.json" >/dev/null || fail "receiver $1 printed no JSON object: $(cat "$WORK/$1.json")"
+}
+send() {
+	ip netns exec "$NA" "$GT" send --dev "$DA" --dst-mac 02:00:00:00:0b:01 \
+		--src 10.77.0.1 --dst 10.77.0.2 "$@"
+}
+# expect FILE JQ-EXPR WANT
+expect() {
+	local got
+	got=$(jq -r "$2" "$1")
+	[ "$got" = "$3" ] || fail "$(basename "$1"): $2 is '$got', want '$3'"
+}
+
+# 1. Two streams at 50k pps in total, 8 flows, IMIX, marked payload on every 10th packet.
+N1=12000 N2=8400 N=$((N1 + N2))
+recv_start run1 --expect $N --idle 3 --duration 30
+send --stream 7 --count $N1 --rate 30000 --flows 8 --imix --dport 6000-6003 \
+	--payload-hex 2f62696e2f7368 --payload-every 10 --json >"$WORK/send7.json" &
+S7=$!
+send --stream 9 --count $N2 --rate 20000 --flows 8 --imix --ttl 17 --json >"$WORK/send9.json" ||
+	fail "sender of stream 9 failed"
+wait $S7 || fail "sender of stream 7 failed"
+recv_wait run1
+expect "$WORK/send7.json" .sent $N1
+expect "$WORK/send9.json" .sent $N2
+R=$WORK/run1.json
+expect "$R" .received $N
+expect "$R" .lost 0
+expect "$R" .corrupt 0
+expect "$R" .duplicates 0
+expect "$R" '.streams | length' 2
+expect "$R" '.streams[] | select(.id == 7) | .received' $N1
+expect "$R" '.streams[] | select(.id == 9) | .received' $N2
+expect "$R" '.streams[] | select(.id == 7) | .lost' 0
+# Every 10th packet of stream 7 is marked: seq 0, 10, 20, ...
+expect "$R" .marked $(((N1 + 9) / 10))
+# Stream 7 spreads over 4 dports (flow index varies fastest, 8 flows per dport step).
+expect "$R" '.dports["6000"] + .dports["6001"] + .dports["6002"] + .dports["6003"]' $N1
+expect "$R" '.dports["6001"]' $((N1 / 4))
+expect "$R" '.dports["5000"]' $N2
+# IMIX 7:4:1 over 12-packet cycles: both counts are whole cycles.
+expect "$R" '.sizes["1024-1518"]' $((N / 12))
+expect "$R" '.sizes["512-1023"]' $((N * 4 / 12))
+expect "$R" '.sizes.min' 64
+expect "$R" '.sizes.max' 1518
+expect "$R" .ttl.min 17
+expect "$R" .ttl.max 64
+expect "$R" .first.dst_mac 02:00:00:00:0b:01
+expect "$R" .first.src_mac 02:00:00:00:0a:01
+jq -e '.latency_us.p50 > 0 and .latency_us.p50 <= .latency_us.p99 and .latency_us.p99 <= .latency_us.max' \
+	"$R" >/dev/null || fail "latency percentiles out of order: $(jq -c .latency_us "$R")"
+ok "two streams, $N packets, IMIX, 8 flows: all received, none lost or corrupt"
+
+# 2. The loss check can fail: expect twice what is sent.
+N=5000
+recv_start run2 --expect $((2 * N)) --count $N --duration 30
+send --count $N --rate 50000 --size 128 --proto tcp --vlan 42 --json >"$WORK/send2.json" || fail "sender failed"
+recv_wait run2
+expect "$WORK/run2.json" .received $N
+expect "$WORK/run2.json" .lost $N
+expect "$WORK/run2.json" .corrupt 0
+expect "$WORK/run2.json" '.sizes["128-255"]' $N
+expect "$WORK/run2.json" .vlan.id 42
+ok "--expect 2N with N sent reports lost == N"
+
+# 3. The same stream sent twice: the second copy is all duplicates, nothing is lost.
+N=3000
+recv_start run3 --idle 2 --duration 30
+send --stream 5 --count $N --rate 50000 --json >/dev/null || fail "sender failed"
+send --stream 5 --count $N --rate 50000 --json >/dev/null || fail "sender failed"
+recv_wait run3
+expect "$WORK/run3.json" .received $((2 * N))
+expect "$WORK/run3.json" .duplicates $N
+expect "$WORK/run3.json" .lost 0
+ok "a repeated stream is reported as $N duplicates"
+exit 0

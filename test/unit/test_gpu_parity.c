@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The gpu backend against the cpu reference (backend_cpu_run): for every NF that
+ * is built in and for the paper's chain (router -> nids -> ipsec_esp encrypt),
+ * random batches of 1, 255, 256, 257 and 10000 packets of 64 B, 1500 B, random
+ * sizes and IMIX must give byte-identical packets, identical verdicts and
+ * identical NF counters, in both packet-memory modes and in pipeline mode.
+ *
+ * ESP encryption is order-dependent by design (sequence numbers are handed out
+ * by an atomic counter, and the IV derives from the sequence number), so a chain
+ * with an encrypting SA is checked packet by packet: the sequence number the GPU
+ * gave a packet is replayed on the cpu (seq_last = s - 1) and the result must be
+ * the GPU's bytes exactly; the numbers used must be exactly 1..k.
+ *
+ * Without a usable GPU every test but the probe test is skipped, with the reason.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#include "daemon/backend.h"
+#include "nf/agent.h"
+#include "nf/registry.h"
+#include "test/bench/pktgen.h"
+
+#define NSIZES 4
+static const int sizes[NSIZES] = { 64, 1500, PKTGEN_RANDOM, PKTGEN_IMIX };
+static const uint32_t batches[] = { 1, 255, 256, 257, 10000 };
+#define BATCH_MAX 10000
+
+struct variant {
+	const char *mem, *mode;
+};
+static const struct variant variants[] = {
+	{ "staged", "rtc" }, { "mapped", "rtc" }, { "staged", "pipeline" }, { "mapped", "pipeline" },
+};
+
+static char gpu_why[256];
+static const struct backend_ops *gpu;
+
+static void gpu_require(void)
+{
+#ifdef GEN_PARITY_SELFTEST
+	/* Checks the test's own oracle logic on a machine without a GPU: cpu vs cpu. */
+	gpu = &backend_cpu;
+	return;
+#endif
+	if (!backend_gpu || gpu_backend_probe(gpu_why, sizeof(gpu_why)))
+		cr_skip_test("no CUDA device: %s", backend_gpu ? gpu_why : "built without CUDA");
+	gpu = backend_gpu;
+}
+
+/* ---- building NF states from small configs ---- */
+
+static const char *tmp_file(const char *text)
+{
+	static char paths[16][64];
+	static int k;
+	char *p = paths[k++ % 16];
+	FILE *f;
+
+	snprintf(p, 64, "/tmp/gen_parity_XXXXXX");
+	int fd = mkstemp(p);
+	cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+/* Build an NF from "key", "value", ... NULL; NULL when the NF is not built in. */
+static struct nf_hdr *nf_make(const char *type, const char *const *kv)
+{
+	const struct nf_ops *ops = nf_ops_find(type);
+	struct nf_kv kvs[16];
+	struct nf_cfg cfg = { .name = type, .file = "parity.ini", .line = 1, .kv = kvs, .base_dir = "/" };
+	struct nf_hdr *h = NULL;
+	char err[512] = "";
+
+	if (!ops)
+		return NULL;
+	for (int i = 0; kv && kv[2 * i]; i++) {
+		kvs[i] = (struct nf_kv){ kv[2 * i], kv[2 * i + 1], 2 + i };
+		cfg.nkv = i + 1;
+	}
+	int r = ops->build(&cfg, &h, err, sizeof(err));
+	cr_assert_eq(r, 0, "building %s: %s", type, err);
+	return h;
+}
+
+static struct nf_hdr *blob_dup(const struct nf_hdr *h)
+{
+	struct nf_hdr *c = aligned_alloc(64, (h->size + 63) & ~63u);
+
+	cr_assert(c);
+	memcpy(c, h, h->size);
+	return c;
+}
+
+static const char *const esp_keys[] = {
+	"spi", "0x1001", "enc_key", "000102030405060708090a0b0c0d0e0f",
+	"auth_key", "101112131415161718191a1b1c1d1e1f20212223", "tunnel_src", "192.0.2.1",
+	"tunnel_dst", "192.0.2.2",
+};
+
+static struct nf_hdr *esp_make(const char *dir, int window_off)
+{
+	const char *kv[20];
+	int k = 0;
+
+	kv[k++] = "direction", kv[k++] = dir;
+	for (size_t i = 0; i < sizeof(esp_keys) / sizeof(esp_keys[0]); i++)
+		kv[k++] = esp_keys[i];
+	if (window_off)
+		kv[k++] = "replay_window", kv[k++] = "0";
+	kv[k] = NULL;
+	return nf_make("ipsec_esp", kv);
+}
+
+static const char *const nids_contents[] = { "EVILPAYLOAD", "/etc/passwd", "cmd.exe", "USER root" };
+
+static const char *nids_small_rules(void)
+{
+	return tmp_file("alert tcp any any -> any any (msg:\"evil\"; content:\"EVILPAYLOAD\"; sid:1000001; rev:1;)\n"
+			"alert tcp any any -> any 80 (msg:\"passwd\"; content:\"/etc/passwd\"; nocase; sid:1000002; rev:1;)\n"
+			"alert udp any any -> any any (msg:\"cmd\"; content:\"cmd.exe\"; sid:1000003; rev:1;)\n"
+			"alert ip any any -> any any (msg:\"root\"; content:\"USER\"; content:\"root\"; distance:1; sid:1000004; rev:1;)\n");
+}
+
+static const char *routes_file(void)
+{
+	return tmp_file("10.0.0.0/8 02:00:00:00:00:01\n10.1.0.0/16 02:00:00:00:00:02\n10.1.255.0/24 02:00:00:00:00:03\n"
+			"192.168.1.0/24 02:00:00:00:00:04\n192.168.2.64/26 02:00:00:00:00:05\n8.8.8.8/32 02:00:00:00:00:06\n");
+}
+
+/* ---- one batch on each backend ---- */
+
+struct chain_def {
+	uint32_t n;
+	struct nf_hdr *blob[NF_CHAIN_MAX]; /* pristine: every run starts from a copy */
+	int esp_enc;                       /* index of an encrypting SA, or -1 */
+	int esp_pre;                       /* decrypt tests: encrypt input first with this blob */
+	struct nf_hdr *pre;
+};
+
+static uint8_t *umem_new(size_t size)
+{
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	cr_assert(m != MAP_FAILED);
+	return m;
+}
+
+static void prog_of(struct chain_prog *p, const struct chain_def *d, struct nf_hdr **states)
+{
+	memset(p, 0, sizeof(*p));
+	p->n = d->n;
+	p->mini_batch = 256;
+	for (uint32_t i = 0; i < d->n; i++) {
+		p->type[i] = d->blob[i]->type;
+		p->state[i] = states[i];
+	}
+}
+
+static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t umem_size, struct gen_desc *descs,
+			 uint32_t n, const struct variant *v, struct nf_hdr **counters_out)
+{
+	struct backend_chain *bc;
+	struct gen_desc *got = NULL;
+	uint32_t got_n = 0;
+	int r;
+
+	setenv("GEN_GPU_MEM", v->mem, 1);
+	setenv("GEN_GPU_MODE", v->mode, 1);
+	cr_assert_eq(gpu->umem_attach(umem, umem_size, PKTGEN_FRAME), 0);
+	bc = gpu->chain_create(prog, umem, umem_size, PKTGEN_FRAME);
+	cr_assert(bc, "chain_create: %s", strerror(errno));
+	cr_assert_eq(gpu->submit(bc, descs, n), 0);
+	time_t t0 = time(NULL);
+	while ((r = gpu->complete(bc, &got, &got_n)) == 0)
+		cr_assert(time(NULL) - t0 < 60, "batch of %u did not complete", n);
+	cr_assert_eq(r, 1, "complete: %d", r);
+	cr_assert_eq(got, descs);
+	cr_assert_eq(got_n, n);
+	for (uint32_t i = 0; i < prog->n; i++) {
+		counters_out[i] = blob_dup(prog->state[i]);
+		cr_assert_eq(gpu->state_read(bc, i, counters_out[i], 0, prog->state[i]->size), 0);
+	}
+	gpu->chain_destroy(bc);
+	gpu->umem_detach(umem);
+	return 0;
+}
+
+static uint32_t esp_seq_of(const uint8_t *frame_pkt, uint32_t len)
+{
+	struct nf_pkt p = { .buf = (uint8_t *)frame_pkt, .off = 0, .len = len, .cap = len };
+	uint32_t ip = nf_ipv4_off(&p);
+
+	cr_assert(ip, "encrypted packet without IPv4 header");
+	return nf_get32(frame_pkt + ip + (frame_pkt[ip] & 0x0f) * 4 + 4);
+}
+
+static void counters_equal(const struct nf_hdr *a, const struct nf_hdr *b, const char *what)
+{
+	const uint64_t *ca = NF_AT(a, a->counters_off, const uint64_t *);
+	const uint64_t *cb = NF_AT(b, b->counters_off, const uint64_t *);
+
+	for (uint32_t k = 0; k < a->ncounters; k++)
+		cr_expect_eq(ca[k], cb[k], "%s: counter %u: cpu %lu gpu %lu", what, k, (unsigned long)ca[k],
+			     (unsigned long)cb[k]);
+}
+
+static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, const struct variant *v, uint64_t seed)
+{
+	size_t usize = (size_t)BATCH_MAX * PKTGEN_FRAME;
+	struct pktgen g = { .rng = seed | 1, .contents = nids_contents, .ncontents = 4 };
+	static uint8_t *in, *uc, *ug;
+	static struct gen_desc din[BATCH_MAX], dc[BATCH_MAX], dg[BATCH_MAX];
+	struct nf_hdr *sc[NF_CHAIN_MAX], *sg[NF_CHAIN_MAX], *gread[NF_CHAIN_MAX];
+	struct chain_prog pc, pg;
+	char what[160];
+
+	if (!in) {
+		in = umem_new(usize);
+		uc = umem_new(usize);
+		ug = umem_new(usize);
+	}
+	snprintf(what, sizeof(what), "batch %u size %d %s/%s seed %lu", n, size_mode, v->mem, v->mode,
+		 (unsigned long)seed);
+	pktgen_batch(&g, in, din, n, size_mode);
+	if (d->pre) { /* decrypt tests: the input is ESP made by a cpu encryptor */
+		struct chain_prog pp = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { blob_dup(d->pre) } };
+		backend_cpu_run(&pp, in, PKTGEN_FRAME, din, n);
+		for (uint32_t i = 0; i < n; i++)
+			din[i].verdict = 0xffffffffu;
+		free(pp.state[0]);
+	}
+	memcpy(uc, in, (size_t)n * PKTGEN_FRAME);
+	memcpy(ug, in, (size_t)n * PKTGEN_FRAME);
+	memcpy(dc, din, n * sizeof(*din));
+	memcpy(dg, din, n * sizeof(*din));
+	for (uint32_t i = 0; i < d->n; i++) {
+		sc[i] = blob_dup(d->blob[i]);
+		sg[i] = blob_dup(d->blob[i]);
+	}
+	prog_of(&pc, d, sc);
+	prog_of(&pg, d, sg);
+	backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc, n);
+	gpu_run_batch(&pg, ug, usize, dg, n, v, gread);
+
+	if (d->esp_enc < 0) {
+		for (uint32_t i = 0; i < n; i++) {
+			cr_assert_eq(dg[i].verdict, dc[i].verdict, "%s: packet %u verdict", what, i);
+			cr_assert_eq(dg[i].addr, dc[i].addr, "%s: packet %u addr", what, i);
+			cr_assert_eq(dg[i].len, dc[i].len, "%s: packet %u len", what, i);
+			cr_assert(!memcmp(ug + dg[i].addr, uc + dc[i].addr, dc[i].len), "%s: packet %u bytes differ", what, i);
+		}
+	} else {
+		/* Replay each packet on the cpu with the sequence number the GPU gave it. */
+		struct nf_hdr *rs[NF_CHAIN_MAX] = { 0 };
+		struct nf_chain rc = { .n = d->n };
+		static uint8_t frame[PKTGEN_FRAME];
+		static uint8_t used[BATCH_MAX + 1];
+		uint32_t npass = 0;
+
+		memset(used, 0, sizeof(used));
+		for (uint32_t i = 0; i < d->n; i++) {
+			rs[i] = blob_dup(d->blob[i]);
+			rc.type[i] = rs[i]->type;
+			rc.state[i] = (uint64_t)(uintptr_t)rs[i];
+		}
+		struct nf_ipsec_esp *esp = (struct nf_ipsec_esp *)rs[d->esp_enc];
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t base = din[i].addr - din[i].addr % PKTGEN_FRAME;
+			uint32_t s = 0;
+
+			cr_assert_eq(dg[i].verdict, dc[i].verdict, "%s: packet %u verdict", what, i);
+			if (dg[i].verdict == NF_PASS) {
+				s = esp_seq_of(ug + dg[i].addr, dg[i].len);
+				cr_assert(s >= 1 && s <= n && !used[s], "%s: packet %u: sequence number %u", what, i, s);
+				used[s] = 1;
+				npass++;
+			}
+			memcpy(frame, in + base, PKTGEN_FRAME);
+			esp->seq_last = s ? s - 1 : 0;
+			struct nf_pkt p = { .buf = frame, .off = (uint32_t)(din[i].addr - base), .len = din[i].len,
+					    .cap = PKTGEN_FRAME, .seq = i };
+			uint32_t v2 = (uint32_t)nf_agent_run(&rc, &p);
+			cr_assert_eq(v2, dg[i].verdict, "%s: packet %u replayed verdict", what, i);
+			if (v2 != NF_PASS)
+				continue;
+			cr_assert_eq(dg[i].addr, base + p.off, "%s: packet %u addr", what, i);
+			cr_assert_eq(dg[i].len, p.len, "%s: packet %u len", what, i);
+			cr_assert(!memcmp(ug + dg[i].addr, frame + p.off, p.len), "%s: packet %u bytes differ", what, i);
+		}
+		for (uint32_t s = 1; s <= npass; s++)
+			cr_assert(used[s], "%s: sequence number %u never used (%u passed)", what, s, npass);
+		for (uint32_t i = 0; i < d->n; i++)
+			free(rs[i]);
+	}
+	for (uint32_t i = 0; i < d->n; i++) {
+		char w2[200];
+		snprintf(w2, sizeof(w2), "%s nf %u", what, i);
+		counters_equal(sc[i], gread[i], w2);
+		free(sc[i]);
+		free(sg[i]);
+		free(gread[i]);
+	}
+}
+
+static void parity_all(struct chain_def *d, const char *name)
+{
+	uint64_t seed = 1;
+
+	for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++)
+		for (int s = 0; s < NSIZES; s++)
+			for (size_t v = 0; v < sizeof(variants) / sizeof(variants[0]); v++)
+				parity_case(d, batches[b], sizes[s], &variants[v], seed++ * 0x9e3779b97f4a7c15ull);
+	for (uint32_t i = 0; i < d->n; i++)
+		free(d->blob[i]);
+	free(d->pre);
+	cr_log_info("%s: %zu batches identical", name,
+		    sizeof(batches) / sizeof(batches[0]) * NSIZES * sizeof(variants) / sizeof(variants[0]));
+}
+
+/* One-NF chain; skipped when the NF is not built in. */
+static void parity_one(const char *type, const char *const *kv)
+{
+	struct chain_def d = { .n = 1, .esp_enc = -1 };
+
+	gpu_require();
+	d.blob[0] = nf_make(type, kv);
+	if (!d.blob[0])
+		cr_skip_test("nf %s is not built in", type);
+	parity_all(&d, type);
+}
+
+Test(gpu_parity, probe_says_why)
+{
+	char why[256] = "";
+	int r = gpu_backend_probe(why, sizeof(why));
+
+	cr_assert(why[0], "probe gave no reason");
+	if (r)
+		cr_assert_eq(r, -ENODEV, "probe: %d (%s)", r, why);
+	cr_log_info("probe: %d: %s", r, why);
+}
+
+Test(gpu_parity, l2_rewrite, .timeout = 600)
+{
+	static const char *const kv[] = { "dst_mac", "02:11:22:33:44:55", "src_mac", "02:66:77:88:99:aa", NULL };
+	parity_one("l2_rewrite", kv);
+}
+
+Test(gpu_parity, ttl_dec, .timeout = 600)
+{
+	parity_one("ttl_dec", NULL);
+}
+
+Test(gpu_parity, ipv4_router, .timeout = 600)
+{
+	const char *kv[] = { "routes", routes_file(), NULL };
+	parity_one("ipv4_router", kv);
+}
+
+Test(gpu_parity, firewall, .timeout = 600)
+{
+	const char *kv[] = { "rules",
+			     tmp_file("deny proto tcp dport 22\nallow proto udp dport 53\ndeny src 192.168.0.0/16 proto icmp\n"
+				      "allow src 10.0.0.0/8\nallow dst 8.8.8.8\n"),
+			     "default", "deny", NULL };
+	parity_one("firewall", kv);
+}
+
+Test(gpu_parity, nids_small_drop, .timeout = 600)
+{
+	const char *kv[] = { "rules", nids_small_rules(), "action", "drop", NULL };
+	parity_one("nids", kv);
+}
+
+Test(gpu_parity, nids_community, .timeout = 900)
+{
+	/* GEN_SHARED_DATA in the environment wins: the data may sit elsewhere where the GPU is. */
+	static char rules[512];
+	const char *dir = getenv("GEN_SHARED_DATA") ? getenv("GEN_SHARED_DATA") : GEN_SHARED_DATA;
+	snprintf(rules, sizeof(rules), "%s/snort-community/community.rules", dir);
+	const char *kv[] = { "rules", rules, "action", "alert", NULL };
+	parity_one("nids", kv);
+}
+
+Test(gpu_parity, flowmon, .timeout = 600)
+{
+	parity_one("flowmon", NULL);
+}
+
+Test(gpu_parity, ipsec_decrypt, .timeout = 600)
+{
+	struct chain_def d = { .n = 1, .esp_enc = -1 };
+
+	gpu_require();
+	/* Anti-replay off: with a window, which late packet loses depends on arrival order. */
+	d.blob[0] = esp_make("decrypt", 1);
+	if (!d.blob[0])
+		cr_skip_test("nf ipsec_esp is not built in");
+	d.pre = esp_make("encrypt", 0);
+	parity_all(&d, "ipsec_esp decrypt");
+}
+
+Test(gpu_parity, ipsec_encrypt, .timeout = 600)
+{
+	struct chain_def d = { .n = 1, .esp_enc = 0 };
+
+	gpu_require();
+	d.blob[0] = esp_make("encrypt", 0);
+	if (!d.blob[0])
+		cr_skip_test("nf ipsec_esp is not built in");
+	parity_all(&d, "ipsec_esp encrypt");
+}
+
+/* The paper's chain: ipv4_router -> nids -> ipsec_esp (encrypt). */
+Test(gpu_parity, chain_router_nids_ipsec, .timeout = 900)
+{
+	struct chain_def d = { .n = 3, .esp_enc = 2 };
+	const char *rkv[] = { "routes", routes_file(), NULL };
+	const char *nkv[] = { "rules", nids_small_rules(), "action", "drop", NULL };
+
+	gpu_require();
+	d.blob[0] = nf_make("ipv4_router", rkv);
+	d.blob[1] = nf_make("nids", nkv);
+	d.blob[2] = esp_make("encrypt", 0);
+	if (!d.blob[0] || !d.blob[1] || !d.blob[2])
+		cr_skip_test("the chain's NFs are not all built in");
+	parity_all(&d, "router->nids->ipsec");
+}
+
+/* ---- backend behaviour ---- */
+
+static struct nf_hdr *l2_blob(void)
+{
+	static const char *const kv[] = { "dst_mac", "02:11:22:33:44:55", NULL };
+	return nf_make("l2_rewrite", kv);
+}
+
+static uint64_t counter(struct backend_chain *bc, uint32_t nf, uint32_t idx)
+{
+	struct nf_hdr h;
+	uint64_t v;
+
+	cr_assert_eq(gpu->state_read(bc, nf, &h, 0, sizeof(h)), 0);
+	cr_assert_eq(gpu->state_read(bc, nf, &v, h.counters_off + 8 * idx, 8), 0);
+	return v;
+}
+
+/* Several batches in flight; -EBUSY when full; completions in submit order. */
+Test(gpu_backend, overlap_in_order)
+{
+	enum { NB = 8, N = 4096 };
+	size_t usize = (size_t)NB * N * PKTGEN_FRAME;
+	static struct gen_desc d[NB][N];
+	struct pktgen g = { .rng = 42 };
+	struct nf_hdr *st;
+	uint8_t *umem;
+
+	gpu_require();
+	cr_assert_geq(gpu->max_inflight, 2);
+	st = l2_blob();
+	umem = umem_new(usize);
+	for (int b = 0; b < NB; b++) {
+		pktgen_batch(&g, umem + (size_t)b * N * PKTGEN_FRAME, d[b], N, PKTGEN_IMIX);
+		for (int i = 0; i < N; i++)
+			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
+	}
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
+	for (int m = 0; m < 2; m++) {
+		setenv("GEN_GPU_MEM", m ? "mapped" : "staged", 1);
+		cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+		cr_assert(bc);
+		int sub = 0, done = 0;
+		uint32_t k = gpu->max_inflight;
+		for (; sub < (int)k; sub++)
+			cr_assert_eq(gpu->submit(bc, d[sub], N), 0);
+		cr_assert_eq(gpu->submit(bc, d[sub], N), -EBUSY);
+		while (done < NB) {
+			struct gen_desc *got;
+			uint32_t n;
+			int r = gpu->complete(bc, &got, &n);
+			cr_assert_geq(r, 0);
+			if (!r)
+				continue;
+			cr_assert_eq(got, d[done], "completion %d out of order", done);
+			cr_assert_eq(n, N);
+			for (int i = 0; i < N; i++)
+				cr_assert(got[i].verdict == NF_PASS && !memcmp(umem + got[i].addr, "\x02\x11\x22\x33\x44\x55", 6));
+			done++;
+			if (sub < NB)
+				cr_assert_eq(gpu->submit(bc, d[sub++], N), 0);
+		}
+		/* Each chain_create uploads the host blob afresh: counters start from it. */
+		cr_assert_eq(counter(bc, 0, L2RW_C_REWRITTEN), (uint64_t)NB * N);
+		gpu->chain_destroy(bc);
+		gpu->umem_detach(umem);
+	}
+	free(st);
+}
+
+/* GEN_GPU_FAULT_INJECT=2: the second batch comes back -EIO, untouched in staged mode; the others run. */
+Test(gpu_backend, fault_hands_batch_back)
+{
+	enum { N = 1000 };
+	size_t usize = (size_t)3 * N * PKTGEN_FRAME;
+	static struct gen_desc d[3][N], ref[N];
+	struct pktgen g = { .rng = 7 };
+	uint8_t *umem, *pristine;
+
+	gpu_require();
+	setenv("GEN_GPU_FAULT_INJECT", "2", 1);
+	setenv("GEN_GPU_MEM", "staged", 1);
+	struct nf_hdr *st = nf_make("ttl_dec", NULL);
+	umem = umem_new(usize);
+	pristine = umem_new(usize);
+	for (int b = 0; b < 3; b++) {
+		pktgen_batch(&g, umem + (size_t)b * N * PKTGEN_FRAME, d[b], N, PKTGEN_RANDOM);
+		for (int i = 0; i < N; i++)
+			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
+	}
+	memcpy(pristine, umem, usize);
+	memcpy(ref, d[1], sizeof(ref));
+	struct chain_prog p = { .n = 1, .type = { NF_T_TTL_DEC }, .state = { st }, .mini_batch = 128 };
+	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	cr_assert(bc);
+	for (int b = 0; b < 3; b++)
+		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
+	int want[3] = { 1, -EIO, 1 };
+	for (int b = 0; b < 3;) {
+		struct gen_desc *got;
+		uint32_t n;
+		int r = gpu->complete(bc, &got, &n);
+		if (!r)
+			continue;
+		cr_assert_eq(r, want[b], "batch %d: complete %d", b, r);
+		cr_assert_eq(got, d[b]);
+		cr_assert_eq(n, N);
+		b++;
+	}
+	/* The failed batch: descs and frames as submitted, so the cpu can rerun it. */
+	cr_assert(!memcmp(d[1], ref, sizeof(ref)));
+	cr_assert(!memcmp(umem + N * PKTGEN_FRAME, pristine + N * PKTGEN_FRAME, (size_t)N * PKTGEN_FRAME));
+	cr_assert(memcmp(umem, pristine, (size_t)N * PKTGEN_FRAME), "batch 1 was not processed");
+	cr_assert_eq(counter(bc, 0, TTL_C_FORWARDED) + counter(bc, 0, TTL_C_EXPIRED) + counter(bc, 0, TTL_C_NOT_IPV4),
+		     2 * N);
+	gpu->chain_destroy(bc);
+	gpu->umem_detach(umem);
+	free(st);
+}
+
+/* Two chains on one [nf] share its device copy: counters add up across both. */
+Test(gpu_backend, shared_state_refcount)
+{
+	enum { N = 512 };
+	size_t usize = (size_t)N * PKTGEN_FRAME;
+	static struct gen_desc d[N];
+	struct pktgen g = { .rng = 9 };
+	uint8_t *umem = umem_new(usize);
+
+	gpu_require();
+	struct nf_hdr *st = l2_blob();
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
+	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+	struct backend_chain *a = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	struct backend_chain *b = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	cr_assert(a && b);
+	struct backend_chain *both[2] = { a, b };
+	for (int k = 0; k < 2; k++) {
+		struct gen_desc *got;
+		uint32_t n;
+		pktgen_batch(&g, umem, d, N, 64);
+		cr_assert_eq(gpu->submit(both[k], d, N), 0);
+		while (gpu->complete(both[k], &got, &n) == 0)
+			;
+	}
+	cr_assert_eq(counter(a, 0, L2RW_C_REWRITTEN), 2 * N);
+	gpu->chain_destroy(a);
+	cr_assert_eq(counter(b, 0, L2RW_C_REWRITTEN), 2 * N);
+	gpu->chain_destroy(b);
+	gpu->umem_detach(umem);
+	free(st);
+}
+
+/* Every device runs the chain; one past the last is refused. */
+Test(gpu_backend, every_device)
+{
+	enum { N = 300 };
+	size_t usize = (size_t)N * PKTGEN_FRAME;
+	static struct gen_desc d[N], dc[N];
+	struct pktgen g = { .rng = 11 };
+	uint8_t *umem = umem_new(usize), *uc = umem_new(usize);
+	int ndev = 0;
+	char why[256];
+
+	gpu_require();
+	gpu_backend_probe(why, sizeof(why));
+	cr_assert_eq(sscanf(why, "%d", &ndev), 1, "probe text: %s", why);
+	struct nf_hdr *st = nf_make("ttl_dec", NULL);
+	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+	for (int dev = 0; dev <= ndev; dev++) {
+		struct chain_prog p = { .n = 1, .type = { NF_T_TTL_DEC }, .state = { st }, .mini_batch = 64, .gpu = dev };
+		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+		if (dev == ndev) {
+			cr_assert_null(bc, "device %d of %d accepted", dev, ndev);
+			cr_assert_eq(errno, ENODEV);
+			break;
+		}
+		cr_assert(bc, "device %d: %s", dev, strerror(errno));
+		pktgen_batch(&g, umem, d, N, PKTGEN_IMIX);
+		memcpy(uc, umem, usize);
+		memcpy(dc, d, sizeof(d));
+		backend_cpu_run(&p, uc, PKTGEN_FRAME, dc, N);
+		struct gen_desc *got;
+		uint32_t n;
+		cr_assert_eq(gpu->submit(bc, d, N), 0);
+		while (gpu->complete(bc, &got, &n) == 0)
+			;
+		cr_assert(!memcmp(d, dc, sizeof(d)), "device %d: descs differ", dev);
+		cr_assert(!memcmp(umem, uc, usize), "device %d: frames differ", dev);
+		gpu->chain_destroy(bc);
+	}
+	gpu->umem_detach(umem);
+	free(st);
+}
