@@ -43,7 +43,6 @@ struct cls {
 	char pin_dir[256];
 	bool pinned;
 	int ncpus;
-	uint32_t active; /* mirror of gen_config.active */
 	struct cls_attachment att[CLS_MAX_ATTACH];
 	int natt;
 	char err[256];
@@ -257,6 +256,14 @@ static void prog_name_by_id(uint32_t id, char *name, size_t len)
 	close(fd);
 }
 
+static uint32_t our_prog_id(struct cls *c)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t ilen = sizeof(info);
+
+	return bpf_obj_get_info_by_fd(cls_prog_fd(c), &info, &ilen) == 0 ? info.id : 0;
+}
+
 static struct cls_attachment *find_att(struct cls *c, int ifindex)
 {
 	for (int i = 0; i < c->natt; i++)
@@ -270,20 +277,15 @@ int cls_attach(struct cls *c, int ifindex, bool native)
 	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
 	uint32_t mode = native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
 	uint32_t flags = mode, cur_id = 0, our_id;
-	struct bpf_prog_info info = { 0 };
-	uint32_t ilen = sizeof(info);
 	char nbuf[IF_NAMESIZE], pname[BPF_OBJ_NAME_LEN];
 	int r, old_fd = -1;
 
 	if (!find_att(c, ifindex) && c->natt == CLS_MAX_ATTACH)
 		return cls_fail(c, -ENOSPC, "failed to attach XDP on '%s': more than %d interfaces", ifname(ifindex, nbuf),
 				CLS_MAX_ATTACH);
-	r = bpf_obj_get_info_by_fd(cls_prog_fd(c), &info, &ilen);
-	if (r < 0) {
-		r = -errno;
-		return cls_fail(c, r, "failed to query our XDP program: %s", strerror(-r));
-	}
-	our_id = info.id;
+	our_id = our_prog_id(c);
+	if (!our_id)
+		return cls_fail(c, -EIO, "failed to query our XDP program: %s", strerror(errno));
 
 	r = bpf_xdp_query_id(ifindex, mode, &cur_id);
 	if (r < 0)
@@ -325,16 +327,22 @@ int cls_detach(struct cls *c, int ifindex)
 	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = cls_prog_fd(c));
 	struct cls_attachment *a = find_att(c, ifindex);
 	char nbuf[IF_NAMESIZE];
+	uint32_t cur_id = 0;
 	int r;
 
 	if (!a)
 		return 0;
-	/* REPLACE with the expected program: the kernel leaves a program that is not ours. */
+	if (bpf_xdp_query_id(ifindex, a->flags, &cur_id) == 0 && cur_id != our_prog_id(c)) {
+		r = 0; /* replaced by someone since, or gone: nothing of ours is left there */
+		goto forget;
+	}
+	/* REPLACE with the expected program: should it change under us, the kernel keeps the other one. */
 	r = bpf_xdp_detach(ifindex, a->flags | XDP_FLAGS_REPLACE, &opts);
 	if (r == -EEXIST || r == -ENODEV)
 		r = 0; /* someone replaced it, or the interface is gone: nothing of ours is left */
 	if (r < 0)
 		return cls_fail(c, r, "failed to detach XDP from '%s': %s", ifname(ifindex, nbuf), strerror(-r));
+forget:
 	*a = c->att[--c->natt];
 	return 0;
 }
@@ -694,7 +702,6 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 	r = write_config(c, &cfg);
 	if (r < 0)
 		return cls_fail(c, r, "failed to switch the classification table: %s", strerror(-r));
-	c->active = slot;
 	/* Retire: the next reload rewrites the old slot, so let its last readers finish. */
 	wait_readers();
 	return 0;
