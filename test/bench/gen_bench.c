@@ -92,14 +92,17 @@ static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const cha
 		fprintf(stderr, "gen-bench: gpu chain_create: %s\n", strerror(errno));
 		return -1;
 	}
-	/* Warm-up batch: first-launch and allocation costs are not throughput. */
-	restore(bn, 0, n);
-	backend_gpu->submit(bc, bn->desc, n);
-	for (;;) {
+	/* Warm-up: fill every in-flight slot once, so first-launch costs and the
+	 * growth of each slot's pinned buffers are not counted as throughput. */
+	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++) {
+		restore(bn, w, n);
+		backend_gpu->submit(bc, bn->desc + (size_t)w * BATCH_MAX, n);
+	}
+	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF;) {
 		struct gen_desc *d;
 		uint32_t k;
 		if (backend_gpu->complete(bc, &d, &k))
-			break;
+			w++;
 	}
 	t0 = now();
 	t1 = t0;

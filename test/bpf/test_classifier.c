@@ -435,8 +435,10 @@ Test(bpf, non_ipv4_unmatched)
 	cr_assert_eq(cls_set_unmatched_drop(c, true), 0);
 	cr_expect_eq(run_pkt(c, &v6), XDP_DROP);
 	cr_expect_eq(run_pkt(c, &arp), XDP_DROP);
+	cr_assert_eq(cls_set_rules(c, &any, 1), 0);
+	cr_expect_eq(run_pkt(c, &v6), XDP_DROP, "a reload keeps the unmatched action");
 	struct cls_stats s = stats(c);
-	cr_expect_eq(s.unmatched, 5);
+	cr_expect_eq(s.unmatched, 6);
 	cr_expect_eq(s.matched[1], 0);
 	cls_close(c, false);
 }

@@ -74,6 +74,7 @@ struct gt_send_opts {
 	uint32_t payload_len;
 	uint64_t payload_every;
 	uint16_t stream;
+	uint64_t first_seq;
 	bool udp_csum;
 	bool fill_zero;
 	int cpu;           /* -1 = no pinning */

@@ -83,8 +83,9 @@ static void usage(FILE *f)
 		"send: --src-mac MAC --dst-mac MAC --src IP --dst IP --sport N --dport N[-M]\n"
 		"      --flows N --proto udp|tcp --rate PPS --burst N --count N --duration SEC\n"
 		"      --size BYTES (FCS counted, 64..1518) | --imix, --vlan ID, --ttl N\n"
-		"      --payload-hex HEX --payload-every K --stream ID --fill random|zero\n"
-		"      --no-udp-csum --cpu N --json\n"
+		"      --payload-hex HEX --payload-every K --stream ID --first-seq N\n"
+		"      --fill random|zero"
+		" --no-udp-csum --cpu N --json\n"
 		"recv: --duration SEC --count N --idle SEC --expect N --ready-file PATH\n"
 		"      --ring-frames N --cpu N --json\n"
 		"See test/traffic/README.md.\n");
@@ -180,7 +181,7 @@ enum {
 	O_SRC_MAC = 256, O_DST_MAC, O_SRC, O_DST, O_SPORT, O_DPORT, O_FLOWS, O_PROTO, O_RATE,
 	O_BURST, O_COUNT, O_DURATION, O_SIZE, O_IMIX, O_VLAN, O_TTL, O_PAYLOAD_HEX,
 	O_PAYLOAD_EVERY, O_STREAM, O_FILL, O_NO_UDP_CSUM, O_CPU, O_JSON, O_IDLE, O_EXPECT,
-	O_READY_FILE, O_RING_FRAMES,
+	O_READY_FILE, O_RING_FRAMES, O_FIRST_SEQ,
 };
 
 static const struct option send_long[] = {
@@ -205,6 +206,7 @@ static const struct option send_long[] = {
 	{ "payload-hex", required_argument, NULL, O_PAYLOAD_HEX },
 	{ "payload-every", required_argument, NULL, O_PAYLOAD_EVERY },
 	{ "stream", required_argument, NULL, O_STREAM },
+	{ "first-seq", required_argument, NULL, O_FIRST_SEQ },
 	{ "fill", required_argument, NULL, O_FILL },
 	{ "no-udp-csum", no_argument, NULL, O_NO_UDP_CSUM },
 	{ "cpu", required_argument, NULL, O_CPU },
@@ -281,6 +283,7 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 		case O_PAYLOAD_HEX: r = parse_hex(optarg, o->payload, &o->payload_len); break;
 		case O_PAYLOAD_EVERY: r = parse_u64("payload-every", optarg, 1, UINT64_MAX, &o->payload_every); break;
 		case O_STREAM: r = parse_u64("stream", optarg, 0, 65535, &v); o->stream = (uint16_t)v; break;
+		case O_FIRST_SEQ: r = parse_u64("first-seq", optarg, 0, GT_SEQ_MASK, &o->first_seq); break;
 		case O_FILL:
 			if (!strcmp(optarg, "zero") || !strcmp(optarg, "random")) {
 				o->fill_zero = optarg[0] == 'z';

@@ -107,14 +107,14 @@ static void free_templates(struct gt_sender *s)
 		}
 }
 
-/* Build n frames starting at s->seq; returns n. */
+/* Build the next n frames (seq first_seq + sent, ...); returns n. */
 static unsigned int build_batch(struct gt_sender *s, unsigned int n)
 {
 	const struct gt_send_opts *o = s->o;
 	uint64_t now;
 
 	for (unsigned int i = 0; i < n; i++) {
-		uint64_t seq = s->seq + i;
+		uint64_t seq = o->first_seq + s->seq + i;
 		bool marked = o->payload_len && seq % o->payload_every == 0;
 		struct gt_tmpl *t = s->tmpl[o->imix ? seq % GT_IMIX_CYCLE : 0][marked];
 		uint16_t sport = (uint16_t)(o->sport + seq % o->flows);
