@@ -22,7 +22,7 @@ struct rt {
 	struct cfg *cfg;
 	struct cls *cls;
 	const struct backend_ops *be;
-	char backend_why[160];
+	char backend_why[256];
 	int ifindex[GEN_MAX_PORTS];
 	int nports;
 	struct qworker *workers;

@@ -59,6 +59,23 @@ ctl --json status >"$WORK/st.json"
 [ "$(json_get "$WORK/st.json" "j['generation']")" = 1 ] || fail "generation: $(cat "$WORK/st.json")"
 ok "reload generation counter is 1"
 
+
+# 1b. Change the running chain's NF list under traffic: drop ttl from `steady`.
+recv_start change r0 --idle 2
+(send --dport 5001 --stream 4 --count 40000 --rate 20000 --flows 8 --size 64) &
+SENDER=$!
+sleep 0.8
+sed -i 's/^nfs = ttl to_r0$/nfs = to_r0/' "$WORK/chains.ini"
+ctl reload >"$WORK/reload1b.out" || fail "reload changing the NF list: $(cat "$WORK/reload1b.out")"
+wait $SENDER || fail "sender"
+recv_wait change
+C=$WORK/change.json
+[ "$(json_get $C "j['received']")" = 40000 ] && [ "$(json_get $C "j['lost']")" = 0 ] || fail "NF list change lost packets: $(cat $C)"
+[ "$(json_get $C "j['ttl']['min']")" = 63 ] && [ "$(json_get $C "j['ttl']['max']")" = 64 ] || fail "both programs should have run (TTL 63 then 64): $(cat $C)"
+ok "changed NF list took effect mid-stream with 0 of 40000 lost"
+sed -i 's/^nfs = to_r0$/nfs = ttl to_r0/' "$WORK/chains.ini"
+ctl reload >/dev/null || fail "reload back"
+
 # 2. A broken file: genctl reload fails with FILE:LINE, the chains keep running.
 cp "$WORK/chains.ini" "$WORK/good.ini"
 printf '\n[chain broken]\nid = 3\nmatch = proto udp dport 99999\nnfs = ttl\noutput = 2\n' >>"$WORK/chains.ini"

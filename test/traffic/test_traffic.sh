@@ -126,4 +126,24 @@ expect "$WORK/run3.json" .received $((2 * N))
 expect "$WORK/run3.json" .duplicates $N
 expect "$WORK/run3.json" .lost 0
 ok "a repeated stream is reported as $N duplicates"
+
+# 4. Without --expect, loss is judged from the sequence: a hole of H packets is
+# lost until they arrive late, and then they are reordered, not lost.
+recv_start run4 --idle 2 --duration 30
+send --stream 3 --count 1000 --rate 50000 >/dev/null || fail "sender failed"
+send --stream 3 --first-seq 1500 --count 1000 --rate 50000 >/dev/null || fail "sender failed"
+recv_wait run4
+expect "$WORK/run4.json" '.streams[] | select(.id == 3) | .lost' 500
+expect "$WORK/run4.json" '.streams[] | select(.id == 3) | .highest_seq' 2499
+expect "$WORK/run4.json" .lost 500
+expect "$WORK/run4.json" .reordered 0
+recv_start run5 --idle 2 --duration 30
+send --stream 3 --count 1000 --rate 50000 >/dev/null || fail "sender failed"
+send --stream 3 --first-seq 1500 --count 1000 --rate 50000 >/dev/null || fail "sender failed"
+send --stream 3 --first-seq 1000 --count 500 --rate 50000 >/dev/null || fail "sender failed"
+recv_wait run5
+expect "$WORK/run5.json" .lost 0
+expect "$WORK/run5.json" .reordered 500
+expect "$WORK/run5.json" .received 2500
+ok "a 500-packet hole is lost, and reordered once filled late"
 exit 0
