@@ -2,7 +2,7 @@
 /*
  * Extras of the gpu backend beyond struct backend_ops (CUDA builds only).
  * Per-chain choices are read from the environment at chain_create():
- *   GEN_GPU_MEM=staged|mapped     packet memory (default staged)
+ *   GEN_GPU_MEM=mapped|staged     packet memory (default mapped)
  *   GEN_GPU_MODE=rtc|pipeline     one kernel per batch, or one per NF
  *   GEN_GPU_FAULT_INJECT=N        the N-th submit of the process fails (tests)
  */

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 #include "backend.h"
 #include "ring.h"
@@ -52,6 +53,7 @@ struct port_q {
 	struct xsk_ring_prod tx;
 	int tx_fd;
 	bool has_rings;
+	uint32_t fill_target; /* frames this port's fill ring should hold */
 	uint32_t in_fill; /* frames in the fill ring or in the kernel's hands for RX */
 	uint32_t in_tx;   /* frames in the TX ring or awaiting completion */
 	uint64_t tx_full; /* frames dropped because the TX ring was full */
@@ -103,6 +105,8 @@ void xsk_rx_remove(struct qworker *w, struct chain_io *io);
 /* While paused: make the worker drain / stop draining io->out. */
 int xsk_io_add(struct qworker *w, struct chain_io *io);
 void xsk_io_remove(struct qworker *w, struct chain_io *io);
+/* Kernel-side AF_XDP drop counters of every socket of the queue, added into sum. */
+void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 

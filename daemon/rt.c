@@ -533,10 +533,14 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	struct cls_stats st = { 0 };
 	uint32_t accounted = 0, nframes = 0;
 
+	struct xdp_statistics xs = { 0 };
+
 	cls_read_stats(rt->cls, &st);
-	for (int q = 0; q < rt->nq; q++)
+	for (int q = 0; q < rt->nq; q++) {
 		nframes += rt->workers[q].nframes;
-	(void)accounted;
+		accounted += rt->workers[q].accounting_errors ? 1 : 0;
+		xsk_read_stats(&rt->workers[q], &xs);
+	}
 	if (json) {
 		fprintf(out, "{\"backend\":");
 		ctl_json_str(out, rt->be->name);
@@ -552,8 +556,12 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 			fprintf(out, "%s", p ? "," : "");
 			ctl_json_str(out, rt->cfg->ports[p]);
 		}
-		fprintf(out, "],\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu}}\n",
-			(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket);
+		fprintf(out, "],\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu},"
+			"\"xsk\":{\"rx_dropped\":%llu,\"rx_ring_full\":%llu,\"rx_fill_ring_empty\":%llu,"
+			"\"rx_invalid_descs\":%llu,\"tx_invalid_descs\":%llu},\"frame_accounting_errors\":%u}\n",
+			(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket,
+			xs.rx_dropped, xs.rx_ring_full, xs.rx_fill_ring_empty_descs, xs.rx_invalid_descs,
+			xs.tx_invalid_descs, accounted);
 		return;
 	}
 	fprintf(out, "backend:      %s\n", rt->backend_why);
@@ -568,6 +576,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "chains:       %d\n", rt->nchains);
 	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu\n", (unsigned long)st.unmatched,
 		(unsigned long)st.malformed, (unsigned long)st.no_socket);
+	fprintf(out, "af_xdp:       rx dropped %llu, rx ring full %llu, fill ring empty %llu, invalid rx/tx %llu/%llu\n",
+		xs.rx_dropped, xs.rx_ring_full, xs.rx_fill_ring_empty_descs, xs.rx_invalid_descs, xs.tx_invalid_descs);
+	if (accounted)
+		fprintf(out, "frames:       ACCOUNTING ERRORS on %u queue(s)\n", accounted);
 }
 
 static void chain_batch(const struct rt_chain *rc, uint32_t *last, double *avg)

@@ -117,11 +117,33 @@ static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
 	return n;
 }
 
+/*
+ * Only ports that some chain receives on get fill frames, and they share the
+ * UMEM: a port that never receives must not hoard frames in its fill ring.
+ */
+static void set_fill_targets(struct qworker *w)
+{
+	uint32_t nrx_ports = 0, target;
+	bool has_rx[GEN_MAX_PORTS] = { false };
+
+	for (int i = 0; i < w->nrx; i++)
+		has_rx[w->rx[i]->port] = true;
+	for (int p = 0; p < w->nports; p++)
+		nrx_ports += has_rx[p];
+	target = nrx_ports ? w->nframes / (2 * nrx_ports) : 0;
+	if (target > GEN_FILL_SIZE)
+		target = GEN_FILL_SIZE;
+	for (int p = 0; p < w->nports; p++)
+		w->port[p].fill_target = has_rx[p] ? target : 0;
+}
+
 static uint32_t refill(struct qworker *w, int p)
 {
 	struct port_q *pq = &w->port[p];
-	uint32_t want = GEN_FILL_SIZE - pq->in_fill, idx, n;
+	uint32_t want = pq->fill_target > pq->in_fill ? pq->fill_target - pq->in_fill : 0, idx, n;
 
+	if (!want)
+		return 0;
 	if (want > w->nfree)
 		want = w->nfree;
 	if (want < GEN_BURST && pq->in_fill > GEN_BURST)
@@ -383,6 +405,7 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, char *err, size
 	s->io = io;
 	s->port = port;
 	w->rx[w->nrx++] = s;
+	set_fill_targets(w);
 	return s->fd;
 }
 
@@ -401,6 +424,7 @@ void xsk_rx_remove(struct qworker *w, struct chain_io *io)
 		rx_sock_close(s);
 		w->rx[i] = w->rx[--w->nrx];
 	}
+	set_fill_targets(w);
 }
 
 int xsk_io_add(struct qworker *w, struct chain_io *io)
@@ -458,4 +482,27 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 	}
 	free(w->free_frames);
 	memset(w, 0, sizeof(*w));
+}
+
+void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum)
+{
+	for (int i = 0; i < w->nrx; i++) {
+		struct xdp_statistics st;
+		socklen_t len = sizeof(st);
+
+		if (getsockopt(w->rx[i]->fd, SOL_XDP, XDP_STATISTICS, &st, &len))
+			continue;
+		sum->rx_dropped += st.rx_dropped;
+		sum->rx_invalid_descs += st.rx_invalid_descs;
+		sum->rx_ring_full += st.rx_ring_full;
+		sum->rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
+	}
+	for (int p = 0; p < w->nports; p++) {
+		struct xdp_statistics st;
+		socklen_t len = sizeof(st);
+
+		if (!w->port[p].tx_xsk || getsockopt(w->port[p].tx_fd, SOL_XDP, XDP_STATISTICS, &st, &len))
+			continue;
+		sum->tx_invalid_descs += st.tx_invalid_descs;
+	}
 }

@@ -70,11 +70,19 @@ net_setup() {
 	# The receiver's peer gets an XDP program from gend (port 2), so AF_XDP TX reaches r0.
 }
 
+# A veth pair inside gen (gla <-> glb): a chain's output on gla comes back in on glb.
+net_add_loop() {
+	ip -n "$NS_GEN" link add gla type veth peer name glb || fail "veth gla/glb"
+	ip -n "$NS_GEN" link set gla up
+	ip -n "$NS_GEN" link set glb up
+	GEN_PORTS="gin gout gout2 gla glb"
+}
+
 # Write the [gen] section to $WORK/chains.ini; the caller appends [nf]/[chain] sections.
 cfg_begin() {
 	cat >"$WORK/chains.ini" <<-EOF2
 	[gen]
-	ports = gin gout gout2
+	ports = ${GEN_PORTS:-gin gout gout2}
 	backend = ${GEN_BACKEND:-cpu}
 	unmatched = pass
 	xdp_mode = native

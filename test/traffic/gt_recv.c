@@ -178,23 +178,24 @@ static int account(struct gt_stats *st, const struct tpacket3_hdr *h, const uint
 	struct gt_parsed p;
 	enum gt_parse_result res = gt_parse(f, h->tp_snaplen, &p);
 	uint64_t fcs_len;
-	int vlan = p.vlan;
+	int vlan;
 
 	if (res == GT_P_FOREIGN)
 		return 0;
+	if (h->tp_snaplen != h->tp_len && res == GT_P_OK)
+		res = GT_P_BAD_HDR; /* truncated by the ring: cannot verify */
 	st->received++;
 	st->reasons[res]++;
 	if (!st->first_ns)
 		st->first_ns = now;
 	st->last_ns = now;
 	/* The kernel moves a VLAN tag out of the frame into the ring header. */
+	vlan = p.vlan;
 	fcs_len = (uint64_t)h->tp_len + 4;
 	if (h->tp_status & TP_STATUS_VLAN_VALID) {
 		vlan = h->hv1.tp_vlan_tci & 0xfff;
 		fcs_len += GT_VLAN_LEN;
 	}
-	if (h->tp_snaplen != h->tp_len && res == GT_P_OK)
-		res = GT_P_BAD_HDR; /* truncated by the ring: cannot verify */
 	if (res != GT_P_OK) {
 		st->corrupt++;
 		return 0;
