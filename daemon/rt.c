@@ -296,6 +296,8 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 
 	memset(rt, 0, sizeof(*rt));
 	rt->cfg = cfg;
+	/* The GPU backend reads its agent mode when a chain is created. */
+	setenv("GEN_GPU_MODE", cfg->gpu_mode == CFG_GPU_PIPELINE ? "pipeline" : "rtc", 1);
 	rt->nframes = nframes;
 	rt->pin_dir = pin_dir;
 	rt->nports = cfg->nports;
@@ -678,6 +680,12 @@ void rt_print_chains(struct rt *rt, FILE *out, bool json)
 	for (int i = 0; i < rt->nchains; i++) {
 		struct rt_chain *rc = rt->chains[i];
 		const struct cfg_chain *cc = rc->cc;
+		struct chain_ver *v = rc->c.cur;
+		char agent[160];
+
+		snprintf(agent, sizeof(agent), "%s", v->be->name);
+		if (v->be->describe)
+			v->be->describe(v->bc[0], agent, sizeof(agent));
 
 		if (json) {
 			fprintf(out, "%s{\"name\":", i ? "," : "");
@@ -686,11 +694,14 @@ void rt_print_chains(struct rt *rt, FILE *out, bool json)
 			ctl_json_str(out, rt->cfg->ports[cc->output - 1]);
 			fprintf(out, ",\"gpu\":%d,\"generation\":%u,\"nfs\":", cc->gpu, rc->c.cur->generation);
 			ctl_json_str(out, rc->c.cur->nfs);
-			fprintf(out, ",\"matches\":%d}", cc->nmatch);
+			fprintf(out, ",\"matches\":%d", cc->nmatch);
+			fprintf(out, ",\"agent\":");
+			ctl_json_str(out, agent);
+			fprintf(out, "}");
 		} else {
-			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s\n", rc->c.name, rc->c.id,
+			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s  [%s]\n", rc->c.name, rc->c.id,
 				cc->priority, rt->cfg->ports[cc->output - 1], cc->gpu,
-				rc->c.cur->nfs[0] ? rc->c.cur->nfs : "(empty)");
+				rc->c.cur->nfs[0] ? rc->c.cur->nfs : "(empty)", agent);
 		}
 	}
 	if (json)

@@ -167,6 +167,8 @@ static inline uint64_t gt_get_be(const uint8_t *p, int n)
 }
 
 uint64_t gt_now_ns(void);
+/* CPU seconds used by this process, kernel time included. */
+double gt_cpu_secs(void);
 int gt_pin_cpu(int cpu);
 int gt_ifindex(const char *ifname, uint8_t ret_mac[6]);
 extern volatile int gt_stop;

@@ -335,7 +335,8 @@ static void report_json(const struct gt_stats *st, const struct gt_recv_opts *o)
 	printf("\"first\":{\"src_mac\":\"%s\",\"dst_mac\":\"%s\"},", src, dst);
 	printf("\"vlan\":{\"tagged\":%llu,\"id\":%d},", (unsigned long long)st->vlan_tagged,
 	       st->vlan_tagged ? st->vlan_first : -1);
-	printf("\"duration_s\":%.6f,\"rate_pps\":%.0f}\n", t.secs, t.pps);
+	printf("\"duration_s\":%.6f,\"rate_pps\":%.0f,\"cpu_s\":%.3f}\n", t.secs, t.pps,
+	       gt_cpu_secs());
 }
 
 static void report_text(const struct gt_stats *st, const struct gt_recv_opts *o)
@@ -357,8 +358,8 @@ static void report_text(const struct gt_stats *st, const struct gt_recv_opts *o)
 	       (unsigned long long)st->reasons[GT_P_BAD_IP_CSUM],
 	       (unsigned long long)st->reasons[GT_P_BAD_L4_CSUM],
 	       (unsigned long long)st->reasons[GT_P_BAD_FILL], (unsigned long long)st->marked);
-	printf("rate %.0f pps over %.3f s, ring drops %llu\n", t.pps, t.secs,
-	       (unsigned long long)st->ring_drops);
+	printf("rate %.0f pps over %.3f s, ring drops %llu, cpu %.3f s\n", t.pps, t.secs,
+	       (unsigned long long)st->ring_drops, gt_cpu_secs());
 	printf("latency us: p50 %.1f p95 %.1f p99 %.1f max %.1f\n", lat_pct(st, 0.50) / 1e3,
 	       lat_pct(st, 0.95) / 1e3, lat_pct(st, 0.99) / 1e3, (double)st->lat_max / 1e3);
 	for (unsigned int id = 0; id < 65536; id++) {

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,22 +167,10 @@ static void pace_wait(uint64_t wait_ns)
 	nanosleep(&ts, NULL);
 }
 
-/* CPU seconds this process used, kernel time included: on veth the receive
- * side's softirq work mostly runs inside our sendmmsg() calls. */
-static double cpu_secs(void)
-{
-	struct rusage ru;
-
-	if (getrusage(RUSAGE_SELF, &ru) < 0)
-		return 0;
-	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
 static void report(const struct gt_sender *s, uint64_t elapsed_ns)
 {
 	const struct gt_send_opts *o = s->o;
-	double secs = (double)elapsed_ns / 1e9, cpu = cpu_secs();
+	double secs = (double)elapsed_ns / 1e9, cpu = gt_cpu_secs();
 	double pps = secs > 0 ? (double)s->seq / secs : 0;
 	double mbps = secs > 0 ? (double)(s->bytes + 4 * s->seq) * 8 / secs / 1e6 : 0;
 	double pps_cpu = cpu > 0 ? (double)s->seq / cpu : 0;
