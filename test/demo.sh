@@ -23,10 +23,10 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
-for ns in $SND $GEN $RCV; do ip netns add $ns; ip -n $ns link set lo up; done
+for ns in $SND $GEN $RCV; do ip netns add $ns; nsenter --net=/var/run/netns/$ns ip link set lo up; done
 ip link add demo-s0 netns $SND address 02:00:00:00:00:01 type veth peer name gen-in netns $GEN address 02:00:00:00:00:11
 ip link add demo-r0 netns $RCV address 02:00:00:00:00:02 type veth peer name gen-out netns $GEN address 02:00:00:00:00:12
-ip -n $SND link set demo-s0 up; ip -n $GEN link set gen-in up; ip -n $GEN link set gen-out up; ip -n $RCV link set demo-r0 up
+nsenter --net=/var/run/netns/$SND ip link set demo-s0 up; nsenter --net=/var/run/netns/$GEN ip link set gen-in up; nsenter --net=/var/run/netns/$GEN ip link set gen-out up; nsenter --net=/var/run/netns/$RCV ip link set demo-r0 up
 echo "demo: testbed up: $SND/demo-s0 -> $GEN/gen-in [gend] $GEN/gen-out -> $RCV/demo-r0"
 
 nsenter --net=/var/run/netns/$GEN "$B/daemon/gend" -f -c etc/gen/chains.ini >"$TMP/gend.log" 2>&1 &
@@ -36,11 +36,11 @@ for _ in $(seq 100); do [ -S /run/gen/gen.sock ] && break; sleep 0.1; done
 head -n 3 "$TMP/gend.log"
 "$B/daemon/genctl" status
 
-ip netns exec $RCV "$B/test/traffic/gen-traffic" recv --dev demo-r0 --duration $((SECS + 3)) --ready-file "$TMP/ready" >"$TMP/recv.txt" 2>&1 &
+nsenter --net=/var/run/netns/$RCV "$B/test/traffic/gen-traffic" recv --dev demo-r0 --duration $((SECS + 3)) --ready-file "$TMP/ready" >"$TMP/recv.txt" 2>&1 &
 RECV=$!
 for _ in $(seq 50); do [ -e "$TMP/ready" ] && break; sleep 0.1; done
 tx() {
-	ip netns exec $SND "$B/test/traffic/gen-traffic" send --dev demo-s0 --src-mac 02:00:00:00:00:01 \
+	nsenter --net=/var/run/netns/$SND "$B/test/traffic/gen-traffic" send --dev demo-s0 --src-mac 02:00:00:00:00:01 \
 		--dst-mac 02:00:00:00:00:11 --src 10.0.0.1 --dst 10.0.1.1 --duration $SECS "$@" >/dev/null
 }
 tx --proto tcp --dport 80 --rate 30000 --flows 16 --stream 1 --size 64 &

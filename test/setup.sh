@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config clang llvm gcc-multilib libbpf-dev libxdp-dev bpftool
-      libinih-dev libcriterion-dev libsystemd-dev libssl-dev iproute2 python3 systemd util-linux procps"
+      libinih-dev libcriterion-dev libsystemd-dev libssl-dev iproute2 python3 jq systemd util-linux procps"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

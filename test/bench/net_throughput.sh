@@ -34,7 +34,7 @@ PY
 gend_stop
 
 # The I/O ceiling: s0 -> gin is one veth pair; receive on gin itself (no gend).
-ip netns exec "$NS_GEN" "$GT" recv --dev gin --json --idle 2 --ready-file "$WORK/c.ready" >"$WORK/ceil.json" 2>&1 &
+nsenter --net=/var/run/netns/"$NS_GEN" "$GT" recv --dev gin --json --idle 2 --ready-file "$WORK/c.ready" >"$WORK/ceil.json" 2>&1 &
 R=$!
 for _ in $(seq 50); do [ -e "$WORK/c.ready" ] && break; sleep 0.1; done
 send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json

@@ -44,37 +44,37 @@ net_setup() {
 	ip netns add "$NS_SND" && ip netns add "$NS_GEN" && ip netns add "$NS_RCV" || fail "cannot create namespaces"
 	ip link add s0 netns "$NS_SND" type veth peer name gin netns "$NS_GEN" || fail "veth s0/gin"
 	ip link add r0 netns "$NS_RCV" type veth peer name gout netns "$NS_GEN" || fail "veth r0/gout"
-	ip -n "$NS_SND" link set s0 address $MAC_S0
-	ip -n "$NS_GEN" link set gin address $MAC_GIN
-	ip -n "$NS_GEN" link set gout address $MAC_GOUT
-	ip -n "$NS_RCV" link set r0 address $MAC_R0
+	nsenter --net=/var/run/netns/"$NS_SND" ip link set s0 address $MAC_S0
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gin address $MAC_GIN
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout address $MAC_GOUT
+	nsenter --net=/var/run/netns/"$NS_RCV" ip link set r0 address $MAC_R0
 	for l in "$NS_SND s0" "$NS_GEN gin" "$NS_GEN gout" "$NS_RCV r0"; do
 		set -- $l
-		ip -n "$1" link set "$2" mtu 1500 up
+		nsenter --net=/var/run/netns/"$1" ip link set "$2" mtu 1500 up
 	done
 	# A second egress link, port 3: r1 (rcv) -- gout2 (gen).
 	ip link add r1 netns "$NS_RCV" type veth peer name gout2 netns "$NS_GEN" || fail "veth r1/gout2"
-	ip -n "$NS_GEN" link set gout2 address $MAC_GOUT2 up
-	ip -n "$NS_RCV" link set r1 address $MAC_R1 up
-	ip -n "$NS_SND" addr add 10.10.1.1/24 dev s0
-	ip -n "$NS_RCV" addr add 10.10.2.2/24 dev r0
-	ip -n "$NS_RCV" addr add 10.10.3.2/24 dev r1
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout2 address $MAC_GOUT2 up
+	nsenter --net=/var/run/netns/"$NS_RCV" ip link set r1 address $MAC_R1 up
+	nsenter --net=/var/run/netns/"$NS_SND" ip addr add 10.10.1.1/24 dev s0
+	nsenter --net=/var/run/netns/"$NS_RCV" ip addr add 10.10.2.2/24 dev r0
+	nsenter --net=/var/run/netns/"$NS_RCV" ip addr add 10.10.3.2/24 dev r1
 	# Unmatched packets go up gen's own stack, which routes them to r0: proof that they passed.
-	ip -n "$NS_GEN" addr add 10.10.1.2/24 dev gin
-	ip -n "$NS_GEN" addr add 10.10.2.1/24 dev gout
-	ip -n "$NS_GEN" addr add 10.10.3.1/24 dev gout2
-	ip netns exec "$NS_GEN" sysctl -qw net.ipv4.ip_forward=1
-	ip -n "$NS_SND" route add default via 10.10.1.2
-	ip -n "$NS_RCV" route add default via 10.10.2.1
-	ip -n "$NS_SND" link set lo up; ip -n "$NS_GEN" link set lo up; ip -n "$NS_RCV" link set lo up
+	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.1.2/24 dev gin
+	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.2.1/24 dev gout
+	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.3.1/24 dev gout2
+	nsenter --net=/var/run/netns/"$NS_GEN" sysctl -qw net.ipv4.ip_forward=1
+	nsenter --net=/var/run/netns/"$NS_SND" ip route add default via 10.10.1.2
+	nsenter --net=/var/run/netns/"$NS_RCV" ip route add default via 10.10.2.1
+	nsenter --net=/var/run/netns/"$NS_SND" ip link set lo up; nsenter --net=/var/run/netns/"$NS_GEN" ip link set lo up; nsenter --net=/var/run/netns/"$NS_RCV" ip link set lo up
 	# The receiver's peer gets an XDP program from gend (port 2), so AF_XDP TX reaches r0.
 }
 
 # A veth pair inside gen (gla <-> glb): a chain's output on gla comes back in on glb.
 net_add_loop() {
-	ip -n "$NS_GEN" link add gla type veth peer name glb || fail "veth gla/glb"
-	ip -n "$NS_GEN" link set gla up
-	ip -n "$NS_GEN" link set glb up
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link add gla type veth peer name glb || fail "veth gla/glb"
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gla up
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link set glb up
 	GEN_PORTS="gin gout gout2 gla glb"
 }
 
@@ -119,7 +119,7 @@ json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(
 # recv_start NAME DEV [args]: a receiver in the rcv namespace writing $WORK/NAME.json
 recv_start() {
 	local name=$1 dev=$2; shift 2
-	ip netns exec "$NS_RCV" "$GT" recv --dev "$dev" --json --ready-file "$WORK/$name.ready" "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" &
+	nsenter --net=/var/run/netns/"$NS_RCV" "$GT" recv --dev "$dev" --json --ready-file "$WORK/$name.ready" "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" &
 	eval "RECV_$name=$!"
 	for _ in $(seq 50); do [ -e "$WORK/$name.ready" ] && return 0; sleep 0.1; done
 	fail "receiver $name not ready: $(cat "$WORK/$name.err")"
@@ -129,6 +129,6 @@ recv_wait() { local pid; eval "pid=\$RECV_$1"; wait "$pid"; }
 
 # send ARGS...: a sender in the snd namespace, addressed to gin's MAC.
 send() {
-	ip netns exec "$NS_SND" "$GT" send --dev s0 --src-mac $MAC_S0 --dst-mac $MAC_GIN \
+	nsenter --net=/var/run/netns/"$NS_SND" "$GT" send --dev s0 --src-mac $MAC_S0 --dst-mac $MAC_GIN \
 		--src 10.10.1.1 --dst 10.10.2.2 "$@" >"$WORK/send.out" 2>&1 || fail "sender: $(cat "$WORK/send.out")"
 }

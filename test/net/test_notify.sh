@@ -32,7 +32,7 @@ with open(log, "w") as f:
             msg = s.recv(4096).decode()
         except socket.timeout:
             break
-        xdp = "xdp" in subprocess.run(["ip", "-n", ns, "-d", "link", "show", "gin"], capture_output=True, text=True).stdout
+        xdp = "xdp" in subprocess.run(["nsenter", "--net=/var/run/netns/" + ns, "ip", "-d", "link", "show", "gin"], capture_output=True, text=True).stdout
         for line in msg.split("\n"):
             f.write(f"{line}\txdp={int(xdp)}\n")
         f.flush()

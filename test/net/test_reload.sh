@@ -104,7 +104,7 @@ ok "SIGHUP reload removed a chain"
 # 4. SIGTERM: exit 0, no XDP program, no pins.
 gend_stop || fail "gend did not exit 0 on SIGTERM"
 for l in gin gout gout2; do
-	ip -n "$NS_GEN" -d link show "$l" | grep -q "prog/xdp" && fail "XDP program left on $l"
+	nsenter --net=/var/run/netns/"$NS_GEN" ip -d link show "$l" | grep -q "prog/xdp" && fail "XDP program left on $l"
 done
 [ -e /sys/fs/bpf/gen ] && fail "pins left in /sys/fs/bpf/gen"
 ok "SIGTERM: exit 0, no XDP program and no pin left"

@@ -39,13 +39,13 @@ if ! ip netns add "$NS" 2>/dev/null; then
 fi
 # One device per next hop: dummy where the module exists, else a veth pair.
 for k in $(seq 0 $((NH - 1))); do
-	if ! ip -n "$NS" link add "d$k" type dummy 2>/dev/null &&
-	   ! ip -n "$NS" link add "d$k" type veth peer name "p$k" 2>/dev/null; then
+	if ! nsenter --net=/var/run/netns/"$NS" ip link add "d$k" type dummy 2>/dev/null &&
+	   ! nsenter --net=/var/run/netns/"$NS" ip link add "d$k" type veth peer name "p$k" 2>/dev/null; then
 		echo "SKIP: neither dummy nor veth interfaces can be created"
 		exit 77
 	fi
-	ip -n "$NS" link set "d$k" up || exit 1
-	ip -n "$NS" link set "p$k" up 2>/dev/null
+	nsenter --net=/var/run/netns/"$NS" ip link set "d$k" up || exit 1
+	nsenter --net=/var/run/netns/"$NS" ip link set "p$k" up 2>/dev/null
 done
 
 echo "seed $SEED: $NROUTES routes over $NH next hops, $NSAMPLES samples"
@@ -78,7 +78,7 @@ BEGIN {
 awk '{ printf "%s 02:00:00:00:00:%02x\n", $1, $2 }' "$TMP/routes.nh" > "$TMP/routes"
 # `replace`: a repeated prefix keeps its last next hop, as in the NF.
 awk '{ print "route replace " $1 " dev d" $2 }' "$TMP/routes.nh" > "$TMP/batch"
-if ! ip -n "$NS" -batch "$TMP/batch"; then
+if ! nsenter --net=/var/run/netns/"$NS" ip -batch "$TMP/batch"; then
 	echo "FAIL: kernel refused a route"
 	exit 1
 fi
@@ -103,7 +103,7 @@ END {
 fail=0
 checked=0
 while read -r addr mac; do
-	out=$(ip -n "$NS" route get "$addr" 2>&1)
+	out=$(nsenter --net=/var/run/netns/"$NS" ip route get "$addr" 2>&1)
 	dev=$(sed -n 's/.* dev d\([0-9]*\).*/\1/p' <<< "$out" | head -1)
 	if [ -z "$dev" ]; then
 		kern=none

@@ -30,8 +30,8 @@ trap 'exit 1' INT TERM
 WORK=$(mktemp -d /tmp/gen-traffic-bench.XXXXXX)
 ip netns add "$NA" && ip netns add "$NB" || exit 1
 ip link add "$DA" netns "$NA" type veth peer name "$DB" netns "$NB" || exit 1
-ip -n "$NA" link set "$DA" up
-ip -n "$NB" link set "$DB" up
+nsenter --net=/var/run/netns/"$NA" ip link set "$DA" up
+nsenter --net=/var/run/netns/"$NB" ip link set "$DB" up
 ncpu=$(nproc)
 rx_cpu=$((ncpu > 1 ? 1 : 0))
 
@@ -40,11 +40,11 @@ echo "# size ${SIZE} B (FCS counted), ${SECS} s per run, sender on cpu 0, receiv
 printf "%-4s %10s %10s %8s %9s %9s %14s\n" run sent_pps recv_pps lost tx_cpu_s rx_cpu_s tx_pps_per_cpu
 for run in $(seq "$RUNS"); do
 	rm -f "$WORK/ready"
-	ip netns exec "$NB" "$GT" recv --dev "$DB" --idle 1 --cpu "$rx_cpu" --json \
+	nsenter --net=/var/run/netns/"$NB" "$GT" recv --dev "$DB" --idle 1 --cpu "$rx_cpu" --json \
 		--ready-file "$WORK/ready" >"$WORK/rx.json" &
 	rx=$!
 	while [ ! -e "$WORK/ready" ]; do sleep 0.05; done
-	ip netns exec "$NA" "$GT" send --dev "$DA" --size "$SIZE" --duration "$SECS" --cpu 0 \
+	nsenter --net=/var/run/netns/"$NA" "$GT" send --dev "$DA" --size "$SIZE" --duration "$SECS" --cpu 0 \
 		--json >"$WORK/tx.json" || exit 1
 	wait $rx || exit 1
 	sent=$(jq .sent "$WORK/tx.json")

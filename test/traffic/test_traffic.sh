@@ -35,13 +35,13 @@ WORK=$(mktemp -d /tmp/gen-traffic-test.XXXXXX)
 ip netns add "$NA" || skip "cannot create a network namespace"
 ip netns add "$NB" || fail "cannot create namespace $NB"
 ip link add "$DA" netns "$NA" type veth peer name "$DB" netns "$NB" || fail "cannot create veth pair"
-ip -n "$NA" link set "$DA" address 02:00:00:00:0a:01 up
-ip -n "$NB" link set "$DB" address 02:00:00:00:0b:01 up
+nsenter --net=/var/run/netns/"$NA" ip link set "$DA" address 02:00:00:00:0a:01 up
+nsenter --net=/var/run/netns/"$NB" ip link set "$DB" address 02:00:00:00:0b:01 up
 
 # recv_start NAME [args]: receiver in B writing $WORK/NAME.json, returns once listening.
 recv_start() {
 	local name=$1; shift
-	ip netns exec "$NB" "$GT" recv --dev "$DB" --json --ready-file "$WORK/$name.ready" "$@" \
+	nsenter --net=/var/run/netns/"$NB" "$GT" recv --dev "$DB" --json --ready-file "$WORK/$name.ready" "$@" \
 		>"$WORK/$name.json" 2>"$WORK/$name.err" &
 	eval "RECV_$name=$!"
 	for _ in $(seq 100); do [ -e "$WORK/$name.ready" ] && return 0; sleep 0.05; done
@@ -54,7 +54,7 @@ recv_wait() {
 	jq -e . "$WORK/$1.json" >/dev/null || fail "receiver $1 printed no JSON object: $(cat "$WORK/$1.json")"
 }
 send() {
-	ip netns exec "$NA" "$GT" send --dev "$DA" --dst-mac 02:00:00:00:0b:01 \
+	nsenter --net=/var/run/netns/"$NA" "$GT" send --dev "$DA" --dst-mac 02:00:00:00:0b:01 \
 		--src 10.77.0.1 --dst 10.77.0.2 "$@"
 }
 # expect FILE JQ-EXPR WANT
