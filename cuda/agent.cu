@@ -11,30 +11,6 @@
 
 #define GPU_BLOCK_MAX 1024u
 
-static __device__ __forceinline__ void pkt_load(const struct gpu_launch &l, uint32_t i, struct nf_pkt *p,
-						 uint64_t *base)
-{
-	uint64_t addr = l.descs[i].addr;
-	uint32_t off = (uint32_t)(addr % l.frame_size);
-
-	*base = addr - off;
-	p->buf = l.staged ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + *base;
-	p->off = off;
-	p->len = l.descs[i].len;
-	p->cap = l.staged ? l.stride : l.frame_size;
-	p->in_port = 0;
-	p->seq = i;
-	p->pad = 0;
-}
-
-static __device__ __forceinline__ void pkt_store(const struct gpu_launch &l, uint32_t i, const struct nf_pkt *p,
-						  uint64_t base, uint32_t verdict)
-{
-	l.descs[i].addr = base + p->off;
-	l.descs[i].len = p->len;
-	l.descs[i].verdict = verdict;
-}
-
 /* The Agent Table entry is read by every thread: keep one copy per block in shared memory. */
 static __device__ __forceinline__ void chain_to_shared(const struct nf_chain *g, struct nf_chain *s)
 {
@@ -59,9 +35,9 @@ __global__ void gen_agent_rtc(struct gpu_launch l)
 
 		if (i >= l.n)
 			break;
-		pkt_load(l, i, &p, &base);
+		gpu_pkt_load(l, i, &p, &base);
 		uint32_t v = (uint32_t)nf_agent_run(&chain, &p);
-		pkt_store(l, i, &p, base, v);
+		gpu_pkt_store(l, i, &p, base, v);
 	}
 }
 
@@ -80,9 +56,9 @@ __global__ void gen_agent_nf(struct gpu_launch l, uint32_t nf)
 			break;
 		if (nf > 0 && l.descs[i].verdict != NF_PASS)
 			continue;
-		pkt_load(l, i, &p, &base);
+		gpu_pkt_load(l, i, &p, &base);
 		uint32_t v = nf_dispatch(type, st, &p) == NF_PASS ? NF_PASS : NF_DROP;
-		pkt_store(l, i, &p, base, v);
+		gpu_pkt_store(l, i, &p, base, v);
 	}
 }
 

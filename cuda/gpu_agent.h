@@ -10,27 +10,11 @@
 #include <cuda_runtime_api.h>
 #include "../nf/agent.h"
 #include "../daemon/backend.h"
+#include "gpu_launch.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/*
- * One launch. Packet i of the batch lives in the frame that descs[i].addr points
- * into: at pkt_base + (addr - addr % frame_size) when the UMEM is mapped, or in
- * staging slot i (pkt_base + i * stride, same offset in the slot) when staged.
- * All pointers are device pointers (mapped host memory included).
- */
-struct gpu_launch {
-	const struct nf_chain *chain; /* Agent Table entry, device memory */
-	struct gen_desc *descs;
-	uint8_t *pkt_base;
-	uint32_t n;
-	uint32_t frame_size;
-	uint32_t mini_batch; /* packets per block */
-	uint32_t staged;
-	uint32_t stride; /* staged: bytes per slot, also the packets' cap */
-};
 
 /* Run to completion: ONE launch runs the whole chain on every packet. */
 cudaError_t gpu_agent_launch_rtc(const struct gpu_launch *l, cudaStream_t s);

@@ -16,6 +16,7 @@
 #include "ipsec_esp.h"
 #include "firewall.h"
 #include "flowmon.h"
+#include "custom.h"
 
 #define NF_CHAIN_MAX 16
 
@@ -46,6 +47,8 @@ NF_FN int nf_dispatch(uint32_t type, void *st, struct nf_pkt *p)
 		return nf_firewall_run(st, p);
 	case NF_T_FLOWMON:
 		return nf_flowmon_run(st, p);
+	case NF_T_CUSTOM:
+		return nf_custom_run(st, p);
 	default:
 		return NF_DROP;
 	}

@@ -13,10 +13,12 @@ extern const struct nf_ops nf_ops_nids;
 extern const struct nf_ops nf_ops_ipsec_esp;
 extern const struct nf_ops nf_ops_firewall;
 extern const struct nf_ops nf_ops_flowmon;
+extern const struct nf_ops nf_ops_custom;
 
 static const struct nf_ops *const all_ops[] = {
 	&nf_ops_l2_rewrite, &nf_ops_ttl_dec, &nf_ops_ipv4_router, &nf_ops_nids,
 	&nf_ops_ipsec_esp,  &nf_ops_firewall, &nf_ops_flowmon,
+	&nf_ops_custom,
 };
 
 const struct nf_ops *nf_ops_find(const char *type_name)

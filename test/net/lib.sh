@@ -19,6 +19,18 @@ GEND_PID=
 MAC_S0=02:00:00:00:00:01 MAC_GIN=02:00:00:00:00:11 MAC_GOUT=02:00:00:00:00:12 MAC_R0=02:00:00:00:00:02
 MAC_GOUT2=02:00:00:00:00:13 MAC_R1=02:00:00:00:00:03
 
+# On a machine without libbpf/libxdp/... installed, GEN_LD_PATH names a folder of
+# carried libraries: only our own programs see it, through small wrappers.
+if [ -n "${GEN_LD_PATH:-}" ]; then
+	for b in GEND GENCTL GT; do
+		eval "real=\$$b"
+		w=$WORK/$(basename "$real")
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$GEN_LD_PATH" "$real" >"$w"
+		chmod +x "$w"
+		[ -x "$real" ] && eval "$b=\$w"
+	done
+fi
+
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [ -f "$WORK/gend.log" ] && { echo "--- gend log"; tail -n 40 "$WORK/gend.log"; }; exit 1; }
 ok() { echo "ok - $*"; }

@@ -54,7 +54,7 @@ L=$WORK/notify.log
 grep -q "^READY=1	xdp=1" "$L" || fail "no READY=1 after XDP attach: $(cat "$L")"
 grep "^READY=1" "$L" | head -1 | grep -q "xdp=1" || fail "READY=1 before XDP was attached: $(cat "$L")"
 ok "READY=1 sent once XDP was attached"
-grep -q "^STATUS=backend cpu; [0-9]* pps" "$L" || fail "STATUS line: $(cat "$L")"
+grep -q "^STATUS=backend ${GEN_BACKEND:-cpu}; [0-9]* pps" "$L" || fail "STATUS line: $(cat "$L")"
 ok "STATUS= carries backend and packet rate"
 [ "$(grep -c "^RELOADING=1" "$L")" -ge 2 ] || fail "RELOADING=1 missing: $(cat "$L")"
 awk -F'\t' '/^RELOADING=1/{r=1} /^READY=1/{if(r)n++; r=0} END{exit !(n>=2)}' "$L" || fail "READY=1 does not follow each RELOADING=1"

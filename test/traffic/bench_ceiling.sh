@@ -37,7 +37,7 @@ rx_cpu=$((ncpu > 1 ? 1 : 0))
 
 echo "# $(uname -r), $ncpu CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# size ${SIZE} B (FCS counted), ${SECS} s per run, sender on cpu 0, receiver on cpu $rx_cpu"
-printf "%-4s %10s %10s %8s %9s %9s %14s\n" run sent_pps recv_pps lost tx_cpu_s rx_cpu_s tx_pps_per_cpu
+printf "%-4s %10s %10s %8s %10s %9s %9s %14s\n" run sent_pps recv_pps lost ring_drops tx_cpu_s rx_cpu_s tx_pps_per_cpu
 for run in $(seq "$RUNS"); do
 	rm -f "$WORK/ready"
 	nsenter --net=/var/run/netns/"$NB" "$GT" recv --dev "$DB" --idle 1 --cpu "$rx_cpu" --json \
@@ -48,8 +48,9 @@ for run in $(seq "$RUNS"); do
 		--json >"$WORK/tx.json" || exit 1
 	wait $rx || exit 1
 	sent=$(jq .sent "$WORK/tx.json")
-	printf "%-4s %10s %10s %8s %9s %9s %14s\n" "$run" "$(jq .rate_pps "$WORK/tx.json")" \
+	printf "%-4s %10s %10s %8s %10s %9s %9s %14s\n" "$run" "$(jq .rate_pps "$WORK/tx.json")" \
 		"$(jq .rate_pps "$WORK/rx.json")" "$((sent - $(jq .received "$WORK/rx.json")))" \
+		"$(jq .ring_drops "$WORK/rx.json")" \
 		"$(jq .cpu_s "$WORK/tx.json")" "$(jq .cpu_s "$WORK/rx.json")" \
 		"$(jq .pps_per_cpu_s "$WORK/tx.json")"
 done

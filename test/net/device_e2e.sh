@@ -1,0 +1,36 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# On the GPU machine: the netns end-to-end tests with backend = gpu, then the
+# 64 B throughput figures for gpu and cpu. The machine lacks ip/bpftool/libxdp:
+# BUNDLE (made by shared/tools/device-bundle.sh) carries them; only our programs
+# and the bundled tools see its libraries.
+#   test/net/device_e2e.sh BUILD_DIR BUNDLE_DIR
+set -u
+build=$(cd "${1:?build dir}" && pwd)
+bundle=$(cd "${2:?bundle dir}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+wrap=$(mktemp -d /tmp/gen-wrap.XXXXXX)
+for t in ip bpftool; do
+	[ -x "$bundle/$t" ] || continue
+	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$bundle" "$bundle/$t" >"$wrap/$t"
+	chmod +x "$wrap/$t"
+done
+export PATH=$wrap:$PATH GEN_LD_PATH=$bundle GEN_BUILD=$build LIBXDP_OBJECT_PATH=$bundle
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+rc=0
+for backend in gpu; do
+	for t in test_forward test_reload test_notify test_paper_chain; do
+		echo "== net/$t backend=$backend"
+		GEN_BACKEND=$backend timeout 300 bash "$here/$t.sh" >"/tmp/e2e-$t.log" 2>&1
+		r=$?
+		grep -E "^(ok|FAIL|SKIP)" "/tmp/e2e-$t.log"
+		[ $r = 0 ] || { rc=1; tail -n 30 "/tmp/e2e-$t.log"; }
+		echo "net/$t backend=$backend rc=$r"
+	done
+done
+for backend in gpu cpu; do
+	echo "== bench: 64 B through gend, empty chain, backend=$backend"
+	GEN_BACKEND=$backend timeout 120 bash "$here/../bench/net_throughput.sh" 5 2>&1 | grep -E "^(gend|I/O)"
+done
+rm -rf "$wrap"
+exit $rc
