@@ -99,7 +99,7 @@ static void usage(FILE *f)
 		"      --payload-hex HEX --payload-every K --stream ID --first-seq N\n"
 		"      --fill random|zero"
 		" --no-udp-csum --cpu N --json\n"
-		"recv: --duration SEC --count N --idle SEC --expect N --ready-file PATH\n"
+		"recv: --duration SEC --count N --idle SEC --expect N --ready-file PATH --dump FILE\n"
 		"      --ring-frames N --cpu N --json\n"
 		"See test/traffic/README.md.\n");
 }
@@ -194,7 +194,7 @@ enum {
 	O_SRC_MAC = 256, O_DST_MAC, O_SRC, O_DST, O_SPORT, O_DPORT, O_FLOWS, O_PROTO, O_RATE,
 	O_BURST, O_COUNT, O_DURATION, O_SIZE, O_IMIX, O_VLAN, O_TTL, O_PAYLOAD_HEX,
 	O_PAYLOAD_EVERY, O_STREAM, O_FILL, O_NO_UDP_CSUM, O_CPU, O_JSON, O_IDLE, O_EXPECT,
-	O_READY_FILE, O_RING_FRAMES, O_FIRST_SEQ,
+	O_READY_FILE, O_DUMP, O_RING_FRAMES, O_FIRST_SEQ,
 };
 
 static const struct option send_long[] = {
@@ -330,6 +330,7 @@ static const struct option recv_long[] = {
 	{ "idle", required_argument, NULL, O_IDLE },
 	{ "expect", required_argument, NULL, O_EXPECT },
 	{ "ready-file", required_argument, NULL, O_READY_FILE },
+	{ "dump", required_argument, NULL, O_DUMP },
 	{ "ring-frames", required_argument, NULL, O_RING_FRAMES },
 	{ "cpu", required_argument, NULL, O_CPU },
 	{ "json", no_argument, NULL, O_JSON },
@@ -354,6 +355,7 @@ static int parse_recv(int argc, char **argv, struct gt_recv_opts *o)
 		case O_IDLE: r = parse_secs("idle", optarg, &o->idle); break;
 		case O_EXPECT: r = parse_u64("expect", optarg, 0, INT64_MAX, &v); o->expect = (int64_t)v; break;
 		case O_READY_FILE: o->ready_file = optarg; break;
+		case O_DUMP: o->dump = optarg; break;
 		case O_RING_FRAMES: r = parse_u64("ring-frames", optarg, 512, 1u << 20, &v); o->ring_frames = (uint32_t)v; break;
 		case O_CPU: r = parse_u64("cpu", optarg, 0, 4095, &v); o->cpu = (int)v; break;
 		case O_JSON: o->json = true; break;

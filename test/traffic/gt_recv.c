@@ -171,6 +171,18 @@ static int stream_account(struct gt_stats *st, uint16_t id, uint64_t seq)
 	return 0;
 }
 
+/* --dump: one line per verified packet, for tests that check packets one by one. */
+static FILE *dump_file;
+
+static void dump_packet(const uint8_t *f, const struct gt_parsed *p)
+{
+	uint32_t l3 = (f[12] == 0x81 && f[13] == 0x00) ? 18 : 14;
+	const uint8_t *m = p->src_mac;
+
+	fprintf(dump_file, "%u %llu %u %u %02x:%02x:%02x:%02x:%02x:%02x\n", p->stream, (unsigned long long)p->seq,
+		p->ttl, f[l3 + 1], m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
 static int account(struct gt_stats *st, const struct tpacket3_hdr *h, const uint8_t *f,
 		   int64_t real_to_mono)
 {
@@ -200,6 +212,8 @@ static int account(struct gt_stats *st, const struct tpacket3_hdr *h, const uint
 		st->corrupt++;
 		return 0;
 	}
+	if (dump_file)
+		dump_packet(f, &p);
 	if (vlan >= 0) {
 		if (!st->vlan_tagged)
 			st->vlan_first = vlan;
@@ -532,6 +546,10 @@ int gt_recv(const struct gt_recv_opts *o)
 		free(st);
 		return fd;
 	}
+	if (o->dump && !(dump_file = fopen(o->dump, "w"))) {
+		fprintf(stderr, "gen-traffic: cannot write dump file '%s': %s\n", o->dump, strerror(errno));
+		return -errno;
+	}
 	if (o->ready_file && (r = touch(o->ready_file)) < 0) {
 		fprintf(stderr, "gen-traffic: cannot create ready file '%s': %s\n", o->ready_file,
 			strerror(-r));
@@ -587,6 +605,9 @@ int gt_recv(const struct gt_recv_opts *o)
 	fflush(stdout);
 	r = 0;
 out:
+	if (dump_file)
+		fclose(dump_file);
+	dump_file = NULL;
 	munmap(ring, ring_size);
 	close(fd);
 	free_stats(st);

@@ -71,12 +71,17 @@ static void check_frame(const uint8_t *f, const struct gt_tmpl *t, const struct 
 	CHECK((uint32_t)((ip[2] << 8) | ip[3]) == t->len - t->l3_off, "IPv4 total length");
 }
 
-/* Every single-byte change past the MAC addresses (and VLAN TCI) must be caught. */
-static void check_flips(uint8_t *f, const struct gt_tmpl *t, const struct gt_send_opts *o)
+/*
+ * Every single-byte change past the MAC addresses (and VLAN TCI) must be
+ * caught; without a UDP checksum, every change in the fill still must be.
+ */
+static void check_flips(uint8_t *f, const struct gt_tmpl *t, const struct gt_send_opts *o,
+			bool marked)
 {
+	uint32_t from = o->udp_csum ? 12 : t->fill_off + (marked ? o->payload_len : 0);
 	struct gt_parsed p;
 
-	for (uint32_t i = 12; i < t->len; i++) {
+	for (uint32_t i = from; i < t->len; i++) {
 		if (o->vlan >= 0 && (i == 14 || i == 15))
 			continue; /* the VLAN TCI is covered by no checksum */
 		f[i] ^= 0x5a;
@@ -107,8 +112,7 @@ static void run_case(struct gt_send_opts *o)
 			partial = gt_build(f, &t, o, (uint16_t)(1000 + li), (uint16_t)(5000 + li), seq, m);
 			gt_stamp(f, &t, o, partial, ts);
 			check_frame(f, &t, o, (uint16_t)(1000 + li), (uint16_t)(5000 + li), seq, ts, m);
-			if (o->udp_csum)
-				check_flips(f, &t, o);
+			check_flips(f, &t, o, m);
 		}
 	}
 }
