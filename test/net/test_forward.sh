@@ -10,6 +10,9 @@ cat >>"$WORK/chains.ini" <<EOF
 [nf ttl]
 type = ttl_dec
 
+[nf fm]
+type = flowmon
+
 [nf to_r0]
 type = l2_rewrite
 src_mac = 02:00:00:00:00:a1
@@ -23,7 +26,7 @@ dst_mac = $MAC_R1
 [chain web]
 id = 1
 match = proto udp dport 5001
-nfs = ttl to_r0
+nfs = ttl fm to_r0
 output = gout
 
 [chain dns]
@@ -70,6 +73,17 @@ for name in ('web', 'dns'):
     assert x['batch_avg'] >= 1, x
 PY
 ok "genctl stats --json counts every packet per chain"
+ctl --json flows fm >"$WORK/flows.json" || fail "genctl flows: $(cat "$WORK/flows.json")"
+python3 - "$WORK/flows.json" $N <<'PY' || fail "genctl flows: $(cat "$WORK/flows.json")"
+import json, sys
+j = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+text = json.dumps(j)
+assert "10.10.1.1" in text and "10.10.2.2" in text, "flow addresses"
+flows = j['flows'] if isinstance(j, dict) and 'flows' in j else j
+assert sum(f['packets'] for f in flows) == n, [f['packets'] for f in flows]
+assert len(flows) == 4, len(flows)
+PY
+ok "genctl flows: the 4 flows of chain web with every packet counted"
 ctl status | grep -q "backend:" || fail "genctl status"
 ctl chains | grep -q "^web" || fail "genctl chains"
 gend_stop || fail "gend exit status"
