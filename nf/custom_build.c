@@ -303,8 +303,13 @@ static int run_compiler(char *const argv[], int timeout_s, struct cc_result *res
 		if (!exited) {
 			pid_t w = waitpid(pid, &res->status, WNOHANG);
 
-			if (w == pid || (w < 0 && errno == ECHILD))
+			if (w == pid) {
 				exited = true;
+			} else if (w < 0 && errno == ECHILD) {
+				/* Reaped behind our back (SIGCHLD ignored): never take that for success. */
+				res->status = 255 << 8;
+				exited = true;
+			}
 		}
 	}
 	if (pfd[0] >= 0)
@@ -313,10 +318,32 @@ static int run_compiler(char *const argv[], int timeout_s, struct cc_result *res
 	return 0;
 }
 
-/* The line that says what went wrong: the first "error" line, else the first line. */
-static void first_error_line(const char *out, char *buf, size_t len)
+/* Length of "FILE:LINE:COL:" at the start of line, when FILE is file; else 0. */
+static size_t loc_len(const char *line, const char *file)
 {
-	const char *pick = NULL, *p = out;
+	size_t n = strlen(file), i;
+
+	if (strncmp(line, file, n) || line[n] != ':')
+		return 0;
+	i = n + 1;
+	for (int field = 0; field < 2; field++) {
+		size_t d = strspn(line + i, "0123456789");
+
+		if (!d || line[i + d] != ':')
+			return field ? i : 0;
+		i += d + 1;
+	}
+	return i;
+}
+
+/*
+ * The line that says what went wrong: the first "error" line, else the first
+ * line. An error inside a header's macro (the GEN_NF static asserts) is moved to
+ * the author's line that expanded it, which gcc gives in a following note.
+ */
+static void first_error_line(const char *out, const char *file, char *buf, size_t len)
+{
+	const char *pick = NULL, *p = out, *note = NULL;
 
 	while (*p && !pick) {
 		const char *eol = strchr(p, '\n');
@@ -330,13 +357,23 @@ static void first_error_line(const char *out, char *buf, size_t len)
 		pick = out;
 		while (*pick == '\n')
 			pick++;
+	} else if (!loc_len(pick, file)) {
+		for (p = strchr(pick, '\n'); p && p[1] && !note; p = strchr(p + 1, '\n')) {
+			size_t n = strcspn(p + 1, "\n");
+
+			if (memmem(p + 1, n, "error:", 6))
+				break;
+			if (loc_len(p + 1, file))
+				note = p + 1;
+		}
 	}
 	size_t n = strcspn(pick, "\n");
+	const char *msg = note ? memmem(pick, n, "error:", 6) : NULL;
 
-	if (n >= len)
-		n = len - 1;
-	memcpy(buf, pick, n);
-	buf[n] = '\0';
+	if (msg)
+		snprintf(buf, len, "%.*s %.*s", (int)loc_len(note, file), note, (int)(n - (size_t)(msg - pick)), msg);
+	else
+		snprintf(buf, len, "%.*s", (int)n, pick);
 }
 
 /* Split GEN_CC ("cc", "ccache gcc") into argv words; returns how many. */
@@ -505,7 +542,7 @@ static int compile(const struct where *w, const struct custom_opts *o, const cha
 	if (!WIFEXITED(res->status) || WEXITSTATUS(res->status)) {
 		char line[512];
 
-		first_error_line(res->out, line, sizeof(line));
+		first_error_line(res->out, real, line, sizeof(line));
 		if (WIFSIGNALED(res->status))
 			r = fail(w, -EIO, "compiler '%s' killed by signal %d%s%s", argv[0], WTERMSIG(res->status),
 				 line[0] ? ": " : "", line);
