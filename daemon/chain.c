@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <time.h>
 #include "chain.h"
 
@@ -71,7 +72,11 @@ int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint3
 	c->nq = nq;
 	c->max_batch = max_batch;
 	c->workers = workers;
+	if (wake_init(&c->wake))
+		return -errno;
 	for (int q = 0; q < nq; q++) {
+		c->io[q].chain_wake = &c->wake;
+		c->io[q].worker_wake = &workers[q].wake;
 		/* As many slots as the UMEM has frames: these rings never overflow. */
 		if (ring_init(&c->io[q].in, workers[q].nframes) || ring_init(&c->io[q].out, workers[q].nframes)) {
 			chain_fini(c);
@@ -91,6 +96,7 @@ static void return_batch(struct ctl_state *s, struct inflight *f)
 		drops += f->descs[i].verdict != NF_PASS;
 	while (done < f->n)
 		done += ring_push(&io->out, f->descs + done, f->n - done);
+	wake_kick(io->worker_wake);
 	STORE(&c->dropped_nf, c->dropped_nf + drops);
 	f->busy = false;
 }
@@ -201,6 +207,26 @@ static void drop_cpu_fallback(struct ctl_state *s)
 	}
 }
 
+static bool controller_has_work(struct gen_chain *c)
+{
+	for (int q = 0; q < c->nq; q++)
+		if (ring_count(&c->io[q].in))
+			return true;
+	return LOAD(&c->next) || LOAD(&c->stop);
+}
+
+/* Idle with nothing in flight: block until the worker hands over packets. */
+static void controller_sleep(struct gen_chain *c)
+{
+	struct pollfd pfd = { .fd = c->wake.fd, .events = POLLIN };
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	wake_prepare(&c->wake);
+	if (!controller_has_work(c))
+		ppoll(&pfd, 1, &ts, NULL);
+	wake_done(&c->wake);
+}
+
 static void *controller_main(void *arg)
 {
 	struct ctl_state s = { .c = arg };
@@ -246,12 +272,13 @@ static void *controller_main(void *arg)
 		}
 		if (work) {
 			idle = 0;
-		} else {
-			struct timespec ts = { 0, idle < 64 ? 2000 : 50000 };
+		} else if (++idle < 64 || s.head != s.tail) {
+			/* A batch is on the device: poll for its completion. */
+			struct timespec ts = { 0, 2000 };
 
 			nanosleep(&ts, NULL);
-			if (idle < 1000)
-				idle++;
+		} else {
+			controller_sleep(c);
 		}
 	}
 	drop_cpu_fallback(&s);
@@ -282,6 +309,7 @@ struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v)
 
 	STORE(&c->retired, NULL);
 	STORE(&c->next, v);
+	wake_kick(&c->wake);
 	while (LOAD(&c->next))
 		nanosleep(&ts, NULL);
 	old = LOAD(&c->retired);
@@ -294,12 +322,14 @@ void chain_stop(struct gen_chain *c)
 	if (!c->running)
 		return;
 	STORE(&c->stop, 1);
+	wake_kick(&c->wake);
 	pthread_join(c->thread, NULL);
 	c->running = false;
 }
 
 void chain_fini(struct gen_chain *c)
 {
+	wake_fini(&c->wake);
 	for (int q = 0; q < c->nq; q++) {
 		ring_fini(&c->io[q].in);
 		ring_fini(&c->io[q].out);

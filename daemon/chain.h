@@ -31,6 +31,7 @@ struct gen_chain {
 	struct chain_ver *next;  /* published by the main thread, taken at a batch boundary */
 	struct chain_ver *retired; /* handed back to the main thread for destruction */
 
+	struct wake wake;        /* the controller sleeps on it when idle */
 	pthread_t thread;
 	bool running;
 	int stop;   /* drain everything, then exit */

@@ -7,6 +7,7 @@
 #ifndef GEN_DP_H
 #define GEN_DP_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <xdp/xsk.h>
 #include "backend.h"
 #include "ring.h"
+#include "wake.h"
 
 #define GEN_MAX_PORTS 16
 #ifndef GEN_MAX_QUEUES
@@ -33,6 +35,8 @@ struct chain_io {
 	uint64_t tx_packets; /* written by the worker */
 	uint64_t dropped;    /* written by the worker (verdict DROP, TX full) */
 	int out_port;        /* 0-based; read by the worker when it drains `out` */
+	struct wake *chain_wake; /* the controller's: kicked after pushing to `in` */
+	struct wake *worker_wake; /* the worker's: kicked after pushing to `out` */
 };
 
 /* One AF_XDP socket that receives one chain's packets on one (port, queue). */
@@ -81,6 +85,10 @@ struct qworker {
 	int nrx;
 	struct chain_io *ios[GEN_MAX_IOS];
 	int nios;
+
+	struct wake wake;
+	struct pollfd *pfd;  /* wake fd + every RX socket: what an idle worker sleeps on */
+	int npfd;
 
 	pthread_t thread;
 	bool running;

@@ -25,6 +25,8 @@ static inline uint64_t frame_base(uint64_t addr)
 	return addr & ~(uint64_t)(GEN_FRAME_SIZE - 1);
 }
 
+static void set_fill_targets(struct qworker *w);
+
 static void sock_config(struct xsk_socket_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -48,7 +50,13 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uin
 	int r;
 
 	memset(w, 0, sizeof(*w));
+	w->wake.fd = -1;
 	w->q = q;
+	r = wake_init(&w->wake);
+	if (r) {
+		snprintf(err, errlen, "cannot create the wake-up eventfd of queue %u: %s", q, strerror(-r));
+		return r;
+	}
 	w->nports = nports;
 	w->nframes = nframes;
 	w->area_size = (size_t)nframes * GEN_FRAME_SIZE;
@@ -100,6 +108,7 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uin
 		pq->has_rings = true;
 		pq->tx_fd = xsk_socket__fd(pq->tx_xsk);
 	}
+	set_fill_targets(w);
 	return 0;
 }
 
@@ -135,6 +144,19 @@ static void set_fill_targets(struct qworker *w)
 		target = GEN_FILL_SIZE;
 	for (int p = 0; p < w->nports; p++)
 		w->port[p].fill_target = has_rx[p] ? target : 0;
+
+	/* What an idle worker sleeps on: its wake-up fd and every RX socket. */
+	struct pollfd *pfd = realloc(w->pfd, (size_t)(w->nrx + 1) * sizeof(*pfd));
+
+	if (!pfd) {
+		w->npfd = w->pfd ? 1 : 0; /* keep sleeping on the wake fd alone: timeouts still apply */
+		return;
+	}
+	w->pfd = pfd;
+	pfd[0] = (struct pollfd){ .fd = w->wake.fd, .events = POLLIN };
+	for (int i = 0; i < w->nrx; i++)
+		pfd[i + 1] = (struct pollfd){ .fd = w->rx[i]->fd, .events = POLLIN };
+	w->npfd = w->nrx + 1;
 }
 
 static uint32_t refill(struct qworker *w, int p)
@@ -186,6 +208,8 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 		w->free_frames[w->nfree++] = frame_base(d[i].addr);
 	w->in_chains += pushed;
 	__atomic_store_n(&s->io->rx_packets, s->io->rx_packets + pushed, __ATOMIC_RELAXED);
+	if (pushed && s->io->chain_wake)
+		wake_kick(s->io->chain_wake);
 	if (pushed < n)
 		__atomic_store_n(&s->io->dropped, s->io->dropped + (n - pushed), __ATOMIC_RELAXED);
 	return n;
@@ -243,9 +267,36 @@ uint32_t xsk_frames_accounted(const struct qworker *w)
 static void idle_wait(unsigned int idle)
 {
 	/* Back off only when nothing moved: a short sleep keeps a 2-core box usable. */
-	struct timespec ts = { 0, idle < 64 ? 2000 : 50000 };
+	struct timespec ts = { 0, idle ? 50000 : 2000 };
 
 	nanosleep(&ts, NULL);
+}
+
+static bool worker_has_work(const struct qworker *w)
+{
+	for (int i = 0; i < w->nios; i++)
+		if (ring_count(&w->ios[i]->out))
+			return true;
+	return LOAD(&w->stop) || LOAD(&w->pause_req);
+}
+
+/*
+ * Nothing moved for a while: block until an RX socket has a frame, a controller
+ * hands frames back, or (while sent frames await completion) a short timeout.
+ */
+static void worker_sleep(struct qworker *w)
+{
+	bool tx_pending = false;
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	for (int p = 0; p < w->nports; p++)
+		tx_pending |= w->port[p].in_tx != 0;
+	if (tx_pending)
+		ts.tv_nsec = 50 * 1000;
+	wake_prepare(&w->wake);
+	if (!worker_has_work(w) && w->npfd)
+		ppoll(w->pfd, (nfds_t)w->npfd, &ts, NULL);
+	wake_done(&w->wake);
 }
 
 static void *worker_main(void *arg)
@@ -291,10 +342,10 @@ static void *worker_main(void *arg)
 		w->loops++;
 		if (work) {
 			idle = 0;
+		} else if (++idle < 64) {
+			idle_wait(0);
 		} else {
-			idle_wait(idle);
-			if (idle < 1000)
-				idle++;
+			worker_sleep(w);
 		}
 	}
 	return NULL;
@@ -315,6 +366,7 @@ void xsk_pause(struct qworker *w)
 	if (!w->running)
 		return;
 	STORE(&w->pause_req, 1);
+	wake_kick(&w->wake);
 	while (!LOAD(&w->paused))
 		idle_wait(1000);
 }
@@ -462,6 +514,7 @@ void xsk_worker_stop(struct qworker *w)
 		idle_wait(1000);
 	}
 	STORE(&w->stop, 1);
+	wake_kick(&w->wake);
 	pthread_join(w->thread, NULL);
 	w->running = false;
 }
@@ -481,6 +534,8 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 		munmap(w->area, w->area_size);
 	}
 	free(w->free_frames);
+	free(w->pfd);
+	wake_fini(&w->wake);
 	memset(w, 0, sizeof(*w));
 }
 
