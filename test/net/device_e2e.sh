@@ -19,7 +19,7 @@ export PATH=$wrap:$PATH GEN_LD_PATH=$bundle GEN_BUILD=$build LIBXDP_OBJECT_PATH=
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 rc=0
 for backend in gpu; do
-	for t in test_forward test_reload test_notify test_paper_chain; do
+	for t in test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback; do
 		echo "== net/$t backend=$backend"
 		GEN_BACKEND=$backend timeout 300 bash "$here/$t.sh" >"/tmp/e2e-$t.log" 2>&1
 		r=$?
