@@ -16,6 +16,12 @@
  *            in umem_attach and the kernel works on the frames in place over PCIe.
  * Execution (GEN_GPU_MODE): rtc (default, one launch per batch) or pipeline
  * (one launch per NF, in stream order).
+ * Agents (GEN_GPU_AGENT): in rtc mode a chain starts on the prebuilt (generic)
+ * agent while its fused agent - the chain's NFs called directly, compiled by
+ * NVRTC or taken from the cache (fused.c, rtc.c) - is built in the background;
+ * submit() switches to it between two batches once it is loaded. A chain with a
+ * custom NF has no generic agent: chain_create builds its fused agent first and
+ * fails with the compiler's message when it does not compile.
  *
  * Built on the CUDA runtime, linked statically: libcudart loads libcuda.so.1
  * only at the first CUDA call, so a machine without a driver still runs gend
@@ -31,6 +37,8 @@
 #include <cuda_runtime_api.h>
 #include "gpu_agent.h"
 #include "backend_gpu.h"
+#include "fused.h"
+#include "rtc.h"
 
 #define GPU_INFLIGHT 4
 /*
@@ -83,6 +91,10 @@ struct backend_chain {
 	int dev;
 	enum gpu_mem mem;
 	enum gpu_mode mode;
+	enum gpu_agent agent;
+	bool custom;             /* has an NF that only the fused agent runs */
+	struct fused_agent *fused;
+	char fused_why[160];     /* why there is no fused agent */
 	struct gpu_state *st[NF_CHAIN_MAX];
 	struct nf_chain *dchain; /* Agent Table entry in device memory */
 	uint8_t *umem;
@@ -99,7 +111,7 @@ static struct {
 	struct gpu_state *states;
 	struct gpu_umem umem[GPU_UMEM_MAX];
 	_Atomic uint64_t submits;
-	char last_err[256];
+	char last_err[2048];
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void gpu_note_error(cudaError_t e, const char *what, const char *file, int line)
@@ -120,6 +132,23 @@ static enum gpu_mem mem_from_env(void)
 	/* mapped by default: 1.3-2.9x the Mpps of staged at the batch sizes of a loaded
 	 * chain (16k-64k) on the H100 machine; test/bench/RESULTS.md has the figures. */
 	return v && !strcmp(v, "staged") ? GPU_MEM_STAGED : GPU_MEM_MAPPED;
+}
+
+static enum gpu_agent agent_from_env(void)
+{
+	const char *v = getenv("GEN_GPU_AGENT");
+
+	if (v && !strcmp(v, "generic"))
+		return GPU_AGENT_GENERIC;
+	return v && !strcmp(v, "fused") ? GPU_AGENT_FUSED : GPU_AGENT_AUTO;
+}
+
+static int rtc_timeout_from_env(void)
+{
+	const char *v = getenv("GEN_RTC_TIMEOUT");
+	int t = v ? atoi(v) : 0;
+
+	return t > 0 ? t : RTC_TIMEOUT_DEFAULT;
 }
 
 static enum gpu_mode mode_from_env(void)
@@ -316,6 +345,7 @@ static void chain_free(struct backend_chain *bc)
 	}
 	if (bc->ctl)
 		cudaStreamDestroy(bc->ctl);
+	fused_put(bc->fused); /* no batch of this chain is running any more */
 	if (bc->dchain)
 		cudaFree(bc->dchain);
 	pthread_mutex_lock(&g.lock);
@@ -323,6 +353,41 @@ static void chain_free(struct backend_chain *bc)
 		state_put(bc->st[i]);
 	pthread_mutex_unlock(&g.lock);
 	free(bc);
+}
+
+/*
+ * Pick the chain's agent. Returns 0 or a positive errno (g.last_err says why):
+ * only a chain that cannot run without its fused agent fails here.
+ */
+static int fused_attach(struct backend_chain *bc)
+{
+	char err[sizeof(g.last_err)] = "";
+	bool sync = bc->custom || bc->agent == GPU_AGENT_FUSED;
+
+	if (bc->custom && bc->agent == GPU_AGENT_GENERIC) {
+		snprintf(g.last_err, sizeof(g.last_err),
+			 "the chain has a custom NF, which only a fused agent runs (GEN_GPU_AGENT=generic)");
+		return EINVAL;
+	}
+	if (!sync && bc->agent == GPU_AGENT_GENERIC) {
+		snprintf(bc->fused_why, sizeof(bc->fused_why), "fused off");
+		return 0;
+	}
+	if (!sync && bc->mode == GPU_MODE_PIPELINE) {
+		snprintf(bc->fused_why, sizeof(bc->fused_why), "pipeline mode");
+		return 0;
+	}
+	bc->fused = fused_get(&bc->prog, bc->dev, sync, rtc_timeout_from_env(), err, sizeof(err));
+	if (bc->fused)
+		return 0;
+	if (sync) {
+		int e = errno ? errno : EIO;
+		snprintf(g.last_err, sizeof(g.last_err), "%s", err);
+		return e;
+	}
+	/* The generic agent runs the chain; say why it will stay at that. */
+	snprintf(bc->fused_why, sizeof(bc->fused_why), "%s", err);
+	return 0;
 }
 
 static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, void *umem, size_t umem_size,
@@ -347,6 +412,8 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	bc->dev = prog->gpu;
 	bc->mem = mem_from_env();
 	bc->mode = mode_from_env();
+	bc->agent = agent_from_env();
+	bc->custom = rtc_needs_fused(prog);
 	bc->umem = umem;
 	bc->umem_size = umem_size;
 	bc->frame_size = frame_size;
@@ -385,6 +452,9 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 		    CUDA_TRY(cudaEventCreateWithFlags(&bc->slot[i].done, cudaEventDisableTiming), "cudaEventCreate"))
 			goto fail;
 	}
+	err = fused_attach(bc);
+	if (err)
+		goto fail;
 	return bc;
 fail:
 	chain_free(bc);
@@ -488,9 +558,13 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		e = CUDA_TRY(stage_in(bc, sl, descs, n), "copy batch to the GPU");
 		l.stride = sl->stride;
 	}
-	if (e == cudaSuccess && bc->mode == GPU_MODE_RTC)
+	/* Read once: the whole batch runs on the agent chosen here. */
+	bool fused = fused_ready(bc->fused) && (bc->mode == GPU_MODE_RTC || bc->custom);
+	if (e == cudaSuccess && fused && fused_launch(bc->fused, &l, sl->stream, g.last_err, sizeof(g.last_err)))
+		e = cudaErrorLaunchFailure;
+	if (e == cudaSuccess && !fused && bc->mode == GPU_MODE_RTC)
 		e = CUDA_TRY(gpu_agent_launch_rtc(&l, sl->stream), "launch SFC agent");
-	for (uint32_t i = 0; e == cudaSuccess && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
+	for (uint32_t i = 0; e == cudaSuccess && !fused && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
 		e = CUDA_TRY(gpu_agent_launch_nf(&l, i, sl->stream), "launch NF kernel");
 	if (e == cudaSuccess && bc->mem == GPU_MEM_STAGED)
 		e = CUDA_TRY(stage_out(sl, n), "copy batch from the GPU");
@@ -563,6 +637,23 @@ static int gpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint3
 	return 0;
 }
 
+static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
+{
+	char what[200];
+
+	if (bc->fused)
+		fused_describe(bc->fused, what, sizeof(what));
+	else
+		snprintf(what, sizeof(what), "generic agent (%s)", bc->fused_why);
+	snprintf(buf, len, "gpu: %s, %s", what, gpu_backend_describe(bc));
+	return 0;
+}
+
+int gpu_backend_fused_timing(const struct backend_chain *bc, double *ms, bool *cache_hit)
+{
+	return bc->fused ? fused_timing(bc->fused, ms, cache_hit) : -ENOENT;
+}
+
 static const struct backend_ops gpu_ops = {
 	.name = "gpu",
 	.umem_attach = gpu_umem_attach,
@@ -572,6 +663,7 @@ static const struct backend_ops gpu_ops = {
 	.submit = gpu_submit,
 	.complete = gpu_complete,
 	.state_read = gpu_state_read,
+	.describe = gpu_describe,
 	.max_inflight = GPU_INFLIGHT,
 };
 

@@ -67,6 +67,8 @@ struct backend_ops {
 extern const struct backend_ops backend_cpu;
 /* Set only in builds with CUDA; probe it with gpu_backend_probe(). */
 extern const struct backend_ops *backend_gpu;
+/* The GPU backend's last failure in words (NVRTC log lines as FILE:LINE: ...), or "". */
+const char *gpu_backend_last_error(void);
 /* 0 if a usable GPU is present, else -errno with a one-line reason in why. */
 int gpu_backend_probe(char *why, size_t len);
 

@@ -129,6 +129,11 @@ const struct backend_ops backend_cpu = {
 #ifndef GEN_HAVE_CUDA
 const struct backend_ops *backend_gpu;
 
+const char *gpu_backend_last_error(void)
+{
+	return "";
+}
+
 int gpu_backend_probe(char *why, size_t len)
 {
 	snprintf(why, len, "built without CUDA");

@@ -44,7 +44,10 @@ struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct back
 		if (!v->bc[q]) {
 			int r = errno ? errno : EIO;
 
-			snprintf(err, errlen, "backend %s failed to set up the chain: %s", be->name, strerror(r));
+			const char *why = be == backend_gpu ? gpu_backend_last_error() : "";
+
+			snprintf(err, errlen, "backend %s failed to set up the chain: %s%s%s", be->name, strerror(r),
+				 why && why[0] ? "\n" : "", why ? why : "");
 			chain_ver_free(v, q);
 			errno = r;
 			return NULL;

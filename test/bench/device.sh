@@ -2,28 +2,57 @@
 # On the GPU machine, from the repository root, with the build folder and the
 # library bundle carried (see test/bench/RESULTS.md):
 #   test/bench/device.sh [BUILD_DIR] [BUNDLE_DIR] [OUT_DIR]
-# Runs the GPU unit/parity tests and gen-bench, prints a short table, and keeps
-# the full logs in OUT_DIR.
+# Runs the GPU unit tests (test_gpu_parity, test_rtc) and gen-bench (the full
+# table, then the fused-agent figures), prints a short table, and keeps the full
+# logs in OUT_DIR. GEN_DEVICE_PARTS picks parts: "parity rtc bench fused" (default all).
 set -u
 build=${1:-build-gpu}
 bundle=${2:-.devbundle}
 out=${3:-${OUT:-/tmp/gen-device}}
+parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused} "
 mkdir -p "$out"
 export GEN_SHARED_DATA=${GEN_SHARED_DATA:-$PWD/$bundle/data}
 libs="$PWD/$bundle"
+# NVRTC for fused agents: the toolkit's, else the one a Python wheel brought.
+have=
+ldconfig -p 2>/dev/null | grep -q 'libnvrtc.so.13 ' && have=1
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+	[ -z "$have" ] && [ -e "$d/libnvrtc.so.13" ] && libs="$libs:$d" && have=1
+done
+if [ -z "$have" ]; then
+	w=$(find / -xdev -name 'libnvrtc.so.13' -not -path '/proc/*' 2>/dev/null | head -1)
+	[ -n "$w" ] && libs="$libs:$(dirname "$w")"
+fi
+echo "libraries: $libs"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 nproc | sed 's/^/cores: /'
+rc_all=0
 
-echo "== unit: test_gpu_parity"
-t0=$(date +%s)
-LD_LIBRARY_PATH=$libs "$build/test/unit/test_gpu_parity" --jobs "$(nproc)" --verbose >"$out/parity.log" 2>&1
-rc_test=$?
-grep -E '^\[(PASS|FAIL|SKIP)\]|Synthesis' "$out/parity.log"
-grep -B2 -A6 'Assertion Failed\|CRASH' "$out/parity.log" | head -60
-echo "parity rc=$rc_test in $(( $(date +%s) - t0 )) s"
+unit() { # name, extra env
+	local name=$1 t0 rc
+	shift
+	echo "== unit: $name"
+	t0=$(date +%s)
+	env "$@" LD_LIBRARY_PATH="$libs" "$build/test/unit/$name" --jobs "$(nproc)" --verbose >"$out/$name.log" 2>&1
+	rc=$?
+	grep -E '^\[(PASS|FAIL|SKIP)\]|Synthesis|\[----\].*(cold|cache hit|batches on)' "$out/$name.log"
+	grep -B2 -A8 'Assertion Failed\|CRASH\|Crash' "$out/$name.log" | head -80
+	echo "$name rc=$rc in $(( $(date +%s) - t0 )) s"
+	[ $rc = 0 ] || rc_all=1
+}
 
-echo "== gen-bench"
-LD_LIBRARY_PATH=$libs "$build/test/bench/gen-bench" -d "${GEN_BENCH_SECONDS:-0.2}" -T "$(nproc)" 2>&1 | tee "$out/bench.txt"
-rc_bench=${PIPESTATUS[0]}
-echo "summary: parity rc=$rc_test bench rc=$rc_bench"
-exit $(( rc_test != 0 || rc_bench != 0 ))
+# The prebuilt agent's parity test: the fused agent has its own (test_rtc).
+[[ $parts == *" parity "* ]] && unit test_gpu_parity GEN_GPU_AGENT=generic
+[[ $parts == *" rtc "* ]] && unit test_rtc
+if [[ $parts == *" bench "* ]]; then
+	echo "== gen-bench"
+	LD_LIBRARY_PATH=$libs "$build/test/bench/gen-bench" -d "${GEN_BENCH_SECONDS:-0.2}" -T "$(nproc)" 2>&1 | tee "$out/bench.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+if [[ $parts == *" fused "* ]]; then
+	echo "== gen-bench -F (fused agents)"
+	LD_LIBRARY_PATH=$libs "$build/test/bench/gen-bench" -F -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_fused.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+echo "summary: rc=$rc_all"
+exit $rc_all

@@ -2,7 +2,7 @@
 /*
  * gen-bench: throughput of one chain on synthetic packets in a fake UMEM.
  *
- *   gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q]
+ *   gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F]
  *
  * Without -c it benches the paper's chain (ipv4_router -> nids -> ipsec_esp
  * encrypt) with the Snort community rules (-r). Prints:
@@ -12,6 +12,9 @@
  *   - cpu: Mpps of the same chain on the cpu backend with 1 thread (batches of at
  *     most 4096) and T threads (at most 4096 per thread);
  *   - cpu: ns/packet of each NF alone at 64 B and 1500 B.
+ * -F prints only the fused-agent figures: time from chain_create to the fused
+ * agent being loaded, with a cold NVRTC compile (empty cache) and with a cache
+ * hit, and Mpps of the generic vs the fused agent at 64 B (batches 1k..64k).
  * Frames are restored from a pristine copy before each batch (the chain
  * rewrites them), on the submitting thread, overlapped with the GPU's work.
  * Figures only: nothing here asserts on timing.
@@ -26,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "daemon/backend.h"
+#ifdef GEN_HAVE_CUDA
+#include "cuda/backend_gpu.h"
+#endif
 #include "daemon/cfg.h"
 #include "nf/agent.h"
 #include "test/bench/pktgen.h"
@@ -86,7 +92,9 @@ static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const cha
 	double t0, t1;
 
 	setenv("GEN_GPU_MEM", mem, 1);
-	setenv("GEN_GPU_MODE", mode, 1);
+	/* "fused": the rtc mode on the chain's fused agent, built before the clock starts. */
+	setenv("GEN_GPU_MODE", strcmp(mode, "fused") ? mode : "rtc", 1);
+	setenv("GEN_GPU_AGENT", strcmp(mode, "fused") ? "generic" : "fused", 1);
 	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
 	if (!bc) {
 		fprintf(stderr, "gen-bench: gpu chain_create: %s\n", strerror(errno));
@@ -247,9 +255,73 @@ static const char *default_config(const char *rules)
 	return ini;
 }
 
+#ifdef GEN_HAVE_CUDA
+/* ms from chain_create to the fused agent loaded (polled), as seen by the caller and by the backend. */
+static int fused_startup(struct bench *bn, double *wall_ms, double *be_ms, bool *hit)
+{
+	struct backend_chain *bc;
+	char desc[256] = "";
+	double t0 = now();
+
+	setenv("GEN_GPU_AGENT", "auto", 1);
+	setenv("GEN_GPU_MODE", "rtc", 1);
+	setenv("GEN_GPU_MEM", "mapped", 1);
+	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
+	if (!bc) {
+		fprintf(stderr, "gen-bench: chain_create: %s: %s\n", strerror(errno), gpu_backend_last_error());
+		return -1;
+	}
+	while (gpu_backend_fused_timing(bc, be_ms, hit)) {
+		backend_gpu->describe(bc, desc, sizeof(desc));
+		if (!strstr(desc, "compiling") || now() - t0 > 300) {
+			fprintf(stderr, "gen-bench: no fused agent: %s\n", desc);
+			backend_gpu->chain_destroy(bc);
+			return -1;
+		}
+		usleep(200);
+	}
+	*wall_ms = (now() - t0) * 1e3;
+	backend_gpu->describe(bc, desc, sizeof(desc));
+	printf("  %s\n", desc);
+	backend_gpu->chain_destroy(bc);
+	return 0;
+}
+
+static void fused_report(struct bench *bn)
+{
+	static char dir[] = "/tmp/gen-bench-cache-XXXXXX";
+	double wall, be;
+	bool hit;
+
+	if (!mkdtemp(dir)) {
+		perror("gen-bench: cache dir");
+		return;
+	}
+	setenv("GEN_CACHE_DIR", dir, 1);
+	printf("\n== fused agent: chain_create -> fused agent loaded (empty cache %s)\n", dir);
+	for (int k = 0; k < 3; k++) {
+		if (fused_startup(bn, &wall, &be, &hit))
+			return;
+		printf("%-22s %9.1f ms (backend: %.1f ms)\n", k == 0 ? "cold NVRTC compile" : "cache hit", wall, be);
+	}
+	gen_traffic(bn, 64);
+	printf("\n== 64B packets: Mpps, generic vs fused agent\n%-8s %14s %14s %14s %14s\n", "batch", "staged/generic",
+	       "staged/fused", "mapped/generic", "mapped/fused");
+	for (size_t b = 1; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
+		uint32_t n = batch_sizes[b];
+		printf("%-8u", n);
+		printf(" %14.2f", gpu_point(bn, n, "staged", "rtc"));
+		printf(" %14.2f", gpu_point(bn, n, "staged", "fused"));
+		printf(" %14.2f", gpu_point(bn, n, "mapped", "rtc"));
+		printf(" %14.2f\n", gpu_point(bn, n, "mapped", "fused"));
+		fflush(stdout);
+	}
+}
+#endif
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q]\n");
+	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F]\n");
 	exit(2);
 }
 
@@ -257,7 +329,7 @@ int main(int argc, char **argv)
 {
 	const char *file = NULL, *chain = NULL, *rules = GEN_SHARED_DATA "/snort-community/community.rules";
 	struct bench bn = { .seconds = 0.3 };
-	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, o;
+	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, fused_only = 0, o;
 	char why[256];
 
 	if (getenv("GEN_SHARED_DATA")) {
@@ -265,7 +337,7 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%s/snort-community/community.rules", getenv("GEN_SHARED_DATA"));
 		rules = buf;
 	}
-	while ((o = getopt(argc, argv, "c:n:r:d:T:qh")) != -1) {
+	while ((o = getopt(argc, argv, "c:n:r:d:T:qFh")) != -1) {
 		switch (o) {
 		case 'c': file = optarg; break;
 		case 'n': chain = optarg; break;
@@ -273,6 +345,7 @@ int main(int argc, char **argv)
 		case 'd': bn.seconds = atof(optarg); break;
 		case 'T': threads = atoi(optarg); break;
 		case 'q': quick = 1; break;
+		case 'F': fused_only = 1; break;
 		default: usage();
 		}
 	}
@@ -305,6 +378,14 @@ int main(int argc, char **argv)
 	} else if (backend_gpu->umem_attach(bn.umem, bn.umem_size, PKTGEN_FRAME)) {
 		fprintf(stderr, "gen-bench: umem_attach failed\n");
 		gpu_ok = 0;
+	}
+	if (fused_only) {
+#ifdef GEN_HAVE_CUDA
+		if (gpu_ok)
+			fused_report(&bn);
+		backend_gpu->umem_detach(bn.umem);
+#endif
+		return gpu_ok ? 0 : 1;
 	}
 	static const char *const vars[4][2] = { { "staged", "rtc" }, { "mapped", "rtc" }, { "staged", "pipeline" },
 						{ "mapped", "pipeline" } };
