@@ -2,14 +2,16 @@
 # On the GPU machine, from the repository root, with the build folder and the
 # library bundle carried (see test/bench/RESULTS.md):
 #   test/bench/device.sh [BUILD_DIR] [BUNDLE_DIR] [OUT_DIR]
-# Runs the GPU unit tests (test_gpu_parity, test_rtc) and gen-bench (the full
-# table, then the fused-agent figures), prints a short table, and keeps the full
-# logs in OUT_DIR. GEN_DEVICE_PARTS picks parts: "parity rtc bench fused" (default all).
+# Runs the GPU unit tests (test_gpu_parity, test_rtc), gen-bench (the full table,
+# then the fused-agent figures), and the netns end-to-end tests with backend = gpu
+# (test/net/device_e2e.sh: mounts bpffs, needs ip/bpftool in the bundle); prints a
+# short table and keeps the full logs in OUT_DIR.
+# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused e2e" (default all).
 set -u
 build=${1:-build-gpu}
 bundle=${2:-.devbundle}
 out=${3:-${OUT:-/tmp/gen-device}}
-parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused} "
+parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused e2e} "
 mkdir -p "$out"
 export GEN_SHARED_DATA=${GEN_SHARED_DATA:-$PWD/$bundle/data}
 libs="$PWD/$bundle"
@@ -51,7 +53,15 @@ if [[ $parts == *" bench "* ]]; then
 fi
 if [[ $parts == *" fused "* ]]; then
 	echo "== gen-bench -F (fused agents)"
-	LD_LIBRARY_PATH=$libs "$build/test/bench/gen-bench" -F -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_fused.txt"
+	# An empty cache: the first build is a real cold NVRTC compile.
+	LD_LIBRARY_PATH=$libs GEN_CACHE_DIR=$(mktemp -d /tmp/gen-cold.XXXXXX) \
+		"$build/test/bench/gen-bench" -F -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_fused.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+if [[ $parts == *" e2e "* ]]; then
+	# bpffs, the netns end-to-end tests with backend = gpu, and 64 B figures through gend.
+	echo "== net end-to-end (backend = gpu)"
+	GEN_LD_PATH=$libs bash test/net/device_e2e.sh "$build" "$bundle" 2>&1 | tee "$out/e2e.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
 fi
 echo "summary: rc=$rc_all"

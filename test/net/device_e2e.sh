@@ -15,7 +15,7 @@ for t in ip bpftool; do
 	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$bundle" "$bundle/$t" >"$wrap/$t"
 	chmod +x "$wrap/$t"
 done
-export PATH=$wrap:$PATH GEN_LD_PATH=$bundle GEN_BUILD=$build LIBXDP_OBJECT_PATH=$bundle
+export PATH=$wrap:$PATH GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build LIBXDP_OBJECT_PATH=$bundle
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 rc=0
 for backend in gpu; do
