@@ -3,19 +3,22 @@
  * nids: signature matching on Snort rules.
  *
  * Per packet: locate the IPv4 payload and (when the header is complete) the L4
- * payload, run one Aho-Corasick scan over the case-folded IP payload, and for each
- * anchor pattern seen (the one content per rule that the automaton indexes) verify
- * the rules anchored on it: header (proto, addresses, ports, direction) and then
- * every content with its positional modifiers, by a backtracking search over the
- * rule's payload. A rule fires at most once per packet; its counter is bumped.
+ * payload, run one Aho-Corasick scan over the case-folded IP payload that marks
+ * every indexed pattern seen (a bitmap), then, for each trigger pattern seen, take
+ * the rules it triggers: a rule is verified only when all its indexed contents were
+ * seen and its header (proto, addresses, ports, direction) matches; verification
+ * checks every content with its positional modifiers by a backtracking search over
+ * the rule's payload. A rule fires at most once per packet; its counter is bumped.
  * action=alert passes every packet, action=drop drops a packet that fired a rule.
  *
- * Automaton layout (why: a 256-wide uint32 DFA row per state costs 1 KiB a state,
- * tens of MiB for the community rules, far beyond any cache): bytes are first
- * mapped to classes (case folded; every byte that no pattern uses shares class 0),
- * states up to NIDS_DENSE_DEPTH get a dense row of fully resolved transitions
- * (the root and its children carry nearly all the traffic), deeper states keep
- * only their trie edges, sorted, packed (next << 8 | class), plus a failure link.
+ * Automaton layout: a complete DFA (no failure links at run time) over byte classes
+ * (case folded; every byte that no pattern uses shares class 0) with 16-bit state
+ * ids, one dense row per state: each payload byte costs one class lookup and one
+ * table load. States are numbered so that those with outputs come last: "s >=
+ * out_min" tells a match without touching memory. Patterns are case-folded prefixes
+ * of at most pattern_max bytes of the rules' contents (verification re-checks whole
+ * contents exactly), which bounds the automaton's depth: the payload can be cut in
+ * lanes scanned in an interleaved loop, each lane starting pattern_max - 1 bytes early.
  * See nf/nids.md for the figures.
  *
  * The state is one blob: struct nf_nids followed by the tables it names by offset.
@@ -26,9 +29,31 @@
 #include "nf.h"
 
 #define NIDS_MAX_CONTENTS 32
-#define NIDS_DENSE_DEPTH 2
-/* Distinct anchor patterns at most: one bit each per packet ("seen"), on the stack. */
+/* Distinct indexed patterns at most: one bit each per packet ("seen"), on the stack. */
 #define NIDS_MAX_PATTERNS 16384
+/* DFA state ids are uint16_t. */
+#define NIDS_MAX_STATES 65536
+/* Longest pattern prefix indexed (the builder shortens it when states would not fit). */
+#ifndef NIDS_PATTERN_MAX
+#define NIDS_PATTERN_MAX 16
+#endif
+/*
+ * Contents shorter than this are not indexed (one- to three-byte patterns would make
+ * a large share of payload bytes hit an output state), unless they are the longest
+ * content of a rule: such a "short" rule is found through the ports its header
+ * requires (struct nids_port_key) when it has them, else indexed anyway.
+ */
+#ifndef NIDS_INDEX_MIN
+#define NIDS_INDEX_MIN 4
+#endif
+/* Newly seen trigger patterns remembered per packet; beyond, the bitmap is walked. */
+#define NIDS_TRIG_LIST 128
+/* Long payloads are scanned as NIDS_LANES interleaved lanes (shorter ones: 2 or 1). */
+#ifndef NIDS_LANES
+#define NIDS_LANES 4
+#endif
+/* out_pat entries: pattern id, and this bit when the pattern triggers rules. */
+#define NIDS_OUT_TRIG 0x8000u
 /* Byte comparisons one rule verification may spend before it gives up (counted). */
 #define NIDS_VERIFY_BUDGET (1u << 18)
 #define NIDS_NONE 0xffffffffu
@@ -98,22 +123,16 @@ struct nids_rule {
 	uint8_t proto; /* 0 = ip (any), else the IP protocol */
 	uint8_t flags; /* NIDS_RF_* */
 	struct nids_spec src, sport, dst, dport;
+	uint32_t need;  /* index of the first of nneed pattern ids in the need table */
+	uint16_t nneed; /* indexed contents: all must have been seen before verifying */
+	uint16_t pad;
 };
 
-/*
- * One automaton state. Dense states: trans is the index of their row in the
- * dense table (row * nclasses). Sparse states: trans is the first of nedges
- * packed edges (next << 8 | class), sorted by class.
- */
-struct nids_state {
-	uint32_t fail;
-	uint32_t trans;
-	uint16_t nedges;
-	uint16_t dense;
-	uint16_t pattern; /* ordinal of the anchor pattern ending here (when nanchor) */
-	uint16_t nanchor; /* rules anchored on the pattern spelled by this state */
-	uint32_t anchor;  /* index of the first in the anchors table */
-	uint32_t dict;    /* nearest suffix state with anchors, or NIDS_NONE */
+/* A short rule and one of the ports that one side of its header requires. */
+struct nids_port_key {
+	uint16_t port;
+	uint16_t side; /* 0: the rule's destination port list, 1: its source port list */
+	uint32_t rule;
 };
 
 /* Host-only rule details, for reports. */
@@ -128,24 +147,29 @@ struct nf_nids {
 	struct nf_hdr hdr;
 	uint32_t action;
 	uint32_t nrules;
-	uint32_t nstates;
-	uint32_t nclasses;
-	uint32_t ndense;
-	uint32_t nedges;
+	uint32_t nstates;     /* DFA states, < NIDS_MAX_STATES; state 0 is the start */
+	uint32_t nclasses;    /* byte classes: a DFA row has nclasses entries */
+	uint32_t out_min;     /* states >= out_min have outputs */
+	uint32_t npatterns;   /* distinct indexed patterns, <= NIDS_MAX_PATTERNS */
+	uint32_t pattern_max; /* longest pattern (prefix) indexed: the automaton's depth */
 	uint32_t rules_off;    /* struct nids_rule[nrules] */
 	uint32_t contents_off; /* struct nids_content[] */
 	uint32_t ports_off;    /* struct nids_port_range[] */
 	uint32_t addrs_off;    /* struct nids_addr[] */
-	uint32_t states_off;   /* struct nids_state[nstates] */
-	uint32_t dense_off;    /* uint32_t[ndense * nclasses] */
-	uint32_t edges_off;    /* uint32_t[nedges] */
-	uint32_t anchors_off;  /* uint32_t rule indexes */
+	uint32_t dfa_off;      /* uint16_t[nstates * nclasses]: next state */
+	uint32_t out_off;      /* uint32_t[nstates - out_min + 1]: first out_pat entry of each output state */
+	uint32_t out_pat_off;  /* uint16_t[]: pattern id | NIDS_OUT_TRIG */
+	uint32_t trig_off;     /* uint32_t[npatterns + 1]: first trig_rules entry of each pattern */
+	uint32_t trig_rules_off; /* uint32_t[nrules]: rules grouped by trigger pattern */
+	uint32_t need_off;     /* uint16_t[]: pattern ids per rule */
+	uint32_t keys_off;     /* struct nids_port_key[nkeys], sorted by port */
+	uint32_t nkeys;
 	uint32_t alerts_off;   /* uint64_t[nrules]: firings per rule */
 	/* Host-only tail, for reports; the device never reads it. */
 	uint32_t info_off;     /* struct nids_rule_info[nrules] */
 	uint32_t load_report;  /* offset of struct nids_load_summary + its text */
-	uint32_t ac_bytes;     /* bytes of states + dense + edges + anchors */
-	uint32_t npatterns;    /* distinct anchor patterns, <= NIDS_MAX_PATTERNS */
+	uint32_t ac_bytes;     /* bytes of the automaton tables (dfa, outputs, triggers, needs) */
+	uint32_t pad[3];
 	uint8_t class_of[256]; /* byte -> class, case folded */
 	uint64_t counters[NIDS_C_MAX];
 };
@@ -153,10 +177,10 @@ _Static_assert(sizeof(struct nids_spec) == 8, "nids_spec crosses to the GPU");
 _Static_assert(sizeof(struct nids_port_range) == 8, "nids_port_range crosses to the GPU");
 _Static_assert(sizeof(struct nids_addr) == 12, "nids_addr crosses to the GPU");
 _Static_assert(sizeof(struct nids_content) == 24, "nids_content crosses to the GPU");
-_Static_assert(sizeof(struct nids_rule) == 44, "nids_rule crosses to the GPU");
-_Static_assert(sizeof(struct nids_state) == 24, "nids_state crosses to the GPU");
+_Static_assert(sizeof(struct nids_rule) == 52, "nids_rule crosses to the GPU");
+_Static_assert(sizeof(struct nids_port_key) == 8, "nids_port_key crosses to the GPU");
 _Static_assert(sizeof(struct nids_rule_info) == 16, "nids_rule_info is part of the blob");
-_Static_assert(sizeof(struct nf_nids) == 16 + 20 * 4 + 256 + 8 * NIDS_C_MAX, "nf_nids crosses to the GPU");
+_Static_assert(sizeof(struct nf_nids) == 16 + 26 * 4 + 256 + 8 * NIDS_C_MAX, "nf_nids crosses to the GPU");
 
 /* What one packet offers the rules. */
 struct nids_view {
@@ -284,12 +308,24 @@ NF_FN int nids_header_match(const struct nf_nids *st, const struct nids_rule *r,
 /*
  * First position p in [from, end - len] where pat occurs in buf, or -1.
  * *budget counts byte comparisons down; at 0 the search stops (returns -2).
+ * Positions whose first byte differs cost one comparison and no inner loop.
  */
 NF_FN int32_t nids_find(const uint8_t *buf, int32_t from, int32_t end, const uint8_t *pat, uint32_t len,
 			int nocase, uint32_t *budget)
 {
+	uint8_t f0 = pat[0], f1 = pat[0];
+	if (nocase) {
+		f0 = nids_fold(f0);
+		f1 = (f0 >= 'a' && f0 <= 'z') ? (uint8_t)(f0 - 32) : f0;
+	}
 	for (int32_t p = from; p + (int32_t)len <= end; p++) {
-		uint32_t i = 0;
+		uint8_t b = buf[p];
+		if (b != f0 && b != f1) {
+			if (!--*budget)
+				return -2;
+			continue;
+		}
+		uint32_t i = 1;
 		if (nocase) {
 			while (i < len && nids_fold(buf[p + i]) == nids_fold(pat[i]))
 				i++;
@@ -299,11 +335,11 @@ NF_FN int32_t nids_find(const uint8_t *buf, int32_t from, int32_t end, const uin
 		}
 		if (i == len)
 			return p;
-		if (*budget <= i + 1) {
+		if (*budget <= i) {
 			*budget = 0;
 			return -2;
 		}
-		*budget -= i + 1;
+		*budget -= i;
 	}
 	return -1;
 }
@@ -382,42 +418,171 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 	return 1;
 }
 
-/* One automaton step from state s on byte class c. */
-NF_FN uint32_t nids_step(const struct nf_nids *st, const struct nids_state *S, const uint32_t *dense,
-			 const uint32_t *edges, uint32_t s, uint32_t c)
+NF_FN uint32_t nids_ctz64(uint64_t b)
 {
-	for (;;) {
-		const struct nids_state *x = &S[s];
-		if (x->dense)
-			return dense[x->trans + c];
-		/* Sparse: edges sorted by class; binary search. */
-		uint32_t lo = x->trans, hi = x->trans + x->nedges;
-		while (lo < hi) {
-			uint32_t mid = (lo + hi) >> 1;
-			uint32_t ec = edges[mid] & 0xff;
-			if (ec == c)
-				return edges[mid] >> 8;
-			if (ec < c)
-				lo = mid + 1;
-			else
-				hi = mid;
+#if defined(__CUDA_ARCH__)
+	return (uint32_t)(__ffsll((long long)b) - 1);
+#else
+	return (uint32_t)__builtin_ctzll(b);
+#endif
+}
+
+/* Per-packet match state: which patterns were seen, which triggers are new. */
+struct nids_scan {
+	uint64_t seen[NIDS_MAX_PATTERNS / 64];
+	uint16_t trig[NIDS_TRIG_LIST];
+	uint32_t ntrig; /* may exceed NIDS_TRIG_LIST: then walk seen[] */
+};
+
+/* Mark the patterns that output state s (>= out_min) reports. */
+NF_FN void nids_outputs(const struct nf_nids *st, struct nids_scan *sc, uint32_t s)
+{
+	const uint32_t *of = NF_AT(st, st->out_off, const uint32_t *);
+	const uint16_t *op = NF_AT(st, st->out_pat_off, const uint16_t *);
+	uint32_t o = s - st->out_min;
+	for (uint32_t j = of[o]; j < of[o + 1]; j++) {
+		uint32_t e = op[j], pat = e & ~NIDS_OUT_TRIG;
+		uint64_t bit = 1ull << (pat & 63);
+		if (sc->seen[pat >> 6] & bit)
+			continue;
+		sc->seen[pat >> 6] |= bit;
+		if (e & NIDS_OUT_TRIG) {
+			if (sc->ntrig < NIDS_TRIG_LIST)
+				sc->trig[sc->ntrig] = (uint16_t)pat;
+			sc->ntrig++;
 		}
-		s = x->fail;
 	}
+}
+
+/*
+ * Scan buf[0, len) and mark every indexed pattern that occurs. A payload is cut in
+ * nl lanes stepped in one loop, so that their table loads overlap instead of each
+ * waiting for the previous one; lane k reports matches ending in [k * part,
+ * (k + 1) * part) after a warm-up over the pattern_max - 1 bytes before it: the DFA
+ * state at position e is the longest suffix of buf[..e] that is a trie path, at
+ * most pattern_max bytes, so it starts inside the warm-up at the earliest and the
+ * lane reaches the same state as one scan from 0 would. Matches ending inside a
+ * warm-up are lane k - 1's.
+ */
+NF_FN uint32_t nids_scan_lanes(const struct nf_nids *st, struct nids_scan *sc, const uint8_t *buf, uint32_t len,
+			       const uint32_t nl)
+{
+	const uint16_t *dfa = NF_AT(st, st->dfa_off, const uint16_t *);
+	const uint8_t *cls = st->class_of;
+	uint32_t nc = st->nclasses, omin = st->out_min;
+	uint32_t part = len / nl, warm = st->pattern_max - 1;
+	uint32_t s[NIDS_LANES];
+
+	for (uint32_t k = 0; k < nl; k++)
+		s[k] = 0;
+	for (uint32_t n = 0; n < warm; n++)
+		for (uint32_t k = 1; k < nl; k++)
+			s[k] = dfa[s[k] * nc + cls[buf[k * part - warm + n]]];
+	for (uint32_t n = 0; n < part; n++) {
+		for (uint32_t k = 0; k < nl; k++)
+			s[k] = dfa[s[k] * nc + cls[buf[k * part + n]]];
+		for (uint32_t k = 0; k < nl; k++)
+			if (s[k] >= omin)
+				nids_outputs(st, sc, s[k]);
+	}
+	/* The last lane goes on over the remainder. */
+	uint32_t s0 = s[nl - 1];
+	for (uint32_t i = nl * part; i < len; i++) {
+		s0 = dfa[s0 * nc + cls[buf[i]]];
+		if (s0 >= omin)
+			nids_outputs(st, sc, s0);
+	}
+	return s0;
+}
+
+NF_FN void nids_scan_payload(const struct nf_nids *st, struct nids_scan *sc, const uint8_t *buf, uint32_t len)
+{
+	/* A lane shorter than twice its warm-up saves little. */
+	uint32_t w2 = 2 * st->pattern_max;
+	if (len >= NIDS_LANES * w2)
+		nids_scan_lanes(st, sc, buf, len, NIDS_LANES);
+	else if (len >= 2 * w2)
+		nids_scan_lanes(st, sc, buf, len, 2);
+	else
+		nids_scan_lanes(st, sc, buf, len, 1);
+}
+
+/* Rule ri: header, then contents. Returns 1 when it fires (counted). */
+NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, uint32_t ri)
+{
+	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
+	if (!nids_header_match(st, r, v))
+		return 0;
+	int m = r->proto ? nids_verify(st, r, v->l4, v->l4_len) : nids_verify(st, r, v->l3, v->l3_len);
+	if (m < 0)
+		NF_COUNT(&st->hdr, NIDS_C_VERIFY_ABORTED);
+	if (m <= 0)
+		return 0;
+	NF_ATOMIC_ADD64(NF_AT(st, st->alerts_off, uint64_t *) + ri, 1);
+	return 1;
+}
+
+/* The rules triggered by pattern pat: those whose other indexed contents were seen too. */
+NF_FN uint32_t nids_check_trigger(struct nf_nids *st, const struct nids_scan *sc, const struct nids_view *v,
+				  uint32_t pat)
+{
+	const uint32_t *tf = NF_AT(st, st->trig_off, const uint32_t *);
+	const uint32_t *tr = NF_AT(st, st->trig_rules_off, const uint32_t *);
+	const uint16_t *need = NF_AT(st, st->need_off, const uint16_t *);
+	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
+	uint32_t fired = 0;
+
+	for (uint32_t t = tf[pat]; t < tf[pat + 1]; t++) {
+		uint32_t ri = tr[t];
+		const struct nids_rule *r = &rules[ri];
+		if (r->proto && (r->proto != v->proto || !v->has_l4))
+			continue;
+		uint32_t k = 0;
+		for (; k < r->nneed; k++) {
+			uint32_t q = need[r->need + k];
+			if (!(sc->seen[q >> 6] & (1ull << (q & 63))))
+				break;
+		}
+		if (k == r->nneed)
+			fired += nids_check_rule(st, v, ri);
+	}
+	return fired;
+}
+
+/*
+ * Short rules keyed on port. When other (the packet's other port, second lookup)
+ * is also among a rule's keys, the first lookup took the rule already: skip it.
+ */
+NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, uint16_t port, int second,
+			       uint16_t other)
+{
+	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
+	const struct nids_port_key *key = NF_AT(st, st->keys_off, const struct nids_port_key *);
+	uint32_t lo = 0, hi = st->nkeys, fired = 0;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) >> 1;
+		if (key[mid].port < port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < st->nkeys && key[lo].port == port; lo++) {
+		const struct nids_rule *r = &rules[key[lo].rule];
+		if (second && nids_port_match(st, key[lo].side ? &r->sport : &r->dport, other))
+			continue;
+		fired += nids_check_rule(st, v, key[lo].rule);
+	}
+	return fired;
 }
 
 NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 {
 	struct nf_nids *st = (struct nf_nids *)state;
+	const uint32_t *tf = NF_AT(st, st->trig_off, const uint32_t *);
 	struct nids_view v;
-	const struct nids_state *S = NF_AT(st, st->states_off, const struct nids_state *);
-	const uint32_t *dense = NF_AT(st, st->dense_off, const uint32_t *);
-	const uint32_t *edges = NF_AT(st, st->edges_off, const uint32_t *);
-	const uint32_t *anchors = NF_AT(st, st->anchors_off, const uint32_t *);
-	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
-	uint64_t *alerts = NF_AT(st, st->alerts_off, uint64_t *);
-	uint64_t seen[NIDS_MAX_PATTERNS / 64];
-	uint32_t fired = 0, s = 0;
+	struct nids_scan sc;
+	uint32_t fired = 0, nw = (st->npatterns + 63) / 64;
 
 	NF_COUNT(&st->hdr, NIDS_C_PACKETS);
 	if (!nids_view_init(p, &v)) {
@@ -428,33 +593,26 @@ NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 	if (!v.has_l4)
 		NF_COUNT(&st->hdr, NIDS_C_NO_L4);
 
-	for (uint32_t w = 0; w < (st->npatterns + 63) / 64; w++)
-		seen[w] = 0;
+	for (uint32_t w = 0; w < nw; w++)
+		sc.seen[w] = 0;
+	sc.ntrig = 0;
 	/* One scan over the IP payload serves ip rules and (its suffix) L4 rules. */
-	for (uint32_t i = 0; i < v.l3_len; i++) {
-		s = nids_step(st, S, dense, edges, s, st->class_of[v.l3[i]]);
-		uint32_t o = S[s].nanchor ? s : S[s].dict;
-		for (; o != NIDS_NONE; o = S[o].dict) {
-			/* Each anchor is handled once per packet: rules verify the whole payload. */
-			uint32_t pat = S[o].pattern;
-			uint64_t bit = 1ull << (pat & 63);
-			if (seen[pat >> 6] & bit)
-				continue;
-			seen[pat >> 6] |= bit;
-			for (uint32_t a = 0; a < S[o].nanchor; a++) {
-				uint32_t ri = anchors[S[o].anchor + a];
-				const struct nids_rule *r = &rules[ri];
-				if (!nids_header_match(st, r, &v))
-					continue;
-				int m = r->proto ? nids_verify(st, r, v.l4, v.l4_len) : nids_verify(st, r, v.l3, v.l3_len);
-				if (m < 0)
-					NF_COUNT(&st->hdr, NIDS_C_VERIFY_ABORTED);
-				if (m > 0) {
-					NF_ATOMIC_ADD64(&alerts[ri], 1);
-					fired++;
-				}
+	nids_scan_payload(st, &sc, v.l3, v.l3_len);
+	if (sc.ntrig <= NIDS_TRIG_LIST) {
+		for (uint32_t t = 0; t < sc.ntrig; t++)
+			fired += nids_check_trigger(st, &sc, &v, sc.trig[t]);
+	} else {
+		for (uint32_t w = 0; w < nw; w++)
+			for (uint64_t b = sc.seen[w]; b; b &= b - 1) {
+				uint32_t pat = w * 64 + (uint32_t)nids_ctz64(b);
+				if (tf[pat] != tf[pat + 1])
+					fired += nids_check_trigger(st, &sc, &v, pat);
 			}
-		}
+	}
+	/* Short rules: a port key narrows them down; keyed rules are tcp or udp. */
+	if (st->nkeys && v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP)) {
+		fired += nids_check_port(st, &v, v.sport, 0, 0);
+		fired += nids_check_port(st, &v, v.dport, 1, v.sport);
 	}
 	if (!fired)
 		return NF_PASS;

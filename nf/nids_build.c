@@ -694,44 +694,319 @@ void nids_ruleset_free(struct nids_ruleset *rs)
 
 /* ---- automaton ------------------------------------------------------------------ */
 
+/*
+ * Indexed patterns: the case-folded prefix (at most plen bytes) of every positive
+ * content at least NIDS_INDEX_MIN bytes long, and of each rule's trigger content
+ * whatever its length. Equal prefixes share one pattern id.
+ */
 struct ac_build {
 	uint32_t nclasses;
 	uint8_t class_of[256];
-	uint32_t nstates;
-	uint32_t *go;      /* nstates_max * nclasses: trie edges, then the full DFA */
+	uint32_t plen;       /* prefix length cap actually used */
+	uint32_t nstates, cap;
+	uint32_t *child;     /* trie: first child */
+	uint32_t *sibling;   /* trie: next sibling */
+	uint8_t *label;      /* class of the edge into the state */
+	uint32_t *pat;       /* pattern ending at the state, or NIDS_NONE */
+	uint32_t npatterns;
+	uint32_t *pat_trig;  /* per pattern: rules it triggers */
+	uint32_t *rule_trig; /* rule -> trigger pattern */
+	uint32_t *need;      /* flattened per-rule lists of the other indexed patterns */
+	uint32_t *need_first; /* rule -> first need entry; [n] = total */
+	/* Complete DFA, filled by ac_dfa(). */
+	uint32_t *order;     /* BFS order: new id -> old id */
+	uint32_t *newid;     /* old id -> new id */
 	uint32_t *fail;
-	uint32_t *parent;
-	uint16_t *depth;
-	uint32_t *dict;
-	uint32_t *end_of;  /* rule -> state spelling its anchor */
-	uint32_t *order;   /* BFS order: new id -> old id */
-	uint32_t *newid;   /* old id -> new id */
+	uint16_t *row;       /* old ids: nstates * nclasses next states (old ids) */
+	uint32_t *out_first; /* old ids: first entry in outs; [nstates] = total */
+	uint32_t *outs;      /* pattern ids reported by each state (own, then its fail state's) */
+	uint32_t nouts, out_min;
 };
 
 static void ac_free(struct ac_build *a)
 {
-	free(a->go);
-	free(a->fail);
-	free(a->parent);
-	free(a->depth);
-	free(a->dict);
-	free(a->end_of);
+	free(a->child);
+	free(a->sibling);
+	free(a->label);
+	free(a->pat);
+	free(a->pat_trig);
+	free(a->rule_trig);
+	free(a->need);
+	free(a->need_first);
 	free(a->order);
 	free(a->newid);
+	free(a->fail);
+	free(a->row);
+	free(a->out_first);
+	free(a->outs);
+	memset(a, 0, sizeof(*a));
+}
+
+static uint32_t indexed_len(const struct nids_src_content *c, uint32_t plen)
+{
+	return c->len < plen ? c->len : plen;
+}
+
+/*
+ * The content whose pattern triggers the rule: the longest indexed prefix, then
+ * fast_pattern.
+ */
+static int trigger_of(const struct nids_src_rule *r, uint32_t plen)
+{
+	int best = -1;
+	for (int k = 0; k < r->ncontents; k++) {
+		const struct nids_src_content *c = &r->c[k];
+		if (c->flags & NIDS_CF_NEGATED)
+			continue;
+		if (best < 0) {
+			best = k;
+			continue;
+		}
+		uint32_t l = indexed_len(c, plen), bl = indexed_len(&r->c[best], plen);
+		if (l > bl || (l == bl && c->fast_pattern && !r->c[best].fast_pattern))
+			best = k;
+	}
+	return best;
+}
+
+static uint32_t port_keys(const struct nids_src_rule *r, struct nids_port_key *keys, uint32_t ri);
+
+/* A short rule (no content of NIDS_INDEX_MIN bytes) with port keys is found by port. */
+static bool by_port(const struct nids_src_rule *r, int trigger)
+{
+	return r->c[trigger].len < NIDS_INDEX_MIN && port_keys(r, NULL, 0);
+}
+
+/*
+ * The ports one side of a tcp/udp rule requires (the other side may be anything):
+ * a positive list of single ports and short ranges, NIDS_MAX_KEYS values at most.
+ * Destination side first. Writes them to keys (when not NULL); returns how many,
+ * 0 when the rule has no such side.
+ */
+#define NIDS_MAX_KEYS 64
+static uint32_t port_keys(const struct nids_src_rule *r, struct nids_port_key *keys, uint32_t ri)
+{
+	const struct nids_src_spec *sides[2] = { &r->dport, &r->sport };
+
+	if (r->proto != NF_IPPROTO_TCP && r->proto != NF_IPPROTO_UDP)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		const struct nids_src_spec *s = sides[i];
+		uint32_t n = 0;
+		bool ok = !s->neg && s->n > 0;
+		for (int k = 0; ok && k < s->n; k++) {
+			ok = !s->ports[k].neg && (uint32_t)(s->ports[k].hi - s->ports[k].lo) < NIDS_MAX_KEYS;
+			n += s->ports[k].hi - s->ports[k].lo + 1u;
+		}
+		if (!ok || n > NIDS_MAX_KEYS)
+			continue;
+		n = 0;
+		for (int k = 0; k < s->n; k++)
+			for (uint32_t p = s->ports[k].lo; p <= s->ports[k].hi; p++) {
+				/* Overlapping list elements: one key per port. */
+				bool dup = false;
+				for (int j = 0; j < k && !dup; j++)
+					dup = p >= s->ports[j].lo && p <= s->ports[j].hi;
+				if (dup)
+					continue;
+				if (keys)
+					keys[n] = (struct nids_port_key){ .port = (uint16_t)p, .side = (uint16_t)i,
+									  .rule = ri };
+				n++;
+			}
+		return n;
+	}
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct nids_port_key *x = a, *y = b;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+/* Insert the folded prefix of c; returns its pattern id, or NIDS_NONE when out of memory. */
+static uint32_t ac_insert(struct ac_build *a, const struct nids_src_content *c)
+{
+	uint32_t s = 0, n = indexed_len(c, a->plen);
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint8_t cl = a->class_of[c->bytes[k]];
+		uint32_t t = a->child[s];
+		while (t && a->label[t] != cl)
+			t = a->sibling[t];
+		if (!t) {
+			if (a->nstates == a->cap)
+				return NIDS_NONE; /* cap is the sum of all prefix lengths + 1 */
+			t = a->nstates++;
+			a->label[t] = cl;
+			a->child[t] = 0;
+			a->sibling[t] = a->child[s];
+			a->pat[t] = NIDS_NONE;
+			a->child[s] = t;
+		}
+		s = t;
+	}
+	if (a->pat[s] == NIDS_NONE)
+		a->pat[s] = a->npatterns++;
+	return a->pat[s];
+}
+
+/* Build the trie with prefixes of at most plen bytes. */
+static int ac_trie(const struct nids_ruleset *rs, struct ac_build *a, uint32_t plen)
+{
+	size_t total = 1, nneed = 0;
+
+	a->plen = plen;
+	a->nstates = 1;
+	a->npatterns = 0;
+	for (size_t i = 0; i < rs->n; i++)
+		for (int k = 0; k < rs->rules[i].ncontents; k++) {
+			total += indexed_len(&rs->rules[i].c[k], plen);
+			nneed++;
+		}
+	free(a->child);
+	free(a->sibling);
+	free(a->label);
+	free(a->pat);
+	free(a->rule_trig);
+	free(a->need);
+	free(a->need_first);
+	a->cap = (uint32_t)total;
+	a->child = calloc(total, sizeof(uint32_t));
+	a->sibling = calloc(total, sizeof(uint32_t));
+	a->label = calloc(total, 1);
+	a->pat = malloc(total * sizeof(uint32_t));
+	a->rule_trig = calloc(rs->n + 1, sizeof(uint32_t));
+	a->need = calloc(nneed + 1, sizeof(uint32_t));
+	a->need_first = calloc(rs->n + 1, sizeof(uint32_t));
+	if (!a->child || !a->sibling || !a->label || !a->pat || !a->rule_trig || !a->need || !a->need_first)
+		return -ENOMEM;
+	a->pat[0] = NIDS_NONE;
+	uint32_t ni = 0;
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct nids_src_rule *r = &rs->rules[i];
+		int t = trigger_of(r, plen);
+		a->need_first[i] = ni;
+		if (by_port(r, t)) {
+			a->rule_trig[i] = NIDS_NONE; /* found by port, not indexed */
+			continue;
+		}
+		a->rule_trig[i] = ac_insert(a, &r->c[t]);
+		if (a->rule_trig[i] == NIDS_NONE)
+			return -ENOMEM;
+		for (int k = 0; k < r->ncontents; k++) {
+			const struct nids_src_content *c = &r->c[k];
+			if (k == t || (c->flags & NIDS_CF_NEGATED) || c->len < NIDS_INDEX_MIN)
+				continue;
+			uint32_t p = ac_insert(a, c);
+			if (p == NIDS_NONE)
+				return -ENOMEM;
+			bool dup = p == a->rule_trig[i];
+			for (uint32_t j = a->need_first[i]; j < ni && !dup; j++)
+				dup = a->need[j] == p;
+			if (!dup)
+				a->need[ni++] = p;
+		}
+	}
+	a->need_first[rs->n] = ni;
+	return 0;
+}
+
+/*
+ * Complete DFA by breadth-first search: a missing edge of s on class c leads where
+ * the failure state of s goes on c. Outputs of a state: its own pattern, then those
+ * of its failure state. New ids: states without outputs first, then those with, each
+ * group in BFS order (shallow states, which see most bytes, stay close together).
+ */
+static int ac_dfa(struct ac_build *a)
+{
+	uint32_t n = a->nstates, nc = a->nclasses;
+
+	a->order = calloc(n, sizeof(uint32_t));
+	a->newid = calloc(n, sizeof(uint32_t));
+	a->fail = calloc(n, sizeof(uint32_t));
+	a->row = calloc((size_t)n * nc, sizeof(uint16_t));
+	a->out_first = calloc(n + 1, sizeof(uint32_t));
+	uint32_t *bfs = calloc(n, sizeof(uint32_t)), *cnt = calloc(n, sizeof(uint32_t));
+	if (!a->order || !a->newid || !a->fail || !a->row || !a->out_first || !bfs || !cnt) {
+		free(bfs);
+		free(cnt);
+		return -ENOMEM;
+	}
+	uint32_t head = 0, tail = 0;
+	bfs[tail++] = 0;
+	while (head < tail) {
+		uint32_t s = bfs[head++];
+		uint16_t *row = &a->row[(size_t)s * nc];
+		if (s)
+			memcpy(row, &a->row[(size_t)a->fail[s] * nc], nc * sizeof(uint16_t));
+		for (uint32_t t = a->child[s]; t; t = a->sibling[t]) {
+			a->fail[t] = s ? row[a->label[t]] : 0;
+			row[a->label[t]] = (uint16_t)t;
+			bfs[tail++] = t;
+		}
+	}
+	/* Output counts in BFS order: a state's failure state comes earlier. */
+	size_t total = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = bfs[i];
+		cnt[s] = (a->pat[s] != NIDS_NONE) + (s ? cnt[a->fail[s]] : 0);
+		total += cnt[s];
+	}
+	a->outs = calloc(total + 1, sizeof(uint32_t));
+	if (!a->outs) {
+		free(bfs);
+		free(cnt);
+		return -ENOMEM;
+	}
+	/* out_first in old ids, laid out in BFS order so fail lists are written first. */
+	uint32_t at = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = bfs[i], o = at;
+		a->out_first[s] = o;
+		if (a->pat[s] != NIDS_NONE)
+			a->outs[at++] = a->pat[s];
+		if (s) {
+			uint32_t f = a->fail[s];
+			memcpy(&a->outs[at], &a->outs[a->out_first[f]], cnt[f] * sizeof(uint32_t));
+			at += cnt[f];
+		}
+	}
+	a->nouts = at;
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (!cnt[bfs[i]])
+			a->order[k++] = bfs[i];
+	a->out_min = k;
+	for (uint32_t i = 0; i < n; i++)
+		if (cnt[bfs[i]])
+			a->order[k++] = bfs[i];
+	for (uint32_t i = 0; i < n; i++)
+		a->newid[a->order[i]] = i;
+	/* Reuse cnt for the output-state test while writing the blob. */
+	free(a->fail);
+	a->fail = cnt;
+	free(bfs);
+	return 0;
 }
 
 static int ac_build(const struct nids_ruleset *rs, struct ac_build *a)
 {
 	bool used[256] = { 0 };
-	size_t total = 1;
+	int rc;
 
 	memset(a, 0, sizeof(*a));
-	for (size_t i = 0; i < rs->n; i++) {
-		const struct nids_src_content *c = &rs->rules[i].c[rs->rules[i].anchor];
-		for (int k = 0; k < c->len; k++)
-			used[nids_fold(c->bytes[k])] = true;
-		total += c->len;
-	}
+	for (size_t i = 0; i < rs->n; i++)
+		for (int k = 0; k < rs->rules[i].ncontents; k++) {
+			const struct nids_src_content *c = &rs->rules[i].c[k];
+			if (c->flags & NIDS_CF_NEGATED)
+				continue;
+			for (uint32_t j = 0; j < indexed_len(c, NIDS_PATTERN_MAX); j++)
+				used[nids_fold(c->bytes[j])] = true;
+		}
 	/* Class 0: every byte no pattern uses. Upper case shares its lower-case class. */
 	a->nclasses = 1;
 	for (int b = 0; b < 256; b++)
@@ -739,53 +1014,23 @@ static int ac_build(const struct nids_ruleset *rs, struct ac_build *a)
 			a->class_of[b] = (uint8_t)a->nclasses++;
 	for (int b = 'A'; b <= 'Z'; b++)
 		a->class_of[b] = a->class_of[b + 32];
-	a->go = calloc(total * a->nclasses, sizeof(uint32_t));
-	a->fail = calloc(total, sizeof(uint32_t));
-	a->parent = calloc(total, sizeof(uint32_t));
-	a->depth = calloc(total, sizeof(uint16_t));
-	a->dict = calloc(total, sizeof(uint32_t));
-	a->end_of = calloc(rs->n ? rs->n : 1, sizeof(uint32_t));
-	a->order = calloc(total, sizeof(uint32_t));
-	a->newid = calloc(total, sizeof(uint32_t));
-	if (!a->go || !a->fail || !a->parent || !a->depth || !a->dict || !a->end_of || !a->order || !a->newid)
+	/* 16-bit state ids: shorten the prefixes until the trie fits. */
+	for (uint32_t plen = NIDS_PATTERN_MAX;; plen = plen * 3 / 4) {
+		rc = ac_trie(rs, a, plen);
+		if (rc)
+			return rc;
+		if (a->nstates < NIDS_MAX_STATES && a->npatterns <= NIDS_MAX_PATTERNS)
+			break;
+		if (plen <= 4)
+			return -E2BIG;
+	}
+	a->pat_trig = calloc(a->npatterns + 1, sizeof(uint32_t));
+	if (!a->pat_trig)
 		return -ENOMEM;
-	a->nstates = 1;
-	for (size_t i = 0; i < rs->n; i++) {
-		const struct nids_src_content *c = &rs->rules[i].c[rs->rules[i].anchor];
-		uint32_t s = 0;
-		for (int k = 0; k < c->len; k++) {
-			uint32_t cl = a->class_of[c->bytes[k]];
-			uint32_t *t = &a->go[(size_t)s * a->nclasses + cl];
-			if (!*t) {
-				*t = a->nstates;
-				a->parent[a->nstates] = s;
-				a->depth[a->nstates] = (uint16_t)(k + 1);
-				a->nstates++;
-			}
-			s = *t;
-		}
-		a->end_of[i] = s;
-	}
-	/* BFS: failure links, then fill missing edges so go becomes the full DFA. */
-	uint32_t head = 0, tail = 0;
-	a->order[tail++] = 0;
-	while (head < tail) {
-		uint32_t s = a->order[head++];
-		uint32_t *row = &a->go[(size_t)s * a->nclasses];
-		const uint32_t *frow = &a->go[(size_t)a->fail[s] * a->nclasses];
-		for (uint32_t c = 0; c < a->nclasses; c++) {
-			uint32_t t = row[c];
-			if (t && a->parent[t] == s && a->depth[t] == a->depth[s] + 1) {
-				a->fail[t] = s ? frow[c] : 0;
-				a->order[tail++] = t;
-			} else {
-				row[c] = s ? frow[c] : 0;
-			}
-		}
-	}
-	for (uint32_t i = 0; i < a->nstates; i++)
-		a->newid[a->order[i]] = i;
-	return 0;
+	for (size_t i = 0; i < rs->n; i++)
+		if (a->rule_trig[i] != NIDS_NONE)
+			a->pat_trig[a->rule_trig[i]]++;
+	return ac_dfa(a);
 }
 
 /* ---- blob ----------------------------------------------------------------------- */
@@ -837,19 +1082,19 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	struct nids_ruleset rs = *rs_in; /* count lists get sorted for the summary */
 	struct ac_build a;
 	struct nids_load_summary sum = { 0 };
-	size_t ncontents = 0, nbytes = 0, nports = 0, naddrs = 0, nmsg = 0, nedges = 0, ndense = 0;
+	size_t ncontents = 0, nbytes = 0, nports = 0, naddrs = 0, nmsg = 0;
 	char *text = NULL;
 	size_t text_len = 0;
 	int rc;
 
 	rc = ac_build(&rs, &a);
-	if (rc) {
-		snprintf(err, errlen, "nids: out of memory building the automaton");
+	if (rc == -E2BIG) {
+		snprintf(err, errlen, "nids: automaton over %u states or %u patterns even with 4-byte prefixes",
+			 NIDS_MAX_STATES - 1, NIDS_MAX_PATTERNS);
 		goto out;
 	}
-	if (a.nstates >= 1u << 24) {
-		rc = -E2BIG;
-		snprintf(err, errlen, "nids: %u automaton states, at most %u supported", a.nstates, 1u << 24);
+	if (rc) {
+		snprintf(err, errlen, "nids: out of memory building the automaton");
 		goto out;
 	}
 	for (size_t i = 0; i < rs.n; i++) {
@@ -861,45 +1106,30 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 		naddrs += spec_elems(&r->src) + spec_elems(&r->dst);
 		nmsg += (r->msg ? strlen(r->msg) : 0) + 1;
 	}
-	for (uint32_t s = 0; s < a.nstates; s++) {
-		if (a.depth[s] <= NIDS_DENSE_DEPTH)
-			ndense++;
-		else
-			for (uint32_t c = 0; c < a.nclasses; c++) {
-				uint32_t t = a.go[(size_t)s * a.nclasses + c];
-				nedges += t && a.parent[t] == s && a.depth[t] == a.depth[s] + 1;
-			}
+	uint32_t nout_states = a.nstates - a.out_min, nneed = a.need_first[rs.n];
+	for (size_t i = 0; i < rs.n; i++) {
+		if (a.rule_trig[i] == NIDS_NONE) {
+			sum.port_rules++;
+			sum.port_keys += port_keys(&rs.rules[i], NULL, 0);
+		} else if (rs.rules[i].c[trigger_of(&rs.rules[i], a.plen)].len < NIDS_INDEX_MIN) {
+			sum.short_indexed++;
+		}
 	}
-	/* BFS order puts every dense state (depth <= NIDS_DENSE_DEPTH) first. */
+	size_t dfa_bytes = (size_t)a.nstates * a.nclasses * 2;
 
 	sum.seen = rs.seen;
 	sum.loaded = (uint32_t)rs.n;
 	sum.skipped = rs.skipped;
 	sum.commented = rs.commented;
+	sum.patterns = a.npatterns;
 	sum.states = a.nstates;
-	sum.dense_states = (uint32_t)ndense;
+	sum.out_states = nout_states;
 	sum.classes = a.nclasses;
-	sum.edges = (uint32_t)nedges;
-	{
-		/* distinct anchors = states that end one */
-		bool *mark = calloc(a.nstates, 1);
-		if (mark) {
-			for (size_t i = 0; i < rs.n; i++)
-				if (!mark[a.end_of[i]]) {
-					mark[a.end_of[i]] = true;
-					sum.patterns++;
-				}
-			free(mark);
-		}
-	}
-	if (sum.patterns > NIDS_MAX_PATTERNS) {
-		rc = -E2BIG;
-		snprintf(err, errlen, "nids: %u distinct anchor patterns, at most %u supported", sum.patterns,
-			 NIDS_MAX_PATTERNS);
-		goto out;
-	}
-	sum.ac_bytes = (uint32_t)(a.nstates * sizeof(struct nids_state) + ndense * a.nclasses * 4 + nedges * 4 +
-				  rs.n * 4 + 256);
+	sum.outputs = a.nouts;
+	sum.pattern_max = a.plen;
+	sum.dfa_bytes = (uint32_t)dfa_bytes;
+	sum.ac_bytes = (uint32_t)(dfa_bytes + (nout_states + 1) * 4 + a.nouts * 2 + (a.npatterns + 1) * 4 +
+				  rs.n * 4 + nneed * 2 + 256 + sum.port_keys * sizeof(struct nids_port_key));
 	sum.full_dfa_kib = (uint32_t)((uint64_t)a.nstates * 256 * 4 / 1024);
 
 	struct layout l = { sizeof(struct nf_nids) };
@@ -908,10 +1138,13 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	uint32_t bytes_off = take(&l, nbytes, 8);
 	uint32_t ports_off = take(&l, nports * sizeof(struct nids_port_range), 8);
 	uint32_t addrs_off = take(&l, naddrs * sizeof(struct nids_addr), 8);
-	uint32_t states_off = take(&l, a.nstates * sizeof(struct nids_state), 64);
-	uint32_t dense_off = take(&l, ndense * a.nclasses * 4, 64);
-	uint32_t edges_off = take(&l, nedges * 4, 8);
-	uint32_t anchors_off = take(&l, rs.n * 4, 8);
+	uint32_t dfa_off = take(&l, dfa_bytes, 64);
+	uint32_t out_off = take(&l, (nout_states + 1) * 4, 8);
+	uint32_t out_pat_off = take(&l, a.nouts * 2, 8);
+	uint32_t trig_off = take(&l, (a.npatterns + 1) * 4, 8);
+	uint32_t trig_rules_off = take(&l, rs.n * 4, 8);
+	uint32_t need_off = take(&l, nneed * 2, 8);
+	uint32_t keys_off = take(&l, sum.port_keys * sizeof(struct nids_port_key), 8);
 	uint32_t alerts_off = take(&l, rs.n * 8, 64);
 	uint32_t info_off = take(&l, rs.n * sizeof(struct nids_rule_info), 8);
 	uint32_t msg_off = take(&l, nmsg, 1);
@@ -928,9 +1161,15 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	summary_lines(f, "not evaluated (rule matches on contents and header)", &rs.unsupported);
 	summary_lines(f, "ignored", &rs.ignored);
 	fprintf(f,
-		"automaton: %u anchor patterns, %u states, %u byte classes, %u dense states, %u sparse edges, "
-		"%u bytes (a 256-wide uint32 DFA would take %u KiB)\n",
-		sum.patterns, sum.states, sum.classes, sum.dense_states, sum.edges, sum.ac_bytes, sum.full_dfa_kib);
+		"automaton: %u patterns (content prefixes of at most %u bytes), %u states (%u with outputs), "
+		"%u byte classes, dense uint16 DFA %u bytes, automaton %u bytes in all "
+		"(a 256-wide uint32 DFA would take %u KiB)\n",
+		sum.patterns, sum.pattern_max, sum.states, sum.out_states, sum.classes, sum.dfa_bytes, sum.ac_bytes,
+		sum.full_dfa_kib);
+	fprintf(f,
+		"short rules (no content of %u bytes): %u found by port (%u port keys), %u indexed on their "
+		"longest content\n",
+		NIDS_INDEX_MIN, sum.port_rules, sum.port_keys, sum.short_indexed);
 	fclose(f);
 	uint32_t load_off = take(&l, sizeof(sum) + text_len + 1, 8);
 	sum.blob_bytes = (uint32_t)((l.at + 63) & ~(size_t)63);
@@ -951,16 +1190,20 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	st->nrules = (uint32_t)rs.n;
 	st->nstates = a.nstates;
 	st->nclasses = a.nclasses;
-	st->ndense = (uint32_t)ndense;
-	st->nedges = (uint32_t)nedges;
+	st->out_min = a.out_min;
+	st->npatterns = a.npatterns;
+	st->pattern_max = a.plen;
 	st->rules_off = rules_off;
 	st->contents_off = contents_off;
 	st->ports_off = ports_off;
 	st->addrs_off = addrs_off;
-	st->states_off = states_off;
-	st->dense_off = dense_off;
-	st->edges_off = edges_off;
-	st->anchors_off = anchors_off;
+	st->dfa_off = dfa_off;
+	st->out_off = out_off;
+	st->out_pat_off = out_pat_off;
+	st->trig_off = trig_off;
+	st->trig_rules_off = trig_rules_off;
+	st->need_off = need_off;
+	st->keys_off = keys_off;
 	st->alerts_off = alerts_off;
 	st->info_off = info_off;
 	st->load_report = load_off;
@@ -972,6 +1215,7 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	struct nids_rule *R = NF_AT(st, rules_off, struct nids_rule *);
 	struct nids_content *C = NF_AT(st, contents_off, struct nids_content *);
 	struct nids_rule_info *I = NF_AT(st, info_off, struct nids_rule_info *);
+	uint16_t *N = NF_AT(st, need_off, uint16_t *);
 	for (size_t i = 0; i < rs.n; i++) {
 		const struct nids_src_rule *r = &rs.rules[i];
 		R[i].sid = r->sid;
@@ -979,6 +1223,10 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 		R[i].ncontents = r->ncontents;
 		R[i].proto = r->proto;
 		R[i].flags = r->flags;
+		R[i].need = a.need_first[i];
+		R[i].nneed = (uint16_t)(a.need_first[i + 1] - a.need_first[i]);
+		for (uint32_t j = a.need_first[i]; j < a.need_first[i + 1]; j++)
+			N[j] = (uint16_t)a.need[j];
 		put_spec(st, &r->src, &R[i].src, false, &pi, &ai);
 		put_spec(st, &r->dst, &R[i].dst, false, &pi, &ai);
 		put_spec(st, &r->sport, &R[i].sport, true, &pi, &ai);
@@ -998,54 +1246,50 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 		mi += (uint32_t)ml + 1;
 	}
 
-	/* States in BFS order; anchors grouped by state. */
-	struct nids_state *S = NF_AT(st, states_off, struct nids_state *);
-	uint32_t *D = NF_AT(st, dense_off, uint32_t *);
-	uint32_t *E = NF_AT(st, edges_off, uint32_t *);
-	uint32_t *A = NF_AT(st, anchors_off, uint32_t *);
-	uint32_t ei = 0, di = 0, npat = 0;
-	for (size_t i = 0; i < rs.n; i++)
-		S[a.newid[a.end_of[i]]].nanchor++;
+	/* Triggers: rules grouped by trigger pattern. */
+	uint32_t *TF = NF_AT(st, trig_off, uint32_t *);
+	uint32_t *TR = NF_AT(st, trig_rules_off, uint32_t *);
 	uint32_t run = 0;
-	for (uint32_t n = 0; n < a.nstates; n++) {
-		S[n].anchor = run;
-		run += S[n].nanchor;
-		S[n].nanchor = 0;
+	for (uint32_t p = 0; p < a.npatterns; p++) {
+		TF[p] = run;
+		run += a.pat_trig[p];
 	}
-	for (size_t i = 0; i < rs.n; i++) {
-		struct nids_state *x = &S[a.newid[a.end_of[i]]];
-		A[x->anchor + x->nanchor++] = (uint32_t)i;
-	}
+	TF[a.npatterns] = run;
+	for (uint32_t p = 0; p < a.npatterns; p++)
+		a.pat_trig[p] = TF[p];
+	for (size_t i = 0; i < rs.n; i++)
+		if (a.rule_trig[i] != NIDS_NONE)
+			TR[a.pat_trig[a.rule_trig[i]]++] = (uint32_t)i;
+
+	/* Short rules found by port. */
+	struct nids_port_key *K = NF_AT(st, keys_off, struct nids_port_key *);
+	uint32_t nk = 0;
+	for (size_t i = 0; i < rs.n; i++)
+		if (a.rule_trig[i] == NIDS_NONE)
+			nk += port_keys(&rs.rules[i], K + nk, (uint32_t)i);
+	qsort(K, nk, sizeof(*K), key_cmp);
+	st->nkeys = nk;
+
+	/* DFA rows and output lists, in new ids. */
+	uint16_t *D = NF_AT(st, dfa_off, uint16_t *);
+	uint32_t *OF = NF_AT(st, out_off, uint32_t *);
+	uint16_t *OP = NF_AT(st, out_pat_off, uint16_t *);
+	uint32_t oi = 0;
 	for (uint32_t n = 0; n < a.nstates; n++) {
 		uint32_t s = a.order[n];
-		const uint32_t *row = &a.go[(size_t)s * a.nclasses];
-		struct nids_state *x = &S[n];
-		x->fail = a.newid[a.fail[s]];
-		if (x->nanchor)
-			x->pattern = (uint16_t)npat++;
-		if (a.depth[s] <= NIDS_DENSE_DEPTH) {
-			x->dense = 1;
-			x->trans = di * a.nclasses;
-			for (uint32_t c = 0; c < a.nclasses; c++)
-				D[x->trans + c] = a.newid[row[c]];
-			di++;
-		} else {
-			x->trans = ei;
-			for (uint32_t c = 0; c < a.nclasses; c++) {
-				uint32_t t = row[c];
-				if (t && a.parent[t] == s && a.depth[t] == a.depth[s] + 1)
-					E[ei++] = a.newid[t] << 8 | c;
-			}
-			x->nedges = (uint16_t)(ei - x->trans);
+		const uint16_t *row = &a.row[(size_t)s * a.nclasses];
+		uint16_t *drow = &D[(size_t)n * a.nclasses];
+		for (uint32_t c = 0; c < a.nclasses; c++)
+			drow[c] = (uint16_t)a.newid[row[c]];
+		if (n < a.out_min)
+			continue;
+		OF[n - a.out_min] = oi;
+		for (uint32_t j = 0; j < a.fail[s]; j++) {
+			uint32_t p = a.outs[a.out_first[s] + j];
+			OP[oi++] = (uint16_t)(p | (TF[p] != TF[p + 1] ? NIDS_OUT_TRIG : 0));
 		}
 	}
-	/* Dictionary links, in BFS order so a state's fail target is already done. */
-	S[0].dict = NIDS_NONE;
-	for (uint32_t n = 1; n < a.nstates; n++) {
-		uint32_t fl = S[n].fail;
-		S[n].dict = S[fl].nanchor ? fl : S[fl].dict;
-	}
-	st->npatterns = npat;
+	OF[nout_states] = oi;
 	memcpy((uint8_t *)st + load_off, &sum, sizeof(sum));
 	memcpy((uint8_t *)st + load_off + sizeof(sum), text, text_len + 1);
 	*ret_state = h;
@@ -1089,7 +1333,7 @@ const char *nids_summary_text(const struct nf_hdr *h)
 static int nids_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, char *err, size_t errlen)
 {
 	static const char *const known[] = { "rules", "action", NULL };
-	char path[4096], inner[512];
+	char path[4096], inner[4096 + 256]; /* room for the path in a message */
 	uint32_t action = NIDS_ACT_ALERT;
 	const char *v;
 	int line, rc;
@@ -1147,10 +1391,12 @@ static int nids_report(const struct nf_hdr *h, const char *what, FILE *out, bool
 		}
 		fprintf(out,
 			"{\"seen\":%u,\"loaded\":%u,\"skipped\":%u,\"commented\":%u,\"patterns\":%u,"
-			"\"states\":%u,\"dense_states\":%u,\"classes\":%u,\"edges\":%u,\"ac_bytes\":%u,"
-			"\"blob_bytes\":%u,\"summary\":",
-			s->seen, s->loaded, s->skipped, s->commented, s->patterns, s->states, s->dense_states,
-			s->classes, s->edges, s->ac_bytes, s->blob_bytes);
+			"\"pattern_max\":%u,\"states\":%u,\"out_states\":%u,\"classes\":%u,\"outputs\":%u,"
+			"\"dfa_bytes\":%u,\"ac_bytes\":%u,\"blob_bytes\":%u,\"port_rules\":%u,"
+			"\"port_keys\":%u,\"short_indexed\":%u,\"summary\":",
+			s->seen, s->loaded, s->skipped, s->commented, s->patterns, s->pattern_max, s->states,
+			s->out_states, s->classes, s->outputs, s->dfa_bytes, s->ac_bytes, s->blob_bytes,
+			s->port_rules, s->port_keys, s->short_indexed);
 		json_str(out, nids_summary_text(h));
 		fputs("}\n", out);
 		return 0;

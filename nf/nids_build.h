@@ -37,7 +37,7 @@ struct nids_src_rule {
 	uint8_t flags; /* NIDS_RF_* */
 	struct nids_src_spec src, sport, dst, dport;
 	uint16_t ncontents;
-	uint16_t anchor; /* index of the content the automaton indexes */
+	uint16_t anchor; /* the content marked fast_pattern, else the longest positive one */
 	struct nids_src_content c[NIDS_MAX_CONTENTS];
 };
 
@@ -79,8 +79,10 @@ int nids_build_file(const char *path, uint32_t action, struct nf_hdr **ret_state
 /* The load figures kept in the blob (host-only tail), followed by the text summary. */
 struct nids_load_summary {
 	uint32_t seen, loaded, skipped, commented;
-	uint32_t patterns, states, dense_states, classes, edges;
-	uint32_t ac_bytes, blob_bytes, full_dfa_kib;
+	uint32_t patterns, states, out_states, classes, outputs, pattern_max;
+	uint32_t dfa_bytes, ac_bytes, blob_bytes, full_dfa_kib;
+	/* Rules without a content of NIDS_INDEX_MIN bytes: found by port, or indexed anyway. */
+	uint32_t port_rules, port_keys, short_indexed;
 };
 
 const struct nids_load_summary *nids_summary(const struct nf_hdr *st);

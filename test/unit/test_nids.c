@@ -496,7 +496,10 @@ static const char hand_rules[] =
 	"alert tcp any any -> any any (msg:\"case\"; content:\"CaSe\"; sid:1018;)\n"
 	"alert tcp any any -> any any (msg:\"neg distance\"; content:\"qzz\"; content:\"zzk\"; distance:-2; within:4; sid:1019;)\n"
 	"alert tcp any any -> any any (msg:\"http\"; content:\"/cgi-bin/\"; http_uri; fast_pattern:only; sid:1020;)\n"
-	"alert tcp any any -> any any (msg:\"negated first\"; content:!\"safe\"; content:\"danger\"; sid:1021;)\n";
+	"alert tcp any any -> any any (msg:\"negated first\"; content:!\"safe\"; content:\"danger\"; sid:1021;)\n"
+	"alert tcp any any -> any [21,2100:2101,21] (msg:\"short, by port\"; content:\"|0a|\"; sid:1022;)\n"
+	"alert udp any 5353 <> any any (msg:\"short, by port, bidir\"; content:\"q\"; sid:1023;)\n"
+	"alert tcp any any -> any any (msg:\"longer than the indexed prefix\"; content:\"0123456789+-=_~!LONG-TAIL\"; sid:1024;)\n";
 
 static char hand_dir[] = "/tmp/gen-nids-XXXXXX";
 static char hand_path[256];
@@ -533,8 +536,8 @@ Test(nids_hand, load_counts)
 	char err[512];
 
 	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
-	cr_expect_eq(rs.seen, 21);
-	cr_expect_eq(rs.n, 19);
+	cr_expect_eq(rs.seen, 24);
+	cr_expect_eq(rs.n, 22);
 	cr_expect_eq(rs.skipped, 2);
 	cr_expect_eq(rs.commented, 1);
 	cr_expect_eq(count_of(&rs.skip_reasons, "no content"), 1);
@@ -599,6 +602,17 @@ static const struct hand_case cases[] = {
 	{ "negated first present", 6, 1, 2, 1, 2, "danger safe", -1, { 0 } },
 	{ "several", 6, 1, 2, 1, 80, "attack EVIL CaSe", -1, { 1001, 1002, 1018 } },
 	{ "empty payload", 6, 1, 2, 1, 80, "", 0, { 0 } },
+	{ "short by port", 6, 1, 2, 1, 2100, "x\ny", -1, { 1022 } },
+	{ "short by port, both ports keys", 6, 1, 2, 21, 2101, "\n", -1, { 1022 } },
+	{ "short by port, same port", 6, 1, 2, 21, 21, "\n", -1, { 1022 } },
+	{ "short by port, key on the wrong side", 6, 1, 2, 21, 22, "\n", -1, { 0 } },
+	{ "short by port, udp", 17, 1, 2, 1, 21, "\n", -1, { 0 } },
+	{ "short bidir forward", 17, 1, 2, 5353, 9, "q", -1, { 1023 } },
+	{ "short bidir reverse", 17, 1, 2, 9, 5353, "xqx", -1, { 1023 } },
+	{ "short bidir case", 17, 1, 2, 9, 5353, "Q", -1, { 0 } },
+	{ "long content", 6, 1, 2, 1, 2, "..0123456789+-=_~!LONG-TAIL", -1, { 1024 } },
+	{ "long content, prefix only", 6, 1, 2, 1, 2, "0123456789+-=_~!LONG-TAI", -1, { 0 } },
+	{ "long content, case", 6, 1, 2, 1, 2, "0123456789+-=_~!long-tail", -1, { 0 } },
 };
 
 Test(nids_hand, expected_alerts)
@@ -659,7 +673,9 @@ Test(nids_hand, oracle_on_stitched_payloads)
 		uint32_t len = 0, pieces = rnd() % 40;
 		random_header(&k);
 		if (rnd() & 1)
-			k.dp = (uint16_t[]){ 80, 53, 7000, 1200 }[rnd() % 4];
+			k.dp = (uint16_t[]){ 80, 53, 7000, 1200, 21, 2101, 5353 }[rnd() % 7];
+		if (rnd() % 4 == 0)
+			k.sp = (uint16_t[]){ 21, 2100, 5353, 7000 }[rnd() % 4];
 		if (rnd() % 3 == 0)
 			k.sa = IP(10, 0, 0, rnd() % 256);
 		for (uint32_t i = 0; i < pieces && len < 1400; i++) {
@@ -689,6 +705,47 @@ Test(nids_hand, oracle_on_stitched_payloads)
 	free(want);
 	free(got);
 	free(snap);
+	free(h);
+	nids_ruleset_free(&rs);
+}
+
+/*
+ * Long payloads are scanned in interleaved lanes that start pattern_max bytes early:
+ * a content at every position of payloads of several lengths (so across every cut)
+ * must fire exactly its rule.
+ */
+Test(nids_hand, every_position_every_length)
+{
+	static const char pat[] = "0123456789+-=_~!LONG-TAIL";
+	const uint32_t lens[] = { 25, 60, 100, 129, 255, 256, 300, 1000, 1460 };
+	struct nids_ruleset rs;
+	struct nf_hdr *h;
+	char err[512];
+	uint8_t pay[1460];
+	long packets = 0;
+
+	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(nids_compile(&rs, NIDS_ACT_ALERT, &h, err, sizeof(err)), 0, "%s", err);
+	uint64_t *snap = calloc(rs.n, 8);
+	uint8_t *got = malloc(rs.n);
+	for (size_t li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
+		for (uint32_t at = 0; at + sizeof(pat) - 1 <= lens[li]; at++) {
+			struct pk k = { .proto = 6, .sa = 1, .da = 2, .sp = 1, .dp = 2, .pay = pay, .plen = lens[li] };
+			struct frame f;
+			int v;
+			memset(pay, '.', lens[li]);
+			memcpy(pay + at, pat, sizeof(pat) - 1);
+			mk_frame(&f, &k);
+			nf_fired(h, snap, &f, got, &v);
+			for (size_t i = 0; i < rs.n; i++)
+				cr_assert_eq(got[i], rs.rules[i].sid == 1024, "payload %u bytes, content at %u: sid %u fired=%u",
+					     lens[li], at, rs.rules[i].sid, got[i]);
+			packets++;
+		}
+	}
+	cr_assert_gt(packets, 3000);
+	free(snap);
+	free(got);
 	free(h);
 	nids_ruleset_free(&rs);
 }
@@ -762,8 +819,10 @@ Test(nids_hand, drop_action_and_reports)
 	fclose(out);
 	cr_expect_not_null(strstr(buf, "sid:1001 rev:0 count:2 msg:\"plain\""), "%s", buf);
 	cr_expect_not_null(strstr(buf, "{\"alerts\":[{\"sid\":1001,\"rev\":0,\"count\":2,\"msg\":\"plain\"}],\"total\":2}"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "rules: 21 seen, 19 loaded"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "\"seen\":21,\"loaded\":19,\"skipped\":2"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "rules: 24 seen, 22 loaded"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "\"seen\":24,\"loaded\":22,\"skipped\":2"), "%s", buf);
+	/* 1022 and 1023 have no content of NIDS_INDEX_MIN bytes but name their ports. */
+	cr_expect_not_null(strstr(buf, "\"port_rules\":2,\"port_keys\":4,"), "%s", buf);
 	free(buf);
 	free(h);
 

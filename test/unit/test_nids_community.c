@@ -105,7 +105,14 @@ Test(nids_community, build_and_report)
 	cr_expect_eq(s->seen, fc.rules);
 	cr_expect_eq(s->loaded + s->skipped, s->seen);
 	cr_expect_gt(s->states, 1000);
-	cr_expect_lt(s->ac_bytes, 4u << 20, "automaton of %u bytes: not compact", s->ac_bytes);
+	/* Dense DFA: one uint16_t next state per (state, byte class). */
+	cr_expect_lt(s->states, 65536u);
+	cr_expect_eq(s->dfa_bytes, s->states * s->classes * 2);
+	cr_expect_lt(s->classes, 256u);
+	/* Fits the L2 of an H100 (50 MB) with room for packets; a 256-wide uint32 DFA would not. */
+	cr_expect_lt(s->ac_bytes, 24u << 20, "automaton of %u bytes", s->ac_bytes);
+	cr_expect_lt(s->ac_bytes, s->full_dfa_kib * 1024u / 2);
+	cr_expect_gt(s->patterns, 3000, "every content of at least %u bytes is indexed", NIDS_INDEX_MIN);
 	cr_expect_eq(h->size, s->blob_bytes);
 
 	char *buf = NULL;
