@@ -645,7 +645,21 @@ static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
 		fused_describe(bc->fused, what, sizeof(what));
 	else
 		snprintf(what, sizeof(what), "generic agent (%s)", bc->fused_why);
-	snprintf(buf, len, "gpu: %s, %s", what, gpu_backend_describe(bc));
+	snprintf(buf, len, "gpu %d: %s, %s", bc->dev, what, gpu_backend_describe(bc));
+	return 0;
+}
+
+static int gpu_state_write(struct backend_chain *bc, uint32_t i, const void *src, uint32_t off, uint32_t len)
+{
+	if (i >= bc->prog.n)
+		return -EINVAL;
+	if ((uint64_t)off + len > bc->st[i]->size)
+		return -ERANGE;
+	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice") ||
+	    CUDA_TRY(cudaMemcpyAsync((uint8_t *)bc->st[i]->dptr + off, src, len, cudaMemcpyHostToDevice, bc->ctl),
+		     "write NF state") ||
+	    CUDA_TRY(cudaStreamSynchronize(bc->ctl), "write NF state"))
+		return -EIO;
 	return 0;
 }
 
@@ -663,6 +677,7 @@ static const struct backend_ops gpu_ops = {
 	.submit = gpu_submit,
 	.complete = gpu_complete,
 	.state_read = gpu_state_read,
+	.state_write = gpu_state_write,
 	.describe = gpu_describe,
 	.max_inflight = GPU_INFLIGHT,
 };

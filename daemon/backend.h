@@ -58,6 +58,8 @@ struct backend_ops {
 	int (*complete)(struct backend_chain *bc, struct gen_desc **ret_descs, uint32_t *ret_n);
 	/* Read bytes [off, off+len) of NF i's live state blob (counters, tables) into dst. */
 	int (*state_read)(struct backend_chain *bc, uint32_t i, void *dst, uint32_t off, uint32_t len);
+	/* Write bytes [off, off+len) of NF i's live state blob (hand-over when a chain moves device). */
+	int (*state_write)(struct backend_chain *bc, uint32_t i, const void *src, uint32_t off, uint32_t len);
 	/* Optional: one line on what runs the chain (e.g. "fused agent, cached"), for genctl. */
 	int (*describe)(struct backend_chain *bc, char *buf, size_t len);
 	/* Max batches in flight per chain (1 for cpu). */

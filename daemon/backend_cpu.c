@@ -114,6 +114,19 @@ static int cpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint3
 	return 0;
 }
 
+static int cpu_state_write(struct backend_chain *bc, uint32_t i, const void *src, uint32_t off, uint32_t len)
+{
+	struct nf_hdr *h;
+
+	if (i >= bc->prog.n)
+		return -EINVAL;
+	h = bc->prog.state[i];
+	if ((uint64_t)off + len > h->size)
+		return -ERANGE;
+	memmove((uint8_t *)h + off, src, len);
+	return 0;
+}
+
 const struct backend_ops backend_cpu = {
 	.name = "cpu",
 	.umem_attach = cpu_umem_attach,
@@ -123,6 +136,7 @@ const struct backend_ops backend_cpu = {
 	.submit = cpu_submit,
 	.complete = cpu_complete,
 	.state_read = cpu_state_read,
+	.state_write = cpu_state_write,
 	.max_inflight = 1,
 };
 

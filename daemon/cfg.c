@@ -955,6 +955,34 @@ static char *dir_of(const char *path)
 	return real ? real : strdup(dirname(copy));
 }
 
+/*
+ * Each GPU holds its own copy of an NF's state. For ipsec_esp that would mean two
+ * sequence counters (reused numbers on the wire) or two replay windows, so one
+ * SA may serve chains on one GPU only.
+ */
+static void check_gpu_sharing(struct parser *p, const struct cfg *c)
+{
+	for (int a = 0; a < c->nchains; a++) {
+		for (int b = a + 1; b < c->nchains; b++) {
+			const struct cfg_chain *x = &c->chains[a], *y = &c->chains[b];
+
+			if (x->gpu == y->gpu)
+				continue;
+			for (int i = 0; i < x->nnfs; i++) {
+				for (int j = 0; j < y->nnfs; j++) {
+					const struct cfg_nf *nf = &c->nfs[x->nfs[i]];
+
+					if (x->nfs[i] != y->nfs[j] || !nf->type || strcmp(nf->type, "ipsec_esp"))
+						continue;
+					perr(p, y->line, "chain '%s' (gpu %d) and chain '%s' (gpu %d) share ipsec_esp nf '%s': "
+					     "an SA's sequence numbers and replay window must live on one GPU; give each GPU its own [nf]",
+					     y->name, y->gpu, x->name, x->gpu, nf->name);
+				}
+			}
+		}
+	}
+}
+
 int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 {
 	struct parser p = { .file = path, .cur = CUR_NONE };
@@ -1030,6 +1058,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 		}
 		load_chain(&p, c, &p.sects[i]);
 	}
+	check_gpu_sharing(&p, c);
 out:
 	raw_free(&p);
 	if (p.oom) {

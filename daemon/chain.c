@@ -230,6 +230,33 @@ static void controller_sleep(struct gen_chain *c)
 	wake_done(&c->wake);
 }
 
+/*
+ * At a batch boundary, when the chain moves to another device or backend, the
+ * live state of each NF it keeps (flow tables, IPsec sequence numbers, replay
+ * windows, counters) is copied from the old copy to the new one. Nothing of the
+ * chain is in flight, so no update is lost and no sequence number is reused.
+ */
+static void hand_over_state(struct gen_chain *c, const struct chain_ver *from, const struct chain_ver *to)
+{
+	if (from->be == to->be && from->prog.gpu == to->prog.gpu)
+		return; /* same device: the NF copies are shared already */
+	for (uint32_t i = 0; i < to->prog.n; i++) {
+		for (uint32_t j = 0; j < from->prog.n; j++) {
+			uint32_t size = to->prog.state[i]->size;
+			void *buf;
+
+			if (from->prog.state[j] != to->prog.state[i])
+				continue;
+			buf = malloc(size);
+			if (buf && !from->be->state_read(from->bc[0], j, buf, 0, size) &&
+			    !to->be->state_write(to->bc[0], i, buf, 0, size))
+				STORE(&c->handovers, c->handovers + 1);
+			free(buf);
+			break;
+		}
+	}
+}
+
 static void *controller_main(void *arg)
 {
 	struct ctl_state s = { .c = arg };
@@ -252,6 +279,8 @@ static void *controller_main(void *arg)
 		/* A new program takes over at a batch boundary: nothing of the old in flight. */
 		if (next) {
 			if (s.head == s.tail) {
+				if (!c->backend_failed)
+					hand_over_state(c, c->cur, next);
 				STORE(&c->retired, c->cur);
 				c->cur = next;
 				drop_cpu_fallback(&s);

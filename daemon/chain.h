@@ -45,6 +45,7 @@ struct gen_chain {
 	int backend_failed;     /* the chain moved to the cpu backend */
 	const char *backend_name;
 	uint64_t dropped_nf;    /* DROP verdicts */
+	uint64_t handovers;     /* NF states copied to a new device at a swap */
 };
 
 int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint32_t max_batch,

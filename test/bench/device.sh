@@ -6,12 +6,13 @@
 # then the fused-agent figures), and the netns end-to-end tests with backend = gpu
 # (test/net/device_e2e.sh: mounts bpffs, needs ip/bpftool in the bundle); prints a
 # short table and keeps the full logs in OUT_DIR.
-# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused e2e" (default all).
+# On machines with several GPUs also: parity on every device and gen-bench -M.
+# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused e2e multi" (default all).
 set -u
 build=${1:-build-gpu}
 bundle=${2:-.devbundle}
 out=${3:-${OUT:-/tmp/gen-device}}
-parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused e2e} "
+parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused e2e multi} "
 mkdir -p "$out"
 export GEN_SHARED_DATA=${GEN_SHARED_DATA:-$PWD/$bundle/data}
 libs="$PWD/$bundle"
@@ -56,6 +57,17 @@ if [[ $parts == *" fused "* ]]; then
 	# An empty cache: the first build is a real cold NVRTC compile.
 	LD_LIBRARY_PATH=$libs GEN_CACHE_DIR=$(mktemp -d /tmp/gen-cold.XXXXXX) \
 		"$build/test/bench/gen-bench" -F -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_fused.txt"
+	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [[ $parts == *" multi "* ]] && [ "$ngpu" -ge 2 ]; then
+	# Parity on every further device, and the placement figures.
+	for d in $(seq 1 $((ngpu - 1))); do
+		echo "== parity on GPU $d"
+		unit test_gpu_parity GEN_GPU_AGENT=generic GEN_PARITY_GPU=$d
+	done
+	echo "== gen-bench -M (multi-GPU placement)"
+	LD_LIBRARY_PATH=$libs "$build/test/bench/gen-bench" -M -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_multi.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
 fi
 if [[ $parts == *" e2e "* ]]; then

@@ -84,22 +84,12 @@ static void gen_traffic(struct bench *bn, int size_mode)
 	memcpy(bn->umem, bn->pristine, bn->umem_size);
 }
 
-/* Mpps of the gpu backend with batches of n kept in flight for bn->seconds. */
-static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const char *mode)
+/* Mpps of one gpu chain with batches of n kept in flight for bn->seconds. */
+static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 {
-	struct backend_chain *bc;
 	uint64_t pkts = 0, sub = 0, done = 0;
 	double t0, t1;
 
-	setenv("GEN_GPU_MEM", mem, 1);
-	/* "fused": the rtc mode on the chain's fused agent, built before the clock starts. */
-	setenv("GEN_GPU_MODE", strcmp(mode, "fused") ? mode : "rtc", 1);
-	setenv("GEN_GPU_AGENT", strcmp(mode, "fused") ? "generic" : "fused", 1);
-	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
-	if (!bc) {
-		fprintf(stderr, "gen-bench: gpu chain_create: %s\n", strerror(errno));
-		return -1;
-	}
 	/* Warm-up: fill every in-flight slot once, so first-launch costs and the
 	 * growth of each slot's pinned buffers are not counted as throughput. */
 	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++) {
@@ -142,8 +132,113 @@ static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const cha
 		t1 = now();
 	}
 	t1 = now();
-	backend_gpu->chain_destroy(bc);
 	return pkts / (t1 - t0) / 1e6;
+}
+
+static void gpu_env(const char *mem, const char *mode)
+{
+	setenv("GEN_GPU_MEM", mem, 1);
+	/* "fused": the rtc mode on the chain's fused agent, built before the clock starts. */
+	setenv("GEN_GPU_MODE", strcmp(mode, "fused") ? mode : "rtc", 1);
+	setenv("GEN_GPU_AGENT", strcmp(mode, "fused") ? "generic" : "fused", 1);
+}
+
+/* Mpps of the gpu backend with batches of n kept in flight for bn->seconds. */
+static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const char *mode)
+{
+	struct backend_chain *bc;
+	double mpps;
+
+	gpu_env(mem, mode);
+	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
+	if (!bc) {
+		fprintf(stderr, "gen-bench: gpu chain_create: %s\n", strerror(errno));
+		return -1;
+	}
+	mpps = gpu_loop(bn, bc, n);
+	backend_gpu->chain_destroy(bc);
+	return mpps;
+}
+
+struct mg_job {
+	struct bench *bn;
+	struct backend_chain *bc;
+	uint32_t n;
+	double mpps;
+};
+
+static void *mg_thread(void *arg)
+{
+	struct mg_job *j = arg;
+
+	j->mpps = gpu_loop(j->bn, j->bc, j->n);
+	return NULL;
+}
+
+/*
+ * Multi-GPU placement: two copies of the chain, each fed by its own thread from
+ * its own UMEM, placed on devices (0, 1) and then both on device 0; aggregate Mpps.
+ */
+static void multi_report(struct bench *bn0, int ndev)
+{
+	static const int place[2][2] = { { 0, 1 }, { 0, 0 } };
+	struct bench bn1 = *bn0;
+
+	bn1.umem = mmap(NULL, bn1.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bn1.pristine = mmap(NULL, bn1.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bn1.pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn1.pdesc));
+	bn1.desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn1.desc));
+	if (bn1.umem == MAP_FAILED || bn1.pristine == MAP_FAILED || !bn1.pdesc || !bn1.desc ||
+	    backend_gpu->umem_attach(bn1.umem, bn1.umem_size, PKTGEN_FRAME)) {
+		fprintf(stderr, "gen-bench: memory for the second chain\n");
+		return;
+	}
+	gen_traffic(bn0, 64);
+	gen_traffic(&bn1, 64);
+	gpu_env("mapped", "rtc");
+	printf("\n== multi-GPU: 2 chains, 64B, mapped/rtc generic agent, aggregate Mpps (%d devices)\n", ndev);
+	printf("%-8s %14s %14s %14s %14s %14s\n", "batch", "1 chain dev0", "dev0+dev1", "  (per chain)", "dev0+dev0",
+	       "  (per chain)");
+	for (size_t b = 2; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
+		uint32_t n = batch_sizes[b];
+		double one = gpu_point(bn0, n, "mapped", "rtc"), agg[2] = { 0, 0 }, each[2][2];
+
+		for (int pl = 0; pl < 2; pl++) {
+			struct mg_job j[2] = { { bn0, NULL, n, 0 }, { &bn1, NULL, n, 0 } };
+			pthread_t t[2];
+
+			if (place[pl][1] >= ndev) {
+				agg[pl] = -1;
+				continue;
+			}
+			for (int c = 0; c < 2; c++) {
+				j[c].bn->prog.gpu = place[pl][c];
+				j[c].bc = backend_gpu->chain_create(&j[c].bn->prog, j[c].bn->umem, j[c].bn->umem_size,
+								    PKTGEN_FRAME);
+			}
+			if (!j[0].bc || !j[1].bc) {
+				fprintf(stderr, "gen-bench: chain_create on devices %d,%d: %s\n", place[pl][0], place[pl][1],
+					strerror(errno));
+				agg[pl] = -1;
+			} else {
+				for (int c = 0; c < 2; c++)
+					pthread_create(&t[c], NULL, mg_thread, &j[c]);
+				for (int c = 0; c < 2; c++)
+					pthread_join(t[c], NULL);
+				agg[pl] = j[0].mpps + j[1].mpps;
+			}
+			for (int c = 0; c < 2; c++) {
+				each[pl][c] = j[c].mpps;
+				if (j[c].bc)
+					backend_gpu->chain_destroy(j[c].bc);
+			}
+		}
+		bn0->prog.gpu = bn1.prog.gpu = 0;
+		printf("%-8u %14.2f %14.2f %6.2f+%-7.2f %14.2f %6.2f+%-7.2f\n", n, one, agg[0], each[0][0], each[0][1],
+		       agg[1], each[1][0], each[1][1]);
+		fflush(stdout);
+	}
+	backend_gpu->umem_detach(bn1.umem);
 }
 
 struct cpu_job {
@@ -321,7 +416,8 @@ static void fused_report(struct bench *bn)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F]\n");
+	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F] [-M]\n"
+		"  -F fused-agent figures only; -M multi-GPU placement figures only\n");
 	exit(2);
 }
 
@@ -329,7 +425,7 @@ int main(int argc, char **argv)
 {
 	const char *file = NULL, *chain = NULL, *rules = GEN_SHARED_DATA "/snort-community/community.rules";
 	struct bench bn = { .seconds = 0.3 };
-	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, fused_only = 0, o;
+	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, fused_only = 0, multi_only = 0, o;
 	char why[256];
 
 	if (getenv("GEN_SHARED_DATA")) {
@@ -337,7 +433,7 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%s/snort-community/community.rules", getenv("GEN_SHARED_DATA"));
 		rules = buf;
 	}
-	while ((o = getopt(argc, argv, "c:n:r:d:T:qFh")) != -1) {
+	while ((o = getopt(argc, argv, "c:n:r:d:T:qFMh")) != -1) {
 		switch (o) {
 		case 'c': file = optarg; break;
 		case 'n': chain = optarg; break;
@@ -346,6 +442,7 @@ int main(int argc, char **argv)
 		case 'T': threads = atoi(optarg); break;
 		case 'q': quick = 1; break;
 		case 'F': fused_only = 1; break;
+		case 'M': multi_only = 1; break;
 		default: usage();
 		}
 	}
@@ -378,6 +475,15 @@ int main(int argc, char **argv)
 	} else if (backend_gpu->umem_attach(bn.umem, bn.umem_size, PKTGEN_FRAME)) {
 		fprintf(stderr, "gen-bench: umem_attach failed\n");
 		gpu_ok = 0;
+	}
+	if (multi_only) {
+		int ndev = 0;
+
+		if (gpu_ok && sscanf(why, "%d", &ndev) == 1 && ndev >= 1)
+			multi_report(&bn, ndev);
+		if (gpu_ok)
+			backend_gpu->umem_detach(bn.umem);
+		return gpu_ok ? 0 : 1;
 	}
 	if (fused_only) {
 #ifdef GEN_HAVE_CUDA

@@ -19,7 +19,7 @@ export PATH=$wrap:$PATH GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build LIB
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 rc=0
 for backend in gpu; do
-	for t in test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback; do
+	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu}; do
 		echo "== net/$t backend=$backend"
 		GEN_BACKEND=$backend timeout 300 bash "$here/$t.sh" >"/tmp/e2e-$t.log" 2>&1
 		r=$?

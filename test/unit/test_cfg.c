@@ -270,6 +270,8 @@ static const struct bad_case bad[] = {
 	{ GEN NFS "[chain c]\nid = 1\noutput = 1\nmatch = proto icmp dport 1\n", 8, "need proto tcp or udp" },
 	{ GEN NFS "[chain c]\nid = 1\noutput = 1\nmatch = in 3\n", 8, "match in '3'" },
 	{ GEN NFS "[chain c]\nid = 1\noutput = 1\nmatch = any\nmatch = dport 1 x\n", 9, "unknown match key 'x'" },
+	{ GEN "[nf e]\ntype = ipsec_esp\n[chain c]\nid = 1\nmatch = any\noutput = 1\nnfs = e\n"
+	      "[chain d]\nid = 2\nmatch = any\noutput = 1\nnfs = e\ngpu = 1\n", 10, "share ipsec_esp nf 'e'" },
 };
 
 Test(cfg, bad_files_name_file_and_line)

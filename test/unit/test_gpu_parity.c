@@ -160,6 +160,8 @@ static void prog_of(struct chain_prog *p, const struct chain_def *d, struct nf_h
 	memset(p, 0, sizeof(*p));
 	p->n = d->n;
 	p->mini_batch = 256;
+	/* GEN_PARITY_GPU=N runs the parity cases on device N (multi-GPU machines). */
+	p->gpu = getenv("GEN_PARITY_GPU") ? atoi(getenv("GEN_PARITY_GPU")) : 0;
 	for (uint32_t i = 0; i < d->n; i++) {
 		p->type[i] = d->blob[i]->type;
 		p->state[i] = states[i];
