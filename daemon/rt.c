@@ -661,6 +661,10 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
 				(unsigned long)rc->c.fallbacks);
 			print_nf_counters(rt, rc, out, true);
+			fprintf(out, "],\"rx_per_queue\":[");
+			for (int q = 0; q < rc->c.nq; q++)
+				fprintf(out, "%s%lu", q ? "," : "",
+					(unsigned long)__atomic_load_n(&rc->c.io[q].rx_packets, __ATOMIC_RELAXED));
 			fprintf(out, "]}");
 		} else {
 			fprintf(out, "%-16s %4u %12lu %12lu %10lu %10u %10.1f  %s%s\n", rc->c.name, rc->c.id,

@@ -54,8 +54,10 @@ net_setup() {
 	trap net_teardown EXIT
 	trap 'exit 1' INT TERM
 	ip netns add "$NS_SND" && ip netns add "$NS_GEN" && ip netns add "$NS_RCV" || fail "cannot create namespaces"
-	ip link add s0 netns "$NS_SND" type veth peer name gin netns "$NS_GEN" || fail "veth s0/gin"
-	ip link add r0 netns "$NS_RCV" type veth peer name gout netns "$NS_GEN" || fail "veth r0/gout"
+	# NET_QUEUES: rx/tx queues per veth (gend's [gen] queues must match).
+	local mq="numtxqueues ${NET_QUEUES:-1} numrxqueues ${NET_QUEUES:-1}"
+	ip link add s0 netns "$NS_SND" $mq type veth peer name gin netns "$NS_GEN" $mq || fail "veth s0/gin"
+	ip link add r0 netns "$NS_RCV" $mq type veth peer name gout netns "$NS_GEN" $mq || fail "veth r0/gout"
 	nsenter --net=/var/run/netns/"$NS_SND" ip link set s0 address $MAC_S0
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gin address $MAC_GIN
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout address $MAC_GOUT
@@ -65,7 +67,7 @@ net_setup() {
 		nsenter --net=/var/run/netns/"$1" ip link set "$2" mtu 1500 up
 	done
 	# A second egress link, port 3: r1 (rcv) -- gout2 (gen).
-	ip link add r1 netns "$NS_RCV" type veth peer name gout2 netns "$NS_GEN" || fail "veth r1/gout2"
+	ip link add r1 netns "$NS_RCV" $mq type veth peer name gout2 netns "$NS_GEN" $mq || fail "veth r1/gout2"
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout2 address $MAC_GOUT2 up
 	nsenter --net=/var/run/netns/"$NS_RCV" ip link set r1 address $MAC_R1 up
 	nsenter --net=/var/run/netns/"$NS_SND" ip addr add 10.10.1.1/24 dev s0
@@ -98,7 +100,7 @@ cfg_begin() {
 	backend = ${GEN_BACKEND:-cpu}
 	unmatched = pass
 	xdp_mode = native
-	queues = 1
+	queues = ${NET_QUEUES:-1}
 	control = $SOCK
 	EOF2
 }

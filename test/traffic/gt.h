@@ -87,7 +87,7 @@ struct gt_recv_opts {
 	uint64_t count;
 	int64_t expect; /* -1 = judge loss per stream from the highest seq */
 	const char *ready_file;
-	const char *dump;       /* per-packet lines: stream seq ttl tos src_mac */
+	const char *dump;       /* per-packet lines: stream seq ttl tos src_mac sport */
 	uint32_t ring_frames;
 	int cpu;
 };

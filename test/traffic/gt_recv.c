@@ -179,8 +179,8 @@ static void dump_packet(const uint8_t *f, const struct gt_parsed *p)
 	uint32_t l3 = (f[12] == 0x81 && f[13] == 0x00) ? 18 : 14;
 	const uint8_t *m = p->src_mac;
 
-	fprintf(dump_file, "%u %llu %u %u %02x:%02x:%02x:%02x:%02x:%02x\n", p->stream, (unsigned long long)p->seq,
-		p->ttl, f[l3 + 1], m[0], m[1], m[2], m[3], m[4], m[5]);
+	fprintf(dump_file, "%u %llu %u %u %02x:%02x:%02x:%02x:%02x:%02x %u\n", p->stream, (unsigned long long)p->seq,
+		p->ttl, f[l3 + 1], m[0], m[1], m[2], m[3], m[4], m[5], p->sport);
 }
 
 static int account(struct gt_stats *st, const struct tpacket3_hdr *h, const uint8_t *f,
