@@ -162,6 +162,8 @@ static int check_only(const char *path)
 	int r = cfg_load(path, &cfg, err, sizeof(err));
 
 	if (!r)
+		r = rt_check_capacity(cfg, err, sizeof(err));
+	if (!r)
 		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
 	if (r) {
 		fprintf(stderr, "%s\n", err);

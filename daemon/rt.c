@@ -303,6 +303,9 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	rt->nports = cfg->nports;
 	rt->nq = cfg->queues;
 	select_backend(rt, cfg, backend_override);
+	r = rt_check_capacity(cfg, err, errlen);
+	if (r)
+		return r;
 	for (int p = 0; p < cfg->nports; p++) {
 		rt->ifindex[p] = (int)if_nametoindex(cfg->ports[p]);
 		if (!rt->ifindex[p]) {
@@ -354,6 +357,32 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	return 0;
 }
 
+/* Classifier rules and ids the new config needs, against what the table holds. */
+int rt_check_capacity(const struct cfg *cfg, char *err, size_t errlen)
+{
+	int rules = 0, ids = 0;
+
+	for (int i = 0; i < cfg->nchains; i++) {
+		const struct cfg_chain *cc = &cfg->chains[i];
+		uint32_t ports = chain_in_ports(cfg, cc);
+
+		for (int m = 0; m < cc->nmatch; m++)
+			rules += cc->match[m].in_port ? 1 : __builtin_popcount(ports);
+		ids += __builtin_popcount(ports);
+		if (rules > GEN_CLS_MAX_RULES) {
+			snprintf(err, errlen, "%s:%d: chain '%s': more than %d classifier rules in all (match lines x ingress ports)",
+				 cfg->file, cc->line, cc->name, GEN_CLS_MAX_RULES);
+			return -E2BIG;
+		}
+	}
+	if (ids > GEN_MAX_CHAINS - 1) {
+		snprintf(err, errlen, "%s: %d (chain, ingress port) pairs; the classifier has %d ids", cfg->file, ids,
+			 GEN_MAX_CHAINS - 1);
+		return -E2BIG;
+	}
+	return 0;
+}
+
 static bool same_ports(const struct cfg *a, const struct cfg *b)
 {
 	if (a->nports != b->nports || a->queues != b->queues)
@@ -367,7 +396,7 @@ static bool same_ports(const struct cfg *a, const struct cfg *b)
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 {
 	struct cfg *old = rt->cfg, *cfg = NULL;
-	struct chain_ver *retired[CFG_MAX_CHAINS];
+	struct chain_ver *retired[CFG_MAX_CHAINS], *prepared[CFG_MAX_CHAINS];
 	int nretired = 0, r;
 
 	err[0] = 0;
@@ -391,56 +420,79 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	if (r)
 		goto reject;
 
-	/* Removed chains (or whose id changed): out of the table first, then drained. */
+	/*
+	 * Prepare everything that can fail before anything changes: a rejected
+	 * reload leaves every chain as it was.
+	 */
+	r = rt_check_capacity(cfg, err, errlen);
+	if (r)
+		goto reject_built;
 	for (int i = rt->nchains - 1; i >= 0; i--) {
 		struct rt_chain *rc = rt->chains[i];
 		const struct cfg_chain *nc = cfg_chain_find(cfg, rc->c.name);
 
-		if (!nc || nc->id != rc->c.id || chain_in_ports(cfg, nc) != chain_in_ports(old, rc->cc))
-			rc->live = false;
+		/* Removed, or its id or ingress ports changed: it leaves (and may come back anew). */
+		rc->live = nc && nc->id == rc->c.id && chain_in_ports(cfg, nc) == chain_in_ports(old, rc->cc);
+		prepared[i] = NULL;
+		if (!rc->live || cfg_chain_equal(old, rc->cc, cfg, nc))
+			continue;
+		{
+			struct chain_prog prog;
+
+			chain_prog_from_cfg(cfg, nc, &prog);
+			prepared[i] = chain_ver_new(&prog, rt->be, rt->workers, rt->nq, nc->output - 1, err, errlen);
+		}
+		if (!prepared[i]) {
+			r = errno ? -errno : -EIO;
+			snprintf(err + strlen(err), errlen - strlen(err), " (chain '%s', %s:%d)", nc->name, cfg->file,
+				 nc->line);
+			for (int k = i + 1; k < rt->nchains; k++)
+				chain_ver_free(prepared[k], rt->nq);
+			goto reject_built;
+		}
+		chain_nf_names(cfg, nc, prepared[i]->nfs, sizeof(prepared[i]->nfs));
+		prepared[i]->generation = rt->generation + 1;
 	}
+
+	/* Leaving chains: out of the table first (built from the chains that stay), then drained. */
 	{
-		/* A table with only the chains that stay: built from the old config minus the leaving ones. */
-		struct rt_chain *keep[CFG_MAX_CHAINS];
+		struct rt_chain *keep[CFG_MAX_CHAINS], *all[CFG_MAX_CHAINS];
+		struct chain_ver *prep_all[CFG_MAX_CHAINS];
 		int nkeep = 0, nall = rt->nchains;
-		struct rt_chain *all[CFG_MAX_CHAINS];
 
 		memcpy(all, rt->chains, sizeof(all[0]) * (size_t)nall);
-		for (int i = 0; i < nall; i++)
-			if (all[i]->live)
+		memcpy(prep_all, prepared, sizeof(prep_all[0]) * (size_t)nall);
+		for (int i = 0; i < nall; i++) {
+			if (all[i]->live) {
+				prepared[nkeep] = prep_all[i];
 				keep[nkeep++] = all[i];
+			}
+		}
 		memcpy(rt->chains, keep, sizeof(keep[0]) * (size_t)nkeep);
 		rt->nchains = nkeep;
+		/* The old config's matches for the chains that stay: nothing new enters yet. */
 		r = install_rules(rt, old, err, errlen);
-		memcpy(rt->chains, all, sizeof(all[0]) * (size_t)nall);
-		rt->nchains = nall;
-		if (r)
+		if (r) {
+			memcpy(rt->chains, all, sizeof(all[0]) * (size_t)nall);
+			rt->nchains = nall;
+			for (int i = 0; i < nkeep; i++)
+				chain_ver_free(prepared[i], rt->nq);
 			goto reject_built;
-		for (int i = nall - 1; i >= 0; i--)
-			if (!all[i]->live)
+		}
+		for (int i = nall - 1; i >= 0; i--) {
+			if (!all[i]->live) {
+				rt->chains[rt->nchains++] = all[i]; /* chain_remove finds and drops it */
 				chain_remove(rt, all[i]);
+			}
+		}
 	}
 	/* Changed chains get their new program at their next batch boundary. */
 	for (int i = 0; i < rt->nchains; i++) {
 		struct rt_chain *rc = rt->chains[i];
 		const struct cfg_chain *nc = cfg_chain_find(cfg, rc->c.name);
-		struct chain_prog prog;
-		struct chain_ver *v;
 
-		if (cfg_chain_equal(old, rc->cc, cfg, nc)) {
-			rc->cc = nc;
-			continue;
-		}
-		chain_prog_from_cfg(cfg, nc, &prog);
-		v = chain_ver_new(&prog, rt->be, rt->workers, rt->nq, nc->output - 1, err, errlen);
-		if (!v) {
-			/* The chain keeps its running program; report it. */
-			r = -errno;
-			continue;
-		}
-		chain_nf_names(cfg, nc, v->nfs, sizeof(v->nfs));
-		v->generation = rt->generation + 1;
-		retired[nretired++] = chain_swap(&rc->c, v);
+		if (prepared[i])
+			retired[nretired++] = chain_swap(&rc->c, prepared[i]);
 		rc->cc = nc;
 	}
 	/* Added chains start, get sockets, then enter the table. */

@@ -41,6 +41,8 @@ struct rt {
 /* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */
 int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint32_t nframes,
 	     const char *pin_dir, char *err, size_t errlen);
+/* Whether cfg fits the classifier (rules, ids); -E2BIG with FILE:LINE otherwise. */
+int rt_check_capacity(const struct cfg *cfg, char *err, size_t errlen);
 /* Apply a new config file as a diff. 0, or -errno with FILE:LINE errors in err; nothing changes then. */
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen);
 /* Drain every chain, detach our XDP programs, remove our pins, free everything. */

@@ -92,6 +92,19 @@ recv_wait after
 [ "$(json_get "$WORK/after.json" "j['received']")" = 3000 ] || fail "chains stopped after a bad reload: $(cat "$WORK/after.json")"
 ok "the old chains keep forwarding after the rejected reload (genctl and SIGHUP)"
 
+# 2b. A file that is valid but needs more classifier rules than the table holds.
+cp "$WORK/good.ini" "$WORK/chains.ini"
+for c in 1 2 3 4 5 6; do
+	printf '\n[chain big%d]\nid = %d\nnfs = ttl\noutput = 2\n' $c $((10 + c)) >>"$WORK/chains.ini"
+	for m in $(seq 64); do echo "match = proto udp dport $((10000 + c * 100 + m))" >>"$WORK/chains.ini"; done
+done
+if ctl reload >"$WORK/reload2b.out" 2>&1; then fail "a reload beyond the classifier's capacity was accepted"; fi
+grep -q "chains.ini:[0-9]*: chain 'big[0-9]': more than 1024 classifier rules" "$WORK/reload2b.out" || fail "capacity error: $(cat "$WORK/reload2b.out")"
+ctl chains | grep -q "^big" && fail "part of a rejected reload was applied"
+"$GEND" --check -c "$WORK/chains.ini" >"$WORK/check.out" 2>&1 && fail "gend --check accepted it"
+grep -q "more than 1024 classifier rules" "$WORK/check.out" || fail "gend --check: $(cat "$WORK/check.out")"
+ok "a reload beyond the classifier's 1024 rules is rejected whole, with FILE:LINE (and by gend --check)"
+
 # 3. Remove a chain by SIGHUP.
 cp "$WORK/good.ini" "$WORK/chains.ini"
 sed -i '/^\[chain added\]/,$d' "$WORK/chains.ini"
