@@ -23,9 +23,9 @@
 #endif
 #define GEN_FRAME_SIZE 4096u
 #define GEN_BURST 64u
-#define GEN_FILL_SIZE 2048u
-#define GEN_COMP_SIZE 2048u
-#define GEN_RXTX_SIZE 2048u
+#define GEN_FILL_SIZE 4096u
+#define GEN_COMP_SIZE 4096u
+#define GEN_RXTX_SIZE 4096u
 
 /* Per (chain, queue): the controller's inbox and outbox, and counters. */
 struct chain_io {

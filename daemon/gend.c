@@ -55,7 +55,7 @@ static void usage(FILE *out)
 		     "  -f, --foreground    stay in the foreground (always the case under systemd)\n"
 		     "      --check         validate FILE (and the files it names) and exit\n"
 		     "      --backend B     override [gen] backend\n"
-		     "      --frames N      UMEM frames per queue (default 8192)\n"
+		     "      --frames N      UMEM frames per queue (default 16384)\n"
 		     "  -v, --verbose       more logging\n",
 		CFG_DEFAULT_FILE);
 }
@@ -279,7 +279,7 @@ int main(int argc, char **argv)
 	static struct gend g;
 	const char *backend = NULL;
 	bool check = false, foreground = false;
-	unsigned long frames = 8192;
+	unsigned long frames = 16384;
 	int o;
 
 	g.config = CFG_DEFAULT_FILE;

@@ -518,6 +518,8 @@ static int compile(const struct where *w, const struct custom_opts *o, const cha
 	snprintf(defopt, sizeof(defopt), "-DGEN_NF_DECLARED_SIZE=%u", o->state_size);
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", so, (long)getpid());
 	const char *flags[] = { "-std=gnu11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
+				/* NVRTC refuses these too: fail here, not at dlopen. */
+				"-Werror=implicit-function-declaration",
 				incopt, defopt, "-o", tmp, real };
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
 		argv[n++] = (char *)flags[i];
@@ -650,7 +652,7 @@ static int custom_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, cha
 		goto out;
 	{
 		char size_str[16];
-		static const char flags_id[] = "v1 -std=gnu11 -O2 -fPIC -shared -fvisibility=hidden";
+		static const char flags_id[] = "v2 -std=gnu11 -O2 -fPIC -shared -fvisibility=hidden -Werror=implicit-function-declaration";
 
 		snprintf(size_str, sizeof(size_str), "%u", o.state_size);
 		const void *parts[] = { flags_id, cc, size_str, h_author, h_abi, src };

@@ -155,5 +155,35 @@ phase add_chain "ttl pa pb" 1 "ttl == 63 and src5 == 14" "ttl == 63 and src5 == 
 ok "the added chain forwards"
 phase reorder "ttl pb pa" 1 "ttl == 63 and src5 == 14" "ttl == 63 and src5 == 16"
 phase inject "ttl pb pa dscp" 1 "src5 == 16 and tos >> 2 == 0" "src5 == 16 and tos >> 2 == 46"
+# 4. A custom NF that does not compile (a call to an undeclared function): the reload is refused with the compiler's
+#    FILE:LINE and both chains keep running their current agents without loss.
+cat >"$NFDIR/broken.c" <<'XEOF'
+#include <gen_nf.h>
+struct broken_state {
+	uint32_t params[8];
+};
+NF_FN int broken_run(struct broken_state *st, struct nf_pkt *p)
+{
+	return this_is_not_declared(st, p);
+}
+GEN_NF(broken_run, struct broken_state);
+XEOF
+chmod 0644 "$NFDIR/broken.c"
+recv_start st_bad r0 --idle 2
+recv_start md_bad r1 --idle 2
+(send --dport 5001 --stream 1 --count 20000 --rate 10000 --size 64) &
+S1=$!
+(send --dport 5002 --stream 2 --count 20000 --rate 10000 --size 64) &
+S2=$!
+sleep 0.8
+printf '\n[nf broken]\ntype = custom\nsource = nf/broken.c\n' >>"$WORK/chains.ini"
+sed -i 's/^nfs = ttl pb pa dscp$/nfs = ttl pb pa dscp broken/' "$WORK/chains.ini"
+if ctl reload >"$WORK/reload_bad.out" 2>&1; then fail "a custom NF that does not compile was accepted"; fi
+grep -q "broken.c:7:" "$WORK/reload_bad.out" || fail "compile error without FILE:LINE: $(cat "$WORK/reload_bad.out")"
+wait $S1 $S2
+recv_wait st_bad; recv_wait md_bad
+[ "$(json_get "$WORK/st_bad.json" "j['received']")" = 20000 ] && [ "$(json_get "$WORK/md_bad.json" "j['received']")" = 20000 ] || fail "loss around a rejected custom NF"
+ctl chains | grep -q "nfs: ttl pb pa dscp " || fail "the running agent changed: $(ctl chains)"
+ok "custom NF compile error: reload refused at $(grep -o 'broken.c:[0-9]*' "$WORK/reload_bad.out" | head -1), running agents kept, 0 lost"
 ctl chains
 gend_stop || fail "gend exit"
