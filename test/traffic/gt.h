@@ -77,7 +77,11 @@ struct gt_send_opts {
 	uint64_t first_seq;
 	bool udp_csum;
 	bool fill_zero;
-	int cpu;           /* -1 = no pinning */
+	int cpu;           /* -1 = no pinning; with threads, thread t gets cpu + t */
+	uint32_t threads;  /* sender threads, each with its own socket, stream and flows */
+	int queue_base;    /* -1 = unset; thread t sends on TX queue queue_base + t */
+	bool afxdp;        /* AF_XDP socket instead of AF_PACKET */
+	uint32_t xdp_frames; /* UMEM frames per AF_XDP socket */
 };
 
 struct gt_recv_opts {

@@ -99,6 +99,7 @@ static void usage(FILE *f)
 		"      --payload-hex HEX --payload-every K --stream ID --first-seq N\n"
 		"      --fill random|zero"
 		" --no-udp-csum --cpu N --json\n"
+		"      --threads N --queue-base Q --afxdp --xdp-frames N\n"
 		"recv: --duration SEC --count N --idle SEC --expect N --ready-file PATH --dump FILE\n"
 		"      --ring-frames N --cpu N --json\n"
 		"See test/traffic/README.md.\n");
@@ -194,7 +195,8 @@ enum {
 	O_SRC_MAC = 256, O_DST_MAC, O_SRC, O_DST, O_SPORT, O_DPORT, O_FLOWS, O_PROTO, O_RATE,
 	O_BURST, O_COUNT, O_DURATION, O_SIZE, O_IMIX, O_VLAN, O_TTL, O_PAYLOAD_HEX,
 	O_PAYLOAD_EVERY, O_STREAM, O_FILL, O_NO_UDP_CSUM, O_CPU, O_JSON, O_IDLE, O_EXPECT,
-	O_READY_FILE, O_DUMP, O_RING_FRAMES, O_FIRST_SEQ,
+	O_READY_FILE, O_DUMP, O_RING_FRAMES, O_FIRST_SEQ, O_THREADS, O_QUEUE_BASE, O_AFXDP,
+	O_XDP_FRAMES,
 };
 
 static const struct option send_long[] = {
@@ -223,6 +225,10 @@ static const struct option send_long[] = {
 	{ "fill", required_argument, NULL, O_FILL },
 	{ "no-udp-csum", no_argument, NULL, O_NO_UDP_CSUM },
 	{ "cpu", required_argument, NULL, O_CPU },
+	{ "threads", required_argument, NULL, O_THREADS },
+	{ "queue-base", required_argument, NULL, O_QUEUE_BASE },
+	{ "afxdp", no_argument, NULL, O_AFXDP },
+	{ "xdp-frames", required_argument, NULL, O_XDP_FRAMES },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -249,6 +255,9 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 	o->stream = 1;
 	o->udp_csum = true;
 	o->cpu = -1;
+	o->threads = 1;
+	o->queue_base = -1;
+	o->xdp_frames = 4096;
 
 	while (!r && (c = getopt_long(argc, argv, "i:h", send_long, NULL)) != -1) {
 		switch (c) {
@@ -307,6 +316,18 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 			break;
 		case O_NO_UDP_CSUM: o->udp_csum = false; break;
 		case O_CPU: r = parse_u64("cpu", optarg, 0, 4095, &v); o->cpu = (int)v; break;
+		case O_THREADS: r = parse_u64("threads", optarg, 1, 64, &v); o->threads = (uint32_t)v; break;
+		case O_QUEUE_BASE: r = parse_u64("queue-base", optarg, 0, 4095, &v); o->queue_base = (int)v; break;
+		case O_AFXDP: o->afxdp = true; break;
+		case O_XDP_FRAMES:
+			r = parse_u64("xdp-frames", optarg, 128, 1u << 18, &v);
+			if (!r && (v & (v - 1))) {
+				fprintf(stderr, "gen-traffic: --xdp-frames: %llu is not a power of two\n",
+					(unsigned long long)v);
+				r = -EINVAL;
+			}
+			o->xdp_frames = (uint32_t)v;
+			break;
 		case O_JSON: o->json = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
@@ -314,6 +335,11 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 	}
 	if (r)
 		return r;
+	if (o->cpu >= 0 && o->queue_base >= 0 && !o->afxdp) {
+		fprintf(stderr, "gen-traffic send: --queue-base without --afxdp pins the threads "
+			"(the kernel picks the queue from the CPU): it cannot go with --cpu\n");
+		return -EINVAL;
+	}
 	if (optind != argc || !o->ifname) {
 		fprintf(stderr, "gen-traffic send: %s\n",
 			o->ifname ? "unexpected argument" : "-i IFNAME is required");

@@ -34,7 +34,9 @@ trap 'exit 1' INT TERM
 WORK=$(mktemp -d /tmp/gen-traffic-test.XXXXXX)
 ip netns add "$NA" || skip "cannot create a network namespace"
 ip netns add "$NB" || fail "cannot create namespace $NB"
-ip link add "$DA" netns "$NA" type veth peer name "$DB" netns "$NB" || fail "cannot create veth pair"
+# Two queues each way, so that --threads/--queue-base have a queue per thread.
+ip link add "$DA" netns "$NA" numtxqueues 2 numrxqueues 2 type veth \
+	peer name "$DB" netns "$NB" numtxqueues 2 numrxqueues 2 || fail "cannot create veth pair"
 nsenter --net=/var/run/netns/"$NA" ip link set "$DA" address 02:00:00:00:0a:01 up
 nsenter --net=/var/run/netns/"$NB" ip link set "$DB" address 02:00:00:00:0b:01 up
 
@@ -146,4 +148,66 @@ expect "$WORK/run5.json" .lost 0
 expect "$WORK/run5.json" .reordered 500
 expect "$WORK/run5.json" .received 2500
 ok "a 500-packet hole is lost, and reordered once filled late"
+
+# threads_check NAME SEND-JSON MODE: N=9001 packets over 2 threads (4501 + 4500),
+# streams 11 and 12, 4 flows each (sports 1024-1027 and 1028-1031), dports 7000-7001.
+threads_check() {
+	local R=$WORK/$1.json S=$2 mode=$3 d=$WORK/$1.dump
+	expect "$S" .sent 9001
+	expect "$S" .threads 2
+	expect "$S" .mode "$mode"
+	expect "$S" .tx_dropped 0
+	expect "$S" '[.per_thread[].sent] | join(",")' 4501,4500
+	expect "$R" .received 9001
+	expect "$R" .lost 0
+	expect "$R" .corrupt 0
+	expect "$R" .duplicates 0
+	expect "$R" .reordered 0
+	expect "$R" '.streams | length' 2
+	expect "$R" '.streams[] | select(.id == 11) | .received' 4501
+	expect "$R" '.streams[] | select(.id == 11) | .highest_seq' 4500
+	expect "$R" '.streams[] | select(.id == 12) | .received' 4500
+	expect "$R" '.streams[] | select(.id == 12) | .highest_seq' 4499
+	# dport = 7000 + (seq / 4) % 2 per stream: seqs 0-4500 give 2252 + 2249, 0-4499 2252 + 2248.
+	expect "$R" '.dports["7000"]' $((2252 + 2252))
+	expect "$R" '.dports["7001"]' $((2249 + 2248))
+	# Each thread has its own flows: source ports never shared between streams.
+	[ "$(awk '$1 == 11 { print $6 }' "$d" | sort -un | tr '\n' ' ')" = "1024 1025 1026 1027 " ] ||
+		fail "$1: stream 11 source ports: $(awk '$1 == 11 { print $6 }' "$d" | sort -un | tr '\n' ' ')"
+	[ "$(awk '$1 == 12 { print $6 }' "$d" | sort -un | tr '\n' ' ')" = "1028 1029 1030 1031 " ] ||
+		fail "$1: stream 12 source ports: $(awk '$1 == 12 { print $6 }' "$d" | sort -un | tr '\n' ' ')"
+}
+
+# 5. --threads 2 over AF_PACKET: two sockets, two streams, count and rate shared out.
+recv_start run6 --expect 9001 --idle 2 --duration 30 --dump "$WORK/run6.dump"
+send --threads 2 --stream 11 --count 9001 --rate 40000 --flows 4 --dport 7000-7001 --json \
+	>"$WORK/send6.json" 2>"$WORK/send6.err" || fail "threaded sender failed: $(cat "$WORK/send6.err")"
+recv_wait run6
+threads_check run6 "$WORK/send6.json" packet
+ok "--threads 2: streams 11 and 12, 4501 + 4500 packets, disjoint flows, none lost"
+
+# 6. AF_XDP, one socket per queue (0 and 1), IMIX and a payload on every 5th packet.
+recv_start run7 --expect 9001 --idle 2 --duration 30 --dump "$WORK/run7.dump"
+if send --afxdp --threads 2 --queue-base 0 --stream 11 --count 9001 --rate 40000 --flows 4 \
+	--dport 7000-7001 --imix --payload-hex 2f62696e2f7368 --payload-every 5 --json \
+	>"$WORK/send7.json" 2>"$WORK/send7.err"; then
+	recv_wait run7
+	threads_check run7 "$WORK/send7.json" afxdp
+	expect "$WORK/send7.json" '[.per_thread[].queue] | join(",")' 0,1
+	# Marked per stream: seqs 0, 5, 10, ...: ceil(4501 / 5) + ceil(4500 / 5).
+	expect "$WORK/run7.json" .marked $((901 + 900))
+	# IMIX by seq % 12 per stream: 1518-byte frames at seq 6, 18, ...
+	expect "$WORK/run7.json" '.sizes["1024-1518"]' $(((4501 + 5) / 12 + (4500 + 5) / 12))
+	ok "--afxdp --threads 2 --queue-base 0: exact per-stream counts, IMIX, marked payloads"
+elif grep -q "not supported" "$WORK/send7.err"; then
+	kill "$RECV_run7" 2>/dev/null
+	echo "SKIP: AF_XDP is not available here: $(cat "$WORK/send7.err")"
+else
+	fail "AF_XDP sender failed: $(cat "$WORK/send7.err")"
+fi
+
+# 7. A too-high queue is refused, not silently moved.
+send --afxdp --queue-base 5 --count 10 >/dev/null 2>"$WORK/send8.err" &&
+	fail "--afxdp on queue 5 of a 2-queue veth was accepted"
+ok "--afxdp on a queue the device does not have is an error"
 exit 0
