@@ -23,6 +23,8 @@
 #endif
 #define GEN_FRAME_SIZE 4096u
 #define GEN_BURST 64u
+/* Frames the kernel sends per sendto() on a copy-mode socket (TX_BATCH_SIZE). */
+#define GEN_KERNEL_TX_BATCH 32u
 #define GEN_FILL_SIZE 4096u
 #define GEN_COMP_SIZE 4096u
 #define GEN_RXTX_SIZE 4096u
@@ -60,6 +62,7 @@ struct port_q {
 	uint32_t fill_target; /* frames this port's fill ring should hold */
 	uint32_t in_fill; /* frames in the fill ring or in the kernel's hands for RX */
 	uint32_t in_tx;   /* frames in the TX ring or awaiting completion */
+	uint32_t tx_unkicked; /* frames submitted since the last sendto() kick */
 	uint64_t tx_full; /* frames dropped because the TX ring was full */
 };
 

@@ -247,6 +247,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	if (npass) {
 		xsk_ring_prod__submit(&pq->tx, npass);
 		pq->in_tx += npass;
+		pq->tx_unkicked += npass;
 	}
 	w->in_chains -= n;
 	__atomic_store_n(&io->tx_packets, io->tx_packets + npass, __ATOMIC_RELAXED);
@@ -325,9 +326,19 @@ static void *worker_main(void *arg)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			/* Copy-mode TX only moves on sendto(); kick per burst, never per packet. */
-			if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx))
-				sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+			/*
+			 * Copy-mode TX only moves on sendto(), and one call sends at most
+			 * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet.
+			 */
+			if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
+				uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
+
+				for (uint32_t k = 0; k < kicks; k++)
+					if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
+					    errno != EBUSY && errno != ENOBUFS)
+						break;
+			}
+			pq->tx_unkicked = 0;
 		}
 #ifdef GEN_DEBUG
 		if (xsk_frames_accounted(w) != w->nframes) {

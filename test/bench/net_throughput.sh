@@ -2,10 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 # Benchmark (prints figures, asserts nothing): 64 B packets/s
 #  1. through gend with an empty chain (sender -> gin [gend] gout -> receiver);
-#  2. the I/O ceiling: the traffic tool straight to its own receiver over one veth pair.
-# Usage: test/bench/net_throughput.sh [seconds] [extra gend args]   (root; GEN_BACKEND=cpu|gpu)
+#  2. the I/O ceiling: the same sender straight to a receiver over one veth pair.
+# Usage: test/bench/net_throughput.sh [seconds] [extra gend args]   (root)
+# Environment: GEN_BACKEND=cpu|gpu; NET_QUEUES=N (rx queues, gend queues, sender
+# threads); GEN_BENCH_AFXDP=1 for the AF_XDP sender (one thread per queue).
 . "$(dirname "$0")/../net/lib.sh"
 SECS=${1:-5}; shift || true
+Q=${NET_QUEUES:-1}
+SENDER="--threads $Q"
+[ "${GEN_BENCH_AFXDP:-0}" = 1 ] && SENDER="--afxdp --threads $Q --queue-base 0"
+[ "${GEN_BENCH_AFXDP:-0}" = 1 ] || [ "$Q" = 1 ] || SENDER="--threads $Q --queue-base 0"
 net_require
 net_setup
 cfg_begin
@@ -17,31 +23,36 @@ output = 2
 EOF
 gend_start "$@"
 recv_start thru r0 --idle 2
-send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json
+T0=$(ctl --json stats)
+send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json $SENDER
 SENT=$(cat "$WORK/send.out")
 recv_wait thru
 ctl --json stats >"$WORK/stats.json"
-python3 - "$WORK/thru.json" "$WORK/stats.json" "$SECS" "$SENT" <<'PY'
+python3 - "$WORK/thru.json" "$WORK/stats.json" "$SECS" "$SENT" "$Q" "$SENDER" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); s = json.load(open(sys.argv[2])); secs = float(sys.argv[3])
-sent = json.loads(sys.argv[4])
+sent = json.loads(sys.argv[4]); q = sys.argv[5]; how = sys.argv[6]
 c = s['chains'][0]
-print(f"gend, empty chain, 64 B, backend {c['backend']}: sender offered {sent.get('pps', sent.get('rate_pps', 0)):.0f} pps; "
-      f"received {r['received']} in {secs:.0f} s = {r['received']/secs:.0f} pps at the receiver; "
-      f"gend rx {c['rx_packets']} tx {c['tx_packets']} dropped {c['dropped']}; batch avg {c['batch_avg']} max {c.get('batch_max')}; "
+got = r['received']
+print(f"gend, empty chain, 64 B, backend {c['backend']}, {q} queue(s), sender [{how}]: offered {sent['sent']} "
+      f"({sent['rate_pps']:.0f} pps); gend rx {c['rx_packets']} tx {c['tx_packets']}; receiver got {got} "
+      f"= {got / sent['duration_s']:.0f} pps over the send time, lost {sent['sent'] - got}; "
+      f"batch avg {c['batch_avg']} max {c.get('batch_max')}; rx per queue {c.get('rx_per_queue')}; "
       f"latency p50/p99 {r['latency_us']['p50']}/{r['latency_us']['p99']} us")
 PY
+ctl status | grep -E "^af_xdp"
 gend_stop
 
-# The I/O ceiling: s0 -> gin is one veth pair; receive on gin itself (no gend).
+# The ceiling: the same sender to a receiver on gin itself (no gend, no XDP).
+nsenter --net=/var/run/netns/"$NS_GEN" ip addr flush dev gin
 nsenter --net=/var/run/netns/"$NS_GEN" "$GT" recv --dev gin --json --idle 2 --ready-file "$WORK/c.ready" >"$WORK/ceil.json" 2>&1 &
 R=$!
 for _ in $(seq 50); do [ -e "$WORK/c.ready" ] && break; sleep 0.1; done
-send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json
+send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json $SENDER
 wait $R
-python3 - "$WORK/ceil.json" "$SECS" "$(cat "$WORK/send.out")" <<'PY'
+python3 - "$WORK/ceil.json" "$(cat "$WORK/send.out")" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1])); secs = float(sys.argv[2]); sent = json.loads(sys.argv[3])
-print(f"I/O ceiling, traffic tool to its own receiver over one veth pair, 64 B: sender {sent.get('pps', sent.get('rate_pps', 0)):.0f} pps; "
-      f"receiver {r['received']/secs:.0f} pps ({r['received']} in {secs:.0f} s)")
+r = json.loads(open(sys.argv[1]).read()); sent = json.loads(sys.argv[2])
+print(f"I/O ceiling, same sender straight to a receiver over one veth pair, 64 B: offered {sent['sent']} "
+      f"({sent['rate_pps']:.0f} pps); received {r['received']} = {r['received'] / sent['duration_s']:.0f} pps")
 PY
