@@ -29,8 +29,11 @@ for backend in gpu; do
 	done
 done
 for backend in gpu cpu; do
-	echo "== bench: 64 B through gend, empty chain, backend=$backend"
-	GEN_BACKEND=$backend timeout 120 bash "$here/../bench/net_throughput.sh" 5 2>&1 | grep -E "^(gend|I/O)"
+	for q in 1 4; do
+		echo "== bench: 64 B through gend, empty chain, backend=$backend, $q queue(s), AF_XDP sender"
+		NET_QUEUES=$q GEN_BENCH_AFXDP=1 GEN_BACKEND=$backend timeout 120 bash "$here/../bench/net_throughput.sh" 5 2>&1 |
+			grep -E "^(gend|I/O|af_xdp)"
+	done
 done
 rm -rf "$wrap"
 exit $rc
