@@ -84,6 +84,7 @@ static void tick(struct gend *g)
 	dt = (double)(now.tv_sec - g->last_ts.tv_sec) + (double)(now.tv_nsec - g->last_ts.tv_nsec) / 1e9;
 	if (dt > 0)
 		g->pps = (double)(rx - g->last_rx) / dt;
+	g->rt.pps = g->pps;
 	g->last_rx = rx;
 	g->last_ts = now;
 	set_status(g);

@@ -295,6 +295,12 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	int r;
 
 	memset(rt, 0, sizeof(*rt));
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		rt->started = now.tv_sec;
+	}
 	rt->cfg = cfg;
 	/* The GPU backend reads its agent mode when a chain is created. */
 	setenv("GEN_GPU_MODE", cfg->gpu_mode == CFG_GPU_PIPELINE ? "pipeline" : "rtc", 1);
@@ -588,7 +594,11 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	uint32_t accounted = 0, nframes = 0;
 
 	struct xdp_statistics xs = { 0 };
+	struct timespec now;
+	long uptime;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uptime = (long)(now.tv_sec - rt->started);
 	cls_read_stats(rt->cls, &st);
 	for (int q = 0; q < rt->nq; q++) {
 		nframes += rt->workers[q].nframes;
@@ -602,6 +612,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		ctl_json_str(out, rt->backend_why);
 		fprintf(out, ",\"config\":");
 		ctl_json_str(out, rt->cfg->file);
+		fprintf(out, ",\"uptime_s\":%ld,\"rx_pps\":%.0f", uptime, rt->pps);
 		fprintf(out, ",\"generation\":%u,\"reloads_ok\":%lu,\"reloads_failed\":%lu,\"last_reload_error\":",
 			rt->generation, (unsigned long)rt->reloads_ok, (unsigned long)rt->reloads_failed);
 		ctl_json_str(out, rt->last_reload_error);
@@ -619,6 +630,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		return;
 	}
 	fprintf(out, "backend:      %s\n", rt->backend_why);
+	fprintf(out, "uptime:       %ld s; receiving %.0f packets/s\n", uptime, rt->pps);
 	fprintf(out, "config:       %s (generation %u; reloads %lu ok, %lu rejected)\n", rt->cfg->file,
 		rt->generation, (unsigned long)rt->reloads_ok, (unsigned long)rt->reloads_failed);
 	if (rt->last_reload_error[0])

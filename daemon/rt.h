@@ -7,6 +7,7 @@
 #define GEN_RT_H
 
 #include <stdio.h>
+#include <time.h>
 #include "cfg.h"
 #include "chain.h"
 #include "cls.h"
@@ -36,6 +37,8 @@ struct rt {
 	char last_reload_error[1024];
 	const char *pin_dir;
 	bool attached;
+	time_t started;   /* CLOCK_MONOTONIC seconds at start */
+	double pps;       /* packets received per second, kept by the main loop */
 };
 
 /* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */
