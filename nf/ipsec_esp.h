@@ -16,6 +16,14 @@
 #include "aes.h"
 #include "sha1.h"
 
+/*
+ * The cpu backend may use the CPU's AES and SHA instructions (nf/esp_host.h);
+ * nvcc and NVRTC never see that code and run the portable nf/aes.h, nf/sha1.h.
+ */
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+#include "esp_host.h"
+#endif
+
 enum {
 	ESP_C_ENCRYPTED,
 	ESP_C_DECRYPTED,
@@ -51,13 +59,18 @@ struct nf_ipsec_esp {
 	uint32_t mtu;           /* largest outer IPv4 packet, bytes */
 	uint32_t replay_window; /* packets; 0 = anti-replay off */
 	uint32_t replay_slots;  /* slots of replay[] in use: ceil(window / 32) + 1 */
-	uint32_t pad0;
+	uint32_t host_accel;    /* host only: ESP_ACCEL_* the cpu backend may use; the GPU ignores it */
 	uint32_t enc_rk[AES128_RK_WORDS];
 	uint32_t dec_rk[AES128_RK_WORDS];
 	uint32_t iv_rk[AES128_RK_WORDS]; /* IV key: never the traffic key */
 	uint32_t hmac_istate[5];
 	uint32_t hmac_ostate[5];
-	struct aes_tables aes;  /* ends at byte 3176: the 64-bit atomics below are 8-aligned */
+	uint32_t pad1[2];
+	/* Host only (AES-NI): the three schedules above as bytes, at byte 624 (16-aligned). */
+	uint8_t ni_enc_rk[16 * 11];
+	uint8_t ni_dec_rk[16 * 11];
+	uint8_t ni_iv_rk[16 * 11];
+	struct aes_tables aes;  /* ends at byte 3712: the 64-bit atomics below are 8-aligned */
 	/* Mutable, updated with atomics by every thread running this SA. */
 	uint64_t seq_last;      /* encrypt: last sequence number handed out (64 bits: never wraps) */
 	uint64_t replay_top;    /* decrypt: right edge of the window, highest accepted seq */
@@ -65,7 +78,7 @@ struct nf_ipsec_esp {
 	uint64_t replay[ESP_REPLAY_SLOTS];
 	uint64_t counters[ESP_C_MAX];
 };
-_Static_assert(sizeof(struct nf_ipsec_esp) == 3528, "ipsec_esp state crosses to the GPU");
+_Static_assert(sizeof(struct nf_ipsec_esp) == 4064, "ipsec_esp state crosses to the GPU");
 
 /* Overlap-safe byte moves (no libc in NF code). */
 NF_FN void esp_move_up(uint8_t *buf, uint32_t dst, uint32_t src, uint32_t n)
@@ -155,6 +168,50 @@ NF_FN int esp_replay_commit(struct nf_ipsec_esp *st, uint32_t s)
 	return 0;
 }
 
+/*
+ * The three crypto steps of a packet. On the host they take the CPU's AES and
+ * SHA instructions when the builder found them (host_accel); the result is the
+ * same bytes as the portable code, which the GPU always runs.
+ */
+NF_FN void esp_iv_cbc_encrypt(const struct nf_ipsec_esp *st, uint64_t seq, uint8_t *iv_out, uint8_t *buf,
+			      uint32_t len)
+{
+#if defined(ESP_HOST_X86)
+	if (st->host_accel & ESP_ACCEL_AESNI) {
+		esp_ni_iv_cbc_encrypt(st->ni_iv_rk, st->ni_enc_rk, seq, iv_out, buf, len);
+		return;
+	}
+#endif
+	/* IV = AES(iv key, seq): distinct per packet (a permutation of distinct inputs),
+	 * unpredictable without the IV key. */
+	uint32_t iv[4] = { 0, 0, (uint32_t)(seq >> 32), (uint32_t)seq };
+	aes128_enc_words(&st->aes, st->iv_rk, iv);
+	aes_store_block(iv_out, iv);
+	aes128_cbc_encrypt(&st->aes, st->enc_rk, iv_out, buf, len);
+}
+
+NF_FN void esp_cbc_decrypt(const struct nf_ipsec_esp *st, const uint8_t *iv, uint8_t *buf, uint32_t len)
+{
+#if defined(ESP_HOST_X86)
+	if (st->host_accel & ESP_ACCEL_AESNI) {
+		esp_ni_cbc_decrypt(st->ni_dec_rk, iv, buf, len);
+		return;
+	}
+#endif
+	aes128_cbc_decrypt(&st->aes, st->dec_rk, iv, buf, len);
+}
+
+NF_FN void esp_hmac(const struct nf_ipsec_esp *st, const uint8_t *msg, uint32_t len, uint8_t mac[SHA1_DIGEST])
+{
+#if defined(ESP_HOST_X86)
+	if (st->host_accel & ESP_ACCEL_SHANI) {
+		esp_ni_hmac_sha1_pre(st->hmac_istate, st->hmac_ostate, msg, len, mac);
+		return;
+	}
+#endif
+	hmac_sha1_pre(st->hmac_istate, st->hmac_ostate, msg, len, mac);
+}
+
 NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 {
 	uint32_t ipoff = nf_ipv4_off(p);
@@ -195,17 +252,19 @@ NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 	b[ct + inner_len + padlen] = (uint8_t)padlen;
 	b[ct + inner_len + padlen + 1] = ESP_NEXT_IPV4;
 
-	/* IV = AES(iv key, seq): distinct per packet (a permutation of distinct inputs),
-	 * unpredictable without the IV key. */
-	uint32_t iv[4] = { 0, 0, (uint32_t)(seq >> 32), (uint32_t)seq };
-	aes128_enc_words(&st->aes, st->iv_rk, iv);
-	aes_store_block(b + esp + ESP_HDR_LEN, iv);
 	nf_put32(b + esp, st->spi);
 	nf_put32(b + esp + 4, (uint32_t)seq);
-	aes128_cbc_encrypt(&st->aes, st->enc_rk, b + esp + ESP_HDR_LEN, b + ct, ct_len);
-
 	uint8_t mac[SHA1_DIGEST];
-	hmac_sha1_pre(st->hmac_istate, st->hmac_ostate, b + esp, ESP_HDR_LEN + ESP_IV_LEN + ct_len, mac);
+#if defined(ESP_HOST_X86)
+	if ((st->host_accel & (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) == (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) {
+		esp_ni_encrypt_and_mac(st->ni_iv_rk, st->ni_enc_rk, st->hmac_istate, st->hmac_ostate, seq, b + esp,
+				       ct_len, mac);
+	} else
+#endif
+	{
+		esp_iv_cbc_encrypt(st, seq, b + esp + ESP_HDR_LEN, b + ct, ct_len);
+		esp_hmac(st, b + esp, ESP_HDR_LEN + ESP_IV_LEN + ct_len, mac);
+	}
 	for (int i = 0; i < ESP_ICV_LEN; i++)
 		b[ct + ct_len + i] = mac[i];
 
@@ -264,7 +323,7 @@ NF_FN int nf_ipsec_esp_decrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 	uint32_t ct = esp + ESP_HDR_LEN + ESP_IV_LEN;
 	uint32_t ct_len = esp_len - ESP_HDR_LEN - ESP_IV_LEN - ESP_ICV_LEN;
 	uint8_t mac[SHA1_DIGEST];
-	hmac_sha1_pre(st->hmac_istate, st->hmac_ostate, b + esp, ESP_HDR_LEN + ESP_IV_LEN + ct_len, mac);
+	esp_hmac(st, b + esp, ESP_HDR_LEN + ESP_IV_LEN + ct_len, mac);
 	uint8_t diff = 0; /* constant time: no early exit on the first differing byte */
 	for (int i = 0; i < ESP_ICV_LEN; i++)
 		diff |= (uint8_t)(mac[i] ^ b[ct + ct_len + i]);
@@ -276,7 +335,7 @@ NF_FN int nf_ipsec_esp_decrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 		NF_COUNT(&st->hdr, ESP_C_REPLAY);
 		return NF_DROP;
 	}
-	aes128_cbc_decrypt(&st->aes, st->dec_rk, b + esp + ESP_HDR_LEN, b + ct, ct_len);
+	esp_cbc_decrypt(st, b + esp + ESP_HDR_LEN, b + ct, ct_len);
 
 	uint32_t padlen = b[ct + ct_len - 2];
 	uint32_t bad = b[ct + ct_len - 1] != ESP_NEXT_IPV4 || padlen + 2 + 20 > ct_len;

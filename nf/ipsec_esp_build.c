@@ -15,6 +15,23 @@
 #define ESP_ENC_KEY_LEN 16
 #define ESP_AUTH_KEY_LEN 20
 
+_Static_assert(offsetof(struct nf_ipsec_esp, ni_enc_rk) % 16 == 0, "AES-NI round keys on 16-byte lines");
+_Static_assert(offsetof(struct nf_ipsec_esp, seq_last) % 8 == 0, "64-bit atomics are 8-aligned");
+
+/*
+ * What the cpu backend may use on this machine: the CPU's AES / SHA
+ * instructions unless GEN_ESP_PORTABLE is set (non-empty, not "0"), which
+ * keeps the portable code the GPU runs (comparisons, benchmarks).
+ */
+static uint32_t esp_accel_for_this_host(void)
+{
+	const char *v = getenv("GEN_ESP_PORTABLE");
+
+	if (v && *v && strcmp(v, "0"))
+		return 0;
+	return esp_host_cpu_accel();
+}
+
 /* Exactly n bytes of hex, optional 0x prefix. */
 static int parse_hex(const char *s, uint8_t *out, size_t n)
 {
@@ -211,6 +228,10 @@ static int ipsec_esp_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, 
 	aes128_expand_dec(st->enc_rk, st->dec_rk);
 	aes128_expand_enc(&st->aes, iv_key, st->iv_rk);
 	hmac_sha1_precompute(auth_key, sizeof(auth_key), st->hmac_istate, st->hmac_ostate);
+	esp_host_ni_keys(st->enc_rk, st->ni_enc_rk);
+	esp_host_ni_keys(st->dec_rk, st->ni_dec_rk);
+	esp_host_ni_keys(st->iv_rk, st->ni_iv_rk);
+	st->host_accel = esp_accel_for_this_host();
 	memset(enc_key, 0, sizeof(enc_key));
 	memset(auth_key, 0, sizeof(auth_key));
 	memset(iv_key, 0, sizeof(iv_key));

@@ -401,6 +401,150 @@ Test(ipsec, decrypts_openssl_encoded_packets)
 	free(dec);
 }
 
+/* ---- host crypto (AES-NI / SHA-NI) against the portable code ---------------------- */
+
+/* A copy of an SA blob (same keys, same IV key, same counters) that runs the portable code. */
+static struct nf_ipsec_esp *portable_twin(const struct nf_ipsec_esp *st)
+{
+	struct nf_ipsec_esp *t = aligned_alloc(64, st->hdr.size);
+	cr_assert_not_null(t);
+	memcpy(t, st, st->hdr.size);
+	t->host_accel = 0;
+	return t;
+}
+
+Test(ipsec, builder_selects_host_crypto_from_cpuid)
+{
+	unsetenv("GEN_ESP_PORTABLE"); /* this test process only */
+	struct nf_ipsec_esp *st = make_sa("encrypt", NULL, NULL);
+	cr_assert_eq(st->host_accel, esp_host_cpu_accel(), "host_accel %#x, CPU offers %#x", st->host_accel,
+		     esp_host_cpu_accel());
+	/* The AES-NI key bytes are the portable schedules, byte for byte. */
+	for (int i = 0; i < AES128_RK_WORDS; i++) {
+		cr_assert_eq(nf_get32(st->ni_enc_rk + 4 * i), st->enc_rk[i]);
+		cr_assert_eq(nf_get32(st->ni_iv_rk + 4 * i), st->iv_rk[i]);
+	}
+	free(st);
+	setenv("GEN_ESP_PORTABLE", "1", 1);
+	st = make_sa("decrypt", NULL, NULL);
+	unsetenv("GEN_ESP_PORTABLE");
+	cr_assert_eq(st->host_accel, 0, "GEN_ESP_PORTABLE=1 must keep the portable code");
+	for (int i = 0; i < AES128_RK_WORDS; i++)
+		cr_assert_eq(nf_get32(st->ni_dec_rk + 4 * i), st->dec_rk[i]);
+	free(st);
+}
+
+#define TWIN_FRAMES 30000
+
+/*
+ * The cpu backend's ESP (with the host_accel bits of mask) and the portable
+ * code the GPU runs, on the same random frames from the same state:
+ * verdicts, offsets, lengths, every byte of the frame buffer and the counters
+ * must agree, encrypting, decrypting, and decrypting tampered packets.
+ */
+static void twin_run(uint32_t mask, uint32_t frames)
+{
+	unsetenv("GEN_ESP_PORTABLE");
+	struct nf_ipsec_esp *enc = make_sa("encrypt", "65535", NULL);
+	struct nf_ipsec_esp *dec = make_sa("decrypt", "65535", "1024");
+	struct nf_ipsec_esp *enc_p = portable_twin(enc), *dec_p = portable_twin(dec);
+	static uint8_t orig[FRAME_MAX], a[FRAME_MAX], b[FRAME_MAX];
+	uint32_t passed = 0, tampered = 0;
+
+	enc->host_accel = dec->host_accel = mask;
+	for (uint32_t i = 0; i < frames; i++) {
+		uint32_t len = 34 + (uint32_t)(rnd() % (1514 - 34 + 1));
+		uint32_t l2 = gen_frame(orig, len, len >= 38 && rnd() % 4 == 0);
+		uint32_t head = (uint32_t)(rnd() % 129), tail = (uint32_t)(rnd() % 129);
+		uint32_t cap = head + len + tail;
+
+		rnd_bytes(a, cap);
+		memcpy(a + head, orig, len);
+		memcpy(b, a, cap);
+		struct nf_pkt pa = { .buf = a, .off = head, .len = len, .cap = cap };
+		struct nf_pkt pb = pa;
+		pb.buf = b;
+		int va = nf_ipsec_esp_run(enc, &pa), vb = nf_ipsec_esp_run(enc_p, &pb);
+		cr_assert_eq(va, vb, "frame %u: encrypt verdicts differ", i);
+		cr_assert(pa.off == pb.off && pa.len == pb.len, "frame %u: encrypt geometry differs", i);
+		cr_assert_arr_eq(a, b, cap, "frame %u (%u bytes, l2 %u): accelerated encrypt differs", i, len, l2);
+		if (va != NF_PASS)
+			continue;
+		passed++;
+		/* One in eight: a random covered bit flipped, both must reject it alike. */
+		if (rnd() % 8 == 0) {
+			uint32_t esp = pa.off + l2 + 20;
+			uint32_t bit = (uint32_t)(rnd() % ((pa.off + pa.len - esp - 8) * 8));
+			a[esp + 8 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			b[esp + 8 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			tampered++;
+		}
+		va = nf_ipsec_esp_run(dec, &pa);
+		vb = nf_ipsec_esp_run(dec_p, &pb);
+		cr_assert_eq(va, vb, "frame %u: decrypt verdicts differ", i);
+		cr_assert(pa.off == pb.off && pa.len == pb.len, "frame %u: decrypt geometry differs", i);
+		cr_assert_arr_eq(a, b, cap, "frame %u: accelerated decrypt differs", i);
+		if (va == NF_PASS)
+			cr_assert_arr_eq(a + pa.off, orig, len, "frame %u: round trip", i);
+	}
+	for (int c = 0; c < ESP_C_MAX; c++) {
+		cr_assert_eq(cnt(enc, c), cnt(enc_p, c), "encrypt counter %d", c);
+		cr_assert_eq(cnt(dec, c), cnt(dec_p, c), "decrypt counter %d", c);
+	}
+	cr_assert_eq(cnt(dec, ESP_C_AUTH_FAILED), tampered);
+	cr_assert_eq(cnt(dec, ESP_C_DECRYPTED), passed - tampered);
+	cr_assert_gt(passed, frames / 2);
+	free(enc);
+	free(dec);
+	free(enc_p);
+	free(dec_p);
+}
+
+Test(ipsec, host_crypto_identical_to_portable, .timeout = 300)
+{
+	uint32_t have = esp_host_cpu_accel();
+	if (!have)
+		cr_skip_test("this CPU has neither AES-NI nor SHA-NI: only the portable code exists here");
+	twin_run(have, TWIN_FRAMES);
+}
+
+/* A CPU with only one of the two extensions takes the mixed paths: checked here on one with both. */
+Test(ipsec, host_crypto_one_extension_identical_to_portable, .timeout = 300)
+{
+	uint32_t have = esp_host_cpu_accel();
+	if (!(have & ESP_ACCEL_AESNI) || !(have & ESP_ACCEL_SHANI))
+		cr_skip_test("this CPU lacks AES-NI or SHA-NI");
+	twin_run(ESP_ACCEL_AESNI, 5000);
+	twin_run(ESP_ACCEL_SHANI, 5000);
+}
+
+/* Crossed: what one path encrypts the other decrypts, both ways. */
+Test(ipsec, host_and_portable_interoperate)
+{
+	if (!esp_host_cpu_accel())
+		cr_skip_test("this CPU has neither AES-NI nor SHA-NI");
+	unsetenv("GEN_ESP_PORTABLE");
+	struct nf_ipsec_esp *enc = make_sa("encrypt", NULL, NULL), *dec = make_sa("decrypt", NULL, NULL);
+	struct nf_ipsec_esp *enc_p = portable_twin(enc), *dec_p = portable_twin(dec);
+	uint8_t orig[1600], buf[1700];
+
+	for (uint32_t i = 0; i < 4000; i++) {
+		uint32_t len = 34 + (uint32_t)(rnd() % 1400);
+		uint32_t l2 = gen_frame(orig, len, 0);
+		(void)l2;
+		memcpy(buf + 64, orig, len);
+		struct nf_pkt p = { .buf = buf, .off = 64, .len = len, .cap = sizeof(buf) };
+		cr_assert_eq(nf_ipsec_esp_run(i & 1 ? enc : enc_p, &p), NF_PASS);
+		cr_assert_eq(nf_ipsec_esp_run(i & 1 ? dec_p : dec, &p), NF_PASS, "packet %u", i);
+		cr_assert_eq(p.len, len);
+		cr_assert_arr_eq(buf + p.off, orig, len, "packet %u", i);
+	}
+	free(enc);
+	free(dec);
+	free(enc_p);
+	free(dec_p);
+}
+
 /* ---- anti-replay -------------------------------------------------------------- */
 
 struct wire {

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Host-only ESP crypto: AES-128 with the x86 AES instructions (AES-NI) and
+ * SHA-1 with the x86 SHA extensions (SHA-NI), for the cpu backend.
+ *
+ * nf/ipsec_esp.h includes this file only when neither nvcc nor NVRTC compiles
+ * it and the target is x86, so the GPU (and every other architecture) keeps
+ * running the portable code of nf/aes.h and nf/sha1.h. Both compute the same
+ * functions (FIPS 197, FIPS 180-4), so the bytes on the wire do not depend on
+ * which path ran; test/unit/test_crypto.c and test/unit/test_ipsec.c compare
+ * the two paths on random input.
+ *
+ * Each function carries its own target attribute, so no translation unit
+ * needs -maes or -msha: the instructions run only after esp_host_cpu_accel()
+ * found them in CPUID, and the callers check the bits it returned.
+ *
+ * Round keys are the byte strings of the FIPS 197 schedule (what AESENC takes
+ * from memory), precomputed into the state blob by the builder:
+ * esp_host_ni_keys() turns the portable big-endian word schedule into them.
+ * The decryption keys of the equivalent inverse cipher are the same for
+ * AESDEC as for the portable table code, so no AESIMC runs per packet.
+ */
+#ifndef GEN_NF_ESP_HOST_H
+#define GEN_NF_ESP_HOST_H
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#error "nf/esp_host.h is host-only code"
+#endif
+
+#include "nf.h"
+#include "aes.h"
+#include "sha1.h"
+
+/* Bits of struct nf_ipsec_esp.host_accel. */
+#define ESP_ACCEL_AESNI 1u
+#define ESP_ACCEL_SHANI 2u
+
+#define ESP_NI_RK_BYTES (AES_BLOCK * 11)
+
+/* Portable schedule (44 big-endian words) -> the 176 key bytes AES-NI reads. */
+static inline __attribute__((unused)) void esp_host_ni_keys(const uint32_t rk[AES128_RK_WORDS],
+							    uint8_t out[ESP_NI_RK_BYTES])
+{
+	for (int i = 0; i < AES128_RK_WORDS; i++)
+		nf_put32(out + 4 * i, rk[i]);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define ESP_HOST_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* ESP_ACCEL_* this CPU supports; the SSE levels the code also uses are checked with them. */
+static inline __attribute__((unused)) uint32_t esp_host_cpu_accel(void)
+{
+	unsigned int a, b, c, d;
+	uint32_t r = 0;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	int sse41 = (c >> 19) & 1, ssse3 = (c >> 9) & 1;
+	if (sse41 && ssse3 && ((c >> 25) & 1))
+		r |= ESP_ACCEL_AESNI;
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && sse41 && ssse3 && ((b >> 29) & 1))
+		r |= ESP_ACCEL_SHANI;
+	return r;
+}
+
+#define ESP_NI_AES __attribute__((unused, target("aes,sse4.1,ssse3")))
+#define ESP_NI_SHA __attribute__((unused, target("sha,sse4.1,ssse3")))
+
+/* AES-128 of one block; rk = the 11 round keys. */
+#define ESP_NI_ENC_BLOCK(x, k)                                                                     \
+	do {                                                                                       \
+		x = _mm_xor_si128(x, k[0]);                                                        \
+		for (int r_ = 1; r_ < 10; r_++)                                                    \
+			x = _mm_aesenc_si128(x, k[r_]);                                            \
+		x = _mm_aesenclast_si128(x, k[10]);                                                \
+	} while (0)
+
+/*
+ * ESP encryption's cipher half: IV = AES(iv key, 0^64 | seq64) written to
+ * iv_out, then CBC over buf[0, len) in place (len a multiple of 16). CBC
+ * encryption is serial by nature, so each block waits for the one before.
+ */
+static inline ESP_NI_AES void esp_ni_iv_cbc_encrypt(const uint8_t *iv_rk, const uint8_t *rk, uint64_t seq,
+						     uint8_t *iv_out, uint8_t *buf, uint32_t len)
+{
+	__m128i k[11];
+	/* Big-endian seq in bytes 8..15: the byte swap of the low qword, shifted up. */
+	const __m128i bswap64 = _mm_set_epi8(8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+	__m128i x = _mm_shuffle_epi8(_mm_set_epi64x((long long)seq, 0), bswap64);
+
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(iv_rk + 16 * i));
+	ESP_NI_ENC_BLOCK(x, k);
+	_mm_storeu_si128((__m128i *)iv_out, x);
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(rk + 16 * i));
+	for (uint32_t off = 0; off + AES_BLOCK <= len; off += AES_BLOCK) {
+		x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)(buf + off)));
+		ESP_NI_ENC_BLOCK(x, k);
+		_mm_storeu_si128((__m128i *)(buf + off), x);
+	}
+}
+
+/* AES-128-CBC encryption in place with an explicit IV (tests and the RFC 3602 vectors). */
+static inline ESP_NI_AES void esp_ni_cbc_encrypt(const uint8_t *rk, const uint8_t iv[16], uint8_t *buf, uint32_t len)
+{
+	__m128i k[11];
+	__m128i x = _mm_loadu_si128((const __m128i *)iv);
+
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(rk + 16 * i));
+	for (uint32_t off = 0; off + AES_BLOCK <= len; off += AES_BLOCK) {
+		x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)(buf + off)));
+		ESP_NI_ENC_BLOCK(x, k);
+		_mm_storeu_si128((__m128i *)(buf + off), x);
+	}
+}
+
+#define ESP_NI_DEC4(a, b, c, d, k)                                                                 \
+	do {                                                                                       \
+		a = _mm_xor_si128(a, k[0]);                                                        \
+		b = _mm_xor_si128(b, k[0]);                                                        \
+		c = _mm_xor_si128(c, k[0]);                                                        \
+		d = _mm_xor_si128(d, k[0]);                                                        \
+		for (int r_ = 1; r_ < 10; r_++) {                                                  \
+			a = _mm_aesdec_si128(a, k[r_]);                                            \
+			b = _mm_aesdec_si128(b, k[r_]);                                            \
+			c = _mm_aesdec_si128(c, k[r_]);                                            \
+			d = _mm_aesdec_si128(d, k[r_]);                                            \
+		}                                                                                  \
+		a = _mm_aesdeclast_si128(a, k[10]);                                                \
+		b = _mm_aesdeclast_si128(b, k[10]);                                                \
+		c = _mm_aesdeclast_si128(c, k[10]);                                                \
+		d = _mm_aesdeclast_si128(d, k[10]);                                                \
+	} while (0)
+
+/*
+ * AES-128-CBC decryption in place; drk = the equivalent-inverse-cipher keys
+ * (nf/aes.h's aes128_expand_dec, as bytes). Blocks are independent here, so
+ * four go through the pipeline at once.
+ */
+static inline ESP_NI_AES void esp_ni_cbc_decrypt(const uint8_t *drk, const uint8_t iv[16], uint8_t *buf, uint32_t len)
+{
+	__m128i k[11];
+	__m128i prev = _mm_loadu_si128((const __m128i *)iv);
+	uint32_t off = 0;
+
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(drk + 16 * i));
+	for (; off + 4 * AES_BLOCK <= len; off += 4 * AES_BLOCK) {
+		__m128i c0 = _mm_loadu_si128((const __m128i *)(buf + off));
+		__m128i c1 = _mm_loadu_si128((const __m128i *)(buf + off + 16));
+		__m128i c2 = _mm_loadu_si128((const __m128i *)(buf + off + 32));
+		__m128i c3 = _mm_loadu_si128((const __m128i *)(buf + off + 48));
+		__m128i p0 = c0, p1 = c1, p2 = c2, p3 = c3;
+		ESP_NI_DEC4(p0, p1, p2, p3, k);
+		_mm_storeu_si128((__m128i *)(buf + off), _mm_xor_si128(p0, prev));
+		_mm_storeu_si128((__m128i *)(buf + off + 16), _mm_xor_si128(p1, c0));
+		_mm_storeu_si128((__m128i *)(buf + off + 32), _mm_xor_si128(p2, c1));
+		_mm_storeu_si128((__m128i *)(buf + off + 48), _mm_xor_si128(p3, c2));
+		prev = c3;
+	}
+	for (; off + AES_BLOCK <= len; off += AES_BLOCK) {
+		__m128i c = _mm_loadu_si128((const __m128i *)(buf + off));
+		__m128i p = _mm_xor_si128(c, k[0]);
+		for (int r = 1; r < 10; r++)
+			p = _mm_aesdec_si128(p, k[r]);
+		p = _mm_aesdeclast_si128(p, k[10]);
+		_mm_storeu_si128((__m128i *)(buf + off), _mm_xor_si128(p, prev));
+		prev = c;
+	}
+}
+
+/* One block with AES-NI (tests: FIPS 197 C.1). */
+static inline ESP_NI_AES void esp_ni_encrypt_block(const uint8_t *rk, const uint8_t in[16], uint8_t out[16])
+{
+	__m128i k[11];
+	__m128i x = _mm_loadu_si128((const __m128i *)in);
+
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(rk + 16 * i));
+	ESP_NI_ENC_BLOCK(x, k);
+	_mm_storeu_si128((__m128i *)out, x);
+}
+
+/*
+ * Four SHA-1 rounds per step. w[] is a ring of the last four 4-word message
+ * groups: group i (words 4i..4i+3) replaces group i-4 in slot i & 3, computed
+ * from groups i-4..i-1 by SHA1MSG1 / XOR / SHA1MSG2. e carries E plus the
+ * group's words: SHA1NEXTE derives the next E from the ABCD of four rounds
+ * back. The round-function selector is an immediate, hence the macro.
+ */
+#define ESP_SHA_STEP(i, f)                                                                         \
+	do {                                                                                       \
+		if ((i) >= 4)                                                                      \
+			w[(i) & 3] = _mm_sha1msg2_epu32(                                           \
+				_mm_xor_si128(_mm_sha1msg1_epu32(w[(i) & 3], w[((i) + 1) & 3]),    \
+					      w[((i) + 2) & 3]),                                   \
+				w[((i) + 3) & 3]);                                                 \
+		e = (i) ? _mm_sha1nexte_epu32(prev, w[(i) & 3]) : _mm_add_epi32(e, w[0]);          \
+		prev = abcd;                                                                       \
+		abcd = _mm_sha1rnds4_epu32(abcd, e, f);                                            \
+	} while (0)
+
+/* Compress n 64-byte blocks into h (same chaining value layout as nf/sha1.h). */
+static inline ESP_NI_SHA void esp_ni_sha1_blocks(uint32_t h[5], const uint8_t *p, uint32_t n)
+{
+	/* Big-endian words, word 0 in the top lane, as SHA1RNDS4 expects. */
+	const __m128i bswap = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	__m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)h), 0x1b);
+	__m128i e0 = _mm_set_epi32((int)h[4], 0, 0, 0);
+
+	for (uint32_t b = 0; b < n; b++, p += SHA1_BLOCK) {
+		__m128i abcd0 = abcd, e00 = e0, e = e0, prev = abcd;
+		__m128i w[4];
+
+		for (int j = 0; j < 4; j++)
+			w[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * j)), bswap);
+		ESP_SHA_STEP(0, 0);
+		ESP_SHA_STEP(1, 0);
+		ESP_SHA_STEP(2, 0);
+		ESP_SHA_STEP(3, 0);
+		ESP_SHA_STEP(4, 0);
+		ESP_SHA_STEP(5, 1);
+		ESP_SHA_STEP(6, 1);
+		ESP_SHA_STEP(7, 1);
+		ESP_SHA_STEP(8, 1);
+		ESP_SHA_STEP(9, 1);
+		ESP_SHA_STEP(10, 2);
+		ESP_SHA_STEP(11, 2);
+		ESP_SHA_STEP(12, 2);
+		ESP_SHA_STEP(13, 2);
+		ESP_SHA_STEP(14, 2);
+		ESP_SHA_STEP(15, 3);
+		ESP_SHA_STEP(16, 3);
+		ESP_SHA_STEP(17, 3);
+		ESP_SHA_STEP(18, 3);
+		ESP_SHA_STEP(19, 3);
+		e0 = _mm_sha1nexte_epu32(prev, e00);
+		abcd = _mm_add_epi32(abcd, abcd0);
+	}
+	_mm_storeu_si128((__m128i *)h, _mm_shuffle_epi32(abcd, 0x1b));
+	h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+}
+#undef ESP_SHA_STEP
+
+/* sha1_finish() of nf/sha1.h on the SHA-NI compression function. */
+static inline ESP_NI_SHA void esp_ni_sha1_finish(uint32_t h[5], uint64_t prior, const uint8_t *msg, uint32_t len,
+						 uint8_t out[SHA1_DIGEST])
+{
+	uint8_t tail[2 * SHA1_BLOCK];
+	uint32_t full = len & ~(uint32_t)(SHA1_BLOCK - 1);
+	uint32_t rest = len - full;
+	uint64_t bits = (prior + len) * 8;
+
+	esp_ni_sha1_blocks(h, msg, full / SHA1_BLOCK);
+	for (uint32_t i = 0; i < rest; i++)
+		tail[i] = msg[full + i];
+	tail[rest] = 0x80;
+	uint32_t tlen = rest + 1 + 8 <= SHA1_BLOCK ? SHA1_BLOCK : 2 * SHA1_BLOCK;
+	for (uint32_t i = rest + 1; i < tlen - 8; i++)
+		tail[i] = 0;
+	nf_put32(tail + tlen - 8, (uint32_t)(bits >> 32));
+	nf_put32(tail + tlen - 4, (uint32_t)bits);
+	esp_ni_sha1_blocks(h, tail, tlen / SHA1_BLOCK);
+	for (int i = 0; i < 5; i++)
+		nf_put32(out + 4 * i, h[i]);
+}
+
+/* hmac_sha1_pre() of nf/sha1.h on SHA-NI. */
+static inline ESP_NI_SHA void esp_ni_hmac_sha1_pre(const uint32_t istate[5], const uint32_t ostate[5],
+						   const uint8_t *msg, uint32_t len, uint8_t out[SHA1_DIGEST])
+{
+	uint32_t h[5];
+	uint8_t inner[SHA1_DIGEST];
+
+	for (int i = 0; i < 5; i++)
+		h[i] = istate[i];
+	esp_ni_sha1_finish(h, SHA1_BLOCK, msg, len, inner);
+	for (int i = 0; i < 5; i++)
+		h[i] = ostate[i];
+	esp_ni_sha1_finish(h, SHA1_BLOCK, inner, SHA1_DIGEST, out);
+}
+
+#define ESP_NI_BOTH __attribute__((unused, target("aes,sha,sse4.1,ssse3")))
+
+/*
+ * Both halves of ESP encryption in one pass, for CPUs with AES-NI and SHA-NI:
+ * esp points at SPI | seq (written by the caller), followed by room for the IV
+ * and ct_len bytes of plaintext (a multiple of 16). Writes the IV, encrypts in
+ * place, and returns HMAC-SHA1(esp[0, 24 + ct_len)) in mac.
+ *
+ * CBC encryption is one long dependency chain of AESENC latencies, and so is
+ * SHA-1; hashing each 64-byte block as soon as its ciphertext exists lets the
+ * CPU run the two chains side by side instead of one after the other.
+ */
+static inline ESP_NI_BOTH void esp_ni_encrypt_and_mac(const uint8_t *iv_rk, const uint8_t *rk,
+						     const uint32_t istate[5], const uint32_t ostate[5], uint64_t seq,
+						     uint8_t *esp, uint32_t ct_len, uint8_t mac[SHA1_DIGEST])
+{
+	const uint32_t pre = 8 + AES_BLOCK; /* SPI, seq, IV: hashed, not encrypted */
+	const __m128i bswap64 = _mm_set_epi8(8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+	__m128i x = _mm_shuffle_epi8(_mm_set_epi64x((long long)seq, 0), bswap64);
+	__m128i k[11];
+	uint32_t h[5];
+	uint8_t inner[SHA1_DIGEST];
+	uint32_t hashed = 0;
+
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(iv_rk + 16 * i));
+	ESP_NI_ENC_BLOCK(x, k);
+	_mm_storeu_si128((__m128i *)(esp + 8), x);
+	for (int i = 0; i < 11; i++)
+		k[i] = _mm_loadu_si128((const __m128i *)(rk + 16 * i));
+	for (int i = 0; i < 5; i++)
+		h[i] = istate[i];
+	for (uint32_t off = 0; off + AES_BLOCK <= ct_len; off += AES_BLOCK) {
+		uint8_t *blk = esp + pre + off;
+		x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)blk));
+		ESP_NI_ENC_BLOCK(x, k);
+		_mm_storeu_si128((__m128i *)blk, x);
+		if (pre + off + AES_BLOCK - hashed >= SHA1_BLOCK) {
+			esp_ni_sha1_blocks(h, esp + hashed, 1);
+			hashed += SHA1_BLOCK;
+		}
+	}
+	esp_ni_sha1_finish(h, SHA1_BLOCK + hashed, esp + hashed, pre + ct_len - hashed, inner);
+	for (int i = 0; i < 5; i++)
+		h[i] = ostate[i];
+	esp_ni_sha1_finish(h, SHA1_BLOCK, inner, SHA1_DIGEST, mac);
+}
+
+#undef ESP_NI_ENC_BLOCK
+#undef ESP_NI_DEC4
+#else /* not x86: the portable code only */
+static inline __attribute__((unused)) uint32_t esp_host_cpu_accel(void) { return 0; }
+#endif
+
+#endif
