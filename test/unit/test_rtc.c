@@ -383,7 +383,7 @@ static void run_gpu(struct run *r, struct chain_prog *p, uint32_t n, const char 
 	struct backend_chain *bc = gpu->chain_create(p, r->umem, usize, PKTGEN_FRAME);
 	cr_assert(bc, "chain_create (%s agent): %s: %s", agent, strerror(errno), gpu_backend_last_error());
 	gpu->describe(bc, desc, sizeof(desc));
-	cr_assert(strstr(desc, !strcmp(agent, "fused") ? "gpu: fused agent" : "gpu: generic agent"), "%s", desc);
+	cr_assert(strstr(desc, !strcmp(agent, "fused") ? ": fused agent" : ": generic agent"), "%s", desc);
 	for (uint32_t i = 0; i < n; i += serial ? 1 : n) {
 		uint32_t k = serial ? 1 : n;
 		cr_assert_eq(gpu->submit(bc, r->d + i, k), 0);
@@ -566,7 +566,7 @@ Test(rtc_gpu, second_create_is_cache_hit, .fini = cleanup, .timeout = 300)
 	cr_assert_eq(s1.compiles, s0.compiles + 1, "the second create ran NVRTC");
 	cr_assert_eq(s1.cache_hits, s0.cache_hits + 1);
 	gpu->describe(a, desc, sizeof(desc));
-	cr_assert(strstr(desc, "gpu: fused agent (cache hit"), "%s", desc);
+	cr_assert(strstr(desc, ": fused agent (cache hit"), "%s", desc);
 	cr_assert_eq(gpu_backend_fused_timing(a, &ms, &hit), 0);
 	cr_assert(hit);
 	cr_log_info("cache hit: %.1f ms: %s", ms, desc);
@@ -599,7 +599,7 @@ Test(rtc_gpu, auto_switches_between_batches, .fini = cleanup, .timeout = 300)
 	while (fused < 3) {
 		cr_assert(time(NULL) - t0 < 120, "the fused agent never became active: %s", desc);
 		gpu->describe(bc, desc, sizeof(desc));
-		bool f = strstr(desc, "gpu: fused agent") != NULL;
+		bool f = strstr(desc, ": fused agent") != NULL;
 		memcpy(r.umem, in, usize);
 		memcpy(r.d, din, sizeof(din));
 		cr_assert_eq(gpu->submit(bc, r.d, NPKT), 0);
@@ -657,7 +657,7 @@ Test(rtc_gpu, no_nvrtc, .fini = cleanup, .timeout = 120)
 	struct nf_hdr *h = nf_make("ttl_dec", NULL);
 	struct backend_chain *bc = create_ttl(&r, &p, h, "auto");
 	gpu->describe(bc, desc, sizeof(desc));
-	cr_assert(strstr(desc, "gpu: generic agent (no NVRTC"), "%s", desc);
+	cr_assert(strstr(desc, ": generic agent (no NVRTC"), "%s", desc);
 	cr_assert_eq(gpu->submit(bc, r.d, NPKT), 0);
 	wait_one(bc, r.d, NPKT);
 	gpu->chain_destroy(bc);
