@@ -5,6 +5,7 @@
 #include "cls.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
@@ -399,46 +400,33 @@ static int validate(struct cls *c, const struct cls_rule *rules, int n)
 	return 0;
 }
 
-/* Delete every LPM entry of one slot. */
-static int lpm_clear_slot(int fd, uint32_t slot)
+/*
+ * Delete every entry of one table slot from a hash or LPM map whose key holds
+ * the slot as a __u32 at slot_off (collected first: deleting while walking
+ * would restart the walk).
+ */
+static int map_clear_slot(int fd, size_t key_size, size_t slot_off, uint32_t slot, int cap)
 {
-	struct cls_lpm_key key, next, *dead;
-	int ndead = 0, cap = GEN_CLS_SLOTS * (GEN_CLS_MAX_RULES + 1), r = 0;
+	uint8_t key[64], next[64], *dead;
+	int ndead = 0, r = 0;
 	void *prev = NULL;
 
-	dead = calloc(cap, sizeof(*dead));
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	dead = calloc((size_t)cap, key_size);
 	if (!dead)
 		return -ENOMEM;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (next.slot == slot && ndead < cap)
-			dead[ndead++] = next;
-		key = next;
-		prev = &key;
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		uint32_t s;
+
+		memcpy(&s, next + slot_off, sizeof(s));
+		if (s == slot && ndead < cap)
+			memcpy(dead + (size_t)ndead++ * key_size, next, key_size);
+		memcpy(key, next, key_size);
+		prev = key;
 	}
 	for (int i = 0; i < ndead; i++)
-		if (bpf_map_delete_elem(fd, &dead[i]) < 0 && errno != ENOENT)
-			r = -errno;
-	free(dead);
-	return r;
-}
-
-static int inport_clear_slot(int fd, uint32_t slot)
-{
-	struct cls_inport_key key, next, *dead;
-	int ndead = 0, cap = GEN_CLS_INPORT_MAX, r = 0;
-	void *prev = NULL;
-
-	dead = calloc(cap, sizeof(*dead));
-	if (!dead)
-		return -ENOMEM;
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (next.slot == slot && ndead < cap)
-			dead[ndead++] = next;
-		key = next;
-		prev = &key;
-	}
-	for (int i = 0; i < ndead; i++)
-		if (bpf_map_delete_elem(fd, &dead[i]) < 0 && errno != ENOENT)
+		if (bpf_map_delete_elem(fd, dead + (size_t)i * key_size) < 0 && errno != ENOENT)
 			r = -errno;
 	free(dead);
 	return r;
@@ -453,7 +441,8 @@ static int fill_lpm(int fd, uint32_t slot, const struct cls_rule *rules, int n, 
 	struct cls_bitvec v;
 	int r;
 
-	r = lpm_clear_slot(fd, slot);
+	r = map_clear_slot(fd, sizeof(struct cls_lpm_key), offsetof(struct cls_lpm_key, slot), slot,
+			   GEN_CLS_SLOTS * (GEN_CLS_MAX_RULES + 1));
 	if (r < 0)
 		return r;
 	for (int p = -1; p < n; p++) {
@@ -598,7 +587,8 @@ static int fill_inport(int fd, uint32_t slot, const struct cls_rule *rules, int 
 	struct cls_bitvec v;
 	int r;
 
-	r = inport_clear_slot(fd, slot);
+	r = map_clear_slot(fd, sizeof(struct cls_inport_key), offsetof(struct cls_inport_key, slot), slot,
+			   GEN_CLS_INPORT_MAX);
 	if (r < 0)
 		return r;
 	for (int p = -1; p < n; p++) {
