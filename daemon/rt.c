@@ -416,9 +416,10 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 		goto reject;
 	}
 	if (cfg->unmatched_drop != old->unmatched_drop || cfg->max_batch != old->max_batch ||
-	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native) {
-		snprintf(err, errlen, "%s: [gen] backend, xdp_mode and max_batch cannot change on reload; restart gend to change them",
-			 cfg->file);
+	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
+	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control)) {
+		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, max_batch, mini_batch, gpu_mode and control "
+			 "cannot change on reload; restart gend to change them", cfg->file);
 		r = -EINVAL;
 		goto reject;
 	}

@@ -105,6 +105,13 @@ ctl chains | grep -q "^big" && fail "part of a rejected reload was applied"
 grep -q "more than 1024 classifier rules" "$WORK/check.out" || fail "gend --check: $(cat "$WORK/check.out")"
 ok "a reload beyond the classifier's 1024 rules is rejected whole, with FILE:LINE (and by gend --check)"
 
+# 2c. [gen] settings that need a restart are refused by a reload, with the reason.
+cp "$WORK/good.ini" "$WORK/chains.ini"
+sed -i 's/^control = /mini_batch = 128\ncontrol = /' "$WORK/chains.ini"
+if ctl reload >"$WORK/reload2c.out" 2>&1; then fail "a [gen] change was applied by reload"; fi
+grep -q "restart gend" "$WORK/reload2c.out" || fail "[gen] change: $(cat "$WORK/reload2c.out")"
+ok "a [gen] change (mini_batch) is refused by reload: restart needed"
+
 # 3. Remove a chain by SIGHUP.
 cp "$WORK/good.ini" "$WORK/chains.ini"
 sed -i '/^\[chain added\]/,$d' "$WORK/chains.ini"
