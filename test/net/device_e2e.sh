@@ -19,9 +19,13 @@ export PATH=$wrap:$PATH GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build LIB
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 rc=0
 for backend in gpu; do
-	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu}; do
+	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu test_multiqueue test_backend_auto test_paper_chain_debug test_multiqueue_debug}; do
 		echo "== net/$t backend=$backend"
-		GEN_BACKEND=$backend timeout 300 bash "$here/$t.sh" >"/tmp/e2e-$t.log" 2>&1
+		# NAME_debug: the same test against gend-debug (frame accounting asserted).
+		script=${t%_debug}
+		gend_bin=
+		[ "$script" != "$t" ] && gend_bin=$build/daemon/gend-debug
+		GEN_GEND=$gend_bin GEN_BACKEND=$backend timeout 300 bash "$here/$script.sh" >"/tmp/e2e-$t.log" 2>&1
 		r=$?
 		grep -E "^(ok|FAIL|SKIP)" "/tmp/e2e-$t.log"
 		[ $r = 0 ] || { rc=1; tail -n 30 "/tmp/e2e-$t.log"; }
