@@ -9,7 +9,6 @@
 set -u
 BUILD=${GEN_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
 GEND=${GEN_GEND:-$BUILD/daemon/gend}
-[ -n "$GEND" ] || GEND=$BUILD/daemon/gend
 GENCTL=$BUILD/daemon/genctl
 GT=$BUILD/test/traffic/gen-traffic
 P=${GEN_NS_PREFIX:-gt$$}
