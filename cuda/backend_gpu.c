@@ -668,6 +668,11 @@ int gpu_backend_fused_timing(const struct backend_chain *bc, double *ms, bool *c
 	return bc->fused ? fused_timing(bc->fused, ms, cache_hit) : -ENOENT;
 }
 
+static void gpu_shutdown(void)
+{
+	fused_shutdown();
+}
+
 static const struct backend_ops gpu_ops = {
 	.name = "gpu",
 	.umem_attach = gpu_umem_attach,
@@ -679,6 +684,7 @@ static const struct backend_ops gpu_ops = {
 	.state_read = gpu_state_read,
 	.state_write = gpu_state_write,
 	.describe = gpu_describe,
+	.shutdown = gpu_shutdown,
 	.max_inflight = GPU_INFLIGHT,
 };
 

@@ -51,6 +51,8 @@ static struct {
 	struct fused_agent *agents;
 	struct fused_agent *qhead;
 	bool worker;
+	bool busy;     /* the worker is building an agent */
+	bool stopping; /* fused_shutdown(): build nothing more */
 } f = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER,
 	.once = PTHREAD_ONCE_INIT };
 
@@ -178,7 +180,9 @@ static void *worker(void *arg)
 			pthread_cond_wait(&f.work, &f.lock);
 		a = f.qhead;
 		f.qhead = a->qnext;
-		orphan = a->refs == 1; /* every chain that wanted it is gone already */
+		/* Every chain that wanted it is gone already, or the backend is shutting down. */
+		orphan = a->refs == 1 || f.stopping;
+		f.busy = !orphan;
 		pthread_mutex_unlock(&f.lock);
 		if (orphan) {
 			pthread_mutex_lock(&f.lock);
@@ -188,6 +192,10 @@ static void *worker(void *arg)
 		} else {
 			build(a);
 		}
+		pthread_mutex_lock(&f.lock);
+		f.busy = false;
+		pthread_cond_broadcast(&f.done);
+		pthread_mutex_unlock(&f.lock);
 		fused_put(a); /* the queue's reference */
 	}
 	return NULL;
@@ -365,4 +373,18 @@ void fused_describe(const struct fused_agent *a, char *buf, size_t len)
 			 a->why);
 	}
 	}
+}
+
+/*
+ * Before the process tears down: queued builds are dropped and a build in
+ * progress is waited for, so no NVRTC compile or module load runs while the
+ * CUDA runtime and libnvrtc are being unloaded at exit.
+ */
+void fused_shutdown(void)
+{
+	pthread_mutex_lock(&f.lock);
+	f.stopping = true;
+	while (f.busy || f.qhead)
+		pthread_cond_wait(&f.done, &f.lock);
+	pthread_mutex_unlock(&f.lock);
 }

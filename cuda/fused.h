@@ -28,6 +28,8 @@ struct fused_agent;
 struct fused_agent *fused_get(const struct chain_prog *prog, int dev, bool sync, int timeout_s, char *err,
 			      size_t errlen);
 void fused_put(struct fused_agent *a);
+/* Stop building: drop queued builds, wait for the one in progress. */
+void fused_shutdown(void);
 /* Loaded and launchable: once true it stays true. */
 bool fused_ready(const struct fused_agent *a);
 /* Launch the fused agent on one batch (same grid as the prebuilt rtc agent). 0 or -EIO with err set. */

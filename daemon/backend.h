@@ -62,6 +62,8 @@ struct backend_ops {
 	int (*state_write)(struct backend_chain *bc, uint32_t i, const void *src, uint32_t off, uint32_t len);
 	/* Optional: one line on what runs the chain (e.g. "fused agent, cached"), for genctl. */
 	int (*describe)(struct backend_chain *bc, char *buf, size_t len);
+	/* Optional: quiesce background work (agent builds) before the daemon tears down. */
+	void (*shutdown)(void);
 	/* Max batches in flight per chain (1 for cpu). */
 	uint32_t max_inflight;
 };

@@ -5,6 +5,7 @@
  * socket, reloads and signals from one event loop.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,6 +47,33 @@ static void log_lines(int prio, const char *msg)
 	snprintf(buf, sizeof(buf), "%s", msg);
 	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 		log_msg(prio, "%s", l);
+}
+
+/* A crash leaves a backtrace in the journal: frames as binary+offset for addr2line. */
+static void fatal_signal(int sig)
+{
+	void *frames[64];
+	int n = backtrace(frames, 64);
+	char msg[64];
+	int len = snprintf(msg, sizeof(msg), "gend: fatal signal %d, backtrace:\n", sig);
+
+	if (write(STDERR_FILENO, msg, (size_t)len) < 0)
+		_exit(128 + sig);
+	backtrace_symbols_fd(frames, n, STDERR_FILENO);
+	raise(sig); /* SA_RESETHAND: the default action, a core dump where enabled */
+}
+
+static void install_crash_handler(void)
+{
+	struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
+	void *warm[1];
+
+	backtrace(warm, 1); /* loads libgcc now, not inside the handler */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGILL, &sa, NULL);
+	sigaction(SIGFPE, &sa, NULL);
 }
 
 static void usage(FILE *out)
@@ -326,6 +354,7 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return check_only(g.config);
+	install_crash_handler();
 	/* Timer slack bounds the idle back-off of the workers and controllers. */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	if (!foreground && !getenv("NOTIFY_SOCKET") && daemon(0, 1)) {

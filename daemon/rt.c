@@ -551,6 +551,8 @@ reject:
 
 void rt_stop(struct rt *rt)
 {
+	if (rt->be && rt->be->shutdown)
+		rt->be->shutdown();
 	if (rt->cls)
 		cls_detach_all(rt->cls);
 	rt->attached = false;

@@ -32,7 +32,7 @@ for backend in gpu; do
 		echo "net/$t backend=$backend rc=$r"
 	done
 done
-for backend in gpu cpu; do
+for backend in ${GEN_E2E_BENCH_BACKENDS-gpu cpu}; do
 	for q in 1 4; do
 		echo "== bench: 64 B through gend, empty chain, backend=$backend, $q queue(s), AF_XDP sender"
 		NET_QUEUES=$q GEN_BENCH_AFXDP=1 GEN_BACKEND=$backend timeout 120 bash "$here/../bench/net_throughput.sh" 5 2>&1 |
