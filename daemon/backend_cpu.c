@@ -30,12 +30,9 @@ static void chain_fill(struct nf_chain *c, const struct chain_prog *prog)
 	}
 }
 
-void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,
-		     struct gen_desc *descs, uint32_t n)
+static void run_chain(const struct nf_chain *c, uint8_t *umem, uint32_t frame_size, struct gen_desc *descs,
+		      uint32_t n)
 {
-	struct nf_chain c;
-
-	chain_fill(&c, prog);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t base = descs[i].addr - descs[i].addr % frame_size;
 		struct nf_pkt p = {
@@ -46,10 +43,19 @@ void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t fram
 			.seq = i,
 		};
 
-		descs[i].verdict = nf_agent_run(&c, &p);
+		descs[i].verdict = nf_agent_run(c, &p);
 		descs[i].addr = base + p.off;
 		descs[i].len = p.len;
 	}
+}
+
+void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,
+		     struct gen_desc *descs, uint32_t n)
+{
+	struct nf_chain c;
+
+	chain_fill(&c, prog);
+	run_chain(&c, umem, frame_size, descs, n);
 }
 
 static int cpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
@@ -84,7 +90,7 @@ static int cpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 {
 	if (bc->busy)
 		return -EBUSY;
-	backend_cpu_run(&bc->prog, bc->umem, bc->frame_size, descs, n);
+	run_chain(&bc->chain, bc->umem, bc->frame_size, descs, n);
 	bc->done = descs;
 	bc->done_n = n;
 	bc->busy = true;
