@@ -24,15 +24,8 @@
  * a second VLAN tag) take the unmatched path.
  */
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
 #include "classifier.h"
-
-#define VLAN_HLEN 4
-#define IP_OFFSET_MASK 0x1fff
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -108,13 +101,60 @@ struct {
 	__type(value, struct cls_last);
 } gen_last SEC(".maps");
 
-struct pkt_fields {
-	__be32 src_be, dst_be;
-	__u16 sport, dport;
-	__u8 proto;
-};
+static __always_inline const struct cls_bitvec *lpm(void *map, __u32 slot, __be32 addr_be)
+{
+	struct cls_lpm_key k = { .prefixlen = 64, .slot = slot, .addr_be = addr_be };
 
-enum parse_result { PARSE_IPV4, PARSE_OTHER, PARSE_MALFORMED };
+	return bpf_map_lookup_elem(map, &k);
+}
+
+static __always_inline const struct cls_bitvec *port_vec(void *ival_map, void *vec_map, __u32 slot, __u16 port)
+{
+	__u32 idx = slot * 65536 + port;
+	__u64 *ival = bpf_map_lookup_elem(ival_map, &idx);
+
+	if (!ival)
+		return NULL;
+	idx = slot * GEN_CLS_MAX_IVALS + (__u32)*ival;
+	return bpf_map_lookup_elem(vec_map, &idx);
+}
+
+static __always_inline const struct cls_bitvec *inport_vec(__u32 slot, __u32 ifindex)
+{
+	struct cls_inport_key k = { .slot = slot, .ifindex = ifindex };
+	const struct cls_bitvec *v = bpf_map_lookup_elem(&gen_inport, &k);
+
+	if (v)
+		return v;
+	k.ifindex = 0;
+	return bpf_map_lookup_elem(&gen_inport, &k);
+}
+
+static __always_inline const struct cls_bitvec *proto_vec(__u32 slot, __u8 proto)
+{
+	__u32 idx = slot * 256 + proto;
+
+	return bpf_map_lookup_elem(&gen_proto, &idx);
+}
+
+static __always_inline const struct cls_rule_val *rule_val(__u32 slot, __u32 rank)
+{
+	__u32 idx = slot * GEN_CLS_MAX_RULES + rank;
+
+	return bpf_map_lookup_elem(&gen_rules, &idx);
+}
+
+/* The tables are the maps above: the handle carries nothing. */
+#define CLS_FN static __always_inline
+#define CLS_TAB void *
+#define cls_tab_src(t, slot, a) ((void)(t), lpm(&gen_src, slot, a))
+#define cls_tab_dst(t, slot, a) lpm(&gen_dst, slot, a)
+#define cls_tab_proto(t, slot, p) proto_vec(slot, p)
+#define cls_tab_sport(t, slot, p) port_vec(&gen_sport_ival, &gen_sport_vec, slot, p)
+#define cls_tab_dport(t, slot, p) port_vec(&gen_dport_ival, &gen_dport_vec, slot, p)
+#define cls_tab_inport(t, slot, i) inport_vec(slot, i)
+#define cls_tab_rule(t, slot, r) rule_val(slot, r)
+#include "cls_lookup.h"
 
 static __always_inline void count(__u32 idx, __u64 bytes)
 {
@@ -127,7 +167,7 @@ static __always_inline void count(__u32 idx, __u64 bytes)
 }
 
 static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 key, __u32 slot,
-				 const struct pkt_fields *f)
+				 const struct cls_fields *f)
 {
 	__u32 zero = 0;
 	struct cls_last *l = bpf_map_lookup_elem(&gen_last, &zero);
@@ -141,89 +181,6 @@ static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 k
 		l->sport = f ? f->sport : 0;
 		l->dport = f ? f->dport : 0;
 	}
-}
-
-/* No ctz instruction in BPF: binary search, six steps. */
-static __always_inline __u32 ctz64(__u64 x)
-{
-	__u32 n = 0;
-
-	if (!(x & 0xffffffffull)) { n += 32; x >>= 32; }
-	if (!(x & 0xffffull)) { n += 16; x >>= 16; }
-	if (!(x & 0xffull)) { n += 8; x >>= 8; }
-	if (!(x & 0xfull)) { n += 4; x >>= 4; }
-	if (!(x & 0x3ull)) { n += 2; x >>= 2; }
-	if (!(x & 0x1ull)) n += 1;
-	return n;
-}
-
-static __always_inline enum parse_result parse(void *data, void *data_end, struct pkt_fields *f)
-{
-	struct ethhdr *eth = data;
-	struct iphdr *ip;
-	__u16 proto;
-	__u32 off, ihl_len, tot_len, frame_l3;
-	__u8 *l4;
-
-	if ((void *)(eth + 1) > data_end)
-		return PARSE_MALFORMED;
-	proto = eth->h_proto;
-	off = sizeof(*eth);
-	if (proto == bpf_htons(ETH_P_8021Q)) {
-		__be16 *inner = data + off + 2;
-
-		if ((void *)(inner + 1) > data_end)
-			return PARSE_MALFORMED;
-		proto = *inner;
-		off += VLAN_HLEN;
-	}
-	if (proto != bpf_htons(ETH_P_IP))
-		return PARSE_OTHER;
-
-	ip = data + off;
-	if ((void *)(ip + 1) > data_end)
-		return PARSE_MALFORMED;
-	if (ip->version != 4 || ip->ihl < 5)
-		return PARSE_MALFORMED;
-	ihl_len = ip->ihl * 4;
-	tot_len = bpf_ntohs(ip->tot_len);
-	frame_l3 = (__u32)(data_end - (void *)ip);
-	if (tot_len < ihl_len || tot_len > frame_l3)
-		return PARSE_MALFORMED;
-
-	f->src_be = ip->saddr;
-	f->dst_be = ip->daddr;
-	f->proto = ip->protocol;
-	f->sport = 0;
-	f->dport = 0;
-	if (ip->frag_off & bpf_htons(IP_OFFSET_MASK))
-		return PARSE_IPV4; /* non-first fragment: no L4 header, ports 0 */
-
-	/* ihl_len <= 60 (4-bit field), which keeps the verifier's range bounded. */
-	l4 = (__u8 *)ip + (ihl_len & 0x3c);
-	switch (ip->protocol) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP: {
-		__u32 need = ip->protocol == IPPROTO_TCP ? 20 : 8;
-
-		/* tot_len <= frame already proves the bytes are there; the verifier
-		 * still wants a literal bound on the packet pointer. */
-		if (ihl_len + need > tot_len || (void *)(l4 + 8) > data_end)
-			return PARSE_MALFORMED;
-		if (need == 20 && (void *)(l4 + 20) > data_end)
-			return PARSE_MALFORMED;
-		f->sport = ((__u16)l4[0] << 8) | l4[1];
-		f->dport = ((__u16)l4[2] << 8) | l4[3];
-		break;
-	}
-	case IPPROTO_ICMP:
-		if (ihl_len + 8 > tot_len || (void *)(l4 + 8) > data_end)
-			return PARSE_MALFORMED;
-		break;
-	default:
-		break;
-	}
-	return PARSE_IPV4;
 }
 
 static __always_inline int unmatched(const struct cls_config *cfg, __u32 cnt, __u32 verdict,
@@ -240,17 +197,12 @@ int gen_cls(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 bytes = data_end - data;
-	struct pkt_fields f = {};
-	struct cls_lpm_key lk = {};
-	struct cls_inport_key ik = {};
-	struct cls_bitvec *vs, *vd, *vp, *vsp, *vdp, *vin;
+	struct cls_fields f = {};
+	const struct cls_rule_val *rule = NULL;
 	struct cls_config *cfg;
-	struct cls_rule_val *rule;
-	__u32 zero = 0, slot, idx, rank = 0, key;
-	__u64 *ival;
-	__u64 w = 0;
-	enum parse_result pr;
-	int i, act;
+	__u32 zero = 0, slot, rank = 0, key;
+	enum cls_result res;
+	int act;
 
 	cfg = bpf_map_lookup_elem(&gen_config, &zero);
 	if (!cfg)
@@ -258,57 +210,12 @@ int gen_cls(struct xdp_md *ctx)
 	/* The one read of the slot for this packet; every lookup below uses it. */
 	slot = *(volatile __u32 *)&cfg->active & 1;
 
-	pr = parse(data, data_end, &f);
-	if (pr == PARSE_MALFORMED)
+	res = cls_lookup(NULL, slot, data, data_end, ctx->ingress_ifindex, &f, &rank, &rule);
+	if (res == CLS_MALFORMED)
 		return unmatched(cfg, CLS_CNT_MALFORMED, CLS_V_MALFORMED, slot, bytes);
-	if (pr == PARSE_OTHER)
+	if (res == CLS_OTHER)
 		return unmatched(cfg, CLS_CNT_UNMATCHED, CLS_V_UNMATCHED, slot, bytes);
-
-	lk.slot = slot;
-	lk.prefixlen = 64;
-	lk.addr_be = f.src_be;
-	vs = bpf_map_lookup_elem(&gen_src, &lk);
-	lk.addr_be = f.dst_be;
-	vd = bpf_map_lookup_elem(&gen_dst, &lk);
-	idx = slot * 256 + f.proto;
-	vp = bpf_map_lookup_elem(&gen_proto, &idx);
-
-	idx = slot * 65536 + f.sport;
-	ival = bpf_map_lookup_elem(&gen_sport_ival, &idx);
-	if (!ival)
-		goto miss;
-	idx = slot * GEN_CLS_MAX_IVALS + (__u32)*ival;
-	vsp = bpf_map_lookup_elem(&gen_sport_vec, &idx);
-
-	idx = slot * 65536 + f.dport;
-	ival = bpf_map_lookup_elem(&gen_dport_ival, &idx);
-	if (!ival)
-		goto miss;
-	idx = slot * GEN_CLS_MAX_IVALS + (__u32)*ival;
-	vdp = bpf_map_lookup_elem(&gen_dport_vec, &idx);
-
-	ik.slot = slot;
-	ik.ifindex = ctx->ingress_ifindex;
-	vin = bpf_map_lookup_elem(&gen_inport, &ik);
-	if (!vin) {
-		ik.ifindex = 0;
-		vin = bpf_map_lookup_elem(&gen_inport, &ik);
-	}
-	if (!vs || !vd || !vp || !vsp || !vdp || !vin)
-		goto miss;
-
-	for (i = 0; i < GEN_CLS_WORDS; i++) {
-		w = vs->w[i] & vd->w[i] & vp->w[i] & vsp->w[i] & vdp->w[i] & vin->w[i];
-		if (w)
-			break;
-	}
-	if (!w)
-		goto miss;
-	rank = (__u32)i * 64 + ctz64(w);
-
-	idx = slot * GEN_CLS_MAX_RULES + (rank & (GEN_CLS_MAX_RULES - 1));
-	rule = bpf_map_lookup_elem(&gen_rules, &idx);
-	if (!rule || rule->chain_id == 0 || rule->chain_id >= GEN_MAX_CHAINS)
+	if (res != CLS_MATCH || !rule)
 		goto miss;
 
 	key = rule->chain_id * GEN_MAX_QUEUES + ctx->rx_queue_index;

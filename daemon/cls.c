@@ -27,6 +27,7 @@
 #include <bpf/libbpf.h>
 
 #include "classifier.skel.h"
+#include "cls_tab.h"
 
 #define CLS_BPFFS "/sys/fs/bpf"
 #define CLS_MAX_ATTACH 64
@@ -46,6 +47,7 @@ struct cls {
 	int ncpus;
 	struct cls_attachment att[CLS_MAX_ATTACH];
 	int natt;
+	struct cls_tab *host, *host_old; /* the installed table and the one before, for synthetic ports */
 	char err[256];
 };
 
@@ -363,21 +365,6 @@ int cls_detach_all(struct cls *c)
 
 /* ---- the Classification Table ---- */
 
-static void bv_set(struct cls_bitvec *v, int bit)
-{
-	v->w[bit / 64] |= 1ull << (bit % 64);
-}
-
-static uint32_t prefix_mask(uint32_t len)
-{
-	return len ? ~0u << (32 - len) : 0;
-}
-
-static bool prefix_contains(uint32_t net, uint32_t len, uint32_t addr, uint32_t alen)
-{
-	return len <= alen && ((addr ^ net) & prefix_mask(len)) == 0;
-}
-
 static int validate(struct cls *c, const struct cls_rule *rules, int n)
 {
 	if (n < 0 || n > GEN_CLS_MAX_RULES)
@@ -432,47 +419,23 @@ static int map_clear_slot(int fd, size_t key_size, size_t slot_off, uint32_t slo
 	return r;
 }
 
-/* One LPM trie (src or dst) of one slot: every distinct prefix plus /0, each with
- * the vector of rules whose prefix contains it. The longest match of an address
- * is then exactly the set of rules that contain the address. */
-static int fill_lpm(int fd, uint32_t slot, const struct cls_rule *rules, int n, bool dst)
+/* One LPM trie (src or dst) of one slot: the table's prefixes, keyed after the slot. */
+static int fill_lpm(int fd, uint32_t slot, const struct cls_tab_lpm *l)
 {
 	struct cls_lpm_key key = { .slot = slot };
-	struct cls_bitvec v;
 	int r;
 
 	r = map_clear_slot(fd, sizeof(struct cls_lpm_key), offsetof(struct cls_lpm_key, slot), slot,
 			   GEN_CLS_SLOTS * (GEN_CLS_MAX_RULES + 1));
 	if (r < 0)
 		return r;
-	for (int p = -1; p < n; p++) {
-		uint32_t net = 0, len = 0;
-
-		if (p >= 0) {
-			len = dst ? rules[p].dst_len : rules[p].src_len;
-			net = (dst ? rules[p].dst : rules[p].src) & prefix_mask(len);
-			bool seen = len == 0;
-			for (int q = 0; q < p && !seen; q++) {
-				uint32_t ql = dst ? rules[q].dst_len : rules[q].src_len;
-				uint32_t qn = (dst ? rules[q].dst : rules[q].src) & prefix_mask(ql);
-
-				seen = ql == len && qn == net;
-			}
-			if (seen)
-				continue;
+	for (uint32_t len = 0; len <= 32; len++) {
+		for (uint32_t k = l->start[len]; (l->lens >> len) & 1 && k < l->start[len] + l->count[len]; k++) {
+			key.prefixlen = 32 + len;
+			key.addr_be = htonl(l->net[k]);
+			if (bpf_map_update_elem(fd, &key, &l->vec[k], BPF_ANY) < 0)
+				return -errno;
 		}
-		memset(&v, 0, sizeof(v));
-		for (int i = 0; i < n; i++) {
-			uint32_t il = dst ? rules[i].dst_len : rules[i].src_len;
-			uint32_t in = dst ? rules[i].dst : rules[i].src;
-
-			if (prefix_contains(in & prefix_mask(il), il, net, len))
-				bv_set(&v, i);
-		}
-		key.prefixlen = 32 + len;
-		key.addr_be = htonl(net);
-		if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0)
-			return -errno;
 	}
 	return 0;
 }
@@ -502,144 +465,61 @@ static int update_batch(int fd, const uint32_t *keys, const void *vals, uint32_t
 	return 0;
 }
 
-static int fill_proto(int fd, uint32_t slot, const struct cls_rule *rules, int n)
+static int fill_proto(int fd, uint32_t slot, const struct cls_tab *t)
 {
-	struct cls_bitvec *v = calloc(256, sizeof(*v));
 	uint32_t keys[256];
+
+	for (int p = 0; p < 256; p++)
+		keys[p] = slot * 256 + p;
+	return update_batch(fd, keys, t->proto, 256);
+}
+
+/* A port field: port -> interval straight into the mapped array (the slot is inactive), then the vectors. */
+static int fill_ports(uint64_t *ival_map, int vec_fd, uint32_t slot, const uint16_t *ival,
+		      const struct cls_bitvec *vec, uint32_t nival)
+{
+	uint64_t *dst = ival_map + slot * 65536;
+	uint32_t *keys = malloc(nival * sizeof(*keys));
 	int r;
 
-	if (!v)
+	if (!keys)
 		return -ENOMEM;
-	for (int p = 0; p < 256; p++) {
-		keys[p] = slot * 256 + p;
-		for (int i = 0; i < n; i++)
-			if (rules[i].proto < 0 || rules[i].proto == p)
-				bv_set(&v[p], i);
-	}
-	r = update_batch(fd, keys, v, 256);
-	free(v);
+	for (uint32_t p = 0; p < 65536; p++)
+		dst[p] = ival[p];
+	for (uint32_t k = 0; k < nival; k++)
+		keys[k] = slot * GEN_CLS_MAX_IVALS + k;
+	r = update_batch(vec_fd, keys, vec, nival);
+	free(keys);
 	return r;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* A port field: cut 0..65535 at every rule's lo and hi+1 into elementary intervals
- * (no rule boundary inside one), one vector per interval, port -> interval array. */
-static int fill_ports(uint64_t *ival_map, int vec_fd, uint32_t slot, const struct cls_rule *rules, int n, bool dst)
-{
-	uint64_t *ival = ival_map + slot * 65536;
-	uint32_t *cuts = NULL;
-	struct cls_bitvec *vec = NULL;
-	int ncuts = 0, nival, r = -ENOMEM;
-
-	cuts = malloc((2 * n + 1) * sizeof(*cuts));
-	vec = calloc(GEN_CLS_MAX_IVALS, sizeof(*vec));
-	if (!cuts || !vec)
-		goto out;
-	cuts[ncuts++] = 0;
-	for (int i = 0; i < n; i++) {
-		uint32_t lo = dst ? rules[i].dport_lo : rules[i].sport_lo;
-		uint32_t hi = dst ? rules[i].dport_hi : rules[i].sport_hi;
-
-		cuts[ncuts++] = lo;
-		if (hi < 65535)
-			cuts[ncuts++] = hi + 1;
-	}
-	qsort(cuts, ncuts, sizeof(*cuts), cmp_u32);
-	nival = 0;
-	for (int i = 0; i < ncuts; i++)
-		if (i == 0 || cuts[i] != cuts[nival - 1])
-			cuts[nival++] = cuts[i];
-	/* cuts[k] is the first port of interval k. */
-	for (int k = 0; k < nival; k++) {
-		uint32_t first = cuts[k];
-
-		for (int i = 0; i < n; i++) {
-			uint32_t lo = dst ? rules[i].dport_lo : rules[i].sport_lo;
-			uint32_t hi = dst ? rules[i].dport_hi : rules[i].sport_hi;
-
-			if (lo <= first && first <= hi)
-				bv_set(&vec[k], i);
-		}
-	}
-	for (uint32_t p = 0, k = 0; p < 65536; p++) {
-		while (k + 1 < (uint32_t)nival && cuts[k + 1] <= p)
-			k++;
-		ival[p] = k; /* straight into the map: the slot is inactive */
-	}
-	for (int k = 0; k < nival; k++)
-		cuts[k] = slot * GEN_CLS_MAX_IVALS + k; /* reuse as keys of the vector array */
-	r = update_batch(vec_fd, cuts, vec, nival);
-out:
-	free(cuts);
-	free(vec);
-	return r;
-}
-
-static int fill_inport(int fd, uint32_t slot, const struct cls_rule *rules, int n)
+static int fill_inport(int fd, uint32_t slot, const struct cls_tab *t)
 {
 	struct cls_inport_key key = { .slot = slot };
-	struct cls_bitvec v;
 	int r;
 
 	r = map_clear_slot(fd, sizeof(struct cls_inport_key), offsetof(struct cls_inport_key, slot), slot,
 			   GEN_CLS_INPORT_MAX);
 	if (r < 0)
 		return r;
-	for (int p = -1; p < n; p++) {
-		uint32_t ifx = p < 0 ? 0 : rules[p].in_ifindex;
-		bool seen = p >= 0 && ifx == 0;
-
-		for (int q = 0; q < p && !seen; q++)
-			seen = rules[q].in_ifindex == ifx;
-		if (seen)
-			continue;
-		memset(&v, 0, sizeof(v));
-		for (int i = 0; i < n; i++)
-			if (rules[i].in_ifindex == 0 || rules[i].in_ifindex == ifx)
-				bv_set(&v, i);
-		key.ifindex = ifx;
-		if (bpf_map_update_elem(fd, &key, &v, BPF_ANY) < 0)
+	for (uint32_t i = 0; i < t->ninport; i++) {
+		key.ifindex = t->inport[i].ifindex;
+		if (bpf_map_update_elem(fd, &key, &t->inport[i].v, BPF_ANY) < 0)
 			return -errno;
 	}
 	return 0;
 }
 
-static int fill_rules(int fd, uint32_t slot, const struct cls_rule *rules, int n)
+static int fill_rules(int fd, uint32_t slot, const struct cls_tab *t)
 {
-	struct cls_rule_val *v = calloc(GEN_CLS_MAX_RULES, sizeof(*v));
 	uint32_t *keys = malloc(GEN_CLS_MAX_RULES * sizeof(*keys));
-	int r = -ENOMEM;
+	int r;
 
-	if (!v || !keys)
-		goto out;
-	for (int i = 0; i < GEN_CLS_MAX_RULES; i++) {
+	if (!keys)
+		return -ENOMEM;
+	for (int i = 0; i < GEN_CLS_MAX_RULES; i++)
 		keys[i] = slot * GEN_CLS_MAX_RULES + i;
-		if (i >= n)
-			continue; /* zeroed: chain 0 is never a chain */
-		v[i] = (struct cls_rule_val){
-			.src_be = htonl(rules[i].src & prefix_mask(rules[i].src_len)),
-			.dst_be = htonl(rules[i].dst & prefix_mask(rules[i].dst_len)),
-			.src_len = rules[i].src_len,
-			.dst_len = rules[i].dst_len,
-			.proto = rules[i].proto < 0 ? GEN_CLS_PROTO_ANY : (uint16_t)rules[i].proto,
-			.sport_lo = rules[i].sport_lo,
-			.sport_hi = rules[i].sport_hi,
-			.dport_lo = rules[i].dport_lo,
-			.dport_hi = rules[i].dport_hi,
-			.in_ifindex = rules[i].in_ifindex,
-			.chain_id = rules[i].chain_id,
-			.priority = i,
-		};
-	}
-	r = update_batch(fd, keys, v, GEN_CLS_MAX_RULES);
-out:
-	free(v);
+	r = update_batch(fd, keys, t->rules, GEN_CLS_MAX_RULES);
 	free(keys);
 	return r;
 }
@@ -660,6 +540,7 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 {
 	struct classifier *s = c->skel;
 	struct cls_config cfg;
+	struct cls_tab *t;
 	uint32_t slot;
 	int r;
 
@@ -671,15 +552,22 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 		return cls_fail(c, r, "failed to read gen_config: %s", strerror(-r));
 	slot = !(cfg.active & 1);
 
+	t = cls_tab_build(rules, n);
+	if (!t)
+		return cls_fail(c, -ENOMEM, "out of memory for the classification table");
 	/* Every packet now reads the other slot (wait_readers ran after the last flip). */
-	if ((r = fill_rules(bpf_map__fd(s->maps.gen_rules), slot, rules, n)) < 0 ||
-	    (r = fill_lpm(bpf_map__fd(s->maps.gen_src), slot, rules, n, false)) < 0 ||
-	    (r = fill_lpm(bpf_map__fd(s->maps.gen_dst), slot, rules, n, true)) < 0 ||
-	    (r = fill_proto(bpf_map__fd(s->maps.gen_proto), slot, rules, n)) < 0 ||
-	    (r = fill_ports(c->sport_ival, bpf_map__fd(s->maps.gen_sport_vec), slot, rules, n, false)) < 0 ||
-	    (r = fill_ports(c->dport_ival, bpf_map__fd(s->maps.gen_dport_vec), slot, rules, n, true)) < 0 ||
-	    (r = fill_inport(bpf_map__fd(s->maps.gen_inport), slot, rules, n)) < 0)
+	if ((r = fill_rules(bpf_map__fd(s->maps.gen_rules), slot, t)) < 0 ||
+	    (r = fill_lpm(bpf_map__fd(s->maps.gen_src), slot, &t->src)) < 0 ||
+	    (r = fill_lpm(bpf_map__fd(s->maps.gen_dst), slot, &t->dst)) < 0 ||
+	    (r = fill_proto(bpf_map__fd(s->maps.gen_proto), slot, t)) < 0 ||
+	    (r = fill_ports(c->sport_ival, bpf_map__fd(s->maps.gen_sport_vec), slot, t->sport_ival, t->sport_vec,
+			    t->nsport)) < 0 ||
+	    (r = fill_ports(c->dport_ival, bpf_map__fd(s->maps.gen_dport_vec), slot, t->dport_ival, t->dport_vec,
+			    t->ndport)) < 0 ||
+	    (r = fill_inport(bpf_map__fd(s->maps.gen_inport), slot, t)) < 0) {
+		cls_tab_free(t);
 		return cls_fail(c, r, "failed to write classification table slot %u: %s", slot, strerror(-r));
+	}
 
 	/*
 	 * Publish: a packet that reads the new `active` began after this grace
@@ -690,11 +578,22 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 	cfg.nrules[slot] = n;
 	cfg.active = slot;
 	r = write_config(c, &cfg);
-	if (r < 0)
+	if (r < 0) {
+		cls_tab_free(t);
 		return cls_fail(c, r, "failed to switch the classification table: %s", strerror(-r));
+	}
+	/* The host copy flips with it; its previous readers were quiesced by the caller (cls.h). */
+	cls_tab_free(c->host_old);
+	c->host_old = c->host;
+	__atomic_store_n(&c->host, t, __ATOMIC_RELEASE);
 	/* Retire: the next reload rewrites the old slot, so let its last readers finish. */
 	wait_readers();
 	return 0;
+}
+
+const struct cls_tab *cls_host_table(struct cls *c)
+{
+	return __atomic_load_n(&c->host, __ATOMIC_ACQUIRE);
 }
 
 int cls_set_unmatched_drop(struct cls *c, bool drop)
@@ -808,5 +707,7 @@ void cls_close(struct cls *c, bool unpin)
 		unpin_maps(c);
 	unmap_arrays(c);
 	classifier__destroy(c->skel);
+	cls_tab_free(c->host);
+	cls_tab_free(c->host_old);
 	free(c);
 }

@@ -30,6 +30,7 @@ struct cls_stats {
 };
 
 struct cls;
+struct cls_tab;
 
 /*
  * Load the program and maps and pin the maps under pin_dir (created; stale pins
@@ -50,6 +51,14 @@ int cls_detach_all(struct cls *c);
  * Returns when no packet can still see the previous table. -EINVAL names the rule in err. */
 int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n);
 int cls_set_unmatched_drop(struct cls *c, bool drop);
+
+/*
+ * The installed table as host data, for classifying frames of synthetic ports
+ * (NULL before the first cls_set_rules). A reader loads it once per burst; the
+ * caller of cls_set_rules must make sure no reader still holds the table before
+ * the previous one before it calls cls_set_rules again (one flip is kept alive).
+ */
+const struct cls_tab *cls_host_table(struct cls *c);
 
 int cls_xsk_set(struct cls *c, uint32_t chain_id, uint32_t queue, int xsk_fd);
 int cls_xsk_clear(struct cls *c, uint32_t chain_id, uint32_t queue);

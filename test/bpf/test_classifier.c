@@ -27,6 +27,7 @@
 #include <xdp/xsk.h>
 
 #include "cls.h"
+#include "cls_tab.h"
 
 #define ANY_PORTS 0, 65535, 0, 65535
 #define IP(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
@@ -686,6 +687,97 @@ Test(bpf, random_rules_vs_linear_scan, .timeout = 300)
 	cr_expect_gt(matched, total / 10, "too few matches to test anything: %ld of %ld", matched, total);
 	cr_expect_gt(unmatched, total / 20, "too few misses: %ld of %ld", unmatched, total);
 	cr_log_info("linear-scan oracle: %ld packets, %ld matched, all agree", total, matched);
+	free(r);
+	cls_close(c, false);
+}
+
+/* ---- the host copy (synthetic ports) against the program, same frames ---- */
+
+/* A random frame: mostly valid, some cut short, some with a broken header or another ethertype. */
+static int rnd_frame(uint8_t *f, struct pkt *p)
+{
+	int len;
+
+	*p = (struct pkt){ .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr() };
+	if (rnd() % 3 == 0)
+		rnd() % 2 ? (p->src = rnd()) : (p->dst = rnd());
+	p->sport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
+	p->dport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
+	if (rnd() % 8 == 0)
+		p->frag = 0x2000 | (rnd() % 2 ? 0 : 1 + rnd() % 100);
+	p->opt_words = rnd() % 6 == 0 ? rnd() % 11 : 0;
+	p->vlan = rnd() % 5 == 0;
+	p->payload = rnd() % 4 == 0 ? rnd() % 64 : 0;
+	if (rnd() % 40 == 0)
+		p->ethertype = rnd() % 2 ? ETH_P_ARP : ETH_P_IPV6;
+	len = build(f, p);
+	switch (rnd() % 20) {
+	case 0: return ETH_HLEN + rnd() % (len - ETH_HLEN); /* cut short */
+	case 1: f[ETH_HLEN + 4 * p->vlan] ^= 1u << (rnd() % 8); return len; /* version / IHL */
+	case 2: f[ETH_HLEN + 4 * p->vlan + 3] ^= 1u << (rnd() % 8); return len; /* total length */
+	default: return len;
+	}
+}
+
+Test(bpf, host_copy_matches_program, .timeout = 300)
+{
+	int va, vb, ifs[3];
+	struct cls *c = open_or_skip();
+	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
+	long seen[4] = { 0 };
+	uint8_t f[2048];
+
+	private_netns(&va, &vb);
+	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
+	for (int set = 0; set < 6; set++) {
+		int n = set == 0 ? 1 : set == 1 ? GEN_CLS_MAX_RULES : 1 + rnd() % GEN_CLS_MAX_RULES;
+
+		for (int i = 0; i < n; i++)
+			r[i] = rnd_rule(3, ifs);
+		if (set == 0)
+			r[0] = rule(0, 0, 0, 0, IPPROTO_UDP, ANY_PORTS, 0, 7);
+		cr_assert_eq(cls_set_rules(c, r, n), 0, "%s", cls_strerror(c));
+		const struct cls_tab *t = cls_host_table(c);
+
+		cr_assert_not_null(t);
+		for (int k = 0; k < 3000; k++) {
+			struct pkt p;
+			struct cls_fields fl = { 0 };
+			int len = rnd_frame(f, &p), ifx = ifs[rnd() % 3];
+			uint32_t rank = ~0u, chain = 0;
+			enum cls_result hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
+			struct cls_last l;
+
+			run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
+			l = last(c);
+			seen[hr]++;
+			switch (hr) {
+			case CLS_MATCH:
+				cr_assert_eq(l.verdict, CLS_V_NO_SOCKET, "set %d packet %d: host matched rule %u, program verdict %u",
+					     set, k, rank, l.verdict);
+				cr_assert_eq(l.rule, rank, "set %d packet %d: host rule %u, program rule %u", set, k, rank, l.rule);
+				cr_assert_eq(l.chain_id, chain);
+				break;
+			case CLS_MISS:
+			case CLS_OTHER:
+				cr_assert_eq(l.verdict, CLS_V_UNMATCHED, "set %d packet %d: host missed, program verdict %u rule %u",
+					     set, k, l.verdict, l.rule);
+				break;
+			case CLS_MALFORMED:
+				cr_assert_eq(l.verdict, CLS_V_MALFORMED, "set %d packet %d (%d B): host malformed, program verdict %u",
+					     set, k, len, l.verdict);
+				break;
+			}
+			if (hr == CLS_MATCH || hr == CLS_MISS)
+				cr_assert(l.sport == fl.sport && l.dport == fl.dport, "set %d packet %d: ports %u/%u vs %u/%u", set,
+					  k, fl.sport, fl.dport, l.sport, l.dport);
+		}
+	}
+	cr_expect(seen[CLS_MATCH] > 1000 && seen[CLS_MISS] > 500 && seen[CLS_MALFORMED] > 100 && seen[CLS_OTHER] > 50,
+		  "too little of each outcome to compare: match %ld miss %ld other %ld malformed %ld", seen[CLS_MATCH],
+		  seen[CLS_MISS], seen[CLS_OTHER], seen[CLS_MALFORMED]);
+	cr_log_info("host copy vs program: match %ld, miss %ld, other %ld, malformed %ld, all agree", seen[CLS_MATCH],
+		    seen[CLS_MISS], seen[CLS_OTHER], seen[CLS_MALFORMED]);
 	free(r);
 	cls_close(c, false);
 }
