@@ -6,6 +6,10 @@ set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config clang llvm gcc-multilib libbpf-dev libxdp-dev bpftool
       libinih-dev libcriterion-dev libsystemd-dev libssl-dev iproute2 python3 jq systemd util-linux procps"
+# Hyperscan (gen-bench's cpu peer for nids) is packaged for amd64 only.
+if [ "$(dpkg --print-architecture)" = amd64 ]; then
+	PKGS="$PKGS libhyperscan-dev"
+fi
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -34,6 +34,7 @@
 #endif
 #include "daemon/cfg.h"
 #include "nf/agent.h"
+#include "test/bench/peers.h"
 #include "test/bench/pktgen.h"
 
 #define NBUF 8 /* batches' worth of frames: more than any backend keeps in flight */
@@ -241,48 +242,192 @@ static void multi_report(struct bench *bn0, int ndev)
 	backend_gpu->umem_detach(bn1.umem);
 }
 
-struct cpu_job {
+/*
+ * Persistent cpu workers, one per thread of -T, started once: worker t restores
+ * and then runs slice t of every posted batch. Three barrier rounds per batch
+ * (posted, restored = clock starts, done = clock stops) replace the thread
+ * start-ups per batch the figure used to include.
+ */
+struct cpu_pool {
+	pthread_barrier_t bar; /* the workers and the main thread */
+	int threads;           /* 0 until started */
 	struct bench *bn;
-	struct gen_desc *d;
-	uint32_t n;
+	const struct chain_prog *prog;
+	uint32_t slot, n;
 };
+static struct cpu_pool cpu_pool;
+
+/* Frames first..first+n-1 of slot b back as generated (restore() for one worker's slice). */
+static void cpu_restore(struct bench *bn, uint32_t b, uint32_t first, uint32_t n)
+{
+	const struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX + first;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t lo = pd[i].addr - 64;
+		memcpy(bn->umem + lo, bn->pristine + lo, pd[i].len + 128);
+	}
+	memcpy(bn->desc + (size_t)b * BATCH_MAX + first, pd, n * sizeof(*pd));
+}
 
 static void *cpu_worker(void *arg)
 {
-	struct cpu_job *j = arg;
+	struct cpu_pool *pl = &cpu_pool;
+	int t = (int)(intptr_t)arg;
 
-	backend_cpu_run(&j->bn->prog, j->bn->umem, PKTGEN_FRAME, j->d, j->n);
+	for (;;) {
+		pthread_barrier_wait(&pl->bar); /* a batch is posted */
+		uint32_t first = (uint32_t)((uint64_t)pl->n * t / pl->threads);
+		uint32_t cnt = (uint32_t)((uint64_t)pl->n * (t + 1) / pl->threads) - first;
+		cpu_restore(pl->bn, pl->slot, first, cnt);
+		pthread_barrier_wait(&pl->bar); /* all restored: the clock starts */
+		backend_cpu_run(pl->prog, pl->bn->umem, PKTGEN_FRAME, pl->bn->desc + (size_t)pl->slot * BATCH_MAX + first,
+				cnt);
+		pthread_barrier_wait(&pl->bar); /* all done: the clock stops */
+	}
 	return NULL;
 }
 
-/* Mpps of the cpu backend, one batch of n split over `threads` threads (restores untimed). */
+/* The workers live until the process exits; -errno if they cannot all start. */
+static int cpu_pool_start(int threads)
+{
+	pthread_t tid;
+
+	if (cpu_pool.threads)
+		return cpu_pool.threads == threads ? 0 : -EINVAL;
+	pthread_barrier_init(&cpu_pool.bar, NULL, (unsigned int)threads + 1);
+	cpu_pool.threads = threads;
+	for (int t = 0; t < threads; t++) {
+		int r = pthread_create(&tid, NULL, cpu_worker, (void *)(intptr_t)t);
+		if (r) {
+			/* The barrier counts every worker: the ones started would wait forever. */
+			fprintf(stderr, "gen-bench: cpu worker %d of %d: %s\n", t, threads, strerror(r));
+			exit(1);
+		}
+		pthread_detach(tid);
+	}
+	return 0;
+}
+
+/*
+ * Mpps of the cpu backend on batches of n: on the calling thread when threads
+ * is 1, else split over the persistent workers (restores untimed either way).
+ */
 static double cpu_point(struct bench *bn, const struct chain_prog *prog, uint32_t n, int threads)
 {
-	pthread_t tid[256];
-	struct cpu_job job[256];
 	double busy = 0;
 	uint64_t pkts = 0;
-	struct bench b2 = *bn;
 
-	b2.prog = *prog;
+	if (threads > 1 && cpu_pool_start(threads))
+		return -1;
 	for (int it = 0; busy < bn->seconds || it < 2; it++) {
 		uint32_t slot = (uint32_t)(it % NBUF);
-		struct gen_desc *d = bn->desc + (size_t)slot * BATCH_MAX;
-		uint32_t per = (n + threads - 1) / threads;
+		double t0;
 
-		restore(bn, slot, n);
-		double t0 = now();
-		int nt = 0;
-		for (uint32_t first = 0; first < n; first += per, nt++) {
-			job[nt] = (struct cpu_job){ &b2, d + first, first + per > n ? n - first : per };
-			pthread_create(&tid[nt], NULL, cpu_worker, &job[nt]);
+		if (threads == 1) {
+			cpu_restore(bn, slot, 0, n);
+			t0 = now();
+			backend_cpu_run(prog, bn->umem, PKTGEN_FRAME, bn->desc + (size_t)slot * BATCH_MAX, n);
+		} else {
+			cpu_pool.bn = bn;
+			cpu_pool.prog = prog;
+			cpu_pool.slot = slot;
+			cpu_pool.n = n;
+			pthread_barrier_wait(&cpu_pool.bar);
+			pthread_barrier_wait(&cpu_pool.bar);
+			t0 = now();
+			pthread_barrier_wait(&cpu_pool.bar);
 		}
-		for (int t = 0; t < nt; t++)
-			pthread_join(tid[t], NULL);
 		busy += now() - t0;
 		pkts += n;
 	}
 	return pkts / busy / 1e6;
+}
+
+/* The chain's first NF of a type, or -1. */
+static int cpu_nf_index(const struct chain_prog *prog, uint32_t type)
+{
+	for (uint32_t i = 0; i < prog->n; i++)
+		if (prog->type[i] == type)
+			return (int)i;
+	return -1;
+}
+
+/* The libraries' peers built from the chain's NF states (router, nids); NULL if OpenSSL is unusable. */
+static struct peers *cpu_peers_create(const struct bench *bn)
+{
+	/* The bench's default SA keys: the cost does not depend on them, test_peers checks the bytes. */
+	struct peers_config pc = {
+		.enc_key = { 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f },
+		.auth_key = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+			      0x20, 0x21, 0x22, 0x23 },
+		.iv_key = { 0x5a, 0x17, 0x42, 0x9e, 0x01, 0xc3, 0x77, 0x28, 0xe4, 0x6b, 0x90, 0x3d, 0xaf, 0x12, 0x58, 0xd1 },
+		.spi = 0x1001,
+	};
+	int rt = cpu_nf_index(&bn->prog, NF_T_IPV4_ROUTER), ids = cpu_nf_index(&bn->prog, NF_T_NIDS),
+	    esp = cpu_nf_index(&bn->prog, NF_T_IPSEC_ESP);
+	char why[256];
+	double t0 = now();
+	struct peers *p;
+
+	pc.router = rt < 0 ? NULL : (const struct nf_ipv4_router *)bn->prog.state[rt];
+	pc.nids = ids < 0 ? NULL : (const struct nf_nids *)bn->prog.state[ids];
+	if (esp >= 0)
+		pc.mtu = ((const struct nf_ipsec_esp *)bn->prog.state[esp])->mtu;
+	p = peers_create(&pc, why, sizeof(why));
+	if (!p)
+		fprintf(stderr, "gen-bench: cpu peers: %s\n", why);
+	else if (peers_hs_patterns(p))
+		printf("cpu peers: hyperscan database of %u literals from the nids contents in %.0f ms\n",
+		       peers_hs_patterns(p), (now() - t0) * 1e3);
+	return p;
+}
+
+/*
+ * The libraries beside the cpu backend on the same packets (the first n of
+ * batch slot 0) and threads: the chain, and each NF alone, on the backend's
+ * persistent workers, then the peers on theirs.
+ */
+static void cpu_peers_report(struct bench *bn, struct peers *p, const char *size, uint32_t n, int threads)
+{
+	static const struct { uint32_t type; int peer; const char *what; } pairs[] = {
+		{ NF_T_IPSEC_ESP, PEER_ESP, "gen cpu backend: ipsec_esp alone" },
+		{ NF_T_NIDS, PEER_HS, "gen cpu backend: nids alone (scan + rule verification)" },
+	};
+	struct peers_packets pk = { .umem = bn->pristine, .descs = bn->pdesc, .n = n, .frame_size = PKTGEN_FRAME };
+	struct peers_result res;
+	double mpps;
+
+	printf("\n== cpu peers (%d threads), %s packets, %u per round: Mpps all threads, ns/packet per core\n", threads,
+	       size, n);
+	mpps = cpu_point(bn, &bn->prog, n, threads);
+	printf("%-72s %9.2f %9.1f\n", "gen cpu backend: whole chain", mpps, threads * 1e3 / mpps);
+	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		int i = cpu_nf_index(&bn->prog, pairs[k].type);
+		if (i < 0)
+			continue;
+		struct chain_prog one = { .n = 1, .type = { bn->prog.type[i] }, .state = { bn->prog.state[i] } };
+		mpps = cpu_point(bn, &one, n, threads);
+		printf("%-72s %9.2f %9.1f\n", pairs[k].what, mpps, threads * 1e3 / mpps);
+	}
+	if (!p) {
+		printf("%-72s n/a (OpenSSL could not be set up)\n", "peers");
+		return;
+	}
+	int r = peers_run(p, &pk, threads, bn->seconds, &res);
+	if (r) {
+		printf("%-72s n/a (%s)\n", "peers", strerror(-r));
+		return;
+	}
+	for (int k = 0; k < PEER_MAX; k++) {
+		if (res.mpps[k] < 0)
+			printf("%-72s %s\n", peers_name(k), res.why[k]);
+		else
+			printf("%-72s %9.2f %9.1f\n", peers_name(k), res.mpps[k], res.ns_per_pkt[k]);
+	}
+	if (res.mpps[PEER_HS] >= 0)
+		printf("(hyperscan: %u literals, %.1f%% of packets had at least one)\n", peers_hs_patterns(p),
+		       100 * res.hs_hit_share);
+	fflush(stdout);
 }
 
 static int load_chain(struct bench *bn, const char *file, const char *chain_name)
@@ -495,6 +640,7 @@ int main(int argc, char **argv)
 	}
 	static const char *const vars[4][2] = { { "staged", "rtc" }, { "mapped", "rtc" }, { "staged", "pipeline" },
 						{ "mapped", "pipeline" } };
+	struct peers *peers = cpu_peers_create(&bn);
 	for (int s = 0; s < nsm; s++) {
 		gen_traffic(&bn, smodes[s].mode);
 		printf("\n== %s packets: Mpps (packets per second / 1e6)\n", smodes[s].name);
@@ -517,18 +663,22 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 		printf("(cpu T = %d threads)\n", threads);
+		cpu_peers_report(&bn, peers, smodes[s].name, 4096 * (uint32_t)threads < BATCH_MAX ? 4096 * (uint32_t)threads : BATCH_MAX,
+				 threads);
 	}
 
 	printf("\n== cpu ns/packet per NF alone, 2048-packet batches, 1 thread\n%-16s %10s %10s\n", "nf", "64B", "1500B");
-	for (uint32_t i = 0; i < bn.prog.n; i++) {
-		struct chain_prog one = { .n = 1, .type = { bn.prog.type[i] }, .state = { bn.prog.state[i] } };
-		double ns[2];
-		for (int s = 0; s < 2; s++) {
-			gen_traffic(&bn, s ? 1500 : 64);
-			ns[s] = 1e3 / cpu_point(&bn, &one, 2048, 1);
+	double nf_ns[NF_CHAIN_MAX][2];
+	for (int s = 0; s < 2; s++) {
+		gen_traffic(&bn, s ? 1500 : 64); /* once per size: it rewrites the whole fake UMEM */
+		for (uint32_t i = 0; i < bn.prog.n && i < NF_CHAIN_MAX; i++) {
+			struct chain_prog one = { .n = 1, .type = { bn.prog.type[i] }, .state = { bn.prog.state[i] } };
+			nf_ns[i][s] = 1e3 / cpu_point(&bn, &one, 2048, 1);
 		}
-		printf("%-16s %10.1f %10.1f\n", bn.nf_names[i], ns[0], ns[1]);
 	}
+	for (uint32_t i = 0; i < bn.prog.n && i < NF_CHAIN_MAX; i++)
+		printf("%-16s %10.1f %10.1f\n", bn.nf_names[i], nf_ns[i][0], nf_ns[i][1]);
+	peers_destroy(peers);
 	if (gpu_ok)
 		backend_gpu->umem_detach(bn.umem);
 	return 0;
