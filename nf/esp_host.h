@@ -245,7 +245,6 @@ static inline ESP_NI_SHA void esp_ni_sha1_blocks(uint32_t h[5], const uint8_t *p
 	_mm_storeu_si128((__m128i *)h, _mm_shuffle_epi32(abcd, 0x1b));
 	h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
 }
-#undef ESP_SHA_STEP
 
 /* sha1_finish() of nf/sha1.h on the SHA-NI compression function. */
 static inline ESP_NI_SHA void esp_ni_sha1_finish(uint32_t h[5], uint64_t prior, const uint8_t *msg, uint32_t len,
@@ -288,14 +287,88 @@ static inline ESP_NI_SHA void esp_ni_hmac_sha1_pre(const uint32_t istate[5], con
 #define ESP_NI_BOTH __attribute__((unused, target("aes,sha,sse4.1,ssse3")))
 
 /*
+ * AES operation i (0..43) of four chained CBC blocks at buf: block i / 11,
+ * round i % 11; round 0 also XORs the plaintext in, round 10 stores. Meant
+ * for constant i, so each use folds into one or two instructions.
+ */
+#define ESP_NI_AES_OP(i, x, k, buf)                                                                \
+	do {                                                                                       \
+		const int b_ = (i) / 11, r_ = (i) % 11;                                            \
+		if (r_ == 0) {                                                                     \
+			x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)((buf) + 16 * b_))); \
+			x = _mm_xor_si128(x, k[0]);                                                \
+		} else if (r_ < 10) {                                                              \
+			x = _mm_aesenc_si128(x, k[r_]);                                            \
+		} else {                                                                           \
+			x = _mm_aesenclast_si128(x, k[10]);                                        \
+			_mm_storeu_si128((__m128i *)((buf) + 16 * b_), x);                         \
+		}                                                                                  \
+	} while (0)
+
+/* SHA-1 step s of 20, then its share (44 / 20) of the four AES blocks' operations. */
+#define ESP_NI_STEP_AES(s, f, x, k, buf)                                                           \
+	do {                                                                                       \
+		ESP_SHA_STEP(s, f);                                                                \
+		_Pragma("GCC unroll 4") for (int i_ = 44 * (s) / 20; i_ < 44 * ((s) + 1) / 20; i_++) \
+			ESP_NI_AES_OP(i_, x, k, buf);                                              \
+	} while (0)
+
+/*
+ * One SHA-1 block of msg into (abcd, e0) while four CBC blocks at buf are
+ * encrypted in place, chained through x. The two are independent (buf lies
+ * past msg's 64 bytes): SHA1RNDS4 and AESENC each wait on their own chain,
+ * and written one after the other the out-of-order window does not reach far
+ * enough to run them together, so the source interleaves them.
+ */
+static inline ESP_NI_BOTH void esp_ni_sha1_block_aes4(__m128i *abcd_io, __m128i *e0_io, const uint8_t *msg,
+						       __m128i *x_io, const __m128i k[11], uint8_t *buf)
+{
+	const __m128i bswap = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	__m128i abcd = *abcd_io, abcd0 = abcd, e00 = *e0_io, e = e00, prev = abcd, x = *x_io;
+	__m128i w[4];
+
+	for (int j = 0; j < 4; j++)
+		w[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(msg + 16 * j)), bswap);
+	ESP_NI_STEP_AES(0, 0, x, k, buf);
+	ESP_NI_STEP_AES(1, 0, x, k, buf);
+	ESP_NI_STEP_AES(2, 0, x, k, buf);
+	ESP_NI_STEP_AES(3, 0, x, k, buf);
+	ESP_NI_STEP_AES(4, 0, x, k, buf);
+	ESP_NI_STEP_AES(5, 1, x, k, buf);
+	ESP_NI_STEP_AES(6, 1, x, k, buf);
+	ESP_NI_STEP_AES(7, 1, x, k, buf);
+	ESP_NI_STEP_AES(8, 1, x, k, buf);
+	ESP_NI_STEP_AES(9, 1, x, k, buf);
+	ESP_NI_STEP_AES(10, 2, x, k, buf);
+	ESP_NI_STEP_AES(11, 2, x, k, buf);
+	ESP_NI_STEP_AES(12, 2, x, k, buf);
+	ESP_NI_STEP_AES(13, 2, x, k, buf);
+	ESP_NI_STEP_AES(14, 2, x, k, buf);
+	ESP_NI_STEP_AES(15, 3, x, k, buf);
+	ESP_NI_STEP_AES(16, 3, x, k, buf);
+	ESP_NI_STEP_AES(17, 3, x, k, buf);
+	ESP_NI_STEP_AES(18, 3, x, k, buf);
+	ESP_NI_STEP_AES(19, 3, x, k, buf);
+	*e0_io = _mm_sha1nexte_epu32(prev, e00);
+	*abcd_io = _mm_add_epi32(abcd, abcd0);
+	*x_io = x;
+}
+#undef ESP_NI_STEP_AES
+#undef ESP_NI_AES_OP
+#undef ESP_SHA_STEP
+
+/*
  * Both halves of ESP encryption in one pass, for CPUs with AES-NI and SHA-NI:
  * esp points at SPI | seq (written by the caller), followed by room for the IV
  * and ct_len bytes of plaintext (a multiple of 16). Writes the IV, encrypts in
  * place, and returns HMAC-SHA1(esp[0, 24 + ct_len)) in mac.
  *
  * CBC encryption is one long dependency chain of AESENC latencies, and so is
- * SHA-1; hashing each 64-byte block as soon as its ciphertext exists lets the
- * CPU run the two chains side by side instead of one after the other.
+ * SHA-1. The MAC covers the ciphertext, so SHA-1 block j (bytes 64j..64j+63
+ * of SPI | seq | IV | ciphertext) can start once CBC block 4j + 2 exists: the
+ * loop keeps CBC three blocks ahead and, per SHA-1 block, encrypts the next
+ * four CBC blocks interleaved with it (esp_ni_sha1_block_aes4). What is left
+ * (the last partial SHA-1 blocks, the outer hash) runs after.
  */
 static inline ESP_NI_BOTH void esp_ni_encrypt_and_mac(const uint8_t *iv_rk, const uint8_t *rk,
 						     const uint32_t istate[5], const uint32_t ostate[5], uint64_t seq,
@@ -307,7 +380,8 @@ static inline ESP_NI_BOTH void esp_ni_encrypt_and_mac(const uint8_t *iv_rk, cons
 	__m128i k[11];
 	uint32_t h[5];
 	uint8_t inner[SHA1_DIGEST];
-	uint32_t hashed = 0;
+	uint8_t *ct = esp + pre;
+	uint32_t nb = ct_len / AES_BLOCK, done = 0, full = (pre + ct_len) / SHA1_BLOCK;
 
 	for (int i = 0; i < 11; i++)
 		k[i] = _mm_loadu_si128((const __m128i *)(iv_rk + 16 * i));
@@ -315,19 +389,41 @@ static inline ESP_NI_BOTH void esp_ni_encrypt_and_mac(const uint8_t *iv_rk, cons
 	_mm_storeu_si128((__m128i *)(esp + 8), x);
 	for (int i = 0; i < 11; i++)
 		k[i] = _mm_loadu_si128((const __m128i *)(rk + 16 * i));
-	for (int i = 0; i < 5; i++)
-		h[i] = istate[i];
-	for (uint32_t off = 0; off + AES_BLOCK <= ct_len; off += AES_BLOCK) {
-		uint8_t *blk = esp + pre + off;
-		x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)blk));
+	for (; done < nb && done < 3; done++) {
+		x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)(ct + AES_BLOCK * done)));
 		ESP_NI_ENC_BLOCK(x, k);
-		_mm_storeu_si128((__m128i *)blk, x);
-		if (pre + off + AES_BLOCK - hashed >= SHA1_BLOCK) {
-			esp_ni_sha1_blocks(h, esp + hashed, 1);
-			hashed += SHA1_BLOCK;
+		_mm_storeu_si128((__m128i *)(ct + AES_BLOCK * done), x);
+	}
+	/* SHA-1 chaining value in registers, as esp_ni_sha1_blocks keeps it. */
+	__m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)istate), 0x1b);
+	__m128i e0 = _mm_set_epi32((int)istate[4], 0, 0, 0);
+	for (uint32_t j = 0; j < full; j++) {
+		/* Here done >= 4j + 3: the ciphertext SHA-1 block j covers exists. */
+		if (done + 4 <= nb) {
+			esp_ni_sha1_block_aes4(&abcd, &e0, esp + SHA1_BLOCK * j, &x, k, ct + AES_BLOCK * done);
+			done += 4;
+			continue;
+		}
+		_mm_storeu_si128((__m128i *)h, _mm_shuffle_epi32(abcd, 0x1b));
+		h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+		esp_ni_sha1_blocks(h, esp + SHA1_BLOCK * j, 1);
+		abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)h), 0x1b);
+		e0 = _mm_set_epi32((int)h[4], 0, 0, 0);
+		for (uint32_t stop = done + 4; done < nb && done < stop; done++) {
+			x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)(ct + AES_BLOCK * done)));
+			ESP_NI_ENC_BLOCK(x, k);
+			_mm_storeu_si128((__m128i *)(ct + AES_BLOCK * done), x);
 		}
 	}
-	esp_ni_sha1_finish(h, SHA1_BLOCK + hashed, esp + hashed, pre + ct_len - hashed, inner);
+	for (; done < nb; done++) {
+		x = _mm_xor_si128(x, _mm_loadu_si128((const __m128i *)(ct + AES_BLOCK * done)));
+		ESP_NI_ENC_BLOCK(x, k);
+		_mm_storeu_si128((__m128i *)(ct + AES_BLOCK * done), x);
+	}
+	_mm_storeu_si128((__m128i *)h, _mm_shuffle_epi32(abcd, 0x1b));
+	h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+	esp_ni_sha1_finish(h, SHA1_BLOCK + SHA1_BLOCK * full, esp + SHA1_BLOCK * full, pre + ct_len - SHA1_BLOCK * full,
+			   inner);
 	for (int i = 0; i < 5; i++)
 		h[i] = ostate[i];
 	esp_ni_sha1_finish(h, SHA1_BLOCK, inner, SHA1_DIGEST, mac);
