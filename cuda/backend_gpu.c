@@ -6,14 +6,20 @@
  * overlap (copies of one batch with the kernel of the previous one).
  *
  * Packet memory, per chain (GEN_GPU_MEM):
+ *   gather (default) - the UMEM is registered with cudaHostRegister(Mapped) in
+ *            umem_attach; the agent's warps pull each packet (and the window
+ *            its NFs may grow into) out of it with 16-byte loads into records
+ *            in shared or device memory, run the chain there and write the
+ *            packets back the same way (gpu_launch.h). A failed batch is rerun
+ *            on the cpu only while no frame was written back (status word).
  *   staged - gather the frames into a pinned staging buffer, one
  *            slot per packet holding the packet at its own offset (so NFs keep
  *            their headroom to grow packets), async H2D, kernel, async D2H,
  *            scatter back into the UMEM frames when the batch completes. The
  *            UMEM is untouched until the batch succeeded, so a failed batch can
  *            be rerun on the cpu from pristine frames.
- *   mapped (default) - the UMEM is registered with cudaHostRegister(Mapped)
- *            in umem_attach and the kernel works on the frames in place over PCIe.
+ *   mapped - the kernel works on the frames in place over PCIe (every NF
+ *            byte access is a PCIe transaction: kept for comparison).
  * Execution (GEN_GPU_MODE): rtc (default, one launch per batch) or pipeline
  * (one launch per NF, in stream order).
  * Agents (GEN_GPU_AGENT): in rtc mode a chain starts on the prebuilt (generic)
@@ -40,7 +46,11 @@
 #include "fused.h"
 #include "rtc.h"
 
-#define GPU_INFLIGHT 4
+/*
+ * Batches in flight per chain, each on its own stream: small batches leave most
+ * SMs idle, so several run side by side (the controller keeps as many).
+ */
+#define GPU_INFLIGHT 8
 /*
  * Staged slots are packed: a slot holds the frame from its start to the end of
  * the batch's longest packet plus this much room to grow (ESP adds < 64 bytes),
@@ -79,6 +89,11 @@ struct gpu_slot {
 	struct gen_desc *ddesc;  /* device view of hdesc (mapped) or device buffer (staged) */
 	uint8_t *hstage;         /* staged: pinned, cap * frame_size */
 	uint8_t *dstage;         /* staged: device */
+	uint8_t *drec;           /* gather: device records, rec_bytes */
+	size_t rec_bytes;
+	uint32_t *hstatus;       /* gather: GPU_ST_* words, pinned and mapped */
+	uint32_t *dstatus;
+	bool inject_after;       /* fault injection: run the batch, then fail it */
 	uint32_t cap;
 	struct gen_desc *descs;  /* the caller's batch */
 	uint32_t n;
@@ -101,6 +116,11 @@ struct backend_chain {
 	uint8_t *dumem;          /* mapped: device pointer of the UMEM */
 	size_t umem_size;
 	uint32_t frame_size;
+	uint32_t win_head, win_tail; /* gather: the window the chain's NFs may grow into */
+	bool writes;             /* gather: some NF may change packet bytes */
+	bool smem_ok;            /* gather: records may go to shared memory */
+	int sms;                 /* multiprocessors of the device */
+	uint64_t overflows;      /* packets an NF moved out of their window (dropped) */
 	cudaStream_t ctl;        /* state reads */
 	struct gpu_slot slot[GPU_INFLIGHT];
 	uint32_t head, inflight;
@@ -129,9 +149,10 @@ static enum gpu_mem mem_from_env(void)
 {
 	const char *v = getenv("GEN_GPU_MEM");
 
-	/* mapped by default: 1.3-2.9x the Mpps of staged at the batch sizes of a loaded
-	 * chain (16k-64k) on the H100 machine; test/bench/RESULTS.md has the figures. */
-	return v && !strcmp(v, "staged") ? GPU_MEM_STAGED : GPU_MEM_MAPPED;
+	/* gather by default: test/bench/RESULTS.md has the three modes side by side. */
+	if (v && !strcmp(v, "staged"))
+		return GPU_MEM_STAGED;
+	return v && !strcmp(v, "mapped") ? GPU_MEM_MAPPED : GPU_MEM_GATHER;
 }
 
 static enum gpu_agent agent_from_env(void)
@@ -299,6 +320,14 @@ static void slot_free_bufs(struct gpu_slot *sl, enum gpu_mem mem)
 	sl->cap = 0;
 }
 
+static void slot_free_recs(struct gpu_slot *sl)
+{
+	if (sl->drec)
+		cudaFree(sl->drec);
+	sl->drec = NULL;
+	sl->rec_bytes = 0;
+}
+
 /* Grow a slot to hold n packets. The slot is idle here (its batch completed). */
 static int slot_reserve(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n)
 {
@@ -313,7 +342,7 @@ static int slot_reserve(struct backend_chain *bc, struct gpu_slot *sl, uint32_t 
 	if (CUDA_TRY(cudaHostAlloc((void **)&sl->hdesc, cap * sizeof(struct gen_desc), cudaHostAllocMapped),
 		     "cudaHostAlloc(descs)") != cudaSuccess)
 		goto fail;
-	if (bc->mem == GPU_MEM_MAPPED) {
+	if (bc->mem != GPU_MEM_STAGED) {
 		if (CUDA_TRY(cudaHostGetDevicePointer((void **)&sl->ddesc, sl->hdesc, 0), "map descs") != cudaSuccess)
 			goto fail;
 	} else {
@@ -329,6 +358,22 @@ fail:
 	return -ENOMEM;
 }
 
+/* Gather mode: device records for n packets of stride bytes (when they do not go to shared memory). */
+static int slot_reserve_recs(struct gpu_slot *sl, uint32_t n, uint32_t stride)
+{
+	size_t need = (size_t)n * stride, size = 1 << 20;
+
+	if (need <= sl->rec_bytes)
+		return 0;
+	while (size < need)
+		size *= 2;
+	slot_free_recs(sl);
+	if (CUDA_TRY(cudaMalloc((void **)&sl->drec, size), "cudaMalloc(packet records)") != cudaSuccess)
+		return -ENOMEM;
+	sl->rec_bytes = size;
+	return 0;
+}
+
 static void chain_free(struct backend_chain *bc)
 {
 	cudaSetDevice(bc->dev);
@@ -342,6 +387,9 @@ static void chain_free(struct backend_chain *bc)
 		if (sl->done)
 			cudaEventDestroy(sl->done);
 		slot_free_bufs(sl, bc->mem);
+		slot_free_recs(sl);
+		if (sl->hstatus)
+			cudaFreeHost(sl->hstatus);
 	}
 	if (bc->ctl)
 		cudaStreamDestroy(bc->ctl);
@@ -388,6 +436,38 @@ static int fused_attach(struct backend_chain *bc)
 	/* The generic agent runs the chain; say why it will stay at that. */
 	snprintf(bc->fused_why, sizeof(bc->fused_why), "%s", err);
 	return 0;
+}
+
+/*
+ * The window gather mode stages around each packet: what the chain's NFs may
+ * prepend and append (nf/nf_list.h), summed; a custom NF may do anything within
+ * its frame, so its chain (and pipeline mode, whose launches share the records)
+ * stages whole-frame windows.
+ */
+static void chain_window(struct backend_chain *bc)
+{
+#define NF_GROW_(NAME, name, h, t, w) [NF_T_##NAME] = { h, t, w },
+	static const struct {
+		uint32_t head, tail, writes;
+	} grow[NF_T_MAX] = { NF_LIST(NF_GROW_) };
+#undef NF_GROW_
+	const char *v = getenv("GEN_GPU_SMEM");
+
+	bc->win_head = bc->win_tail = 0;
+	bc->writes = false;
+	for (uint32_t i = 0; i < bc->prog.n; i++) {
+		uint32_t t = bc->prog.type[i];
+
+		if (t == NF_T_CUSTOM || t >= NF_T_MAX || bc->mode == GPU_MODE_PIPELINE) {
+			bc->win_head = bc->win_tail = bc->frame_size;
+			bc->writes = true;
+			break;
+		}
+		bc->win_head += grow[t].head;
+		bc->win_tail += grow[t].tail;
+		bc->writes |= grow[t].writes != 0;
+	}
+	bc->smem_ok = bc->mode == GPU_MODE_RTC && !(v && !strcmp(v, "0"));
 }
 
 static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, void *umem, size_t umem_size,
@@ -437,7 +517,7 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	    CUDA_TRY(cudaMemcpy(bc->dchain, &c, sizeof(c), cudaMemcpyHostToDevice), "upload agent table") ||
 	    CUDA_TRY(cudaStreamCreateWithFlags(&bc->ctl, cudaStreamNonBlocking), "cudaStreamCreate"))
 		goto fail;
-	if (bc->mem == GPU_MEM_MAPPED) {
+	if (bc->mem != GPU_MEM_STAGED) {
 		if (!umem_registered(umem, umem_size)) {
 			snprintf(g.last_err, sizeof(g.last_err), "mapped packet memory needs umem_attach() first");
 			err = EINVAL;
@@ -448,10 +528,18 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	}
 	for (int i = 0; i < GPU_INFLIGHT; i++) {
 		/* Non-blocking streams: never serialised behind the legacy default stream. */
-		if (CUDA_TRY(cudaStreamCreateWithFlags(&bc->slot[i].stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
-		    CUDA_TRY(cudaEventCreateWithFlags(&bc->slot[i].done, cudaEventDisableTiming), "cudaEventCreate"))
+		struct gpu_slot *sl = &bc->slot[i];
+
+		if (CUDA_TRY(cudaStreamCreateWithFlags(&sl->stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
+		    CUDA_TRY(cudaEventCreateWithFlags(&sl->done, cudaEventDisableTiming), "cudaEventCreate") ||
+		    CUDA_TRY(cudaHostAlloc((void **)&sl->hstatus, GPU_ST_MAX * sizeof(uint32_t), cudaHostAllocMapped),
+			     "cudaHostAlloc(status)") ||
+		    CUDA_TRY(cudaHostGetDevicePointer((void **)&sl->dstatus, sl->hstatus, 0), "map status"))
 			goto fail;
 	}
+	if (CUDA_TRY(cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count"))
+		goto fail;
+	chain_window(bc);
 	err = fused_attach(bc);
 	if (err)
 		goto fail;
@@ -468,17 +556,27 @@ static void gpu_chain_destroy(struct backend_chain *bc)
 		chain_free(bc);
 }
 
-/* Fault injection for tests: GEN_GPU_FAULT_INJECT=N fails the N-th submit (1-based, process-wide). */
-static bool fault_now(void)
+/*
+ * Fault injection for tests: GEN_GPU_FAULT_INJECT=N fails the N-th submit
+ * (1-based, process-wide) before anything runs; N:after lets it run and then
+ * fails it, as a fault late in the kernel would. Returns 0, 1 (before), 2 (after).
+ */
+static int fault_now(void)
 {
 	static long inject = -1;
+	static bool after;
 	uint64_t k = atomic_fetch_add(&g.submits, 1) + 1;
 
 	if (inject < 0) {
 		const char *v = getenv("GEN_GPU_FAULT_INJECT");
-		inject = v ? strtol(v, NULL, 10) : 0;
+		char *end = NULL;
+
+		inject = v ? strtol(v, &end, 10) : 0;
+		after = end && !strcmp(end, ":after");
 	}
-	return inject > 0 && k == (uint64_t)inject;
+	if (inject <= 0 || k != (uint64_t)inject)
+		return 0;
+	return after ? 2 : 1;
 }
 
 /* Gather into packed staging slots and queue the copy in. */
@@ -520,12 +618,71 @@ static cudaError_t stage_out(struct gpu_slot *sl, uint32_t n)
 	return e;
 }
 
+/*
+ * The launch shape: one packet per thread, blocks of mini_batch packets (whole
+ * warps, at most GPU_BLOCK_MAX), smaller when the batch is too small to give
+ * every SM two blocks: a 1k-packet batch then spreads over 32 SMs instead of 4.
+ */
+static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n)
+{
+	uint32_t mb = bc->prog.mini_batch ? bc->prog.mini_batch : 256;
+	uint32_t t = (mb + 31) & ~31u, want = 2 * (uint32_t)(bc->sms > 0 ? bc->sms : 1);
+
+	if (t > GPU_BLOCK_MAX)
+		t = GPU_BLOCK_MAX;
+	while (t > 32 && (n + t - 1) / t < want)
+		t -= 32;
+	return (struct gpu_grid){ .blocks = (n + t - 1) / t, .threads = t, .smem = 0 };
+}
+
+/* Copy the descriptors in (the kernel reads them over PCIe) and return the batch's longest packet. */
+static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n)
+{
+	uint32_t hi = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		sl->hdesc[i] = descs[i];
+		hi = descs[i].len > hi ? descs[i].len : hi;
+	}
+	return hi;
+}
+
+/* Gather mode: record size for this batch, and where the records go. */
+static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n, uint32_t maxlen,
+			struct gpu_launch *l, struct gpu_grid *gr)
+{
+	uint64_t stride = ((uint64_t)maxlen + bc->win_head + bc->win_tail + 32 + 15) & ~15ull;
+
+	if (stride > bc->frame_size)
+		stride = bc->frame_size;
+	l->stride = (uint32_t)stride;
+	l->head = bc->win_head;
+	l->tail = bc->win_tail;
+	l->writes = bc->writes;
+	l->status = sl->dstatus;
+	sl->hstatus[GPU_ST_TOUCHED] = 0;
+	sl->hstatus[GPU_ST_OVERFLOW] = 0;
+	if (bc->smem_ok && (uint64_t)gr->threads * stride <= GPU_SMEM_MAX) {
+		l->smem = 1;
+		gr->smem = gr->threads * (uint32_t)stride;
+		return 0;
+	}
+	l->smem = 0;
+	l->rec = NULL;
+	if (slot_reserve_recs(sl, gr->blocks * gr->threads, (uint32_t)stride))
+		return -ENOMEM;
+	l->rec = sl->drec;
+	return 0;
+}
+
 static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n)
 {
 	struct gpu_slot *sl;
 	struct gpu_launch l;
+	struct gpu_grid gr;
 	cudaError_t e = cudaSuccess;
-	int r;
+	uint32_t maxlen;
+	int r, fault;
 
 	if (bc->inflight == GPU_INFLIGHT)
 		return -EBUSY;
@@ -535,37 +692,45 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	r = slot_reserve(bc, sl, n);
 	if (r)
 		return r;
+	gr = grid_for(bc, n);
+	l = (struct gpu_launch){
+		.chain = bc->dchain,
+		.descs = sl->ddesc,
+		.pkt_base = bc->mem == GPU_MEM_STAGED ? sl->dstage : bc->dumem,
+		.n = n,
+		.frame_size = bc->frame_size,
+		.mem = bc->mem == GPU_MEM_GATHER ? GPU_PKT_GATHER : bc->mem == GPU_MEM_STAGED ? GPU_PKT_STAGED : GPU_PKT_INPLACE,
+	};
+	maxlen = descs_in(sl, descs, n);
+	if (bc->mem == GPU_MEM_GATHER) {
+		r = gather_setup(bc, sl, n, maxlen, &l, &gr);
+		if (r)
+			return r;
+	}
 	sl->descs = descs;
 	sl->n = n;
 	sl->failed = false;
+	sl->inject_after = false;
 	bc->inflight++;
-	if (fault_now()) {
+	fault = fault_now();
+	if (fault == 1) {
 		snprintf(g.last_err, sizeof(g.last_err), "injected fault (GEN_GPU_FAULT_INJECT)");
 		sl->failed = true;
 		return 0;
 	}
-	memcpy(sl->hdesc, descs, n * sizeof(*descs));
-	l = (struct gpu_launch){
-		.chain = bc->dchain,
-		.descs = sl->ddesc,
-		.pkt_base = bc->mem == GPU_MEM_MAPPED ? bc->dumem : sl->dstage,
-		.n = n,
-		.frame_size = bc->frame_size,
-		.mini_batch = bc->prog.mini_batch ? bc->prog.mini_batch : 256,
-		.staged = bc->mem == GPU_MEM_STAGED,
-	};
+	sl->inject_after = fault == 2;
 	if (bc->mem == GPU_MEM_STAGED) {
 		e = CUDA_TRY(stage_in(bc, sl, descs, n), "copy batch to the GPU");
 		l.stride = sl->stride;
 	}
 	/* Read once: the whole batch runs on the agent chosen here. */
 	bool fused = fused_ready(bc->fused) && (bc->mode == GPU_MODE_RTC || bc->custom);
-	if (e == cudaSuccess && fused && fused_launch(bc->fused, &l, sl->stream, g.last_err, sizeof(g.last_err)))
+	if (e == cudaSuccess && fused && fused_launch(bc->fused, &l, &gr, sl->stream, g.last_err, sizeof(g.last_err)))
 		e = cudaErrorLaunchFailure;
 	if (e == cudaSuccess && !fused && bc->mode == GPU_MODE_RTC)
-		e = CUDA_TRY(gpu_agent_launch_rtc(&l, sl->stream), "launch SFC agent");
+		e = CUDA_TRY(gpu_agent_launch_rtc(&l, &gr, sl->stream), "launch SFC agent");
 	for (uint32_t i = 0; e == cudaSuccess && !fused && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
-		e = CUDA_TRY(gpu_agent_launch_nf(&l, i, sl->stream), "launch NF kernel");
+		e = CUDA_TRY(gpu_agent_launch_nf(&l, &gr, i, bc->prog.n - 1, sl->stream), "launch NF kernel");
 	if (e == cudaSuccess && bc->mem == GPU_MEM_STAGED)
 		e = CUDA_TRY(stage_out(sl, n), "copy batch from the GPU");
 	if (e == cudaSuccess)
@@ -599,6 +764,7 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 {
 	struct gpu_slot *sl;
 	cudaError_t e = cudaSuccess;
+	bool failed;
 
 	if (!bc->inflight)
 		return 0;
@@ -610,12 +776,22 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 		if (e != cudaSuccess)
 			gpu_note_error(e, "batch failed on the GPU", __FILE__, __LINE__);
 	}
+	if (sl->inject_after && e == cudaSuccess)
+		snprintf(g.last_err, sizeof(g.last_err), "injected fault after the batch ran (GEN_GPU_FAULT_INJECT)");
+	failed = sl->failed || e != cudaSuccess || sl->inject_after;
 	*ret_descs = sl->descs;
 	*ret_n = sl->n;
 	bc->head = (bc->head + 1) % GPU_INFLIGHT;
 	bc->inflight--;
-	if (sl->failed || e != cudaSuccess)
+	if (bc->mem == GPU_MEM_GATHER && sl->hstatus)
+		bc->overflows += __atomic_load_n(&sl->hstatus[GPU_ST_OVERFLOW], __ATOMIC_ACQUIRE);
+	if (failed) {
+		/* Gather mode writes frames only at the end of each warp's packets: a rerun is exact until then. */
+		if (bc->mem != GPU_MEM_STAGED && !sl->failed &&
+		    (bc->mem == GPU_MEM_MAPPED || __atomic_load_n(&sl->hstatus[GPU_ST_TOUCHED], __ATOMIC_ACQUIRE)))
+			return -ESTALE;
 		return -EIO;
+	}
 	cudaSetDevice(bc->dev);
 	if (bc->mem == GPU_MEM_STAGED)
 		scatter(bc, sl);
@@ -645,7 +821,11 @@ static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
 		fused_describe(bc->fused, what, sizeof(what));
 	else
 		snprintf(what, sizeof(what), "generic agent (%s)", bc->fused_why);
-	snprintf(buf, len, "gpu %d: %s, %s", bc->dev, what, gpu_backend_describe(bc));
+	if (bc->overflows)
+		snprintf(buf, len, "gpu %d: %s, %s, %llu packets left their window (dropped)", bc->dev, what,
+			 gpu_backend_describe(bc), (unsigned long long)bc->overflows);
+	else
+		snprintf(buf, len, "gpu %d: %s, %s", bc->dev, what, gpu_backend_describe(bc));
 	return 0;
 }
 
@@ -692,8 +872,11 @@ const struct backend_ops *backend_gpu = &gpu_ops;
 
 const char *gpu_backend_describe(const struct backend_chain *bc)
 {
-	static const char *const names[2][2] = { { "staged/rtc", "staged/pipeline" },
-						 { "mapped/rtc", "mapped/pipeline" } };
+	static const char *const names[GPU_MEM_MAX][GPU_MODE_MAX] = {
+		[GPU_MEM_STAGED] = { "staged/rtc", "staged/pipeline" },
+		[GPU_MEM_MAPPED] = { "mapped/rtc", "mapped/pipeline" },
+		[GPU_MEM_GATHER] = { "gather/rtc", "gather/pipeline" },
+	};
 
-	return names[bc->mem == GPU_MEM_MAPPED][bc->mode == GPU_MODE_PIPELINE];
+	return names[bc->mem][bc->mode];
 }

@@ -2,9 +2,11 @@
 /*
  * Extras of the gpu backend beyond struct backend_ops (CUDA builds only).
  * Per-chain choices are read from the environment at chain_create():
- *   GEN_GPU_MEM=mapped|staged     packet memory (default mapped)
+ *   GEN_GPU_MEM=gather|mapped|staged  packet memory (default gather): see gpu_launch.h
+ *   GEN_GPU_SMEM=0                gather records in device memory even where shared memory fits
  *   GEN_GPU_MODE=rtc|pipeline     one kernel per batch, or one per NF
- *   GEN_GPU_FAULT_INJECT=N        the N-th submit of the process fails (tests)
+ *   GEN_GPU_FAULT_INJECT=N[:after] the N-th submit of the process fails (tests): before
+ *                                 anything runs, or, with :after, once the batch ran
  *   GEN_GPU_AGENT=auto|generic|fused  auto: the generic agent until the chain's fused
  *                                 agent is built in the background; generic: never build
  *                                 one; fused: build it in chain_create, fail without it
@@ -18,7 +20,7 @@
 #include <stdbool.h>
 #include "../daemon/backend.h"
 
-enum gpu_mem { GPU_MEM_STAGED, GPU_MEM_MAPPED, GPU_MEM_MAX };
+enum gpu_mem { GPU_MEM_STAGED, GPU_MEM_MAPPED, GPU_MEM_GATHER, GPU_MEM_MAX };
 enum gpu_mode { GPU_MODE_RTC, GPU_MODE_PIPELINE, GPU_MODE_MAX };
 enum gpu_agent { GPU_AGENT_AUTO, GPU_AGENT_GENERIC, GPU_AGENT_FUSED, GPU_AGENT_MAX };
 

@@ -328,20 +328,17 @@ bool fused_ready(const struct fused_agent *a)
 	return a && atomic_load_explicit(&((struct fused_agent *)a)->state, memory_order_acquire) == FUSED_READY;
 }
 
-int fused_launch(struct fused_agent *a, const struct gpu_launch *l, cudaStream_t s, char *err, size_t errlen)
+int fused_launch(struct fused_agent *a, const struct gpu_launch *l, const struct gpu_grid *g, cudaStream_t s, char *err,
+		 size_t errlen)
 {
 	struct gpu_launch p = *l;
 	void *args[] = { &p };
-	uint32_t mb;
 	CUresult c;
 
 	if (!p.n)
 		return 0;
-	if (!p.mini_batch)
-		p.mini_batch = 256;
-	mb = p.mini_batch;
-	/* The prebuilt rtc agent's grid: one block per mini-batch, threads loop past 1024. */
-	c = drv.launch(a->fn, (p.n + mb - 1) / mb, 1, 1, mb < 1024 ? mb : 1024, 1, 1, 0, (CUstream)s, args, NULL);
+	/* The same shape as the prebuilt agent's (backend_gpu.c chose it). */
+	c = drv.launch(a->fn, g->blocks, 1, 1, g->threads, 1, 1, g->smem, (CUstream)s, args, NULL);
 	if (c != CUDA_SUCCESS) {
 		snprintf(err, errlen, "%s:%d: launch fused agent: %s", __FILE__, __LINE__, cu_str(c));
 		return -EIO;

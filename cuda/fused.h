@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <cuda_runtime_api.h>
 #include "gpu_launch.h"
+#include "../daemon/backend.h"
 
 enum fused_state { FUSED_PENDING, FUSED_READY, FUSED_FAILED, FUSED_STATE_MAX };
 
@@ -33,7 +34,8 @@ void fused_shutdown(void);
 /* Loaded and launchable: once true it stays true. */
 bool fused_ready(const struct fused_agent *a);
 /* Launch the fused agent on one batch (same grid as the prebuilt rtc agent). 0 or -EIO with err set. */
-int fused_launch(struct fused_agent *a, const struct gpu_launch *l, cudaStream_t s, char *err, size_t errlen);
+int fused_launch(struct fused_agent *a, const struct gpu_launch *l, const struct gpu_grid *g, cudaStream_t s, char *err,
+		 size_t errlen);
 /* "fused agent (cache hit, 3 ms)", "generic agent (fused compiling)", ... */
 void fused_describe(const struct fused_agent *a, char *buf, size_t len);
 /* ms from fused_get() to loaded, and whether the CUBIN came from the cache; -EAGAIN while not ready. */

@@ -1,75 +1,311 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * One agent launch (struct gpu_launch) and the per-packet load/store both agent
- * kinds use: the prebuilt kernels (agent.cu, nvcc) and the fused agents that the
- * backend generates and compiles at run time (rtc.c, NVRTC). The launch struct is
- * passed by value from C, so its layout is fixed here once for gcc, nvcc and NVRTC.
+ * One agent launch (struct gpu_launch) and the agent body that both agent kinds
+ * run: the prebuilt kernels (agent.cu, nvcc) and the fused agents that the
+ * backend generates and compiles at run time (rtc.c, NVRTC). The launch struct
+ * is passed by value from C, so its layout is fixed here once for gcc, nvcc and
+ * NVRTC; the descriptor and Agent Table layouts come from nf/exec.h.
+ *
+ * Packet memory (gpu_launch.mem):
+ *   GPU_PKT_GATHER  each warp pulls its 32 packets out of the mapped UMEM with
+ *                   16-byte loads into per-thread records (shared memory when
+ *                   they fit, else device memory), the NFs work on the records,
+ *                   and the warp writes each packet back with 16-byte stores.
+ *                   PCIe sees the packet bytes once each way, in full lines.
+ *   GPU_PKT_INPLACE the NFs work on the frames in place through the mapped UMEM
+ *                   (every NF byte access crosses PCIe).
+ *   GPU_PKT_STAGED  the host gathered the frames into device slots; the NFs work
+ *                   there and the host scatters the result.
  */
 #ifndef GEN_GPU_LAUNCH_H
 #define GEN_GPU_LAUNCH_H
 
-#if defined(__CUDACC_RTC__)
-/* NVRTC sees only the embedded NF headers: spell the descriptor out. */
-#include "nf.h"
-struct gen_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint32_t verdict;
-};
-static_assert(sizeof(struct gen_desc) == 16, "gen_desc crosses to the GPU");
-#else
-#include <stdint.h>
-#include "../daemon/backend.h"
-#endif
+#include "exec.h"
 
-struct nf_chain;
+enum gpu_pkt_mem { GPU_PKT_GATHER = 0, GPU_PKT_INPLACE = 1, GPU_PKT_STAGED = 2 };
+
+/* Threads per block at most (8 warps): __launch_bounds__ of every agent kernel. */
+#define GPU_BLOCK_MAX 256
+/* Blocks per SM the register budget is sized for: 65536 / (256 * 4) = 64 registers. */
+#define GPU_BLOCKS_PER_SM 4
+
+/* gpu_launch.status[]: written by the agent, read by the backend after the batch. */
+enum {
+	GPU_ST_TOUCHED,  /* nonzero once any frame of the batch was written back */
+	GPU_ST_OVERFLOW, /* packets an NF moved outside their staged window (dropped) */
+	GPU_ST_MAX,
+};
 
 /*
  * Packet i of the batch lives in the frame that descs[i].addr points into: at
- * pkt_base + (addr - addr % frame_size) when the UMEM is mapped, or in staging
- * slot i (pkt_base + i * stride, same offset in the slot) when staged. All
- * pointers are device pointers (mapped host memory included).
+ * pkt_base + (addr - addr % frame_size) (gather, inplace), or in staging slot i
+ * (pkt_base + i * stride, same offset in the slot) when staged. All pointers are
+ * device pointers (mapped host memory included).
  */
 struct gpu_launch {
 	const struct nf_chain *chain; /* Agent Table entry, device memory */
 	struct gen_desc *descs;
 	uint8_t *pkt_base;
+	uint8_t *rec;      /* gather: device records (stride bytes each), unused when smem */
+	uint32_t *status;  /* gather: GPU_ST_* words in mapped host memory */
 	uint32_t n;
 	uint32_t frame_size;
-	uint32_t mini_batch; /* packets per block */
-	uint32_t staged;
-	uint32_t stride; /* staged: bytes per slot, also the packets' cap */
-	uint32_t pad;
+	uint32_t mem;      /* enum gpu_pkt_mem */
+	uint32_t stride;   /* staged: bytes per slot (the packets' cap); gather: bytes per record */
+	uint32_t head;     /* gather: bytes of the frame staged before the packet (NFs may prepend) */
+	uint32_t tail;     /* gather: bytes staged after it (NFs may append) */
+	uint32_t writes;   /* gather: the chain may change packet bytes (else nothing is written back) */
+	uint32_t smem;     /* gather: records in dynamic shared memory, blockDim.x * stride bytes */
+	uint32_t pad[2];
 };
 #if defined(__cplusplus)
-static_assert(sizeof(struct gpu_launch) == 48, "gpu_launch is a kernel parameter built by C code");
+static_assert(sizeof(struct gpu_launch) == 80, "gpu_launch is a kernel parameter built by C code");
 #else
-_Static_assert(sizeof(struct gpu_launch) == 48, "gpu_launch is a kernel parameter built by C code");
+_Static_assert(sizeof(struct gpu_launch) == 80, "gpu_launch is a kernel parameter built by C code");
 #endif
 
-#if defined(__CUDACC__)
-static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, uint32_t i, struct nf_pkt *p,
-						     uint64_t *base)
-{
-	uint64_t addr = l.descs[i].addr;
-	uint32_t off = (uint32_t)(addr % l.frame_size);
+/* Launch shape, chosen by the backend (backend_gpu.c: grid_for). */
+struct gpu_grid {
+	uint32_t blocks;
+	uint32_t threads; /* per block: whole warps, at most GPU_BLOCK_MAX */
+	uint32_t smem;    /* dynamic shared memory per block, bytes */
+};
 
-	*base = addr - off;
-	p->buf = l.staged ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + *base;
-	p->off = off;
-	p->len = l.descs[i].len;
-	p->cap = l.staged ? l.stride : l.frame_size;
-	p->in_port = 0;
-	p->seq = i;
-	p->pad = 0;
+#if defined(__CUDACC__)
+#define GPU_FULL 0xffffffffu
+
+/* The frame window [w0, w1) a packet at [off, off+len) is staged with: 16-aligned, inside the frame. */
+static __device__ __forceinline__ void gpu_window(const struct gpu_launch &l, uint32_t off, uint32_t len,
+						  uint32_t *w0, uint32_t *w1)
+{
+	uint32_t fs = l.frame_size;
+	uint64_t hi = (uint64_t)off + len + l.tail + 15;
+
+	*w0 = off > l.head ? (off - l.head) & ~15u : 0;
+	*w1 = hi < fs ? (uint32_t)hi & ~15u : fs;
 }
 
-static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l, uint32_t i,
-						      const struct nf_pkt *p, uint64_t base, uint32_t verdict)
+/*
+ * The lane k that owns the warp's chunk f: the smallest whose inclusive prefix
+ * incl_k (the warp's scan of the lanes' chunk counts n) exceeds f; *first is
+ * the warp-wide index of k's first chunk.
+ */
+static __device__ __forceinline__ uint32_t gpu_chunk_owner(uint32_t incl, uint32_t n, uint32_t f, uint32_t *first)
 {
-	l.descs[i].addr = base + p->off;
-	l.descs[i].len = p->len;
-	l.descs[i].verdict = verdict;
+	uint32_t k = 0;
+
+	for (uint32_t step = 16; step; step >>= 1) {
+		uint32_t v = __shfl_sync(GPU_FULL, incl, k + step - 1);
+		if (v <= f)
+			k += step;
+	}
+	*first = __shfl_sync(GPU_FULL, incl - n, k);
+	return k;
+}
+
+static __device__ __forceinline__ uint32_t gpu_warp_scan(uint32_t v)
+{
+	uint32_t lane = threadIdx.x & 31;
+
+	for (uint32_t d = 1; d < 32; d <<= 1) {
+		uint32_t u = __shfl_up_sync(GPU_FULL, v, d);
+		if (lane >= d)
+			v += u;
+	}
+	return v;
+}
+
+/*
+ * The warp copies every lane's chunks [c0, c0 + 16 * nchunks) (frame offsets)
+ * from the UMEM frame at src (its byte 0) to dst (frame byte x at dst + x), lanes
+ * striding over the warp's chunks so that consecutive lanes load consecutive
+ * 16-byte pieces of one packet. All 32 lanes must call it.
+ */
+static __device__ __forceinline__ void gpu_warp_gather(const uint8_t *src, uint8_t *dst, uint32_t c0, uint32_t nchunks)
+{
+	uint32_t lane = threadIdx.x & 31;
+	uint32_t incl = gpu_warp_scan(nchunks);
+	uint32_t total = __shfl_sync(GPU_FULL, incl, 31);
+
+	for (uint32_t base = 0; base < total; base += 32) {
+		uint32_t f = base + lane;
+		uint32_t first, k = gpu_chunk_owner(incl, nchunks, f, &first);
+		uint32_t x = __shfl_sync(GPU_FULL, c0, k);
+		const uint8_t *s = (const uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)src, k);
+		uint8_t *d = (uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)dst, k);
+
+		if (f < total) {
+			x += 16 * (f - first);
+			*(uint4 *)(d + x) = __ldcs((const uint4 *)(s + x));
+		}
+	}
+}
+
+/* Byte j of the chunk from b when j is in [lo1, hi1) or [lo2, hi2), else from a. */
+static __device__ __forceinline__ uint4 gpu_merge16(uint4 a, uint4 b, int32_t lo1, int32_t hi1, int32_t lo2,
+						    int32_t hi2)
+{
+	uint32_t w[4] = { b.x, b.y, b.z, b.w }, o[4] = { a.x, a.y, a.z, a.w };
+
+	for (int32_t j = 0; j < 4; j++) {
+		uint32_t m = 0;
+		for (int32_t q = 0; q < 4; q++) {
+			int32_t byte = 4 * j + q;
+			if ((byte >= lo1 && byte < hi1) || (byte >= lo2 && byte < hi2))
+				m |= 0xffu << (8 * q);
+		}
+		w[j] = (w[j] & m) | (o[j] & ~m);
+	}
+	return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+/*
+ * The warp writes every lane's packet [o, o + len) back to its frame in whole
+ * 16-byte chunks. Bytes of the first and last chunk outside the packet keep what
+ * the frame holds, unless they were staged (then the record has them, changed
+ * by an NF as the cpu would have changed the frame, or not). All lanes call it.
+ */
+static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const uint8_t *rec, uint32_t o, uint32_t len,
+							uint32_t g0, uint32_t g1)
+{
+	uint32_t lane = threadIdx.x & 31;
+	uint32_t c0 = o & ~15u, c1 = (o + len + 15) & ~15u;
+	uint32_t nchunks = len ? (c1 - c0) / 16 : 0;
+	uint32_t incl = gpu_warp_scan(nchunks);
+	uint32_t total = __shfl_sync(GPU_FULL, incl, 31);
+
+	for (uint32_t base = 0; base < total; base += 32) {
+		uint32_t f = base + lane;
+		uint32_t first, k = gpu_chunk_owner(incl, nchunks, f, &first);
+		uint32_t ko = __shfl_sync(GPU_FULL, o, k), kend = ko + __shfl_sync(GPU_FULL, len, k);
+		uint32_t kg0 = __shfl_sync(GPU_FULL, g0, k), kg1 = __shfl_sync(GPU_FULL, g1, k);
+		uint8_t *fr = (uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)frame, k);
+		const uint8_t *r = (const uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)rec, k);
+
+		if (f >= total)
+			continue;
+		uint32_t x = (ko & ~15u) + 16 * (f - first);
+		uint4 v = *(const uint4 *)(r + x);
+		bool partial = x < ko || x + 16 > kend;
+		if (partial && !(x >= kg0 && x + 16 <= kg1)) {
+			/* An edge chunk not wholly staged: bytes neither in the packet nor staged stay the frame's. */
+			int32_t sx = (int32_t)x;
+			uint4 old = *(const uint4 *)(fr + x);
+			v = gpu_merge16(old, v, (int32_t)ko - sx, (int32_t)kend - sx, (int32_t)kg0 - sx, (int32_t)kg1 - sx);
+		}
+		*(uint4 *)(fr + x) = v;
+	}
+}
+
+/* What one thread knows of its packet while the chain runs on it. */
+struct gpu_pkt {
+	struct nf_pkt p;
+	uint64_t base;   /* UMEM offset of the frame */
+	uint32_t w0, w1; /* gather: the staged window */
+	uint32_t g0, g1; /* gather: the chunks copied in */
+	uint8_t *rec;    /* gather: the record (frame byte x at rec + x - w0) */
+	bool live;       /* i < n */
+};
+
+/* Load descriptor i and locate the packet; gather mode stages it (all 32 lanes call this). */
+static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, uint32_t i, uint8_t *rec,
+						    struct gpu_pkt *k, bool gather)
+{
+	uint32_t off = 0, len = 0;
+
+	k->live = i < l.n;
+	if (k->live) {
+		struct gen_desc d = l.descs[i];
+		off = (uint32_t)(d.addr % l.frame_size);
+		len = d.len;
+		k->base = d.addr - off;
+	} else {
+		k->base = 0;
+	}
+	k->p.off = off;
+	k->p.len = len;
+	k->p.in_port = 0;
+	k->p.seq = i;
+	k->p.pad = 0;
+	if (l.mem != GPU_PKT_GATHER) {
+		k->p.buf = l.mem == GPU_PKT_STAGED ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + k->base;
+		k->p.cap = l.mem == GPU_PKT_STAGED ? l.stride : l.frame_size;
+		return;
+	}
+	gpu_window(l, off, len, &k->w0, &k->w1);
+	k->g0 = off & ~15u;
+	k->g1 = (uint32_t)((uint64_t)off + len + 15) & ~15u;
+	if (k->g1 > l.frame_size)
+		k->g1 = l.frame_size;
+	if (!k->live || k->g1 < k->g0)
+		k->g1 = k->g0;
+	k->rec = rec;
+	k->p.buf = rec - k->w0;
+	k->p.cap = l.frame_size;
+	if (gather) {
+		gpu_warp_gather(l.pkt_base + k->base, k->p.buf, k->g0, (k->g1 - k->g0) / 16);
+		__syncwarp();
+	}
+}
+
+/* Write the verdict and (gather mode) the packet back; all 32 lanes call this. */
+static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l, uint32_t i, struct gpu_pkt *k,
+						     uint32_t verdict, bool scatter)
+{
+	if (l.mem == GPU_PKT_GATHER && scatter) {
+		if (k->live && (k->p.off < k->w0 || (uint64_t)k->p.off + k->p.len > k->w1)) {
+			/* The NF left its declared window: its bytes are not all here. Never write it. */
+			atomicAdd(&l.status[GPU_ST_OVERFLOW], 1u);
+			verdict = NF_DROP;
+			k->p.off = k->g0 > k->w0 ? k->g0 : k->w0;
+			k->p.len = 0;
+		}
+		uint32_t wlen = l.writes && k->live ? k->p.len : 0;
+		__syncwarp();
+		if (__any_sync(GPU_FULL, wlen != 0) && (threadIdx.x & 31) == 0) {
+			/* Before the first frame changes: a failed batch can then tell whether a rerun is exact. */
+			*(volatile uint32_t *)&l.status[GPU_ST_TOUCHED] = 1;
+			__threadfence_system();
+		}
+		__syncwarp();
+		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1);
+	}
+	if (k->live) {
+		struct gen_desc d;
+		d.addr = k->base + k->p.off;
+		d.len = k->p.len;
+		d.verdict = verdict;
+		l.descs[i] = d;
+	}
+}
+
+/* The record of this thread's packet: shared memory when the launch says so. */
+static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l, uint32_t i)
+{
+	extern __shared__ uint4 gpu_smem_recs[];
+
+	if (l.smem)
+		return (uint8_t *)gpu_smem_recs + (size_t)threadIdx.x * l.stride;
+	return l.rec + (uint64_t)i * l.stride;
+}
+
+/*
+ * The SFC agent: one packet per thread, the chain run to completion on it by
+ * run(p) (the generic dispatch loop, or a fused chain's direct calls). Blocks
+ * are whole warps; a thread past the batch's end still takes part in its warp's
+ * copies.
+ */
+template <typename Run>
+static __device__ __forceinline__ void gpu_agent_body(const struct gpu_launch &l, Run run)
+{
+	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+	struct gpu_pkt k;
+
+	gpu_pkt_load(l, i, gpu_rec_of(l, i), &k, true);
+	uint32_t v = NF_DROP;
+	if (k.live)
+		v = (uint32_t)run(&k.p) == NF_PASS ? NF_PASS : NF_DROP;
+	gpu_pkt_store(l, i, &k, v, true);
 }
 #endif
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "rtc.h"
+#include "gpu_launch.h"
 #include "../nf/agent.h"
 #include "../nf/custom.h"
 
@@ -192,18 +193,12 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct strbuf *b, co
 	b->len += (size_t)n;
 }
 
-/* Header and entry point of each shipped NF type. */
+/* Header and entry point of each shipped NF type (nf/nf_list.h). */
+#define NF_CODE_(NAME, name, head, tail, writes) [NF_T_##NAME] = { #name ".h", "nf_" #name "_run" },
 static const struct {
 	const char *header, *fn;
-} nf_code[NF_T_MAX] = {
-	[NF_T_L2_REWRITE] = { "l2_rewrite.h", "nf_l2_rewrite_run" },
-	[NF_T_TTL_DEC] = { "ttl_dec.h", "nf_ttl_dec_run" },
-	[NF_T_IPV4_ROUTER] = { "ipv4_router.h", "nf_ipv4_router_run" },
-	[NF_T_NIDS] = { "nids.h", "nf_nids_run" },
-	[NF_T_IPSEC_ESP] = { "ipsec_esp.h", "nf_ipsec_esp_run" },
-	[NF_T_FIREWALL] = { "firewall.h", "nf_firewall_run" },
-	[NF_T_FLOWMON] = { "flowmon.h", "nf_flowmon_run" },
-};
+} nf_code[NF_T_MAX] = { NF_LIST(NF_CODE_) };
+#undef NF_CODE_
 
 /* Custom NF i of the chain: its source, included once per distinct file (by path and hash). */
 static int custom_add(struct rtc_src *src, const struct nf_hdr *h, struct strbuf *b, uint32_t nf, char *err,
@@ -285,25 +280,33 @@ int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, c
 		if (e)
 			goto fail;
 	}
-	/* The layout of struct nf_chain (nf/agent.h), which this source does not include. */
-	sb_printf(&b, "\nstruct nf_chain {\n\tuint32_t n;\n\tuint32_t pad;\n\tuint32_t type[%u];\n\tuint64_t state[%u];\n};\n",
-		  NF_CHAIN_MAX, NF_CHAIN_MAX);
-	sb_printf(&b, "\nextern \"C\" __global__ void " RTC_KERNEL "(struct gpu_launch l)\n{\n"
-		      "\tuint32_t first = blockIdx.x * l.mini_batch;\n");
-	for (uint32_t i = 0; i < prog->n; i++)
-		sb_printf(&b, "\tvoid *s%u = (void *)(uintptr_t)l.chain->state[%u];\n", i, i);
-	sb_printf(&b, "\n\tfor (uint32_t j = threadIdx.x; j < l.mini_batch; j += blockDim.x) {\n"
-		      "\t\tuint32_t i = first + j;\n\t\tstruct nf_pkt p;\n\t\tuint64_t base;\n\t\tuint32_t v = NF_DROP;\n\n"
-		      "\t\tif (i >= l.n)\n\t\t\tbreak;\n\t\tgpu_pkt_load(l, i, &p, &base);\n\t\tdo {\n");
+	/* The chain's NFs called directly, in order: NVRTC inlines the whole chain. */
+	sb_printf(&b, "\nstatic __device__ __forceinline__ int gen_fused_chain(void *const *s, struct nf_pkt *p)\n{\n");
 	for (uint32_t i = 0; i < prog->n; i++) {
 		if (prog->type[i] == NF_T_CUSTOM)
-			sb_printf(&b, "\t\t\tif (nf_custom_account((struct nf_custom *)s%u, GEN_NF%u_ENTRY("
-				      "nf_custom_state((struct nf_custom *)s%u), &p)) != NF_PASS)\n\t\t\t\tbreak;\n",
+			sb_printf(&b, "\tif (nf_custom_account((struct nf_custom *)s[%u], GEN_NF%u_ENTRY("
+				      "nf_custom_state((struct nf_custom *)s[%u]), p)) != NF_PASS)\n\t\treturn NF_DROP;\n",
 				  i, i, i);
 		else
-			sb_printf(&b, "\t\t\tif (%s(s%u, &p) != NF_PASS)\n\t\t\t\tbreak;\n", nf_code[prog->type[i]].fn, i);
+			sb_printf(&b, "\tif (%s(s[%u], p) != NF_PASS)\n\t\treturn NF_DROP;\n", nf_code[prog->type[i]].fn, i);
 	}
-	sb_printf(&b, "\t\t\tv = NF_PASS;\n\t\t} while (0);\n\t\tgpu_pkt_store(l, i, &p, base, v);\n\t}\n}\n");
+	sb_printf(&b, "\treturn NF_PASS;\n}\n");
+	/* The agent body is the prebuilt agent's (gpu_launch.h); only the chain differs. */
+	/* Test override: blocks per SM the registers are sized for (4: 64 registers, 2: 128). */
+	const char *mb = getenv("GEN_GPU_MINBLOCKS");
+	int minblocks = mb ? atoi(mb) : 0;
+	sb_printf(&b, "\n#define GEN_FUSED_MINBLOCKS %d\n", minblocks >= 1 && minblocks <= 8 ? minblocks : GPU_BLOCKS_PER_SM);
+	sb_printf(&b, "\nextern \"C\" __global__ void __launch_bounds__(GPU_BLOCK_MAX, GEN_FUSED_MINBLOCKS) " RTC_KERNEL
+		      "(struct gpu_launch l)\n{\n\t__shared__ void *s[%u];\n\n"
+		      "\tif (threadIdx.x < %u)\n\t\ts[threadIdx.x] = (void *)(uintptr_t)l.chain->state[threadIdx.x];\n",
+		  prog->n ? prog->n : 1, prog->n);
+	for (uint32_t i = 0; i < prog->n; i++) {
+		if (prog->type[i] == NF_T_IPSEC_ESP) {
+			sb_printf(&b, "\tnf_ipsec_esp_block_init((void *)(uintptr_t)l.chain->state[%u]);\n", i);
+			break;
+		}
+	}
+	sb_printf(&b, "\t__syncthreads();\n\tgpu_agent_body(l, [&](struct nf_pkt *p) { return gen_fused_chain(s, p); });\n}\n");
 	if (b.oom) {
 		e = -ENOMEM;
 		snprintf(err, errlen, "out of memory generating the fused agent");

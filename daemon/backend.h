@@ -10,19 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../nf/nf.h"
-
-/*
- * One packet of a batch. addr is the UMEM offset of the packet's first byte,
- * len its length. The backend may move addr (within the same frame) and change
- * len, and sets verdict to NF_PASS or NF_DROP.
- */
-struct gen_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint32_t verdict;
-};
-_Static_assert(sizeof(struct gen_desc) == 16, "gen_desc crosses to the GPU");
+#include "../nf/exec.h"
 
 /* A chain program: the NF instances a chain runs, in order (host state blobs). */
 struct chain_prog {
@@ -52,8 +40,15 @@ struct backend_ops {
 	int (*submit)(struct backend_chain *bc, struct gen_desc *descs, uint32_t n);
 	/*
 	 * Non-blocking: if the oldest in-flight batch is done, return 1 and its descs
-	 * and count; 0 if none is done; -errno if it failed (descs/n still returned so
-	 * the caller can rerun it elsewhere). Batches complete in submit order.
+	 * and count; 0 if none is done; -errno if it failed, with descs/n still
+	 * returned. Batches complete in submit order. The error says what the
+	 * caller may do with the failed batch:
+	 *   -EIO     the descs and every byte of their frames are as submitted: the
+	 *            batch may be rerun elsewhere (the cpu backend) and each NF then
+	 *            runs exactly once on each packet;
+	 *   -ESTALE  some frames may already hold NF output (a fault after the
+	 *            backend began writing packets back): a rerun could apply an NF
+	 *            twice, so the caller drops the batch and counts it.
 	 */
 	int (*complete)(struct backend_chain *bc, struct gen_desc **ret_descs, uint32_t *ret_n);
 	/* Read bytes [off, off+len) of NF i's live state blob (counters, tables) into dst. */

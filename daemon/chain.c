@@ -104,12 +104,22 @@ static void return_batch(struct ctl_state *s, struct inflight *f)
 	f->busy = false;
 }
 
-/* Rerun a batch the backend failed on, on the cpu backend, and keep the chain there. */
-static void fall_back(struct ctl_state *s, struct inflight *f)
+/*
+ * Rerun a batch the backend failed on, on the cpu backend, and keep the chain
+ * there. A batch whose frames the backend may have begun to rewrite (-ESTALE,
+ * see backend.h) is dropped and counted instead: a rerun could apply an NF twice.
+ */
+static void fall_back(struct ctl_state *s, struct inflight *f, int err)
 {
 	struct gen_chain *c = s->c;
 
-	backend_cpu_run(&c->cur->prog, c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
+	if (err == -ESTALE) {
+		for (uint32_t i = 0; i < f->n; i++)
+			f->descs[i].verdict = NF_DROP;
+		STORE(&c->backend_lost, c->backend_lost + f->n);
+	} else {
+		backend_cpu_run(&c->cur->prog, c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
+	}
 	STORE(&c->fallbacks, c->fallbacks + 1);
 	if (!c->backend_failed) {
 		STORE(&c->backend_failed, 1);
@@ -148,7 +158,7 @@ static uint32_t complete_some(struct ctl_state *s)
 		if (r == 0)
 			break;
 		if (r < 0)
-			fall_back(s, f);
+			fall_back(s, f, r);
 		return_batch(s, f);
 		s->tail++;
 		n++;
@@ -186,7 +196,7 @@ static uint32_t submit_some(struct ctl_state *s)
 			continue;
 		}
 		if (r < 0) {
-			fall_back(s, f);
+			fall_back(s, f, r);
 			return_batch(s, f);
 			continue;
 		}

@@ -42,6 +42,7 @@ struct gen_chain {
 	uint32_t batch_last;
 	uint32_t batch_max;
 	uint64_t fallbacks;     /* batches rerun on the cpu backend after a backend error */
+	uint64_t backend_lost;  /* packets of failed batches that could not be rerun (dropped) */
 	int backend_failed;     /* the chain moved to the cpu backend */
 	const char *backend_name;
 	uint64_t dropped_nf;    /* DROP verdicts */

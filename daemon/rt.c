@@ -723,10 +723,10 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			ctl_json_str(out, rc->c.name);
 			fprintf(out, ",\"id\":%u,\"rx_packets\":%lu,\"tx_packets\":%lu,\"dropped\":%lu,\"batch_last\":%u,"
 				"\"batch_avg\":%.1f,\"batch_max\":%u,\"batches\":%lu,\"xdp_matched\":%lu,\"backend\":\"%s\","
-				"\"backend_fallbacks\":%lu,\"nfs\":[",
+				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"nfs\":[",
 				rc->c.id, (unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg,
 				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
-				(unsigned long)rc->c.fallbacks);
+				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost);
 			print_nf_counters(rt, rc, out, true);
 			fprintf(out, "],\"rx_per_queue\":[");
 			for (int q = 0; q < rc->c.nq; q++)

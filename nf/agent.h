@@ -9,6 +9,7 @@
 #define GEN_NF_AGENT_H
 
 #include "nf.h"
+#include "exec.h"
 #include "l2_rewrite.h"
 #include "ttl_dec.h"
 #include "ipv4_router.h"
@@ -18,41 +19,45 @@
 #include "flowmon.h"
 #include "custom.h"
 
-#define NF_CHAIN_MAX 16
-
-/* One chain program as the agent sees it: NF types and their state addresses. */
-struct nf_chain {
-	uint32_t n;
-	uint32_t pad;
-	uint32_t type[NF_CHAIN_MAX];
-	uint64_t state[NF_CHAIN_MAX]; /* struct nf_hdr * on the executing device */
-};
-_Static_assert(sizeof(struct nf_chain) == 8 + 4 * NF_CHAIN_MAX + 8 * NF_CHAIN_MAX,
-	       "nf_chain crosses to the GPU");
+#define NF_DISPATCH_(NAME, name, head, tail, writes) \
+	case NF_T_##NAME:                                  \
+		return nf_##name##_run(st, p);
 
 NF_FN int nf_dispatch(uint32_t type, void *st, struct nf_pkt *p)
 {
 	switch (type) {
-	case NF_T_L2_REWRITE:
-		return nf_l2_rewrite_run(st, p);
-	case NF_T_TTL_DEC:
-		return nf_ttl_dec_run(st, p);
-	case NF_T_IPV4_ROUTER:
-		return nf_ipv4_router_run(st, p);
-	case NF_T_NIDS:
-		return nf_nids_run(st, p);
-	case NF_T_IPSEC_ESP:
-		return nf_ipsec_esp_run(st, p);
-	case NF_T_FIREWALL:
-		return nf_firewall_run(st, p);
-	case NF_T_FLOWMON:
-		return nf_flowmon_run(st, p);
+	NF_LIST(NF_DISPATCH_)
 	case NF_T_CUSTOM:
 		return nf_custom_run(st, p);
 	default:
 		return NF_DROP;
 	}
 }
+#undef NF_DISPATCH_
+
+#if defined(__CUDACC__)
+/*
+ * Block set-up on the GPU: NFs with hot read-only tables copy them into shared
+ * memory once per block (every thread of the block calls this, then syncs).
+ */
+static __device__ __forceinline__ void nf_block_init_one(uint32_t type, void *st)
+{
+	if (type == NF_T_IPSEC_ESP)
+		nf_ipsec_esp_block_init(st);
+	__syncthreads();
+}
+
+static __device__ __forceinline__ void nf_block_init(const struct nf_chain *c)
+{
+	for (uint32_t i = 0; i < c->n && i < NF_CHAIN_MAX; i++) {
+		if (c->type[i] == NF_T_IPSEC_ESP) {
+			nf_ipsec_esp_block_init((void *)(uintptr_t)c->state[i]);
+			break;
+		}
+	}
+	__syncthreads();
+}
+#endif
 
 /* Run every NF of the chain on p; stop at the first DROP. */
 NF_FN int nf_agent_run(const struct nf_chain *c, struct nf_pkt *p)

@@ -168,6 +168,64 @@ NF_FN int esp_replay_commit(struct nf_ipsec_esp *st, uint32_t s)
 	return 0;
 }
 
+/* The SA's read-only cipher material: the blob's, or a block's shared-memory copy on the GPU. */
+struct esp_tabs {
+	const struct aes_tables *aes;
+	const uint32_t *enc_rk, *dec_rk, *iv_rk;
+};
+
+#if defined(__CUDACC__)
+/*
+ * The AES tables and round keys of one SA per block, in shared memory: every
+ * packet's 5-100 AES blocks look them up 16 times a round, and shared memory
+ * answers those lookups without going through L1. A second SA in the same chain
+ * reads its own from the blob.
+ */
+struct esp_smem {
+	const void *owner;
+	struct aes_tables aes;
+	uint32_t enc_rk[AES128_RK_WORDS], dec_rk[AES128_RK_WORDS], iv_rk[AES128_RK_WORDS];
+};
+static __shared__ struct esp_smem esp_sm;
+
+/* Every thread of the block calls this for the chain's first SA, then syncs. */
+static __device__ __forceinline__ void nf_ipsec_esp_block_init(void *state)
+{
+	const struct nf_ipsec_esp *st = (const struct nf_ipsec_esp *)state;
+	uint32_t *dst = (uint32_t *)&esp_sm.aes;
+	const uint32_t *src = (const uint32_t *)&st->aes;
+
+	for (uint32_t k = threadIdx.x; k < sizeof(struct aes_tables) / 4; k += blockDim.x)
+		dst[k] = src[k];
+	for (uint32_t k = threadIdx.x; k < AES128_RK_WORDS; k += blockDim.x) {
+		esp_sm.enc_rk[k] = st->enc_rk[k];
+		esp_sm.dec_rk[k] = st->dec_rk[k];
+		esp_sm.iv_rk[k] = st->iv_rk[k];
+	}
+	if (threadIdx.x == 0)
+		esp_sm.owner = st;
+}
+#endif
+
+NF_FN struct esp_tabs esp_tabs_of(const struct nf_ipsec_esp *st)
+{
+	struct esp_tabs t;
+#if defined(__CUDA_ARCH__)
+	if (esp_sm.owner == (const void *)st) {
+		t.aes = &esp_sm.aes;
+		t.enc_rk = esp_sm.enc_rk;
+		t.dec_rk = esp_sm.dec_rk;
+		t.iv_rk = esp_sm.iv_rk;
+		return t;
+	}
+#endif
+	t.aes = &st->aes;
+	t.enc_rk = st->enc_rk;
+	t.dec_rk = st->dec_rk;
+	t.iv_rk = st->iv_rk;
+	return t;
+}
+
 /*
  * The three crypto steps of a packet. On the host they take the CPU's AES and
  * SHA instructions when the builder found them (host_accel); the result is the
@@ -184,10 +242,11 @@ NF_FN void esp_iv_cbc_encrypt(const struct nf_ipsec_esp *st, uint64_t seq, uint8
 #endif
 	/* IV = AES(iv key, seq): distinct per packet (a permutation of distinct inputs),
 	 * unpredictable without the IV key. */
+	struct esp_tabs t = esp_tabs_of(st);
 	uint32_t iv[4] = { 0, 0, (uint32_t)(seq >> 32), (uint32_t)seq };
-	aes128_enc_words(&st->aes, st->iv_rk, iv);
+	aes128_enc_words(t.aes, t.iv_rk, iv);
 	aes_store_block(iv_out, iv);
-	aes128_cbc_encrypt(&st->aes, st->enc_rk, iv_out, buf, len);
+	aes128_cbc_encrypt(t.aes, t.enc_rk, iv_out, buf, len);
 }
 
 NF_FN void esp_cbc_decrypt(const struct nf_ipsec_esp *st, const uint8_t *iv, uint8_t *buf, uint32_t len)
@@ -198,7 +257,8 @@ NF_FN void esp_cbc_decrypt(const struct nf_ipsec_esp *st, const uint8_t *iv, uin
 		return;
 	}
 #endif
-	aes128_cbc_decrypt(&st->aes, st->dec_rk, iv, buf, len);
+	struct esp_tabs t = esp_tabs_of(st);
+	aes128_cbc_decrypt(t.aes, t.dec_rk, iv, buf, len);
 }
 
 NF_FN void esp_hmac(const struct nf_ipsec_esp *st, const uint8_t *msg, uint32_t len, uint8_t mac[SHA1_DIGEST])
@@ -234,7 +294,7 @@ NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 		return NF_DROP;
 	}
 	/* Reserve the number only now, so dropped packets leave no gaps on the wire. */
-	uint64_t seq = NF_ATOMIC_ADD64(&st->seq_last, 1) + 1;
+	uint64_t seq = NF_FETCH_INC64(&st->seq_last) + 1; /* one atomic per warp on the GPU */
 	if (seq > ESP_SEQ_MAX) {
 		NF_COUNT(&st->hdr, ESP_C_SEQ_OVERFLOW);
 		return NF_DROP;

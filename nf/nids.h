@@ -3,8 +3,9 @@
  * nids: signature matching on Snort rules.
  *
  * Per packet: locate the IPv4 payload and (when the header is complete) the L4
- * payload, run one Aho-Corasick scan over the case-folded IP payload that marks
- * every indexed pattern seen (a bitmap), then, for each trigger pattern seen, take
+ * payload, run one Aho-Corasick scan over the case-folded IP payload that lists
+ * every indexed pattern seen (a short list; see struct nids_scan for payloads that
+ * hold more patterns than it has room for), then, for each trigger pattern seen, take
  * the rules it triggers: a rule is verified only when all its indexed contents were
  * seen and its header (proto, addresses, ports, direction) matches; verification
  * checks every content with its positional modifiers by a backtracking search over
@@ -29,7 +30,7 @@
 #include "nf.h"
 
 #define NIDS_MAX_CONTENTS 32
-/* Distinct indexed patterns at most: one bit each per packet ("seen"), on the stack. */
+/* Distinct indexed patterns at most (ids fit in 14 bits: NIDS_OUT_TRIG is bit 15). */
 #define NIDS_MAX_PATTERNS 16384
 /* DFA state ids are uint16_t. */
 #define NIDS_MAX_STATES 65536
@@ -46,8 +47,10 @@
 #ifndef NIDS_INDEX_MIN
 #define NIDS_INDEX_MIN 4
 #endif
-/* Newly seen trigger patterns remembered per packet; beyond, the bitmap is walked. */
-#define NIDS_TRIG_LIST 128
+/* Distinct patterns one packet's list holds; past that the packet is rescanned by id range. */
+#define NIDS_SEEN_LIST 32
+/* Pattern ids one rescan covers (a bitmap of this many bits). */
+#define NIDS_RANGE 1024
 /* Long payloads are scanned as NIDS_LANES interleaved lanes (shorter ones: 2 or 1). */
 #ifndef NIDS_LANES
 #define NIDS_LANES 4
@@ -427,14 +430,40 @@ NF_FN uint32_t nids_ctz64(uint64_t b)
 #endif
 }
 
-/* Per-packet match state: which patterns were seen, which triggers are new. */
+/*
+ * Per-packet match state, small enough for a GPU thread's registers and a few
+ * hundred bytes of stack (a bitmap of every pattern was 2 KiB, zeroed per packet).
+ * List mode: the distinct patterns seen, in the order found, each with its
+ * NIDS_OUT_TRIG flag; almost every packet holds a handful. A packet with more
+ * than NIDS_SEEN_LIST is scanned again once per range of NIDS_RANGE pattern ids
+ * (range mode: a bitmap of that range), so that every trigger seen is taken
+ * exactly once; a rule's other indexed contents outside the range then count as
+ * seen (they are a prefilter: verification checks every content).
+ */
 struct nids_scan {
-	uint64_t seen[NIDS_MAX_PATTERNS / 64];
-	uint16_t trig[NIDS_TRIG_LIST];
-	uint32_t ntrig; /* may exceed NIDS_TRIG_LIST: then walk seen[] */
+	union {
+		uint16_t list[NIDS_SEEN_LIST];
+		uint64_t bits[NIDS_RANGE / 64];
+	} u;
+	uint32_t n;      /* list mode: distinct patterns seen (may exceed the list) */
+	uint32_t lo, hi; /* range mode: pattern ids [lo, hi); hi == 0 in list mode */
 };
 
-/* Mark the patterns that output state s (>= out_min) reports. */
+NF_FN int nids_seen(const struct nids_scan *sc, uint32_t pat)
+{
+	if (sc->hi) {
+		if (pat < sc->lo || pat >= sc->hi)
+			return 1;
+		pat -= sc->lo;
+		return (int)((sc->u.bits[pat >> 6] >> (pat & 63)) & 1);
+	}
+	for (uint32_t k = 0; k < sc->n && k < NIDS_SEEN_LIST; k++)
+		if ((sc->u.list[k] & ~NIDS_OUT_TRIG) == pat)
+			return 1;
+	return 0;
+}
+
+/* Note the patterns that output state s (>= out_min) reports. */
 NF_FN void nids_outputs(const struct nf_nids *st, struct nids_scan *sc, uint32_t s)
 {
 	const uint32_t *of = NF_AT(st, st->out_off, const uint32_t *);
@@ -442,20 +471,21 @@ NF_FN void nids_outputs(const struct nf_nids *st, struct nids_scan *sc, uint32_t
 	uint32_t o = s - st->out_min;
 	for (uint32_t j = of[o]; j < of[o + 1]; j++) {
 		uint32_t e = op[j], pat = e & ~NIDS_OUT_TRIG;
-		uint64_t bit = 1ull << (pat & 63);
-		if (sc->seen[pat >> 6] & bit)
+		if (sc->hi) {
+			if (pat >= sc->lo && pat < sc->hi)
+				sc->u.bits[(pat - sc->lo) >> 6] |= 1ull << ((pat - sc->lo) & 63);
 			continue;
-		sc->seen[pat >> 6] |= bit;
-		if (e & NIDS_OUT_TRIG) {
-			if (sc->ntrig < NIDS_TRIG_LIST)
-				sc->trig[sc->ntrig] = (uint16_t)pat;
-			sc->ntrig++;
 		}
+		if (sc->n > NIDS_SEEN_LIST || nids_seen(sc, pat))
+			continue;
+		if (sc->n < NIDS_SEEN_LIST)
+			sc->u.list[sc->n] = (uint16_t)e;
+		sc->n++;
 	}
 }
 
 /*
- * Scan buf[0, len) and mark every indexed pattern that occurs. A payload is cut in
+ * Scan buf[0, len) and note every indexed pattern that occurs. A payload is cut in
  * nl lanes stepped in one loop, so that their table loads overlap instead of each
  * waiting for the previous one; lane k reports matches ending in [k * part,
  * (k + 1) * part) after a warm-up over the pattern_max - 1 bytes before it: the DFA
@@ -538,11 +568,9 @@ NF_FN uint32_t nids_check_trigger(struct nf_nids *st, const struct nids_scan *sc
 		if (r->proto && (r->proto != v->proto || !v->has_l4))
 			continue;
 		uint32_t k = 0;
-		for (; k < r->nneed; k++) {
-			uint32_t q = need[r->need + k];
-			if (!(sc->seen[q >> 6] & (1ull << (q & 63))))
+		for (; k < r->nneed; k++)
+			if (!nids_seen(sc, need[r->need + k]))
 				break;
-		}
 		if (k == r->nneed)
 			fired += nids_check_rule(st, v, ri);
 	}
@@ -576,13 +604,34 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 	return fired;
 }
 
+/* Payloads with more distinct patterns than the list holds: one scan per range of pattern ids. */
+NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const struct nids_view *v)
+{
+	const uint32_t *tf = NF_AT(st, st->trig_off, const uint32_t *);
+	uint32_t fired = 0;
+
+	for (uint32_t lo = 0; lo < st->npatterns; lo += NIDS_RANGE) {
+		sc->lo = lo;
+		sc->hi = lo + NIDS_RANGE;
+		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
+			sc->u.bits[w] = 0;
+		nids_scan_payload(st, sc, v->l3, v->l3_len);
+		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
+			for (uint64_t b = sc->u.bits[w]; b; b &= b - 1) {
+				uint32_t pat = lo + w * 64 + (uint32_t)nids_ctz64(b);
+				if (pat < st->npatterns && tf[pat] != tf[pat + 1])
+					fired += nids_check_trigger(st, sc, v, pat);
+			}
+	}
+	return fired;
+}
+
 NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 {
 	struct nf_nids *st = (struct nf_nids *)state;
-	const uint32_t *tf = NF_AT(st, st->trig_off, const uint32_t *);
 	struct nids_view v;
 	struct nids_scan sc;
-	uint32_t fired = 0, nw = (st->npatterns + 63) / 64;
+	uint32_t fired = 0;
 
 	NF_COUNT(&st->hdr, NIDS_C_PACKETS);
 	if (!nids_view_init(p, &v)) {
@@ -593,21 +642,16 @@ NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 	if (!v.has_l4)
 		NF_COUNT(&st->hdr, NIDS_C_NO_L4);
 
-	for (uint32_t w = 0; w < nw; w++)
-		sc.seen[w] = 0;
-	sc.ntrig = 0;
+	sc.n = 0;
+	sc.lo = sc.hi = 0;
 	/* One scan over the IP payload serves ip rules and (its suffix) L4 rules. */
 	nids_scan_payload(st, &sc, v.l3, v.l3_len);
-	if (sc.ntrig <= NIDS_TRIG_LIST) {
-		for (uint32_t t = 0; t < sc.ntrig; t++)
-			fired += nids_check_trigger(st, &sc, &v, sc.trig[t]);
+	if (sc.n <= NIDS_SEEN_LIST) {
+		for (uint32_t t = 0; t < sc.n; t++)
+			if (sc.u.list[t] & NIDS_OUT_TRIG)
+				fired += nids_check_trigger(st, &sc, &v, sc.u.list[t] & ~NIDS_OUT_TRIG);
 	} else {
-		for (uint32_t w = 0; w < nw; w++)
-			for (uint64_t b = sc.seen[w]; b; b &= b - 1) {
-				uint32_t pat = w * 64 + (uint32_t)nids_ctz64(b);
-				if (tf[pat] != tf[pat + 1])
-					fired += nids_check_trigger(st, &sc, &v, pat);
-			}
+		fired += nids_scan_ranges(st, &sc, &v);
 	}
 	/* Short rules: a port key narrows them down; keyed rules are tcp or udp. */
 	if (st->nkeys && v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP)) {

@@ -5,21 +5,18 @@
 #include <string.h>
 #include "registry.h"
 
-/* Every shipped NF; each defines its ops in nf/<type>_build.c. */
-extern const struct nf_ops nf_ops_l2_rewrite;
-extern const struct nf_ops nf_ops_ttl_dec;
-extern const struct nf_ops nf_ops_ipv4_router;
-extern const struct nf_ops nf_ops_nids;
-extern const struct nf_ops nf_ops_ipsec_esp;
-extern const struct nf_ops nf_ops_firewall;
-extern const struct nf_ops nf_ops_flowmon;
+/* Every shipped NF (nf/nf_list.h); each defines its ops in nf/<name>_build.c. */
+#define NF_OPS_DECL_(NAME, name, head, tail, writes) extern const struct nf_ops nf_ops_##name;
+#define NF_OPS_REF_(NAME, name, head, tail, writes) &nf_ops_##name,
+NF_LIST(NF_OPS_DECL_)
 extern const struct nf_ops nf_ops_custom;
 
 static const struct nf_ops *const all_ops[] = {
-	&nf_ops_l2_rewrite, &nf_ops_ttl_dec, &nf_ops_ipv4_router, &nf_ops_nids,
-	&nf_ops_ipsec_esp,  &nf_ops_firewall, &nf_ops_flowmon,
+	NF_LIST(NF_OPS_REF_)
 	&nf_ops_custom,
 };
+#undef NF_OPS_DECL_
+#undef NF_OPS_REF_
 
 const struct nf_ops *nf_ops_find(const char *type_name)
 {

@@ -38,15 +38,12 @@ NF_FN void sha1_init(uint32_t h[5])
 		a = t_;                                                \
 	} while (0)
 
-/* Compress one 64-byte block into h. Four loops, one per round function, so none branches per round. */
-NF_FN void sha1_block(uint32_t h[5], const uint8_t *blk)
+/* Compress one block, given as its 16 message words, into h. Four loops, one per round function. */
+NF_FN void sha1_compress(uint32_t h[5], uint32_t w[16])
 {
-	uint32_t w[16];
 	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
 	int i;
 
-	for (i = 0; i < 16; i++)
-		w[i] = nf_get32(blk + 4 * i);
 	for (i = 0; i < 16; i++)
 		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u, w[i]);
 	for (; i < 20; i++)
@@ -63,33 +60,57 @@ NF_FN void sha1_block(uint32_t h[5], const uint8_t *blk)
 	h[3] += d;
 	h[4] += e;
 }
+
+/* Compress one 64-byte block into h. */
+NF_FN void sha1_block(uint32_t h[5], const uint8_t *blk)
+{
+	uint32_t w[16];
+
+	for (int i = 0; i < 16; i++)
+		w[i] = nf_get32(blk + 4 * i);
+	sha1_compress(h, w);
+}
 #undef SHA1_ROUND
 #undef SHA1_W
+
+/* Big-endian word of the padded tail: bytes [at, at + 4) of tail[0, rest) then 0x80 then zeros. */
+NF_FN uint32_t sha1_tail_word(const uint8_t *tail, uint32_t rest, uint32_t at)
+{
+	if (at + 4 <= rest)
+		return nf_get32(tail + at);
+	uint32_t v = 0;
+	for (uint32_t k = 0; k < 4; k++) {
+		uint32_t b = at + k;
+		uint32_t byte = b < rest ? tail[b] : b == rest ? 0x80u : 0;
+		v |= byte << (24 - 8 * k);
+	}
+	return v;
+}
 
 /*
  * Hash msg[0, len) starting from chaining value h, which has already absorbed
  * `prior` bytes (a multiple of 64), and write the 20-byte digest. h is consumed.
+ * The padded tail's words are built from the message in place (no copy).
  */
 NF_FN void sha1_finish(uint32_t h[5], uint64_t prior, const uint8_t *msg, uint32_t len, uint8_t out[SHA1_DIGEST])
 {
-	uint8_t tail[2 * SHA1_BLOCK];
 	uint32_t full = len & ~(uint32_t)(SHA1_BLOCK - 1);
 	uint32_t rest = len - full;
 	uint64_t bits = (prior + len) * 8;
+	uint32_t nblk = rest + 1 + 8 <= SHA1_BLOCK ? 1 : 2;
+	uint32_t w[16];
 
 	for (uint32_t off = 0; off < full; off += SHA1_BLOCK)
 		sha1_block(h, msg + off);
-	for (uint32_t i = 0; i < rest; i++)
-		tail[i] = msg[full + i];
-	tail[rest] = 0x80;
-	uint32_t tlen = rest + 1 + 8 <= SHA1_BLOCK ? SHA1_BLOCK : 2 * SHA1_BLOCK;
-	for (uint32_t i = rest + 1; i < tlen - 8; i++)
-		tail[i] = 0;
-	nf_put32(tail + tlen - 8, (uint32_t)(bits >> 32));
-	nf_put32(tail + tlen - 4, (uint32_t)bits);
-	sha1_block(h, tail);
-	if (tlen > SHA1_BLOCK)
-		sha1_block(h, tail + SHA1_BLOCK);
+	for (uint32_t k = 0; k < nblk; k++) {
+		for (uint32_t i = 0; i < 16; i++)
+			w[i] = sha1_tail_word(msg + full, rest, SHA1_BLOCK * k + 4 * i);
+		if (k == nblk - 1) {
+			w[14] = (uint32_t)(bits >> 32);
+			w[15] = (uint32_t)bits;
+		}
+		sha1_compress(h, w);
+	}
 	for (int i = 0; i < 5; i++)
 		nf_put32(out + 4 * i, h[i]);
 }

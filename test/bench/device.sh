@@ -7,12 +7,14 @@
 # (test/net/device_e2e.sh: mounts bpffs, needs ip/bpftool in the bundle); prints a
 # short table and keeps the full logs in OUT_DIR.
 # On machines with several GPUs also: parity on every device and gen-bench -M.
-# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused e2e multi" (default all).
+# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused ncu e2e multi" (default all).
+# ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
+# the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
 build=${1:-build-gpu}
 bundle=${2:-.devbundle}
 out=${3:-${OUT:-/tmp/gen-device}}
-parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused e2e multi} "
+parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused ncu e2e multi} "
 mkdir -p "$out"
 export GEN_SHARED_DATA=${GEN_SHARED_DATA:-$PWD/$bundle/data}
 libs="$PWD/$bundle"
@@ -58,6 +60,18 @@ if [[ $parts == *" fused "* ]]; then
 	LD_LIBRARY_PATH=$libs GEN_CACHE_DIR=$(mktemp -d /tmp/gen-cold.XXXXXX) \
 		"$build/test/bench/gen-bench" -F -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_fused.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+if [[ $parts == *" ncu "* ]] && command -v ncu >/dev/null; then
+	echo "== ncu: rtc agent, 64 B (one launch each; --clock-control none)"
+	for pt in ${GEN_NCU_POINTS:-gather/rtc:65536:64 gather/rtc:1024:64 gather/fused:65536:64 mapped/rtc:65536:64}; do
+		echo "-- $pt"
+		LD_LIBRARY_PATH=$libs timeout 120 ncu --clock-control none -k regex:'gen_agent|gen_fused' -s 12 -c 1 \
+			--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+			--section MemoryWorkloadAnalysis --metrics smsp__thread_inst_executed_per_inst_executed.ratio \
+			"$build/test/bench/gen-bench" -P "$pt" -d 0.05 >"$out/ncu-${pt//[\/:]/_}.txt" 2>&1
+		grep -E "Mpps|Registers Per|Achieved Occupancy|Theoretical Occupancy|Duration|Block Size|Grid Size|Memory Throughput|Compute \(SM\) Throughput|thread_inst_executed_per_inst|Local Memory Spilling|Stack Size|Shared Memory Configuration Size|Dynamic Shared|Warp Cycles Per Issued|L1/TEX Hit|L2 Hit|DRAM Throughput|==PROF==|==ERROR==" \
+			"$out/ncu-${pt//[\/:]/_}.txt" | head -40
+	done
 fi
 ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 if [[ $parts == *" multi "* ]] && [ "$ngpu" -ge 2 ]; then

@@ -4,7 +4,8 @@
  * is built in and for the paper's chain (router -> nids -> ipsec_esp encrypt),
  * random batches of 1, 255, 256, 257 and 10000 packets of 64 B, 1500 B, random
  * sizes and IMIX must give byte-identical packets, identical verdicts and
- * identical NF counters, in both packet-memory modes and in pipeline mode.
+ * identical NF counters, in every packet-memory mode (gather, staged, mapped) and
+ * in pipeline mode.
  *
  * ESP encryption is order-dependent by design (sequence numbers are handed out
  * by an atomic counter, and the IV derives from the sequence number), so a chain
@@ -36,7 +37,8 @@ struct variant {
 	const char *mem, *mode;
 };
 static const struct variant variants[] = {
-	{ "staged", "rtc" }, { "mapped", "rtc" }, { "staged", "pipeline" }, { "mapped", "pipeline" },
+	{ "gather", "rtc" },    { "staged", "rtc" },      { "mapped", "rtc" },
+	{ "gather", "pipeline" }, { "staged", "pipeline" }, { "mapped", "pipeline" },
 };
 
 static char gpu_why[256];
@@ -460,7 +462,7 @@ static uint64_t counter(struct backend_chain *bc, uint32_t nf, uint32_t idx)
 /* Several batches in flight; -EBUSY when full; completions in submit order. */
 Test(gpu_backend, overlap_in_order)
 {
-	enum { NB = 8, N = 4096 };
+	enum { NB = 12, N = 4096 };
 	size_t usize = (size_t)NB * N * PKTGEN_FRAME;
 	static struct gen_desc d[NB][N];
 	struct pktgen g = { .rng = 42 };
@@ -469,6 +471,7 @@ Test(gpu_backend, overlap_in_order)
 
 	gpu_require();
 	cr_assert_geq(gpu->max_inflight, 2);
+	cr_assert_lt(gpu->max_inflight, NB);
 	st = l2_blob();
 	umem = umem_new(usize);
 	for (int b = 0; b < NB; b++) {
@@ -477,8 +480,9 @@ Test(gpu_backend, overlap_in_order)
 			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
 	}
 	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
-	for (int m = 0; m < 2; m++) {
-		setenv("GEN_GPU_MEM", m ? "mapped" : "staged", 1);
+	static const char *const mems[] = { "gather", "staged", "mapped" };
+	for (int m = 0; m < 3; m++) {
+		setenv("GEN_GPU_MEM", mems[m], 1);
 		cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
 		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
 		cr_assert(bc);
@@ -559,6 +563,82 @@ Test(gpu_backend, fault_hands_batch_back)
 	gpu->chain_destroy(bc);
 	gpu->umem_detach(umem);
 	free(st);
+}
+
+/*
+ * A fault after the agent ran (GEN_GPU_FAULT_INJECT=2:after) in gather mode: a
+ * chain that writes packets has written its frames back, so the batch comes
+ * back -ESTALE (never to be rerun) and each packet holds exactly one pass of the
+ * NF; a chain that only reads packets left every frame as it was: -EIO, rerun ok.
+ */
+static void fault_after(const char *nf, int want)
+{
+	enum { N = 3000 };
+	size_t usize = (size_t)3 * N * PKTGEN_FRAME;
+	static struct gen_desc d[3][N], ref[N];
+	struct pktgen g = { .rng = 17 };
+	uint8_t *umem, *pristine, *once;
+
+	gpu_require();
+	setenv("GEN_GPU_FAULT_INJECT", "2:after", 1);
+	setenv("GEN_GPU_MEM", "gather", 1);
+	struct nf_hdr *st = nf_make(nf, NULL);
+	umem = umem_new(usize);
+	pristine = umem_new(usize);
+	once = umem_new(usize);
+	for (int b = 0; b < 3; b++) {
+		pktgen_batch(&g, umem + (size_t)b * N * PKTGEN_FRAME, d[b], N, PKTGEN_RANDOM);
+		for (int i = 0; i < N; i++)
+			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
+	}
+	memcpy(pristine, umem, usize);
+	memcpy(once, umem, usize);
+	memcpy(ref, d[1], sizeof(ref));
+	struct chain_prog p = { .n = 1, .type = { st->type }, .state = { st }, .mini_batch = 128 };
+	/* One pass of the NF on the cpu over batch 1: what the frames may hold after the fault. */
+	struct nf_hdr *cs = blob_dup(st);
+	struct chain_prog pc = p;
+	pc.state[0] = cs;
+	static struct gen_desc dc[N];
+	memcpy(dc, ref, sizeof(dc));
+	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N);
+	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	cr_assert(bc);
+	for (int b = 0; b < 3; b++)
+		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
+	int wants[3] = { 1, want, 1 };
+	for (int b = 0; b < 3;) {
+		struct gen_desc *got;
+		uint32_t n;
+		int r = gpu->complete(bc, &got, &n);
+		if (!r)
+			continue;
+		cr_assert_eq(r, wants[b], "batch %d: complete %d", b, r);
+		cr_assert_eq(got, d[b]);
+		b++;
+	}
+	/* The failed batch's descs are handed back as submitted either way. */
+	cr_assert(!memcmp(d[1], ref, sizeof(ref)));
+	const uint8_t *expect = want == -EIO ? pristine : once;
+	for (int i = 0; i < N; i++)
+		cr_assert(!memcmp(umem + dc[i].addr, expect + dc[i].addr, dc[i].len), "packet %d: not one pass", i);
+	if (want == -EIO)
+		cr_assert(!memcmp(umem + N * PKTGEN_FRAME, pristine + N * PKTGEN_FRAME, (size_t)N * PKTGEN_FRAME));
+	gpu->chain_destroy(bc);
+	gpu->umem_detach(umem);
+	free(st);
+	free(cs);
+}
+
+Test(gpu_backend, fault_after_write_is_not_rerun)
+{
+	fault_after("ttl_dec", -ESTALE);
+}
+
+Test(gpu_backend, fault_after_read_only_is_rerun)
+{
+	fault_after("flowmon", -EIO);
 }
 
 /* Two chains on one [nf] share its device copy: counters add up across both. */

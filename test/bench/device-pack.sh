@@ -1,0 +1,22 @@
+#!/bin/bash
+# Packs what a GPU-machine run needs into two git-ignored folders to carry:
+#   .devbuild   the build folder (default build-gpu) without objects, debug info stripped
+#   .devbundle  ip, bpftool, the libraries our binaries load, the Snort rules
+#   test/bench/device-pack.sh [BUILD_DIR]
+set -eu
+cd "$(dirname "$0")/../.."
+build=${1:-build-gpu}
+rm -rf .devbuild
+cp -a "$build" .devbuild
+find .devbuild -type d -name CMakeFiles -prune -exec rm -rf {} +
+find .devbuild \( -name '*.o' -o -name '*.a' \) -delete
+find .devbuild -type f -perm -u+x -exec strip --strip-debug {} + 2>/dev/null || true
+if [ ! -d .devbundle/data ]; then
+	bash ../shared/tools/device-bundle.sh .devbundle "$build/daemon/gend" "$build/test/bench/gen-bench" \
+		"$build/test/unit/test_gpu_parity"
+	rm -f .devbundle/gend .devbundle/gen-bench .devbundle/test_gpu_parity
+	strip --strip-unneeded .devbundle/*.so* 2>/dev/null || true
+	mkdir -p .devbundle/data
+	cp -r ../shared/data/snort-community .devbundle/data/
+fi
+du -sh .devbuild .devbundle
