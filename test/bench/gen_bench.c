@@ -37,7 +37,9 @@
 #include "test/bench/peers.h"
 #include "test/bench/pktgen.h"
 
-#define NBUF 8 /* batches' worth of frames: more than any backend keeps in flight */
+/* Batches' worth of frames: twice what a backend keeps in flight, so that batches
+ * that completed are restored in the background while the others run. */
+#define NBUF 16
 static const uint32_t batch_sizes[] = { 256, 1024, 4096, 16384, 65536 };
 #define BATCH_MAX 65536
 
@@ -85,24 +87,108 @@ static void gen_traffic(struct bench *bn, int size_mode)
 	memcpy(bn->umem, bn->pristine, bn->umem_size);
 }
 
-/* Mpps of one gpu chain with batches of n kept in flight for bn->seconds. */
+/*
+ * Restorers for the gpu loop: a batch that completed is put back as generated
+ * (the chain rewrote its frames) by one of these threads while the later
+ * batches run, so the submitting thread never copies packets. One slot per
+ * request; several slots are restored at once.
+ */
+struct restorer {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct bench *bn;
+	uint32_t n;
+	uint32_t queue[NBUF], qhead, qtail;
+	int ready[NBUF]; /* atomic: slot restored */
+	int threads, stop;
+	pthread_t tid[16];
+};
+
+static void *restorer_main(void *arg)
+{
+	struct restorer *r = arg;
+
+	for (;;) {
+		uint32_t slot;
+
+		pthread_mutex_lock(&r->lock);
+		while (r->qhead == r->qtail && !r->stop)
+			pthread_cond_wait(&r->cond, &r->lock);
+		if (r->qhead == r->qtail) {
+			pthread_mutex_unlock(&r->lock);
+			return NULL;
+		}
+		slot = r->queue[r->qhead++ % NBUF];
+		pthread_mutex_unlock(&r->lock);
+		restore(r->bn, slot, r->n);
+		__atomic_store_n(&r->ready[slot], 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void restorer_post(struct restorer *r, uint32_t slot)
+{
+	__atomic_store_n(&r->ready[slot], 0, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&r->lock);
+	r->queue[r->qtail++ % NBUF] = slot;
+	pthread_cond_signal(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->bn = bn;
+	r->n = n;
+	/* All cores but the submitter's and one: 1500-byte batches restore ~100 MB each. */
+	r->threads = cpus > 3 ? (int)(cpus - 2 < 16 ? cpus - 2 : 16) : 1;
+	for (uint32_t b = 0; b < NBUF; b++) {
+		restore(bn, b, n);
+		r->ready[b] = 1;
+	}
+	for (int t = 0; t < r->threads; t++)
+		pthread_create(&r->tid[t], NULL, restorer_main, r);
+}
+
+static void restorer_stop(struct restorer *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stop = 1;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (int t = 0; t < r->threads; t++)
+		pthread_join(r->tid[t], NULL);
+}
+
+/* Share of the timed loop the backend could have taken a batch that was still being restored. */
+static double gpu_idle_share;
+
+/*
+ * Mpps of one gpu chain with batches of n kept in flight for bn->seconds. The
+ * clock covers submit, the GPU's work (copies or PCIe traffic included) and
+ * complete; restoring frames runs on other threads.
+ */
 static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 {
+	static struct restorer rs;
 	uint64_t pkts = 0, sub = 0, done = 0;
-	double t0, t1;
+	double t0, t1, idle = 0, idle_since = 0;
 
-	/* Warm-up: fill every in-flight slot once, so first-launch costs and the
-	 * growth of each slot's pinned buffers are not counted as throughput. */
-	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++) {
-		restore(bn, w, n);
+	restorer_start(&rs, bn, n);
+	/* Warm-up: every in-flight slot once, so first launches and buffer growth are not timed. */
+	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++)
 		backend_gpu->submit(bc, bn->desc + (size_t)w * BATCH_MAX, n);
-	}
 	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF;) {
 		struct gen_desc *d;
 		uint32_t k;
 		if (backend_gpu->complete(bc, &d, &k))
 			w++;
 	}
+	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++)
+		restore(bn, w, n);
 	t0 = now();
 	t1 = t0;
 	while (t1 - t0 < bn->seconds || done < sub) {
@@ -110,16 +196,26 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 		uint32_t k;
 		int r;
 
-		if (t1 - t0 < bn->seconds && sub - done < NBUF) {
+		/* Time the backend had a free slot but the next batch was not restored yet. */
+		int waiting = t1 - t0 < bn->seconds && sub - done < backend_gpu->max_inflight &&
+			      !__atomic_load_n(&rs.ready[sub % NBUF], __ATOMIC_ACQUIRE);
+		if (waiting && idle_since == 0)
+			idle_since = t1;
+		else if (!waiting && idle_since > 0) {
+			idle += t1 - idle_since;
+			idle_since = 0;
+		}
+		while (t1 - t0 < bn->seconds && sub - done < NBUF &&
+		       __atomic_load_n(&rs.ready[sub % NBUF], __ATOMIC_ACQUIRE)) {
 			uint32_t slot = (uint32_t)(sub % NBUF);
-			restore(bn, slot, n);
 			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n);
-			if (r == 0)
-				sub++;
-			else if (r != -EBUSY) {
-				fprintf(stderr, "gen-bench: submit: %s\n", strerror(-r));
+			if (r == -EBUSY)
 				break;
+			if (r) {
+				fprintf(stderr, "gen-bench: submit: %s\n", strerror(-r));
+				goto out;
 			}
+			sub++;
 		}
 		r = backend_gpu->complete(bc, &d, &k);
 		if (r < 0) {
@@ -127,12 +223,16 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 			break;
 		}
 		if (r == 1) {
+			restorer_post(&rs, (uint32_t)(done % NBUF));
 			done++;
 			pkts += k;
 		}
 		t1 = now();
 	}
+out:
 	t1 = now();
+	restorer_stop(&rs);
+	gpu_idle_share = idle / (t1 - t0);
 	return pkts / (t1 - t0) / 1e6;
 }
 
@@ -196,13 +296,13 @@ static void multi_report(struct bench *bn0, int ndev)
 	}
 	gen_traffic(bn0, 64);
 	gen_traffic(&bn1, 64);
-	gpu_env("mapped", "rtc");
-	printf("\n== multi-GPU: 2 chains, 64B, mapped/rtc generic agent, aggregate Mpps (%d devices)\n", ndev);
+	gpu_env("gather", "rtc");
+	printf("\n== multi-GPU: 2 chains, 64B, gather/rtc generic agent, aggregate Mpps (%d devices)\n", ndev);
 	printf("%-8s %14s %14s %14s %14s %14s\n", "batch", "1 chain dev0", "dev0+dev1", "  (per chain)", "dev0+dev0",
 	       "  (per chain)");
 	for (size_t b = 2; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
 		uint32_t n = batch_sizes[b];
-		double one = gpu_point(bn0, n, "mapped", "rtc"), agg[2] = { 0, 0 }, each[2][2];
+		double one = gpu_point(bn0, n, "gather", "rtc"), agg[2] = { 0, 0 }, each[2][2];
 
 		for (int pl = 0; pl < 2; pl++) {
 			struct mg_job j[2] = { { bn0, NULL, n, 0 }, { &bn1, NULL, n, 0 } };
@@ -488,7 +588,9 @@ static const char *default_config(const char *rules)
 		   "[nf ids]\ntype = nids\nrules = %s\naction = alert\n\n"
 		   "[nf esp]\ntype = ipsec_esp\ndirection = encrypt\nspi = 0x1001\n"
 		   "enc_key = 000102030405060708090a0b0c0d0e0f\nauth_key = 101112131415161718191a1b1c1d1e1f20212223\n"
-		   "tunnel_src = 192.0.2.1\ntunnel_dst = 192.0.2.2\n\n"
+		   "tunnel_src = 192.0.2.1\ntunnel_dst = 192.0.2.2\n"
+		   /* 1500-byte packets grow by up to 73 bytes: an MTU that carries them, so ESP drops none. */
+		   "mtu = 1600\n\n"
 		   "[chain paper]\nid = 1\nmatch = src 0.0.0.0/0\nnfs = router ids esp\noutput = 2\n",
 		routes, rules);
 	fclose(f);
@@ -505,7 +607,7 @@ static int fused_startup(struct bench *bn, double *wall_ms, double *be_ms, bool 
 
 	setenv("GEN_GPU_AGENT", "auto", 1);
 	setenv("GEN_GPU_MODE", "rtc", 1);
-	setenv("GEN_GPU_MEM", "mapped", 1);
+	setenv("GEN_GPU_MEM", "gather", 1);
 	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
 	if (!bc) {
 		fprintf(stderr, "gen-bench: chain_create: %s: %s\n", strerror(errno), gpu_backend_last_error());
@@ -545,13 +647,13 @@ static void fused_report(struct bench *bn)
 		printf("%-22s %9.1f ms (backend: %.1f ms)\n", k == 0 ? "cold NVRTC compile" : "cache hit", wall, be);
 	}
 	gen_traffic(bn, 64);
-	printf("\n== 64B packets: Mpps, generic vs fused agent\n%-8s %14s %14s %14s %14s\n", "batch", "staged/generic",
-	       "staged/fused", "mapped/generic", "mapped/fused");
+	printf("\n== 64B packets: Mpps, generic vs fused agent\n%-8s %14s %14s %14s %14s\n", "batch", "gather/generic",
+	       "gather/fused", "mapped/generic", "mapped/fused");
 	for (size_t b = 1; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
 		uint32_t n = batch_sizes[b];
 		printf("%-8u", n);
-		printf(" %14.2f", gpu_point(bn, n, "staged", "rtc"));
-		printf(" %14.2f", gpu_point(bn, n, "staged", "fused"));
+		printf(" %14.2f", gpu_point(bn, n, "gather", "rtc"));
+		printf(" %14.2f", gpu_point(bn, n, "gather", "fused"));
 		printf(" %14.2f", gpu_point(bn, n, "mapped", "rtc"));
 		printf(" %14.2f\n", gpu_point(bn, n, "mapped", "fused"));
 		fflush(stdout);
@@ -562,7 +664,8 @@ static void fused_report(struct bench *bn)
 static void usage(void)
 {
 	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F] [-M]\n"
-		"  -F fused-agent figures only; -M multi-GPU placement figures only\n");
+		"  -F fused-agent figures only; -M multi-GPU placement figures only\n"
+		"  -P MEM/MODE:BATCH:SIZE one gpu figure (e.g. gather/rtc:65536:64), for profilers\n");
 	exit(2);
 }
 
@@ -571,6 +674,7 @@ int main(int argc, char **argv)
 	const char *file = NULL, *chain = NULL, *rules = GEN_SHARED_DATA "/snort-community/community.rules";
 	struct bench bn = { .seconds = 0.3 };
 	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, fused_only = 0, multi_only = 0, o;
+	const char *point = NULL;
 	char why[256];
 
 	if (getenv("GEN_SHARED_DATA")) {
@@ -578,7 +682,7 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "%s/snort-community/community.rules", getenv("GEN_SHARED_DATA"));
 		rules = buf;
 	}
-	while ((o = getopt(argc, argv, "c:n:r:d:T:qFMh")) != -1) {
+	while ((o = getopt(argc, argv, "c:n:r:d:T:qFMP:h")) != -1) {
 		switch (o) {
 		case 'c': file = optarg; break;
 		case 'n': chain = optarg; break;
@@ -588,6 +692,7 @@ int main(int argc, char **argv)
 		case 'q': quick = 1; break;
 		case 'F': fused_only = 1; break;
 		case 'M': multi_only = 1; break;
+		case 'P': point = optarg; break;
 		default: usage();
 		}
 	}
@@ -621,6 +726,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gen-bench: umem_attach failed\n");
 		gpu_ok = 0;
 	}
+	if (point) {
+		/* One figure, for profilers: -P MEM/MODE:BATCH:SIZE (SIZE 64, 1500, imix). */
+		char mem[16], mode[16], size[16];
+		unsigned int n;
+
+		if (sscanf(point, "%15[^/]/%15[^:]:%u:%15s", mem, mode, &n, size) != 4 || n < 1 || n > BATCH_MAX) {
+			fprintf(stderr, "gen-bench: -P MEM/MODE:BATCH:SIZE, e.g. gather/rtc:65536:64\n");
+			return 2;
+		}
+		if (!gpu_ok)
+			return 1;
+		gen_traffic(&bn, !strcmp(size, "imix") ? PKTGEN_IMIX : atoi(size));
+		printf("%s/%s batch %u size %s: %.2f Mpps\n", mem, mode, n, size, gpu_point(&bn, n, mem, mode));
+		backend_gpu->umem_detach(bn.umem);
+		return 0;
+	}
 	if (multi_only) {
 		int ndev = 0;
 
@@ -638,28 +759,34 @@ int main(int argc, char **argv)
 #endif
 		return gpu_ok ? 0 : 1;
 	}
-	static const char *const vars[4][2] = { { "staged", "rtc" }, { "mapped", "rtc" }, { "staged", "pipeline" },
-						{ "mapped", "pipeline" } };
+	/* gather is the default packet memory; mapped (in place) and staged are the earlier designs. */
+	static const char *const vars[][2] = { { "gather", "rtc" },   { "gather", "fused" }, { "gather", "pipeline" },
+					       { "mapped", "rtc" },   { "staged", "rtc" } };
+	enum { NVARS = sizeof(vars) / sizeof(vars[0]) };
 	struct peers *peers = cpu_peers_create(&bn);
 	for (int s = 0; s < nsm; s++) {
 		gen_traffic(&bn, smodes[s].mode);
 		printf("\n== %s packets: Mpps (packets per second / 1e6)\n", smodes[s].name);
 		printf("%-8s", "batch");
 		if (gpu_ok)
-			for (int v = 0; v < 4; v++)
+			for (int v = 0; v < NVARS; v++)
 				printf(" %9s/%-8s", vars[v][0], vars[v][1]);
 		printf(" %12s %12s\n", "cpu 1 thr", "cpu T thr");
 		for (size_t b = 0; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
 			uint32_t n = batch_sizes[b];
 			printf("%-8u", n);
+			double idle_max = 0;
 			if (gpu_ok)
-				for (int v = 0; v < 4; v++) {
+				for (int v = 0; v < NVARS; v++) {
 					printf(" %18.2f", gpu_point(&bn, n, vars[v][0], vars[v][1]));
+					idle_max = gpu_idle_share > idle_max ? gpu_idle_share : idle_max;
 					fflush(stdout);
 				}
 			/* The cpu has no batch-size effect past thread start-up: cap its batches so slow chains finish. */
 			uint32_t nc = n < 4096 ? n : 4096;
-			printf(" %12.2f %12.2f\n", cpu_point(&bn, &bn.prog, nc, 1), cpu_point(&bn, &bn.prog, nc * (uint32_t)threads < n ? nc * (uint32_t)threads : n, threads));
+			printf(" %12.2f %12.2f", cpu_point(&bn, &bn.prog, nc, 1), cpu_point(&bn, &bn.prog, nc * (uint32_t)threads < n ? nc * (uint32_t)threads : n, threads));
+			/* The gpu waited for frames to be restored: the figure is the bench's, not the chain's. */
+			printf(idle_max > 0.02 ? "  (waited for restores up to %.0f%% of the time)\n" : "\n", idle_max * 100);
 			fflush(stdout);
 		}
 		printf("(cpu T = %d threads)\n", threads);
