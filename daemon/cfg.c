@@ -193,6 +193,9 @@ static const char *ifname_problem(const char *s)
 		return "is longer than 15 characters";
 	if (!strcmp(s, ".") || !strcmp(s, ".."))
 		return "is not a valid interface name";
+	if (synth_is_name(s))
+		return all_digits(s + strlen(SYNTH_PREFIX)) && s[strlen(SYNTH_PREFIX)] ? NULL :
+		       "is not a synthetic port (synth:N, N a number)";
 	if (strpbrk(s, "/:"))
 		return "contains '/' or ':'";
 	if (all_digits(s))
@@ -443,10 +446,78 @@ static void load_ports(struct parser *p, struct cfg *c, const struct nf_kv *kv)
 	}
 }
 
+/* synth_proto: a list among udp, tcp, icmp; flow i takes the (i mod n)-th. */
+static void load_synth_proto(struct parser *p, struct cfg *c, const struct nf_kv *kv)
+{
+	_cleanup_free_ char *copy = strdup(kv->value);
+	char *tok[SYNTH_MAX_PROTOS + 1];
+	int n;
+
+	if (!copy) {
+		p->oom = true;
+		return;
+	}
+	n = split_ws(copy, tok, SYNTH_MAX_PROTOS);
+	if (n <= 0) {
+		perr(p, kv->line, "synth_proto must list 1 to %d of udp, tcp, icmp", SYNTH_MAX_PROTOS);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		int v = !strcmp(tok[i], "udp") ? NF_IPPROTO_UDP : !strcmp(tok[i], "tcp") ? NF_IPPROTO_TCP :
+			!strcmp(tok[i], "icmp") ? NF_IPPROTO_ICMP : -1;
+
+		if (v < 0) {
+			perr(p, kv->line, "synth_proto: '%s' is not udp, tcp or icmp", tok[i]);
+			return;
+		}
+		c->synth.proto[i] = (uint8_t)v;
+	}
+	c->synth.nproto = n;
+}
+
+/* The synthetic ports' generator: synth_size, synth_flows, synth_rate, synth_count, synth_proto. */
+static void load_synth(struct parser *p, struct cfg *c, const struct raw_sect *s)
+{
+	const struct nf_kv *kv;
+	unsigned long v;
+
+	if ((kv = sect_get(s, "synth_size"))) {
+		if (!strcmp(kv->value, "imix"))
+			c->synth.size = 0;
+		else if (parse_ulong(kv->value, 64, 1518, &v))
+			perr(p, kv->line, "synth_size must be imix or a frame size 64..1518 (bytes on the wire), got '%s'",
+			     kv->value);
+		else
+			c->synth.size = (uint32_t)v;
+	}
+	if ((kv = sect_get(s, "synth_flows"))) {
+		if (parse_ulong(kv->value, 1, SYNTH_MAX_FLOWS, &v))
+			perr(p, kv->line, "synth_flows must be an integer in 1..%d, got '%s'", SYNTH_MAX_FLOWS, kv->value);
+		else
+			c->synth.flows = (uint32_t)v;
+	}
+	if ((kv = sect_get(s, "synth_rate"))) {
+		if (parse_ulong(kv->value, 0, 1000000000ul, &v))
+			perr(p, kv->line, "synth_rate must be packets per second 0..1000000000 (0: as fast as possible), got '%s'",
+			     kv->value);
+		else
+			c->synth.rate = v;
+	}
+	if ((kv = sect_get(s, "synth_count"))) {
+		if (parse_ulong(kv->value, 0, ULONG_MAX, &v))
+			perr(p, kv->line, "synth_count must be a number of frames (0: no end), got '%s'", kv->value);
+		else
+			c->synth.count = v;
+	}
+	if ((kv = sect_get(s, "synth_proto")))
+		load_synth_proto(p, c, kv);
+}
+
 static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
-					     "max_batch", "mini_batch", "gpu_mode", "control", NULL };
+					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
+					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -479,6 +550,15 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		else
 			c->xdp_native = i == 0;
 	}
+	if ((kv = sect_get(s, "xdp_bind"))) {
+		static const char *const names[] = { "auto", "zerocopy", "copy", NULL };
+
+		if ((i = pick(kv->value, names)) < 0)
+			perr(p, kv->line, "xdp_bind must be auto, zerocopy or copy, got '%s'", kv->value);
+		else
+			c->xdp_bind = i;
+	}
+	load_synth(p, c, s);
 	if ((kv = sect_get(s, "gpu_mode"))) {
 		if ((i = pick(kv->value, gpu_mode_names)) < 0)
 			perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
@@ -996,6 +1076,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 		return -ENOMEM;
 	c->backend = CFG_BACKEND_AUTO;
 	c->xdp_native = true;
+	c->synth = (struct synth_cfg){ .size = 64, .flows = 16, .proto = { NF_IPPROTO_UDP }, .nproto = 1 };
 	c->queues = 1;
 	c->max_batch = 65536;
 	c->mini_batch = 256;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "../nf/nf.h"
 #include "../nf/registry.h"
+#include "synth.h"
 
 #define CFG_MAX_PORTS 16      /* port masks are 32-bit; 16 leaves room */
 #define CFG_MAX_CHAINS 255      /* chain ids are 1..255 */
@@ -76,6 +77,8 @@ struct cfg {
 	enum cfg_backend backend;
 	bool unmatched_drop;
 	bool xdp_native;
+	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
+	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */
 	int queues;
 	uint32_t max_batch, mini_batch;
 	enum cfg_gpu_mode gpu_mode;

@@ -15,7 +15,10 @@
 #include <xdp/xsk.h>
 #include "backend.h"
 #include "ring.h"
+#include "synth.h"
 #include "wake.h"
+
+struct cls;
 
 #define GEN_MAX_PORTS 16
 #ifndef GEN_MAX_QUEUES
@@ -64,6 +67,8 @@ struct port_q {
 	uint32_t in_tx;   /* frames in the TX ring or awaiting completion */
 	uint32_t tx_unkicked; /* frames submitted since the last sendto() kick */
 	uint64_t tx_full; /* frames dropped because the TX ring was full */
+	struct synth_port *synth; /* a synthetic port: no sockets, no rings above */
+	bool zerocopy;    /* the socket is bound in zero-copy mode */
 };
 
 #define GEN_MAX_RX_SOCKS 1024
@@ -78,7 +83,9 @@ struct qworker {
 	void *area;
 	size_t area_size;
 	uint32_t nframes;
-	struct xsk_umem *umem;
+	bool hugepages;   /* the UMEM sits on 2 MiB pages */
+	struct xsk_umem *umem;     /* NULL when every port is synthetic */
+	struct cls *cls;  /* the host copy of the classifier, for synthetic ports */
 	uint64_t *free_frames;
 	uint32_t nfree;
 	uint32_t in_chains; /* handed to controllers, not yet back */
@@ -102,15 +109,29 @@ struct qworker {
 	uint64_t accounting_errors;
 };
 
-int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uint32_t nframes,
-		    const struct backend_ops *be, bool native, char *err, size_t errlen);
+enum xsk_bind { XSK_BIND_AUTO, XSK_BIND_ZEROCOPY, XSK_BIND_COPY, XSK_BIND_MAX };
+
+/* What a port worker is built from besides its port names. */
+struct xsk_opts {
+	uint32_t nframes;
+	enum xsk_bind bind;
+	const struct synth_cfg *synth; /* for ports named synth:N */
+	struct cls *cls;
+};
+
+int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, const struct xsk_opts *o,
+		    const struct backend_ops *be, char *err, size_t errlen);
 int xsk_worker_start(struct qworker *w);
 void xsk_worker_stop(struct qworker *w);
 void xsk_worker_fini(struct qworker *w, const struct backend_ops *be);
 void xsk_pause(struct qworker *w);
 void xsk_resume(struct qworker *w);
-/* While paused: add a chain's RX socket on `port`; returns its fd or -errno. */
-int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, char *err, size_t errlen);
+/*
+ * While paused: make io receive what the classifier gives chain cls_id on `port`:
+ * an RX socket (returns its fd, for the XSKMAP), or on a synthetic port a route
+ * (returns 0). -errno on failure.
+ */
+int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id, char *err, size_t errlen);
 /* While paused: remove every RX socket of io, moving frames still in their RX rings to io->in. */
 void xsk_rx_remove(struct qworker *w, struct chain_io *io);
 /* While paused: make the worker drain / stop draining io->out. */
@@ -118,6 +139,8 @@ int xsk_io_add(struct qworker *w, struct chain_io *io);
 void xsk_io_remove(struct qworker *w, struct chain_io *io);
 /* Kernel-side AF_XDP drop counters of every socket of the queue, added into sum. */
 void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum);
+/* Hand n received frames to a chain's inbox; what its ring refuses is dropped and recycled. */
+void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *d, uint32_t n);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 

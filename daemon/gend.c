@@ -204,6 +204,25 @@ static int check_only(const char *path)
 	return 0;
 }
 
+/* How the UMEM and the sockets came up, where that fell back from the better choice. */
+static void log_data_path(const struct rt *rt)
+{
+	if (rt->workers[0].hugepages)
+		log_msg(6, "UMEM on 2 MiB hugepages");
+	else
+		log_msg(5, "UMEM on normal pages: no 2 MiB hugepages free (vm.nr_hugepages)");
+	for (int p = 0; p < rt->nports; p++) {
+		const struct port_q *pq = &rt->workers[0].port[p];
+
+		if (pq->synth)
+			log_msg(6, "port %d '%s': synthetic", p + 1, rt->cfg->ports[p]);
+		else if (!pq->zerocopy && rt->cfg->xdp_bind == XSK_BIND_AUTO)
+			log_msg(5, "port %d '%s': no AF_XDP zero-copy in its driver, copy mode", p + 1, rt->cfg->ports[p]);
+		else
+			log_msg(6, "port %d '%s': AF_XDP %s mode", p + 1, rt->cfg->ports[p], pq->zerocopy ? "zero-copy" : "copy");
+	}
+}
+
 static int run(struct gend *g, const char *backend, uint32_t frames)
 {
 	char err[8192] = "", control[256];
@@ -237,6 +256,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		return 1;
 	}
 	log_msg(6, "backend: %s", g->rt.backend_why);
+	log_data_path(&g->rt);
 	cfd = ctl_open(g->rt.cfg->control);
 	if (cfd < 0) {
 		log_msg(3, "failed to open the control socket %s: %s", g->rt.cfg->control, strerror(-cfd));

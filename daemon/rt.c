@@ -153,9 +153,21 @@ static int install_rules(struct rt *rt, const struct cfg *cfg, char *err, size_t
 	if (n < 0)
 		return n;
 	r = cls_set_rules(rt->cls, rules, n);
-	if (r)
+	if (r) {
 		snprintf(err, errlen, "failed to install the classification table: %s", cls_strerror(rt->cls));
-	return r;
+		return r;
+	}
+	/* Generators of synthetic ports read the host table once per burst: past a pause none holds the old one. */
+	for (int q = 0; q < rt->nq; q++) {
+		for (int p = 0; p < rt->nports; p++) {
+			if (rt->workers[q].port[p].synth) {
+				xsk_pause(&rt->workers[q]);
+				xsk_resume(&rt->workers[q]);
+				break;
+			}
+		}
+	}
+	return 0;
 }
 
 static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chain *cc, char *err, size_t errlen)
@@ -211,8 +223,8 @@ static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chai
 		for (int p = 0; !r && p < cfg->nports; p++) {
 			if (!rc->cls_id[p])
 				continue;
-			r = xsk_rx_add(w, p, &rc->c.io[q], err, errlen);
-			if (r >= 0)
+			r = xsk_rx_add(w, p, &rc->c.io[q], rc->cls_id[p], err, errlen);
+			if (r >= 0 && !w->port[p].synth)
 				r = cls_xsk_set(rt->cls, rc->cls_id[p], (uint32_t)q, r);
 			if (r < 0)
 				snprintf(err + strlen(err), errlen - strlen(err), "%s(chain '%s')", err[0] ? " " : "",
@@ -313,7 +325,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	if (r)
 		return r;
 	for (int p = 0; p < cfg->nports; p++) {
-		rt->ifindex[p] = (int)if_nametoindex(cfg->ports[p]);
+		rt->ifindex[p] = synth_is_name(cfg->ports[p]) ? (int)SYNTH_IFINDEX(p) : (int)if_nametoindex(cfg->ports[p]);
 		if (!rt->ifindex[p]) {
 			snprintf(err, errlen, "%s: port %d: no interface named '%s'", cfg->file, p + 1, cfg->ports[p]);
 			return -ENODEV;
@@ -331,8 +343,10 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	if (!rt->workers)
 		return -ENOMEM;
 	for (int q = 0; q < rt->nq; q++) {
-		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, nframes, rt->be,
-				    cfg->xdp_native, err, errlen);
+		struct xsk_opts o = { .nframes = nframes, .bind = (enum xsk_bind)cfg->xdp_bind, .synth = &cfg->synth,
+				      .cls = rt->cls };
+
+		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, &o, rt->be, err, errlen);
 		if (r)
 			return r;
 	}
@@ -352,6 +366,8 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	if (r)
 		return r;
 	for (int p = 0; p < cfg->nports; p++) {
+		if (synth_is_name(cfg->ports[p]))
+			continue;
 		r = cls_attach(rt->cls, rt->ifindex[p], cfg->xdp_native);
 		if (r) {
 			snprintf(err, errlen, "failed to attach XDP (%s mode) on '%s': %s", cfg->xdp_native ? "native" : "skb",
@@ -399,6 +415,12 @@ static bool same_ports(const struct cfg *a, const struct cfg *b)
 	return true;
 }
 
+static bool same_synth(const struct synth_cfg *a, const struct synth_cfg *b)
+{
+	return a->size == b->size && a->flows == b->flows && a->rate == b->rate && a->count == b->count && a->nproto == b->nproto &&
+	       !memcmp(a->proto, b->proto, (size_t)a->nproto);
+}
+
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 {
 	struct cfg *old = rt->cfg, *cfg = NULL;
@@ -417,9 +439,10 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	}
 	if (cfg->unmatched_drop != old->unmatched_drop || cfg->max_batch != old->max_batch ||
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
-	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control)) {
-		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, max_batch, mini_batch, gpu_mode and control "
-			 "cannot change on reload; restart gend to change them", cfg->file);
+	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control) ||
+	    cfg->xdp_bind != old->xdp_bind || !same_synth(&cfg->synth, &old->synth)) {
+		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, max_batch, mini_batch, gpu_mode, "
+			 "control and synth_* cannot change on reload; restart gend to change them", cfg->file);
 		r = -EINVAL;
 		goto reject;
 	}
@@ -591,6 +614,79 @@ uint64_t rt_rx_total(const struct rt *rt)
 	return sum;
 }
 
+/* Counters of port p's generators over every queue (port p synthetic). */
+static void synth_sums(const struct rt *rt, int p, struct synth_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int q = 0; q < rt->nq; q++) {
+		const struct synth_port *sp = rt->workers[q].port[p].synth;
+		const struct synth_stats *st;
+
+		if (!sp)
+			continue;
+		st = synth_stats(sp);
+		sum->generated += __atomic_load_n(&st->generated, __ATOMIC_RELAXED);
+		sum->unmatched += __atomic_load_n(&st->unmatched, __ATOMIC_RELAXED);
+		sum->malformed += __atomic_load_n(&st->malformed, __ATOMIC_RELAXED);
+		sum->no_socket += __atomic_load_n(&st->no_socket, __ATOMIC_RELAXED);
+		for (int c = 0; c < GEN_MAX_CHAINS; c++)
+			sum->matched[c] += __atomic_load_n(&st->matched[c], __ATOMIC_RELAXED);
+	}
+}
+
+/* The classifier's counters with the synthetic ports' host classification added. */
+static void all_cls_stats(struct rt *rt, struct cls_stats *st)
+{
+	struct synth_stats ss;
+
+	cls_read_stats(rt->cls, st);
+	for (int p = 0; p < rt->nports; p++) {
+		if (!rt->workers[0].port[p].synth)
+			continue;
+		synth_sums(rt, p, &ss);
+		st->unmatched += ss.unmatched;
+		st->malformed += ss.malformed;
+		st->no_socket += ss.no_socket;
+		for (int c = 0; c < GEN_MAX_CHAINS; c++)
+			st->matched[c] += ss.matched[c];
+	}
+}
+
+static const char *port_mode(const struct rt *rt, int p)
+{
+	const struct port_q *pq = &rt->workers[0].port[p];
+
+	return pq->synth ? "synthetic" : pq->zerocopy ? "zero-copy" : "copy";
+}
+
+static void print_ports(struct rt *rt, FILE *out, bool json)
+{
+	struct synth_stats ss;
+
+	for (int p = 0; p < rt->nports; p++) {
+		bool synth = rt->workers[0].port[p].synth;
+
+		if (synth)
+			synth_sums(rt, p, &ss);
+		if (json) {
+			fprintf(out, "%s{\"name\":", p ? "," : "");
+			ctl_json_str(out, rt->cfg->ports[p]);
+			fprintf(out, ",\"mode\":\"%s\"", port_mode(rt, p));
+			if (synth)
+				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu",
+					(unsigned long)ss.generated, (unsigned long)ss.unmatched, (unsigned long)ss.malformed,
+					(unsigned long)ss.no_socket);
+			fprintf(out, "}");
+		} else if (synth) {
+			fprintf(out, "port %d:       %s synthetic: generated %lu, unmatched %lu, malformed %lu, no socket %lu\n",
+				p + 1, rt->cfg->ports[p], (unsigned long)ss.generated, (unsigned long)ss.unmatched,
+				(unsigned long)ss.malformed, (unsigned long)ss.no_socket);
+		} else {
+			fprintf(out, "port %d:       %s AF_XDP %s mode\n", p + 1, rt->cfg->ports[p], port_mode(rt, p));
+		}
+	}
+}
+
 void rt_print_status(struct rt *rt, FILE *out, bool json)
 {
 	struct cls_stats st = { 0 };
@@ -602,7 +698,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	uptime = (long)(now.tv_sec - rt->started);
-	cls_read_stats(rt->cls, &st);
+	all_cls_stats(rt, &st);
 	for (int q = 0; q < rt->nq; q++) {
 		nframes += rt->workers[q].nframes;
 		accounted += rt->workers[q].accounting_errors ? 1 : 0;
@@ -624,7 +720,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 			fprintf(out, "%s", p ? "," : "");
 			ctl_json_str(out, rt->cfg->ports[p]);
 		}
-		fprintf(out, "],\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu},"
+		fprintf(out, "],\"port_modes\":[");
+		print_ports(rt, out, true);
+		fprintf(out, "],\"umem_hugepages\":%s", rt->workers[0].hugepages ? "true" : "false");
+		fprintf(out, ",\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu},"
 			"\"xsk\":{\"rx_dropped\":%llu,\"rx_ring_full\":%llu,\"rx_fill_ring_empty\":%llu,"
 			"\"rx_invalid_descs\":%llu,\"tx_invalid_descs\":%llu},\"frame_accounting_errors\":%u}\n",
 			(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket,
@@ -641,7 +740,9 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "ports:       ");
 	for (int p = 0; p < rt->nports; p++)
 		fprintf(out, " %d=%s", p + 1, rt->cfg->ports[p]);
-	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B)\n", rt->nq, nframes, GEN_FRAME_SIZE);
+	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B, %s)\n", rt->nq, nframes, GEN_FRAME_SIZE,
+		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
+	print_ports(rt, out, false);
 	fprintf(out, "chains:       %d\n", rt->nchains);
 	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu\n", (unsigned long)st.unmatched,
 		(unsigned long)st.malformed, (unsigned long)st.no_socket);
@@ -699,7 +800,7 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 {
 	struct cls_stats st = { 0 };
 
-	cls_read_stats(rt->cls, &st);
+	all_cls_stats(rt, &st);
 	if (json)
 		fprintf(out, "{\"generation\":%u,\"backend\":\"%s\",\"unmatched\":%lu,\"malformed\":%lu,\"chains\":[",
 			rt->generation, rt->be->name, (unsigned long)st.unmatched, (unsigned long)st.malformed);

@@ -27,18 +27,71 @@ static inline uint64_t frame_base(uint64_t addr)
 
 static void set_fill_targets(struct qworker *w);
 
-static void sock_config(struct xsk_socket_config *c)
+#define HUGE_PAGE (2u << 20)
+
+static void sock_config(struct xsk_socket_config *c, uint16_t mode)
 {
 	memset(c, 0, sizeof(*c));
 	c->rx_size = GEN_RXTX_SIZE;
 	c->tx_size = GEN_RXTX_SIZE;
 	/* gend attaches its own classifier; libxdp must not load its default program. */
 	c->libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
-	c->bind_flags = XDP_USE_NEED_WAKEUP;
+	c->bind_flags = XDP_USE_NEED_WAKEUP | mode;
 }
 
-int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uint32_t nframes,
-		    const struct backend_ops *be, bool native, char *err, size_t errlen)
+/*
+ * The UMEM on 2 MiB pages where the kernel has them free (fewer TLB misses
+ * for the workers and, on the gpu backend, fewer pages to pin), else on normal
+ * pages. The caller reports which.
+ */
+static int map_area(struct qworker *w)
+{
+	size_t huge = (w->area_size + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+
+	w->area = mmap(NULL, huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE,
+		       -1, 0);
+	if (w->area != MAP_FAILED) {
+		w->hugepages = true;
+		w->area_size = huge;
+		return 0;
+	}
+	w->area = mmap(NULL, w->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (w->area == MAP_FAILED) {
+		w->area = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+/* The port's TX socket, and with it its fill and completion rings; zero-copy first under `auto`. */
+static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
+{
+	struct port_q *pq = &w->port[p];
+	struct xsk_socket_config scfg;
+	int r = -EOPNOTSUPP;
+
+	if (bind != XSK_BIND_COPY) {
+		sock_config(&scfg, XDP_ZEROCOPY);
+		r = xsk_socket__create_shared(&pq->tx_xsk, w->ifname[p], w->q, w->umem, NULL, &pq->tx, &pq->fq, &pq->cq,
+					      &scfg);
+		pq->zerocopy = r == 0;
+	}
+	if (r && bind != XSK_BIND_ZEROCOPY) {
+		sock_config(&scfg, XDP_COPY);
+		r = xsk_socket__create_shared(&pq->tx_xsk, w->ifname[p], w->q, w->umem, NULL, &pq->tx, &pq->fq, &pq->cq,
+					      &scfg);
+	}
+	if (r) {
+		pq->tx_xsk = NULL;
+		return r;
+	}
+	pq->has_rings = true;
+	pq->tx_fd = xsk_socket__fd(pq->tx_xsk);
+	return 0;
+}
+
+int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, const struct xsk_opts *o,
+		    const struct backend_ops *be, char *err, size_t errlen)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size = GEN_FILL_SIZE,
@@ -46,12 +99,13 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uin
 		.frame_size = GEN_FRAME_SIZE,
 		.frame_headroom = 0,
 	};
-	struct xsk_socket_config scfg;
-	int r;
+	uint32_t nframes = o->nframes;
+	int r, first = -1;
 
 	memset(w, 0, sizeof(*w));
 	w->wake.fd = -1;
 	w->q = q;
+	w->cls = o->cls;
 	r = wake_init(&w->wake);
 	if (r) {
 		snprintf(err, errlen, "cannot create the wake-up eventfd of queue %u: %s", q, strerror(-r));
@@ -60,13 +114,22 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uin
 	w->nports = nports;
 	w->nframes = nframes;
 	w->area_size = (size_t)nframes * GEN_FRAME_SIZE;
-	for (int p = 0; p < nports; p++)
+	for (int p = 0; p < nports; p++) {
 		snprintf(w->ifname[p], sizeof(w->ifname[p]), "%s", ports[p]);
+		if (!synth_is_name(ports[p])) {
+			if (first < 0)
+				first = p;
+			continue;
+		}
+		w->port[p].synth = synth_new(o->synth, p, q);
+		if (!w->port[p].synth) {
+			snprintf(err, errlen, "out of memory for synthetic port '%s' queue %u", ports[p], q);
+			return -ENOMEM;
+		}
+	}
 
-	w->area = mmap(NULL, w->area_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (w->area == MAP_FAILED) {
-		r = -errno;
-		w->area = NULL;
+	r = map_area(w);
+	if (r) {
 		snprintf(err, errlen, "failed to map UMEM of %u frames for queue %u: %s", nframes, q, strerror(-r));
 		return r;
 	}
@@ -78,35 +141,33 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, uin
 	for (uint32_t i = 0; i < nframes; i++)
 		w->free_frames[w->nfree++] = (uint64_t)(nframes - 1 - i) * GEN_FRAME_SIZE;
 
-	r = xsk_umem__create(&w->umem, w->area, w->area_size, &w->port[0].fq, &w->port[0].cq, &ucfg);
-	if (r) {
-		w->umem = NULL;
-		snprintf(err, errlen, "failed to create UMEM for queue %u: %s%s", q, strerror(-r),
-			 r == -EPERM || r == -ENOMEM ? " (RLIMIT_MEMLOCK too low? run with CAP_IPC_LOCK)" : "");
-		return r;
+	if (first >= 0) {
+		r = xsk_umem__create(&w->umem, w->area, (uint64_t)nframes * GEN_FRAME_SIZE, &w->port[first].fq,
+				     &w->port[first].cq, &ucfg);
+		if (r) {
+			w->umem = NULL;
+			snprintf(err, errlen, "failed to create UMEM for queue %u: %s%s", q, strerror(-r),
+				 r == -EPERM || r == -ENOMEM ? " (RLIMIT_MEMLOCK too low? run with CAP_IPC_LOCK)" : "");
+			return r;
+		}
+		w->port[first].has_rings = true;
 	}
-	w->port[0].has_rings = true;
 	r = be->umem_attach(w->area, w->area_size, GEN_FRAME_SIZE);
 	if (r) {
 		snprintf(err, errlen, "backend %s could not map the UMEM of queue %u: %s", be->name, q, strerror(-r));
 		return r;
 	}
 
-	sock_config(&scfg);
-	(void)native;
 	for (int p = 0; p < nports; p++) {
-		struct port_q *pq = &w->port[p];
-
-		r = xsk_socket__create_shared(&pq->tx_xsk, w->ifname[p], q, w->umem, NULL, &pq->tx, &pq->fq,
-					      &pq->cq, &scfg);
+		if (w->port[p].synth)
+			continue;
+		r = bind_port(w, p, o->bind);
 		if (r) {
-			pq->tx_xsk = NULL;
-			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[p], q,
+			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u%s: %s", w->ifname[p], q,
+				 o->bind == XSK_BIND_ZEROCOPY ? " in zero-copy mode (xdp_bind = zerocopy)" : "",
 				 strerror(-r));
 			return r;
 		}
-		pq->has_rings = true;
-		pq->tx_fd = xsk_socket__fd(pq->tx_xsk);
 	}
 	set_fill_targets(w);
 	return 0;
@@ -188,10 +249,25 @@ static uint32_t refill(struct qworker *w, int p)
 	return n;
 }
 
+void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *d, uint32_t n)
+{
+	/* The ring holds as many descriptors as the UMEM has frames: it cannot be full. */
+	uint32_t pushed = ring_push(&io->in, d, n);
+
+	for (uint32_t i = pushed; i < n; i++)
+		w->free_frames[w->nfree++] = frame_base(d[i].addr);
+	w->in_chains += pushed;
+	__atomic_store_n(&io->rx_packets, io->rx_packets + pushed, __ATOMIC_RELAXED);
+	if (pushed && io->chain_wake)
+		wake_kick(io->chain_wake);
+	if (pushed < n)
+		__atomic_store_n(&io->dropped, io->dropped + (n - pushed), __ATOMIC_RELAXED);
+}
+
 static uint32_t receive(struct qworker *w, struct rx_sock *s)
 {
 	struct gen_desc d[GEN_BURST];
-	uint32_t idx, n = xsk_ring_cons__peek(&s->rx, GEN_BURST, &idx), pushed;
+	uint32_t idx, n = xsk_ring_cons__peek(&s->rx, GEN_BURST, &idx);
 
 	if (!n)
 		return 0;
@@ -202,16 +278,7 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 	}
 	xsk_ring_cons__release(&s->rx, n);
 	w->port[s->port].in_fill -= n;
-	/* The ring holds as many descriptors as the UMEM has frames: it cannot be full. */
-	pushed = ring_push(&s->io->in, d, n);
-	for (uint32_t i = pushed; i < n; i++)
-		w->free_frames[w->nfree++] = frame_base(d[i].addr);
-	w->in_chains += pushed;
-	__atomic_store_n(&s->io->rx_packets, s->io->rx_packets + pushed, __ATOMIC_RELAXED);
-	if (pushed && s->io->chain_wake)
-		wake_kick(s->io->chain_wake);
-	if (pushed < n)
-		__atomic_store_n(&s->io->dropped, s->io->dropped + (n - pushed), __ATOMIC_RELAXED);
+	xsk_deliver(w, s->io, d, n);
 	return n;
 }
 
@@ -221,15 +288,23 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	struct gen_desc d[GEN_BURST];
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
 	struct port_q *pq = &w->port[port];
-	uint32_t room = xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ndrop = 0;
+	uint32_t room = pq->synth ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ndrop = 0;
 
 	if (room > GEN_BURST)
 		room = GEN_BURST;
+	if (pq->synth)
+		room = GEN_BURST; /* sent at once: the frames come straight back */
 	n = ring_pop(&io->out, d, room);
 	if (!n)
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
 		npass += d[i].verdict == NF_PASS;
+	if (pq->synth) {
+		for (uint32_t i = 0; i < n; i++)
+			w->free_frames[w->nfree++] = frame_base(d[i].addr);
+		ndrop = n - npass;
+		goto out;
+	}
 	if (npass && xsk_ring_prod__reserve(&pq->tx, npass, &idx) != npass)
 		npass = 0; /* cannot happen: room was checked; treat as drop */
 	for (uint32_t i = 0; i < n; i++) {
@@ -249,6 +324,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 		pq->in_tx += npass;
 		pq->tx_unkicked += npass;
 	}
+out:
 	w->in_chains -= n;
 	__atomic_store_n(&io->tx_packets, io->tx_packets + npass, __ATOMIC_RELAXED);
 	if (ndrop)
@@ -291,7 +367,7 @@ static void worker_sleep(struct qworker *w)
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 	for (int p = 0; p < w->nports; p++)
-		tx_pending |= w->port[p].in_tx != 0;
+		tx_pending |= w->port[p].in_tx != 0 || w->port[p].synth; /* a rate-limited generator waits for tokens */
 	if (tx_pending)
 		ts.tv_nsec = 50 * 1000;
 	wake_prepare(&w->wake);
@@ -316,6 +392,10 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		for (int p = 0; p < w->nports; p++) {
+			if (w->port[p].synth) {
+				work += synth_rx(w, p);
+				continue;
+			}
 			work += drain_completions(w, &w->port[p]);
 			work += refill(w, p);
 		}
@@ -330,6 +410,8 @@ static void *worker_main(void *arg)
 			 * Copy-mode TX only moves on sendto(), and one call sends at most
 			 * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet.
 			 */
+			if (pq->synth)
+				continue;
 			if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
 				uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
 
@@ -446,11 +528,15 @@ static void rx_sock_close(struct rx_sock *s)
 	free(s);
 }
 
-int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, char *err, size_t errlen)
+int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id, char *err, size_t errlen)
 {
 	struct rx_sock *s;
 	int r;
 
+	if (w->port[port].synth) {
+		synth_route(w->port[port].synth, cls_id, io);
+		return 0;
+	}
 	if (w->nrx >= GEN_MAX_RX_SOCKS) {
 		snprintf(err, errlen, "too many AF_XDP sockets on queue %u", w->q);
 		return -ENOSPC;
@@ -474,6 +560,9 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, char *err, size
 
 void xsk_rx_remove(struct qworker *w, struct chain_io *io)
 {
+	for (int p = 0; p < w->nports; p++)
+		if (w->port[p].synth)
+			synth_unroute(w->port[p].synth, io);
 	for (int i = 0; i < w->nrx;) {
 		struct rx_sock *s = w->rx[i];
 
@@ -535,9 +624,11 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 	for (int i = 0; i < w->nrx; i++)
 		rx_sock_close(w->rx[i]);
 	w->nrx = 0;
-	for (int p = 0; p < w->nports; p++)
+	for (int p = 0; p < w->nports; p++) {
 		if (w->port[p].tx_xsk)
 			xsk_socket__delete(w->port[p].tx_xsk);
+		synth_free(w->port[p].synth);
+	}
 	if (w->umem)
 		xsk_umem__delete(w->umem);
 	if (w->area) {
