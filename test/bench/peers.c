@@ -56,8 +56,8 @@ struct peers_worker {
 
 static const char *const names[PEER_MAX] = {
 	[PEER_STITCHED] = "openssl aes-128-cbc-hmac-sha1 stitched (TLS record, MAC then encrypt)",
-	[PEER_ESP] = "openssl esp, plain EVP: aes-128-cbc re-init per IV, then EVP_MAC hmac-sha1",
-	[PEER_ESP_FAST] = "openssl esp, tuned: EVP aes-128-cbc chained, SHA1 with kept pads",
+	[PEER_ESP] = "openssl esp, plain EVP: cbc re-init per IV, then EVP_MAC hmac-sha1",
+	[PEER_ESP_FAST] = "openssl esp, tuned: EVP cbc chained, SHA1 with kept pads",
 	[PEER_HS] = "hyperscan literal scan of the nids contents",
 	[PEER_CHAIN] = "peer chain: router lookup + hyperscan + openssl esp",
 };
@@ -95,8 +95,9 @@ static int lit_cmp(const void *a, const void *b)
 /*
  * The positive contents of the loaded blob's rules that the NF's automaton
  * indexes, deduplicated: those of NIDS_INDEX_MIN bytes or more, and a rule's
- * longest when all of its contents are shorter (one- to three-byte literals
- * would hit nearly every packet). The NF indexes prefixes and verifies whole
+ * longest when all of its contents are shorter and the NF does not find the
+ * rule through its ports (the keys table) instead: one- to three-byte
+ * literals hit nearly every packet. The NF indexes prefixes and verifies whole
  * contents; here the whole contents are the literals, and nothing is verified.
  */
 static int hs_build(struct peers *p, const struct nf_nids *st)
@@ -107,13 +108,19 @@ static int hs_build(struct peers *p, const struct nf_nids *st)
 	hs_compile_error_t *cerr = NULL;
 	int r = 0;
 
+	const struct nids_port_key *keys = NF_AT(st, st->keys_off, const struct nids_port_key *);
+	uint8_t *by_port = calloc(st->nrules ? st->nrules : 1, 1);
+
 	for (uint32_t i = 0; i < st->nrules; i++)
 		total += rules[i].ncontents;
+	for (uint32_t i = 0; by_port && i < st->nkeys; i++)
+		if (keys[i].rule < st->nrules)
+			by_port[keys[i].rule] = 1;
 	struct lit *l = calloc(total ? total : 1, sizeof(*l));
 	const char **expr = calloc(total ? total : 1, sizeof(*expr));
 	unsigned int *flags = calloc(total ? total : 1, sizeof(*flags)), *ids = calloc(total ? total : 1, sizeof(*ids));
 	size_t *lens = calloc(total ? total : 1, sizeof(*lens));
-	if (!l || !expr || !flags || !ids || !lens) {
+	if (!l || !expr || !flags || !ids || !lens || !by_port) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -126,7 +133,8 @@ static int hs_build(struct peers *p, const struct nf_nids *st)
 		}
 		for (uint32_t k = 0; k < rules[i].ncontents; k++) {
 			const struct nids_content *c = &con[rules[i].content + k];
-			if ((c->flags & NIDS_CF_NEGATED) || !c->len || (c->len < NIDS_INDEX_MIN && c->len < longest))
+			if ((c->flags & NIDS_CF_NEGATED) || !c->len ||
+			    (c->len < NIDS_INDEX_MIN && (c->len < longest || by_port[i])))
 				continue;
 			l[n++] = (struct lit){ .s = NF_AT(st, c->bytes, const char *), .len = c->len,
 					       .flags = (c->flags & NIDS_CF_NOCASE) ? HS_FLAG_CASELESS : 0 };
@@ -166,6 +174,7 @@ static int hs_build(struct peers *p, const struct nf_nids *st)
 	}
 	p->hs_patterns = (uint32_t)u;
 out:
+	free(by_port);
 	free(l);
 	free(expr);
 	free(flags);

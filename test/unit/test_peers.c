@@ -188,7 +188,8 @@ static const char rules[] =
 	"alert tcp any any -> any any (msg:\"d\"; content:\"xyz\"; sid:4;)\n"
 	"alert tcp any any -> any any (msg:\"e\"; content:!\"notme\"; content:\"okay\"; sid:5;)\n"
 	"alert tcp any any -> any any (msg:\"f\"; content:\"Exact\"; sid:6;)\n"
-	"alert tcp any any -> any any (msg:\"g\"; content:\"evilpayload\"; sid:7;)\n";
+	"alert tcp any any -> any any (msg:\"g\"; content:\"evilpayload\"; sid:7;)\n"
+	"alert tcp any any -> any 21 (msg:\"h\"; content:\"qq\"; sid:8;)\n";
 
 Test(peers, hyperscan_finds_the_indexed_contents)
 {
@@ -226,6 +227,7 @@ Test(peers, hyperscan_finds_the_indexed_contents)
 		{ "longer-one", 1 },
 		{ "xyz then evilpayload", 2 },   /* short, but its rule's only content */
 		{ "notme", 0 },                  /* negated contents are not literals */
+		{ "qq", 0 },                     /* short, and the NF finds its rule by port instead */
 		{ "okay", 1 },
 		{ "EXACT exact", 0 },            /* case-sensitive content */
 		{ "Exact", 1 },
