@@ -511,6 +511,82 @@ static inline __attribute__((unused)) const uint8_t *esp_ni_msg_block(const uint
 }
 
 /*
+ * HMAC-SHA1 (precomputed pads) of two messages at once, the same bytes as
+ * esp_ni_hmac_sha1_pre on each: the inner hashes side by side block by
+ * block, then the two outer blocks together.
+ */
+static inline ESP_NI_SHA void esp_ni_hmac_sha1_x2(const uint32_t istate[5], const uint32_t ostate[5],
+						   const uint8_t *ma, uint32_t la, uint8_t outa[SHA1_DIGEST],
+						   const uint8_t *mb, uint32_t lb, uint8_t outb[SHA1_DIGEST])
+{
+	uint8_t ta[2 * SHA1_BLOCK], tb[2 * SHA1_BLOCK], oa[SHA1_BLOCK], ob[SHA1_BLOCK];
+	uint32_t ha[5], hb[5];
+	uint32_t fa = la / SHA1_BLOCK, fb = lb / SHA1_BLOCK;
+	uint32_t ba = fa + esp_sha1_pad(ma + SHA1_BLOCK * fa, la - SHA1_BLOCK * fa, SHA1_BLOCK + (uint64_t)la, ta) /
+				   SHA1_BLOCK;
+	uint32_t bb = fb + esp_sha1_pad(mb + SHA1_BLOCK * fb, lb - SHA1_BLOCK * fb, SHA1_BLOCK + (uint64_t)lb, tb) /
+				   SHA1_BLOCK;
+	uint32_t j = 0;
+
+	for (int i = 0; i < 5; i++)
+		ha[i] = hb[i] = istate[i];
+	for (; j < ba && j < bb; j++)
+		esp_ni_sha1_block_x2(ha, esp_ni_msg_block(ma, fa, ta, j), hb, esp_ni_msg_block(mb, fb, tb, j));
+	for (uint32_t i = j; i < ba; i++)
+		esp_ni_sha1_blocks(ha, esp_ni_msg_block(ma, fa, ta, i), 1);
+	for (uint32_t i = j; i < bb; i++)
+		esp_ni_sha1_blocks(hb, esp_ni_msg_block(mb, fb, tb, i), 1);
+	/* Outer hashes: one block each, the 20-byte inner digest padded. */
+	for (int i = 0; i < 5; i++) {
+		nf_put32(oa + 4 * i, ha[i]);
+		nf_put32(ob + 4 * i, hb[i]);
+	}
+	esp_sha1_pad(oa, SHA1_DIGEST, SHA1_BLOCK + SHA1_DIGEST, oa);
+	esp_sha1_pad(ob, SHA1_DIGEST, SHA1_BLOCK + SHA1_DIGEST, ob);
+	for (int i = 0; i < 5; i++)
+		ha[i] = hb[i] = ostate[i];
+	esp_ni_sha1_block_x2(ha, oa, hb, ob);
+	for (int i = 0; i < 5; i++) {
+		nf_put32(outa + 4 * i, ha[i]);
+		nf_put32(outb + 4 * i, hb[i]);
+	}
+}
+
+/* One message of a batch for esp_ni_hmac_sha1_batch. */
+struct esp_ni_mac_job {
+	const uint8_t *msg; /* for ESP: SPI | seq | IV | ciphertext */
+	uint32_t len;
+	uint32_t pad;
+	uint8_t *mac;       /* SHA1_DIGEST bytes out */
+};
+
+/*
+ * HMAC-SHA1 of every job as esp_ni_hmac_sha1_pre would, two at a time: the
+ * ICV checks of a batch of packets to decrypt (the CBC decryption that
+ * follows is already four blocks wide per packet). Messages above 512 bytes
+ * run alone, as in esp_ni_encrypt_and_mac_batch.
+ */
+static inline ESP_NI_SHA void esp_ni_hmac_sha1_batch(const uint32_t istate[5], const uint32_t ostate[5],
+						      const struct esp_ni_mac_job *jobs, uint32_t n)
+{
+	const struct esp_ni_mac_job *pend = NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct esp_ni_mac_job *j = &jobs[i];
+		if (j->len > 512) {
+			esp_ni_hmac_sha1_pre(istate, ostate, j->msg, j->len, j->mac);
+		} else if (pend) {
+			esp_ni_hmac_sha1_x2(istate, ostate, pend->msg, pend->len, pend->mac, j->msg, j->len, j->mac);
+			pend = NULL;
+		} else {
+			pend = j;
+		}
+	}
+	if (pend)
+		esp_ni_hmac_sha1_pre(istate, ostate, pend->msg, pend->len, pend->mac);
+}
+
+/*
  * esp_ni_encrypt_and_mac for two packets at once, the same bytes: their IVs,
  * CBC chains and SHA-1 chains side by side. A small packet is a few
  * dependent AES blocks and three dependent SHA-1 blocks; alone it leaves the
@@ -526,8 +602,6 @@ static inline ESP_NI_BOTH void esp_ni_encrypt_and_mac_x2(const uint8_t *iv_rk, c
 	__m128i xa = _mm_shuffle_epi8(_mm_set_epi64x((long long)a->seq, 0), bswap64);
 	__m128i xb = _mm_shuffle_epi8(_mm_set_epi64x((long long)b->seq, 0), bswap64);
 	__m128i k[11];
-	uint8_t ta[2 * SHA1_BLOCK], tb[2 * SHA1_BLOCK], oa[SHA1_BLOCK], ob[SHA1_BLOCK];
-	uint32_t ha[5], hb[5];
 
 	for (int i = 0; i < 11; i++)
 		k[i] = _mm_loadu_si128((const __m128i *)(iv_rk + 16 * i));
@@ -551,34 +625,7 @@ static inline ESP_NI_BOTH void esp_ni_encrypt_and_mac_x2(const uint8_t *iv_rk, c
 			_mm_storeu_si128((__m128i *)(cb + AES_BLOCK * i), xb);
 		}
 	}
-	/* Inner hashes: the key block is in istate, then SPI | seq | IV | ciphertext and padding. */
-	uint32_t la = pre + a->ct_len, lb = pre + b->ct_len;
-	uint32_t fa = la / SHA1_BLOCK, fb = lb / SHA1_BLOCK;
-	uint32_t ba = fa + esp_sha1_pad(a->esp + SHA1_BLOCK * fa, la - SHA1_BLOCK * fa, SHA1_BLOCK + la, ta) / SHA1_BLOCK;
-	uint32_t bb = fb + esp_sha1_pad(b->esp + SHA1_BLOCK * fb, lb - SHA1_BLOCK * fb, SHA1_BLOCK + lb, tb) / SHA1_BLOCK;
-	uint32_t j = 0;
-	for (int i = 0; i < 5; i++)
-		ha[i] = hb[i] = istate[i];
-	for (; j < ba && j < bb; j++)
-		esp_ni_sha1_block_x2(ha, esp_ni_msg_block(a->esp, fa, ta, j), hb, esp_ni_msg_block(b->esp, fb, tb, j));
-	for (uint32_t i = j; i < ba; i++)
-		esp_ni_sha1_blocks(ha, esp_ni_msg_block(a->esp, fa, ta, i), 1);
-	for (uint32_t i = j; i < bb; i++)
-		esp_ni_sha1_blocks(hb, esp_ni_msg_block(b->esp, fb, tb, i), 1);
-	/* Outer hashes: one block each, the 20-byte inner digest padded. */
-	for (int i = 0; i < 5; i++) {
-		nf_put32(oa + 4 * i, ha[i]);
-		nf_put32(ob + 4 * i, hb[i]);
-	}
-	esp_sha1_pad(oa, SHA1_DIGEST, SHA1_BLOCK + SHA1_DIGEST, oa);
-	esp_sha1_pad(ob, SHA1_DIGEST, SHA1_BLOCK + SHA1_DIGEST, ob);
-	for (int i = 0; i < 5; i++)
-		ha[i] = hb[i] = ostate[i];
-	esp_ni_sha1_block_x2(ha, oa, hb, ob);
-	for (int i = 0; i < 5; i++) {
-		nf_put32(a->mac + 4 * i, ha[i]);
-		nf_put32(b->mac + 4 * i, hb[i]);
-	}
+	esp_ni_hmac_sha1_x2(istate, ostate, a->esp, pre + a->ct_len, a->mac, b->esp, pre + b->ct_len, b->mac);
 }
 
 /*

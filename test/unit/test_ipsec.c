@@ -604,6 +604,35 @@ Test(ipsec, host_encrypt_batch_vs_single_and_portable, .timeout = 120)
 	free(st);
 }
 
+/* The decrypt side's batch entry: ICVs of 1..9 messages of random lengths, two at a time, against the portable HMAC. */
+Test(ipsec, host_hmac_batch_vs_portable, .timeout = 120)
+{
+	if (!(esp_host_cpu_accel() & ESP_ACCEL_SHANI))
+		cr_skip_test("this CPU lacks SHA-NI");
+	unsetenv("GEN_ESP_PORTABLE");
+	struct nf_ipsec_esp *st = make_sa("decrypt", NULL, NULL);
+	enum { JOBS = 9, MAXB = 1200 };
+	static uint8_t msg[JOBS][MAXB], mac[JOBS][SHA1_DIGEST];
+
+	for (int round = 0; round < 3000; round++) {
+		uint32_t n = 1 + (uint32_t)(rnd() % JOBS);
+		struct esp_ni_mac_job jobs[JOBS];
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t len = (uint32_t)(rnd() % 4 ? rnd() % 200 : rnd() % MAXB); /* every tail shape, some long */
+			rnd_bytes(msg[i], len);
+			jobs[i] = (struct esp_ni_mac_job){ .msg = msg[i], .len = len, .mac = mac[i] };
+		}
+		esp_ni_hmac_sha1_batch(st->hmac_istate, st->hmac_ostate, jobs, n);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t want[SHA1_DIGEST];
+			hmac_sha1_pre(st->hmac_istate, st->hmac_ostate, msg[i], jobs[i].len, want);
+			cr_assert_arr_eq(mac[i], want, SHA1_DIGEST, "round %d job %u of %u (%u bytes)", round, i, n,
+					 jobs[i].len);
+		}
+	}
+	free(st);
+}
+
 /* Every inner packet length of a 1500-byte MTU through the NF, host path against its portable twin. */
 Test(ipsec, host_encrypt_every_inner_length_vs_portable, .timeout = 120)
 {
