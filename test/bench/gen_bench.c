@@ -10,7 +10,11 @@
  *     rtc/pipeline execution, batches kept in flight back to back; the figure
  *     includes the copies (staged) or the PCIe traffic (mapped);
  *   - cpu: Mpps of the same chain on the cpu backend with 1 thread (batches of at
- *     most 4096) and T threads (at most 4096 per thread);
+ *     most 4096) and T threads (at most 4096 per thread, persistent workers);
+ *   - cpu peers, per packet size: the cpu backend's chain and its ESP and nids
+ *     NFs alone on T threads, beside OpenSSL (AES-128-CBC + HMAC-SHA1, stitched
+ *     TLS record and ESP order), Hyperscan on the nids contents, and a chain of
+ *     those libraries, on the same packets and T threads (test/bench/peers.h);
  *   - cpu: ns/packet of each NF alone at 64 B and 1500 B.
  * -F prints only the fused-agent figures: time from chain_create to the fused
  * agent being loaded, with a cold NVRTC compile (empty cache) and with a cache
