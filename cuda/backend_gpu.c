@@ -621,18 +621,30 @@ static cudaError_t stage_out(struct gpu_slot *sl, uint32_t n)
 /*
  * The launch shape: one packet per thread, blocks of mini_batch packets (whole
  * warps, at most GPU_BLOCK_MAX), smaller when the batch is too small to give
- * every SM two blocks: a 1k-packet batch then spreads over 32 SMs instead of 4.
+ * every SM two blocks (a 1k-packet batch then spreads over 32 SMs instead of 4),
+ * and small enough for the block's packet records (rec bytes each, 0: none) to
+ * sit in shared memory when a warp's do.
  */
-static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n)
+static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n, uint32_t rec)
 {
 	uint32_t mb = bc->prog.mini_batch ? bc->prog.mini_batch : 256;
 	uint32_t t = (mb + 31) & ~31u, want = 2 * (uint32_t)(bc->sms > 0 ? bc->sms : 1);
 
 	if (t > GPU_BLOCK_MAX)
 		t = GPU_BLOCK_MAX;
+	if (rec && 32 * rec <= GPU_SMEM_MAX && t * rec > GPU_SMEM_MAX)
+		t = GPU_SMEM_MAX / rec & ~31u;
 	while (t > 32 && (n + t - 1) / t < want)
 		t -= 32;
 	return (struct gpu_grid){ .blocks = (n + t - 1) / t, .threads = t, .smem = 0 };
+}
+
+/* Gather mode: bytes per packet record for a batch whose longest packet is maxlen. */
+static uint32_t gather_stride(const struct backend_chain *bc, uint32_t maxlen)
+{
+	uint64_t stride = ((uint64_t)maxlen + bc->win_head + bc->win_tail + 32 + 15) & ~15ull;
+
+	return stride > bc->frame_size ? bc->frame_size : (uint32_t)stride;
 }
 
 /* Copy the descriptors in (the kernel reads them over PCIe) and return the batch's longest packet. */
@@ -648,14 +660,10 @@ static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint
 }
 
 /* Gather mode: record size for this batch, and where the records go. */
-static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n, uint32_t maxlen,
-			struct gpu_launch *l, struct gpu_grid *gr)
+static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t stride, struct gpu_launch *l,
+			struct gpu_grid *gr)
 {
-	uint64_t stride = ((uint64_t)maxlen + bc->win_head + bc->win_tail + 32 + 15) & ~15ull;
-
-	if (stride > bc->frame_size)
-		stride = bc->frame_size;
-	l->stride = (uint32_t)stride;
+	l->stride = stride;
 	l->head = bc->win_head;
 	l->tail = bc->win_tail;
 	l->writes = bc->writes;
@@ -681,7 +689,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	struct gpu_launch l;
 	struct gpu_grid gr;
 	cudaError_t e = cudaSuccess;
-	uint32_t maxlen;
+	uint32_t maxlen, stride;
 	int r, fault;
 
 	if (bc->inflight == GPU_INFLIGHT)
@@ -692,7 +700,9 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	r = slot_reserve(bc, sl, n);
 	if (r)
 		return r;
-	gr = grid_for(bc, n);
+	maxlen = descs_in(sl, descs, n);
+	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen) : 0;
+	gr = grid_for(bc, n, bc->smem_ok ? stride : 0);
 	l = (struct gpu_launch){
 		.chain = bc->dchain,
 		.descs = sl->ddesc,
@@ -701,9 +711,8 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		.frame_size = bc->frame_size,
 		.mem = bc->mem == GPU_MEM_GATHER ? GPU_PKT_GATHER : bc->mem == GPU_MEM_STAGED ? GPU_PKT_STAGED : GPU_PKT_INPLACE,
 	};
-	maxlen = descs_in(sl, descs, n);
 	if (bc->mem == GPU_MEM_GATHER) {
-		r = gather_setup(bc, sl, n, maxlen, &l, &gr);
+		r = gather_setup(bc, sl, stride, &l, &gr);
 		if (r)
 			return r;
 	}

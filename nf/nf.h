@@ -164,6 +164,26 @@ NF_FN uint32_t nf_get32(const uint8_t *p)
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 #endif
 }
+/* Bytes p[0..3] as a little-endian word (byte k in bits 8k..8k+7), any alignment. */
+NF_FN uint32_t nf_load32le(const uint8_t *p)
+{
+#if defined(__CUDA_ARCH__)
+	const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
+	uint32_t sh = (uint32_t)((uintptr_t)p & 3);
+	uint32_t lo = a[0], hi = sh ? a[1] : 0;
+	return __byte_perm(lo, hi, sh | (sh + 1) << 4 | (sh + 2) << 8 | (sh + 3) << 12);
+#else
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+#endif
+}
+
+/* High bit set in each byte of x that is zero, and in no other (exact, unlike the carry trick). */
+NF_FN uint32_t nf_zero_bytes(uint32_t x)
+{
+	uint32_t t = ((x & 0x7f7f7f7fu) + 0x7f7f7f7fu) | x;
+	return ~(t | 0x7f7f7f7fu);
+}
+
 NF_FN void nf_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 NF_FN void nf_put32(uint8_t *p, uint32_t v)
 {

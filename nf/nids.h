@@ -51,9 +51,18 @@
 #define NIDS_SEEN_LIST 32
 /* Pattern ids one rescan covers (a bitmap of this many bits). */
 #define NIDS_RANGE 1024
-/* Long payloads are scanned as NIDS_LANES interleaved lanes (shorter ones: 2 or 1). */
+/*
+ * Long payloads are scanned as NIDS_LANES interleaved lanes (shorter ones: fewer).
+ * A GPU thread has no out-of-order core to overlap its table loads: it gets more
+ * lanes. The lane count changes only the order patterns are found in, never the
+ * set, the rules checked or the counters (see struct nids_scan).
+ */
 #ifndef NIDS_LANES
+#if defined(__CUDA_ARCH__)
+#define NIDS_LANES 8
+#else
 #define NIDS_LANES 4
+#endif
 #endif
 /* out_pat entries: pattern id, and this bit when the pattern triggers rules. */
 #define NIDS_OUT_TRIG 0x8000u
@@ -321,7 +330,18 @@ NF_FN int32_t nids_find(const uint8_t *buf, int32_t from, int32_t end, const uin
 		f0 = nids_fold(f0);
 		f1 = (f0 >= 'a' && f0 <= 'z') ? (uint8_t)(f0 - 32) : f0;
 	}
+	uint32_t r0 = 0x01010101u * f0, r1 = 0x01010101u * f1;
 	for (int32_t p = from; p + (int32_t)len <= end; p++) {
+		/* Four positions at a time while none starts with the first byte (same budget). */
+		while (p + 3 + (int32_t)len <= end && *budget > 4) {
+			uint32_t w = nf_load32le(buf + p);
+			if (nf_zero_bytes(w ^ r0) | nf_zero_bytes(w ^ r1))
+				break;
+			*budget -= 4;
+			p += 4;
+		}
+		if (p + (int32_t)len > end)
+			break;
 		uint8_t b = buf[p];
 		if (b != f0 && b != f1) {
 			if (!--*budget)
@@ -377,12 +397,13 @@ NF_FN void nids_window(const struct nids_content *c, int32_t cursor, int32_t len
 NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const uint8_t *buf, uint32_t len)
 {
 	const struct nids_content *cs = NF_AT(st, st->contents_off, const struct nids_content *) + r->content;
-	int32_t next[NIDS_MAX_CONTENTS + 1]; /* next start to try for content k */
-	int32_t cur[NIDS_MAX_CONTENTS + 1];  /* cursor on entry to content k */
+	/* Positions inside an IPv4 payload (< 65536): 16 bits keep a GPU thread's stack small. */
+	uint16_t next[NIDS_MAX_CONTENTS + 1]; /* next start to try for content k */
+	uint16_t cur[NIDS_MAX_CONTENTS + 1];  /* cursor on entry to content k */
 	uint32_t budget = NIDS_VERIFY_BUDGET;
 	int32_t n = r->ncontents, k = 0, L = (int32_t)len;
 
-	if (n > NIDS_MAX_CONTENTS)
+	if (n > NIDS_MAX_CONTENTS || len > 65535)
 		return 0;
 	next[0] = 0;
 	cur[0] = 0;
@@ -393,7 +414,7 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 		int ok;
 
 		nids_window(c, cur[k], L, &ws, &we);
-		if (next[k] > ws)
+		if ((int32_t)next[k] > ws)
 			ws = next[k];
 		p = nids_find(buf, ws, we, pat, c->len, c->flags & NIDS_CF_NOCASE, &budget);
 		if (p == -2)
@@ -403,8 +424,8 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 			cur[k + 1] = cur[k];
 		} else {
 			ok = p >= 0;
-			next[k] = p + 1;
-			cur[k + 1] = p + (int32_t)c->len;
+			next[k] = (uint16_t)(p + 1);
+			cur[k + 1] = (uint16_t)(p + (int32_t)c->len);
 		}
 		if (ok) {
 			k++;
@@ -531,6 +552,10 @@ NF_FN void nids_scan_payload(const struct nf_nids *st, struct nids_scan *sc, con
 	uint32_t w2 = 2 * st->pattern_max;
 	if (len >= NIDS_LANES * w2)
 		nids_scan_lanes(st, sc, buf, len, NIDS_LANES);
+#if NIDS_LANES > 4
+	else if (len >= 4 * w2)
+		nids_scan_lanes(st, sc, buf, len, 4);
+#endif
 	else if (len >= 2 * w2)
 		nids_scan_lanes(st, sc, buf, len, 2);
 	else

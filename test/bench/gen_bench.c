@@ -66,9 +66,10 @@ static double now(void)
 }
 
 /* Put batch slot b (n packets) back as generated. */
-static void restore(struct bench *bn, uint32_t b, uint32_t n)
+/* Put packets [first, first + n) of batch slot b back as generated. */
+static void restore_range(struct bench *bn, uint32_t b, uint32_t first, uint32_t n)
 {
-	struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX, *d = bn->desc + (size_t)b * BATCH_MAX;
+	struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX + first, *d = bn->desc + (size_t)b * BATCH_MAX + first;
 
 	for (uint32_t i = 0; i < n; i++) {
 		/* NFs touch at most a little around the packet (ESP: 44 B before, 29 after). */
@@ -76,6 +77,12 @@ static void restore(struct bench *bn, uint32_t b, uint32_t n)
 		memcpy(bn->umem + lo, bn->pristine + lo, pd[i].len + 128);
 	}
 	memcpy(d, pd, n * sizeof(*d));
+}
+
+/* Put batch slot b (n packets) back as generated. */
+static void restore(struct bench *bn, uint32_t b, uint32_t n)
+{
+	restore_range(bn, b, 0, n);
 }
 
 static void gen_traffic(struct bench *bn, int size_mode)
@@ -97,13 +104,14 @@ static void gen_traffic(struct bench *bn, int size_mode)
  * batches run, so the submitting thread never copies packets. One slot per
  * request; several slots are restored at once.
  */
+#define RESTORE_CHUNKS 16 /* pieces of a slot, restored by as many threads at once */
 struct restorer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct bench *bn;
 	uint32_t n;
-	uint32_t queue[NBUF], qhead, qtail;
-	int ready[NBUF]; /* atomic: slot restored */
+	uint32_t queue[NBUF * RESTORE_CHUNKS], qhead, qtail; /* slot * RESTORE_CHUNKS + chunk */
+	int ready[NBUF]; /* atomic: chunks of the slot restored; RESTORE_CHUNKS when whole */
 	int threads, stop;
 	pthread_t tid[16];
 };
@@ -113,7 +121,7 @@ static void *restorer_main(void *arg)
 	struct restorer *r = arg;
 
 	for (;;) {
-		uint32_t slot;
+		uint32_t item;
 
 		pthread_mutex_lock(&r->lock);
 		while (r->qhead == r->qtail && !r->stop)
@@ -122,19 +130,27 @@ static void *restorer_main(void *arg)
 			pthread_mutex_unlock(&r->lock);
 			return NULL;
 		}
-		slot = r->queue[r->qhead++ % NBUF];
+		item = r->queue[r->qhead++ % (NBUF * RESTORE_CHUNKS)];
 		pthread_mutex_unlock(&r->lock);
-		restore(r->bn, slot, r->n);
-		__atomic_store_n(&r->ready[slot], 1, __ATOMIC_RELEASE);
+		uint32_t slot = item / RESTORE_CHUNKS, c = item % RESTORE_CHUNKS;
+		uint32_t first = (uint32_t)((uint64_t)r->n * c / RESTORE_CHUNKS);
+		restore_range(r->bn, slot, first, (uint32_t)((uint64_t)r->n * (c + 1) / RESTORE_CHUNKS) - first);
+		__atomic_fetch_add(&r->ready[slot], 1, __ATOMIC_RELEASE);
 	}
+}
+
+static int restorer_ready(struct restorer *r, uint32_t slot)
+{
+	return __atomic_load_n(&r->ready[slot], __ATOMIC_ACQUIRE) == RESTORE_CHUNKS;
 }
 
 static void restorer_post(struct restorer *r, uint32_t slot)
 {
 	__atomic_store_n(&r->ready[slot], 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&r->lock);
-	r->queue[r->qtail++ % NBUF] = slot;
-	pthread_cond_signal(&r->cond);
+	for (uint32_t c = 0; c < RESTORE_CHUNKS; c++)
+		r->queue[r->qtail++ % (NBUF * RESTORE_CHUNKS)] = slot * RESTORE_CHUNKS + c;
+	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -151,7 +167,7 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	r->threads = cpus > 3 ? (int)(cpus - 2 < 16 ? cpus - 2 : 16) : 1;
 	for (uint32_t b = 0; b < NBUF; b++) {
 		restore(bn, b, n);
-		r->ready[b] = 1;
+		r->ready[b] = RESTORE_CHUNKS;
 	}
 	for (int t = 0; t < r->threads; t++)
 		pthread_create(&r->tid[t], NULL, restorer_main, r);
@@ -202,15 +218,14 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 
 		/* Time the backend had a free slot but the next batch was not restored yet. */
 		int waiting = t1 - t0 < bn->seconds && sub - done < backend_gpu->max_inflight &&
-			      !__atomic_load_n(&rs.ready[sub % NBUF], __ATOMIC_ACQUIRE);
+			      !restorer_ready(&rs, (uint32_t)(sub % NBUF));
 		if (waiting && idle_since == 0)
 			idle_since = t1;
 		else if (!waiting && idle_since > 0) {
 			idle += t1 - idle_since;
 			idle_since = 0;
 		}
-		while (t1 - t0 < bn->seconds && sub - done < NBUF &&
-		       __atomic_load_n(&rs.ready[sub % NBUF], __ATOMIC_ACQUIRE)) {
+		while (t1 - t0 < bn->seconds && sub - done < NBUF && restorer_ready(&rs, (uint32_t)(sub % NBUF))) {
 			uint32_t slot = (uint32_t)(sub % NBUF);
 			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n);
 			if (r == -EBUSY)
@@ -364,13 +379,7 @@ static struct cpu_pool cpu_pool;
 /* Frames first..first+n-1 of slot b back as generated (restore() for one worker's slice). */
 static void cpu_restore(struct bench *bn, uint32_t b, uint32_t first, uint32_t n)
 {
-	const struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX + first;
-
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t lo = pd[i].addr - 64;
-		memcpy(bn->umem + lo, bn->pristine + lo, pd[i].len + 128);
-	}
-	memcpy(bn->desc + (size_t)b * BATCH_MAX + first, pd, n * sizeof(*pd));
+	restore_range(bn, b, first, n);
 }
 
 static void *cpu_worker(void *arg)
