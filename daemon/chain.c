@@ -10,7 +10,7 @@
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-#define SLOTS 4
+#define SLOTS 8 /* batches in flight per chain at most (the backend may allow fewer) */
 
 struct inflight {
 	struct gen_desc *descs;
@@ -23,11 +23,18 @@ struct inflight {
 
 struct ctl_state {
 	struct gen_chain *c;
+	struct chain_ctl *me;
+	int q;
 	struct inflight slot[SLOTS];
 	uint32_t nslots;
 	uint32_t head, tail;   /* submit order ring over slot[] */
-	struct backend_chain *cpu_bc[GEN_MAX_QUEUES]; /* after a backend failure */
+	struct backend_chain *cpu_bc; /* after a backend failure */
 };
+
+static void add64(uint64_t *p, uint64_t v)
+{
+	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
 
 struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct backend_ops *be,
 				struct qworker *workers, int nq, int out_port, char *err, size_t errlen)
@@ -75,10 +82,16 @@ int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint3
 	c->nq = nq;
 	c->max_batch = max_batch;
 	c->workers = workers;
-	if (wake_init(&c->wake))
-		return -errno;
+	for (int q = 0; q < nq; q++)
+		c->ctl[q].wake.fd = -1;
 	for (int q = 0; q < nq; q++) {
-		c->io[q].chain_wake = &c->wake;
+		c->ctl[q].c = c;
+		c->ctl[q].q = q;
+		if (wake_init(&c->ctl[q].wake)) {
+			chain_fini(c);
+			return -errno;
+		}
+		c->io[q].chain_wake = &c->ctl[q].wake;
 		c->io[q].worker_wake = &workers[q].wake;
 		/* As many slots as the UMEM has frames: these rings never overflow. */
 		if (ring_init(&c->io[q].in, workers[q].nframes) || ring_init(&c->io[q].out, workers[q].nframes)) {
@@ -100,7 +113,8 @@ static void return_batch(struct ctl_state *s, struct inflight *f)
 	while (done < f->n)
 		done += ring_push(&io->out, f->descs + done, f->n - done);
 	wake_kick(io->worker_wake);
-	STORE(&c->dropped_nf, c->dropped_nf + drops);
+	if (drops)
+		add64(&c->dropped_nf, drops);
 	f->busy = false;
 }
 
@@ -116,11 +130,11 @@ static void fall_back(struct ctl_state *s, struct inflight *f, int err)
 	if (err == -ESTALE) {
 		for (uint32_t i = 0; i < f->n; i++)
 			f->descs[i].verdict = NF_DROP;
-		STORE(&c->backend_lost, c->backend_lost + f->n);
+		add64(&c->backend_lost, f->n);
 	} else {
 		backend_cpu_run(&c->cur->prog, c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
 	}
-	STORE(&c->fallbacks, c->fallbacks + 1);
+	add64(&c->fallbacks, 1);
 	if (!c->backend_failed) {
 		STORE(&c->backend_failed, 1);
 		STORE(&c->backend_name, "cpu");
@@ -131,18 +145,18 @@ static struct backend_chain *active_bc(struct ctl_state *s, int q)
 {
 	struct gen_chain *c = s->c;
 
-	if (c->backend_failed) {
-		if (!s->cpu_bc[q])
-			s->cpu_bc[q] = backend_cpu.chain_create(&c->cur->prog, c->workers[q].area,
-							      c->workers[q].area_size, GEN_FRAME_SIZE);
-		return s->cpu_bc[q];
+	if (LOAD(&c->backend_failed)) {
+		if (!s->cpu_bc)
+			s->cpu_bc = backend_cpu.chain_create(&c->cur->prog, c->workers[q].area, c->workers[q].area_size,
+							     GEN_FRAME_SIZE);
+		return s->cpu_bc;
 	}
 	return c->cur->bc[q];
 }
 
 static const struct backend_ops *active_be(struct gen_chain *c)
 {
-	return c->backend_failed ? &backend_cpu : c->cur->be;
+	return LOAD(&c->backend_failed) ? &backend_cpu : c->cur->be;
 }
 
 static uint32_t complete_some(struct ctl_state *s)
@@ -166,23 +180,33 @@ static uint32_t complete_some(struct ctl_state *s)
 	return n;
 }
 
+static void count_batch(struct gen_chain *c, uint32_t cnt)
+{
+	uint32_t max = LOAD(&c->batch_max);
+
+	add64(&c->batches, 1);
+	add64(&c->batch_pkts, cnt);
+	STORE(&c->batch_last, cnt);
+	while (cnt > max && !__atomic_compare_exchange_n(&c->batch_max, &max, cnt, false, __ATOMIC_RELAXED,
+							 __ATOMIC_RELAXED))
+		;
+}
+
 static uint32_t submit_some(struct ctl_state *s)
 {
 	struct gen_chain *c = s->c;
+	int q = s->q;
 	uint32_t n = 0;
 
-	for (int q = 0; q < c->nq; q++) {
-		struct inflight *f;
+	while (s->head - s->tail < s->nslots) {
+		struct inflight *f = &s->slot[s->head % s->nslots];
 		uint32_t cnt;
 		int r;
 
-		if (s->head - s->tail >= s->nslots)
-			break;
-		f = &s->slot[s->head % s->nslots];
 		/* The Adaptive Batcher: everything waiting, up to max_batch, as one batch. */
 		cnt = ring_pop(&c->io[q].in, f->descs, c->max_batch);
 		if (!cnt)
-			continue;
+			break;
 		f->n = cnt;
 		f->q = q;
 		f->busy = true;
@@ -201,43 +225,50 @@ static uint32_t submit_some(struct ctl_state *s)
 			continue;
 		}
 		s->head++;
-		STORE(&c->batches, c->batches + 1);
-		STORE(&c->batch_pkts, c->batch_pkts + cnt);
-		STORE(&c->batch_last, cnt);
-		if (cnt > c->batch_max)
-			STORE(&c->batch_max, cnt);
+		count_batch(c, cnt);
 		n += cnt;
+		/* A cpu batch is done already: hand it back before taking the next. */
+		if (s->nslots == 1)
+			break;
 	}
 	return n;
 }
 
 static void drop_cpu_fallback(struct ctl_state *s)
 {
-	for (int q = 0; q < s->c->nq; q++) {
-		if (s->cpu_bc[q])
-			backend_cpu.chain_destroy(s->cpu_bc[q]);
-		s->cpu_bc[q] = NULL;
-	}
+	if (s->cpu_bc)
+		backend_cpu.chain_destroy(s->cpu_bc);
+	s->cpu_bc = NULL;
 }
 
-static bool controller_has_work(struct gen_chain *c)
+static bool controller_has_work(struct ctl_state *s)
 {
-	for (int q = 0; q < c->nq; q++)
-		if (ring_count(&c->io[q].in))
-			return true;
-	return LOAD(&c->next) || LOAD(&c->stop);
+	return ring_count(&s->c->io[s->q].in) || LOAD(&s->c->pause_req) || LOAD(&s->c->stop);
 }
 
 /* Idle with nothing in flight: block until the worker hands over packets. */
-static void controller_sleep(struct gen_chain *c)
+static void controller_sleep(struct ctl_state *s)
 {
-	struct pollfd pfd = { .fd = c->wake.fd, .events = POLLIN };
+	struct wake *wk = &s->me->wake;
+	struct pollfd pfd = { .fd = wk->fd, .events = POLLIN };
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
-	wake_prepare(&c->wake);
-	if (!controller_has_work(c))
+	wake_prepare(wk);
+	if (!controller_has_work(s))
 		ppoll(&pfd, 1, &ts, NULL);
-	wake_done(&c->wake);
+	wake_done(wk);
+}
+
+/* At a batch boundary, nothing in flight: wait while the main thread swaps the program. */
+static void controller_pause(struct ctl_state *s)
+{
+	struct timespec ts = { 0, 20000 };
+
+	drop_cpu_fallback(s);
+	STORE(&s->me->paused, 1);
+	while (LOAD(&s->c->pause_req))
+		nanosleep(&ts, NULL);
+	STORE(&s->me->paused, 0);
 }
 
 /*
@@ -269,10 +300,14 @@ static void hand_over_state(struct gen_chain *c, const struct chain_ver *from, c
 
 static void *controller_main(void *arg)
 {
-	struct ctl_state s = { .c = arg };
+	struct chain_ctl *me = arg;
+	struct ctl_state s = { .c = me->c, .me = me, .q = me->q };
 	struct gen_chain *c = s.c;
-	unsigned int idle = 0;
+	struct spin spin = { 0 };
+	char name[16];
 
+	snprintf(name, sizeof(name), "gen-c%u-q%d", c->id, me->q);
+	pthread_setname_np(pthread_self(), name);
 	s.nslots = c->cur->be->max_inflight;
 	if (s.nslots > SLOTS)
 		s.nslots = SLOTS;
@@ -283,45 +318,21 @@ static void *controller_main(void *arg)
 
 	for (;;) {
 		uint32_t work = complete_some(&s);
-		struct chain_ver *next = LOAD(&c->next);
 		bool stopping = LOAD(&c->stop);
 
 		/* A new program takes over at a batch boundary: nothing of the old in flight. */
-		if (next) {
-			if (s.head == s.tail) {
-				if (!c->backend_failed)
-					hand_over_state(c, c->cur, next);
-				STORE(&c->retired, c->cur);
-				c->cur = next;
-				drop_cpu_fallback(&s);
-				STORE(&c->backend_failed, 0);
-				STORE(&c->backend_name, next->be->name);
-				__atomic_store_n(&c->io[0].out_port, next->out_port, __ATOMIC_RELEASE);
-				for (int q = 1; q < c->nq; q++)
-					__atomic_store_n(&c->io[q].out_port, next->out_port, __ATOMIC_RELEASE);
-				STORE(&c->next, NULL);
-			}
+		if (LOAD(&c->pause_req)) {
+			if (s.head == s.tail)
+				controller_pause(&s);
 			continue;
 		}
 		work += submit_some(&s);
-		if (stopping && !work && s.head == s.tail) {
-			bool empty = true;
-
-			for (int q = 0; q < c->nq; q++)
-				empty &= ring_count(&c->io[q].in) == 0;
-			if (empty)
-				break;
-		}
-		if (work) {
-			idle = 0;
-		} else if (++idle < 64 || s.head != s.tail) {
-			/* A batch is on the device: poll for its completion. */
-			struct timespec ts = { 0, 2000 };
-
-			nanosleep(&ts, NULL);
-		} else {
-			controller_sleep(c);
-		}
+		if (stopping && !work && s.head == s.tail && !ring_count(&c->io[s.q].in))
+			break;
+		if (work)
+			spin_reset(&spin);
+		else if (!spin_again(&spin) && s.head == s.tail)
+			controller_sleep(&s); /* a batch on the device is polled for, never slept on */
 	}
 	drop_cpu_fallback(&s);
 	for (uint32_t i = 0; i < s.nslots; i++)
@@ -337,42 +348,56 @@ int chain_start(struct gen_chain *c, struct chain_ver *v)
 	c->backend_name = v->be->name;
 	for (int q = 0; q < c->nq; q++)
 		c->io[q].out_port = v->out_port;
-	r = pthread_create(&c->thread, NULL, controller_main, c);
-	if (r)
-		return -r;
-	c->running = true;
+	for (int q = 0; q < c->nq; q++) {
+		r = pthread_create(&c->ctl[q].thread, NULL, controller_main, &c->ctl[q]);
+		if (r) {
+			chain_stop(c);
+			return -r;
+		}
+		c->ctl[q].running = true;
+	}
 	return 0;
 }
 
 struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v)
 {
 	struct timespec ts = { 0, 20000 };
-	struct chain_ver *old;
+	struct chain_ver *old = c->cur;
 
-	STORE(&c->retired, NULL);
-	STORE(&c->next, v);
-	wake_kick(&c->wake);
-	while (LOAD(&c->next))
-		nanosleep(&ts, NULL);
-	old = LOAD(&c->retired);
-	STORE(&c->retired, NULL);
+	STORE(&c->pause_req, 1);
+	for (int q = 0; q < c->nq; q++) {
+		wake_kick(&c->ctl[q].wake);
+		while (c->ctl[q].running && !LOAD(&c->ctl[q].paused))
+			nanosleep(&ts, NULL);
+	}
+	if (!c->backend_failed)
+		hand_over_state(c, old, v);
+	c->cur = v;
+	STORE(&c->backend_failed, 0);
+	STORE(&c->backend_name, v->be->name);
+	for (int q = 0; q < c->nq; q++)
+		__atomic_store_n(&c->io[q].out_port, v->out_port, __ATOMIC_RELEASE);
+	STORE(&c->pause_req, 0);
 	return old;
 }
 
 void chain_stop(struct gen_chain *c)
 {
-	if (!c->running)
-		return;
 	STORE(&c->stop, 1);
-	wake_kick(&c->wake);
-	pthread_join(c->thread, NULL);
-	c->running = false;
+	for (int q = 0; q < c->nq; q++)
+		wake_kick(&c->ctl[q].wake);
+	for (int q = 0; q < c->nq; q++) {
+		if (!c->ctl[q].running)
+			continue;
+		pthread_join(c->ctl[q].thread, NULL);
+		c->ctl[q].running = false;
+	}
 }
 
 void chain_fini(struct gen_chain *c)
 {
-	wake_fini(&c->wake);
 	for (int q = 0; q < c->nq; q++) {
+		wake_fini(&c->ctl[q].wake);
 		ring_fini(&c->io[q].in);
 		ring_fini(&c->io[q].out);
 	}

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * SFC controllers: one thread per chain runs the Adaptive Batcher (take every
- * waiting packet, up to max_batch, when a batch slot is free), hands the batch
- * to the SFC Starter (a backend), and returns verdicts to the port workers.
+ * SFC controllers: one thread per (chain, queue) runs the Adaptive Batcher
+ * (take every waiting packet, up to max_batch, when a batch slot is free), hands
+ * the batch to the SFC Starter (a backend), and returns verdicts to the port
+ * worker of its queue. A flow stays on one queue (RSS, or one generator), and
+ * each controller keeps its queue's order, so per-flow order holds in a chain;
+ * the queues of a chain no longer wait on one thread.
  */
 #ifndef GEN_CHAIN_H
 #define GEN_CHAIN_H
@@ -19,6 +22,16 @@ struct chain_ver {
 	uint32_t generation;
 };
 
+/* The controller of one queue of a chain. */
+struct chain_ctl {
+	struct gen_chain *c;
+	int q;
+	struct wake wake;        /* it sleeps on it when idle; its port worker kicks it */
+	pthread_t thread;
+	bool running;
+	int paused;              /* at a batch boundary, nothing in flight, waiting for resume */
+};
+
 struct gen_chain {
 	char name[64];
 	uint32_t id;
@@ -27,16 +40,12 @@ struct gen_chain {
 	uint32_t max_batch;
 	struct qworker *workers; /* array of nq */
 
-	struct chain_ver *cur;   /* owned by the controller thread */
-	struct chain_ver *next;  /* published by the main thread, taken at a batch boundary */
-	struct chain_ver *retired; /* handed back to the main thread for destruction */
-
-	struct wake wake;        /* the controller sleeps on it when idle */
-	pthread_t thread;
-	bool running;
+	struct chain_ver *cur;   /* changed by the main thread only while every controller is paused */
+	struct chain_ctl ctl[GEN_MAX_QUEUES];
+	int pause_req; /* controllers stop at their next batch boundary */
 	int stop;   /* drain everything, then exit */
 
-	/* Statistics, written by the controller only. */
+	/* Statistics, written by the controllers (atomically: one per queue). */
 	uint64_t batches;
 	uint64_t batch_pkts;
 	uint32_t batch_last;
@@ -52,7 +61,7 @@ struct gen_chain {
 int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint32_t max_batch,
 	       struct qworker *workers);
 int chain_start(struct gen_chain *c, struct chain_ver *v);
-/* Publish a new program and wait until the controller runs it; returns the old one. */
+/* Install a new program at a batch boundary of every controller; returns the old one. */
 struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v);
 /* Stop: process everything already received, then join. */
 void chain_stop(struct gen_chain *c);

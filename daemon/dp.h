@@ -25,7 +25,8 @@ struct cls;
 #define GEN_MAX_QUEUES 64
 #endif
 #define GEN_FRAME_SIZE 4096u
-#define GEN_BURST 64u
+/* Frames moved per ring per worker pass: as many as the synthetic generator makes. */
+#define GEN_BURST 256u
 /* Frames the kernel sends per sendto() on a copy-mode socket (TX_BATCH_SIZE). */
 #define GEN_KERNEL_TX_BATCH 32u
 #define GEN_FILL_SIZE 4096u

@@ -19,6 +19,12 @@
 #include "synth.h"
 
 #define SYNTH_BURST 256u
+/*
+ * Frames of a queue a generator lets the chains hold, like a NIC's RX ring: more
+ * only adds cache misses on frames written long ago, as the chains drain a
+ * longer backlog at the same rate.
+ */
+#define SYNTH_IN_FLIGHT 2048u
 #define SYNTH_HDR_MAX 80u  /* Ethernet + IPv4 + TCP + the 18-byte stream header */
 #define SYNTH_GT_LEN 18u
 #define SYNTH_GT_FILL_ZERO 2u /* gen-traffic's GT_F_FILL_ZERO: the bytes after the header are zeros */
@@ -244,6 +250,17 @@ static uint32_t make_frame(struct synth_port *s, uint8_t *buf, uint64_t ts)
 	return t->len;
 }
 
+/*
+ * Where a frame's packet starts: frames are 4 KiB apart, so packets at the same
+ * offset in each would all fall into the same few cache sets and miss in L1 and
+ * L2 whenever more than a few hundred are in flight; 32 offsets 64 B apart
+ * spread them (a NIC's fixed headroom has that problem, the generator need not).
+ */
+static uint64_t frame_offset(uint64_t base)
+{
+	return ((base / GEN_FRAME_SIZE) % 32) * 64;
+}
+
 static void count(uint64_t *c)
 {
 	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
@@ -258,11 +275,14 @@ uint32_t synth_rx(struct qworker *w, int p)
 	uint64_t now = now_ns();
 	uint32_t n, nd = 0;
 
-	if (!t)
-		return 0; /* no table yet: nothing would be classified */
-	n = budget(s, w->nfree < SYNTH_BURST ? w->nfree : SYNTH_BURST, now);
+	if (!t || w->in_chains >= SYNTH_IN_FLIGHT)
+		return 0; /* no table yet: nothing would be classified; or the chains are behind */
+	n = SYNTH_IN_FLIGHT - w->in_chains;
+	if (n > SYNTH_BURST)
+		n = SYNTH_BURST;
+	n = budget(s, w->nfree < n ? w->nfree : n, now);
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t addr = w->free_frames[--w->nfree];
+		uint64_t base = w->free_frames[--w->nfree], addr = base + frame_offset(base);
 		uint8_t *buf = (uint8_t *)w->area + addr;
 		uint32_t len = make_frame(s, buf, now), rank, chain;
 		struct cls_fields f;
@@ -273,7 +293,7 @@ uint32_t synth_rx(struct qworker *w, int p)
 			count(&s->st.matched[chain]);
 		if (!io) {
 			count(r == CLS_MATCH ? &s->st.no_socket : r == CLS_MALFORMED ? &s->st.malformed : &s->st.unmatched);
-			w->free_frames[w->nfree++] = addr;
+			w->free_frames[w->nfree++] = base;
 			continue;
 		}
 		if (io != cur && nd) {

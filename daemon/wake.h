@@ -10,9 +10,61 @@
 #define GEN_WAKE_H
 
 #include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
+
+/*
+ * How long an idle data-plane thread polls before it blocks. Polling instead of
+ * timed naps: a 2 us nanosleep costs a syscall and a timer, sleeps longer than
+ * asked, and each nap delays the frames' way back to the fill ring. Bounded, so
+ * a lightly loaded or oversubscribed box does not spend its cores polling.
+ */
+#define WAKE_SPIN_NS 20000u
+
+struct spin {
+	uint64_t until;
+	unsigned int n;
+};
+
+static inline uint64_t spin_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Work was found: the next idle stretch starts a fresh budget. */
+static inline void spin_reset(struct spin *s)
+{
+	s->n = 0;
+}
+
+/*
+ * Nothing to do: poll once more (true) or, past the budget, give up (false: the
+ * caller blocks). Yields now and then for a box with more threads than cores.
+ */
+static inline bool spin_again(struct spin *s)
+{
+	if (s->n++ == 0) {
+		s->until = spin_now_ns() + WAKE_SPIN_NS;
+		return true;
+	}
+	if (s->n % 64 == 0) {
+		if (spin_now_ns() > s->until) {
+			s->n = 0;
+			return false;
+		}
+		sched_yield();
+		return true;
+	}
+	__builtin_ia32_pause();
+	return true;
+}
 
 struct wake {
 	int fd;

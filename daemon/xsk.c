@@ -63,6 +63,15 @@ static int map_area(struct qworker *w)
 	return 0;
 }
 
+/* What the kernel bound, whatever was asked. */
+static bool sock_zerocopy(int fd)
+{
+	struct xdp_options o = { 0 };
+	socklen_t len = sizeof(o);
+
+	return getsockopt(fd, SOL_XDP, XDP_OPTIONS, &o, &len) == 0 && (o.flags & XDP_OPTIONS_ZEROCOPY);
+}
+
 /* The port's TX socket, and with it its fill and completion rings; zero-copy first under `auto`. */
 static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 {
@@ -74,7 +83,6 @@ static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 		sock_config(&scfg, XDP_ZEROCOPY);
 		r = xsk_socket__create_shared(&pq->tx_xsk, w->ifname[p], w->q, w->umem, NULL, &pq->tx, &pq->fq, &pq->cq,
 					      &scfg);
-		pq->zerocopy = r == 0;
 	}
 	if (r && bind != XSK_BIND_ZEROCOPY) {
 		sock_config(&scfg, XDP_COPY);
@@ -87,6 +95,12 @@ static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 	}
 	pq->has_rings = true;
 	pq->tx_fd = xsk_socket__fd(pq->tx_xsk);
+	pq->zerocopy = sock_zerocopy(pq->tx_fd);
+	if (bind == XSK_BIND_ZEROCOPY && !pq->zerocopy) {
+		xsk_socket__delete(pq->tx_xsk);
+		pq->tx_xsk = NULL;
+		return -EOPNOTSUPP;
+	}
 	return 0;
 }
 
@@ -341,10 +355,10 @@ uint32_t xsk_frames_accounted(const struct qworker *w)
 	return sum;
 }
 
-static void idle_wait(unsigned int idle)
+/* Waits outside the data path (pause handshakes, shutdown). */
+static void nap(void)
 {
-	/* Back off only when nothing moved: a short sleep keeps a 2-core box usable. */
-	struct timespec ts = { 0, idle ? 50000 : 2000 };
+	struct timespec ts = { 0, 50000 };
 
 	nanosleep(&ts, NULL);
 }
@@ -379,15 +393,18 @@ static void worker_sleep(struct qworker *w)
 static void *worker_main(void *arg)
 {
 	struct qworker *w = arg;
-	unsigned int idle = 0;
+	struct spin spin = { 0 };
+	char name[16];
 
+	snprintf(name, sizeof(name), "gen-w%u", w->q);
+	pthread_setname_np(pthread_self(), name);
 	while (!LOAD(&w->stop)) {
 		uint32_t work = 0;
 
 		if (LOAD(&w->pause_req)) {
 			STORE(&w->paused, 1);
 			while (LOAD(&w->pause_req))
-				idle_wait(1000);
+				nap();
 			STORE(&w->paused, 0);
 			continue;
 		}
@@ -433,13 +450,10 @@ static void *worker_main(void *arg)
 			w->accounting_errors++;
 #endif
 		w->loops++;
-		if (work) {
-			idle = 0;
-		} else if (++idle < 64) {
-			idle_wait(0);
-		} else {
+		if (work)
+			spin_reset(&spin);
+		else if (!spin_again(&spin))
 			worker_sleep(w);
-		}
 	}
 	return NULL;
 }
@@ -461,7 +475,7 @@ void xsk_pause(struct qworker *w)
 	STORE(&w->pause_req, 1);
 	wake_kick(&w->wake);
 	while (!LOAD(&w->paused))
-		idle_wait(1000);
+		nap();
 }
 
 void xsk_resume(struct qworker *w)
@@ -611,7 +625,7 @@ void xsk_worker_stop(struct qworker *w)
 			busy |= w->port[p].in_tx != 0;
 		if (!busy)
 			break;
-		idle_wait(1000);
+		nap();
 	}
 	STORE(&w->stop, 1);
 	wake_kick(&w->wake);

@@ -15,12 +15,7 @@ SENDER="--threads $Q"
 net_require
 net_setup
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[chain empty]
-id = 1
-match = proto udp
-output = 2
-EOF
+cfg_empty_chain
 gend_start "$@"
 recv_start thru r0 --idle 2
 T0=$(ctl --json stats)

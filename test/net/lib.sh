@@ -105,6 +105,11 @@ cfg_begin() {
 	EOF2
 }
 
+# One chain with no NFs, UDP from any port to port 2: the benchmarks' path.
+cfg_empty_chain() {
+	printf '\n[chain empty]\nid = 1\nmatch = proto udp\noutput = 2\n' >>"$WORK/chains.ini"
+}
+
 # gend runs in the gen namespace but keeps the host's mounts (bpffs pins stay visible).
 gend_start() {
 	nsenter --net=/var/run/netns/"$NS_GEN" "$GEND" -f -c "$WORK/chains.ini" "$@" >"$WORK/gend.log" 2>&1 &
