@@ -81,3 +81,12 @@ PY
 ok "synthetic port: classification, exact counts, per-flow order through a real port"
 gend_stop || fail "gend exit (gend-debug aborts on a frame it cannot account for)"
 ok "gend stopped cleanly"
+
+# Bad synthetic-port settings are refused with FILE:LINE.
+for bad in "ports = synth:x gout" "synth_size = 40" "synth_flows = 0" "synth_proto = udp sctp" "xdp_bind = fast"; do
+	key=${bad%% =*}
+	sed "s/^$key = .*//" "$WORK/chains.ini" | sed "2i $bad" >"$WORK/bad.ini"
+	if "$GEND" --check -c "$WORK/bad.ini" >"$WORK/bad.out" 2>&1; then fail "accepted: $bad"; fi
+	grep -q "bad.ini:2: " "$WORK/bad.out" || fail "no FILE:LINE for '$bad': $(cat "$WORK/bad.out")"
+done
+ok "bad synthetic-port and xdp_bind settings refused with FILE:LINE"

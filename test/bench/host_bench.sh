@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The host data path's figures for this machine, in one command (prints, asserts
+# nothing; root):
+#  - synthetic ports, empty chain, 64 B: Mpps with 1, 2, 4 queues (one port
+#    worker and one controller per queue), CPU ns per packet per stage (perf);
+#  - veth, empty chain, 64 B, 1, 4, 8 queues: gend against a plain AF_XDP
+#    receiver's ceiling in the same testbed, per sender (gen-traffic's AF_XDP
+#    sender; xdp-trafficgen where the kernel runs it);
+#  - veth latency at half of gend's one-queue rate, cpu backend.
+# Usage: test/bench/host_bench.sh [seconds per figure]
+# Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), VETH_QUEUES
+# ("1 4 8"; empty: skip), GEN_LD_PATH (carried libraries, as for test/net), GEN_BACKEND for the synthetic figures (default cpu; gpu on a GPU
+# machine gives the GPU path end to end), HOST_BENCH_PERF=0 to skip perf.
+set -u
+D=$(cd "$(dirname "$0")" && pwd)
+SECS=${1:-5}
+echo "# host_bench: $(hostname), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u +%FT%TZ), gend from ${GEN_BUILD:-build}"
+for q in ${SYNTH_QUEUES-1 2 4}; do
+	bash "$D/host_synth.sh" "$q" "$SECS" 2>&1 | grep -v "^ok -"
+done
+for q in ${VETH_QUEUES-1 4 8}; do
+	LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 |
+		grep -E "^(veth|SKIP|FAIL)"
+done
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

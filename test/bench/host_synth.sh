@@ -1,0 +1,71 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Benchmark (prints figures, asserts nothing): gend on synthetic ports, one empty
+# chain synth:0 -> synth:1, Q queues (one port worker and one controller each).
+# Prints packets/s and, with perf, CPU ns per packet per stage and thread.
+# Usage: test/bench/host_synth.sh QUEUES [seconds]   (root; run by host_bench.sh)
+# Environment: GEN_BACKEND (default cpu), SYNTH_SIZE (64), SYNTH_FLOWS (16).
+. "$(dirname "$0")/../net/lib.sh"
+Q=${1:-1} SECS=${2:-5}
+export NET_QUEUES=$Q
+GEN_PORTS="synth:0 synth:1"
+[ "$(id -u)" = 0 ] || skip "needs root"
+[ -x "$GEND" ] || skip "build gend first ($BUILD)"
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || skip "no bpffs"
+net_setup
+cfg_begin
+cat >>"$WORK/chains.ini" <<EOF
+synth_size = ${SYNTH_SIZE:-64}
+synth_flows = ${SYNTH_FLOWS:-16}
+EOF
+cfg_empty_chain
+gend_start
+sleep 1
+tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
+# Per-thread CPU time (clock ticks) of gend's data-plane threads.
+cpu() { for t in /proc/"$GEND_PID"/task/*; do printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done; }
+cpu >"$WORK/cpu0"; A=$(tx); T0=$(date +%s.%N)
+sleep "$SECS"
+cpu >"$WORK/cpu1"; B=$(tx); T1=$(date +%s.%N)
+PERF=
+if command -v perf >/dev/null && [ "${HOST_BENCH_PERF:-1}" = 1 ]; then
+	C=$(tx)
+	perf record -q -F 997 -p "$GEND_PID" -o "$WORK/perf.data" -- sleep 2 >/dev/null 2>&1 && D=$(tx) &&
+		perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,sym -n 2>/dev/null |
+		grep -E '^ +[0-9.]+%' >"$WORK/perf.txt" && PERF="$C $D"
+fi
+ctl --json status >"$WORK/st.json"
+python3 - "$Q" "$A" "$B" "$T0" "$T1" "$WORK/cpu0" "$WORK/cpu1" "$(getconf CLK_TCK)" "$WORK/perf.txt" "$PERF" \
+	"$WORK/st.json" "${SYNTH_SIZE:-64}" <<'PY'
+import json, sys
+q, a, b, t0, t1 = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+tck = int(sys.argv[8]); st = json.load(open(sys.argv[11])); size = sys.argv[12]
+pkts = b - a; secs = t1 - t0; pps = pkts / secs
+def load(f):
+    d = {}
+    for line in open(f):
+        name, ticks = line.rsplit(None, 1)
+        d[name] = d.get(name, 0) + int(ticks)
+    return d
+c0, c1 = load(sys.argv[6]), load(sys.argv[7])
+print(f"synthetic port, empty chain, {size} B, {q} queue(s), backend {st['backend']}: {pps / 1e6:.2f} Mpps "
+      f"({pkts} packets in {secs:.1f} s)")
+threads = sorted(n for n in c1 if n.startswith('gen-'))
+print("  CPU per thread (busy polling included): " + ", ".join(
+      f"{n} {(c1[n] - c0.get(n, 0)) / tck / secs * 100:.0f}%" for n in threads))
+if sys.argv[10]:
+    c, d = (int(x) for x in sys.argv[10].split())
+    n = max(d - c, 1)
+    rows = []
+    for line in open(sys.argv[9]):
+        f = line.split()
+        samples, comm, sym = int(f[1]), f[2], f[-1]
+        rows.append((comm, sym, samples * 1e9 / 997 / n))
+    print(f"  ns per packet by stage (perf, 997 Hz, {n} packets): worker = generate + classify + hand over + "
+          f"forward/return; controller = batcher + backend (+ its idle polls)")
+    for comm in sorted({r[0] for r in rows}):
+        top = sorted((r for r in rows if r[0] == comm), key=lambda r: -r[2])[:6]
+        print(f"    {comm:10s} total {sum(r[2] for r in rows if r[0] == comm):7.1f}: " +
+              ", ".join(f"{s} {v:.1f}" for _, s, v in top if v >= 0.05))
+PY
+gend_stop
