@@ -43,6 +43,7 @@ __global__ void __launch_bounds__(GPU_BLOCK_MAX, GPU_BLOCKS_PER_SM) gen_agent_nf
 	uint32_t vin = NF_PASS;
 	struct gpu_pkt k;
 
+	gpu_block_begin();
 	chain_to_shared(l.chain, &chain);
 	nf_block_init_one(chain.type[nf], (void *)(uintptr_t)chain.state[nf]);
 	if (nf > 0 && i < l.n)

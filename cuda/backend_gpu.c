@@ -446,7 +446,7 @@ static int fused_attach(struct backend_chain *bc)
  */
 static void chain_window(struct backend_chain *bc)
 {
-#define NF_GROW_(NAME, name, h, t, w) [NF_T_##NAME] = { h, t, w },
+#define NF_GROW_(NAME, name, h, t, w, b) [NF_T_##NAME] = { h, t, w },
 	static const struct {
 		uint32_t head, tail, writes;
 	} grow[NF_T_MAX] = { NF_LIST(NF_GROW_) };

@@ -197,6 +197,42 @@ static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const ui
 	}
 }
 
+/* The block's progress in marking the batch touched: 0 not yet, 1 under way, 2 done. */
+static __device__ __forceinline__ int *gpu_touch_word(void)
+{
+	__shared__ int w;
+	return &w;
+}
+
+/* Every kernel that writes frames back calls this before its first __syncthreads(). */
+static __device__ __forceinline__ void gpu_block_begin(void)
+{
+	if (threadIdx.x == 0)
+		*gpu_touch_word() = 0;
+}
+
+/*
+ * Before a warp's first frame write: the status word says frames may have
+ * changed, visibly to the host, so that a batch that fails later is not rerun.
+ * One system-wide fence per block, by the first warp to get here (it overlaps
+ * the other warps' NF work); later warps wait for it, then order their writes
+ * after it.
+ */
+static __device__ __forceinline__ void gpu_mark_touched(const struct gpu_launch &l)
+{
+	volatile int *w = gpu_touch_word();
+
+	if (atomicCAS((int *)w, 0, 1) == 0) {
+		*(volatile uint32_t *)&l.status[GPU_ST_TOUCHED] = 1;
+		__threadfence_system();
+		atomicExch((int *)w, 2);
+		return;
+	}
+	while (*w != 2)
+		;
+	__threadfence_block();
+}
+
 /* What one thread knows of its packet while the chain runs on it. */
 struct gpu_pkt {
 	struct nf_pkt p;
@@ -262,11 +298,8 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 		}
 		uint32_t wlen = l.writes && k->live ? k->p.len : 0;
 		__syncwarp();
-		if (__any_sync(GPU_FULL, wlen != 0) && (threadIdx.x & 31) == 0) {
-			/* Before the first frame changes: a failed batch can then tell whether a rerun is exact. */
-			*(volatile uint32_t *)&l.status[GPU_ST_TOUCHED] = 1;
-			__threadfence_system();
-		}
+		if (__any_sync(GPU_FULL, wlen != 0) && (threadIdx.x & 31) == 0)
+			gpu_mark_touched(l);
 		__syncwarp();
 		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1);
 	}
@@ -301,6 +334,8 @@ static __device__ __forceinline__ void gpu_agent_body(const struct gpu_launch &l
 	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
 	struct gpu_pkt k;
 
+	gpu_block_begin();
+	__syncthreads();
 	gpu_pkt_load(l, i, gpu_rec_of(l, i), &k, true);
 	uint32_t v = NF_DROP;
 	if (k.live)

@@ -194,7 +194,7 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct strbuf *b, co
 }
 
 /* Header and entry point of each shipped NF type (nf/nf_list.h). */
-#define NF_CODE_(NAME, name, head, tail, writes) [NF_T_##NAME] = { #name ".h", "nf_" #name "_run" },
+#define NF_CODE_(NAME, name, head, tail, writes, binit) [NF_T_##NAME] = { #name ".h", "nf_" #name "_run" },
 static const struct {
 	const char *header, *fn;
 } nf_code[NF_T_MAX] = { NF_LIST(NF_CODE_) };
@@ -300,10 +300,17 @@ int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, c
 		      "(struct gpu_launch l)\n{\n\t__shared__ void *s[%u];\n\n"
 		      "\tif (threadIdx.x < %u)\n\t\ts[threadIdx.x] = (void *)(uintptr_t)l.chain->state[threadIdx.x];\n",
 		  prog->n ? prog->n : 1, prog->n);
+	/* Shared-memory tables: the first NF of each type that has them (nf_list.h: binit). */
+#define NF_BINIT_(NAME, name, head, tail, writes, binit) [NF_T_##NAME] = binit ? "nf_" #name "_block_init" : NULL,
+	static const char *const binit_fn[NF_T_MAX] = { NF_LIST(NF_BINIT_) };
+#undef NF_BINIT_
+	bool binit_done[NF_T_MAX] = { false };
 	for (uint32_t i = 0; i < prog->n; i++) {
-		if (prog->type[i] == NF_T_IPSEC_ESP) {
-			sb_printf(&b, "\tnf_ipsec_esp_block_init((void *)(uintptr_t)l.chain->state[%u]);\n", i);
-			break;
+		uint32_t t = prog->type[i];
+
+		if (t < NF_T_MAX && binit_fn[t] && !binit_done[t]) {
+			binit_done[t] = true;
+			sb_printf(&b, "\t%s((void *)(uintptr_t)l.chain->state[%u]);\n", binit_fn[t], i);
 		}
 	}
 	sb_printf(&b, "\t__syncthreads();\n\tgpu_agent_body(l, [&](struct nf_pkt *p) { return gen_fused_chain(s, p); });\n}\n");
@@ -356,7 +363,8 @@ static void sha_field(EVP_MD_CTX *ctx, const char *tag, const void *data, size_t
 }
 
 /* The options NVRTC gets besides the architecture; part of the key. */
-static const char *const rtc_opts[] = { "--std=c++17", "--extra-device-vectorization" };
+/* Line info costs nothing at run time and lets profilers name the NF source line. */
+static const char *const rtc_opts[] = { "--std=c++17", "--extra-device-vectorization", "--generate-line-info" };
 
 /*
  * SHA-256 of: the generated source, every embedded header, every custom source,

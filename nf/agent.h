@@ -19,7 +19,7 @@
 #include "flowmon.h"
 #include "custom.h"
 
-#define NF_DISPATCH_(NAME, name, head, tail, writes) \
+#define NF_DISPATCH_(NAME, name, head, tail, writes, binit) \
 	case NF_T_##NAME:                                  \
 		return nf_##name##_run(st, p);
 
@@ -37,22 +37,37 @@ NF_FN int nf_dispatch(uint32_t type, void *st, struct nf_pkt *p)
 
 #if defined(__CUDACC__)
 /*
- * Block set-up on the GPU: NFs with hot read-only tables copy them into shared
- * memory once per block (every thread of the block calls this, then syncs).
+ * Block set-up on the GPU: NFs with hot read-only tables (binit in nf_list.h)
+ * copy them into shared memory once per block, for the first NF of their type
+ * in the chain. Every thread of the block calls this, then syncs.
  */
+#define NF_BINIT_ONE_(NAME, name, head, tail, writes, binit) \
+	if (binit && type == NF_T_##NAME) {                  \
+		NF_BINIT_CALL_##binit(name, st);             \
+		return;                                      \
+	}
+#define NF_BINIT_CALL_0(name, st)
+#define NF_BINIT_CALL_1(name, st) nf_##name##_block_init(st)
+static __device__ __forceinline__ void nf_block_init_type(uint32_t type, void *st)
+{
+	NF_LIST(NF_BINIT_ONE_)
+}
+#undef NF_BINIT_ONE_
+
 static __device__ __forceinline__ void nf_block_init_one(uint32_t type, void *st)
 {
-	if (type == NF_T_IPSEC_ESP)
-		nf_ipsec_esp_block_init(st);
+	nf_block_init_type(type, st);
 	__syncthreads();
 }
 
 static __device__ __forceinline__ void nf_block_init(const struct nf_chain *c)
 {
+	uint32_t done = 0; /* types staged already (bit per type): the first NF of each type only */
+
 	for (uint32_t i = 0; i < c->n && i < NF_CHAIN_MAX; i++) {
-		if (c->type[i] == NF_T_IPSEC_ESP) {
-			nf_ipsec_esp_block_init((void *)(uintptr_t)c->state[i]);
-			break;
+		if (c->type[i] < 32 && !(done & (1u << c->type[i]))) {
+			done |= 1u << c->type[i];
+			nf_block_init_type(c->type[i], (void *)(uintptr_t)c->state[i]);
 		}
 	}
 	__syncthreads();

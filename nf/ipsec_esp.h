@@ -188,7 +188,7 @@ struct esp_smem {
 };
 static __shared__ struct esp_smem esp_sm;
 
-/* Every thread of the block calls this for the chain's first SA, then syncs. */
+/* Every thread of the block calls this for the chain's first SA (nf_list.h: binit), then syncs. */
 static __device__ __forceinline__ void nf_ipsec_esp_block_init(void *state)
 {
 	const struct nf_ipsec_esp *st = (const struct nf_ipsec_esp *)state;

@@ -51,7 +51,7 @@ enum nf_verdict {
 };
 
 /* NF types: one per shipped NF (nf/nf_list.h). NF_T_CUSTOM is an NF compiled at run time. */
-#define NF_ENUM_(NAME, name, head, tail, writes) NF_T_##NAME,
+#define NF_ENUM_(NAME, name, head, tail, writes, binit) NF_T_##NAME,
 enum nf_type {
 	NF_T_NONE = 0,
 	NF_LIST(NF_ENUM_)

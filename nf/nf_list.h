@@ -6,13 +6,16 @@
  * window the gpu agent stages (cuda/gpu_launch.h). Adding an NF is one line
  * here plus its own nf/<name>.h and nf/<name>_build.c.
  *
- * X(NAME, name, head, tail, writes):
+ * X(NAME, name, head, tail, writes, binit):
  *   NAME   the enum suffix (NF_T_NAME)
  *   name   the file stem: nf/<name>.h defines nf_<name>_run(), nf/<name>_build.c
  *          defines nf_ops_<name>
  *   head   most bytes the NF may prepend to a packet (moves off down)
  *   tail   most bytes it may append past the packet's end, or use beyond it
  *   writes 1 when it may change packet bytes, 0 when it only reads them
+ *   binit  1 when nf/<name>.h has nf_<name>_block_init(state): on the GPU, every
+ *          thread of an agent block calls it once for the chain's first NF of the
+ *          type, before the packets, to stage read-only tables in shared memory
  * The order fixes the enum values: append only.
  */
 #ifndef GEN_NF_LIST_H
@@ -23,13 +26,13 @@
 #define NF_ESP_GROW_HEAD 44
 #define NF_ESP_GROW_TAIL 76
 
-#define NF_LIST(X)                                                   \
-	X(L2_REWRITE, l2_rewrite, 0, 0, 1)                           \
-	X(TTL_DEC, ttl_dec, 0, 0, 1)                                 \
-	X(IPV4_ROUTER, ipv4_router, 0, 0, 1)                         \
-	X(NIDS, nids, 0, 0, 0)                                       \
-	X(IPSEC_ESP, ipsec_esp, NF_ESP_GROW_HEAD, NF_ESP_GROW_TAIL, 1) \
-	X(FIREWALL, firewall, 0, 0, 0)                               \
-	X(FLOWMON, flowmon, 0, 0, 0)
+#define NF_LIST(X)                                                      \
+	X(L2_REWRITE, l2_rewrite, 0, 0, 1, 0)                           \
+	X(TTL_DEC, ttl_dec, 0, 0, 1, 0)                                 \
+	X(IPV4_ROUTER, ipv4_router, 0, 0, 1, 0)                         \
+	X(NIDS, nids, 0, 0, 0, 1)                                       \
+	X(IPSEC_ESP, ipsec_esp, NF_ESP_GROW_HEAD, NF_ESP_GROW_TAIL, 1, 1) \
+	X(FIREWALL, firewall, 0, 0, 0, 0)                               \
+	X(FLOWMON, flowmon, 0, 0, 0, 0)
 
 #endif

@@ -208,6 +208,37 @@ struct nids_view {
 
 NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
 
+#if defined(__CUDACC__)
+/* The byte classes, read once per payload byte, in shared memory (one nids instance per block). */
+struct nids_smem {
+	const void *owner;
+	uint8_t class_of[256];
+};
+static __shared__ struct nids_smem nids_sm;
+
+/* Every thread of the block calls this for the chain's first nids, then syncs. */
+static __device__ __forceinline__ void nf_nids_block_init(void *state)
+{
+	const struct nf_nids *st = (const struct nf_nids *)state;
+	const uint32_t *src = (const uint32_t *)st->class_of;
+	uint32_t *dst = (uint32_t *)nids_sm.class_of;
+
+	for (uint32_t k = threadIdx.x; k < 64; k += blockDim.x)
+		dst[k] = src[k];
+	if (threadIdx.x == 0)
+		nids_sm.owner = st;
+}
+#endif
+
+NF_FN const uint8_t *nids_classes(const struct nf_nids *st)
+{
+#if defined(__CUDA_ARCH__)
+	if (nids_sm.owner == (const void *)st)
+		return nids_sm.class_of;
+#endif
+	return st->class_of;
+}
+
 /* Fill v from p; 0 when the packet is not inspectable IPv4. */
 NF_FN int nids_view_init(const struct nf_pkt *p, struct nids_view *v)
 {
@@ -519,7 +550,7 @@ NF_FN uint32_t nids_scan_lanes(const struct nf_nids *st, struct nids_scan *sc, c
 			       const uint32_t nl)
 {
 	const uint16_t *dfa = NF_AT(st, st->dfa_off, const uint16_t *);
-	const uint8_t *cls = st->class_of;
+	const uint8_t *cls = nids_classes(st);
 	uint32_t nc = st->nclasses, omin = st->out_min;
 	uint32_t part = len / nl, warm = st->pattern_max - 1;
 	uint32_t s[NIDS_LANES];

@@ -6,8 +6,8 @@
 #include "registry.h"
 
 /* Every shipped NF (nf/nf_list.h); each defines its ops in nf/<name>_build.c. */
-#define NF_OPS_DECL_(NAME, name, head, tail, writes) extern const struct nf_ops nf_ops_##name;
-#define NF_OPS_REF_(NAME, name, head, tail, writes) &nf_ops_##name,
+#define NF_OPS_DECL_(NAME, name, head, tail, writes, binit) extern const struct nf_ops nf_ops_##name;
+#define NF_OPS_REF_(NAME, name, head, tail, writes, binit) &nf_ops_##name,
 NF_LIST(NF_OPS_DECL_)
 extern const struct nf_ops nf_ops_custom;
 
