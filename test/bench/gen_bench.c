@@ -193,11 +193,14 @@ static double gpu_idle_share;
  */
 static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 {
-	static struct restorer rs;
+	/* One per call: several chains run this at once (multi_report). */
+	struct restorer *rs = calloc(1, sizeof(*rs));
 	uint64_t pkts = 0, sub = 0, done = 0;
 	double t0, t1, idle = 0, idle_since = 0;
 
-	restorer_start(&rs, bn, n);
+	if (!rs)
+		return -1;
+	restorer_start(rs, bn, n);
 	/* Warm-up: every in-flight slot once, so first launches and buffer growth are not timed. */
 	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++)
 		backend_gpu->submit(bc, bn->desc + (size_t)w * BATCH_MAX, n);
@@ -218,14 +221,14 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 
 		/* Time the backend had a free slot but the next batch was not restored yet. */
 		int waiting = t1 - t0 < bn->seconds && sub - done < backend_gpu->max_inflight &&
-			      !restorer_ready(&rs, (uint32_t)(sub % NBUF));
+			      !restorer_ready(rs, (uint32_t)(sub % NBUF));
 		if (waiting && idle_since == 0)
 			idle_since = t1;
 		else if (!waiting && idle_since > 0) {
 			idle += t1 - idle_since;
 			idle_since = 0;
 		}
-		while (t1 - t0 < bn->seconds && sub - done < NBUF && restorer_ready(&rs, (uint32_t)(sub % NBUF))) {
+		while (t1 - t0 < bn->seconds && sub - done < NBUF && restorer_ready(rs, (uint32_t)(sub % NBUF))) {
 			uint32_t slot = (uint32_t)(sub % NBUF);
 			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n);
 			if (r == -EBUSY)
@@ -242,7 +245,7 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 			break;
 		}
 		if (r == 1) {
-			restorer_post(&rs, (uint32_t)(done % NBUF));
+			restorer_post(rs, (uint32_t)(done % NBUF));
 			done++;
 			pkts += k;
 		}
@@ -250,7 +253,8 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 	}
 out:
 	t1 = now();
-	restorer_stop(&rs);
+	restorer_stop(rs);
+	free(rs);
 	gpu_idle_share = idle / (t1 - t0);
 	return pkts / (t1 - t0) / 1e6;
 }
@@ -285,80 +289,116 @@ struct mg_job {
 	struct backend_chain *bc;
 	uint32_t n;
 	double mpps;
+	double cpu; /* seconds of CPU the submitting thread used */
 };
 
 static void *mg_thread(void *arg)
 {
 	struct mg_job *j = arg;
+	struct timespec c0, c1;
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	j->mpps = gpu_loop(j->bn, j->bc, j->n);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+	j->cpu = (c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) * 1e-9;
 	return NULL;
 }
 
+#define MG_CHAINS 4
+/* A second bench over fresh memory, with the same packets as from. */
+static int bench_clone(struct bench *to, const struct bench *from)
+{
+	*to = *from;
+	to->umem = mmap(NULL, to->umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	to->pristine = mmap(NULL, to->umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	to->pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*to->pdesc));
+	to->desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*to->desc));
+	if (to->umem == MAP_FAILED || to->pristine == MAP_FAILED || !to->pdesc || !to->desc ||
+	    backend_gpu->umem_attach(to->umem, to->umem_size, PKTGEN_FRAME))
+		return -ENOMEM;
+	return 0;
+}
+
+static void bench_copy_traffic(struct bench *to, const struct bench *from)
+{
+	memcpy(to->pristine, from->pristine, to->umem_size);
+	memcpy(to->umem, from->pristine, to->umem_size);
+	memcpy(to->pdesc, from->pdesc, (size_t)NBUF * BATCH_MAX * sizeof(*to->pdesc));
+}
+
 /*
- * Multi-GPU placement: two copies of the chain, each fed by its own thread from
- * its own UMEM, placed on devices (0, 1) and then both on device 0; aggregate Mpps.
+ * Multi-GPU scaling: 1, 2 and 4 copies of the chain, each fed by its own
+ * submitting thread from its own UMEM, all on device 0 or spread over devices
+ * 0 and 1 (chain c on c % 2); the fused agent, 64 B (16k-packet batches) and
+ * 1500 B (64k). Prints the aggregate Mpps (Gbps), each chain's, and the host
+ * cores the submitting threads kept busy (frame restores, which only the
+ * bench needs, run on other threads and are not counted).
  */
 static void multi_report(struct bench *bn0, int ndev)
 {
-	static const int place[2][2] = { { 0, 1 }, { 0, 0 } };
-	struct bench bn1 = *bn0;
+	static struct bench bn[MG_CHAINS];
+	static const struct { int size; uint32_t n; } sz[] = { { 64, 16384 }, { 1500, 65536 } };
 
-	bn1.umem = mmap(NULL, bn1.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bn1.pristine = mmap(NULL, bn1.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bn1.pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn1.pdesc));
-	bn1.desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn1.desc));
-	if (bn1.umem == MAP_FAILED || bn1.pristine == MAP_FAILED || !bn1.pdesc || !bn1.desc ||
-	    backend_gpu->umem_attach(bn1.umem, bn1.umem_size, PKTGEN_FRAME)) {
-		fprintf(stderr, "gen-bench: memory for the second chain\n");
-		return;
+	bn[0] = *bn0;
+	for (int c = 1; c < MG_CHAINS; c++) {
+		if (bench_clone(&bn[c], bn0)) {
+			fprintf(stderr, "gen-bench: memory for chain %d\n", c);
+			return;
+		}
 	}
-	gen_traffic(bn0, 64);
-	gen_traffic(&bn1, 64);
-	gpu_env("gather", "rtc");
-	printf("\n== multi-GPU: 2 chains, 64B, gather/rtc generic agent, aggregate Mpps (%d devices)\n", ndev);
-	printf("%-8s %14s %14s %14s %14s %14s\n", "batch", "1 chain dev0", "dev0+dev1", "  (per chain)", "dev0+dev0",
-	       "  (per chain)");
-	for (size_t b = 2; b < sizeof(batch_sizes) / sizeof(batch_sizes[0]); b++) {
-		uint32_t n = batch_sizes[b];
-		double one = gpu_point(bn0, n, "gather", "rtc"), agg[2] = { 0, 0 }, each[2][2];
+	gpu_env("gather", "fused");
+	printf("\n== multi-GPU: paper chains on 1 and 2 GPUs, gather/fused agent, aggregate (%d devices)\n", ndev);
+	printf("%-6s %6s %5s %10s %8s %10s  %s\n", "size", "chains", "gpus", "Mpps", "Gbps", "host cores", "per chain");
+	for (size_t s = 0; s < sizeof(sz) / sizeof(sz[0]); s++) {
+		gen_traffic(&bn[0], sz[s].size);
+		for (int c = 1; c < MG_CHAINS; c++)
+			bench_copy_traffic(&bn[c], &bn[0]);
+		for (int nc = 1; nc <= MG_CHAINS; nc *= 2) {
+			for (int ng = 1; ng <= 2; ng++) {
+				struct mg_job j[MG_CHAINS];
+				pthread_t t[MG_CHAINS];
+				double agg = 0, cpu = 0, wall;
+				char per[128] = "";
+				int ok = 1;
 
-		for (int pl = 0; pl < 2; pl++) {
-			struct mg_job j[2] = { { bn0, NULL, n, 0 }, { &bn1, NULL, n, 0 } };
-			pthread_t t[2];
-
-			if (place[pl][1] >= ndev) {
-				agg[pl] = -1;
-				continue;
-			}
-			for (int c = 0; c < 2; c++) {
-				j[c].bn->prog.gpu = place[pl][c];
-				j[c].bc = backend_gpu->chain_create(&j[c].bn->prog, j[c].bn->umem, j[c].bn->umem_size,
-								    PKTGEN_FRAME);
-			}
-			if (!j[0].bc || !j[1].bc) {
-				fprintf(stderr, "gen-bench: chain_create on devices %d,%d: %s\n", place[pl][0], place[pl][1],
-					strerror(errno));
-				agg[pl] = -1;
-			} else {
-				for (int c = 0; c < 2; c++)
-					pthread_create(&t[c], NULL, mg_thread, &j[c]);
-				for (int c = 0; c < 2; c++)
-					pthread_join(t[c], NULL);
-				agg[pl] = j[0].mpps + j[1].mpps;
-			}
-			for (int c = 0; c < 2; c++) {
-				each[pl][c] = j[c].mpps;
-				if (j[c].bc)
-					backend_gpu->chain_destroy(j[c].bc);
+				if (ng > ndev || (nc == 1 && ng == 2))
+					continue;
+				for (int c = 0; c < nc; c++) {
+					bn[c].prog.gpu = ng == 2 ? c % 2 : 0;
+					j[c] = (struct mg_job){ &bn[c], NULL, sz[s].n, 0, 0 };
+					j[c].bc = backend_gpu->chain_create(&bn[c].prog, bn[c].umem, bn[c].umem_size, PKTGEN_FRAME);
+					ok &= j[c].bc != NULL;
+				}
+				if (ok) {
+					double t0 = now();
+					for (int c = 0; c < nc; c++)
+						pthread_create(&t[c], NULL, mg_thread, &j[c]);
+					for (int c = 0; c < nc; c++)
+						pthread_join(t[c], NULL);
+					wall = now() - t0;
+					for (int c = 0; c < nc; c++) {
+						size_t o = strlen(per);
+						agg += j[c].mpps;
+						cpu += j[c].cpu;
+						snprintf(per + o, sizeof(per) - o, "%s%.2f", c ? " + " : "", j[c].mpps);
+					}
+					printf("%-6d %6d %5d %10.2f %8.1f %10.1f  %s\n", sz[s].size, nc, ng, agg,
+					       agg * sz[s].size * 8 / 1e3, cpu / wall, per);
+				} else {
+					fprintf(stderr, "gen-bench: chain_create for %d chains on %d GPU(s): %s: %s\n", nc, ng,
+						strerror(errno), gpu_backend_last_error());
+				}
+				for (int c = 0; c < nc; c++)
+					if (j[c].bc)
+						backend_gpu->chain_destroy(j[c].bc);
+				fflush(stdout);
 			}
 		}
-		bn0->prog.gpu = bn1.prog.gpu = 0;
-		printf("%-8u %14.2f %14.2f %6.2f+%-7.2f %14.2f %6.2f+%-7.2f\n", n, one, agg[0], each[0][0], each[0][1],
-		       agg[1], each[1][0], each[1][1]);
-		fflush(stdout);
 	}
-	backend_gpu->umem_detach(bn1.umem);
+	for (int c = 0; c < MG_CHAINS; c++)
+		bn[c].prog.gpu = 0;
+	for (int c = 1; c < MG_CHAINS; c++)
+		backend_gpu->umem_detach(bn[c].umem);
 }
 
 /*
