@@ -1129,7 +1129,8 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	sum.pattern_max = a.plen;
 	sum.dfa_bytes = (uint32_t)dfa_bytes;
 	sum.ac_bytes = (uint32_t)(dfa_bytes + (nout_states + 1) * 4 + a.nouts * 2 + (a.npatterns + 1) * 4 +
-				  rs.n * 4 + nneed * 2 + 256 + sum.port_keys * sizeof(struct nids_port_key));
+				  rs.n * 4 + nneed * 2 + 256 + sum.port_keys * sizeof(struct nids_port_key) +
+				  (sum.port_keys ? 65537 * 4 : 0));
 	sum.full_dfa_kib = (uint32_t)((uint64_t)a.nstates * 256 * 4 / 1024);
 
 	struct layout l = { sizeof(struct nf_nids) };
@@ -1145,6 +1146,7 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	uint32_t trig_rules_off = take(&l, rs.n * 4, 8);
 	uint32_t need_off = take(&l, nneed * 2, 8);
 	uint32_t keys_off = take(&l, sum.port_keys * sizeof(struct nids_port_key), 8);
+	uint32_t port_idx_off = sum.port_keys ? take(&l, 65537 * 4, 8) : 0;
 	uint32_t alerts_off = take(&l, rs.n * 8, 64);
 	uint32_t info_off = take(&l, rs.n * sizeof(struct nids_rule_info), 8);
 	uint32_t msg_off = take(&l, nmsg, 1);
@@ -1269,6 +1271,16 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 			nk += port_keys(&rs.rules[i], K + nk, (uint32_t)i);
 	qsort(K, nk, sizeof(*K), key_cmp);
 	st->nkeys = nk;
+	if (port_idx_off) {
+		uint32_t *PI = NF_AT(st, port_idx_off, uint32_t *), k = 0;
+
+		for (uint32_t p = 0; p <= 65536; p++) {
+			while (k < nk && K[k].port < p)
+				k++;
+			PI[p] = k;
+		}
+		st->port_idx_off = port_idx_off;
+	}
 
 	/* DFA rows and output lists, in new ids. */
 	uint16_t *D = NF_AT(st, dfa_off, uint16_t *);
