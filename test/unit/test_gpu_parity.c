@@ -566,12 +566,12 @@ Test(gpu_backend, fault_hands_batch_back)
 }
 
 /*
- * A fault after the agent ran (GEN_GPU_FAULT_INJECT=2:after) in gather mode: a
+ * A fault after the agent ran (GEN_GPU_FAULT_INJECT=2:after), gather mode: a
  * chain that writes packets has written its frames back, so the batch comes
  * back -ESTALE (never to be rerun) and each packet holds exactly one pass of the
  * NF; a chain that only reads packets left every frame as it was: -EIO, rerun ok.
  */
-static void fault_after(const char *nf, int want)
+static void fault_after(const char *nf, const char *mem, int want)
 {
 	enum { N = 3000 };
 	size_t usize = (size_t)3 * N * PKTGEN_FRAME;
@@ -581,7 +581,7 @@ static void fault_after(const char *nf, int want)
 
 	gpu_require();
 	setenv("GEN_GPU_FAULT_INJECT", "2:after", 1);
-	setenv("GEN_GPU_MEM", "gather", 1);
+	setenv("GEN_GPU_MEM", mem, 1);
 	struct nf_hdr *st = nf_make(nf, NULL);
 	umem = umem_new(usize);
 	pristine = umem_new(usize);
@@ -633,12 +633,18 @@ static void fault_after(const char *nf, int want)
 
 Test(gpu_backend, fault_after_write_is_not_rerun)
 {
-	fault_after("ttl_dec", -ESTALE);
+	fault_after("ttl_dec", "gather", -ESTALE);
 }
 
 Test(gpu_backend, fault_after_read_only_is_rerun)
 {
-	fault_after("flowmon", -EIO);
+	fault_after("flowmon", "gather", -EIO);
+}
+
+/* In place, the frames are the kernel's from its first access: a failed batch is never rerun. */
+Test(gpu_backend, fault_after_mapped_is_not_rerun)
+{
+	fault_after("ttl_dec", "mapped", -ESTALE);
 }
 
 /* Two chains on one [nf] share its device copy: counters add up across both. */
