@@ -517,7 +517,8 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
-					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto", NULL };
+					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
+					     "tx_thread", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -557,6 +558,14 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 			perr(p, kv->line, "xdp_bind must be auto, zerocopy or copy, got '%s'", kv->value);
 		else
 			c->xdp_bind = i;
+	}
+	if ((kv = sect_get(s, "tx_thread"))) {
+		static const char *const names[] = { "no", "yes", NULL };
+
+		if ((i = pick(kv->value, names)) < 0)
+			perr(p, kv->line, "tx_thread must be no or yes, got '%s'", kv->value);
+		else
+			c->tx_thread = i == 1;
 	}
 	load_synth(p, c, s);
 	if ((kv = sect_get(s, "gpu_mode"))) {

@@ -78,6 +78,7 @@ struct cfg {
 	bool unmatched_drop;
 	bool xdp_native;
 	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
+	bool tx_thread;                          /* TX kicks on a thread of their own per queue */
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */
 	int queues;
 	uint32_t max_batch, mini_batch;

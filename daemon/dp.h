@@ -99,6 +99,18 @@ struct qworker {
 
 	struct wake wake;
 	struct pollfd *pfd;  /* wake fd + every RX socket: what an idle worker sleeps on */
+
+	/*
+	 * The TX kicker: copy-mode AF_XDP transmits inside sendto(), and on veth the
+	 * receiving side's softirq runs there too, so the kick costs more than the
+	 * rest of the loop; it runs on its own thread, the worker only fills the
+	 * TX ring. It touches nothing of the worker's but sendto() on TX sockets.
+	 * Only with [gen] tx_thread = yes.
+	 */
+	bool tx_thread;
+	struct wake kick_wake;
+	pthread_t kick_thread;
+	bool kick_running;
 	int npfd;
 
 	pthread_t thread;
@@ -117,6 +129,7 @@ struct xsk_opts {
 	uint32_t nframes;
 	enum xsk_bind bind;
 	const struct synth_cfg *synth; /* for ports named synth:N */
+	bool tx_thread;                /* a TX kicker thread per queue */
 	struct cls *cls;
 };
 

@@ -344,7 +344,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 		return -ENOMEM;
 	for (int q = 0; q < rt->nq; q++) {
 		struct xsk_opts o = { .nframes = nframes, .bind = (enum xsk_bind)cfg->xdp_bind, .synth = &cfg->synth,
-				      .cls = rt->cls };
+				      .cls = rt->cls, .tx_thread = cfg->tx_thread };
 
 		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, &o, rt->be, err, errlen);
 		if (r)
@@ -440,9 +440,9 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	if (cfg->unmatched_drop != old->unmatched_drop || cfg->max_batch != old->max_batch ||
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
 	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control) ||
-	    cfg->xdp_bind != old->xdp_bind || !same_synth(&cfg->synth, &old->synth)) {
-		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, max_batch, mini_batch, gpu_mode, "
-			 "control and synth_* cannot change on reload; restart gend to change them", cfg->file);
+	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread || !same_synth(&cfg->synth, &old->synth)) {
+		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, max_batch, mini_batch, "
+			 "gpu_mode, control and synth_* cannot change on reload; restart gend to change them", cfg->file);
 		r = -EINVAL;
 		goto reject;
 	}

@@ -118,9 +118,13 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 
 	memset(w, 0, sizeof(*w));
 	w->wake.fd = -1;
+	w->kick_wake.fd = -1;
 	w->q = q;
 	w->cls = o->cls;
+	w->tx_thread = o->tx_thread;
 	r = wake_init(&w->wake);
+	if (!r)
+		r = wake_init(&w->kick_wake);
 	if (r) {
 		snprintf(err, errlen, "cannot create the wake-up eventfd of queue %u: %s", q, strerror(-r));
 		return r;
@@ -390,6 +394,29 @@ static void worker_sleep(struct qworker *w)
 	wake_done(&w->wake);
 }
 
+/*
+ * Copy-mode TX only moves on sendto(), and one call sends at most
+ * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet; or
+ * leave it to the kicker thread (tx_thread = yes).
+ */
+static void kick_tx(struct qworker *w, struct port_q *pq)
+{
+	if (pq->synth)
+		return;
+	if (w->kick_running) {
+		if (pq->tx_unkicked)
+			wake_kick(&w->kick_wake);
+	} else if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
+		uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
+
+		for (uint32_t k = 0; k < kicks; k++)
+			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+			    errno != ENOBUFS)
+				break;
+	}
+	pq->tx_unkicked = 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct qworker *w = arg;
@@ -420,25 +447,8 @@ static void *worker_main(void *arg)
 			work += receive(w, w->rx[i]);
 		for (int i = 0; i < w->nios; i++)
 			work += forward(w, w->ios[i]);
-		for (int p = 0; p < w->nports; p++) {
-			struct port_q *pq = &w->port[p];
-
-			/*
-			 * Copy-mode TX only moves on sendto(), and one call sends at most
-			 * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet.
-			 */
-			if (pq->synth)
-				continue;
-			if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
-				uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
-
-				for (uint32_t k = 0; k < kicks; k++)
-					if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN &&
-					    errno != EBUSY && errno != ENOBUFS)
-						break;
-			}
-			pq->tx_unkicked = 0;
-		}
+		for (int p = 0; p < w->nports; p++)
+			kick_tx(w, &w->port[p]);
 #ifdef GEN_DEBUG
 		if (xsk_frames_accounted(w) != w->nframes) {
 			fprintf(stderr, "queue %u: frame accounting broken: %u of %u frames accounted\n", w->q,
@@ -458,12 +468,82 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Descriptors in a TX ring the kernel has not taken yet. */
+static bool tx_waiting(const struct port_q *pq)
+{
+	return pq->tx_xsk && __atomic_load_n(pq->tx.producer, __ATOMIC_ACQUIRE) !=
+				     __atomic_load_n(pq->tx.consumer, __ATOMIC_ACQUIRE);
+}
+
+static bool kick_has_work(const struct qworker *w)
+{
+	for (int p = 0; p < w->nports; p++)
+		if (tx_waiting(&w->port[p]))
+			return true;
+	return LOAD(&w->stop);
+}
+
+static void kicker_sleep(struct qworker *w)
+{
+	struct pollfd pfd = { .fd = w->kick_wake.fd, .events = POLLIN };
+	struct timespec ts = { 0, 1000 * 1000 };
+
+	wake_prepare(&w->kick_wake);
+	if (!kick_has_work(w))
+		ppoll(&pfd, 1, &ts, NULL);
+	wake_done(&w->kick_wake);
+}
+
+/*
+ * One sendto() sends at most GEN_KERNEL_TX_BATCH frames in copy mode: kick
+ * while the ring holds frames the kernel has not taken and the socket asks.
+ */
+static void *kicker_main(void *arg)
+{
+	struct qworker *w = arg;
+	struct spin spin = { 0 };
+	char name[16];
+
+	snprintf(name, sizeof(name), "gen-t%u", w->q);
+	pthread_setname_np(pthread_self(), name);
+	while (!LOAD(&w->stop)) {
+		uint32_t kicked = 0;
+
+		for (int p = 0; p < w->nports; p++) {
+			struct port_q *pq = &w->port[p];
+
+			if (!tx_waiting(pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))
+				continue;
+			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN || errno == EBUSY ||
+			    errno == ENOBUFS)
+				kicked++;
+		}
+		if (kicked)
+			spin_reset(&spin);
+		else if (!spin_again(&spin))
+			kicker_sleep(w);
+	}
+	return NULL;
+}
+
 int xsk_worker_start(struct qworker *w)
 {
-	int r = pthread_create(&w->thread, NULL, worker_main, w);
+	bool tx = false;
+	int r;
 
-	if (r)
+	for (int p = 0; p < w->nports; p++)
+		tx |= w->port[p].tx_xsk != NULL;
+	if (tx && w->tx_thread) {
+		r = pthread_create(&w->kick_thread, NULL, kicker_main, w);
+		if (r)
+			return -r;
+		w->kick_running = true;
+	}
+	r = pthread_create(&w->thread, NULL, worker_main, w);
+	if (r) {
+		xsk_worker_stop(w);
 		return -r;
+	}
 	w->running = true;
 	return 0;
 }
@@ -615,8 +695,10 @@ void xsk_io_remove(struct qworker *w, struct chain_io *io)
 
 void xsk_worker_stop(struct qworker *w)
 {
-	if (!w->running)
-		return;
+	if (!w->running) {
+		STORE(&w->stop, 1);
+		goto kicker;
+	}
 	/* Let sent frames complete so every frame is back before the UMEM goes. */
 	for (int tries = 0; tries < 200; tries++) {
 		bool busy = false;
@@ -631,6 +713,12 @@ void xsk_worker_stop(struct qworker *w)
 	wake_kick(&w->wake);
 	pthread_join(w->thread, NULL);
 	w->running = false;
+kicker:
+	if (w->kick_running) {
+		wake_kick(&w->kick_wake);
+		pthread_join(w->kick_thread, NULL);
+		w->kick_running = false;
+	}
 }
 
 void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
@@ -652,6 +740,7 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 	free(w->free_frames);
 	free(w->pfd);
 	wake_fini(&w->wake);
+	wake_fini(&w->kick_wake);
 	memset(w, 0, sizeof(*w));
 }
 

@@ -6,7 +6,8 @@
 #    worker and one controller per queue), CPU ns per packet per stage (perf);
 #  - veth, empty chain, 64 B, 1, 4, 8 queues: gend against a plain AF_XDP
 #    receiver's ceiling in the same testbed, per sender (gen-traffic's AF_XDP
-#    sender; xdp-trafficgen where the kernel runs it);
+#    sender; xdp-trafficgen where the kernel runs it), with TX kicks on the
+#    port worker (tx_thread = no) and on a thread of their own (yes);
 #  - veth latency at half of gend's one-queue rate, cpu backend.
 # Usage: test/bench/host_bench.sh [seconds per figure]
 # Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), VETH_QUEUES
@@ -21,7 +22,9 @@ for q in ${SYNTH_QUEUES-1 2 4}; do
 	bash "$D/host_synth.sh" "$q" "$SECS" 2>&1 | grep -v "^ok -"
 done
 for q in ${VETH_QUEUES-1 4 8}; do
-	LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 |
-		grep -E "^(veth|SKIP|FAIL)"
+	for tt in no yes; do
+		TX_THREAD=$tt LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 |
+			grep -E "^(veth|SKIP|FAIL)"
+	done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -10,7 +10,8 @@
 # Senders: gen-traffic's AF_XDP sender (one thread per queue), and xdp-trafficgen
 # (xdp-tools) where the kernel runs it; each figure names its sender.
 # Usage: test/bench/host_veth.sh QUEUES [seconds]   (root; run by host_bench.sh)
-# Environment: GEN_BACKEND (default cpu), LATENCY=1.
+# Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=yes (gend's
+# [gen] tx_thread: copy-mode TX kicks on a thread of their own per queue).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -21,6 +22,7 @@ net_require
 [ -n "${GEN_LD_PATH:-}" ] && SINK="env LD_LIBRARY_PATH=$GEN_LD_PATH $SINK"
 net_setup
 cfg_begin
+echo "tx_thread = ${TX_THREAD:-no}" >>"$WORK/chains.ini"
 cfg_empty_chain
 GT_SEND="--afxdp --threads $Q --queue-base 0"
 tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
@@ -87,14 +89,14 @@ for s in gen-traffic xdp-trafficgen; do
 		echo "veth, $Q queue(s), sender $s: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 		continue
 	fi
-	python3 - "$Q" "$s" "${G[$s]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" <<'PY'
+	python3 - "$Q" "$s" "${G[$s]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" <<'PY'
 import sys
-q, s, g, c, be, mode, fill = sys.argv[1:8]
+q, s, g, c, be, mode, fill, tt = sys.argv[1:9]
 g, c = float(g), float(c)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a"
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}: gend {g:.3f} Mpps (backend {be}, AF_XDP {mode} mode, "
-      f"fill ring empty {fill}); plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it")
+      f"tx_thread {tt}, fill ring empty {fill}); plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it")
 PY
 done
-[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, sender gen-traffic at half of gend's rate (${HALF} pps): $LAT"
+[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-no}, sender gen-traffic at half of gend's rate (${HALF} pps): $LAT"
 exit 0

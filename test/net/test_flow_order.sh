@@ -4,7 +4,8 @@
 # full speed, one controller per (chain, queue), batches as large as the backlog,
 # out of a real veth to gen-traffic's receiver. Frames the veth cannot take are
 # dropped and counted; every frame that arrives must come after the ones of its
-# flow that arrived before it, and the counts must add up.
+# flow that arrived before it, and the counts must add up. TX kicks run on their
+# own thread per queue here (tx_thread = yes); test_synth.sh covers the default.
 . "$(dirname "$0")/lib.sh"
 export NET_QUEUES=4
 GEN_PORTS="synth:0 gout"
@@ -13,6 +14,7 @@ net_require
 net_setup
 cfg_begin
 cat >>"$WORK/chains.ini" <<EOF
+tx_thread = yes
 synth_flows = 64
 synth_size = imix
 synth_count = $PER_Q
