@@ -53,7 +53,9 @@ print(f"synthetic port, empty chain, {size} B, {q} queue(s), backend {st['backen
 threads = sorted(n for n in c1 if n.startswith('gen-'))
 print("  CPU per thread (busy polling included): " + ", ".join(
       f"{n} {(c1[n] - c0.get(n, 0)) / tck / secs * 100:.0f}%" for n in threads))
-if sys.argv[10]:
+if not sys.argv[10]:
+    print("  ns per packet by stage: not measured (no perf here, or HOST_BENCH_PERF=0)")
+else:
     c, d = (int(x) for x in sys.argv[10].split())
     n = max(d - c, 1)
     rows = []
@@ -61,7 +63,7 @@ if sys.argv[10]:
         f = line.split()
         samples, comm, sym = int(f[1]), f[2], f[-1]
         rows.append((comm, sym, samples * 1e9 / 997 / n))
-    print(f"  ns per packet by stage (perf, 997 Hz, {n} packets): worker = generate + classify + hand over + "
+    print(f"  ns per packet of all queues by stage (perf, 997 Hz, {n} packets): worker = generate + classify + hand over + "
           f"forward/return; controller = batcher + backend (+ its idle polls)")
     for comm in sorted({r[0] for r in rows}):
         top = sorted((r for r in rows if r[0] == comm), key=lambda r: -r[2])[:6]
