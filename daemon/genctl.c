@@ -28,7 +28,8 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -s, --socket SOCKET  control socket (default %s)\n"
 		"  -j, --json           machine-readable output\n"
-		"  -h, --help           this text\n",
+		"  -h, --help           this text\n"
+		"  -V, --version        print the version and exit\n",
 		CFG_DEFAULT_CONTROL);
 }
 
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *sock = CFG_DEFAULT_CONTROL;
@@ -48,7 +50,7 @@ int main(int argc, char **argv)
 	FILE *out;
 	int c, r, n;
 
-	while ((c = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:jhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -58,6 +60,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("genctl %s\n", GEN_VERSION);
 			return 0;
 		default:
 			usage(stderr);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,14 +79,27 @@ static void install_crash_handler(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: gend [-c FILE] [-f] [--check] [--backend auto|gpu|cpu] [--frames N] [-v]\n"
+	fprintf(out, "usage: gend [-c FILE] [-f] [--backend auto|gpu|cpu] [--frames N] [-v]\n"
+		     "       gend --check [-c] FILE\n"
+		     "       gend --version\n"
 		     "  -c, --config FILE   configuration (default %s)\n"
 		     "  -f, --foreground    stay in the foreground (always the case under systemd)\n"
 		     "      --check         validate FILE (and the files it names) and exit\n"
 		     "      --backend B     override [gen] backend\n"
 		     "      --frames N      UMEM frames per queue (default 16384)\n"
-		     "  -v, --verbose       more logging\n",
+		     "  -v, --verbose       more logging\n"
+		     "  -V, --version       print the version and exit\n",
 		CFG_DEFAULT_FILE);
+}
+
+/* The backends this binary carries: a cpu-only build says so. */
+static void print_version(void)
+{
+#ifdef GEN_HAVE_CUDA
+	printf("gend %s (backends: cpu gpu)\n", GEN_VERSION);
+#else
+	printf("gend %s (backends: cpu)\n", GEN_VERSION);
+#endif
 }
 
 struct gend {
@@ -184,6 +198,29 @@ static const struct ctl_handlers handlers = {
 	.report = h_report,
 };
 
+/*
+ * Inline ESP keys in a file others can read are readable by every user of the
+ * host: a warning, not an error, so an existing set-up keeps loading.
+ */
+static void warn_inline_keys(const struct cfg *cfg, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) || !(st.st_mode & S_IROTH))
+		return;
+	for (int i = 0; i < cfg->n_nfs; i++) {
+		const struct cfg_nf *nf = &cfg->nfs[i];
+
+		for (int k = 0; k < nf->nkv; k++) {
+			if (strcmp(nf->kv[k].key, "enc_key") && strcmp(nf->kv[k].key, "auth_key"))
+				continue;
+			fprintf(stderr, "%s:%d: warning: inline %s of nf '%s' in a file readable by others (mode %04o); "
+				"chmod 0640 the file, or move the key to %s_file (root-only)\n", path, nf->kv[k].line,
+				nf->kv[k].key, nf->name, (unsigned)(st.st_mode & 07777), nf->kv[k].key);
+		}
+	}
+}
+
 static int check_only(const char *path)
 {
 	char err[8192];
@@ -199,6 +236,7 @@ static int check_only(const char *path)
 		cfg_free(cfg);
 		return 1;
 	}
+	warn_inline_keys(cfg, path);
 	printf("%s: OK (%d ports, %d NFs, %d chains)\n", path, cfg->nports, cfg->n_nfs, cfg->nchains);
 	cfg_free(cfg);
 	return 0;
@@ -323,6 +361,7 @@ int main(int argc, char **argv)
 		{ "frames", required_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	static struct gend g;
@@ -332,7 +371,7 @@ int main(int argc, char **argv)
 	int o;
 
 	g.config = CFG_DEFAULT_FILE;
-	while ((o = getopt_long(argc, argv, "c:fvh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:fvhV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c':
 			g.config = optarg;
@@ -363,11 +402,17 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			print_version();
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
+	/* `gend --check FILE` reads as operators type it; the same as -c FILE. */
+	if (check && optind == argc - 1)
+		g.config = argv[optind++];
 	if (optind != argc) {
 		usage(stderr);
 		return 2;

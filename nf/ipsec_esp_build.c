@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "registry.h"
 #include "ipsec_esp.h"
 
@@ -87,6 +89,89 @@ static int need(const struct nf_cfg *cfg, const char *key, const char **v, int *
 }
 
 /*
+ * A key file holds the key as hex (optional 0x, surrounding white space). It
+ * must be a regular file owned by root and unreadable by group and others:
+ * a key anyone on the host can read is no secret, so such a file is refused.
+ */
+static int read_key_file(const struct nf_cfg *cfg, const char *key, const char *val, int line, uint8_t *out,
+			 size_t n, char *err, size_t errlen)
+{
+	char path[4096], buf[256], *s, *e;
+	struct stat st;
+	size_t len;
+	FILE *f;
+	int r;
+
+	nf_cfg_path(cfg, val, path, sizeof(path));
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		snprintf(err, errlen, "%s:%d: %s '%s': %s", cfg->file, line, key, path, strerror(-r));
+		return r;
+	}
+	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s:%d: %s '%s' is not a regular file", cfg->file, line, key, path);
+		fclose(f);
+		return -EINVAL;
+	}
+	if (st.st_uid != 0 || (st.st_mode & 077)) {
+		snprintf(err, errlen, "%s:%d: %s '%s' must be owned by root and readable by nobody else "
+			 "(owner uid %u, mode %04o; chown root and chmod 0600 it)", cfg->file, line, key, path,
+			 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+		fclose(f);
+		return -EPERM;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	for (s = buf; isspace((unsigned char)*s); s++)
+		;
+	for (e = s + strlen(s); e > s && isspace((unsigned char)e[-1]); e--)
+		;
+	*e = '\0';
+	r = parse_hex(s, out, n);
+	memset(buf, 0, sizeof(buf));
+	if (r) {
+		snprintf(err, errlen, "%s:%d: %s '%s' must hold %zu bytes as %zu hex digits", cfg->file, line, key, path,
+			 n, 2 * n);
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * A key comes inline (`enc_key`) or from a file (`enc_key_file`), exactly one
+ * of the two; what the inline value must look like is in `what`.
+ */
+static int get_key(const struct nf_cfg *cfg, const char *key, uint8_t *out, size_t n, const char *what, char *err,
+		   size_t errlen)
+{
+	char fkey[32];
+	const char *v, *fv;
+	int line, fline;
+
+	snprintf(fkey, sizeof(fkey), "%s_file", key);
+	v = nf_cfg_get(cfg, key, &line);
+	fv = nf_cfg_get(cfg, fkey, &fline);
+	if (v && fv) {
+		snprintf(err, errlen, "%s:%d: nf '%s': give %s or %s, not both", cfg->file, fline, cfg->name, key, fkey);
+		return -EINVAL;
+	}
+	if (fv)
+		return read_key_file(cfg, fkey, fv, fline, out, n, err, errlen);
+	if (!v) {
+		snprintf(err, errlen, "%s:%d: nf '%s': ipsec_esp needs '%s' or '%s'", cfg->file, cfg->line, cfg->name,
+			 key, fkey);
+		return -EINVAL;
+	}
+	if (parse_hex(v, out, n)) {
+		snprintf(err, errlen, "%s:%d: %s must be %s, got '%s'", cfg->file, line, key, what, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
  * The IV key is not the traffic key, and differs on every build even with the
  * same configured keys: HMAC-SHA1 keyed with fresh random bytes over the SA's
  * keys and SPI. So IVs cannot be predicted from the configuration, nor repeat
@@ -122,7 +207,8 @@ static int derive_iv_key(const uint8_t enc[ESP_ENC_KEY_LEN], const uint8_t auth[
 static int ipsec_esp_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, char *err, size_t errlen)
 {
 	static const char *const known[] = { "direction", "spi",	"enc_key",	 "auth_key", "tunnel_src",
-					     "tunnel_dst", "mtu", "replay_window", NULL };
+					     "tunnel_dst", "mtu", "replay_window", "enc_key_file", "auth_key_file",
+					     NULL };
 	uint8_t enc_key[ESP_ENC_KEY_LEN], auth_key[ESP_AUTH_KEY_LEN], iv_key[16];
 	uint32_t direction, spi, src, dst, mtu = 1500, window = 64;
 	unsigned long long n;
@@ -153,19 +239,13 @@ static int ipsec_esp_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, 
 	}
 	spi = (uint32_t)n;
 
-	if ((r = need(cfg, "enc_key", &v, &line, err, errlen)))
+	if ((r = get_key(cfg, "enc_key", enc_key, sizeof(enc_key), "16 bytes as 32 hex digits (AES-128)", err,
+			 errlen)))
 		return r;
-	if (parse_hex(v, enc_key, sizeof(enc_key))) {
-		snprintf(err, errlen, "%s:%d: enc_key must be 16 bytes as 32 hex digits (AES-128), got '%s'",
-			 cfg->file, line, v);
-		return -EINVAL;
-	}
-	if ((r = need(cfg, "auth_key", &v, &line, err, errlen)))
+	if ((r = get_key(cfg, "auth_key", auth_key, sizeof(auth_key), "20 bytes as 40 hex digits (HMAC-SHA1-96)",
+			 err, errlen))) {
+		memset(enc_key, 0, sizeof(enc_key));
 		return r;
-	if (parse_hex(v, auth_key, sizeof(auth_key))) {
-		snprintf(err, errlen, "%s:%d: auth_key must be 20 bytes as 40 hex digits (HMAC-SHA1-96), got '%s'",
-			 cfg->file, line, v);
-		return -EINVAL;
 	}
 
 	if ((r = need(cfg, "tunnel_src", &v, &line, err, errlen)))
