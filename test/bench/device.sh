@@ -7,14 +7,16 @@
 # (test/net/device_e2e.sh: mounts bpffs, needs ip/bpftool in the bundle); prints a
 # short table and keeps the full logs in OUT_DIR.
 # On machines with several GPUs also: parity on every device and gen-bench -M.
-# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused ncu e2e multi" (default all).
+# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused ncu e2e host multi" (default all).
+# host: test/bench/host_bench.sh (synthetic ports with the cpu and the gpu backend,
+# veth against a plain AF_XDP receiver, latency at half rate).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
 # the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
 build=${1:-build-gpu}
 bundle=${2:-.devbundle}
 out=${3:-${OUT:-/tmp/gen-device}}
-parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused ncu e2e multi} "
+parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused ncu e2e host multi} "
 mkdir -p "$out"
 export GEN_SHARED_DATA=${GEN_SHARED_DATA:-$PWD/$bundle/data}
 libs="$PWD/$bundle"
@@ -89,6 +91,13 @@ if [[ $parts == *" e2e "* ]]; then
 	echo "== net end-to-end (backend = gpu)"
 	GEN_LD_PATH=$libs bash test/net/device_e2e.sh "$build" "$bundle" 2>&1 | tee "$out/e2e.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+if [[ $parts == *" host "* ]]; then
+	echo "== host data path"
+	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs bash test/bench/host_bench.sh "${GEN_HOST_SECONDS:-5}" 2>&1 | tee "$out/host_bench.txt"
+	echo "== GPU path on synthetic ports (paper chain figures: gen-bench; this is the empty chain)"
+	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu SYNTH_QUEUES="1 4" VETH_QUEUES= \
+		bash test/bench/host_bench.sh "${GEN_HOST_SECONDS:-5}" 2>&1 | tee "$out/host_bench_gpu.txt"
 fi
 echo "summary: rc=$rc_all"
 exit $rc_all
