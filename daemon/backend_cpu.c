@@ -2,6 +2,10 @@
 /*
  * The cpu backend: the chain's NFs run to completion on the controller thread,
  * from the same NF source the GPU agent is built from. Batches complete at once.
+ * Counters are added up per thread and written to the blobs once per batch, and
+ * the chain runs NF by NF over chunks of the batch, so that ESP takes a chunk's
+ * sequence numbers with one atomic: with many threads on one chain, per-packet
+ * atomics on shared lines were the limit, not the NFs' work.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,23 +34,100 @@ static void chain_fill(struct nf_chain *c, const struct chain_prog *prog)
 	}
 }
 
+/* Packets one pass of the chain takes: each NF runs over all of them before the next NF. */
+#define CPU_CHUNK 256
+
+/*
+ * NF i over the packets pk[0, n) still in the chain: verdicts into v. ESP
+ * takes them as one batch (one atomic for the sequence numbers, two packets'
+ * crypto interleaved); the others one by one, the switch out of the loop.
+ */
+#define CPU_NF_LOOP_(NAME, name, head, tail, writes, binit)            \
+	case NF_T_##NAME:                                             \
+		if (NF_T_##NAME == NF_T_IPSEC_ESP) {                  \
+			nf_ipsec_esp_run_batch(st, pk, v, n);         \
+			return;                                       \
+		}                                                     \
+		for (uint32_t k = 0; k < n; k++)                      \
+			v[k] = nf_##name##_run(st, pk[k]);            \
+		return;
+
+static void cpu_nf_run(uint32_t type, void *st, struct nf_pkt *const *pk, int *v, uint32_t n)
+{
+	switch (type) {
+	NF_LIST(CPU_NF_LOOP_)
+	default:
+		for (uint32_t k = 0; k < n; k++)
+			v[k] = nf_dispatch(type, st, pk[k]);
+		return;
+	}
+}
+#undef CPU_NF_LOOP_
+
+/*
+ * The chain NF by NF over chunks of the batch, with the verdicts and packet
+ * semantics of nf_agent_run() per packet: each NF sees the packets every
+ * earlier NF passed, in batch order, and a packet dropped stops there. NFs'
+ * shared state sees the same order of packets as packet-by-packet would
+ * (ESP's sequence numbers, flowmon's claims), except that a state blob used
+ * twice in one chain sees the chunk twice in a row rather than interleaved.
+ */
+static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_size, struct gen_desc *descs,
+		      uint32_t first, uint32_t n)
+{
+	struct nf_pkt pkt[CPU_CHUNK], *live[CPU_CHUNK];
+	uint32_t at[CPU_CHUNK]; /* live[k] is packet first + at[k] */
+	int v[CPU_CHUNK];
+	uint32_t nlive = n;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct gen_desc *d = &descs[first + i];
+		uint64_t base = d->addr - d->addr % frame_size;
+
+		pkt[i] = (struct nf_pkt){
+			.buf = umem + base,
+			.off = (uint32_t)(d->addr - base),
+			.len = d->len,
+			.cap = frame_size,
+			.seq = first + i,
+		};
+		live[i] = &pkt[i];
+		at[i] = i;
+		d->verdict = NF_PASS;
+	}
+	for (uint32_t f = 0; f < c->n && f < NF_CHAIN_MAX && nlive; f++) {
+		uint32_t kept = 0;
+
+		cpu_nf_run(c->type[f], (void *)(uintptr_t)c->state[f], live, v, nlive);
+		for (uint32_t k = 0; k < nlive; k++) {
+			if (v[k] != NF_PASS) {
+				descs[first + at[k]].verdict = NF_DROP;
+				continue;
+			}
+			live[kept] = live[k];
+			at[kept++] = at[k];
+		}
+		nlive = kept;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct gen_desc *d = &descs[first + i];
+		uint64_t base = d->addr - d->addr % frame_size;
+
+		d->addr = base + pkt[i].off;
+		d->len = pkt[i].len;
+	}
+}
+
+/* Each thread's counter deltas for the batch it runs (nf.h: NF_COUNT_ADD), flushed at its end. */
+static __thread struct nf_count_cache cpu_counts;
+
 static void run_chain(const struct nf_chain *c, uint8_t *umem, uint32_t frame_size, struct gen_desc *descs,
 		      uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t base = descs[i].addr - descs[i].addr % frame_size;
-		struct nf_pkt p = {
-			.buf = umem + base,
-			.off = (uint32_t)(descs[i].addr - base),
-			.len = descs[i].len,
-			.cap = frame_size,
-			.seq = i,
-		};
-
-		descs[i].verdict = nf_agent_run(c, &p);
-		descs[i].addr = base + p.off;
-		descs[i].len = p.len;
-	}
+	nf_count_open(&cpu_counts);
+	for (uint32_t i = 0; i < n; i += CPU_CHUNK)
+		run_chunk(c, umem, frame_size, descs, i, n - i < CPU_CHUNK ? n - i : CPU_CHUNK);
+	nf_count_close(&cpu_counts);
 }
 
 void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,

@@ -272,68 +272,95 @@ NF_FN void esp_hmac(const struct nf_ipsec_esp *st, const uint8_t *msg, uint32_t 
 	hmac_sha1_pre(st->hmac_istate, st->hmac_ostate, msg, len, mac);
 }
 
-NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
+/* One packet's encapsulation, as esp_enc_plan() sized it. */
+struct esp_enc {
+	uint32_t ipoff;     /* inner IPv4 header, from buf */
+	uint32_t l2;        /* Ethernet (and tag) bytes, kept in front */
+	uint32_t inner_len; /* inner IPv4 total length (Ethernet trailer padding is not carried) */
+	uint32_t padlen;
+	uint32_t ct_len;    /* inner + pad + 2, a multiple of 16 */
+	uint32_t outer_len;
+	uint32_t new_off;
+	uint32_t esp;       /* ESP header, from buf */
+	uint8_t tos, df;
+};
+
+/* Checks that need no sequence number: NF_PASS with e filled in, or NF_DROP (counted). */
+NF_FN int esp_enc_plan(struct nf_ipsec_esp *st, const struct nf_pkt *p, struct esp_enc *e)
 {
 	uint32_t ipoff = nf_ipv4_off(p);
 	if (!ipoff) {
 		NF_COUNT(&st->hdr, ESP_C_NOT_IPV4);
 		return NF_DROP;
 	}
-	uint32_t l2 = ipoff - p->off;
 	const uint8_t *inner = p->buf + ipoff;
-	uint32_t inner_len = nf_get16(inner + 2); /* Ethernet trailer padding is not carried */
-	uint8_t tos = inner[1];
-	uint8_t df = inner[6] & 0x40;
-	uint32_t padlen = (AES_BLOCK - (inner_len + 2) % AES_BLOCK) % AES_BLOCK;
-	uint32_t ct_len = inner_len + padlen + 2;
-	uint32_t outer_len = ESP_OVERHEAD_HEAD + ct_len + ESP_ICV_LEN;
-	uint32_t new_off = p->off >= ESP_OVERHEAD_HEAD ? p->off - ESP_OVERHEAD_HEAD : 0;
-	uint32_t new_len = l2 + outer_len;
-	if (outer_len > st->mtu || (uint64_t)new_off + new_len > p->cap) {
+	e->ipoff = ipoff;
+	e->l2 = ipoff - p->off;
+	e->inner_len = nf_get16(inner + 2);
+	e->tos = inner[1];
+	e->df = inner[6] & 0x40;
+	e->padlen = (AES_BLOCK - (e->inner_len + 2) % AES_BLOCK) % AES_BLOCK;
+	e->ct_len = e->inner_len + e->padlen + 2;
+	e->outer_len = ESP_OVERHEAD_HEAD + e->ct_len + ESP_ICV_LEN;
+	e->new_off = p->off >= ESP_OVERHEAD_HEAD ? p->off - ESP_OVERHEAD_HEAD : 0;
+	if (e->outer_len > st->mtu || (uint64_t)e->new_off + e->l2 + e->outer_len > p->cap) {
 		NF_COUNT(&st->hdr, ESP_C_TOO_BIG);
 		return NF_DROP;
 	}
-	/* Reserve the number only now, so dropped packets leave no gaps on the wire. */
-	uint64_t seq = NF_FETCH_INC64(&st->seq_last) + 1; /* one atomic per warp on the GPU */
-	if (seq > ESP_SEQ_MAX) {
-		NF_COUNT(&st->hdr, ESP_C_SEQ_OVERFLOW);
-		return NF_DROP;
-	}
+	e->esp = e->new_off + e->l2 + ESP_OUTER_IP_LEN;
+	return NF_PASS;
+}
 
+/* Lay the packet out for the cipher: inner packet and L2 header moved, ESP trailer, SPI | seq. */
+NF_FN void esp_enc_layout(const struct nf_ipsec_esp *st, struct nf_pkt *p, const struct esp_enc *e, uint64_t seq)
+{
 	uint8_t *b = p->buf;
-	uint32_t esp = new_off + l2 + ESP_OUTER_IP_LEN;
-	uint32_t ct = esp + ESP_HDR_LEN + ESP_IV_LEN;
-	if (ct != ipoff)
-		esp_move_up(b, ct, ipoff, inner_len); /* only when headroom < 44: ct > ipoff */
-	if (new_off != p->off)
-		esp_move_down(b, new_off, p->off, l2);
-	for (uint32_t i = 0; i < padlen; i++)
-		b[ct + inner_len + i] = (uint8_t)(i + 1);
-	b[ct + inner_len + padlen] = (uint8_t)padlen;
-	b[ct + inner_len + padlen + 1] = ESP_NEXT_IPV4;
+	uint32_t ct = e->esp + ESP_HDR_LEN + ESP_IV_LEN;
+	if (ct != e->ipoff)
+		esp_move_up(b, ct, e->ipoff, e->inner_len); /* only when headroom < 44: ct > ipoff */
+	if (e->new_off != p->off)
+		esp_move_down(b, e->new_off, p->off, e->l2);
+	for (uint32_t i = 0; i < e->padlen; i++)
+		b[ct + e->inner_len + i] = (uint8_t)(i + 1);
+	b[ct + e->inner_len + e->padlen] = (uint8_t)e->padlen;
+	b[ct + e->inner_len + e->padlen + 1] = ESP_NEXT_IPV4;
 
-	nf_put32(b + esp, st->spi);
-	nf_put32(b + esp + 4, (uint32_t)seq);
-	uint8_t mac[SHA1_DIGEST];
+	nf_put32(b + e->esp, st->spi);
+	nf_put32(b + e->esp + 4, (uint32_t)seq);
+}
+
+/* IV, CBC in place and the ICV's HMAC of a laid-out packet. */
+NF_FN void esp_enc_crypto(const struct nf_ipsec_esp *st, struct nf_pkt *p, const struct esp_enc *e, uint64_t seq,
+			  uint8_t mac[SHA1_DIGEST])
+{
+	uint8_t *b = p->buf;
+	uint32_t ct = e->esp + ESP_HDR_LEN + ESP_IV_LEN;
 #if defined(ESP_HOST_X86)
 	if ((st->host_accel & (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) == (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) {
-		esp_ni_encrypt_and_mac(st->ni_iv_rk, st->ni_enc_rk, st->hmac_istate, st->hmac_ostate, seq, b + esp,
-				       ct_len, mac);
-	} else
-#endif
-	{
-		esp_iv_cbc_encrypt(st, seq, b + esp + ESP_HDR_LEN, b + ct, ct_len);
-		esp_hmac(st, b + esp, ESP_HDR_LEN + ESP_IV_LEN + ct_len, mac);
+		esp_ni_encrypt_and_mac(st->ni_iv_rk, st->ni_enc_rk, st->hmac_istate, st->hmac_ostate, seq, b + e->esp,
+				       e->ct_len, mac);
+		return;
 	}
-	for (int i = 0; i < ESP_ICV_LEN; i++)
-		b[ct + ct_len + i] = mac[i];
+#endif
+	esp_iv_cbc_encrypt(st, seq, b + e->esp + ESP_HDR_LEN, b + ct, e->ct_len);
+	esp_hmac(st, b + e->esp, ESP_HDR_LEN + ESP_IV_LEN + e->ct_len, mac);
+}
 
-	uint8_t *ip = b + new_off + l2;
+/* The ICV after the ciphertext, the outer IPv4 header, the packet's new bounds; counted. */
+NF_FN int esp_enc_finish(struct nf_ipsec_esp *st, struct nf_pkt *p, const struct esp_enc *e, uint64_t seq,
+			 const uint8_t mac[SHA1_DIGEST])
+{
+	uint8_t *b = p->buf;
+	uint32_t ct = e->esp + ESP_HDR_LEN + ESP_IV_LEN;
+	for (int i = 0; i < ESP_ICV_LEN; i++)
+		b[ct + e->ct_len + i] = mac[i];
+
+	uint8_t *ip = b + e->new_off + e->l2;
 	ip[0] = 0x45;
-	ip[1] = tos;
-	nf_put16(ip + 2, (uint16_t)outer_len);
+	ip[1] = e->tos;
+	nf_put16(ip + 2, (uint16_t)e->outer_len);
 	nf_put16(ip + 4, (uint16_t)seq); /* unique among the last 65536 packets of the SA */
-	ip[6] = df;
+	ip[6] = e->df;
 	ip[7] = 0;
 	ip[8] = ESP_TTL;
 	ip[9] = NF_IPPROTO_ESP;
@@ -342,10 +369,27 @@ NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 	nf_put32(ip + 16, st->tunnel_dst);
 	nf_put16(ip + 10, esp_ip_csum(ip, ESP_OUTER_IP_LEN));
 
-	p->off = new_off;
-	p->len = new_len;
+	p->off = e->new_off;
+	p->len = e->l2 + e->outer_len;
 	NF_COUNT(&st->hdr, ESP_C_ENCRYPTED);
 	return NF_PASS;
+}
+
+NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
+{
+	struct esp_enc e;
+	if (esp_enc_plan(st, p, &e) != NF_PASS)
+		return NF_DROP;
+	/* Reserve the number only now, so dropped packets leave no gaps on the wire. */
+	uint64_t seq = NF_FETCH_INC64(&st->seq_last) + 1; /* one atomic per warp on the GPU */
+	if (seq > ESP_SEQ_MAX) {
+		NF_COUNT(&st->hdr, ESP_C_SEQ_OVERFLOW);
+		return NF_DROP;
+	}
+	esp_enc_layout(st, p, &e, seq);
+	uint8_t mac[SHA1_DIGEST];
+	esp_enc_crypto(st, p, &e, seq, mac);
+	return esp_enc_finish(st, p, &e, seq, mac);
 }
 
 NF_FN int nf_ipsec_esp_decrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
@@ -426,5 +470,79 @@ NF_FN int nf_ipsec_esp_run(void *state, struct nf_pkt *p)
 		return nf_ipsec_esp_decrypt(st, p);
 	return nf_ipsec_esp_encrypt(st, p);
 }
+
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+/* Packets one call of the host batch path takes at once (more are taken in turns). */
+#define ESP_BATCH_MAX 256
+
+/*
+ * Encrypt n <= ESP_BATCH_MAX packets: nf_ipsec_esp_encrypt on each, in order,
+ * with the same verdicts, counters and bytes, but the sequence numbers of the
+ * packets that pass the size checks taken with one atomic (numbers unique,
+ * gap-free, in packet order, as one thread running the packets one by one
+ * would hand them out) and, with AES-NI and SHA-NI, two packets' crypto
+ * interleaved (esp_ni_encrypt_and_mac_batch).
+ */
+static inline __attribute__((unused)) void esp_encrypt_batch(struct nf_ipsec_esp *st, struct nf_pkt *const *pk,
+							     int *v, uint32_t n)
+{
+	struct esp_enc e[ESP_BATCH_MAX];
+	uint8_t mac[ESP_BATCH_MAX][SHA1_DIGEST];
+	uint32_t ok[ESP_BATCH_MAX], nok = 0;
+
+	for (uint32_t k = 0; k < n; k++) {
+		v[k] = esp_enc_plan(st, pk[k], &e[k]);
+		if (v[k] == NF_PASS)
+			ok[nok++] = k;
+	}
+	if (!nok)
+		return;
+	uint64_t first = NF_ATOMIC_ADD64(&st->seq_last, nok) + 1;
+	uint32_t nseq = nok;
+	if (first + nok - 1 > ESP_SEQ_MAX) {
+		/* Numbers past the 32-bit counter are taken (as one by one) and their packets dropped. */
+		nseq = first > ESP_SEQ_MAX ? 0 : (uint32_t)(ESP_SEQ_MAX - first + 1);
+		for (uint32_t j = nseq; j < nok; j++) {
+			NF_COUNT(&st->hdr, ESP_C_SEQ_OVERFLOW);
+			v[ok[j]] = NF_DROP;
+		}
+	}
+	for (uint32_t j = 0; j < nseq; j++)
+		esp_enc_layout(st, pk[ok[j]], &e[ok[j]], first + j);
+#if defined(ESP_HOST_X86)
+	if ((st->host_accel & (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) == (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) {
+		struct esp_ni_job jobs[ESP_BATCH_MAX];
+		for (uint32_t j = 0; j < nseq; j++)
+			jobs[j] = (struct esp_ni_job){ .esp = pk[ok[j]]->buf + e[ok[j]].esp, .ct_len = e[ok[j]].ct_len,
+						       .seq = first + j, .mac = mac[j] };
+		esp_ni_encrypt_and_mac_batch(st->ni_iv_rk, st->ni_enc_rk, st->hmac_istate, st->hmac_ostate, jobs, nseq);
+	} else
+#endif
+	{
+		for (uint32_t j = 0; j < nseq; j++)
+			esp_enc_crypto(st, pk[ok[j]], &e[ok[j]], first + j, mac[j]);
+	}
+	for (uint32_t j = 0; j < nseq; j++)
+		esp_enc_finish(st, pk[ok[j]], &e[ok[j]], first + j, mac[j]);
+}
+
+/*
+ * The cpu backend's entry: the SA over packets pk[0, n), verdicts into v, the
+ * same as nf_ipsec_esp_run on each packet in turn.
+ */
+static inline __attribute__((unused)) void nf_ipsec_esp_run_batch(void *state, struct nf_pkt *const *pk, int *v,
+								  uint32_t n)
+{
+	struct nf_ipsec_esp *st = (struct nf_ipsec_esp *)state;
+
+	if (st->direction == ESP_DIR_DECRYPT) {
+		for (uint32_t k = 0; k < n; k++)
+			v[k] = nf_ipsec_esp_decrypt(st, pk[k]);
+		return;
+	}
+	for (uint32_t k = 0; k < n; k += ESP_BATCH_MAX)
+		esp_encrypt_batch(st, pk + k, v + k, n - k < ESP_BATCH_MAX ? n - k : ESP_BATCH_MAX);
+}
+#endif
 
 #endif

@@ -605,7 +605,7 @@ NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, ui
 		NF_COUNT(&st->hdr, NIDS_C_VERIFY_ABORTED);
 	if (m <= 0)
 		return 0;
-	NF_ATOMIC_ADD64(NF_AT(st, st->alerts_off, uint64_t *) + ri, 1);
+	NF_COUNT_ADD(NF_AT(st, st->alerts_off, uint64_t *) + ri, 1);
 	return 1;
 }
 
@@ -722,7 +722,7 @@ NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 	}
 	if (!fired)
 		return NF_PASS;
-	NF_ATOMIC_ADD64(&NF_COUNTERS(&st->hdr)[NIDS_C_ALERTS], fired);
+	NF_COUNT_ADD(&NF_COUNTERS(&st->hdr)[NIDS_C_ALERTS], fired);
 	NF_COUNT(&st->hdr, NIDS_C_ALERT_PACKETS);
 	if (st->action == NIDS_ACT_DROP) {
 		NF_COUNT(&st->hdr, NIDS_C_DROPPED);
