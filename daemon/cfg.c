@@ -513,12 +513,37 @@ static void load_synth(struct parser *p, struct cfg *c, const struct raw_sect *s
 		load_synth_proto(p, c, kv);
 }
 
+/*
+ * metrics_listen = 127.x.y.z:PORT. Loopback only: the page tells anyone who can
+ * reach it the host's traffic figures, and gend has no authentication.
+ */
+static void load_metrics_listen(struct parser *p, struct cfg *c, const struct nf_kv *kv)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = strrchr(kv->value, ':');
+	struct in_addr a;
+	unsigned long port;
+
+	if (!colon || (size_t)(colon - kv->value) >= sizeof(host) || parse_ulong(colon + 1, 1, 65535, &port)) {
+		perr(p, kv->line, "metrics_listen must be ADDRESS:PORT (e.g. 127.0.0.1:9469), got '%s'", kv->value);
+		return;
+	}
+	memcpy(host, kv->value, (size_t)(colon - kv->value));
+	host[colon - kv->value] = '\0';
+	if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
+		perr(p, kv->line, "metrics_listen must be a loopback IPv4 address (127.0.0.0/8), got '%s'", host);
+		return;
+	}
+	c->metrics_addr = ntohl(a.s_addr);
+	c->metrics_port = (uint16_t)port;
+}
+
 static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", NULL };
+					     "tx_thread", "metrics_listen", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -608,6 +633,8 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		else if (!(c->control = strdup(kv->value)))
 			p->oom = true;
 	}
+	if ((kv = sect_get(s, "metrics_listen")))
+		load_metrics_listen(p, c, kv);
 }
 
 /* ---- NF fingerprints: a changed key or a changed referenced file means a new state ---- */

@@ -84,6 +84,8 @@ struct cfg {
 	uint32_t max_batch, mini_batch;
 	enum cfg_gpu_mode gpu_mode;
 	char *control;
+	uint32_t metrics_addr;                   /* metrics_listen: 127.0.0.0/8, host order */
+	uint16_t metrics_port;                   /* 0: no HTTP metrics listener */
 	struct cfg_nf *nfs;
 	int n_nfs;
 	struct cfg_chain *chains;

@@ -40,7 +40,7 @@ static int make_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-static int64_t now_ms(void)
+int64_t ctl_now_ms(void)
 {
 	struct timespec ts;
 
@@ -49,11 +49,11 @@ static int64_t now_ms(void)
 }
 
 /* Wait for `events` on fd until the absolute deadline (ms, CLOCK_MONOTONIC). */
-static int wait_fd(int fd, short events, int64_t deadline)
+int ctl_wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = events };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - ctl_now_ms();
 		int r;
 
 		if (left <= 0)
@@ -69,7 +69,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 }
 
 /* Send all of buf; each chunk must make progress within timeout_ms. MSG_NOSIGNAL: no SIGPIPE. */
-static int send_all(int fd, const char *buf, size_t len, int timeout_ms)
+int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms)
 {
 	while (len) {
 		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -79,7 +79,7 @@ static int send_all(int fd, const char *buf, size_t len, int timeout_ms)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			int r = wait_fd(fd, POLLOUT, now_ms() + timeout_ms);
+			int r = ctl_wait_fd(fd, POLLOUT, ctl_now_ms() + timeout_ms);
 			if (r)
 				return r;
 			continue;
@@ -191,7 +191,7 @@ static int read_request(int fd, char *line, size_t len, int64_t deadline)
 
 	for (;;) {
 		ssize_t n;
-		int r = wait_fd(fd, POLLIN, deadline);
+		int r = ctl_wait_fd(fd, POLLIN, deadline);
 
 		if (r)
 			return r;
@@ -217,7 +217,8 @@ static int read_request(int fd, char *line, size_t len, int64_t deadline)
 	}
 }
 
-static const char usage_text[] = "expected: status | stats | chains | reload | report NF WHAT, optionally --json";
+static const char usage_text[] =
+	"expected: status | stats | chains | reload | metrics | report NF WHAT, optionally --json";
 
 /* Parse the request and run the handler; the body goes to out. */
 static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *out, bool *json)
@@ -251,6 +252,8 @@ static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *o
 		simple = h->chains;
 	else if (!strcmp(tok[0], "reload"))
 		simple = h->reload;
+	else if (!strcmp(tok[0], "metrics"))
+		simple = h->metrics;
 	else if (!strcmp(tok[0], "report")) {
 		if (n != 3) {
 			fprintf(out, "usage: report NF WHAT");
@@ -285,7 +288,7 @@ static int serve(int fd, const struct ctl_handlers *h, void *ctx)
 	FILE *out;
 	int r, rr;
 
-	r = read_request(fd, line, sizeof(line), now_ms() + CTL_SERVER_TIMEOUT_MS);
+	r = read_request(fd, line, sizeof(line), ctl_now_ms() + CTL_SERVER_TIMEOUT_MS);
 	if (r == -ETIMEDOUT || r == -ECONNRESET)
 		return r;
 	out = open_memstream(&body, &len);
@@ -310,11 +313,11 @@ static int serve(int fd, const struct ctl_handlers *h, void *ctx)
 		free(body);
 		return -ENOMEM;
 	}
-	rr = send_all(fd, r ? "ERR\n" : "OK\n", r ? 4 : 3, CTL_SERVER_TIMEOUT_MS);
+	rr = ctl_send_all(fd, r ? "ERR\n" : "OK\n", r ? 4 : 3, CTL_SERVER_TIMEOUT_MS);
 	if (!rr && len)
-		rr = send_all(fd, body, len, CTL_SERVER_TIMEOUT_MS);
+		rr = ctl_send_all(fd, body, len, CTL_SERVER_TIMEOUT_MS);
 	if (!rr && len && body[len - 1] != '\n')
-		rr = send_all(fd, "\n", 1, CTL_SERVER_TIMEOUT_MS);
+		rr = ctl_send_all(fd, "\n", 1, CTL_SERVER_TIMEOUT_MS);
 	free(body);
 	return rr;
 }
@@ -355,7 +358,7 @@ int ctl_request_timeout(const char *path, const char *cmd, FILE *out, int timeou
 
 		if (asprintf(&req, "%s\n", cmd) < 0)
 			return -ENOMEM;
-		r = send_all(fd, req, strlen(req), timeout_ms);
+		r = ctl_send_all(fd, req, strlen(req), timeout_ms);
 		if (r)
 			return r;
 	}
@@ -363,7 +366,7 @@ int ctl_request_timeout(const char *path, const char *cmd, FILE *out, int timeou
 		char buf[16384];
 		ssize_t n;
 
-		r = wait_fd(fd, POLLIN, now_ms() + timeout_ms);
+		r = ctl_wait_fd(fd, POLLIN, ctl_now_ms() + timeout_ms);
 		if (r)
 			return r;
 		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);

@@ -3,7 +3,7 @@
  * The control socket: a Unix stream socket (default /run/gen/gen.sock, mode
  * 0600). A client sends one line `COMMAND [ARGS] [--json]\n`; the daemon answers
  * `OK\n` or `ERR\n`, then the body, then closes. Commands: status, stats,
- * chains, reload, and `report NF WHAT` (per-NF reports: nids alerts, flowmon
+ * chains, reload, metrics (Prometheus text), and `report NF WHAT` (per-NF reports: nids alerts, flowmon
  * flows). The server side is driven by the daemon's event loop.
  */
 #ifndef GEN_CTL_H
@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CTL_LINE_MAX 512            /* longest request line */
@@ -23,6 +24,7 @@ struct ctl_handlers {
 	int (*stats)(void *ctx, FILE *out, bool json);
 	int (*chains)(void *ctx, FILE *out, bool json);
 	int (*reload)(void *ctx, FILE *out, bool json); /* blocks until applied or rejected */
+	int (*metrics)(void *ctx, FILE *out, bool json); /* Prometheus text exposition format */
 	int (*report)(void *ctx, const char *nf, const char *what, FILE *out, bool json);
 };
 
@@ -50,6 +52,13 @@ int ctl_handle(int listen_fd, const struct ctl_handlers *h, void *ctx);
  */
 int ctl_request(const char *path, const char *cmd, FILE *out);
 int ctl_request_timeout(const char *path, const char *cmd, FILE *out, int timeout_ms);
+
+/* Deadline helpers, shared with the HTTP metrics listener. Times are CLOCK_MONOTONIC ms. */
+int64_t ctl_now_ms(void);
+/* Wait for events on fd until the absolute deadline: 0, -ETIMEDOUT or -errno. */
+int ctl_wait_fd(int fd, short events, int64_t deadline);
+/* Send all of buf, each chunk within timeout_ms, without SIGPIPE: 0 or -errno. */
+int ctl_send_all(int fd, const char *buf, size_t len, int timeout_ms);
 
 /* JSON helpers for handlers: a quoted, escaped string; `"key":` with that escaping. */
 void ctl_json_str(FILE *out, const char *s);

@@ -22,6 +22,7 @@ static void usage(FILE *f)
 		"  stats         per-chain counters (--json: one object)\n"
 		"  chains        chains with their matches, NFs and output\n"
 		"  reload        re-read the config; waits until applied or rejected\n"
+		"  metrics       every counter in the Prometheus text format\n"
 		"  alerts NF     alerts of a nids NF\n"
 		"  flows NF      flows seen by a flowmon NF\n"
 		"  report NF WHAT  any other per-NF report\n"
@@ -78,7 +79,7 @@ int main(int argc, char **argv)
 	const char *verb = argv[0];
 
 	if ((!strcmp(verb, "status") || !strcmp(verb, "stats") || !strcmp(verb, "chains") ||
-	     !strcmp(verb, "reload")) && argc == 1)
+	     !strcmp(verb, "reload") || !strcmp(verb, "metrics")) && argc == 1)
 		n = snprintf(cmd, sizeof(cmd), "%s", verb);
 	else if ((!strcmp(verb, "alerts") || !strcmp(verb, "flows")) && argc == 2)
 		n = snprintf(cmd, sizeof(cmd), "report %s %s", argv[1], verb);

@@ -4,6 +4,7 @@
  * AF_XDP port workers and one SFC controller per chain, then serves the control
  * socket, reloads and signals from one event loop.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "ctl.h"
+#include "metrics.h"
 #include "notify.h"
 #include "rt.h"
 
@@ -174,6 +176,12 @@ static int h_chains(void *ctx, FILE *out, bool json)
 	return 0;
 }
 
+static int h_metrics(void *ctx, FILE *out, bool json)
+{
+	metrics_print(&((struct gend *)ctx)->rt, out);
+	return 0;
+}
+
 static int h_reload(void *ctx, FILE *out, bool json)
 {
 	return do_reload(ctx, out);
@@ -195,6 +203,7 @@ static const struct ctl_handlers handlers = {
 	.stats = h_stats,
 	.chains = h_chains,
 	.reload = h_reload,
+	.metrics = h_metrics,
 	.report = h_report,
 };
 
@@ -266,7 +275,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	char err[8192] = "", control[256];
 	struct cfg *cfg = NULL;
 	sigset_t mask;
-	int sfd, tfd, cfd, r;
+	int sfd, tfd, cfd, mfd = -1, r;
 	uint64_t wd_usec = 0;
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 
@@ -301,6 +310,19 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		rt_stop(&g->rt);
 		return 1;
 	}
+	if (g->rt.cfg->metrics_port) {
+		struct in_addr a = { htonl(g->rt.cfg->metrics_addr) };
+
+		mfd = metrics_http_open(g->rt.cfg->metrics_addr, g->rt.cfg->metrics_port);
+		if (mfd < 0) {
+			log_msg(3, "failed to listen for metrics on %s:%u: %s", inet_ntoa(a), g->rt.cfg->metrics_port,
+				strerror(-mfd));
+			ctl_close(cfd, g->rt.cfg->control);
+			rt_stop(&g->rt);
+			return 1;
+		}
+		log_msg(6, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
+	}
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
 		its.it_interval.tv_sec = 0;
@@ -315,11 +337,12 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	set_status(g);
 
 	for (;;) {
-		struct pollfd pfd[3] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 } };
+		/* mfd -1 (no listener): poll ignores the entry. */
+		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		uint64_t ticks;
 
-		if (poll(pfd, 3, -1) < 0) {
+		if (poll(pfd, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -330,6 +353,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		}
 		if (pfd[1].revents & POLLIN)
 			ctl_handle(cfd, &handlers, g);
+		if (pfd[3].revents & POLLIN)
+			metrics_http_handle(mfd, &g->rt);
 		if (pfd[0].revents & POLLIN) {
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
@@ -345,6 +370,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	snprintf(control, sizeof(control), "%s", g->rt.cfg->control);
 	rt_stop(&g->rt);
 	ctl_close(cfd, control);
+	if (mfd >= 0)
+		close(mfd);
 	close(tfd);
 	close(sfd);
 	log_msg(6, "gend stopped cleanly");

@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Prometheus text exposition of gend's counters, and the loopback HTTP listener
+ * that serves it. Names follow Prometheus conventions: a gen_ prefix, a unit,
+ * _total on counters; placement and backend are labels of *_info metrics so
+ * that counters keep one series across a move to another backend or GPU.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/if_xdp.h>
+#include "backend.h"
+#include "ctl.h"
+#include "metrics.h"
+#include "rt.h"
+
+/* A label value: backslash, double quote and newline escaped. */
+static void label(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fputc('\\', out);
+		if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static uint64_t ld64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void print_daemon(struct rt *rt, FILE *out)
+{
+	struct timespec now;
+
+	family(out, "gen_info", "gauge", "Version and backend of the running gend (always 1).");
+	fprintf(out, "gen_info{version=\"%s\",backend=", GEN_VERSION);
+	label(out, rt->be->name);
+	fprintf(out, "} 1\n");
+	family(out, "gen_config_generation", "gauge", "Configuration generation in force (0 at start, +1 per applied reload).");
+	fprintf(out, "gen_config_generation %u\n", rt->generation);
+	family(out, "gen_reloads_total", "counter", "Reloads by outcome.");
+	fprintf(out, "gen_reloads_total{result=\"applied\"} %lu\n", (unsigned long)rt->reloads_ok);
+	fprintf(out, "gen_reloads_total{result=\"rejected\"} %lu\n", (unsigned long)rt->reloads_failed);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	family(out, "gen_uptime_seconds", "gauge", "Seconds since gend started.");
+	fprintf(out, "gen_uptime_seconds %ld\n", (long)(now.tv_sec - rt->started));
+}
+
+static void print_chain_info(struct rt *rt, FILE *out)
+{
+	family(out, "gen_chain_info", "gauge", "Chains in force with their placement (always 1).");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		const char *be = __atomic_load_n(&rc->c.backend_name, __ATOMIC_ACQUIRE);
+
+		fprintf(out, "gen_chain_info{chain=");
+		label(out, rc->c.name);
+		fprintf(out, ",id=\"%u\",backend=", rc->c.id);
+		label(out, be ? be : rt->be->name);
+		fprintf(out, ",gpu=\"%d\",output=", rc->cc->gpu);
+		label(out, rt->cfg->ports[rc->cc->output - 1]);
+		fprintf(out, ",nfs=");
+		label(out, rc->c.cur->nfs);
+		fprintf(out, "} 1\n");
+	}
+}
+
+/* One chain-level counter or gauge: `name{chain="..."} value` for every chain. */
+#define PER_CHAIN(out, rt, metric, fmt, expr)                                      \
+	for (int i_ = 0; i_ < (rt)->nchains; i_++) {                             \
+		struct rt_chain *rc = (rt)->chains[i_];                          \
+		fprintf(out, metric "{chain=");                                  \
+		label(out, rc->c.name);                                          \
+		fprintf(out, "} " fmt "\n", expr);                               \
+	}
+
+static void print_chains(struct rt *rt, FILE *out)
+{
+	static const char *const dir[] = { "in", "out" };
+
+	print_chain_info(rt, out);
+	family(out, "gen_chain_packets_total", "counter",
+	       "Packets a chain received from its port worker (in) and handed back to be sent (out), per queue.");
+	for (int d = 0; d < 2; d++) {
+		for (int i = 0; i < rt->nchains; i++) {
+			struct rt_chain *rc = rt->chains[i];
+
+			for (int q = 0; q < rc->c.nq; q++) {
+				const struct chain_io *io = &rc->c.io[q];
+
+				fprintf(out, "gen_chain_packets_total{chain=");
+				label(out, rc->c.name);
+				fprintf(out, ",queue=\"%d\",direction=\"%s\"} %lu\n", q, dir[d],
+					(unsigned long)ld64(d ? &io->tx_packets : &io->rx_packets));
+			}
+		}
+	}
+	family(out, "gen_chain_dropped_packets_total", "counter",
+	       "Packets of a chain dropped by its port worker (DROP verdicts and a full TX ring), per queue.");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+
+		for (int q = 0; q < rc->c.nq; q++) {
+			fprintf(out, "gen_chain_dropped_packets_total{chain=");
+			label(out, rc->c.name);
+			fprintf(out, ",queue=\"%d\"} %lu\n", q, (unsigned long)ld64(&rc->c.io[q].dropped));
+		}
+	}
+	family(out, "gen_chain_drops_total", "counter",
+	       "Packets a chain dropped, by reason: an NF's DROP verdict, or a failed backend batch that could not be rerun.");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+
+		fprintf(out, "gen_chain_drops_total{chain=");
+		label(out, rc->c.name);
+		fprintf(out, ",reason=\"nf_verdict\"} %lu\n", (unsigned long)ld64(&rc->c.dropped_nf));
+		fprintf(out, "gen_chain_drops_total{chain=");
+		label(out, rc->c.name);
+		fprintf(out, ",reason=\"backend_lost\"} %lu\n", (unsigned long)ld64(&rc->c.backend_lost));
+	}
+	family(out, "gen_chain_batches_total", "counter", "Batches a chain ran.");
+	PER_CHAIN(out, rt, "gen_chain_batches_total", "%lu", (unsigned long)ld64(&rc->c.batches));
+	family(out, "gen_chain_batch_packets_total", "counter",
+	       "Packets in a chain's batches (divided by gen_chain_batches_total: the mean batch size).");
+	PER_CHAIN(out, rt, "gen_chain_batch_packets_total", "%lu", (unsigned long)ld64(&rc->c.batch_pkts));
+	family(out, "gen_chain_batch_last_packets", "gauge", "Size of a chain's last batch.");
+	PER_CHAIN(out, rt, "gen_chain_batch_last_packets", "%u",
+		  __atomic_load_n(&rc->c.batch_last, __ATOMIC_RELAXED));
+	family(out, "gen_chain_batch_max_packets", "gauge", "Largest batch a chain has run.");
+	PER_CHAIN(out, rt, "gen_chain_batch_max_packets", "%u", __atomic_load_n(&rc->c.batch_max, __ATOMIC_RELAXED));
+	family(out, "gen_chain_backend_fallbacks_total", "counter",
+	       "Batches rerun on the cpu backend after a backend error.");
+	PER_CHAIN(out, rt, "gen_chain_backend_fallbacks_total", "%lu", (unsigned long)ld64(&rc->c.fallbacks));
+}
+
+static void print_xdp(struct rt *rt, FILE *out)
+{
+	struct cls_stats st = { 0 };
+
+	if (!rt->cls || cls_read_stats(rt->cls, &st))
+		return;
+	family(out, "gen_xdp_packets_total", "counter",
+	       "Decisions of the XDP classifier on the ports that are interfaces, by result.");
+	fprintf(out, "gen_xdp_packets_total{result=\"unmatched\"} %lu\n", (unsigned long)st.unmatched);
+	fprintf(out, "gen_xdp_packets_total{result=\"malformed\"} %lu\n", (unsigned long)st.malformed);
+	fprintf(out, "gen_xdp_packets_total{result=\"no_socket\"} %lu\n", (unsigned long)st.no_socket);
+	family(out, "gen_chain_xdp_matched_packets_total", "counter",
+	       "Packets the XDP classifier matched to a chain, whether or not a socket took them.");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		uint64_t m = 0;
+
+		for (int p = 0; p < GEN_MAX_PORTS; p++)
+			if (rc->cls_id[p])
+				m += st.matched[rc->cls_id[p]];
+		fprintf(out, "gen_chain_xdp_matched_packets_total{chain=");
+		label(out, rc->c.name);
+		fprintf(out, "} %lu\n", (unsigned long)m);
+	}
+}
+
+static void print_ports(struct rt *rt, FILE *out)
+{
+	family(out, "gen_port_info", "gauge", "Ports with their interface and AF_XDP mode (always 1).");
+	for (int p = 0; p < rt->nports; p++) {
+		const struct port_q *pq = &rt->workers[0].port[p];
+
+		fprintf(out, "gen_port_info{port=\"%d\",name=", p + 1);
+		label(out, rt->cfg->ports[p]);
+		fprintf(out, ",mode=\"%s\"} 1\n", pq->synth ? "synthetic" : pq->zerocopy ? "zero-copy" : "copy");
+	}
+	family(out, "gen_port_tx_full_dropped_packets_total", "counter",
+	       "Frames dropped because a port's TX ring was full, per queue.");
+	for (int p = 0; p < rt->nports; p++)
+		for (int q = 0; q < rt->nq; q++)
+			fprintf(out, "gen_port_tx_full_dropped_packets_total{port=\"%d\",queue=\"%d\"} %lu\n", p + 1, q,
+				(unsigned long)ld64(&rt->workers[q].port[p].tx_full));
+	family(out, "gen_queue_xsk_events_total", "counter",
+	       "AF_XDP socket statistics of a queue, summed over its sockets (reset when sockets are replaced).");
+	for (int q = 0; q < rt->nq; q++) {
+		struct xdp_statistics xs = { 0 };
+
+		xsk_read_stats(&rt->workers[q], &xs);
+		fprintf(out, "gen_queue_xsk_events_total{queue=\"%d\",event=\"rx_dropped\"} %llu\n", q, xs.rx_dropped);
+		fprintf(out, "gen_queue_xsk_events_total{queue=\"%d\",event=\"rx_ring_full\"} %llu\n", q, xs.rx_ring_full);
+		fprintf(out, "gen_queue_xsk_events_total{queue=\"%d\",event=\"rx_fill_ring_empty\"} %llu\n", q,
+			xs.rx_fill_ring_empty_descs);
+		fprintf(out, "gen_queue_xsk_events_total{queue=\"%d\",event=\"rx_invalid_descs\"} %llu\n", q,
+			xs.rx_invalid_descs);
+	}
+}
+
+/* Each NF instance once (chains may share one), its counters by the names in its nf_ops. */
+static void print_nfs(struct rt *rt, FILE *out)
+{
+	bool seen[CFG_MAX_NFS] = { false };
+
+	family(out, "gen_nf_events_total", "counter", "Counters of each NF instance, named by the NF (see gen-nf(7)).");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		struct chain_ver *v = rc->c.cur;
+
+		for (uint32_t k = 0; k < v->prog.n && (int)k < rc->cc->nnfs; k++) {
+			int idx = rc->cc->nfs[k];
+			const struct nf_hdr *h = v->prog.state[k];
+			const struct nf_ops *ops = nf_ops_by_type(h->type);
+			uint64_t ctr[64] = { 0 };
+			uint32_t n = h->ncounters < 64 ? h->ncounters : 64;
+
+			if (seen[idx] || !ops || !ops->counter_names)
+				continue;
+			seen[idx] = true;
+			v->be->state_read(v->bc[0], k, ctr, h->counters_off, n * 8);
+			for (uint32_t j = 0; j < n; j++) {
+				fprintf(out, "gen_nf_events_total{nf=");
+				label(out, rt->cfg->nfs[idx].name);
+				fprintf(out, ",type=");
+				label(out, ops->type_name);
+				fprintf(out, ",counter=");
+				label(out, ops->counter_names[j]);
+				fprintf(out, "} %lu\n", (unsigned long)ctr[j]);
+			}
+		}
+	}
+}
+
+void metrics_print(struct rt *rt, FILE *out)
+{
+	print_daemon(rt, out);
+	print_chains(rt, out);
+	print_xdp(rt, out);
+	print_ports(rt, out);
+	print_nfs(rt, out);
+}
+
+int metrics_http_open(uint32_t addr, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(addr) };
+	int one = 1, fd, r;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16)) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Read until the end of the request head (a blank line) or the deadline. */
+static int read_head(int fd, char *buf, size_t len, int64_t deadline)
+{
+	size_t used = 0;
+
+	for (;;) {
+		int r = ctl_wait_fd(fd, POLLIN, deadline);
+		ssize_t n;
+
+		if (r)
+			return r;
+		n = recv(fd, buf + used, len - 1 - used, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		used += (size_t)n;
+		buf[used] = '\0';
+		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
+			return 0;
+		if (n == 0 || used == len - 1)
+			return -EPROTO;
+	}
+}
+
+static int reply(int fd, const char *status, const char *body, size_t len)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, len);
+	int r = ctl_send_all(fd, head, (size_t)n, METRICS_TIMEOUT_MS);
+
+	return r ? r : ctl_send_all(fd, body, len, METRICS_TIMEOUT_MS);
+}
+
+int metrics_http_handle(int listen_fd, struct rt *rt)
+{
+	char req[2048], *body = NULL;
+	size_t len = 0;
+	FILE *out;
+	int fd, r;
+
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	r = read_head(fd, req, sizeof(req), ctl_now_ms() + METRICS_TIMEOUT_MS);
+	if (r)
+		goto out;
+	if (strncmp(req, "GET ", 4)) {
+		r = reply(fd, "405 Method Not Allowed", "only GET\n", 9);
+		goto out;
+	}
+	if (strncmp(req + 4, "/metrics ", 9) && strncmp(req + 4, "/ ", 2)) {
+		r = reply(fd, "404 Not Found", "see /metrics\n", 13);
+		goto out;
+	}
+	out = open_memstream(&body, &len);
+	if (!out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	metrics_print(rt, out);
+	if (fclose(out)) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = reply(fd, "200 OK", body, len);
+out:
+	free(body);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,32 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The bash completion of genctl and gend (daemon/completion/) offers the
+# commands, options and values the tools take.
+# usage: test_completion.sh SOURCE_DIR
+set -u
+src=${1:?source dir}
+bc=/usr/share/bash-completion/bash_completion
+[ -r $bc ] || { echo "SKIP: needs bash-completion"; exit 77; }
+# shellcheck disable=SC1090
+. $bc
+. "$src/daemon/completion/genctl"
+. "$src/daemon/completion/gend"
+fail() { echo "FAIL: $*"; exit 1; }
+# comp FUNC WORDS...: the completions of the last word.
+comp() {
+	local f=$1; shift
+	COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+	COMPREPLY=()
+	$f "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]:-}"
+	echo "${COMPREPLY[*]}"
+}
+[ "$(comp _genctl genctl '')" = "status stats chains reload metrics alerts flows report" ] ||
+	fail "genctl commands: $(comp _genctl genctl '')"
+[ "$(comp _genctl genctl me)" = metrics ] || fail "genctl me: $(comp _genctl genctl me)"
+[ "$(comp _genctl genctl -s /run/gen/gen.sock --j)" = --json ] || fail "genctl --j"
+[ -z "$(comp _genctl genctl stats '')" ] || fail "genctl stats takes no more words"
+echo "ok - genctl: commands, options; nothing after a command that takes no argument"
+[ "$(comp _gend gend --backend '')" = "auto gpu cpu" ] || fail "gend --backend: $(comp _gend gend --backend '')"
+comp _gend gend --ver | tr " " "\n" | grep -qx -- --version || fail "gend --ver"
+comp _gend gend --c | tr " " "\n" | grep -qx -- --check || fail "gend --c"
+echo "ok - gend: options and --backend values"
