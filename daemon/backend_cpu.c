@@ -40,12 +40,17 @@ static void chain_fill(struct nf_chain *c, const struct chain_prog *prog)
 /*
  * NF i over the packets pk[0, n) still in the chain: verdicts into v. ESP
  * takes them as one batch (one atomic for the sequence numbers, two packets'
- * crypto interleaved); the others one by one, the switch out of the loop.
+ * crypto interleaved), nids scans short payloads several at a time; the
+ * others run one by one, the switch out of the loop.
  */
 #define CPU_NF_LOOP_(NAME, name, head, tail, writes, binit)            \
 	case NF_T_##NAME:                                             \
 		if (NF_T_##NAME == NF_T_IPSEC_ESP) {                  \
 			nf_ipsec_esp_run_batch(st, pk, v, n);         \
+			return;                                       \
+		}                                                     \
+		if (NF_T_##NAME == NF_T_NIDS) {                       \
+			nf_nids_run_batch(st, pk, v, n);              \
 			return;                                       \
 		}                                                     \
 		for (uint32_t k = 0; k < n; k++)                      \

@@ -688,9 +688,13 @@ NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const 
 	return fired;
 }
 
-NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
+/*
+ * The NF on one packet; pre, when not NULL, is the scan of the packet's IP
+ * payload done already (the host's batch path scans several packets at once),
+ * else the packet is scanned here.
+ */
+NF_FN int nids_run_scanned(struct nf_nids *st, struct nf_pkt *p, const struct nids_scan *pre)
 {
-	struct nf_nids *st = (struct nf_nids *)state;
 	struct nids_view v;
 	struct nids_scan sc;
 	uint32_t fired = 0;
@@ -707,7 +711,10 @@ NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 	sc.n = 0;
 	sc.lo = sc.hi = 0;
 	/* One scan over the IP payload serves ip rules and (its suffix) L4 rules. */
-	nids_scan_payload(st, &sc, v.l3, v.l3_len);
+	if (pre)
+		sc = *pre;
+	else
+		nids_scan_payload(st, &sc, v.l3, v.l3_len);
 	if (sc.n <= NIDS_SEEN_LIST) {
 		for (uint32_t t = 0; t < sc.n; t++)
 			if (sc.u.list[t] & NIDS_OUT_TRIG)
@@ -730,5 +737,83 @@ NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 	}
 	return NF_PASS;
 }
+
+NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
+{
+	return nids_run_scanned((struct nf_nids *)state, p, NULL);
+}
+
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+/* Packets whose scans the host runs side by side. */
+#define NIDS_GROUP 8
+
+/*
+ * The one-lane scans (nids_scan_lanes with nl = 1) of up to NIDS_GROUP
+ * payloads in one loop: each DFA step waits for the table load of the step
+ * before, and a 64-byte packet's 30-byte payload is too short for lanes of
+ * its own, so the steps of several packets fill each other's waits. Each
+ * packet's patterns are found in the order its own scan finds them.
+ */
+static inline __attribute__((unused)) void nids_scan_group(const struct nf_nids *st, struct nids_scan *sc,
+							   const uint8_t *const *buf, const uint32_t *len,
+							   uint32_t n, uint32_t maxlen)
+{
+	const uint16_t *dfa = NF_AT(st, st->dfa_off, const uint16_t *);
+	const uint8_t *cls = st->class_of;
+	uint32_t nc = st->nclasses, omin = st->out_min;
+	uint32_t s[NIDS_GROUP];
+
+	for (uint32_t k = 0; k < NIDS_GROUP; k++)
+		s[k] = 0;
+	for (uint32_t i = 0; i < maxlen; i++) {
+#pragma GCC unroll 8
+		for (uint32_t k = 0; k < NIDS_GROUP; k++) {
+			if (k >= n || i >= len[k])
+				continue;
+			s[k] = dfa[s[k] * nc + cls[buf[k][i]]];
+			if (s[k] >= omin)
+				nids_outputs(st, &sc[k], s[k]);
+		}
+	}
+}
+
+/*
+ * The cpu backend's entry: nf_nids_run on packets pk[0, n), verdicts into v,
+ * the same verdicts and counters. Payloads short enough for a one-lane scan
+ * are scanned NIDS_GROUP at a time (nids_scan_group); longer ones already
+ * overlap their own lanes and are scanned by nids_run_scanned itself.
+ */
+static inline __attribute__((unused)) void nf_nids_run_batch(void *state, struct nf_pkt *const *pk, int *v,
+							     uint32_t n)
+{
+	struct nf_nids *st = (struct nf_nids *)state;
+
+	for (uint32_t b = 0; b < n; b += NIDS_GROUP) {
+		uint32_t g = n - b < NIDS_GROUP ? n - b : NIDS_GROUP, m = 0, maxlen = 0;
+		struct nids_scan sc[NIDS_GROUP];
+		const struct nids_scan *pre[NIDS_GROUP];
+		const uint8_t *buf[NIDS_GROUP];
+		uint32_t len[NIDS_GROUP];
+
+		for (uint32_t k = 0; k < g; k++) {
+			struct nids_view vw;
+			pre[k] = NULL;
+			/* nids_scan_payload scans these with one lane. */
+			if (!nids_view_init(pk[b + k], &vw) || vw.l3_len >= 4 * st->pattern_max)
+				continue;
+			sc[m].n = 0;
+			sc[m].lo = sc[m].hi = 0;
+			buf[m] = vw.l3;
+			len[m] = vw.l3_len;
+			maxlen = vw.l3_len > maxlen ? vw.l3_len : maxlen;
+			pre[k] = &sc[m++];
+		}
+		if (m)
+			nids_scan_group(st, sc, buf, len, m, maxlen);
+		for (uint32_t k = 0; k < g; k++)
+			v[b + k] = nids_run_scanned(st, pk[b + k], pre[k]);
+	}
+}
+#endif
 
 #endif
