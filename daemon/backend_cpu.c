@@ -34,8 +34,9 @@ static void chain_fill(struct nf_chain *c, const struct chain_prog *prog)
 	}
 }
 
-/* Packets one pass of the chain takes: each NF runs over all of them before the next NF. */
-#define CPU_CHUNK 256
+/* Packets one pass of the chain takes: each NF runs over all of them before the next NF
+ * (64 frames of 1500 bytes stay in L2 from one NF to the next). */
+#define CPU_CHUNK 64
 
 /*
  * NF i over the packets pk[0, n) still in the chain: verdicts into v. ESP

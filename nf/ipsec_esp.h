@@ -473,7 +473,7 @@ NF_FN int nf_ipsec_esp_run(void *state, struct nf_pkt *p)
 
 #if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
 /* Packets one call of the host batch path takes at once (more are taken in turns). */
-#define ESP_BATCH_MAX 256
+#define ESP_BATCH_MAX 64
 
 /*
  * Encrypt n <= ESP_BATCH_MAX packets: nf_ipsec_esp_encrypt on each, in order,
