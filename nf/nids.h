@@ -666,6 +666,83 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 	return fired;
 }
 
+/* The GPU checks port-keyed rules warp-cooperatively (1) or one lane per packet (0). */
+#ifndef NIDS_WARP_PORTS
+#define NIDS_WARP_PORTS 1
+#endif
+
+#if defined(__CUDA_ARCH__)
+/* Lane L's packet view, for the lanes of mask m (all of which call this). */
+static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const struct nids_view *v, int L,
+							 struct nids_view *w)
+{
+	w->l3 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l3, L);
+	w->l4 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l4, L);
+	w->l3_len = __shfl_sync(m, v->l3_len, L);
+	w->l4_len = __shfl_sync(m, v->l4_len, L);
+	w->saddr = __shfl_sync(m, v->saddr, L);
+	w->daddr = __shfl_sync(m, v->daddr, L);
+	w->sport = (uint16_t)__shfl_sync(m, (uint32_t)v->sport, L);
+	w->dport = (uint16_t)__shfl_sync(m, (uint32_t)v->dport, L);
+	w->proto = (uint8_t)__shfl_sync(m, (uint32_t)v->proto, L);
+	w->has_l4 = (uint8_t)__shfl_sync(m, (uint32_t)v->has_l4, L);
+}
+
+/*
+ * The port-keyed short rules of a warp's packets, spread over its lanes: one
+ * packet at a time, its keyed rules (source port's, then destination port's) go
+ * round the active lanes, and the firings are summed back to the packet's lane.
+ * A lane whose port keys many rules no longer keeps the other 31 idle. The rules
+ * checked, their counters and each packet's firings are those of the one-lane
+ * loop (nids_check_port), which the cpu runs. Every active lane calls this;
+ * has_ports says whether the lane's packet is tcp or udp with an L4 header.
+ */
+static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids *st, const struct nids_view *v,
+								 int has_ports)
+{
+	const uint32_t *idx = NF_AT(st, st->port_idx_off, const uint32_t *);
+	const struct nids_port_key *key = NF_AT(st, st->keys_off, const struct nids_port_key *);
+	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
+	unsigned int m = __activemask();
+	uint32_t lane = threadIdx.x & 31, rank = __popc(m & ((1u << lane) - 1)), nact = __popc(m);
+	uint32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, mine = 0;
+
+	if (has_ports) {
+		a0 = idx[v->sport];
+		a1 = idx[v->sport + 1];
+		b0 = idx[v->dport];
+		b1 = idx[v->dport + 1];
+	}
+	for (unsigned int work = __ballot_sync(m, a1 > a0 || b1 > b0); work; work &= work - 1) {
+		int L = __ffs(work) - 1;
+		struct nids_view w;
+		nids_view_of_lane(m, v, L, &w);
+		uint32_t la0 = __shfl_sync(m, a0, L), n1 = __shfl_sync(m, a1, L) - la0;
+		uint32_t lb0 = __shfl_sync(m, b0, L), n = n1 + __shfl_sync(m, b1, L) - lb0;
+		uint32_t f = 0;
+		for (uint32_t j = rank; j < n; j += nact) {
+			uint32_t k = j < n1 ? la0 + j : lb0 + (j - n1);
+			const struct nids_rule *r = &rules[key[k].rule];
+			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */
+			if (j >= n1 && nids_port_match(st, key[k].side ? &r->sport : &r->dport, w.sport))
+				continue;
+			f += nids_check_rule(st, &w, key[k].rule);
+		}
+#if __CUDA_ARCH__ >= 800
+		f = __reduce_add_sync(m, f);
+#else
+		uint32_t sum = 0;
+		for (unsigned int b = m; b; b &= b - 1)
+			sum += __shfl_sync(m, f, __ffs(b) - 1);
+		f = sum;
+#endif
+		if ((int)lane == L)
+			mine = f;
+	}
+	return mine;
+}
+#endif
+
 /* Payloads with more distinct patterns than the list holds: one scan per range of pattern ids. */
 NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const struct nids_view *v)
 {
@@ -723,7 +800,13 @@ NF_FN int nids_run_scanned(struct nf_nids *st, struct nf_pkt *p, const struct ni
 		fired += nids_scan_ranges(st, &sc, &v);
 	}
 	/* Short rules: a port key narrows them down; keyed rules are tcp or udp. */
-	if (st->nkeys && v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP)) {
+	int has_ports = v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP);
+#if defined(__CUDA_ARCH__)
+	if (NIDS_WARP_PORTS && st->nkeys && st->port_idx_off)
+		fired += nids_check_ports_warp(st, &v, has_ports);
+	else
+#endif
+	if (st->nkeys && has_ports) {
 		fired += nids_check_port(st, &v, v.sport, 0, 0);
 		fired += nids_check_port(st, &v, v.dport, 1, v.sport);
 	}

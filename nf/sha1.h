@@ -149,15 +149,28 @@ NF_FN void hmac_sha1_precompute(const uint8_t *key, uint32_t keylen, uint32_t is
 NF_FN void hmac_sha1_pre(const uint32_t istate[5], const uint32_t ostate[5], const uint8_t *msg, uint32_t len,
 			 uint8_t out[SHA1_DIGEST])
 {
-	uint32_t h[5];
+	uint32_t h[5], w[16];
 	uint8_t inner[SHA1_DIGEST];
 
 	for (int i = 0; i < 5; i++)
 		h[i] = istate[i];
 	sha1_finish(h, SHA1_BLOCK, msg, len, inner);
-	for (int i = 0; i < 5; i++)
+	/*
+	 * The outer hash's only block: the inner digest as its first five words (taken
+	 * from the chaining value, not re-read from bytes), padding, and the length of
+	 * the opad block plus 20 bytes, in bits.
+	 */
+	for (int i = 0; i < 16; i++)
+		w[i] = 0;
+	for (int i = 0; i < 5; i++) {
+		w[i] = h[i];
 		h[i] = ostate[i];
-	sha1_finish(h, SHA1_BLOCK, inner, SHA1_DIGEST, out);
+	}
+	w[5] = 0x80000000u;
+	w[15] = (SHA1_BLOCK + SHA1_DIGEST) * 8;
+	sha1_compress(h, w);
+	for (int i = 0; i < 5; i++)
+		nf_put32(out + 4 * i, h[i]);
 }
 
 NF_FN void hmac_sha1(const uint8_t *key, uint32_t keylen, const uint8_t *msg, uint32_t len, uint8_t out[SHA1_DIGEST])
