@@ -38,6 +38,12 @@ static struct nf_hdr *build_nf(const char *type, const struct nf_kv *kv, int nkv
 static void paper_chain(struct chain_prog *p, const char *action)
 {
 	char routes[] = "/tmp/gen-test-cpu-routes-XXXXXX";
+	/* The rule set lives outside the project: skip without it, except in CI, where it is laid out. */
+	if (access(RULES, R_OK)) {
+		if (getenv("CI"))
+			cr_assert_fail("%s is missing", RULES);
+		cr_skip_test("Snort community rules not found at %s", RULES);
+	}
 	int fd = mkstemp(routes);
 	cr_assert_geq(fd, 0);
 	FILE *f = fdopen(fd, "w");
