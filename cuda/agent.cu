@@ -40,16 +40,13 @@ __global__ void __launch_bounds__(GPU_BLOCK_MAX, GPU_BLOCKS_PER_SM) gen_agent_nf
 {
 	__shared__ struct nf_chain chain;
 	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
-	uint32_t vin = NF_PASS;
 	struct gpu_pkt k;
 
 	gpu_block_begin();
 	chain_to_shared(l.chain, &chain);
 	nf_block_init_one(chain.type[nf], (void *)(uintptr_t)chain.state[nf]);
-	if (nf > 0 && i < l.n)
-		vin = l.descs[i].verdict;
 	gpu_pkt_load(l, i, l.rec + (uint64_t)i * l.stride, &k, nf == 0);
-	uint32_t v = vin;
+	uint32_t vin = nf > 0 ? k.verdict_in : NF_PASS, v = vin;
 	if (k.live && vin == NF_PASS)
 		v = nf_dispatch(chain.type[nf], (void *)(uintptr_t)chain.state[nf], &k.p) == NF_PASS ? NF_PASS : NF_DROP;
 	gpu_pkt_store(l, i, &k, v, nf == last);

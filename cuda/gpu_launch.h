@@ -240,6 +240,7 @@ struct gpu_pkt {
 	uint32_t w0, w1; /* gather: the staged window */
 	uint32_t g0, g1; /* gather: the chunks copied in */
 	uint8_t *rec;    /* gather: the record (frame byte x at rec + x - w0) */
+	uint32_t verdict_in; /* the descriptor's verdict as loaded (pipeline: an earlier NF's) */
 	bool live;       /* i < n */
 };
 
@@ -255,8 +256,10 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 		off = (uint32_t)(d.addr % l.frame_size);
 		len = d.len;
 		k->base = d.addr - off;
+		k->verdict_in = d.verdict;
 	} else {
 		k->base = 0;
+		k->verdict_in = NF_DROP;
 	}
 	k->p.off = off;
 	k->p.len = len;

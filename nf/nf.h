@@ -225,29 +225,37 @@ static __device__ __forceinline__ unsigned long long nf_fetch_inc_warp(unsigned 
 
 /* Byte order helpers (network data is big-endian; hosts and GPUs are little-endian). */
 NF_FN uint16_t nf_get16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
-NF_FN uint32_t nf_get32(const uint8_t *p)
-{
 #if defined(__CUDA_ARCH__)
-	/*
-	 * Aligned word loads and one byte permute instead of four byte loads: L3
-	 * data behind a 14-byte Ethernet header sits 2 bytes off a word boundary.
-	 */
+/*
+ * Bytes p[0..3] as a big- or little-endian word, from aligned word loads and
+ * one byte permute instead of four byte loads: L3 data behind a 14-byte
+ * Ethernet header sits 2 bytes off a word boundary.
+ */
+static __device__ __forceinline__ uint32_t nf_word_at(const uint8_t *p, int big_endian)
+{
 	const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
 	uint32_t sh = (uint32_t)((uintptr_t)p & 3);
 	uint32_t lo = a[0], hi = sh ? a[1] : 0;
-	return __byte_perm(lo, hi, (sh + 3) | (sh + 2) << 4 | (sh + 1) << 8 | sh << 12);
+	uint32_t sel = big_endian ? (sh + 3) | (sh + 2) << 4 | (sh + 1) << 8 | sh << 12
+				  : sh | (sh + 1) << 4 | (sh + 2) << 8 | (sh + 3) << 12;
+	return __byte_perm(lo, hi, sel);
+}
+#endif
+
+NF_FN uint32_t nf_get32(const uint8_t *p)
+{
+#if defined(__CUDA_ARCH__)
+	return nf_word_at(p, 1);
 #else
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 #endif
 }
+
 /* Bytes p[0..3] as a little-endian word (byte k in bits 8k..8k+7), any alignment. */
 NF_FN uint32_t nf_load32le(const uint8_t *p)
 {
 #if defined(__CUDA_ARCH__)
-	const uint32_t *a = (const uint32_t *)((uintptr_t)p & ~(uintptr_t)3);
-	uint32_t sh = (uint32_t)((uintptr_t)p & 3);
-	uint32_t lo = a[0], hi = sh ? a[1] : 0;
-	return __byte_perm(lo, hi, sh | (sh + 1) << 4 | (sh + 2) << 8 | (sh + 3) << 12);
+	return nf_word_at(p, 0);
 #else
 	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 #endif

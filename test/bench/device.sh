@@ -94,14 +94,8 @@ if [[ $parts == *" e2e "* ]]; then
 fi
 if [[ $parts == *" host "* ]]; then
 	# The machine lacks ip/bpftool: the bundle's, wrapped so only they see its libraries.
-	wrap=$(mktemp -d /tmp/gen-wrap.XXXXXX)
-	for t in ip bpftool; do
-		[ -x "$PWD/$bundle/$t" ] || continue
-		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$PWD/$bundle" "$PWD/$bundle/$t" >"$wrap/$t"
-		chmod +x "$wrap/$t"
-	done
-	export PATH=$wrap:$PATH LIBXDP_OBJECT_PATH=$PWD/$bundle
-	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	. test/net/bundle_env.sh
+	bundle_env "$PWD/$bundle"
 	echo "== host data path"
 	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs bash test/bench/host_bench.sh "${GEN_HOST_SECONDS:-5}" 2>&1 | tee "$out/host_bench.txt"
 	echo "== GPU path on synthetic ports (paper chain figures: gen-bench; this is the empty chain)"

@@ -416,12 +416,6 @@ struct cpu_pool {
 };
 static struct cpu_pool cpu_pool;
 
-/* Frames first..first+n-1 of slot b back as generated (restore() for one worker's slice). */
-static void cpu_restore(struct bench *bn, uint32_t b, uint32_t first, uint32_t n)
-{
-	restore_range(bn, b, first, n);
-}
-
 static void *cpu_worker(void *arg)
 {
 	struct cpu_pool *pl = &cpu_pool;
@@ -431,7 +425,7 @@ static void *cpu_worker(void *arg)
 		pthread_barrier_wait(&pl->bar); /* a batch is posted */
 		uint32_t first = (uint32_t)((uint64_t)pl->n * t / pl->threads);
 		uint32_t cnt = (uint32_t)((uint64_t)pl->n * (t + 1) / pl->threads) - first;
-		cpu_restore(pl->bn, pl->slot, first, cnt);
+		restore_range(pl->bn, pl->slot, first, cnt);
 		pthread_barrier_wait(&pl->bar); /* all restored: the clock starts */
 		backend_cpu_run(pl->prog, pl->bn->umem, PKTGEN_FRAME, pl->bn->desc + (size_t)pl->slot * BATCH_MAX + first,
 				cnt);
@@ -477,7 +471,7 @@ static double cpu_point(struct bench *bn, const struct chain_prog *prog, uint32_
 		double t0;
 
 		if (threads == 1) {
-			cpu_restore(bn, slot, 0, n);
+			restore_range(bn, slot, 0, n);
 			t0 = now();
 			backend_cpu_run(prog, bn->umem, PKTGEN_FRAME, bn->desc + (size_t)slot * BATCH_MAX, n);
 		} else {

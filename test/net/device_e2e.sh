@@ -9,14 +9,9 @@ set -u
 build=$(cd "${1:?build dir}" && pwd)
 bundle=$(cd "${2:?bundle dir}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
-wrap=$(mktemp -d /tmp/gen-wrap.XXXXXX)
-for t in ip bpftool; do
-	[ -x "$bundle/$t" ] || continue
-	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$bundle" "$bundle/$t" >"$wrap/$t"
-	chmod +x "$wrap/$t"
-done
-export PATH=$wrap:$PATH GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build LIBXDP_OBJECT_PATH=$bundle
-mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+. "$here/bundle_env.sh"
+bundle_env "$bundle"
+export GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build
 rc=0
 for backend in gpu; do
 	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu test_multiqueue test_backend_auto test_paper_chain_debug test_multiqueue_debug}; do

@@ -459,6 +459,16 @@ static uint64_t counter(struct backend_chain *bc, uint32_t nf, uint32_t idx)
 	return v;
 }
 
+/* nb batches of n packets, batch b in frames [b * n, (b + 1) * n) of umem, descs d[b * n ..]. */
+static void batches_fill(struct pktgen *g, uint8_t *umem, struct gen_desc *d, int nb, uint32_t n, int size_mode)
+{
+	for (int b = 0; b < nb; b++) {
+		pktgen_batch(g, umem + (size_t)b * n * PKTGEN_FRAME, d + (size_t)b * n, n, size_mode);
+		for (uint32_t i = 0; i < n; i++)
+			d[(size_t)b * n + i].addr += (uint64_t)b * n * PKTGEN_FRAME;
+	}
+}
+
 /* Several batches in flight; -EBUSY when full; completions in submit order. */
 Test(gpu_backend, overlap_in_order)
 {
@@ -474,11 +484,7 @@ Test(gpu_backend, overlap_in_order)
 	cr_assert_lt(gpu->max_inflight, NB);
 	st = l2_blob();
 	umem = umem_new(usize);
-	for (int b = 0; b < NB; b++) {
-		pktgen_batch(&g, umem + (size_t)b * N * PKTGEN_FRAME, d[b], N, PKTGEN_IMIX);
-		for (int i = 0; i < N; i++)
-			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
-	}
+	batches_fill(&g, umem, d[0], NB, N, PKTGEN_IMIX);
 	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
 	static const char *const mems[] = { "gather", "staged", "mapped" };
 	for (int m = 0; m < 3; m++) {
@@ -529,11 +535,7 @@ Test(gpu_backend, fault_hands_batch_back)
 	struct nf_hdr *st = nf_make("ttl_dec", NULL);
 	umem = umem_new(usize);
 	pristine = umem_new(usize);
-	for (int b = 0; b < 3; b++) {
-		pktgen_batch(&g, umem + (size_t)b * N * PKTGEN_FRAME, d[b], N, PKTGEN_RANDOM);
-		for (int i = 0; i < N; i++)
-			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
-	}
+	batches_fill(&g, umem, d[0], 3, N, PKTGEN_RANDOM);
 	memcpy(pristine, umem, usize);
 	memcpy(ref, d[1], sizeof(ref));
 	struct chain_prog p = { .n = 1, .type = { NF_T_TTL_DEC }, .state = { st }, .mini_batch = 128 };
@@ -586,11 +588,7 @@ static void fault_after(const char *nf, const char *mem, int want)
 	umem = umem_new(usize);
 	pristine = umem_new(usize);
 	once = umem_new(usize);
-	for (int b = 0; b < 3; b++) {
-		pktgen_batch(&g, umem + (size_t)b * N * PKTGEN_FRAME, d[b], N, PKTGEN_RANDOM);
-		for (int i = 0; i < N; i++)
-			d[b][i].addr += (uint64_t)b * N * PKTGEN_FRAME;
-	}
+	batches_fill(&g, umem, d[0], 3, N, PKTGEN_RANDOM);
 	memcpy(pristine, umem, usize);
 	memcpy(once, umem, usize);
 	memcpy(ref, d[1], sizeof(ref));

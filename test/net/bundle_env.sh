@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: GPL-2.0
+# Sourced on the GPU machine, which lacks ip/bpftool/libxdp: bundle_env BUNDLE_DIR
+# puts the bundle's ip and bpftool first in PATH, wrapped so that only they (not
+# every program) load the bundle's libraries, points libxdp at its BPF objects
+# and mounts bpffs.
+bundle_env() {
+	local bundle=$1 wrap t
+	wrap=$(mktemp -d /tmp/gen-wrap.XXXXXX)
+	for t in ip bpftool; do
+		[ -x "$bundle/$t" ] || continue
+		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$bundle" "$bundle/$t" >"$wrap/$t"
+		chmod +x "$wrap/$t"
+	done
+	export PATH=$wrap:$PATH LIBXDP_OBJECT_PATH=$bundle
+	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+}
