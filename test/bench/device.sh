@@ -98,9 +98,15 @@ if [[ $parts == *" host "* ]]; then
 	bundle_env "$PWD/$bundle"
 	echo "== host data path"
 	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs bash test/bench/host_bench.sh "${GEN_HOST_SECONDS:-5}" 2>&1 | tee "$out/host_bench.txt"
-	echo "== GPU path on synthetic ports (paper chain figures: gen-bench; this is the empty chain)"
-	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu SYNTH_QUEUES="1 4" VETH_QUEUES= \
+	echo "== GPU path on synthetic ports: the empty chain, then the paper chain (gend end to end)"
+	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu SYNTH_QUEUES="1 4 8" VETH_QUEUES= \
 		bash test/bench/host_bench.sh "${GEN_HOST_SECONDS:-5}" 2>&1 | tee "$out/host_bench_gpu.txt"
+	for be in gpu cpu; do
+		for q in ${GEN_PAPER_QUEUES:-1 4 8}; do
+			GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=$be SYNTH_CHAIN=paper HOST_BENCH_PERF=0 \
+				bash test/bench/host_synth.sh "$q" "${GEN_HOST_SECONDS:-5}" 2>&1 | grep -v "^ok -" | tee -a "$out/host_paper.txt"
+		done
+	done
 fi
 echo "summary: rc=$rc_all"
 exit $rc_all

@@ -18,7 +18,7 @@ D=$(cd "$(dirname "$0")" && pwd)
 SECS=${1:-5}
 echo "# host_bench: $(hostname), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(date -u +%FT%TZ), gend from ${GEN_BUILD:-build}"
-for q in ${SYNTH_QUEUES-1 2 4}; do
+for q in ${SYNTH_QUEUES-1 2 4 8}; do
 	bash "$D/host_synth.sh" "$q" "$SECS" 2>&1 | grep -v "^ok -"
 done
 for q in ${VETH_QUEUES-1 4 8}; do

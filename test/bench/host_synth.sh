@@ -4,8 +4,12 @@
 # chain synth:0 -> synth:1, Q queues (one port worker and one controller each).
 # Prints packets/s and, with perf, CPU ns per packet per stage and thread.
 # Usage: test/bench/host_synth.sh QUEUES [seconds]   (root; run by host_bench.sh)
-# Environment: GEN_BACKEND (default cpu), SYNTH_SIZE (64), SYNTH_FLOWS (16).
-. "$(dirname "$0")/../net/lib.sh"
+# Environment: GEN_BACKEND (default cpu), SYNTH_SIZE (64), SYNTH_FLOWS (16),
+# SYNTH_CHAIN=paper: the paper's chain (ipv4_router -> nids on the community
+# rules, GEN_SHARED_DATA or ../shared/data -> ipsec_esp encrypt) instead of the
+# empty one.
+D0=$(cd "$(dirname "$0")" && pwd)
+. "$D0/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
 GEN_PORTS="synth:0 synth:1"
@@ -18,7 +22,39 @@ cat >>"$WORK/chains.ini" <<EOF
 synth_size = ${SYNTH_SIZE:-64}
 synth_flows = ${SYNTH_FLOWS:-16}
 EOF
-cfg_empty_chain
+if [ "${SYNTH_CHAIN:-empty}" = paper ]; then
+	rules=${GEN_SHARED_DATA:-$D0/../../../shared/data}/snort-community/community.rules
+	[ -r "$rules" ] || skip "paper chain: no community rules at $rules"
+	printf '0.0.0.0/0 02:00:00:00:00:99\n10.255.0.0/16 02:00:00:00:00:02\n' >"$WORK/routes"
+	cat >>"$WORK/chains.ini" <<EOF
+
+[nf router]
+type = ipv4_router
+routes = $WORK/routes
+
+[nf nids]
+type = nids
+rules = $rules
+action = drop
+
+[nf esp]
+type = ipsec_esp
+direction = encrypt
+spi = 0x1001
+enc_key = 00112233445566778899aabbccddeeff
+auth_key = 0102030405060708090a0b0c0d0e0f1011121314
+tunnel_src = 192.0.2.1
+tunnel_dst = 192.0.2.2
+
+[chain paper]
+id = 1
+match = proto udp
+nfs = router nids esp
+output = 2
+EOF
+else
+	cfg_empty_chain
+fi
 gend_start
 sleep 1
 tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
@@ -36,10 +72,10 @@ if command -v perf >/dev/null && [ "${HOST_BENCH_PERF:-1}" = 1 ]; then
 fi
 ctl --json status >"$WORK/st.json"
 python3 - "$Q" "$A" "$B" "$T0" "$T1" "$WORK/cpu0" "$WORK/cpu1" "$(getconf CLK_TCK)" "$WORK/perf.txt" "$PERF" \
-	"$WORK/st.json" "${SYNTH_SIZE:-64}" <<'PY'
+	"$WORK/st.json" "${SYNTH_SIZE:-64}" "${SYNTH_CHAIN:-empty}" <<'PY'
 import json, sys
 q, a, b, t0, t1 = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-tck = int(sys.argv[8]); st = json.load(open(sys.argv[11])); size = sys.argv[12]
+tck = int(sys.argv[8]); st = json.load(open(sys.argv[11])); size = sys.argv[12]; chain = sys.argv[13]
 pkts = b - a; secs = t1 - t0; pps = pkts / secs
 def load(f):
     d = {}
@@ -48,7 +84,7 @@ def load(f):
         d[name] = d.get(name, 0) + int(ticks)
     return d
 c0, c1 = load(sys.argv[6]), load(sys.argv[7])
-print(f"synthetic port, empty chain, {size} B, {q} queue(s), backend {st['backend']}: {pps / 1e6:.2f} Mpps "
+print(f"synthetic port, {chain} chain, {size} B, {q} queue(s), backend {st['backend']}: {pps / 1e6:.2f} Mpps "
       f"({pkts} packets in {secs:.1f} s)")
 threads = sorted(n for n in c1 if n.startswith('gen-'))
 print("  CPU per thread (busy polling included): " + ", ".join(
