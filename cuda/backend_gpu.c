@@ -120,6 +120,7 @@ struct backend_chain {
 	bool writes;             /* gather: some NF may change packet bytes */
 	bool smem_ok;            /* gather: records may go to shared memory */
 	int sms;                 /* multiprocessors of the device */
+	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
 	uint64_t overflows;      /* packets an NF moved out of their window (dropped) */
 	cudaStream_t ctl;        /* state reads */
 	struct gpu_slot slot[GPU_INFLIGHT];
@@ -143,6 +144,26 @@ static void gpu_note_error(cudaError_t e, const char *what, const char *file, in
 const char *gpu_backend_last_error(void)
 {
 	return g.last_err;
+}
+
+/*
+ * Resident warps per SM that an rtc chain's launches aim for together
+ * (GEN_GPU_WARPS_PER_SM, test override; 0: one thread per packet, no cap).
+ * More warps hide less than they cost here: the agent's loads are table walks
+ * and spills that share each SM's L1, and past a few warps per scheduler they
+ * miss more than the extra warps hide (test/bench/RESULTS.md, the sweep).
+ */
+#define GPU_WARPS_PER_SM 8
+static uint32_t warps_per_sm_from_env(void)
+{
+	const char *v = getenv("GEN_GPU_WARPS_PER_SM");
+	char *end;
+	unsigned long w;
+
+	if (!v || !*v)
+		return GPU_WARPS_PER_SM;
+	w = strtoul(v, &end, 10);
+	return *end || w > 64 ? GPU_WARPS_PER_SM : (uint32_t)w;
 }
 
 static enum gpu_mem mem_from_env(void)
@@ -539,6 +560,7 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	}
 	if (CUDA_TRY(cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count"))
 		goto fail;
+	bc->warps_per_sm = warps_per_sm_from_env();
 	chain_window(bc);
 	err = fused_attach(bc);
 	if (err)
@@ -636,7 +658,21 @@ static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n, uint
 		t = GPU_SMEM_MAX / rec & ~31u;
 	while (t > 32 && (n + t - 1) / t < want)
 		t -= 32;
-	return (struct gpu_grid){ .blocks = (n + t - 1) / t, .threads = t, .smem = 0 };
+	uint32_t blocks = (n + t - 1) / t;
+	if (bc->mode == GPU_MODE_RTC && bc->warps_per_sm) {
+		/*
+		 * The rtc agent strides over the batch (gpu_agent_body), so a launch
+		 * needs only the warps it should keep resident: the chain's budget,
+		 * shared with the batches it already has in flight.
+		 */
+		uint64_t budget = (uint64_t)bc->warps_per_sm * (uint32_t)(bc->sms > 0 ? bc->sms : 1) * 32 / t;
+		uint64_t cap = budget / (1 + bc->inflight);
+		if (cap < 1)
+			cap = 1;
+		if (blocks > cap)
+			blocks = (uint32_t)cap;
+	}
+	return (struct gpu_grid){ .blocks = blocks, .threads = t, .smem = 0 };
 }
 
 /* Gather mode: bytes per packet record for a batch whose longest packet is maxlen. */

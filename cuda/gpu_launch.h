@@ -315,35 +315,48 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 	}
 }
 
-/* The record of this thread's packet: shared memory when the launch says so. */
-static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l, uint32_t i)
+/*
+ * The record of the thread in launch slot t (blockIdx.x * blockDim.x +
+ * threadIdx.x): shared memory when the launch says so, else record t of the
+ * launch's device records (one per thread of the grid, reused as it loops).
+ */
+static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l, uint32_t t)
 {
 	extern __shared__ uint4 gpu_smem_recs[];
 
 	if (l.smem)
 		return (uint8_t *)gpu_smem_recs + (size_t)threadIdx.x * l.stride;
-	return l.rec + (uint64_t)i * l.stride;
+	return l.rec + (uint64_t)t * l.stride;
 }
 
 /*
- * The SFC agent: one packet per thread, the chain run to completion on it by
- * run(p) (the generic dispatch loop, or a fused chain's direct calls). Blocks
- * are whole warps; a thread past the batch's end still takes part in its warp's
- * copies.
+ * The SFC agent: one packet per thread at a time, the chain run to completion
+ * on it by run(p) (the generic dispatch loop, or a fused chain's direct calls).
+ * The grid may be smaller than the batch (grid_for caps the warps a launch keeps
+ * resident): each block then strides over the batch a block-width at a time,
+ * reusing its records. Blocks are whole warps; a thread past the batch's end
+ * still takes part in its warp's copies.
  */
 template <typename Run>
 static __device__ __forceinline__ void gpu_agent_body(const struct gpu_launch &l, Run run)
 {
-	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
+	uint32_t t = blockIdx.x * blockDim.x + threadIdx.x, step = gridDim.x * blockDim.x;
+	uint8_t *rec = gpu_rec_of(l, t);
 	struct gpu_pkt k;
 
 	gpu_block_begin();
 	__syncthreads();
-	gpu_pkt_load(l, i, gpu_rec_of(l, i), &k, true);
-	uint32_t v = NF_DROP;
-	if (k.live)
-		v = (uint32_t)run(&k.p) == NF_PASS ? NF_PASS : NF_DROP;
-	gpu_pkt_store(l, i, &k, v, true);
+	for (uint32_t base = blockIdx.x * blockDim.x; base < l.n; base += step) {
+		uint32_t i = base + threadIdx.x;
+
+		gpu_pkt_load(l, i, rec, &k, true);
+		uint32_t v = NF_DROP;
+		if (k.live)
+			v = (uint32_t)run(&k.p) == NF_PASS ? NF_PASS : NF_DROP;
+		gpu_pkt_store(l, i, &k, v, true);
+		/* The next packets' gather overwrites records this warp's scatter read. */
+		__syncwarp();
+	}
 }
 #endif
 

@@ -184,7 +184,7 @@ static void restorer_stop(struct restorer *r)
 }
 
 /* Share of the timed loop the backend could have taken a batch that was still being restored. */
-static double gpu_idle_share;
+static __thread double gpu_idle_share;
 
 /*
  * Mpps of one gpu chain with batches of n kept in flight for bn->seconds. The
@@ -289,7 +289,8 @@ struct mg_job {
 	struct backend_chain *bc;
 	uint32_t n;
 	double mpps;
-	double cpu; /* seconds of CPU the submitting thread used */
+	double cpu;  /* seconds of CPU the submitting thread used */
+	double idle; /* share of the time a free slot waited for the bench's frame restore */
 };
 
 static void *mg_thread(void *arg)
@@ -299,6 +300,7 @@ static void *mg_thread(void *arg)
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 	j->mpps = gpu_loop(j->bn, j->bc, j->n);
+	j->idle = gpu_idle_share;
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 	j->cpu = (c1.tv_sec - c0.tv_sec) + (c1.tv_nsec - c0.tv_nsec) * 1e-9;
 	return NULL;
@@ -348,7 +350,9 @@ static void multi_report(struct bench *bn0, int ndev)
 	}
 	gpu_env("gather", "fused");
 	printf("\n== multi-GPU: paper chains on 1 and 2 GPUs, gather/fused agent, aggregate (%d devices)\n", ndev);
-	printf("%-6s %6s %5s %10s %8s %10s  %s\n", "size", "chains", "gpus", "Mpps", "Gbps", "host cores", "per chain");
+	printf("(restore wait: the largest share of a chain's time that a free slot waited for the bench's frame restore)\n");
+	printf("%-6s %6s %5s %10s %8s %10s %12s  %s\n", "size", "chains", "gpus", "Mpps", "Gbps", "host cores", "restore wait",
+	       "per chain");
 	for (size_t s = 0; s < sizeof(sz) / sizeof(sz[0]); s++) {
 		gen_traffic(&bn[0], sz[s].size);
 		for (int c = 1; c < MG_CHAINS; c++)
@@ -357,7 +361,7 @@ static void multi_report(struct bench *bn0, int ndev)
 			for (int ng = 1; ng <= 2; ng++) {
 				struct mg_job j[MG_CHAINS];
 				pthread_t t[MG_CHAINS];
-				double agg = 0, cpu = 0, wall;
+				double agg = 0, cpu = 0, wall, idle = 0;
 				char per[128] = "";
 				int ok = 1;
 
@@ -365,7 +369,7 @@ static void multi_report(struct bench *bn0, int ndev)
 					continue;
 				for (int c = 0; c < nc; c++) {
 					bn[c].prog.gpu = ng == 2 ? c % 2 : 0;
-					j[c] = (struct mg_job){ &bn[c], NULL, sz[s].n, 0, 0 };
+					j[c] = (struct mg_job){ .bn = &bn[c], .n = sz[s].n };
 					j[c].bc = backend_gpu->chain_create(&bn[c].prog, bn[c].umem, bn[c].umem_size, PKTGEN_FRAME);
 					ok &= j[c].bc != NULL;
 				}
@@ -380,10 +384,11 @@ static void multi_report(struct bench *bn0, int ndev)
 						size_t o = strlen(per);
 						agg += j[c].mpps;
 						cpu += j[c].cpu;
+						idle = j[c].idle > idle ? j[c].idle : idle;
 						snprintf(per + o, sizeof(per) - o, "%s%.2f", c ? " + " : "", j[c].mpps);
 					}
-					printf("%-6d %6d %5d %10.2f %8.1f %10.1f  %s\n", sz[s].size, nc, ng, agg,
-					       agg * sz[s].size * 8 / 1e3, cpu / wall, per);
+					printf("%-6d %6d %5d %10.2f %8.1f %10.1f %11.0f%%  %s\n", sz[s].size, nc, ng, agg,
+					       agg * sz[s].size * 8 / 1e3, cpu / wall, idle * 100, per);
 				} else {
 					fprintf(stderr, "gen-bench: chain_create for %d chains on %d GPU(s): %s: %s\n", nc, ng,
 						strerror(errno), gpu_backend_last_error());
@@ -710,7 +715,7 @@ static void fused_report(struct bench *bn)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F] [-M]\n"
+	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-m MINI_BATCH] [-q] [-F] [-M]\n"
 		"  -F fused-agent figures only; -M multi-GPU placement figures only\n"
 		"  -P MEM/MODE:BATCH:SIZE one gpu figure (e.g. gather/rtc:65536:64), for profilers\n");
 	exit(2);
@@ -723,19 +728,21 @@ int main(int argc, char **argv)
 	int threads = (int)sysconf(_SC_NPROCESSORS_ONLN), quick = 0, fused_only = 0, multi_only = 0, o;
 	const char *point = NULL;
 	char why[256];
+	long mini = 0;
 
 	if (getenv("GEN_SHARED_DATA")) {
 		static char buf[512];
 		snprintf(buf, sizeof(buf), "%s/snort-community/community.rules", getenv("GEN_SHARED_DATA"));
 		rules = buf;
 	}
-	while ((o = getopt(argc, argv, "c:n:r:d:T:qFMP:h")) != -1) {
+	while ((o = getopt(argc, argv, "c:n:r:d:T:m:qFMP:h")) != -1) {
 		switch (o) {
 		case 'c': file = optarg; break;
 		case 'n': chain = optarg; break;
 		case 'r': rules = optarg; break;
 		case 'd': bn.seconds = atof(optarg); break;
 		case 'T': threads = atoi(optarg); break;
+		case 'm': mini = strtol(optarg, NULL, 10); break;
 		case 'q': quick = 1; break;
 		case 'F': fused_only = 1; break;
 		case 'M': multi_only = 1; break;
@@ -751,6 +758,10 @@ int main(int argc, char **argv)
 	}
 	if (load_chain(&bn, file, chain))
 		return 1;
+	if (mini > 0 && mini <= 1024) {
+		bn.prog.mini_batch = (uint32_t)mini; /* threads per block on the GPU (the paper's mini-batch) */
+		printf("mini_batch %ld (-m)\n", mini);
+	}
 	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
 	bn.umem = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -34,5 +34,5 @@ for backend in ${GEN_E2E_BENCH_BACKENDS-gpu cpu}; do
 			grep -E "^(gend|I/O|af_xdp)"
 	done
 done
-rm -rf "$wrap"
+rm -rf "$BUNDLE_WRAP"
 exit $rc
