@@ -307,11 +307,31 @@ static void *mg_thread(void *arg)
 }
 
 #define MG_CHAINS 4
+/*
+ * The UMEM as gend maps it (daemon/xsk.c): on 2 MiB hugepages when the system
+ * has them free (vm.nr_hugepages), else on normal pages; GEN_BENCH_HUGE=0 forces
+ * normal pages. Large batches touch a large UMEM (16 slots of up to 64k frames:
+ * 2 GiB), which the GPU reads through its own and the IOMMU's page tables.
+ */
+static int umem_huge = -1; /* -1 not yet mapped, else whether the last map got hugepages */
+static uint8_t *umem_map(size_t size)
+{
+	const char *v = getenv("GEN_BENCH_HUGE");
+	void *p = MAP_FAILED;
+
+	if (!(v && !strcmp(v, "0")))
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	umem_huge = p != MAP_FAILED;
+	if (p == MAP_FAILED)
+		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p;
+}
+
 /* A second bench over fresh memory, with the same packets as from. */
 static int bench_clone(struct bench *to, const struct bench *from)
 {
 	*to = *from;
-	to->umem = mmap(NULL, to->umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	to->umem = umem_map(to->umem_size);
 	to->pristine = mmap(NULL, to->umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	to->pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*to->pdesc));
 	to->desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*to->desc));
@@ -350,6 +370,7 @@ static void multi_report(struct bench *bn0, int ndev)
 	}
 	gpu_env("gather", "fused");
 	printf("\n== multi-GPU: paper chains on 1 and 2 GPUs, gather/fused agent, aggregate (%d devices)\n", ndev);
+	printf("(UMEM per chain %zu MiB on %s)\n", bn0->umem_size >> 20, umem_huge ? "2 MiB hugepages" : "normal pages");
 	printf("(restore wait: the largest share of a chain's time that a free slot waited for the bench's frame restore)\n");
 	printf("%-6s %6s %5s %10s %8s %10s %12s  %s\n", "size", "chains", "gpus", "Mpps", "Gbps", "host cores", "restore wait",
 	       "per chain");
@@ -763,7 +784,7 @@ int main(int argc, char **argv)
 		printf("mini_batch %ld (-m)\n", mini);
 	}
 	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
-	bn.umem = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bn.umem = umem_map(bn.umem_size);
 	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	bn.pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.pdesc));
 	bn.desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.desc));
@@ -777,6 +798,7 @@ int main(int argc, char **argv)
 	int gpu_ok = backend_gpu && !gpu_backend_probe(why, sizeof(why));
 
 	printf("gpu: %s\n", backend_gpu ? why : "built without CUDA");
+	printf("umem: %zu MiB on %s\n", bn.umem_size >> 20, umem_huge ? "2 MiB hugepages" : "normal pages");
 	if (!gpu_ok) {
 		if (backend_gpu)
 			gpu_backend_probe(why, sizeof(why));
