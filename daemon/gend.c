@@ -63,20 +63,19 @@ static void fatal_signal(int sig)
 	if (write(STDERR_FILENO, msg, (size_t)len) < 0)
 		_exit(128 + sig);
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
-	raise(sig); /* SA_RESETHAND: the default action, a core dump where enabled */
+	raise(sig); /* reset to its default action by the guard: a core dump where enabled */
 }
 
+/* A fault inside a chain's batch fails that chain only (daemon/guard.h); any other is fatal. */
 static void install_crash_handler(void)
 {
-	struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
 	void *warm[1];
+	int r;
 
 	backtrace(warm, 1); /* loads libgcc now, not inside the handler */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGILL, &sa, NULL);
-	sigaction(SIGFPE, &sa, NULL);
+	r = guard_install(fatal_signal);
+	if (r)
+		log_msg(4, "cannot start the NF watchdog: %s; a looping NF will not be cut short", strerror(-r));
 }
 
 static void usage(FILE *out)
@@ -118,6 +117,14 @@ static void set_status(struct gend *g)
 		      g->rt.generation);
 }
 
+static void poll_faults(struct gend *g)
+{
+	char msg[4096];
+
+	if (rt_poll_faults(&g->rt, msg, sizeof(msg)))
+		log_lines(3, msg);
+}
+
 static void tick(struct gend *g)
 {
 	struct timespec now;
@@ -133,6 +140,7 @@ static void tick(struct gend *g)
 	g->last_ts = now;
 	set_status(g);
 	notify_watchdog();
+	poll_faults(g);
 }
 
 static int do_reload(struct gend *g, FILE *out)

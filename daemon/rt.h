@@ -17,6 +17,7 @@ struct rt_chain {
 	const struct cfg_chain *cc;          /* in rt->cfg */
 	uint8_t cls_id[GEN_MAX_PORTS];       /* classifier id per ingress port, 0 = none */
 	bool live;
+	bool fail_reported;                  /* its failure was logged and its sockets left the table */
 };
 
 struct rt {
@@ -39,6 +40,7 @@ struct rt {
 	bool attached;
 	time_t started;   /* CLOCK_MONOTONIC seconds at start */
 	double pps;       /* packets received per second, kept by the main loop */
+	uint32_t abandoned; /* chains whose controller did not stop in time (memory kept) */
 };
 
 /* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */
@@ -50,6 +52,13 @@ int rt_check_capacity(const struct cfg *cfg, char *err, size_t errlen);
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen);
 /* Drain every chain, detach our XDP programs, remove our pins, free everything. */
 void rt_stop(struct rt *rt);
+
+/*
+ * Chains that failed since the last call (daemon/guard.h): their sockets leave
+ * the classifier, so their traffic meets their fail mode. Returns how many,
+ * with one line each in msg for the log.
+ */
+int rt_poll_faults(struct rt *rt, char *msg, size_t len);
 
 /* Totals for the rate shown in STATUS=. */
 uint64_t rt_rx_total(const struct rt *rt);
