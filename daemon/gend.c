@@ -359,8 +359,10 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 			if (read(tfd, &ticks, sizeof(ticks)) > 0)
 				tick(g);
 		}
-		if (pfd[1].revents & POLLIN)
+		if (pfd[1].revents & POLLIN) {
+			poll_faults(g); /* what a client reads of a failed chain already holds in XDP */
 			ctl_handle(cfd, &handlers, g);
+		}
 		if (pfd[3].revents & POLLIN)
 			metrics_http_handle(mfd, &g->rt);
 		if (pfd[0].revents & POLLIN) {
