@@ -125,6 +125,14 @@ static void poll_faults(struct gend *g)
 		log_lines(3, msg);
 }
 
+static void on_link(const struct link_event *ev, void *ctx)
+{
+	char msg[256];
+
+	if (rt_link_event(&((struct gend *)ctx)->rt, ev, msg, sizeof(msg)))
+		log_msg(4, "%s", msg);
+}
+
 static void tick(struct gend *g)
 {
 	struct timespec now;
@@ -283,7 +291,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	char err[8192] = "", control[256];
 	struct cfg *cfg = NULL;
 	sigset_t mask;
-	int sfd, tfd, cfd, mfd = -1, r;
+	int sfd, tfd, cfd, mfd = -1, lfd, r;
 	uint64_t wd_usec = 0;
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 
@@ -331,6 +339,9 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		}
 		log_msg(6, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
 	}
+	lfd = link_open();
+	if (lfd < 0)
+		log_msg(4, "cannot watch interfaces (rtnetlink): %s; a port that goes away is not noticed", strerror(-lfd));
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
 		its.it_interval.tv_sec = 0;
@@ -346,11 +357,12 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 
 	for (;;) {
 		/* mfd -1 (no listener): poll ignores the entry. */
-		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 } };
+		struct pollfd pfd[5] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 },
+					 { lfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		uint64_t ticks;
 
-		if (poll(pfd, 4, -1) < 0) {
+		if (poll(pfd, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -365,6 +377,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		}
 		if (pfd[3].revents & POLLIN)
 			metrics_http_handle(mfd, &g->rt);
+		if ((pfd[4].revents & POLLIN) && (r = link_read(lfd, on_link, g)) < 0)
+			log_msg(4, "reading interface events: %s; some may have been missed", strerror(-r));
 		if (pfd[0].revents & POLLIN) {
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
@@ -382,6 +396,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	ctl_close(cfd, control);
 	if (mfd >= 0)
 		close(mfd);
+	if (lfd >= 0)
+		close(lfd);
 	close(tfd);
 	close(sfd);
 	log_msg(6, "gend stopped cleanly");

@@ -663,6 +663,39 @@ static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, ui
 	}
 }
 
+static const char *const port_state_names[RT_PORT_STATE_MAX] = { "up", "down", "gone" };
+
+int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len)
+{
+	for (int p = 0; p < rt->nports; p++) {
+		enum rt_port_state st;
+
+		if (rt->workers[0].port[p].synth)
+			continue;
+		if (ev->ifindex != rt->ifindex[p]) {
+			/* Same name, new netdev: the old one's sockets and UMEM rings cannot move to it. */
+			if (!ev->gone && rt->port_state[p] == RT_PORT_GONE && !strcmp(ev->name, rt->cfg->ports[p])) {
+				snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d): restart gend to bind it",
+					 p + 1, ev->name, ev->ifindex);
+				return 1;
+			}
+			continue;
+		}
+		st = ev->gone ? RT_PORT_GONE : ev->up ? RT_PORT_UP : RT_PORT_DOWN;
+		if (st == rt->port_state[p] || rt->port_state[p] == RT_PORT_GONE)
+			return 0;
+		rt->port_state[p] = st;
+		for (int q = 0; q < rt->nq; q++)
+			xsk_port_state(&rt->workers[q], p, st != RT_PORT_UP, st == RT_PORT_GONE);
+		snprintf(msg, len, "port %d '%s' is %s%s", p + 1, rt->cfg->ports[p], port_state_names[st],
+			 st == RT_PORT_UP ? ": sending again" :
+			 st == RT_PORT_DOWN ? ": frames for it are dropped until it is up" :
+			 ": frames for it are dropped, the frames its rings held are back in the pool");
+		return 1;
+	}
+	return 0;
+}
+
 uint64_t rt_rx_total(const struct rt *rt)
 {
 	uint64_t sum = 0, rx, tx, drop;
@@ -731,7 +764,18 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 		if (json) {
 			fprintf(out, "%s{\"name\":", p ? "," : "");
 			ctl_json_str(out, rt->cfg->ports[p]);
-			fprintf(out, ",\"mode\":\"%s\"", port_mode(rt, p));
+			fprintf(out, ",\"mode\":\"%s\",\"state\":\"%s\"", port_mode(rt, p),
+				port_state_names[rt->port_state[p]]);
+			if (!synth) {
+				uint64_t drops = 0, back = 0;
+
+				for (int q = 0; q < rt->nq; q++) {
+					drops += __atomic_load_n(&rt->workers[q].port[p].down_drops, __ATOMIC_RELAXED);
+					back += __atomic_load_n(&rt->workers[q].port[p].frames_back, __ATOMIC_RELAXED);
+				}
+				fprintf(out, ",\"down_drops\":%lu,\"frames_back\":%lu", (unsigned long)drops,
+					(unsigned long)back);
+			}
 			if (synth)
 				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu",
 					(unsigned long)ss.generated, (unsigned long)ss.unmatched, (unsigned long)ss.malformed,
@@ -742,7 +786,8 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 				p + 1, rt->cfg->ports[p], (unsigned long)ss.generated, (unsigned long)ss.unmatched,
 				(unsigned long)ss.malformed, (unsigned long)ss.no_socket);
 		} else {
-			fprintf(out, "port %d:       %s AF_XDP %s mode\n", p + 1, rt->cfg->ports[p], port_mode(rt, p));
+			fprintf(out, "port %d:       %s AF_XDP %s mode, %s\n", p + 1, rt->cfg->ports[p], port_mode(rt, p),
+				port_state_names[rt->port_state[p]]);
 		}
 	}
 }

@@ -11,6 +11,9 @@
 #include "cfg.h"
 #include "chain.h"
 #include "cls.h"
+#include "link.h"
+
+enum rt_port_state { RT_PORT_UP, RT_PORT_DOWN, RT_PORT_GONE, RT_PORT_STATE_MAX };
 
 struct rt_chain {
 	struct gen_chain c;
@@ -26,6 +29,7 @@ struct rt {
 	const struct backend_ops *be;
 	char backend_why[256];
 	int ifindex[GEN_MAX_PORTS];
+	enum rt_port_state port_state[GEN_MAX_PORTS]; /* from rtnetlink (rt_link_event) */
 	int nports;
 	struct qworker *workers;
 	int nq;
@@ -59,6 +63,13 @@ void rt_stop(struct rt *rt);
  * with one line each in msg for the log.
  */
 int rt_poll_faults(struct rt *rt, char *msg, size_t len);
+
+/*
+ * An interface changed (rtnetlink): a port whose netdev went down or away is
+ * marked so, its frames stop being queued to it and, once gone, come back to
+ * the pool. Returns 1 with a line for the log in msg when a port changed state.
+ */
+int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len);
 
 /* Totals for the rate shown in STATUS=. */
 uint64_t rt_rx_total(const struct rt *rt);
