@@ -472,12 +472,12 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return check_only(g.config);
-	install_crash_handler();
 	/* Timer slack bounds the idle back-off of the workers and controllers. */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	if (!foreground && !getenv("NOTIFY_SOCKET") && daemon(0, 1)) {
 		fprintf(stderr, "gend: cannot daemonize: %s\n", strerror(errno));
 		return 1;
 	}
+	install_crash_handler(); /* after the fork: it starts the watchdog thread */
 	return run(&g, backend, (uint32_t)frames);
 }
