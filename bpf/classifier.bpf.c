@@ -87,6 +87,14 @@ struct {
 	__type(value, __u32);
 } gen_xsks SEC(".maps");
 
+/* enum cls_fail per chain id; set before the chain gets sockets, kept after they go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GEN_MAX_CHAINS);
+	__type(key, __u32);
+	__type(value, __u32);
+} gen_fail SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, CLS_CNT_MAX);
@@ -183,6 +191,13 @@ static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 k
 	}
 }
 
+static __always_inline int fails_closed(__u32 chain_id)
+{
+	__u32 *v = bpf_map_lookup_elem(&gen_fail, &chain_id);
+
+	return v && *v == CLS_FAIL_CLOSED;
+}
+
 static __always_inline int unmatched(const struct cls_config *cfg, __u32 cnt, __u32 verdict,
 				     __u32 slot, __u64 bytes)
 {
@@ -219,18 +234,24 @@ int gen_cls(struct xdp_md *ctx)
 		goto miss;
 
 	key = rule->chain_id * GEN_MAX_QUEUES + ctx->rx_queue_index;
+	/* The fallback is XDP_ABORTED, never a pass by accident: the chain's fail mode decides below. */
 	if (ctx->rx_queue_index >= GEN_MAX_QUEUES)
-		act = XDP_PASS;
+		act = XDP_ABORTED;
 	else
-		act = bpf_redirect_map(&gen_xsks, key, XDP_PASS);
+		act = bpf_redirect_map(&gen_xsks, key, XDP_ABORTED);
 	count(rule->chain_id, bytes);
 	if (act == XDP_REDIRECT) {
 		note(CLS_V_MATCHED, rank, rule->chain_id, key, slot, &f);
-	} else {
-		count(CLS_CNT_NO_SOCKET, bytes);
-		note(CLS_V_NO_SOCKET, rank, rule->chain_id, key, slot, &f);
+		return act;
 	}
-	return act;
+	count(CLS_CNT_NO_SOCKET, bytes);
+	if (fails_closed(rule->chain_id)) {
+		count(CLS_CNT_FAIL_CLOSED, bytes);
+		note(CLS_V_FAIL_CLOSED, rank, rule->chain_id, key, slot, &f);
+		return XDP_DROP;
+	}
+	note(CLS_V_NO_SOCKET, rank, rule->chain_id, key, slot, &f);
+	return XDP_PASS;
 
 miss:
 	count(CLS_CNT_UNMATCHED, bytes);

@@ -25,6 +25,7 @@ enum cls_counter_idx {
 	CLS_CNT_UNMATCHED = GEN_MAX_CHAINS,
 	CLS_CNT_MALFORMED,
 	CLS_CNT_NO_SOCKET,
+	CLS_CNT_FAIL_CLOSED, /* of no_socket: dropped because the chain fails closed */
 	CLS_CNT_MAX,
 };
 
@@ -35,6 +36,17 @@ enum cls_verdict {
 	CLS_V_NO_SOCKET, /* rule matched but no socket for (chain, queue): passed */
 	CLS_V_UNMATCHED, /* no rule, or not IPv4 */
 	CLS_V_MALFORMED, /* truncated or invalid IPv4 */
+	CLS_V_FAIL_CLOSED, /* rule matched, no socket, the chain fails closed: dropped */
+};
+
+/*
+ * gen_fail[chain_id]: what a matched packet meets when (chain, queue) has no
+ * socket: the chain failed, gend is restarting, or gend died with the program
+ * still attached (a dead process's sockets leave the XSKMAP by themselves).
+ */
+enum cls_fail {
+	CLS_FAIL_OPEN = 0,   /* XDP_PASS: the kernel's stack takes it */
+	CLS_FAIL_CLOSED = 1, /* XDP_DROP */
 };
 
 /* One bit per rule, bit i = rule of priority rank i (0 wins). */

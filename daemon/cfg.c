@@ -538,12 +538,24 @@ static void load_metrics_listen(struct parser *p, struct cfg *c, const struct nf
 	c->metrics_port = (uint16_t)port;
 }
 
+static enum cfg_fail load_fail(struct parser *p, const struct nf_kv *kv)
+{
+	static const char *const names[] = { "closed", "open", NULL };
+	int i = pick(kv->value, names);
+
+	if (i < 0) {
+		perr(p, kv->line, "fail must be closed or open, got '%s'", kv->value);
+		return CFG_FAIL_UNSET;
+	}
+	return i == 0 ? CFG_FAIL_CLOSED : CFG_FAIL_OPEN;
+}
+
 static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "metrics_listen", NULL };
+					     "tx_thread", "metrics_listen", "fail", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -568,6 +580,8 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		else
 			c->unmatched_drop = i == 1;
 	}
+	if ((kv = sect_get(s, "fail")))
+		c->fail = load_fail(p, kv);
 	if ((kv = sect_get(s, "xdp_mode"))) {
 		static const char *const names[] = { "native", "skb", NULL };
 
@@ -981,7 +995,7 @@ static void load_nfs_list(struct parser *p, const struct cfg *c, struct cfg_chai
 
 static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 {
-	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", NULL };
+	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", "fail", NULL };
 	struct cfg_chain *ch = &c->chains[c->nchains];
 	const struct nf_kv *kv;
 	unsigned long v;
@@ -1041,6 +1055,8 @@ static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 		else
 			ch->priority = (int)v;
 	}
+	if ((kv = sect_get(s, "fail")))
+		ch->fail = load_fail(p, kv);
 }
 
 static void raw_free(struct parser *p)
@@ -1334,6 +1350,22 @@ bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const stru
 			return false;
 	}
 	return true;
+}
+
+bool cfg_chain_fail_closed(const struct cfg *c, const struct cfg_chain *cc)
+{
+	if (cc->fail != CFG_FAIL_UNSET)
+		return cc->fail == CFG_FAIL_CLOSED;
+	if (c->fail != CFG_FAIL_UNSET)
+		return c->fail == CFG_FAIL_CLOSED;
+	/* What guards traffic must not be routed around silently. */
+	for (int i = 0; i < cc->nnfs; i++) {
+		uint32_t t = c->nfs[cc->nfs[i]].nf_type;
+
+		if (t == NF_T_NIDS || t == NF_T_FIREWALL || t == NF_T_IPSEC_ESP)
+			return true;
+	}
+	return false;
 }
 
 const struct cfg_chain *cfg_chain_find(const struct cfg *c, const char *name)

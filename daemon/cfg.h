@@ -32,6 +32,8 @@
 
 enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_GPU, CFG_BACKEND_CPU, CFG_BACKEND_MAX };
 enum cfg_gpu_mode { CFG_GPU_RTC, CFG_GPU_PIPELINE, CFG_GPU_MODE_MAX };
+/* `fail`: traffic of a chain with no live socket. Unset: by the chain's NFs (cfg_chain_fail_closed). */
+enum cfg_fail { CFG_FAIL_UNSET, CFG_FAIL_CLOSED, CFG_FAIL_OPEN, CFG_FAIL_MAX };
 
 /* One `match` line: pairs inside a line AND, lines of a chain OR. Host byte order. */
 struct cfg_match {
@@ -68,6 +70,7 @@ struct cfg_chain {
 	int gpu;                                 /* device index */
 	int priority;                            /* lower wins; CFG_PRIORITY_DEFAULT when unset */
 	int order;                               /* position in the file: tie-break among equal priorities */
+	enum cfg_fail fail;                      /* per-chain override of [gen] fail */
 };
 
 struct cfg {
@@ -76,6 +79,7 @@ struct cfg {
 	int nports;
 	enum cfg_backend backend;
 	bool unmatched_drop;
+	enum cfg_fail fail;                      /* [gen] fail; UNSET: closed for nids, firewall, ipsec_esp */
 	bool xdp_native;
 	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
 	bool tx_thread;                          /* TX kicks on a thread of their own per queue */
@@ -119,6 +123,13 @@ void cfg_free(struct cfg *c);
  */
 bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const struct cfg *b,
 		     const struct cfg_chain *cb);
+
+/*
+ * Whether traffic of chain cc is dropped (closed) or passed to the kernel
+ * (open) while the chain has no live socket: its [chain] fail, else [gen]
+ * fail, else closed when it runs nids, firewall or ipsec_esp.
+ */
+bool cfg_chain_fail_closed(const struct cfg *c, const struct cfg_chain *cc);
 
 /* Lookups; NULL when absent. */
 const struct cfg_chain *cfg_chain_find(const struct cfg *c, const char *name);

@@ -19,6 +19,7 @@ struct inflight {
 	bool busy;
 	const struct backend_ops *be; /* what ran it: a fallback must not mix backends */
 	struct backend_chain *bc;
+	int64_t submitted_ns;
 };
 
 struct ctl_state {
@@ -34,6 +35,24 @@ struct ctl_state {
 static void add64(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void chain_fail(struct gen_chain *c, const char *why)
+{
+	int zero = 0;
+
+	if (!__atomic_compare_exchange_n(&c->fail_claim, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", why);
+	STORE(&c->failed, 1);
 }
 
 struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct backend_ops *be,
@@ -118,6 +137,40 @@ static void return_batch(struct ctl_state *s, struct inflight *f)
 	f->busy = false;
 }
 
+/* A failed chain runs nothing: its frames go back as drops. */
+static void drop_failed(struct ctl_state *s, struct inflight *f)
+{
+	for (uint32_t i = 0; i < f->n; i++)
+		f->descs[i].verdict = NF_DROP;
+	add64(&s->c->fail_dropped, f->n);
+	return_batch(s, f);
+}
+
+/*
+ * The batch's NFs under the guard: on the host backend (cpu_only, or when the
+ * backend is the cpu) they run here. Returns what the backend returned, or
+ * -EFAULT when an NF crashed or overran: the chain has failed then.
+ */
+static int run_guarded(struct ctl_state *s, struct inflight *f, bool cpu_only)
+{
+	struct guard *g = &s->me->guard;
+	char why[160];
+	volatile int r = 0; /* not read after the jump back; volatile keeps the compiler quiet */
+
+	if (sigsetjmp(g->jb, 0)) {
+		guard_describe(g, why, sizeof(why));
+		chain_fail(s->c, why);
+		return -EFAULT;
+	}
+	guard_arm(g);
+	if (cpu_only)
+		backend_cpu_run(&s->c->cur->prog, s->c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
+	else
+		r = f->be->submit(f->bc, f->descs, f->n);
+	guard_leave(g);
+	return r;
+}
+
 /*
  * Rerun a batch the backend failed on, on the cpu backend, and keep the chain
  * there. A batch whose frames the backend may have begun to rewrite (-ESTALE,
@@ -131,8 +184,10 @@ static void fall_back(struct ctl_state *s, struct inflight *f, int err)
 		for (uint32_t i = 0; i < f->n; i++)
 			f->descs[i].verdict = NF_DROP;
 		add64(&c->backend_lost, f->n);
-	} else {
-		backend_cpu_run(&c->cur->prog, c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
+	} else if (run_guarded(s, f, true) == -EFAULT) {
+		for (uint32_t i = 0; i < f->n; i++)
+			f->descs[i].verdict = NF_DROP;
+		add64(&c->fail_dropped, f->n);
 	}
 	add64(&c->fallbacks, 1);
 	if (!c->backend_failed) {
@@ -169,8 +224,20 @@ static uint32_t complete_some(struct ctl_state *s)
 		uint32_t cnt;
 		int r = f->be->complete(f->bc, &descs, &cnt);
 
-		if (r == 0)
+		if (r == 0) {
+			/*
+			 * A batch the device never finishes cannot be taken back: its frames stay
+			 * with it. The chain fails, so that nothing more is sent to the device.
+			 */
+			if (!LOAD(&s->c->failed) && mono_ns() - f->submitted_ns > (int64_t)CHAIN_DEVICE_MS * 1000000) {
+				char why[96];
+
+				snprintf(why, sizeof(why), "a batch on the %s backend did not complete within %d ms",
+					 f->be->name, CHAIN_DEVICE_MS);
+				chain_fail(s->c, why);
+			}
 			break;
+		}
 		if (r < 0)
 			fall_back(s, f, r);
 		return_batch(s, f);
@@ -210,12 +277,24 @@ static uint32_t submit_some(struct ctl_state *s)
 		f->n = cnt;
 		f->q = q;
 		f->busy = true;
+		if (LOAD(&c->failed)) {
+			drop_failed(s, f);
+			continue;
+		}
 		f->be = active_be(c);
 		f->bc = active_bc(s, q);
-		r = f->bc ? f->be->submit(f->bc, f->descs, cnt) : -ENOMEM;
+		f->submitted_ns = mono_ns();
+		r = f->bc ? run_guarded(s, f, false) : -ENOMEM;
+		if (r == -EFAULT) {
+			drop_failed(s, f);
+			continue;
+		}
 		if (r == -EBUSY) {
 			/* Cannot happen while slots <= max_inflight; run it here rather than lose it. */
-			backend_cpu_run(&c->cur->prog, c->workers[q].area, GEN_FRAME_SIZE, f->descs, cnt);
+			if (run_guarded(s, f, true) == -EFAULT) {
+				drop_failed(s, f);
+				continue;
+			}
 			return_batch(s, f);
 			continue;
 		}
@@ -298,6 +377,32 @@ static void hand_over_state(struct gen_chain *c, const struct chain_ver *from, c
 	}
 }
 
+/* No memory for batches: every frame goes back as a drop until the chain stops. */
+static void controller_idle_failed(struct ctl_state *s)
+{
+	struct chain_io *io = &s->c->io[s->q];
+	struct gen_desc d[64];
+	uint32_t n;
+
+	for (;;) {
+		if (LOAD(&s->c->pause_req))
+			controller_pause(s);
+		n = ring_pop(&io->in, d, 64);
+		for (uint32_t i = 0; i < n; i++)
+			d[i].verdict = NF_DROP;
+		for (uint32_t done = 0; done < n;)
+			done += ring_push(&io->out, d + done, n - done);
+		if (n) {
+			add64(&s->c->fail_dropped, n);
+			wake_kick(io->worker_wake);
+		} else if (LOAD(&s->c->stop)) {
+			return;
+		} else {
+			controller_sleep(s);
+		}
+	}
+}
+
 static void *controller_main(void *arg)
 {
 	struct chain_ctl *me = arg;
@@ -308,13 +413,24 @@ static void *controller_main(void *arg)
 
 	snprintf(name, sizeof(name), "gen-c%u-q%d", c->id, me->q);
 	pthread_setname_np(pthread_self(), name);
+	guard_thread_init(&me->guard);
 	s.nslots = c->cur->be->max_inflight;
 	if (s.nslots > SLOTS)
 		s.nslots = SLOTS;
 	if (s.nslots < 1)
 		s.nslots = 1;
-	for (uint32_t i = 0; i < s.nslots; i++)
+	for (uint32_t i = 0; i < s.nslots; i++) {
 		s.slot[i].descs = calloc(c->max_batch, sizeof(struct gen_desc));
+		if (!s.slot[i].descs) {
+			chain_fail(c, "out of memory for its batches");
+			s.nslots = i;
+			break;
+		}
+	}
+	if (!s.nslots) {
+		controller_idle_failed(&s);
+		goto out;
+	}
 
 	for (;;) {
 		uint32_t work = complete_some(&s);
@@ -334,9 +450,11 @@ static void *controller_main(void *arg)
 		else if (!spin_again(&spin) && s.head == s.tail)
 			controller_sleep(&s); /* a batch on the device is polled for, never slept on */
 	}
+out:
 	drop_cpu_fallback(&s);
 	for (uint32_t i = 0; i < s.nslots; i++)
 		free(s.slot[i].descs);
+	guard_thread_fini(&me->guard);
 	return NULL;
 }
 
@@ -363,12 +481,19 @@ struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v)
 {
 	struct timespec ts = { 0, 20000 };
 	struct chain_ver *old = c->cur;
+	int64_t deadline = mono_ns() + (int64_t)CHAIN_WAIT_MS * 1000000;
 
 	STORE(&c->pause_req, 1);
 	for (int q = 0; q < c->nq; q++) {
 		wake_kick(&c->ctl[q].wake);
-		while (c->ctl[q].running && !LOAD(&c->ctl[q].paused))
+		while (c->ctl[q].running && !LOAD(&c->ctl[q].paused)) {
+			if (mono_ns() > deadline) {
+				STORE(&c->pause_req, 0);
+				chain_fail(c, "a controller reached no batch boundary in time for a reload");
+				return v;
+			}
 			nanosleep(&ts, NULL);
+		}
 	}
 	if (!c->backend_failed)
 		hand_over_state(c, old, v);
@@ -381,17 +506,29 @@ struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v)
 	return old;
 }
 
-void chain_stop(struct gen_chain *c)
+int chain_stop(struct gen_chain *c)
 {
+	struct timespec until;
+	int r = 0;
+
 	STORE(&c->stop, 1);
 	for (int q = 0; q < c->nq; q++)
 		wake_kick(&c->ctl[q].wake);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CHAIN_WAIT_MS / 1000;
 	for (int q = 0; q < c->nq; q++) {
 		if (!c->ctl[q].running)
 			continue;
-		pthread_join(c->ctl[q].thread, NULL);
+		/* A controller stuck where the guard cannot reach is left behind, never waited on forever. */
+		if (pthread_timedjoin_np(c->ctl[q].thread, NULL, &until)) {
+			chain_fail(c, "a controller did not stop in time and was left behind");
+			c->abandoned = true;
+			r = -ETIMEDOUT;
+			continue;
+		}
 		c->ctl[q].running = false;
 	}
+	return r;
 }
 
 void chain_fini(struct gen_chain *c)

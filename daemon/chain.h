@@ -11,6 +11,7 @@
 #define GEN_CHAIN_H
 
 #include "dp.h"
+#include "guard.h"
 
 /* One version of a chain's program: swapped in at a batch boundary. */
 struct chain_ver {
@@ -30,6 +31,7 @@ struct chain_ctl {
 	pthread_t thread;
 	bool running;
 	int paused;              /* at a batch boundary, nothing in flight, waiting for resume */
+	struct guard guard;      /* its batches' fault containment */
 };
 
 struct gen_chain {
@@ -56,15 +58,43 @@ struct gen_chain {
 	const char *backend_name;
 	uint64_t dropped_nf;    /* DROP verdicts */
 	uint64_t handovers;     /* NF states copied to a new device at a swap */
+
+	/*
+	 * Fault containment: an NF that crashed or overran its budget, or a batch
+	 * the backend never finished, fails the chain. From then on its controllers
+	 * drop what reaches them (counted in fail_dropped) and run nothing; the
+	 * main thread takes its sockets out of the classifier (rt_poll_faults), so
+	 * its traffic meets the chain's fail mode. Only a reload brings it back.
+	 */
+	int fail_claim;          /* the first controller to fail takes it, then writes the reason */
+	int failed;              /* set after fail_reason is written */
+	char fail_reason[192];
+	uint64_t fail_dropped;
+	bool abandoned;          /* a controller did not stop in time: nothing of it may be freed */
 };
 
 int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint32_t max_batch,
 	       struct qworker *workers);
 int chain_start(struct gen_chain *c, struct chain_ver *v);
-/* Install a new program at a batch boundary of every controller; returns the old one. */
+/*
+ * Install a new program at a batch boundary of every controller; returns the
+ * old one. A controller that reaches no boundary in CHAIN_WAIT_MS fails the
+ * chain, and v itself comes back (nothing was swapped).
+ */
 struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v);
-/* Stop: process everything already received, then join. */
-void chain_stop(struct gen_chain *c);
+/*
+ * Stop: process everything already received, then join, waiting CHAIN_WAIT_MS
+ * at most per controller. -ETIMEDOUT: one did not stop; c->abandoned is set
+ * and the chain's memory (rings, versions) must never be freed.
+ */
+int chain_stop(struct gen_chain *c);
+/* Mark the chain failed with a reason (the first reason wins). */
+void chain_fail(struct gen_chain *c, const char *why);
+
+/* How long the main thread waits for a controller: longer than any batch the guard lets run. */
+#define CHAIN_WAIT_MS (GUARD_WALL_MS + 2000)
+/* How long a batch may stay on a device before the chain fails. */
+#define CHAIN_DEVICE_MS 2000
 void chain_fini(struct gen_chain *c);
 
 struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct backend_ops *be,

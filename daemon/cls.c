@@ -648,6 +648,20 @@ int cls_xsk_clear(struct cls *c, uint32_t chain_id, uint32_t queue)
 	return 0;
 }
 
+int cls_set_fail(struct cls *c, uint32_t chain_id, bool closed)
+{
+	uint32_t v = closed ? CLS_FAIL_CLOSED : CLS_FAIL_OPEN;
+	int r;
+
+	if (chain_id < 1 || chain_id >= GEN_MAX_CHAINS)
+		return cls_fail(c, -EINVAL, "chain id %u out of range for gen_fail", chain_id);
+	if (bpf_map_update_elem(bpf_map__fd(c->skel->maps.gen_fail), &chain_id, &v, BPF_ANY) < 0) {
+		r = -errno;
+		return cls_fail(c, r, "failed to set the fail mode of chain %u: %s", chain_id, strerror(-r));
+	}
+	return 0;
+}
+
 int cls_read_stats(struct cls *c, struct cls_stats *out)
 {
 	struct cls_counter *per = calloc(c->ncpus, sizeof(*per));
@@ -674,6 +688,8 @@ int cls_read_stats(struct cls *c, struct cls_stats *out)
 			out->malformed = sum;
 		else if (k == CLS_CNT_NO_SOCKET)
 			out->no_socket = sum;
+		else if (k == CLS_CNT_FAIL_CLOSED)
+			out->fail_closed = sum;
 	}
 	free(per);
 	return r;

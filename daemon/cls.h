@@ -27,6 +27,7 @@ struct cls_rule {
 struct cls_stats {
 	uint64_t matched[GEN_MAX_CHAINS]; /* by chain id, whether or not a socket took it */
 	uint64_t unmatched, malformed, no_socket;
+	uint64_t fail_closed; /* of no_socket: dropped by the chain's fail mode */
 };
 
 struct cls;
@@ -62,6 +63,8 @@ const struct cls_tab *cls_host_table(struct cls *c);
 
 int cls_xsk_set(struct cls *c, uint32_t chain_id, uint32_t queue, int xsk_fd);
 int cls_xsk_clear(struct cls *c, uint32_t chain_id, uint32_t queue);
+/* What a packet of chain_id meets while (chain, queue) has no socket: dropped (closed) or passed. */
+int cls_set_fail(struct cls *c, uint32_t chain_id, bool closed);
 
 /* Counters summed over CPUs. */
 int cls_read_stats(struct cls *c, struct cls_stats *out);

@@ -70,6 +70,16 @@ struct port_q {
 	uint64_t tx_full; /* frames dropped because the TX ring was full */
 	struct synth_port *synth; /* a synthetic port: no sockets, no rings above */
 	bool zerocopy;    /* the socket is bound in zero-copy mode */
+	/*
+	 * Set by the main thread from rtnetlink (xsk_port_state): while down, frames
+	 * for it are dropped at once and its fill ring gets nothing; once gone, the
+	 * worker takes back every frame its rings still hold (xsk.c: port_reclaim).
+	 */
+	int down;
+	int gone;
+	bool reclaimed;    /* the worker has taken back what the gone port held */
+	uint64_t down_drops; /* frames for it dropped while it was down or gone */
+	uint64_t frames_back; /* frames taken back from its rings when it went */
 };
 
 #define GEN_MAX_RX_SOCKS 1024
@@ -89,6 +99,8 @@ struct qworker {
 	struct cls *cls;  /* the host copy of the classifier, for synthetic ports */
 	uint64_t *free_frames;
 	uint32_t nfree;
+	uint8_t *fill_owner;  /* per frame: 1 + the port whose fill ring holds it, 0 when none */
+	uint32_t lost;        /* frames a gone port's kernel side kept: written off, never reused */
 	uint32_t in_chains; /* handed to controllers, not yet back */
 
 	/* Changed only while the worker is paused (xsk_pause/xsk_resume). */
@@ -155,6 +167,8 @@ void xsk_io_remove(struct qworker *w, struct chain_io *io);
 void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum);
 /* Hand n received frames to a chain's inbox; what its ring refuses is dropped and recycled. */
 void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *d, uint32_t n);
+/* Main thread: port p went down or came back up, or its netdev is gone. */
+void xsk_port_state(struct qworker *w, int p, bool down, bool gone);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 

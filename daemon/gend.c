@@ -63,20 +63,19 @@ static void fatal_signal(int sig)
 	if (write(STDERR_FILENO, msg, (size_t)len) < 0)
 		_exit(128 + sig);
 	backtrace_symbols_fd(frames, n, STDERR_FILENO);
-	raise(sig); /* SA_RESETHAND: the default action, a core dump where enabled */
+	raise(sig); /* reset to its default action by the guard: a core dump where enabled */
 }
 
+/* A fault inside a chain's batch fails that chain only (daemon/guard.h); any other is fatal. */
 static void install_crash_handler(void)
 {
-	struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
 	void *warm[1];
+	int r;
 
 	backtrace(warm, 1); /* loads libgcc now, not inside the handler */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGSEGV, &sa, NULL);
-	sigaction(SIGBUS, &sa, NULL);
-	sigaction(SIGILL, &sa, NULL);
-	sigaction(SIGFPE, &sa, NULL);
+	r = guard_install(fatal_signal);
+	if (r)
+		log_msg(4, "cannot start the NF watchdog: %s; a looping NF will not be cut short", strerror(-r));
 }
 
 static void usage(FILE *out)
@@ -118,6 +117,22 @@ static void set_status(struct gend *g)
 		      g->rt.generation);
 }
 
+static void poll_faults(struct gend *g)
+{
+	char msg[4096];
+
+	if (rt_poll_faults(&g->rt, msg, sizeof(msg)))
+		log_lines(3, msg);
+}
+
+static void on_link(const struct link_event *ev, void *ctx)
+{
+	char msg[256];
+
+	if (rt_link_event(&((struct gend *)ctx)->rt, ev, msg, sizeof(msg)))
+		log_msg(4, "%s", msg);
+}
+
 static void tick(struct gend *g)
 {
 	struct timespec now;
@@ -133,6 +148,7 @@ static void tick(struct gend *g)
 	g->last_ts = now;
 	set_status(g);
 	notify_watchdog();
+	poll_faults(g);
 }
 
 static int do_reload(struct gend *g, FILE *out)
@@ -275,7 +291,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	char err[8192] = "", control[256];
 	struct cfg *cfg = NULL;
 	sigset_t mask;
-	int sfd, tfd, cfd, mfd = -1, r;
+	int sfd, tfd, cfd, mfd = -1, lfd, r;
 	uint64_t wd_usec = 0;
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 
@@ -323,6 +339,9 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		}
 		log_msg(6, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
 	}
+	lfd = link_open();
+	if (lfd < 0)
+		log_msg(4, "cannot watch interfaces (rtnetlink): %s; a port that goes away is not noticed", strerror(-lfd));
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
 		its.it_interval.tv_sec = 0;
@@ -338,11 +357,12 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 
 	for (;;) {
 		/* mfd -1 (no listener): poll ignores the entry. */
-		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 } };
+		struct pollfd pfd[5] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 },
+					 { lfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		uint64_t ticks;
 
-		if (poll(pfd, 4, -1) < 0) {
+		if (poll(pfd, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -351,10 +371,14 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 			if (read(tfd, &ticks, sizeof(ticks)) > 0)
 				tick(g);
 		}
-		if (pfd[1].revents & POLLIN)
+		if (pfd[1].revents & POLLIN) {
+			poll_faults(g); /* what a client reads of a failed chain already holds in XDP */
 			ctl_handle(cfd, &handlers, g);
+		}
 		if (pfd[3].revents & POLLIN)
 			metrics_http_handle(mfd, &g->rt);
+		if ((pfd[4].revents & POLLIN) && (r = link_read(lfd, on_link, g)) < 0)
+			log_msg(4, "reading interface events: %s; some may have been missed", strerror(-r));
 		if (pfd[0].revents & POLLIN) {
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
@@ -372,6 +396,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	ctl_close(cfd, control);
 	if (mfd >= 0)
 		close(mfd);
+	if (lfd >= 0)
+		close(lfd);
 	close(tfd);
 	close(sfd);
 	log_msg(6, "gend stopped cleanly");
@@ -446,12 +472,12 @@ int main(int argc, char **argv)
 	}
 	if (check)
 		return check_only(g.config);
-	install_crash_handler();
 	/* Timer slack bounds the idle back-off of the workers and controllers. */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	if (!foreground && !getenv("NOTIFY_SOCKET") && daemon(0, 1)) {
 		fprintf(stderr, "gend: cannot daemonize: %s\n", strerror(errno));
 		return 1;
 	}
+	install_crash_handler(); /* after the fork: it starts the watchdog thread */
 	return run(&g, backend, (uint32_t)frames);
 }

@@ -145,6 +145,24 @@ static int build_rules(struct rt *rt, const struct cfg *cfg, struct cls_rule *ru
 	return n;
 }
 
+/* Each chain's fail mode under every id it has, before the table can send it anything. */
+static int install_fail_modes(struct rt *rt, const struct cfg *cfg, char *err, size_t errlen)
+{
+	for (int i = 0; i < rt->nchains; i++) {
+		const struct cfg_chain *cc = cfg_chain_find(cfg, rt->chains[i]->c.name);
+
+		for (int p = 0; cc && p < GEN_MAX_PORTS; p++) {
+			uint8_t id = rt->chains[i]->cls_id[p];
+
+			if (id && cls_set_fail(rt->cls, id, cfg_chain_fail_closed(cfg, cc))) {
+				snprintf(err, errlen, "chain '%s': %s", cc->name, cls_strerror(rt->cls));
+				return -EIO;
+			}
+		}
+	}
+	return 0;
+}
+
 static int install_rules(struct rt *rt, const struct cfg *cfg, char *err, size_t errlen)
 {
 	static struct cls_rule rules[GEN_CLS_MAX_RULES];
@@ -152,6 +170,9 @@ static int install_rules(struct rt *rt, const struct cfg *cfg, char *err, size_t
 
 	if (n < 0)
 		return n;
+	r = install_fail_modes(rt, cfg, err, errlen);
+	if (r)
+		return r;
 	r = cls_set_rules(rt->cls, rules, n);
 	if (r) {
 		snprintf(err, errlen, "failed to install the classification table: %s", cls_strerror(rt->cls));
@@ -289,8 +310,13 @@ static void chain_remove(struct rt *rt, struct rt_chain *rc)
 	for (int p = 0; p < GEN_MAX_PORTS; p++)
 		if (rc->cls_id[p])
 			rt->id_used[rc->cls_id[p]] = 0;
-	chain_ver_free(rc->c.cur, rt->nq);
-	chain_fini(&rc->c);
+	/* A controller left behind may still touch its rings and program: they stay allocated. */
+	if (rc->c.abandoned)
+		rt->abandoned++;
+	else
+		chain_ver_free(rc->c.cur, rt->nq);
+	if (!rc->c.abandoned)
+		chain_fini(&rc->c);
 	for (int i = 0; i < rt->nchains; i++) {
 		if (rt->chains[i] == rc) {
 			memmove(&rt->chains[i], &rt->chains[i + 1], (size_t)(rt->nchains - i - 1) * sizeof(rc));
@@ -298,7 +324,36 @@ static void chain_remove(struct rt *rt, struct rt_chain *rc)
 			break;
 		}
 	}
-	free(rc);
+	if (!rc->c.abandoned)
+		free(rc);
+}
+
+int rt_poll_faults(struct rt *rt, char *msg, size_t len)
+{
+	size_t o = 0;
+	int n = 0;
+
+	msg[0] = 0;
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		bool closed;
+
+		if (rc->fail_reported || !__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE))
+			continue;
+		rc->fail_reported = true;
+		/* No socket in the table: the classifier applies the fail mode from now on. */
+		for (int q = 0; q < rt->nq; q++)
+			for (int p = 0; p < GEN_MAX_PORTS; p++)
+				if (rc->cls_id[p])
+					cls_xsk_clear(rt->cls, rc->cls_id[p], (uint32_t)q);
+		closed = cfg_chain_fail_closed(rt->cfg, rc->cc);
+		if (o < len)
+			o += (size_t)snprintf(msg + o, len - o, "%schain '%s' failed: %s; it fails %s (%s) until a reload",
+					      n ? "\n" : "", rc->c.name, rc->c.fail_reason, closed ? "closed" : "open",
+					      closed ? "its traffic is dropped" : "its traffic passes to the kernel");
+		n++;
+	}
+	return n;
 }
 
 int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint32_t nframes,
@@ -461,8 +516,13 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 		struct rt_chain *rc = rt->chains[i];
 		const struct cfg_chain *nc = cfg_chain_find(cfg, rc->c.name);
 
-		/* Removed, or its id or ingress ports changed: it leaves (and may come back anew). */
-		rc->live = nc && nc->id == rc->c.id && chain_in_ports(cfg, nc) == chain_in_ports(old, rc->cc);
+		/*
+		 * Removed, or its id or ingress ports changed: it leaves (and may come back
+		 * anew). A failed chain always leaves and comes back: new controllers, new
+		 * sockets in the classifier, and the NFs of this file.
+		 */
+		rc->live = nc && nc->id == rc->c.id && chain_in_ports(cfg, nc) == chain_in_ports(old, rc->cc) &&
+			   !__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE);
 		prepared[i] = NULL;
 		if (!rc->live || cfg_chain_equal(old, rc->cc, cfg, nc))
 			continue;
@@ -603,6 +663,39 @@ static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, ui
 	}
 }
 
+static const char *const port_state_names[RT_PORT_STATE_MAX] = { "up", "down", "gone" };
+
+int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len)
+{
+	for (int p = 0; p < rt->nports; p++) {
+		enum rt_port_state st;
+
+		if (rt->workers[0].port[p].synth)
+			continue;
+		if (ev->ifindex != rt->ifindex[p]) {
+			/* Same name, new netdev: the old one's sockets and UMEM rings cannot move to it. */
+			if (!ev->gone && rt->port_state[p] == RT_PORT_GONE && !strcmp(ev->name, rt->cfg->ports[p])) {
+				snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d): restart gend to bind it",
+					 p + 1, ev->name, ev->ifindex);
+				return 1;
+			}
+			continue;
+		}
+		st = ev->gone ? RT_PORT_GONE : ev->up ? RT_PORT_UP : RT_PORT_DOWN;
+		if (st == rt->port_state[p] || rt->port_state[p] == RT_PORT_GONE)
+			return 0;
+		rt->port_state[p] = st;
+		for (int q = 0; q < rt->nq; q++)
+			xsk_port_state(&rt->workers[q], p, st != RT_PORT_UP, st == RT_PORT_GONE);
+		snprintf(msg, len, "port %d '%s' is %s%s", p + 1, rt->cfg->ports[p], port_state_names[st],
+			 st == RT_PORT_UP ? ": sending again" :
+			 st == RT_PORT_DOWN ? ": frames for it are dropped until it is up" :
+			 ": frames for it are dropped, the frames its rings held are back in the pool");
+		return 1;
+	}
+	return 0;
+}
+
 uint64_t rt_rx_total(const struct rt *rt)
 {
 	uint64_t sum = 0, rx, tx, drop;
@@ -671,7 +764,18 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 		if (json) {
 			fprintf(out, "%s{\"name\":", p ? "," : "");
 			ctl_json_str(out, rt->cfg->ports[p]);
-			fprintf(out, ",\"mode\":\"%s\"", port_mode(rt, p));
+			fprintf(out, ",\"mode\":\"%s\",\"state\":\"%s\"", port_mode(rt, p),
+				port_state_names[rt->port_state[p]]);
+			if (!synth) {
+				uint64_t drops = 0, back = 0;
+
+				for (int q = 0; q < rt->nq; q++) {
+					drops += __atomic_load_n(&rt->workers[q].port[p].down_drops, __ATOMIC_RELAXED);
+					back += __atomic_load_n(&rt->workers[q].port[p].frames_back, __ATOMIC_RELAXED);
+				}
+				fprintf(out, ",\"down_drops\":%lu,\"frames_back\":%lu", (unsigned long)drops,
+					(unsigned long)back);
+			}
 			if (synth)
 				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu",
 					(unsigned long)ss.generated, (unsigned long)ss.unmatched, (unsigned long)ss.malformed,
@@ -682,9 +786,19 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 				p + 1, rt->cfg->ports[p], (unsigned long)ss.generated, (unsigned long)ss.unmatched,
 				(unsigned long)ss.malformed, (unsigned long)ss.no_socket);
 		} else {
-			fprintf(out, "port %d:       %s AF_XDP %s mode\n", p + 1, rt->cfg->ports[p], port_mode(rt, p));
+			fprintf(out, "port %d:       %s AF_XDP %s mode, %s\n", p + 1, rt->cfg->ports[p], port_mode(rt, p),
+				port_state_names[rt->port_state[p]]);
 		}
 	}
+}
+
+static int count_failed(const struct rt *rt)
+{
+	int n = 0;
+
+	for (int i = 0; i < rt->nchains; i++)
+		n += __atomic_load_n(&rt->chains[i]->c.failed, __ATOMIC_ACQUIRE) != 0;
+	return n;
 }
 
 void rt_print_status(struct rt *rt, FILE *out, bool json)
@@ -723,11 +837,12 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
 		fprintf(out, "],\"umem_hugepages\":%s", rt->workers[0].hugepages ? "true" : "false");
-		fprintf(out, ",\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu},"
+		fprintf(out, ",\"failed_chains\":%d,\"abandoned_chains\":%u", count_failed(rt), rt->abandoned);
+		fprintf(out, ",\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu,\"fail_closed\":%lu},"
 			"\"xsk\":{\"rx_dropped\":%llu,\"rx_ring_full\":%llu,\"rx_fill_ring_empty\":%llu,"
 			"\"rx_invalid_descs\":%llu,\"tx_invalid_descs\":%llu},\"frame_accounting_errors\":%u}\n",
 			(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket,
-			xs.rx_dropped, xs.rx_ring_full, xs.rx_fill_ring_empty_descs, xs.rx_invalid_descs,
+			(unsigned long)st.fail_closed, xs.rx_dropped, xs.rx_ring_full, xs.rx_fill_ring_empty_descs, xs.rx_invalid_descs,
 			xs.tx_invalid_descs, accounted);
 		return;
 	}
@@ -743,9 +858,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B, %s)\n", rt->nq, nframes, GEN_FRAME_SIZE,
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
-	fprintf(out, "chains:       %d\n", rt->nchains);
-	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu\n", (unsigned long)st.unmatched,
-		(unsigned long)st.malformed, (unsigned long)st.no_socket);
+	fprintf(out, "chains:       %d (%d failed)\n", rt->nchains, count_failed(rt));
+	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu (fail closed: dropped %lu)\n",
+		(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket,
+		(unsigned long)st.fail_closed);
 	fprintf(out, "af_xdp:       rx dropped %llu, rx ring full %llu, fill ring empty %llu, invalid rx/tx %llu/%llu\n",
 		xs.rx_dropped, xs.rx_ring_full, xs.rx_fill_ring_empty_descs, xs.rx_invalid_descs, xs.tx_invalid_descs);
 	if (accounted)
@@ -824,10 +940,12 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			ctl_json_str(out, rc->c.name);
 			fprintf(out, ",\"id\":%u,\"rx_packets\":%lu,\"tx_packets\":%lu,\"dropped\":%lu,\"batch_last\":%u,"
 				"\"batch_avg\":%.1f,\"batch_max\":%u,\"batches\":%lu,\"xdp_matched\":%lu,\"backend\":\"%s\","
-				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"nfs\":[",
+				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu,\"nfs\":[",
 				rc->c.id, (unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg,
 				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
-				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost);
+				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost,
+				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
+				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED));
 			print_nf_counters(rt, rc, out, true);
 			fprintf(out, "],\"rx_per_queue\":[");
 			for (int q = 0; q < rc->c.nq; q++)
@@ -835,9 +953,10 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 					(unsigned long)__atomic_load_n(&rc->c.io[q].rx_packets, __ATOMIC_RELAXED));
 			fprintf(out, "]}");
 		} else {
-			fprintf(out, "%-16s %4u %12lu %12lu %10lu %10u %10.1f  %s%s\n", rc->c.name, rc->c.id,
+			fprintf(out, "%-16s %4u %12lu %12lu %10lu %10u %10.1f  %s%s%s\n", rc->c.name, rc->c.id,
 				(unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg, be,
-				rc->c.backend_failed ? " (fell back after a backend error)" : "");
+				rc->c.backend_failed ? " (fell back after a backend error)" : "",
+				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? " FAILED" : "");
 			print_nf_counters(rt, rc, out, false);
 		}
 	}
@@ -853,6 +972,7 @@ void rt_print_chains(struct rt *rt, FILE *out, bool json)
 		struct rt_chain *rc = rt->chains[i];
 		const struct cfg_chain *cc = rc->cc;
 		struct chain_ver *v = rc->c.cur;
+		bool failed = __atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE), closed = cfg_chain_fail_closed(rt->cfg, cc);
 		char agent[160];
 
 		snprintf(agent, sizeof(agent), "%s", v->be->name);
@@ -869,11 +989,16 @@ void rt_print_chains(struct rt *rt, FILE *out, bool json)
 			fprintf(out, ",\"matches\":%d", cc->nmatch);
 			fprintf(out, ",\"agent\":");
 			ctl_json_str(out, agent);
+			fprintf(out, ",\"state\":\"%s\",\"fail\":\"%s\",\"fail_reason\":", failed ? "failed" : "running",
+				closed ? "closed" : "open");
+			ctl_json_str(out, failed ? rc->c.fail_reason : "");
 			fprintf(out, "}");
 		} else {
-			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s  [%s]\n", rc->c.name, rc->c.id,
+			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s  [%s]  fail %s\n", rc->c.name, rc->c.id,
 				cc->priority, rt->cfg->ports[cc->output - 1], cc->gpu,
-				rc->c.cur->nfs[0] ? rc->c.cur->nfs : "(empty)", agent);
+				rc->c.cur->nfs[0] ? rc->c.cur->nfs : "(empty)", agent, closed ? "closed" : "open");
+			if (failed)
+				fprintf(out, "    FAILED: %s\n", rc->c.fail_reason);
 		}
 	}
 	if (json)

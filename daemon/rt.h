@@ -11,12 +11,16 @@
 #include "cfg.h"
 #include "chain.h"
 #include "cls.h"
+#include "link.h"
+
+enum rt_port_state { RT_PORT_UP, RT_PORT_DOWN, RT_PORT_GONE, RT_PORT_STATE_MAX };
 
 struct rt_chain {
 	struct gen_chain c;
 	const struct cfg_chain *cc;          /* in rt->cfg */
 	uint8_t cls_id[GEN_MAX_PORTS];       /* classifier id per ingress port, 0 = none */
 	bool live;
+	bool fail_reported;                  /* its failure was logged and its sockets left the table */
 };
 
 struct rt {
@@ -25,6 +29,7 @@ struct rt {
 	const struct backend_ops *be;
 	char backend_why[256];
 	int ifindex[GEN_MAX_PORTS];
+	enum rt_port_state port_state[GEN_MAX_PORTS]; /* from rtnetlink (rt_link_event) */
 	int nports;
 	struct qworker *workers;
 	int nq;
@@ -39,6 +44,7 @@ struct rt {
 	bool attached;
 	time_t started;   /* CLOCK_MONOTONIC seconds at start */
 	double pps;       /* packets received per second, kept by the main loop */
+	uint32_t abandoned; /* chains whose controller did not stop in time (memory kept) */
 };
 
 /* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */
@@ -50,6 +56,20 @@ int rt_check_capacity(const struct cfg *cfg, char *err, size_t errlen);
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen);
 /* Drain every chain, detach our XDP programs, remove our pins, free everything. */
 void rt_stop(struct rt *rt);
+
+/*
+ * Chains that failed since the last call (daemon/guard.h): their sockets leave
+ * the classifier, so their traffic meets their fail mode. Returns how many,
+ * with one line each in msg for the log.
+ */
+int rt_poll_faults(struct rt *rt, char *msg, size_t len);
+
+/*
+ * An interface changed (rtnetlink): a port whose netdev went down or away is
+ * marked so, its frames stop being queued to it and, once gone, come back to
+ * the pool. Returns 1 with a line for the log in msg when a port changed state.
+ */
+int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len);
 
 /* Totals for the rate shown in STATUS=. */
 uint64_t rt_rx_total(const struct rt *rt);

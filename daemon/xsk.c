@@ -152,7 +152,8 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 		return r;
 	}
 	w->free_frames = calloc(nframes, sizeof(uint64_t));
-	if (!w->free_frames) {
+	w->fill_owner = calloc(nframes, 1);
+	if (!w->free_frames || !w->fill_owner) {
 		snprintf(err, errlen, "out of memory for the frame pool of queue %u", q);
 		return -ENOMEM;
 	}
@@ -249,9 +250,15 @@ static uint32_t refill(struct qworker *w, int p)
 		want = w->nfree;
 	if (want < GEN_BURST && pq->in_fill > GEN_BURST)
 		return 0; /* refill in bursts */
+	if (LOAD(&pq->down))
+		return 0;
 	n = xsk_ring_prod__reserve(&pq->fq, want, &idx);
-	for (uint32_t i = 0; i < n; i++)
-		*xsk_ring_prod__fill_addr(&pq->fq, idx + i) = w->free_frames[--w->nfree];
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t a = w->free_frames[--w->nfree];
+
+		*xsk_ring_prod__fill_addr(&pq->fq, idx + i) = a;
+		w->fill_owner[a / GEN_FRAME_SIZE] = (uint8_t)(p + 1);
+	}
 	if (n) {
 		xsk_ring_prod__submit(&pq->fq, n);
 		pq->in_fill += n;
@@ -293,6 +300,7 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 		const struct xdp_desc *x = xsk_ring_cons__rx_desc(&s->rx, idx + i);
 
 		d[i] = (struct gen_desc){ .addr = x->addr, .len = x->len };
+		w->fill_owner[x->addr / GEN_FRAME_SIZE] = 0;
 	}
 	xsk_ring_cons__release(&s->rx, n);
 	w->port[s->port].in_fill -= n;
@@ -307,16 +315,26 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
 	struct port_q *pq = &w->port[port];
 	uint32_t room = pq->synth ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ndrop = 0;
+	bool down = LOAD(&pq->down);
 
 	if (room > GEN_BURST)
 		room = GEN_BURST;
-	if (pq->synth)
-		room = GEN_BURST; /* sent at once: the frames come straight back */
+	if (pq->synth || down)
+		room = GEN_BURST; /* sent at once, or dropped at once: the frames come straight back */
 	n = ring_pop(&io->out, d, room);
 	if (!n)
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
 		npass += d[i].verdict == NF_PASS;
+	if (down) {
+		/* Queued to a port that cannot send, they would starve every other port of frames. */
+		for (uint32_t i = 0; i < n; i++)
+			w->free_frames[w->nfree++] = frame_base(d[i].addr);
+		pq->down_drops += npass;
+		npass = 0;
+		ndrop = n;
+		goto out;
+	}
 	if (pq->synth) {
 		for (uint32_t i = 0; i < n; i++)
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
@@ -350,9 +368,59 @@ out:
 	return n;
 }
 
+/*
+ * The port's netdev is gone: nothing will be received on it, sent from it or
+ * completed by it again. Frames still in its sockets' RX rings go to their
+ * chains first; then every frame its fill ring still lists (and that the
+ * kernel did not hand to an RX ring: fill_owner says) and every frame its TX
+ * ring holds come back to the pool. What the kernel had taken from the fill
+ * ring but not delivered is written off as lost: those frames are not reused.
+ */
+static void port_reclaim(struct qworker *w, int p)
+{
+	struct port_q *pq = &w->port[p];
+	uint32_t back = 0;
+
+	for (int i = 0; i < w->nrx; i++)
+		if (w->rx[i]->port == p)
+			while (receive(w, w->rx[i]))
+				;
+	drain_completions(w, pq);
+	for (uint32_t i = __atomic_load_n(pq->fq.consumer, __ATOMIC_ACQUIRE); i != pq->fq.cached_prod; i++) {
+		uint64_t a = frame_base(*xsk_ring_prod__fill_addr(&pq->fq, i));
+
+		if (w->fill_owner[a / GEN_FRAME_SIZE] != p + 1)
+			continue;
+		w->fill_owner[a / GEN_FRAME_SIZE] = 0;
+		w->free_frames[w->nfree++] = a;
+		pq->in_fill--;
+		back++;
+	}
+	for (uint32_t i = __atomic_load_n(pq->tx.consumer, __ATOMIC_ACQUIRE); i != pq->tx.cached_prod; i++) {
+		w->free_frames[w->nfree++] = frame_base(xsk_ring_prod__tx_desc(&pq->tx, i)->addr);
+		pq->in_tx--;
+		back++;
+	}
+	for (uint32_t f = 0; f < w->nframes; f++)
+		if (w->fill_owner[f] == p + 1)
+			w->fill_owner[f] = 0;
+	w->lost += pq->in_fill + pq->in_tx;
+	pq->in_fill = pq->in_tx = 0;
+	pq->tx_unkicked = 0;
+	pq->frames_back += back;
+	pq->reclaimed = true;
+}
+
+void xsk_port_state(struct qworker *w, int p, bool down, bool gone)
+{
+	STORE(&w->port[p].down, down || gone);
+	STORE(&w->port[p].gone, gone);
+	wake_kick(&w->wake);
+}
+
 uint32_t xsk_frames_accounted(const struct qworker *w)
 {
-	uint32_t sum = w->nfree + w->in_chains;
+	uint32_t sum = w->nfree + w->in_chains + w->lost;
 
 	for (int p = 0; p < w->nports; p++)
 		sum += w->port[p].in_fill + w->port[p].in_tx;
@@ -401,7 +469,7 @@ static void worker_sleep(struct qworker *w)
  */
 static void kick_tx(struct qworker *w, struct port_q *pq)
 {
-	if (pq->synth)
+	if (pq->synth || pq->reclaimed)
 		return;
 	if (w->kick_running) {
 		if (pq->tx_unkicked)
@@ -440,6 +508,10 @@ static void *worker_main(void *arg)
 				work += synth_rx(w, p);
 				continue;
 			}
+			if (LOAD(&w->port[p].gone) && !w->port[p].reclaimed)
+				port_reclaim(w, p);
+			if (w->port[p].reclaimed)
+				continue;
 			work += drain_completions(w, &w->port[p]);
 			work += refill(w, p);
 		}
@@ -738,6 +810,7 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 		munmap(w->area, w->area_size);
 	}
 	free(w->free_frames);
+	free(w->fill_owner);
 	free(w->pfd);
 	wake_fini(&w->wake);
 	wake_fini(&w->kick_wake);

@@ -320,6 +320,47 @@ Test(bpf, in_port)
 	cls_close(c, false);
 }
 
+/*
+ * A matched packet whose (chain, queue) has no socket meets the chain's fail
+ * mode: dropped when it fails closed, passed when open; never passed by the
+ * redirect's fallback, and independent of the unmatched action.
+ */
+Test(bpf, fail_mode_without_socket)
+{
+	struct cls *c = open_or_skip();
+	struct pkt p = { .proto = IPPROTO_UDP, .src = 1, .dst = 2, .sport = 3, .dport = 4 };
+	struct cls_rule r[] = {
+		rule(0, 0, 0, 0, IPPROTO_UDP, 3, 3, 0, 65535, 0, 21),
+		rule(0, 0, 0, 0, IPPROTO_UDP, 5, 5, 0, 65535, 0, 22),
+	};
+	struct cls_stats before, after;
+	uint8_t f[2048];
+	int len = build(f, &p);
+
+	cr_assert_eq(cls_set_rules(c, r, 2), 0);
+	before = stats(c);
+	cr_expect_eq(run_on(c, f, len, 0, 0), XDP_PASS, "fail open is the map's default");
+	cr_expect_eq(last(c).verdict, CLS_V_NO_SOCKET);
+	cr_assert_eq(cls_set_fail(c, 21, true), 0, "%s", cls_strerror(c));
+	cr_expect_eq(run_on(c, f, len, 0, 0), XDP_DROP, "chain 21 fails closed");
+	cr_expect_eq(last(c).verdict, CLS_V_FAIL_CLOSED);
+	cr_assert_eq(cls_set_unmatched_drop(c, true), 0);
+	p.sport = 5;
+	len = build(f, &p);
+	cr_expect_eq(run_on(c, f, len, 0, 0), XDP_PASS, "chain 22 fails open whatever unmatched says");
+	cr_expect_eq(last(c).chain_id, 22);
+	cr_assert_eq(cls_set_fail(c, 21, false), 0);
+	p.sport = 3;
+	len = build(f, &p);
+	cr_expect_eq(run_on(c, f, len, 0, 0), XDP_PASS, "chain 21 back to open");
+	after = stats(c);
+	cr_expect_eq(after.no_socket - before.no_socket, 4);
+	cr_expect_eq(after.fail_closed - before.fail_closed, 1);
+	cr_expect_eq(cls_set_fail(c, 0, true), -EINVAL, "chain 0");
+	cr_expect_eq(cls_set_fail(c, GEN_MAX_CHAINS, true), -EINVAL, "chain 256");
+	cls_close(c, false);
+}
+
 /* Every strict prefix of a valid frame is malformed and takes the unmatched action. */
 static void truncations(struct cls *c, const struct pkt *p, int act)
 {

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Interface events from rtnetlink (RTMGRP_LINK): the main loop reads them and
+ * hands each to rt_link_event(), which marks ports down or up.
+ */
+#ifndef GEN_LINK_H
+#define GEN_LINK_H
+
+#include <stdbool.h>
+
+struct link_event {
+	int ifindex;
+	char name[32];
+	bool gone; /* RTM_DELLINK */
+	bool up;   /* IFF_UP and IFF_LOWER_UP */
+};
+
+/* A non-blocking netlink socket subscribed to link changes; -errno on failure. */
+int link_open(void);
+/* Read what is pending and call fn for each link message; 0 or -errno. */
+int link_read(int fd, void (*fn)(const struct link_event *ev, void *ctx), void *ctx);
+
+#endif
