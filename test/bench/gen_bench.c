@@ -154,6 +154,8 @@ static void restorer_post(struct restorer *r, uint32_t slot)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/* Chains restored at once (multi_report sets it), so that their restorers share the cores. */
+static int restorer_chains = 1;
 static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -163,8 +165,12 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	pthread_cond_init(&r->cond, NULL);
 	r->bn = bn;
 	r->n = n;
-	/* All cores but the submitter's and one: 1500-byte batches restore ~100 MB each. */
-	r->threads = cpus > 3 ? (int)(cpus - 2 < 16 ? cpus - 2 : 16) : 1;
+	/*
+	 * All cores but the submitters' and one, shared by the chains that run at
+	 * once (-M), at most 16: 1500-byte batches restore ~100 MB each.
+	 */
+	long share = (cpus - 1 - restorer_chains) / restorer_chains;
+	r->threads = share > 1 ? (int)(share < 16 ? share : 16) : 1;
 	for (uint32_t b = 0; b < NBUF; b++) {
 		restore(bn, b, n);
 		r->ready[b] = RESTORE_CHUNKS;
@@ -396,11 +402,13 @@ static void multi_report(struct bench *bn0, int ndev)
 				}
 				if (ok) {
 					double t0 = now();
+					restorer_chains = nc;
 					for (int c = 0; c < nc; c++)
 						pthread_create(&t[c], NULL, mg_thread, &j[c]);
 					for (int c = 0; c < nc; c++)
 						pthread_join(t[c], NULL);
 					wall = now() - t0;
+					restorer_chains = 1;
 					for (int c = 0; c < nc; c++) {
 						size_t o = strlen(per);
 						agg += j[c].mpps;

@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two chains pinned to gpu = 0 and gpu = 1 forward correctly; then chain b moves
 # from GPU 1 to GPU 0 by reload while traffic flows: 0 packets lost, and its NF
-# state (a flowmon table) moves with it. Needs GEN_BACKEND=gpu and two GPUs.
+# state moves with it: a flowmon table, and an ESP tunnel's sequence numbers and
+# replay window (b encrypts and decrypts again: numbers restarted or a window
+# reset would show as replays, gaps as missing packets). Needs GEN_BACKEND=gpu
+# and two GPUs.
 . "$(dirname "$0")/lib.sh"
 [ "${GEN_BACKEND:-cpu}" = gpu ] || skip "needs GEN_BACKEND=gpu on a machine with two GPUs"
 ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
@@ -10,6 +13,12 @@ ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 net_require
 net_setup
 
+ESP_KEYS="spi = 0x2002
+enc_key = 00112233445566778899aabbccddeeff
+auth_key = 0102030405060708090a0b0c0d0e0f1011121314
+tunnel_src = 192.0.2.1
+tunnel_dst = 192.0.2.2
+mtu = 1600"
 write_cfg() { # $1: gpu of chain b
 	cfg_begin
 	cat >>"$WORK/chains.ini" <<EOF
@@ -30,6 +39,16 @@ dst_mac = $MAC_R0
 type = l2_rewrite
 dst_mac = $MAC_R1
 
+[nf esp_e]
+type = ipsec_esp
+direction = encrypt
+$ESP_KEYS
+
+[nf esp_d]
+type = ipsec_esp
+direction = decrypt
+$ESP_KEYS
+
 [chain a]
 id = 1
 match = proto udp dport 5001
@@ -40,7 +59,7 @@ gpu = 0
 [chain b]
 id = 2
 match = proto udp dport 5002
-nfs = ttl fm_b to_r1
+nfs = ttl fm_b esp_e esp_d to_r1
 output = 3
 gpu = $1
 EOF
@@ -83,4 +102,14 @@ grep -q "^b .*\[gpu 0:" "$WORK/chains2.txt" || fail "chain b not on GPU 0: $(cat
 ctl --json flows fm_b >"$WORK/fm.json"
 [ "$(json_get "$WORK/fm.json" "sum(f['packets'] for f in j['top'])")" = $((N + 40000)) ] || fail "flow table did not move with the chain: $(cat "$WORK/fm.json")"
 ok "chain b's flow table moved with it: $((N + 40000)) packets counted across both GPUs"
+ctl --json stats >"$WORK/stats.json"
+python3 - "$WORK/stats.json" $((N + 40000)) <<'PY' || fail "ESP state did not move with the chain: $(cat "$WORK/stats.json")"
+import json, sys
+s = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+nfs = {x['name']: x['counters'] for c in s['chains'] if c['name'] == 'b' for x in c['nfs']}
+e, d = nfs['esp_e'], nfs['esp_d']
+assert e['encrypted'] == n and d['decrypted'] == n, (e, d)
+assert d['replay'] == 0 and d['auth_failed'] == 0 and e['too_big'] == 0, (e, d)
+PY
+ok "chain b's ESP state moved with it: $((N + 40000)) encrypted and decrypted in sequence, 0 replays"
 gend_stop || fail "gend exit"
