@@ -100,6 +100,8 @@ static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 		live[i] = &pkt[i];
 		at[i] = i;
 		d->verdict = NF_PASS;
+		/* The chunk's headers load in parallel here rather than one miss per packet in the first NF. */
+		__builtin_prefetch(umem + d->addr);
 	}
 	for (uint32_t f = 0; f < c->n && f < NF_CHAIN_MAX && nlive; f++) {
 		uint32_t kept = 0;
