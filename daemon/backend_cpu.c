@@ -70,6 +70,14 @@ static void cpu_nf_run(uint32_t type, void *st, struct nf_pkt *const *pk, int *v
 }
 #undef CPU_NF_LOOP_
 
+/* Start of the frame that holds addr: a mask for the usual power-of-two frames (a 64-bit divide costs ~40 cycles). */
+static inline uint64_t frame_base(uint64_t addr, uint32_t frame_size)
+{
+	if (!(frame_size & (frame_size - 1)))
+		return addr & ~(uint64_t)(frame_size - 1);
+	return addr - addr % frame_size;
+}
+
 /*
  * The chain NF by NF over chunks of the batch, with the verdicts and packet
  * semantics of nf_agent_run() per packet: each NF sees the packets every
@@ -88,7 +96,7 @@ static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct gen_desc *d = &descs[first + i];
-		uint64_t base = d->addr - d->addr % frame_size;
+		uint64_t base = frame_base(d->addr, frame_size);
 
 		pkt[i] = (struct nf_pkt){
 			.buf = umem + base,
@@ -100,6 +108,8 @@ static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 		live[i] = &pkt[i];
 		at[i] = i;
 		d->verdict = NF_PASS;
+		/* The chunk's headers load in parallel here rather than one miss per packet in the first NF. */
+		__builtin_prefetch(umem + d->addr);
 	}
 	for (uint32_t f = 0; f < c->n && f < NF_CHAIN_MAX && nlive; f++) {
 		uint32_t kept = 0;
@@ -117,9 +127,8 @@ static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct gen_desc *d = &descs[first + i];
-		uint64_t base = d->addr - d->addr % frame_size;
 
-		d->addr = base + pkt[i].off;
+		d->addr = (uint64_t)(pkt[i].buf - umem) + pkt[i].off;
 		d->len = pkt[i].len;
 	}
 }

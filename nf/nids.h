@@ -830,13 +830,43 @@ NF_FN int nf_nids_run(void *state, struct nf_pkt *p)
 /* Packets whose scans the host runs side by side. */
 #define NIDS_GROUP 8
 
+/* Output states a group scan notes before it hands them to nids_outputs. */
+#define NIDS_GROUP_EV 256
+
+/* The noted output states in the order they were reached: (packet << 16) | state. */
+static inline __attribute__((unused)) void nids_group_flush(const struct nf_nids *st, struct nids_scan *sc,
+							    const uint32_t *ev, uint32_t ne)
+{
+	for (uint32_t e = 0; e < ne; e++)
+		nids_outputs(st, &sc[ev[e] >> 16], ev[e] & 0xffff);
+}
+
 /*
  * The one-lane scans (nids_scan_lanes with nl = 1) of up to NIDS_GROUP
  * payloads in one loop: each DFA step waits for the table load of the step
  * before, and a 64-byte packet's 30-byte payload is too short for lanes of
- * its own, so the steps of several packets fill each other's waits. Each
- * packet's patterns are found in the order its own scan finds them.
+ * its own, so the steps of several packets fill each other's waits. An
+ * output state is only noted in the step (a store and an add, no branch) and
+ * handed to nids_outputs every few steps: a call in the step made the
+ * compiler keep the eight states in memory, and each step then waited for a
+ * store and a reload on top of the table load. Each packet's outputs still
+ * reach nids_outputs in the order its own scan finds them. While every
+ * packet has bytes left the step needs no length checks.
  */
+/* Packet k's DFA step at byte i, its state noted when it has outputs; then room for the next step's notes. */
+#define NIDS_GROUP_STEP(k)                                                                         \
+	do {                                                                                       \
+		s[k] = dfa[s[k] * nc + cls[buf[k][i]]];                                            \
+		ev[ne] = ((k) << 16) | s[k];                                                       \
+		ne += s[k] >= omin;                                                                \
+	} while (0)
+#define NIDS_GROUP_FLUSH_FULL()                                                                    \
+	do {                                                                                       \
+		if (ne > NIDS_GROUP_EV - NIDS_GROUP) {                                             \
+			nids_group_flush(st, sc, ev, ne);                                          \
+			ne = 0;                                                                    \
+		}                                                                                  \
+	} while (0)
 static inline __attribute__((unused)) void nids_scan_group(const struct nf_nids *st, struct nids_scan *sc,
 							   const uint8_t *const *buf, const uint32_t *len,
 							   uint32_t n, uint32_t maxlen)
@@ -844,21 +874,30 @@ static inline __attribute__((unused)) void nids_scan_group(const struct nf_nids 
 	const uint16_t *dfa = NF_AT(st, st->dfa_off, const uint16_t *);
 	const uint8_t *cls = st->class_of;
 	uint32_t nc = st->nclasses, omin = st->out_min;
-	uint32_t s[NIDS_GROUP];
+	uint32_t s[NIDS_GROUP], ev[NIDS_GROUP_EV], ne = 0, minlen = maxlen, i = 0;
 
 	for (uint32_t k = 0; k < NIDS_GROUP; k++)
 		s[k] = 0;
-	for (uint32_t i = 0; i < maxlen; i++) {
+	for (uint32_t k = 0; k < n; k++)
+		minlen = len[k] < minlen ? len[k] : minlen;
+	if (n == NIDS_GROUP) {
+		for (; i < minlen; i++) {
 #pragma GCC unroll 8
-		for (uint32_t k = 0; k < NIDS_GROUP; k++) {
-			if (k >= n || i >= len[k])
-				continue;
-			s[k] = dfa[s[k] * nc + cls[buf[k][i]]];
-			if (s[k] >= omin)
-				nids_outputs(st, &sc[k], s[k]);
+			for (uint32_t k = 0; k < NIDS_GROUP; k++)
+				NIDS_GROUP_STEP(k);
+			NIDS_GROUP_FLUSH_FULL();
 		}
 	}
+	for (; i < maxlen; i++) {
+		for (uint32_t k = 0; k < n; k++)
+			if (i < len[k])
+				NIDS_GROUP_STEP(k);
+		NIDS_GROUP_FLUSH_FULL();
+	}
+	nids_group_flush(st, sc, ev, ne);
 }
+#undef NIDS_GROUP_STEP
+#undef NIDS_GROUP_FLUSH_FULL
 
 /*
  * The cpu backend's entry: nf_nids_run on packets pk[0, n), verdicts into v,

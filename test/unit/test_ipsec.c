@@ -1227,6 +1227,66 @@ static uint32_t frame_seq(const uint8_t *f)
 }
 
 /*
+ * Frames ua (descs da) through three runs of one SA's copies: backend_cpu_run
+ * with sa (ua, da), nf_ipsec_esp_run packet by packet with one (copies ub,
+ * db), backend_cpu_run with the portable port (uc, dc). Verdicts, geometry,
+ * every byte and every counter must agree.
+ */
+struct three_runs {
+	struct nf_ipsec_esp *sa, *one, *port;
+	uint8_t *ua, *ub, *uc;
+	struct gen_desc *da, *db, *dc;
+	uint32_t n, fs;
+};
+
+static void three_runs(const struct three_runs *t, int round)
+{
+	struct chain_prog pa = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &t->sa->hdr } };
+	struct chain_prog pc = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &t->port->hdr } };
+	size_t bytes = (size_t)t->n * t->fs;
+
+	memcpy(t->ub, t->ua, bytes);
+	memcpy(t->uc, t->ua, bytes);
+	memcpy(t->db, t->da, t->n * sizeof(*t->da));
+	memcpy(t->dc, t->da, t->n * sizeof(*t->da));
+	backend_cpu_run(&pa, t->ua, t->fs, t->da, t->n);
+	backend_cpu_run(&pc, t->uc, t->fs, t->dc, t->n);
+	for (uint32_t i = 0; i < t->n; i++) {
+		struct gen_desc *a = &t->da[i], *b = &t->db[i], *c = &t->dc[i];
+		uint64_t base = (uint64_t)i * t->fs;
+		struct nf_pkt p = { .buf = t->ub + base, .off = (uint32_t)(b->addr - base), .len = b->len,
+				    .cap = t->fs };
+		b->verdict = (uint32_t)nf_ipsec_esp_run(t->one, &p);
+		b->addr = base + p.off;
+		b->len = p.len;
+		cr_assert_eq(a->verdict, b->verdict, "round %d packet %u: verdict", round, i);
+		cr_assert(a->addr == b->addr && a->len == b->len, "round %d packet %u: geometry", round, i);
+		cr_assert(c->verdict == b->verdict && c->addr == b->addr && c->len == b->len,
+			  "round %d packet %u: portable batch", round, i);
+	}
+	cr_assert_arr_eq(t->ua, t->ub, bytes, "round %d: batch bytes differ from one by one", round);
+	cr_assert_arr_eq(t->uc, t->ub, bytes, "round %d: portable batch bytes differ", round);
+	for (int c = 0; c < ESP_C_MAX; c++) {
+		cr_assert_eq(cnt(t->sa, c), cnt(t->one, c), "round %d counter %d: %lu vs %lu", round, c,
+			     (unsigned long)cnt(t->sa, c), (unsigned long)cnt(t->one, c));
+		cr_assert_eq(cnt(t->port, c), cnt(t->one, c), "round %d counter %d (portable)", round, c);
+	}
+}
+
+static void three_runs_free(struct three_runs *t)
+{
+	free(t->ua);
+	free(t->ub);
+	free(t->uc);
+	free(t->da);
+	free(t->db);
+	free(t->dc);
+	free(t->sa);
+	free(t->one);
+	free(t->port);
+}
+
+/*
  * backend_cpu_run (the SA over chunks, one atomic for the numbers, two
  * packets' crypto at a time) against nf_ipsec_esp_run packet by packet on a
  * copy of the SA: same verdicts, geometry, every byte of every frame, the
@@ -1236,64 +1296,29 @@ Test(ipsec, cpu_backend_batch_identical_to_one_by_one, .timeout = 120)
 {
 	const uint32_t fs = 2048, n = 700; /* several of the backend's chunks, the last one partial */
 	struct nf_ipsec_esp *enc = make_sa("encrypt", "1400", NULL);
-	struct nf_ipsec_esp *one = portable_twin(enc), *port = portable_twin(enc);
-	uint8_t *ua = calloc(n, fs), *ub = calloc(n, fs), *uc = calloc(n, fs);
-	struct gen_desc *da = calloc(n, sizeof(*da)), *db = calloc(n, sizeof(*db)), *dc = calloc(n, sizeof(*dc));
+	struct three_runs t = { .sa = enc, .one = portable_twin(enc), .port = portable_twin(enc), .n = n, .fs = fs,
+				.ua = calloc(n, fs), .ub = calloc(n, fs), .uc = calloc(n, fs),
+				.da = calloc(n, sizeof(*t.da)), .db = calloc(n, sizeof(*t.db)),
+				.dc = calloc(n, sizeof(*t.dc)) };
 
-	one->host_accel = enc->host_accel; /* the same crypto, one packet at a time */
+	t.one->host_accel = enc->host_accel; /* the same crypto, one packet at a time */
 	for (int round = 0; round < 3; round++) {
-		uint32_t pass = batch_frames(ua, da, n, fs), seen = 0;
-		struct chain_prog pa = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr } };
-		struct chain_prog pc = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &port->hdr } };
+		uint32_t pass = batch_frames(t.ua, t.da, n, fs), seen = 0;
 		uint64_t seq0 = enc->seq_last;
 
-		memcpy(ub, ua, (size_t)n * fs);
-		memcpy(uc, ua, (size_t)n * fs);
-		memcpy(db, da, n * sizeof(*da));
-		memcpy(dc, da, n * sizeof(*da));
-		backend_cpu_run(&pa, ua, fs, da, n);
-		backend_cpu_run(&pc, uc, fs, dc, n);
+		three_runs(&t, round);
 		for (uint32_t i = 0; i < n; i++) {
-			uint64_t base = (uint64_t)i * fs;
-			struct nf_pkt p = { .buf = ub + base, .off = (uint32_t)(db[i].addr - base), .len = db[i].len,
-					    .cap = fs };
-			db[i].verdict = (uint32_t)nf_ipsec_esp_run(one, &p);
-			db[i].addr = base + p.off;
-			db[i].len = p.len;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			cr_assert_eq(da[i].verdict, db[i].verdict, "round %d packet %u: verdict", round, i);
-			cr_assert(da[i].addr == db[i].addr && da[i].len == db[i].len, "round %d packet %u: geometry",
-				  round, i);
-			cr_assert(dc[i].verdict == db[i].verdict && dc[i].addr == db[i].addr && dc[i].len == db[i].len,
-				  "round %d packet %u: portable batch", round, i);
-			if (da[i].verdict == NF_PASS) {
-				/* Numbers in packet order, no gap, none skipped by the packets dropped. */
-				cr_assert_eq(frame_seq(ua + da[i].addr), seq0 + ++seen, "round %d packet %u: seq", round, i);
-			}
+			/* Numbers in packet order, no gap, none skipped by the packets dropped. */
+			if (t.da[i].verdict == NF_PASS)
+				cr_assert_eq(frame_seq(t.ua + t.da[i].addr), seq0 + ++seen, "round %d packet %u: seq", round, i);
 		}
 		cr_assert_eq(seen, pass, "round %d: %u passed, %u expected", round, seen, pass);
-		cr_assert_arr_eq(ua, ub, (size_t)n * fs, "round %d: batch bytes differ from one by one", round);
-		cr_assert_arr_eq(uc, ub, (size_t)n * fs, "round %d: portable batch bytes differ", round);
-		cr_assert_eq(enc->seq_last, one->seq_last);
-		cr_assert_eq(port->seq_last, one->seq_last);
-		for (int c = 0; c < ESP_C_MAX; c++) {
-			cr_assert_eq(cnt(enc, c), cnt(one, c), "round %d counter %d: %lu vs %lu", round, c,
-				     (unsigned long)cnt(enc, c), (unsigned long)cnt(one, c));
-			cr_assert_eq(cnt(port, c), cnt(one, c), "round %d counter %d (portable)", round, c);
-		}
+		cr_assert_eq(enc->seq_last, t.one->seq_last);
+		cr_assert_eq(t.port->seq_last, t.one->seq_last);
 	}
 	cr_assert_gt(cnt(enc, ESP_C_TOO_BIG), 0);
 	cr_assert_gt(cnt(enc, ESP_C_NOT_IPV4), 0);
-	free(ua);
-	free(ub);
-	free(uc);
-	free(da);
-	free(db);
-	free(dc);
-	free(enc);
-	free(one);
-	free(port);
+	three_runs_free(&t);
 }
 
 /* The 32-bit counter runs out inside a batch: the numbers past it are taken, their packets dropped. */
@@ -1321,6 +1346,84 @@ Test(ipsec, cpu_backend_batch_seq_overflow)
 	cr_assert_eq(enc->seq_last, ESP_SEQ_MAX + 6);
 	free(umem);
 	free(d);
+	free(enc);
+}
+
+/*
+ * Frames to decrypt for the batch test: the packets enc passed, in mostly
+ * rising order with jumps back (left of a 64-packet window, or inside it),
+ * duplicates within the batch (some with a broken ICV: one by one the
+ * replay check comes first), broken ICVs, ciphertext, SPIs and IPv4
+ * checksums. d[i] describes frame i of dst.
+ */
+static void decrypt_frames(const uint8_t *src, const struct gen_desc *sd, uint32_t ns, uint8_t *dst,
+			   struct gen_desc *d, uint32_t n, uint32_t fs)
+{
+	uint32_t *ok = calloc(ns, sizeof(*ok)), nok = 0, at = 0;
+
+	for (uint32_t i = 0; i < ns; i++)
+		if (sd[i].verdict == NF_PASS)
+			ok[nok++] = i;
+	cr_assert_gt(nok, 100);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t kind = (uint32_t)(rnd() % 16), pick = ok[at++ % nok], head = 64 + (uint32_t)(rnd() % 200);
+		if (kind == 0 && i > 0) /* an earlier frame of this batch again */
+			pick = ok[(at - 2 - (uint32_t)(rnd() % (at - 1 < 40 ? at - 1 : 40))) % nok];
+		else if (kind == 1)
+			pick = ok[(at + nok - 1 - (uint32_t)(rnd() % 100)) % nok]; /* from up to 100 back */
+		const struct gen_desc *s = &sd[pick];
+		uint8_t *f = dst + (size_t)i * fs;
+		memset(f, 0, fs);
+		memcpy(f + head, src + s->addr, s->len);
+		d[i] = (struct gen_desc){ .addr = (uint64_t)i * fs + head, .len = s->len };
+		uint32_t l2 = nf_get16(f + head + 12) == NF_ETH_P_8021Q ? 18 : 14;
+		if (kind == 2 || (kind == 0 && rnd() % 2))
+			f[head + s->len - 1 - (uint32_t)(rnd() % ESP_ICV_LEN)] ^= 0x20; /* ICV */
+		else if (kind == 3)
+			f[head + l2 + 20 + 24 + (uint32_t)(rnd() % 16)] ^= 1; /* ciphertext */
+		else if (kind == 4)
+			f[head + l2 + 20] ^= 0x80; /* SPI */
+		else if (kind == 5)
+			f[head + l2 + 10] ^= 0x01; /* IPv4 header checksum */
+	}
+	free(ok);
+}
+
+/*
+ * The decrypt side of backend_cpu_run (ICVs computed ahead, two at a time)
+ * against nf_ipsec_esp_run packet by packet on a copy of the SA, and the
+ * portable code through the backend: same verdicts, geometry, bytes,
+ * counters and anti-replay state, on the mixes of decrypt_frames.
+ */
+Test(ipsec, cpu_backend_decrypt_batch_identical_to_one_by_one, .timeout = 120)
+{
+	const uint32_t fs = 2048, n = 700;
+	struct nf_ipsec_esp *enc = make_sa("encrypt", "1400", NULL), *dec = make_sa("decrypt", "1400", "64");
+	struct three_runs t = { .sa = dec, .one = portable_twin(dec), .port = portable_twin(dec), .n = n, .fs = fs,
+				.ua = calloc(n, fs), .ub = calloc(n, fs), .uc = calloc(n, fs),
+				.da = calloc(n, sizeof(*t.da)), .db = calloc(n, sizeof(*t.db)),
+				.dc = calloc(n, sizeof(*t.dc)) };
+	struct chain_prog pe = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr } };
+	uint8_t *src = calloc(n, fs);
+	struct gen_desc *sd = calloc(n, sizeof(*sd));
+
+	t.one->host_accel = dec->host_accel; /* the same crypto, one packet at a time */
+	for (int round = 0; round < 4; round++) {
+		batch_frames(src, sd, n, fs);
+		backend_cpu_run(&pe, src, fs, sd, n);
+		decrypt_frames(src, sd, n, t.ua, t.da, n, fs);
+		three_runs(&t, round);
+		cr_assert_eq(dec->replay_top, t.one->replay_top);
+		cr_assert_arr_eq(dec->replay, t.one->replay, sizeof(dec->replay), "round %d: replay window", round);
+		cr_assert_arr_eq(t.port->replay, t.one->replay, sizeof(dec->replay), "round %d: portable window", round);
+	}
+	/* Every way out was taken. */
+	static const int ways[] = { ESP_C_DECRYPTED, ESP_C_REPLAY, ESP_C_AUTH_FAILED, ESP_C_BAD_SPI, ESP_C_MALFORMED };
+	for (size_t w = 0; w < sizeof(ways) / sizeof(ways[0]); w++)
+		cr_assert_gt(cnt(dec, ways[w]), 0, "counter %d never counted", ways[w]);
+	three_runs_free(&t);
+	free(src);
+	free(sd);
 	free(enc);
 }
 
