@@ -50,6 +50,7 @@ struct ctl_state {
 	uint32_t mcur;          /* next arrival mark not yet passed */
 	bool late;              /* the oldest packet reached max_wait with every slot busy */
 	uint64_t win_start, win_pkts;
+	uint32_t win_batches, win_full; /* batches of the window, and those the limit cut short */
 	uint64_t win_hist[CHAIN_LAT_BUCKETS];
 	uint32_t backlog0;      /* ring count at the window's start */
 	int miss_run, meet_run;
@@ -411,6 +412,8 @@ static uint32_t submit_some(struct ctl_state *s)
 		cnt = take(s, f, s->lim, now);
 		if (!cnt)
 			break;
+		s->win_batches++;
+		s->win_full += cnt == s->lim;
 		if (s->late)
 			add64(&c->wait_overruns, 1);
 		s->late = false;
@@ -523,9 +526,10 @@ static void hand_over_state(struct gen_chain *c, struct place from, struct place
 /*
  * The latency target, once per window: above it, more batches in flight, then
  * halve the batch limit; under half of it, let the limit grow back by a quarter
- * (bigger batches cost less per packet); in between, hold. A backlog that grew
- * over the window means the chain is short of throughput: smaller batches would
- * only make that worse, so the limit doubles back and the miss is reported.
+ * (bigger batches cost less per packet); in between, hold. When the limit cut
+ * most batches short and the backlog did not shrink over the window, the chain
+ * is short of throughput: smaller batches would only make that worse, so the
+ * limit doubles back and the miss is reported.
  */
 static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
 {
@@ -533,7 +537,7 @@ static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
 	uint64_t target = (uint64_t)c->cur->latency_target_us * 1000;
 	uint32_t backlog = ring_count(&c->io[s->q].in);
 	uint32_t lo = c->max_batch < LIM_MIN ? c->max_batch : LIM_MIN;
-	bool short_of_tput = backlog > s->backlog0 && backlog > s->lim;
+	bool short_of_tput = s->win_full * 2 > s->win_batches && backlog >= s->backlog0 && backlog > s->lim;
 	bool miss = p99 > target;
 
 	if (miss)
@@ -591,6 +595,7 @@ static void window_end(struct ctl_state *s, uint64_t now)
 	STORE(&me->depth, s->depth < cap ? s->depth : cap);
 	memset(s->win_hist, 0, sizeof(s->win_hist));
 	s->win_pkts = 0;
+	s->win_batches = s->win_full = 0;
 	s->win_start = now;
 	s->backlog0 = ring_count(&s->c->io[s->q].in);
 }
