@@ -473,7 +473,7 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread || !same_synth(&cfg->synth, &old->synth)) {
 		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, max_batch, mini_batch, "
-			 "gpu_mode, control and synth_* cannot change on reload; restart gend to change them", cfg->file);
+			 "gpu_mode, control and synth_* but synth_rate cannot change on reload; restart gend to change them", cfg->file);
 		r = -EINVAL;
 		goto reject;
 	}
