@@ -152,8 +152,11 @@ if [[ $PARTS == *" fig6 "* ]]; then
 		done
 	done
 fi
-if python3 -c "import matplotlib" 2>/dev/null; then
-	python3 "$D0/plots.py" "$OUT" "$OUT"
+# Debian's python3-matplotlib is for Debian's python3 (a python3 earlier in PATH may lack it).
+py=
+for p in python3 /usr/bin/python3; do "$p" -c "import matplotlib" 2>/dev/null && py=$p && break; done
+if [ -n "$py" ]; then
+	"$py" "$D0/plots.py" "$OUT" "$OUT"
 else
 	echo "no matplotlib here: draw the plots with test/bench/plots.py $OUT OUT_DIR (apt install python3-matplotlib)"
 fi
