@@ -621,7 +621,7 @@ static void move_chain(struct ctl_state *s, bool to_cpu, uint64_t now)
 		if (q == s->q)
 			continue;
 		wake_kick(&c->ctl[q].wake);
-		while (LOAD(&c->ctl[q].running) && !LOAD(&c->ctl[q].paused))
+		while (LOAD(&c->ctl[q].running) && !LOAD(&c->ctl[q].paused) && !LOAD(&c->ctl[q].exited))
 			nanosleep(&ts, NULL);
 	}
 	hand_over_state(c, place_of(c->cur, !to_cpu), place_of(c->cur, to_cpu));
@@ -729,6 +729,7 @@ static void *controller_main(void *arg)
 	drop_cpu_fallback(&s);
 	for (uint32_t i = 0; i < s.nslots; i++)
 		free(s.slot[i].descs);
+	STORE(&me->exited, 1);
 	return NULL;
 }
 

@@ -39,6 +39,7 @@ struct chain_ctl {
 	pthread_t thread;
 	bool running;
 	int paused;              /* at a batch boundary, nothing in flight, waiting for resume */
+	int exited;              /* its thread left the loop (chain_stop) */
 
 	/* Published by the controller at the end of each 10 ms window (atomically). */
 	uint64_t win_p50_ns, win_p99_ns; /* sojourn (arrival in the ring to verdict) of the window's packets */
