@@ -393,6 +393,17 @@ static void fake_reset(uint64_t batch_ns, uint32_t max_inflight)
 	fake.late_ns = 0;
 }
 
+/* 50 kpps for ms on a device of `slots` slots and 40 ms batches, max_wait_us = 8000. */
+static void run_bound(struct rig *r, uint32_t slots, long ms)
+{
+	fake_reset(40000000, slots);
+	fake.late_ns = 16000000;
+	rig_start(r, 1, false, 8000, 0, 0);
+	r->rate = 50000;
+	sleep_ms(ms);
+	rig_stop(r);
+}
+
 /*
  * Batches take 40 ms on the fake device. With max_wait_us = 8000 the batcher
  * keeps one batch in flight by the paper's rule, so packets would wait up to
@@ -408,12 +419,7 @@ Test(elastic, max_wait_bound_respected, .timeout = 120)
 
 	/* Up to three tries: a try fails only when the box took the cores away. */
 	for (int attempt = 0; attempt < 3 && !ok; attempt++) {
-		fake_reset(40000000, 8);
-		fake.late_ns = 16000000;
-		rig_start(&r, 1, false, 8000, 0, 0);
-		r.rate = 50000;
-		sleep_ms(1000);
-		rig_stop(&r);
+		run_bound(&r, 8, 1000);
 		cr_expect_eq(r.passed, r.pushed, "every packet back: %lu of %lu", (unsigned long)r.passed,
 			     (unsigned long)r.pushed);
 		cr_expect_gt(r.c.early_closes, 10, "max_wait closed batches early: %lu", (unsigned long)r.c.early_closes);
@@ -431,12 +437,7 @@ Test(elastic, max_wait_overrun_reported, .timeout = 60)
 {
 	struct rig r;
 
-	fake_reset(40000000, 1);
-	fake.late_ns = 16000000;
-	rig_start(&r, 1, false, 8000, 0, 0);
-	r.rate = 50000;
-	sleep_ms(600);
-	rig_stop(&r);
+	run_bound(&r, 1, 600);
 	cr_expect_eq(r.passed, r.pushed);
 	cr_expect_gt(fake.late * 3, fake.packets, "packets wait for the single slot: %lu of %lu over 16 ms",
 		     (unsigned long)fake.late, (unsigned long)fake.packets);
