@@ -5,15 +5,19 @@
  * GPU's place: batches complete a fixed time after submit, several in flight,
  * and the NFs run on the backend's own copies of their states, as on a device,
  * so that a state not handed over at a move shows up as lost counts and
- * reused ESP sequence numbers.
+ * reused ESP sequence numbers. The fake can also fault or hang in a submit:
+ * a hybrid chain's batches run under the guard, and a move's wait is bounded.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "chain.h"
+#include "guard.h"
 #include "../../nf/flowmon.h"
 #include "../../nf/ipsec_esp.h"
 #include "../../nf/registry.h"
@@ -35,6 +39,9 @@ static struct {
 	uint64_t late_ns;        /* packets that waited longer than this ... */
 	uint64_t late, packets;  /* ... of all packets submitted */
 	uint64_t submits;
+	int crash;               /* the next submit faults (an NF crashing on the device side) */
+	int stall_q;             /* 1 + the queue whose next submit hangs where the guard cannot reach */
+	int stalled, release;
 	pthread_mutex_t lock;
 	struct { const struct nf_hdr *host; struct nf_hdr *copy; int refs; } st[16];
 } fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -124,6 +131,19 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
 	uint64_t now = now_ns(), wait = 0;
 	int q = bc->q;
 
+	if (__atomic_exchange_n(&fake.crash, 0, __ATOMIC_ACQ_REL))
+		raise(SIGSEGV);
+	if (fake.stall_q == q + 1 && !__atomic_exchange_n(&fake.stalled, 1, __ATOMIC_ACQ_REL)) {
+		sigset_t usr2, old;
+		struct timespec ts = { 0, 1000000 };
+
+		sigemptyset(&usr2);
+		sigaddset(&usr2, SIGUSR2);
+		pthread_sigmask(SIG_BLOCK, &usr2, &old);
+		while (!__atomic_load_n(&fake.release, __ATOMIC_ACQUIRE))
+			nanosleep(&ts, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (bc->n == fake.max_inflight)
 		return -EBUSY;
 	uint64_t late = 0;
@@ -391,6 +411,7 @@ static void fake_reset(uint64_t batch_ns, uint32_t max_inflight)
 	fake.submits = 0;
 	fake.late = fake.packets = 0;
 	fake.late_ns = 0;
+	fake.crash = fake.stall_q = fake.stalled = fake.release = 0;
 }
 
 /* 50 kpps for ms on a device of `slots` slots and 40 ms batches, max_wait_us = 8000. */
@@ -538,5 +559,85 @@ Test(elastic, hybrid_state_lives_on_the_device, .timeout = 60)
 	cr_expect_lt(seq, fm, "the host copy lags the device copy while the chain is on the device");
 	live_counts(&r, &fm, &seq);
 	cr_expect_eq(seq, r.pushed, "the live copy has them all");
+	rig_free(&r);
+}
+
+static void fatal_outside_guard(int sig)
+{
+	fprintf(stderr, "signal %d outside a guarded batch\n", sig);
+}
+
+/* Up under load to the fake device, on two queues. */
+static void hybrid_on_device(struct rig *r)
+{
+	cr_assert_eq(guard_install(fatal_outside_guard), 0);
+	fake_reset(1000000, 8);
+	rig_start(r, 2, true, 0, 0, 40000);
+	r->rate = 50000;
+	sleep_ms(1200);
+	cr_assert_str_eq(chain_placement(&r->c), "fake");
+}
+
+/*
+ * A hybrid chain's batches run under the guard too: a fault in one fails the
+ * chain, what reaches it afterwards is dropped and counted, nothing more is
+ * submitted, and a failed chain no longer moves when the load falls.
+ */
+Test(elastic, hybrid_fault_fails_chain, .timeout = 60)
+{
+	struct rig r;
+	uint64_t subs, switches;
+
+	hybrid_on_device(&r);
+	switches = r.c.switches;
+	__atomic_store_n(&fake.crash, 1, __ATOMIC_RELEASE);
+	for (int i = 0; i < 100 && !__atomic_load_n(&r.c.failed, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(10);
+	cr_assert(__atomic_load_n(&r.c.failed, __ATOMIC_ACQUIRE), "the fault failed the chain");
+	cr_expect(strstr(r.c.fail_reason, "crashed"), "reason: %s", r.c.fail_reason);
+	subs = fake.submits;
+	r.rate = 5000; /* would move it back to the cpu side */
+	sleep_ms(1200);
+	cr_expect_eq(fake.submits, subs, "nothing submitted after the failure");
+	cr_expect_eq(r.c.switches, switches, "a failed chain does not move: %lu moves", (unsigned long)r.c.switches);
+	cr_expect_gt(r.c.fail_dropped, 0);
+	rig_stop(&r);
+	cr_expect_eq(r.passed + r.dropped, r.pushed, "every frame came back");
+	cr_expect_geq(r.dropped, r.c.fail_dropped);
+	rig_free(&r);
+}
+
+/*
+ * A move waits for every controller to reach a batch boundary. One stuck where
+ * the guard cannot cut it short (its signal blocked) must not hold the move, or
+ * the chain, forever: after CHAIN_WAIT_MS the chain fails, the other queue
+ * goes on (dropping), and once the stuck one returns the chain stops.
+ */
+Test(elastic, hybrid_move_wait_bounded, .timeout = 90)
+{
+	struct rig r;
+	uint64_t t0, t1 = 0;
+
+	hybrid_on_device(&r);
+	__atomic_store_n(&fake.stall_q, 2, __ATOMIC_RELEASE);
+	for (int i = 0; i < 100 && !__atomic_load_n(&fake.stalled, __ATOMIC_ACQUIRE); i++)
+		sleep_ms(10);
+	cr_assert(__atomic_load_n(&fake.stalled, __ATOMIC_ACQUIRE), "queue 1 stuck in its submit");
+	t0 = now_ns();
+	r.rate = 5000; /* queue 0 decides to move back to the cpu side */
+	for (int i = 0; i < 2500 && !t1; i++) {
+		if (__atomic_load_n(&r.c.failed, __ATOMIC_ACQUIRE))
+			t1 = now_ns();
+		sleep_ms(10);
+	}
+	cr_assert(t1, "the move never gave up");
+	cr_log_info("the stuck move failed the chain after %.1f s: %s", (t1 - t0) / 1e9, r.c.fail_reason);
+	cr_expect(strstr(r.c.fail_reason, "hybrid move"), "reason: %s", r.c.fail_reason);
+	cr_expect_geq(t1 - t0, (uint64_t)CHAIN_WAIT_MS * 1000000, "failed only after the bound");
+	cr_expect_eq(r.c.switches, 1, "no move made");
+	cr_expect_eq(__atomic_load_n(&r.c.move_req, __ATOMIC_ACQUIRE), 0, "the other controllers were let go");
+	__atomic_store_n(&fake.release, 1, __ATOMIC_RELEASE);
+	rig_stop(&r);
+	cr_expect_eq(r.passed + r.dropped, r.pushed, "every frame came back");
 	rig_free(&r);
 }
