@@ -393,7 +393,7 @@ static int pick(const char *v, const char *const *names)
 	return -1;
 }
 
-static const char *const backend_names[] = { "auto", "gpu", "cpu", NULL };
+static const char *const backend_names[] = { "auto", "gpu", "cpu", "hybrid", NULL };
 static const char *const gpu_mode_names[] = { "rtc", "pipeline", NULL };
 
 const char *cfg_backend_name(enum cfg_backend b)
@@ -550,12 +550,45 @@ static enum cfg_fail load_fail(struct parser *p, const struct nf_kv *kv)
 	return i == 0 ? CFG_FAIL_CLOSED : CFG_FAIL_OPEN;
 }
 
+/*
+ * The batcher's latency keys and hybrid's threshold, in [gen] (defaults) or a
+ * [chain]; a key left out keeps what *ret_ holds. target NULL: not allowed here.
+ */
+static void load_elastic(struct parser *p, const struct raw_sect *s, uint32_t *max_wait, uint32_t *target,
+			 uint64_t *hybrid_pps)
+{
+	const struct nf_kv *kv;
+	unsigned long v;
+
+	if ((kv = sect_get(s, "max_wait_us"))) {
+		if (parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
+			perr(p, kv->line, "max_wait_us must be microseconds 0..%u (0: no bound), got '%s'", CFG_MAX_WAIT_US,
+			     kv->value);
+		else
+			*max_wait = (uint32_t)v;
+	}
+	if (target && (kv = sect_get(s, "latency_target_us"))) {
+		if (parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
+			perr(p, kv->line, "latency_target_us must be microseconds 0..%u (0: none), got '%s'",
+			     CFG_MAX_WAIT_US, kv->value);
+		else
+			*target = (uint32_t)v;
+	}
+	if ((kv = sect_get(s, "hybrid_pps"))) {
+		if (parse_ulong(kv->value, 0, CFG_MAX_HYBRID_PPS, &v))
+			perr(p, kv->line, "hybrid_pps must be packets per second 0..%llu (0: by the measured cpu load), got '%s'",
+			     CFG_MAX_HYBRID_PPS, kv->value);
+		else
+			*hybrid_pps = v;
+	}
+}
+
 static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "metrics_listen", "fail", NULL };
+					     "tx_thread", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -568,10 +601,11 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		perr(p, s->line, "[gen] needs 'ports' (the interface names, space separated)");
 	if ((kv = sect_get(s, "backend"))) {
 		if ((i = pick(kv->value, backend_names)) < 0)
-			perr(p, kv->line, "backend must be auto, gpu or cpu, got '%s'", kv->value);
+			perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
 		else
 			c->backend = (enum cfg_backend)i;
 	}
+	load_elastic(p, s, &c->max_wait_us, NULL, &c->hybrid_pps);
 	if ((kv = sect_get(s, "unmatched"))) {
 		static const char *const names[] = { "pass", "drop", NULL };
 
@@ -995,13 +1029,15 @@ static void load_nfs_list(struct parser *p, const struct cfg *c, struct cfg_chai
 
 static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 {
-	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", "fail", NULL };
+	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", "fail", "backend",
+					     "max_wait_us", "latency_target_us", "hybrid_pps", NULL };
 	struct cfg_chain *ch = &c->chains[c->nchains];
 	const struct nf_kv *kv;
 	unsigned long v;
-	int nmatch = 0;
+	int nmatch = 0, b;
 
-	*ch = (struct cfg_chain){ .line = s->line, .priority = CFG_PRIORITY_DEFAULT, .order = c->nchains };
+	*ch = (struct cfg_chain){ .line = s->line, .priority = CFG_PRIORITY_DEFAULT, .order = c->nchains,
+				  .backend = c->backend, .max_wait_us = c->max_wait_us, .hybrid_pps = c->hybrid_pps };
 	ch->name = s->name;
 	s->name = NULL;
 	c->nchains++;
@@ -1057,6 +1093,13 @@ static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 	}
 	if ((kv = sect_get(s, "fail")))
 		ch->fail = load_fail(p, kv);
+	if ((kv = sect_get(s, "backend"))) {
+		if ((b = pick(kv->value, backend_names)) < 0)
+			perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
+		else
+			ch->backend = (enum cfg_backend)b;
+	}
+	load_elastic(p, s, &ch->max_wait_us, &ch->latency_target_us, &ch->hybrid_pps);
 }
 
 static void raw_free(struct parser *p)
@@ -1109,6 +1152,32 @@ static void check_gpu_sharing(struct parser *p, const struct cfg *c)
 					perr(p, y->line, "chain '%s' (gpu %d) and chain '%s' (gpu %d) share ipsec_esp nf '%s': "
 					     "an SA's sequence numbers and replay window must live on one GPU; give each GPU its own [nf]",
 					     y->name, y->gpu, x->name, x->gpu, nf->name);
+				}
+			}
+		}
+	}
+}
+
+/*
+ * A hybrid chain's NF states move between host memory and the GPU with the
+ * chain: another chain using the same [nf] would keep a copy that no longer
+ * sees its updates (and ESP would reuse sequence numbers).
+ */
+static void check_hybrid_sharing(struct parser *p, const struct cfg *c)
+{
+	for (int a = 0; a < c->nchains; a++) {
+		for (int b = 0; b < c->nchains; b++) {
+			const struct cfg_chain *x = &c->chains[a], *y = &c->chains[b];
+
+			if (a == b || x->backend != CFG_BACKEND_HYBRID || (y->backend == CFG_BACKEND_HYBRID && b < a))
+				continue;
+			for (int i = 0; i < x->nnfs; i++) {
+				for (int j = 0; j < y->nnfs; j++) {
+					if (x->nfs[i] != y->nfs[j])
+						continue;
+					perr(p, (a > b ? x : y)->line, "chain '%s' (backend hybrid) and chain '%s' share nf '%s': "
+					     "a hybrid chain carries its NF states between the host and the GPU; give it its own [nf]",
+					     x->name, y->name, c->nfs[x->nfs[i]].name);
 				}
 			}
 		}
@@ -1192,6 +1261,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 		load_chain(&p, c, &p.sects[i]);
 	}
 	check_gpu_sharing(&p, c);
+	check_hybrid_sharing(&p, c);
 out:
 	raw_free(&p);
 	if (p.oom) {
@@ -1338,7 +1408,9 @@ bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const stru
 		     const struct cfg_chain *cb)
 {
 	if (ca->id != cb->id || ca->nmatch != cb->nmatch || ca->nnfs != cb->nnfs || ca->gpu != cb->gpu ||
-	    ca->priority != cb->priority || strcmp(port_name(a, ca->output), port_name(b, cb->output)))
+	    ca->priority != cb->priority || strcmp(port_name(a, ca->output), port_name(b, cb->output)) ||
+	    ca->backend != cb->backend || ca->max_wait_us != cb->max_wait_us ||
+	    ca->latency_target_us != cb->latency_target_us || ca->hybrid_pps != cb->hybrid_pps)
 		return false;
 	for (int i = 0; i < ca->nmatch; i++)
 		if (!match_equal(a, &ca->match[i], b, &cb->match[i]))

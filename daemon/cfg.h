@@ -27,10 +27,12 @@
 #define CFG_PRIORITY_DEFAULT 1000 /* chains without `priority`; ties go to file order */
 #define CFG_PRIORITY_MAX 65535
 #define CFG_NAME_MAX 63          /* nf/chain names: [A-Za-z0-9_.-] */
+#define CFG_MAX_WAIT_US 1000000    /* max_wait_us, latency_target_us: at most 1 s */
+#define CFG_MAX_HYBRID_PPS 1000000000ull
 #define CFG_DEFAULT_CONTROL "/run/gen/gen.sock"
 #define CFG_DEFAULT_FILE "/etc/gen/chains.ini"
 
-enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_GPU, CFG_BACKEND_CPU, CFG_BACKEND_MAX };
+enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_GPU, CFG_BACKEND_CPU, CFG_BACKEND_HYBRID, CFG_BACKEND_MAX };
 enum cfg_gpu_mode { CFG_GPU_RTC, CFG_GPU_PIPELINE, CFG_GPU_MODE_MAX };
 /* `fail`: traffic of a chain with no live socket. Unset: by the chain's NFs (cfg_chain_fail_closed). */
 enum cfg_fail { CFG_FAIL_UNSET, CFG_FAIL_CLOSED, CFG_FAIL_OPEN, CFG_FAIL_MAX };
@@ -71,6 +73,11 @@ struct cfg_chain {
 	int priority;                            /* lower wins; CFG_PRIORITY_DEFAULT when unset */
 	int order;                               /* position in the file: tie-break among equal priorities */
 	enum cfg_fail fail;                      /* per-chain override of [gen] fail */
+	/* Elasticity, with [gen]'s values filled in where the chain sets none. */
+	enum cfg_backend backend;                /* `backend`: auto, gpu, cpu or hybrid */
+	uint32_t max_wait_us;                    /* 0: no bound on the batch wait */
+	uint32_t latency_target_us;              /* p99 target; 0: none */
+	uint64_t hybrid_pps;                     /* hybrid: to the GPU above it; 0: by measured cpu load */
 };
 
 struct cfg {
@@ -86,6 +93,8 @@ struct cfg {
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */
 	int queues;
 	uint32_t max_batch, mini_batch;
+	uint32_t max_wait_us;                    /* default of the chains' max_wait_us */
+	uint64_t hybrid_pps;                     /* default of the chains' hybrid_pps */
 	enum cfg_gpu_mode gpu_mode;
 	char *control;
 	uint32_t metrics_addr;                   /* metrics_listen: 127.0.0.0/8, host order */

@@ -11,10 +11,25 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 #define SLOTS 8 /* batches in flight per chain at most (the backend may allow fewer) */
+#define GROUPS 32 /* arrival times kept per batch: packets of one worker burst share one */
+#define WINDOW_NS 10000000ull    /* the latency controller's window: 10 ms */
+#define PLACE_NS 50000000ull     /* hybrid: the load is measured over 50 ms */
+#define PLACE_RUNS 4             /* ... and a move needs 4 such windows in a row */
+#define PLACE_HOLD_NS 500000000ull /* ... and 500 ms since the last move */
+#define LIM_MIN 32u              /* the latency target never shrinks batches below this */
+#define TARGET_RUNS 10           /* windows in a row before a miss (or a meet) is reported */
+
+/* Packets of a batch that arrived at one time. */
+struct arrival {
+	uint32_t n;
+	uint64_t ns;
+};
 
 struct inflight {
 	struct gen_desc *descs;
 	uint32_t n;
+	struct arrival grp[GROUPS];
+	uint32_t ngrp;
 	int q;
 	bool busy;
 	const struct backend_ops *be; /* what ran it: a fallback must not mix backends */
@@ -30,6 +45,22 @@ struct ctl_state {
 	uint32_t nslots;
 	uint32_t head, tail;   /* submit order ring over slot[] */
 	struct backend_chain *cpu_bc; /* after a backend failure */
+
+	/* The batcher: its limits (the latency target moves them) and the arrival marks. */
+	uint32_t depth, depth0, lim;
+	uint32_t mcur;          /* next arrival mark not yet passed */
+	bool late;              /* the oldest packet reached max_wait with every slot busy */
+	uint64_t win_start, win_pkts;
+	uint32_t win_batches, win_full; /* batches of the window, and those the limit cut short */
+	uint64_t win_hist[CHAIN_LAT_BUCKETS];
+	uint32_t backlog0;      /* ring count at the window's start */
+	int miss_run, meet_run;
+
+	/* Hybrid placement (the controller of queue 0 decides for the chain). */
+	uint64_t pl_start, pl_rx0, pl_busy0[GEN_MAX_QUEUES], pl_pkts0[GEN_MAX_QUEUES];
+	uint64_t last_move, cpu_cost_ns; /* cpu ns per packet, measured on the cpu side */
+	int pl_run;
+	bool move_pending;
 };
 
 static void add64(uint64_t *p, uint64_t v)
@@ -86,10 +117,26 @@ void chain_ver_free(struct chain_ver *v, int nq)
 {
 	if (!v)
 		return;
-	for (int q = 0; q < nq; q++)
+	for (int q = 0; q < nq; q++) {
 		if (v->bc[q])
 			v->be->chain_destroy(v->bc[q]);
+		if (v->cpu_bc[q])
+			backend_cpu.chain_destroy(v->cpu_bc[q]);
+	}
 	free(v);
+}
+
+int chain_ver_add_cpu(struct chain_ver *v, struct qworker *workers, int nq, char *err, size_t errlen)
+{
+	for (int q = 0; q < nq; q++) {
+		v->cpu_bc[q] = backend_cpu.chain_create(&v->prog, workers[q].area, workers[q].area_size, GEN_FRAME_SIZE);
+		if (!v->cpu_bc[q]) {
+			snprintf(err, errlen, "backend cpu failed to set up the hybrid chain's cpu side: %s", strerror(errno));
+			return -ENOMEM;
+		}
+	}
+	v->hybrid = true;
+	return 0;
 }
 
 int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint32_t max_batch,
@@ -101,6 +148,7 @@ int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint3
 	c->nq = nq;
 	c->max_batch = max_batch;
 	c->workers = workers;
+	pthread_mutex_init(&c->place_lock, NULL);
 	for (int q = 0; q < nq; q++)
 		c->ctl[q].wake.fd = -1;
 	for (int q = 0; q < nq; q++) {
@@ -121,6 +169,59 @@ int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint3
 	return 0;
 }
 
+int chain_lat_bucket(uint64_t ns)
+{
+	int e, b;
+
+	if (ns < 4)
+		return 0;
+	e = 63 - __builtin_clzll(ns);
+	b = (e - 1) * 4 + (int)((ns >> (e - 2)) & 3);
+	return b < CHAIN_LAT_BUCKETS ? b : CHAIN_LAT_BUCKETS - 1;
+}
+
+uint64_t chain_lat_bucket_ns(int b)
+{
+	int e = b / 4 + 1;
+
+	if (b < 4)
+		return 3;
+	return ((4ull + (uint64_t)(b % 4) + 1) << (e - 2)) - 1;
+}
+
+uint64_t chain_lat_quantile(const uint64_t *hist, double q)
+{
+	uint64_t n = 0, seen = 0, want;
+
+	for (int b = 0; b < CHAIN_LAT_BUCKETS; b++)
+		n += hist[b];
+	if (!n)
+		return 0;
+	want = (uint64_t)(q * (double)n);
+	if (want >= n)
+		want = n - 1;
+	for (int b = 0; b < CHAIN_LAT_BUCKETS; b++) {
+		seen += hist[b];
+		if (seen > want)
+			return chain_lat_bucket_ns(b);
+	}
+	return chain_lat_bucket_ns(CHAIN_LAT_BUCKETS - 1);
+}
+
+/* Each packet's sojourn, from its arrival in the ring to its verdict, now. */
+static void record_latency(struct ctl_state *s, const struct inflight *f)
+{
+	uint64_t now = spin_now_ns();
+
+	for (uint32_t g = 0; g < f->ngrp; g++) {
+		int b = chain_lat_bucket(now > f->grp[g].ns ? now - f->grp[g].ns : 0);
+
+		s->win_hist[b] += f->grp[g].n;
+		add64(&s->c->lat_hist[b], f->grp[g].n);
+	}
+	s->win_pkts += f->n;
+}
+
 static void return_batch(struct ctl_state *s, struct inflight *f)
 {
 	struct gen_chain *c = s->c;
@@ -129,6 +230,7 @@ static void return_batch(struct ctl_state *s, struct inflight *f)
 
 	for (uint32_t i = 0; i < f->n; i++)
 		drops += f->descs[i].verdict != NF_PASS;
+	record_latency(s, f);
 	while (done < f->n)
 		done += ring_push(&io->out, f->descs + done, f->n - done);
 	wake_kick(io->worker_wake);
@@ -144,6 +246,21 @@ static void drop_failed(struct ctl_state *s, struct inflight *f)
 		f->descs[i].verdict = NF_DROP;
 	add64(&s->c->fail_dropped, f->n);
 	return_batch(s, f);
+}
+
+/* Submit; time spent in the cpu backend is hybrid's measure of the cpu's load. */
+static int submit_timed(struct ctl_state *s, struct inflight *f, uint32_t cnt)
+{
+	uint64_t t0;
+	int r;
+
+	if (f->be != &backend_cpu)
+		return f->be->submit(f->bc, f->descs, cnt);
+	t0 = spin_now_ns();
+	r = f->be->submit(f->bc, f->descs, cnt);
+	add64(&s->me->busy_ns, spin_now_ns() - t0);
+	add64(&s->me->cpu_pkts, cnt);
+	return r;
 }
 
 /*
@@ -166,7 +283,7 @@ static int run_guarded(struct ctl_state *s, struct inflight *f, bool cpu_only)
 	if (cpu_only)
 		backend_cpu_run(&s->c->cur->prog, s->c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
 	else
-		r = f->be->submit(f->bc, f->descs, f->n);
+		r = submit_timed(s, f, f->n);
 	guard_leave(g);
 	return r;
 }
@@ -200,6 +317,8 @@ static struct backend_chain *active_bc(struct ctl_state *s, int q)
 {
 	struct gen_chain *c = s->c;
 
+	if (LOAD(&c->on_cpu) && !LOAD(&c->backend_failed))
+		return c->cur->cpu_bc[q];
 	if (LOAD(&c->backend_failed)) {
 		if (!s->cpu_bc)
 			s->cpu_bc = backend_cpu.chain_create(&c->cur->prog, c->workers[q].area, c->workers[q].area_size,
@@ -211,7 +330,7 @@ static struct backend_chain *active_bc(struct ctl_state *s, int q)
 
 static const struct backend_ops *active_be(struct gen_chain *c)
 {
-	return LOAD(&c->backend_failed) ? &backend_cpu : c->cur->be;
+	return LOAD(&c->backend_failed) || LOAD(&c->on_cpu) ? &backend_cpu : c->cur->be;
 }
 
 static uint32_t complete_some(struct ctl_state *s)
@@ -259,21 +378,112 @@ static void count_batch(struct gen_chain *c, uint32_t cnt)
 		;
 }
 
+/*
+ * When the packet at ring position pos arrived: the time of the first arrival
+ * mark past it. *ret_end: the ring position that mark ends at (packets up to
+ * it arrived then too). No mark yet (the worker is about to write it): now.
+ */
+static uint64_t arrival_of(struct ctl_state *s, uint32_t pos, uint64_t now, uint32_t *ret_end)
+{
+	const struct chain_io *io = &s->c->io[s->q];
+	uint32_t n = LOAD(&io->nmark);
+
+	if (n - s->mcur > CHAIN_IO_MARKS)
+		s->mcur = n - CHAIN_IO_MARKS; /* older marks were overwritten: their packets are gone */
+	for (; s->mcur != n; s->mcur++) {
+		const struct io_mark *m = &io->mark[s->mcur % CHAIN_IO_MARKS];
+		uint32_t head = __atomic_load_n(&m->head, __ATOMIC_RELAXED);
+		uint64_t ns = __atomic_load_n(&m->ns, __ATOMIC_RELAXED);
+
+		if ((int32_t)(head - pos) <= 0)
+			continue;
+		if (LOAD(&io->nmark) - s->mcur > CHAIN_IO_MARKS)
+			continue; /* rewritten while read */
+		*ret_end = head;
+		return ns < now ? ns : now;
+	}
+	*ret_end = pos + (1u << 30);
+	return now;
+}
+
+/* How long the oldest packet waiting has waited (0: none waits). */
+static uint64_t oldest_wait(struct ctl_state *s, uint64_t now)
+{
+	const struct ring *in = &s->c->io[s->q].in;
+	uint32_t end;
+
+	if (!ring_count(in))
+		return 0;
+	return now - arrival_of(s, in->tail, now, &end);
+}
+
+/* Pop up to lim packets into f, with their arrival times. */
+static uint32_t take(struct ctl_state *s, struct inflight *f, uint32_t lim, uint64_t now)
+{
+	struct ring *in = &s->c->io[s->q].in;
+	uint32_t t0 = in->tail, cnt = ring_pop(in, f->descs, lim), pos = t0, end;
+
+	f->ngrp = 0;
+	while (pos != t0 + cnt) {
+		uint64_t ns = arrival_of(s, pos, now, &end);
+		uint32_t k = (int32_t)(end - (t0 + cnt)) < 0 ? end - pos : t0 + cnt - pos;
+
+		if (f->ngrp < GROUPS)
+			f->grp[f->ngrp++] = (struct arrival){ k, ns };
+		else
+			f->grp[GROUPS - 1].n += k; /* counted with an older time: latency over-, never under-stated */
+		pos += k;
+	}
+	return cnt;
+}
+
+/*
+ * The Adaptive Batcher's rule for one more batch now: a slot under the depth
+ * is free (take everything waiting, the paper's rule), or max_wait_us has run
+ * out for the oldest packet and a slot beyond the depth is free (close early).
+ */
+static bool batch_due(struct ctl_state *s, uint32_t busy, uint32_t cap, uint64_t now)
+{
+	uint64_t wait_ns = (uint64_t)s->c->cur->max_wait_us * 1000;
+	uint32_t depth = s->depth < cap ? s->depth : cap;
+
+	if (busy < depth)
+		return true;
+	if (!wait_ns || oldest_wait(s, now) < wait_ns)
+		return false;
+	if (busy < cap) {
+		add64(&s->c->early_closes, 1);
+		return true;
+	}
+	s->late = true;
+	return false;
+}
+
 static uint32_t submit_some(struct ctl_state *s)
 {
 	struct gen_chain *c = s->c;
 	int q = s->q;
 	uint32_t n = 0;
 
-	while (s->head - s->tail < s->nslots) {
+	for (;;) {
 		struct inflight *f = &s->slot[s->head % s->nslots];
+		const struct backend_ops *be = active_be(c);
+		uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
+		uint64_t now = spin_now_ns();
 		uint32_t cnt;
 		int r;
 
-		/* The Adaptive Batcher: everything waiting, up to max_batch, as one batch. */
-		cnt = ring_pop(&c->io[q].in, f->descs, c->max_batch);
+		if (s->move_pending || !ring_count(&c->io[q].in) || !batch_due(s, s->head - s->tail, cap ? cap : 1, now))
+			break;
+		/* The Adaptive Batcher: everything waiting, up to the batch limit, as one batch. */
+		cnt = take(s, f, s->lim, now);
 		if (!cnt)
 			break;
+		s->win_batches++;
+		s->win_full += cnt == s->lim;
+		if (s->late)
+			add64(&c->wait_overruns, 1);
+		s->late = false;
 		f->n = cnt;
 		f->q = q;
 		f->busy = true;
@@ -281,7 +491,7 @@ static uint32_t submit_some(struct ctl_state *s)
 			drop_failed(s, f);
 			continue;
 		}
-		f->be = active_be(c);
+		f->be = be;
 		f->bc = active_bc(s, q);
 		f->submitted_ns = mono_ns();
 		r = f->bc ? run_guarded(s, f, false) : -ENOMEM;
@@ -307,7 +517,7 @@ static uint32_t submit_some(struct ctl_state *s)
 		count_batch(c, cnt);
 		n += cnt;
 		/* A cpu batch is done already: hand it back before taking the next. */
-		if (s->nslots == 1)
+		if (cap <= 1)
 			break;
 	}
 	return n;
@@ -322,7 +532,8 @@ static void drop_cpu_fallback(struct ctl_state *s)
 
 static bool controller_has_work(struct ctl_state *s)
 {
-	return ring_count(&s->c->io[s->q].in) || LOAD(&s->c->pause_req) || LOAD(&s->c->stop);
+	return ring_count(&s->c->io[s->q].in) || LOAD(&s->c->pause_req) || LOAD(&s->c->move_req) ||
+	       LOAD(&s->c->stop);
 }
 
 /* Idle with nothing in flight: block until the worker hands over packets. */
@@ -345,9 +556,23 @@ static void controller_pause(struct ctl_state *s)
 
 	drop_cpu_fallback(s);
 	STORE(&s->me->paused, 1);
-	while (LOAD(&s->c->pause_req))
+	while (LOAD(&s->c->pause_req) || LOAD(&s->c->move_req))
 		nanosleep(&ts, NULL);
 	STORE(&s->me->paused, 0);
+}
+
+/* Where a version runs: its backend, or (hybrid, on_cpu) its cpu side. */
+struct place {
+	const struct chain_ver *v;
+	const struct backend_ops *be;
+	struct backend_chain *bc; /* queue 0's: the queues of a device share the NF copies */
+};
+
+static struct place place_of(const struct chain_ver *v, bool on_cpu)
+{
+	if (on_cpu && v->hybrid)
+		return (struct place){ v, &backend_cpu, v->cpu_bc[0] };
+	return (struct place){ v, v->be, v->bc[0] };
 }
 
 /*
@@ -356,20 +581,20 @@ static void controller_pause(struct ctl_state *s)
  * windows, counters) is copied from the old copy to the new one. Nothing of the
  * chain is in flight, so no update is lost and no sequence number is reused.
  */
-static void hand_over_state(struct gen_chain *c, const struct chain_ver *from, const struct chain_ver *to)
+static void hand_over_state(struct gen_chain *c, struct place from, struct place to)
 {
-	if (from->be == to->be && from->prog.gpu == to->prog.gpu)
+	if (from.be == to.be && from.v->prog.gpu == to.v->prog.gpu)
 		return; /* same device: the NF copies are shared already */
-	for (uint32_t i = 0; i < to->prog.n; i++) {
-		for (uint32_t j = 0; j < from->prog.n; j++) {
-			uint32_t size = to->prog.state[i]->size;
+	for (uint32_t i = 0; i < to.v->prog.n; i++) {
+		for (uint32_t j = 0; j < from.v->prog.n; j++) {
+			uint32_t size = to.v->prog.state[i]->size;
 			void *buf;
 
-			if (from->prog.state[j] != to->prog.state[i])
+			if (from.v->prog.state[j] != to.v->prog.state[i])
 				continue;
 			buf = malloc(size);
-			if (buf && !from->be->state_read(from->bc[0], j, buf, 0, size) &&
-			    !to->be->state_write(to->bc[0], i, buf, 0, size))
+			if (buf && !from.be->state_read(from.bc, j, buf, 0, size) &&
+			    !to.be->state_write(to.bc, i, buf, 0, size))
 				STORE(&c->handovers, c->handovers + 1);
 			free(buf);
 			break;
@@ -385,7 +610,7 @@ static void controller_idle_failed(struct ctl_state *s)
 	uint32_t n;
 
 	for (;;) {
-		if (LOAD(&s->c->pause_req))
+		if (LOAD(&s->c->pause_req) || LOAD(&s->c->move_req))
 			controller_pause(s);
 		n = ring_pop(&io->in, d, 64);
 		for (uint32_t i = 0; i < n; i++)
@@ -401,6 +626,177 @@ static void controller_idle_failed(struct ctl_state *s)
 			controller_sleep(s);
 		}
 	}
+}
+
+/*
+ * The latency target, once per window: above it, more batches in flight, then
+ * halve the batch limit; under half of it, let the limit grow back by a quarter
+ * (bigger batches cost less per packet); in between, hold. When the limit cut
+ * most batches short and the backlog did not shrink over the window, the chain
+ * is short of throughput: smaller batches would only make that worse, so the
+ * limit doubles back and the miss is reported.
+ */
+static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
+{
+	struct gen_chain *c = s->c;
+	uint64_t target = (uint64_t)c->cur->latency_target_us * 1000;
+	uint32_t backlog = ring_count(&c->io[s->q].in);
+	uint32_t lo = c->max_batch < LIM_MIN ? c->max_batch : LIM_MIN;
+	bool short_of_tput = s->win_full * 2 > s->win_batches && backlog >= s->backlog0 && backlog > s->lim;
+	bool miss = p99 > target;
+
+	if (miss)
+		add64(&c->target_misses, 1);
+	if (short_of_tput) {
+		s->lim = s->lim * 2 < c->max_batch ? s->lim * 2 : c->max_batch;
+		s->depth = cap;
+	} else if (miss) {
+		if (s->depth < cap)
+			s->depth++;
+		else
+			s->lim = s->lim / 2 > lo ? s->lim / 2 : lo;
+	} else if (p99 < target / 2) {
+		if (s->lim < c->max_batch)
+			s->lim = s->lim + s->lim / 4 + 1 < c->max_batch ? s->lim + s->lim / 4 + 1 : c->max_batch;
+		else if (s->depth > s->depth0)
+			s->depth--;
+	}
+	s->miss_run = miss ? s->miss_run + 1 : 0;
+	s->meet_run = miss ? 0 : s->meet_run + 1;
+	if (s->miss_run == TARGET_RUNS)
+		STORE(&s->me->target_missed, 1);
+	if (s->meet_run == TARGET_RUNS)
+		STORE(&s->me->target_missed, 0);
+}
+
+/* The depth the batcher keeps by itself: every slot, or with max_wait_us the paper's one. */
+static void batcher_reset(struct ctl_state *s)
+{
+	struct gen_chain *c = s->c;
+	uint32_t cap = active_be(c)->max_inflight < s->nslots ? active_be(c)->max_inflight : s->nslots;
+
+	s->depth0 = c->cur->max_wait_us ? 1 : (cap ? cap : 1);
+	s->depth = s->depth0;
+	s->lim = c->max_batch;
+	STORE(&s->me->target_missed, 0);
+}
+
+/* End of a 10 ms window: publish its latency, steer toward the target. */
+static void window_end(struct ctl_state *s, uint64_t now)
+{
+	struct chain_ctl *me = s->me;
+	const struct backend_ops *be = active_be(s->c);
+	uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
+
+	if (s->win_pkts) {
+		uint64_t p99 = chain_lat_quantile(s->win_hist, 0.99);
+
+		STORE(&me->win_p50_ns, chain_lat_quantile(s->win_hist, 0.5));
+		STORE(&me->win_p99_ns, p99);
+		if (s->c->cur->latency_target_us)
+			adapt_to_target(s, p99, cap ? cap : 1);
+	}
+	STORE(&me->batch_limit, s->lim);
+	STORE(&me->depth, s->depth < cap ? s->depth : cap);
+	memset(s->win_hist, 0, sizeof(s->win_hist));
+	s->win_pkts = 0;
+	s->win_batches = s->win_full = 0;
+	s->win_start = now;
+	s->backlog0 = ring_count(&s->c->io[s->q].in);
+}
+
+/*
+ * Move a hybrid chain between its cpu side and its GPU: every controller at a
+ * batch boundary (this one, queue 0's, is), the NF states copied, the
+ * placement flipped. A program swap in progress wins; the move is tried later.
+ * The wait for the other controllers is bounded as chain_swap's is: one stuck
+ * in an NF the guard cannot cut short fails the chain after CHAIN_WAIT_MS, and
+ * a stop or a failure meanwhile calls the move off.
+ */
+static void move_chain(struct ctl_state *s, bool to_cpu, uint64_t now)
+{
+	struct timespec ts = { 0, 20000 };
+	struct gen_chain *c = s->c;
+	int64_t deadline = mono_ns() + (int64_t)CHAIN_WAIT_MS * 1000000;
+	bool moved = false;
+
+	if (pthread_mutex_trylock(&c->place_lock))
+		return;
+	if (LOAD(&c->pause_req) || LOAD(&c->backend_failed) || LOAD(&c->stop) || LOAD(&c->failed) ||
+	    !c->cur->hybrid) {
+		pthread_mutex_unlock(&c->place_lock);
+		return;
+	}
+	STORE(&c->move_req, 1);
+	for (int q = 0; q < c->nq; q++) {
+		if (q == s->q)
+			continue;
+		wake_kick(&c->ctl[q].wake);
+		while (LOAD(&c->ctl[q].running) && !LOAD(&c->ctl[q].paused) && !LOAD(&c->ctl[q].exited)) {
+			if (LOAD(&c->stop) || LOAD(&c->failed))
+				goto off;
+			if (mono_ns() > deadline) {
+				chain_fail(c, "a controller reached no batch boundary in time for a hybrid move");
+				goto off;
+			}
+			nanosleep(&ts, NULL);
+		}
+	}
+	hand_over_state(c, place_of(c->cur, !to_cpu), place_of(c->cur, to_cpu));
+	STORE(&c->on_cpu, to_cpu);
+	STORE(&c->backend_name, to_cpu ? "cpu" : c->cur->be->name);
+	add64(&c->switches, 1);
+	moved = true;
+off:
+	STORE(&c->move_req, 0);
+	pthread_mutex_unlock(&c->place_lock);
+	s->move_pending = false;
+	s->last_move = now;
+	s->pl_run = 0;
+	if (moved)
+		batcher_reset(s);
+}
+
+/*
+ * Hybrid placement, queue 0's controller for the chain, every 50 ms: the load
+ * (packets per second over every queue) against hybrid_pps, or without it the
+ * cpu's busy share (time in the cpu backend; what the load would cost there
+ * while on the GPU). A move needs its condition in 4 windows in a row and
+ * 500 ms since the last one: hysteresis and a hold time against flapping.
+ */
+static void place_window(struct ctl_state *s, uint64_t now)
+{
+	struct gen_chain *c = s->c;
+	uint64_t dt = now - s->pl_start, rx = 0, busy = 0, pkts = 0, tpps = c->cur->hybrid_pps;
+	double rate, busy_max = 0;
+	bool on_cpu = LOAD(&c->on_cpu), want;
+
+	if (dt < PLACE_NS)
+		return;
+	for (int q = 0; q < c->nq; q++) {
+		uint64_t b = LOAD(&c->ctl[q].busy_ns), p = LOAD(&c->ctl[q].cpu_pkts);
+		double share = (double)(b - s->pl_busy0[q]) / (double)dt;
+
+		rx += LOAD(&c->io[q].rx_packets);
+		busy += b - s->pl_busy0[q];
+		pkts += p - s->pl_pkts0[q];
+		busy_max = share > busy_max ? share : busy_max;
+		s->pl_busy0[q] = b;
+		s->pl_pkts0[q] = p;
+	}
+	rate = (double)(rx - s->pl_rx0) * 1e9 / (double)dt;
+	s->pl_rx0 = rx;
+	s->pl_start = now;
+	if (on_cpu && pkts >= 64)
+		s->cpu_cost_ns = s->cpu_cost_ns ? (s->cpu_cost_ns * 3 + busy / pkts) / 4 : busy / pkts;
+	if (tpps)
+		want = on_cpu ? rate > (double)tpps : rate < (double)tpps / 2;
+	else
+		want = on_cpu ? busy_max > 0.7 :
+			s->cpu_cost_ns && rate / c->nq * (double)s->cpu_cost_ns / 1e9 < 0.3;
+	s->pl_run = want ? s->pl_run + 1 : 0;
+	if (s->pl_run >= PLACE_RUNS && now - s->last_move >= PLACE_HOLD_NS)
+		s->move_pending = true;
 }
 
 static void *controller_main(void *arg)
@@ -431,16 +827,28 @@ static void *controller_main(void *arg)
 		controller_idle_failed(&s);
 		goto out;
 	}
+	batcher_reset(&s);
+	s.win_start = s.pl_start = spin_now_ns();
 
 	for (;;) {
 		uint32_t work = complete_some(&s);
 		bool stopping = LOAD(&c->stop);
+		uint64_t now = spin_now_ns();
 
-		/* A new program takes over at a batch boundary: nothing of the old in flight. */
-		if (LOAD(&c->pause_req)) {
-			if (s.head == s.tail)
+		/* A new program, or a move, takes over at a batch boundary: nothing of the old in flight. */
+		if (LOAD(&c->pause_req) || LOAD(&c->move_req)) {
+			if (s.head == s.tail) {
 				controller_pause(&s);
+				batcher_reset(&s);
+			}
 			continue;
+		}
+		if (now - s.win_start >= WINDOW_NS)
+			window_end(&s, now);
+		if (s.q == 0 && c->cur->hybrid && !LOAD(&c->backend_failed) && !LOAD(&c->failed)) {
+			place_window(&s, now);
+			if (s.move_pending && s.head == s.tail && !stopping)
+				move_chain(&s, !LOAD(&c->on_cpu), now);
 		}
 		work += submit_some(&s);
 		if (stopping && !work && s.head == s.tail && !ring_count(&c->io[s.q].in))
@@ -455,6 +863,7 @@ out:
 	for (uint32_t i = 0; i < s.nslots; i++)
 		free(s.slot[i].descs);
 	guard_thread_fini(&me->guard);
+	STORE(&me->exited, 1);
 	return NULL;
 }
 
@@ -463,7 +872,8 @@ int chain_start(struct gen_chain *c, struct chain_ver *v)
 	int r;
 
 	c->cur = v;
-	c->backend_name = v->be->name;
+	c->on_cpu = v->hybrid; /* a hybrid chain starts on the cpu: no load yet */
+	c->backend_name = v->hybrid ? "cpu" : v->be->name;
 	for (int q = 0; q < c->nq; q++)
 		c->io[q].out_port = v->out_port;
 	for (int q = 0; q < c->nq; q++) {
@@ -482,28 +892,68 @@ struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v)
 	struct timespec ts = { 0, 20000 };
 	struct chain_ver *old = c->cur;
 	int64_t deadline = mono_ns() + (int64_t)CHAIN_WAIT_MS * 1000000;
+	struct timespec until;
+	bool on_cpu;
 
+	/* A hybrid move holds the lock at most CHAIN_WAIT_MS too: one deadline bounds both waits. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += CHAIN_WAIT_MS / 1000;
+	if (pthread_mutex_timedlock(&c->place_lock, &until)) {
+		chain_fail(c, "a hybrid move did not end in time for a reload");
+		return v;
+	}
 	STORE(&c->pause_req, 1);
 	for (int q = 0; q < c->nq; q++) {
 		wake_kick(&c->ctl[q].wake);
 		while (c->ctl[q].running && !LOAD(&c->ctl[q].paused)) {
 			if (mono_ns() > deadline) {
 				STORE(&c->pause_req, 0);
+				pthread_mutex_unlock(&c->place_lock);
 				chain_fail(c, "a controller reached no batch boundary in time for a reload");
 				return v;
 			}
 			nanosleep(&ts, NULL);
 		}
 	}
+	/* A hybrid chain stays where it is; one that stops being hybrid goes to its backend. */
+	on_cpu = c->on_cpu && v->hybrid;
 	if (!c->backend_failed)
-		hand_over_state(c, old, v);
+		hand_over_state(c, place_of(old, c->on_cpu), place_of(v, on_cpu));
 	c->cur = v;
+	STORE(&c->on_cpu, on_cpu);
 	STORE(&c->backend_failed, 0);
-	STORE(&c->backend_name, v->be->name);
+	STORE(&c->backend_name, on_cpu ? "cpu" : v->be->name);
 	for (int q = 0; q < c->nq; q++)
 		__atomic_store_n(&c->io[q].out_port, v->out_port, __ATOMIC_RELEASE);
 	STORE(&c->pause_req, 0);
+	pthread_mutex_unlock(&c->place_lock);
 	return old;
+}
+
+const char *chain_placement(struct gen_chain *c)
+{
+	return LOAD(&c->backend_name);
+}
+
+int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len)
+{
+	struct timespec until;
+	struct place p;
+	int r;
+
+	/* Never held long but by a move waiting on a stuck controller: then no counters, rather than a stall. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += CHAIN_READ_WAIT_MS * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&c->place_lock, &until))
+		return -EBUSY;
+	p = place_of(c->cur, LOAD(&c->on_cpu));
+	r = p.be->state_read(p.bc, i, dst, off, len);
+	pthread_mutex_unlock(&c->place_lock);
+	return r;
 }
 
 int chain_stop(struct gen_chain *c)
@@ -533,6 +983,7 @@ int chain_stop(struct gen_chain *c)
 
 void chain_fini(struct gen_chain *c)
 {
+	pthread_mutex_destroy(&c->place_lock);
 	for (int q = 0; q < c->nq; q++) {
 		wake_fini(&c->ctl[q].wake);
 		ring_fini(&c->io[q].in);

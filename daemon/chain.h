@@ -13,11 +13,20 @@
 #include "dp.h"
 #include "guard.h"
 
+/* Latency: histogram buckets of 4 per power of two of nanoseconds (about 19 % wide). */
+#define CHAIN_LAT_BUCKETS 160
+
 /* One version of a chain's program: swapped in at a batch boundary. */
 struct chain_ver {
 	struct chain_prog prog;
 	struct backend_chain *bc[GEN_MAX_QUEUES];
 	const struct backend_ops *be;
+	/* backend = hybrid: the cpu side the chain runs on at low load (chain_ver_add_cpu). */
+	struct backend_chain *cpu_bc[GEN_MAX_QUEUES];
+	bool hybrid;
+	uint32_t max_wait_us;       /* 0: the batcher takes whatever waits whenever a slot is free */
+	uint32_t latency_target_us; /* 0: no p99 target */
+	uint64_t hybrid_pps;        /* hybrid: the load for the GPU; 0: by measured cpu load */
 	int out_port;          /* 0-based */
 	char nfs[256];         /* NF names, for display */
 	uint32_t generation;
@@ -32,6 +41,15 @@ struct chain_ctl {
 	bool running;
 	int paused;              /* at a batch boundary, nothing in flight, waiting for resume */
 	struct guard guard;      /* its batches' fault containment */
+	int exited;              /* its thread left the loop (chain_stop) */
+
+	/* Published by the controller at the end of each 10 ms window (atomically). */
+	uint64_t win_p50_ns, win_p99_ns; /* sojourn (arrival in the ring to verdict) of the window's packets */
+	uint32_t batch_limit;            /* what the batcher takes at most now (latency target) */
+	uint32_t depth;                  /* batches in flight the batcher keeps without max_wait's push */
+	int target_missed;               /* the target has been missed for 100 ms (and not met since) */
+	uint64_t busy_ns;                /* time in the cpu backend (hybrid's load measure) */
+	uint64_t cpu_pkts;               /* packets run on the cpu backend */
 };
 
 struct gen_chain {
@@ -71,6 +89,15 @@ struct gen_chain {
 	char fail_reason[192];
 	uint64_t fail_dropped;
 	bool abandoned;          /* a controller did not stop in time: nothing of it may be freed */
+	/* Elasticity (chain.c's batcher and placement). */
+	pthread_mutex_t place_lock; /* one placement change or program swap at a time */
+	int move_req;           /* the controllers stop at a batch boundary: the chain moves */
+	int on_cpu;             /* hybrid: on the cpu side now */
+	uint64_t switches;      /* hybrid moves, both ways */
+	uint64_t early_closes;  /* batches closed by max_wait_us into a spare slot */
+	uint64_t wait_overruns; /* batches whose oldest packet waited past max_wait_us */
+	uint64_t target_misses; /* 10 ms windows whose p99 was above latency_target_us */
+	uint64_t lat_hist[CHAIN_LAT_BUCKETS]; /* every packet's sojourn since the start */
 };
 
 int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint32_t max_batch,
@@ -78,8 +105,9 @@ int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint3
 int chain_start(struct gen_chain *c, struct chain_ver *v);
 /*
  * Install a new program at a batch boundary of every controller; returns the
- * old one. A controller that reaches no boundary in CHAIN_WAIT_MS fails the
- * chain, and v itself comes back (nothing was swapped).
+ * old one. A controller that reaches no boundary in CHAIN_WAIT_MS (a hybrid
+ * move in progress included) fails the chain, and v itself comes back
+ * (nothing was swapped).
  */
 struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v);
 /*
@@ -95,10 +123,27 @@ void chain_fail(struct gen_chain *c, const char *why);
 #define CHAIN_WAIT_MS (GUARD_WALL_MS + 2000)
 /* How long a batch may stay on a device before the chain fails. */
 #define CHAIN_DEVICE_MS 2000
+/* How long a reader of NF state waits for a move or swap in progress. */
+#define CHAIN_READ_WAIT_MS 100
 void chain_fini(struct gen_chain *c);
 
 struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct backend_ops *be,
 				struct qworker *workers, int nq, int out_port, char *err, size_t errlen);
 void chain_ver_free(struct chain_ver *v, int nq);
+/* Make v hybrid: a cpu side beside its backend. 0, or -errno with err. */
+int chain_ver_add_cpu(struct chain_ver *v, struct qworker *workers, int nq, char *err, size_t errlen);
+
+/* Where the chain runs now: "cpu" or its backend's name (placement of a hybrid chain). */
+const char *chain_placement(struct gen_chain *c);
+/*
+ * Read NF i's live state, wherever the chain runs now (a move waits for it).
+ * -EBUSY: a move or swap held the chain CHAIN_READ_WAIT_MS (dst is untouched).
+ */
+int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len);
+/* Upper bound in ns of latency bucket b; the bucket of a sojourn of ns. */
+uint64_t chain_lat_bucket_ns(int b);
+int chain_lat_bucket(uint64_t ns);
+/* The q-quantile (0..1) of a histogram of n packets, in ns (0 when empty). */
+uint64_t chain_lat_quantile(const uint64_t *hist, double q);
 
 #endif

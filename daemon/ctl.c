@@ -218,7 +218,7 @@ static int read_request(int fd, char *line, size_t len, int64_t deadline)
 }
 
 static const char usage_text[] =
-	"expected: status | stats | chains | reload | metrics | report NF WHAT, optionally --json";
+	"expected: status | stats | chains | reload | metrics | sample | report NF WHAT | synth-rate PPS, optionally --json";
 
 /* Parse the request and run the handler; the body goes to out. */
 static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *out, bool *json)
@@ -254,7 +254,19 @@ static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *o
 		simple = h->reload;
 	else if (!strcmp(tok[0], "metrics"))
 		simple = h->metrics;
-	else if (!strcmp(tok[0], "report")) {
+	else if (!strcmp(tok[0], "sample"))
+		simple = h->sample;
+	else if (!strcmp(tok[0], "synth-rate")) {
+		if (n != 2) {
+			fprintf(out, "usage: synth-rate PPS");
+			return -EINVAL;
+		}
+		if (!h->synth_rate) {
+			fprintf(out, "'synth-rate' is not supported");
+			return -EOPNOTSUPP;
+		}
+		return h->synth_rate(ctx, tok[1], out, *json);
+	} else if (!strcmp(tok[0], "report")) {
 		if (n != 3) {
 			fprintf(out, "usage: report NF WHAT");
 			return -EINVAL;

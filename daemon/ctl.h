@@ -4,7 +4,8 @@
  * 0600). A client sends one line `COMMAND [ARGS] [--json]\n`; the daemon answers
  * `OK\n` or `ERR\n`, then the body, then closes. Commands: status, stats,
  * chains, reload, metrics (Prometheus text), and `report NF WHAT` (per-NF reports: nids alerts, flowmon
- * flows). The server side is driven by the daemon's event loop.
+ * flows), sample (one line of the chains' batcher state, for `genctl stats --watch`) and
+ * `synth-rate PPS` (the synthetic ports' rate, for benchmarks). The server side is driven by the daemon's event loop.
  */
 #ifndef GEN_CTL_H
 #define GEN_CTL_H
@@ -26,6 +27,8 @@ struct ctl_handlers {
 	int (*reload)(void *ctx, FILE *out, bool json); /* blocks until applied or rejected */
 	int (*metrics)(void *ctx, FILE *out, bool json); /* Prometheus text exposition format */
 	int (*report)(void *ctx, const char *nf, const char *what, FILE *out, bool json);
+	int (*sample)(void *ctx, FILE *out, bool json); /* one JSON line: the chains' elastic state now */
+	int (*synth_rate)(void *ctx, const char *pps, FILE *out, bool json); /* step the synthetic ports' rate */
 };
 
 /*

@@ -33,6 +33,14 @@ struct cls;
 #define GEN_COMP_SIZE 4096u
 #define GEN_RXTX_SIZE 4096u
 
+/* Arrival marks: after a push, the ring's head and the time (for the batcher's wait and latency). */
+#define CHAIN_IO_MARKS 256u
+struct io_mark {
+	uint32_t head;
+	uint32_t pad;
+	uint64_t ns;
+};
+
 /* Per (chain, queue): the controller's inbox and outbox, and counters. */
 struct chain_io {
 	struct ring in;  /* worker -> controller: received frames */
@@ -43,7 +51,24 @@ struct chain_io {
 	int out_port;        /* 0-based; read by the worker when it drains `out` */
 	struct wake *chain_wake; /* the controller's: kicked after pushing to `in` */
 	struct wake *worker_wake; /* the worker's: kicked after pushing to `out` */
+	struct io_mark mark[CHAIN_IO_MARKS]; /* written by the producer of `in` */
+	uint32_t nmark;
 };
+
+/*
+ * The producer of io->in, after a push: packets up to the ring's head arrived
+ * by now. One clock read per burst; the controller reads the marks back to know
+ * how long its oldest packet has waited and each packet's latency.
+ */
+static inline void chain_io_mark(struct chain_io *io)
+{
+	uint32_t k = io->nmark;
+	struct io_mark *m = &io->mark[k % CHAIN_IO_MARKS];
+
+	__atomic_store_n(&m->head, __atomic_load_n(&io->in.head, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	__atomic_store_n(&m->ns, spin_now_ns(), __ATOMIC_RELAXED);
+	__atomic_store_n(&io->nmark, k + 1, __ATOMIC_RELEASE);
+}
 
 /* One AF_XDP socket that receives one chain's packets on one (port, queue). */
 struct rx_sock {

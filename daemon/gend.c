@@ -52,6 +52,11 @@ static void log_lines(int prio, const char *msg)
 		log_msg(prio, "%s", l);
 }
 
+static void say(int prio, const char *msg)
+{
+	log_msg(prio, "%s", msg);
+}
+
 /* A crash leaves a backtrace in the journal: frames as binary+offset for addr2line. */
 static void fatal_signal(int sig)
 {
@@ -80,7 +85,7 @@ static void install_crash_handler(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: gend [-c FILE] [-f] [--backend auto|gpu|cpu] [--frames N] [-v]\n"
+	fprintf(out, "usage: gend [-c FILE] [-f] [--backend auto|gpu|cpu|hybrid] [--frames N] [-v]\n"
 		     "       gend --check [-c] FILE\n"
 		     "       gend --version\n"
 		     "  -c, --config FILE   configuration (default %s)\n"
@@ -146,6 +151,7 @@ static void tick(struct gend *g)
 	g->rt.pps = g->pps;
 	g->last_rx = rx;
 	g->last_ts = now;
+	rt_poll_events(&g->rt, say);
 	set_status(g);
 	notify_watchdog();
 	poll_faults(g);
@@ -214,6 +220,36 @@ static int h_report(void *ctx, const char *nf, const char *what, FILE *out, bool
 	return r;
 }
 
+static int h_sample(void *ctx, FILE *out, bool json)
+{
+	rt_print_sample(&((struct gend *)ctx)->rt, out);
+	return 0;
+}
+
+static int h_synth_rate(void *ctx, const char *arg, FILE *out, bool json)
+{
+	struct gend *g = ctx;
+	bool synth = false;
+	char *end;
+	unsigned long long pps;
+
+	errno = 0;
+	pps = strtoull(arg, &end, 10);
+	if (errno || *end || arg[0] < '0' || arg[0] > '9' || pps > 1000000000ull) {
+		fprintf(out, "synth-rate: '%s' is not packets per second 0..1000000000 (0: as fast as possible)", arg);
+		return -EINVAL;
+	}
+	for (int p = 0; p < g->rt.nports; p++)
+		synth |= synth_is_name(g->rt.cfg->ports[p]);
+	if (!synth) {
+		fprintf(out, "synth-rate: no synthetic port (ports = synth:N) is configured");
+		return -ENODEV;
+	}
+	rt_set_synth_rate(&g->rt, pps);
+	fprintf(out, "synthetic ports: %llu packets/s per port and queue\n", pps);
+	return 0;
+}
+
 static const struct ctl_handlers handlers = {
 	.status = h_status,
 	.stats = h_stats,
@@ -221,6 +257,8 @@ static const struct ctl_handlers handlers = {
 	.reload = h_reload,
 	.metrics = h_metrics,
 	.report = h_report,
+	.sample = h_sample,
+	.synth_rate = h_synth_rate,
 };
 
 /*
@@ -436,8 +474,8 @@ int main(int argc, char **argv)
 			check = true;
 			break;
 		case 'b':
-			if (strcmp(optarg, "auto") && strcmp(optarg, "gpu") && strcmp(optarg, "cpu")) {
-				fprintf(stderr, "gend: --backend must be auto, gpu or cpu, not '%s'\n", optarg);
+			if (strcmp(optarg, "auto") && strcmp(optarg, "gpu") && strcmp(optarg, "cpu") && strcmp(optarg, "hybrid")) {
+				fprintf(stderr, "gend: --backend must be auto, gpu, cpu or hybrid, not '%s'\n", optarg);
 				return 2;
 			}
 			backend = optarg;

@@ -226,7 +226,7 @@ static void print_nfs(struct rt *rt, FILE *out)
 			if (seen[idx] || !ops || !ops->counter_names)
 				continue;
 			seen[idx] = true;
-			v->be->state_read(v->bc[0], k, ctr, h->counters_off, n * 8);
+			chain_state_read(&rc->c, k, ctr, h->counters_off, n * 8);
 			for (uint32_t j = 0; j < n; j++) {
 				fprintf(out, "gen_nf_events_total{nf=");
 				label(out, rt->cfg->nfs[idx].name);

@@ -22,7 +22,9 @@ static int select_backend(struct rt *rt, const struct cfg *cfg, const char *over
 
 	if (override)
 		want = !strcmp(override, "gpu") ? CFG_BACKEND_GPU :
-		       !strcmp(override, "cpu") ? CFG_BACKEND_CPU : CFG_BACKEND_AUTO;
+		       !strcmp(override, "cpu") ? CFG_BACKEND_CPU :
+		       !strcmp(override, "hybrid") ? CFG_BACKEND_HYBRID : CFG_BACKEND_AUTO;
+	rt->backend_override = want;
 	if (want == CFG_BACKEND_CPU) {
 		rt->be = &backend_cpu;
 		snprintf(rt->backend_why, sizeof(rt->backend_why), "cpu (configured)");
@@ -30,14 +32,15 @@ static int select_backend(struct rt *rt, const struct cfg *cfg, const char *over
 	}
 	if (backend_gpu && gpu_backend_probe(why, sizeof(why)) == 0) {
 		rt->be = backend_gpu;
-		snprintf(rt->backend_why, sizeof(rt->backend_why), "gpu (%s)", why);
+		snprintf(rt->backend_why, sizeof(rt->backend_why), "%s (%s)",
+			 want == CFG_BACKEND_HYBRID ? "hybrid: cpu at low load, gpu past the threshold" : "gpu", why);
 		return 0;
 	}
 	if (!why[0])
 		snprintf(why, sizeof(why), "built without CUDA");
 	rt->be = &backend_cpu;
 	snprintf(rt->backend_why, sizeof(rt->backend_why), "cpu (%s requested, no usable GPU: %s)",
-		 want == CFG_BACKEND_GPU ? "gpu" : "auto", why);
+		 cfg_backend_name(want), why);
 	return 0;
 }
 
@@ -61,6 +64,34 @@ static void chain_prog_from_cfg(const struct cfg *cfg, const struct cfg_chain *c
 	}
 	prog->mini_batch = cfg->mini_batch;
 	prog->gpu = cc->gpu;
+}
+
+/*
+ * A version of the chain's program on the backend the chain asks for: its own
+ * `backend` (cpu, or hybrid: a cpu side beside the GPU) within what [gen]
+ * brought up; with --backend, that choice for every chain.
+ */
+static struct chain_ver *make_ver(struct rt *rt, const struct cfg *cfg, const struct cfg_chain *cc, char *err,
+				  size_t errlen)
+{
+	enum cfg_backend want = rt->backend_override != CFG_BACKEND_MAX ? rt->backend_override : cc->backend;
+	const struct backend_ops *be = want == CFG_BACKEND_CPU ? &backend_cpu : rt->be;
+	struct chain_prog prog;
+	struct chain_ver *v;
+
+	chain_prog_from_cfg(cfg, cc, &prog);
+	v = chain_ver_new(&prog, be, rt->workers, rt->nq, cc->output - 1, err, errlen);
+	if (!v)
+		return NULL;
+	if (want == CFG_BACKEND_HYBRID && be != &backend_cpu && chain_ver_add_cpu(v, rt->workers, rt->nq, err, errlen)) {
+		chain_ver_free(v, rt->nq);
+		errno = ENOMEM;
+		return NULL;
+	}
+	v->max_wait_us = cc->max_wait_us;
+	v->latency_target_us = cc->latency_target_us;
+	v->hybrid_pps = cc->hybrid_pps;
+	return v;
 }
 
 static void chain_nf_names(const struct cfg *cfg, const struct cfg_chain *cc, char *buf, size_t len)
@@ -195,7 +226,6 @@ static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chai
 {
 	struct rt_chain *rc = calloc(1, sizeof(*rc));
 	uint32_t ports = chain_in_ports(cfg, cc);
-	struct chain_prog prog;
 	struct chain_ver *v;
 	int r;
 
@@ -208,8 +238,7 @@ static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chai
 		free(rc);
 		return r;
 	}
-	chain_prog_from_cfg(cfg, cc, &prog);
-	v = chain_ver_new(&prog, rt->be, rt->workers, rt->nq, cc->output - 1, err, errlen);
+	v = make_ver(rt, cfg, cc, err, errlen);
 	if (!v) {
 		r = -errno;
 		chain_fini(&rc->c);
@@ -362,6 +391,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	int r;
 
 	memset(rt, 0, sizeof(*rt));
+	rt->backend_override = CFG_BACKEND_MAX;
 	{
 		struct timespec now;
 
@@ -472,7 +502,8 @@ static bool same_ports(const struct cfg *a, const struct cfg *b)
 
 static bool same_synth(const struct synth_cfg *a, const struct synth_cfg *b)
 {
-	return a->size == b->size && a->flows == b->flows && a->rate == b->rate && a->count == b->count && a->nproto == b->nproto &&
+	/* The rate may change: the generators take it at once (rt_set_synth_rate). */
+	return a->size == b->size && a->flows == b->flows && a->count == b->count && a->nproto == b->nproto &&
 	       !memcmp(a->proto, b->proto, (size_t)a->nproto);
 }
 
@@ -497,7 +528,7 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread || !same_synth(&cfg->synth, &old->synth)) {
 		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, max_batch, mini_batch, "
-			 "gpu_mode, control and synth_* cannot change on reload; restart gend to change them", cfg->file);
+			 "gpu_mode, control and synth_* but synth_rate cannot change on reload; restart gend to change them", cfg->file);
 		r = -EINVAL;
 		goto reject;
 	}
@@ -526,12 +557,7 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 		prepared[i] = NULL;
 		if (!rc->live || cfg_chain_equal(old, rc->cc, cfg, nc))
 			continue;
-		{
-			struct chain_prog prog;
-
-			chain_prog_from_cfg(cfg, nc, &prog);
-			prepared[i] = chain_ver_new(&prog, rt->be, rt->workers, rt->nq, nc->output - 1, err, errlen);
-		}
+		prepared[i] = make_ver(rt, cfg, nc, err, errlen);
 		if (!prepared[i]) {
 			r = errno ? -errno : -EIO;
 			snprintf(err + strlen(err), errlen - strlen(err), " (chain '%s', %s:%d)", nc->name, cfg->file,
@@ -604,6 +630,8 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	}
 	for (int i = 0; i < nretired; i++)
 		chain_ver_free(retired[i], rt->nq);
+	if (cfg->synth.rate != old->synth.rate)
+		rt_set_synth_rate(rt, cfg->synth.rate);
 	rt->cfg = cfg;
 	cfg_free(old);
 	rt->generation++;
@@ -877,6 +905,74 @@ static void chain_batch(const struct rt_chain *rc, uint32_t *last, double *avg)
 	*avg = b ? (double)p / (double)b : 0.0;
 }
 
+/* A chain's batcher and placement as its controllers last published them. */
+struct elastic_view {
+	const char *placement;
+	bool hybrid;
+	uint64_t switches, early_closes, wait_overruns, target_misses;
+	uint32_t ring, batch_limit, depth;
+	bool target_missed;
+	uint64_t win_p50_ns, win_p99_ns; /* the worst queue's last 10 ms window */
+};
+
+#define LOAD_R(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+static void elastic_view(struct rt_chain *rc, struct elastic_view *e)
+{
+	struct gen_chain *c = &rc->c;
+
+	memset(e, 0, sizeof(*e));
+	e->placement = chain_placement(c);
+	e->hybrid = c->cur->hybrid;
+	e->switches = LOAD_R(&c->switches);
+	e->early_closes = LOAD_R(&c->early_closes);
+	e->wait_overruns = LOAD_R(&c->wait_overruns);
+	e->target_misses = LOAD_R(&c->target_misses);
+	e->batch_limit = LOAD_R(&c->ctl[0].batch_limit);
+	e->depth = LOAD_R(&c->ctl[0].depth);
+	for (int q = 0; q < c->nq; q++) {
+		uint64_t p50 = LOAD_R(&c->ctl[q].win_p50_ns), p99 = LOAD_R(&c->ctl[q].win_p99_ns);
+
+		e->ring += ring_count(&c->io[q].in);
+		e->target_missed |= LOAD_R(&c->ctl[q].target_missed) != 0;
+		e->win_p50_ns = p50 > e->win_p50_ns ? p50 : e->win_p50_ns;
+		e->win_p99_ns = p99 > e->win_p99_ns ? p99 : e->win_p99_ns;
+	}
+}
+
+/* Latency since the start: quantiles and the histogram's non-empty buckets as [upper bound ns, packets]. */
+static void print_latency_json(struct rt_chain *rc, FILE *out)
+{
+	uint64_t h[CHAIN_LAT_BUCKETS];
+	bool first = true;
+
+	for (int b = 0; b < CHAIN_LAT_BUCKETS; b++)
+		h[b] = LOAD_R(&rc->c.lat_hist[b]);
+	fprintf(out, ",\"latency_us\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"p999\":%.1f},\"latency_hist\":[",
+		chain_lat_quantile(h, 0.5) / 1e3, chain_lat_quantile(h, 0.95) / 1e3, chain_lat_quantile(h, 0.99) / 1e3,
+		chain_lat_quantile(h, 0.999) / 1e3);
+	for (int b = 0; b < CHAIN_LAT_BUCKETS; b++) {
+		if (!h[b])
+			continue;
+		fprintf(out, "%s[%lu,%lu]", first ? "" : ",", (unsigned long)chain_lat_bucket_ns(b), (unsigned long)h[b]);
+		first = false;
+	}
+	fprintf(out, "]");
+}
+
+static void print_elastic_json(struct rt_chain *rc, const struct elastic_view *e, FILE *out)
+{
+	const struct chain_ver *v = rc->c.cur;
+
+	fprintf(out, ",\"placement\":\"%s\",\"hybrid\":%s,\"switches\":%lu,\"ring\":%u,\"batch_limit\":%u,\"depth\":%u,"
+		"\"max_wait_us\":%u,\"early_closes\":%lu,\"wait_overruns\":%lu,\"latency_target_us\":%u,"
+		"\"target_met\":%s,\"target_misses\":%lu,\"window_p50_us\":%.1f,\"window_p99_us\":%.1f",
+		e->placement, e->hybrid ? "true" : "false", (unsigned long)e->switches, e->ring, e->batch_limit, e->depth,
+		v->max_wait_us, (unsigned long)e->early_closes, (unsigned long)e->wait_overruns, v->latency_target_us,
+		e->target_missed ? "false" : "true", (unsigned long)e->target_misses, e->win_p50_ns / 1e3,
+		e->win_p99_ns / 1e3);
+}
+
 static void print_nf_counters(struct rt *rt, struct rt_chain *rc, FILE *out, bool json)
 {
 	struct chain_ver *v = rc->c.cur;
@@ -888,7 +984,7 @@ static void print_nf_counters(struct rt *rt, struct rt_chain *rc, FILE *out, boo
 		uint32_t n = h->ncounters < 64 ? h->ncounters : 64;
 		const char *name = rt->cfg->nfs[rc->cc->nfs[i]].name;
 
-		v->be->state_read(v->bc[0], i, ctr, h->counters_off, n * 8);
+		chain_state_read(&rc->c, i, ctr, h->counters_off, n * 8);
 		/* Other queues' device copies are the same blob on the cpu backend; gpu shares per device. */
 		if (json) {
 			fprintf(out, "%s{\"name\":", i ? "," : "");
@@ -929,6 +1025,7 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 		uint32_t last;
 		double avg;
 		const char *be = __atomic_load_n(&rc->c.backend_name, __ATOMIC_ACQUIRE);
+		struct elastic_view e;
 
 		chain_sums(rc, &rx, &tx, &drop);
 		chain_batch(rc, &last, &avg);
@@ -940,12 +1037,16 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			ctl_json_str(out, rc->c.name);
 			fprintf(out, ",\"id\":%u,\"rx_packets\":%lu,\"tx_packets\":%lu,\"dropped\":%lu,\"batch_last\":%u,"
 				"\"batch_avg\":%.1f,\"batch_max\":%u,\"batches\":%lu,\"xdp_matched\":%lu,\"backend\":\"%s\","
-				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu,\"nfs\":[",
+				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu",
 				rc->c.id, (unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg,
 				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
 				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost,
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
 				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED));
+			elastic_view(rc, &e);
+			print_elastic_json(rc, &e, out);
+			print_latency_json(rc, out);
+			fprintf(out, ",\"nfs\":[");
 			print_nf_counters(rt, rc, out, true);
 			fprintf(out, "],\"rx_per_queue\":[");
 			for (int q = 0; q < rc->c.nq; q++)
@@ -957,6 +1058,14 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				(unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg, be,
 				rc->c.backend_failed ? " (fell back after a backend error)" : "",
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? " FAILED" : "");
+			elastic_view(rc, &e);
+			fprintf(out, "    latency p50 %.1f us p99 %.1f us (last 10 ms); batch limit %u, depth %u, ring %u",
+				e.win_p50_ns / 1e3, e.win_p99_ns / 1e3, e.batch_limit, e.depth, e.ring);
+			if (rc->c.cur->latency_target_us)
+				fprintf(out, "; target %u us %s", rc->c.cur->latency_target_us, e.target_missed ? "MISSED" : "met");
+			if (e.hybrid)
+				fprintf(out, "; hybrid on %s, %lu moves", e.placement, (unsigned long)e.switches);
+			fprintf(out, "\n");
 			print_nf_counters(rt, rc, out, false);
 		}
 	}
@@ -989,14 +1098,23 @@ void rt_print_chains(struct rt *rt, FILE *out, bool json)
 			fprintf(out, ",\"matches\":%d", cc->nmatch);
 			fprintf(out, ",\"agent\":");
 			ctl_json_str(out, agent);
+			fprintf(out, ",\"placement\":\"%s\",\"hybrid\":%s,\"switches\":%lu,\"max_wait_us\":%u,"
+				"\"latency_target_us\":%u", chain_placement(&rc->c), v->hybrid ? "true" : "false",
+				(unsigned long)LOAD_R(&rc->c.switches), v->max_wait_us, v->latency_target_us);
 			fprintf(out, ",\"state\":\"%s\",\"fail\":\"%s\",\"fail_reason\":", failed ? "failed" : "running",
 				closed ? "closed" : "open");
 			ctl_json_str(out, failed ? rc->c.fail_reason : "");
 			fprintf(out, "}");
 		} else {
-			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s  [%s]  fail %s\n", rc->c.name, rc->c.id,
-				cc->priority, rt->cfg->ports[cc->output - 1], cc->gpu,
+			fprintf(out, "%-16s id %-3u prio %-5d out %-10s gpu %d  nfs: %s  [%s]  fail %s", rc->c.name,
+				rc->c.id, cc->priority, rt->cfg->ports[cc->output - 1], cc->gpu,
 				rc->c.cur->nfs[0] ? rc->c.cur->nfs : "(empty)", agent, closed ? "closed" : "open");
+			if (v->hybrid)
+				fprintf(out, "  hybrid: on %s, %lu moves", chain_placement(&rc->c),
+					(unsigned long)LOAD_R(&rc->c.switches));
+			else
+				fprintf(out, "  on %s", chain_placement(&rc->c));
+			fprintf(out, "\n");
 			if (failed)
 				fprintf(out, "    FAILED: %s\n", rc->c.fail_reason);
 		}
@@ -1025,7 +1143,7 @@ int rt_report(struct rt *rt, const char *nf, const char *what, FILE *out, bool j
 			copy = aligned_alloc(64, h->size);
 			if (!copy)
 				return -ENOMEM;
-			r = v->be->state_read(v->bc[0], k, copy, 0, h->size);
+			r = chain_state_read(&rc->c, k, copy, 0, h->size);
 			if (!r)
 				r = ops->report(copy, what, out, json);
 			free(copy);
@@ -1033,4 +1151,65 @@ int rt_report(struct rt *rt, const char *nf, const char *what, FILE *out, bool j
 		}
 	}
 	return -ENOENT;
+}
+
+void rt_print_sample(struct rt *rt, FILE *out)
+{
+	fprintf(out, "{\"t_ns\":%lu,\"chains\":[", (unsigned long)spin_now_ns());
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		uint64_t rx, tx, drop;
+		struct elastic_view e;
+
+		chain_sums(rc, &rx, &tx, &drop);
+		elastic_view(rc, &e);
+		fprintf(out, "%s{\"name\":", i ? "," : "");
+		ctl_json_str(out, rc->c.name);
+		fprintf(out, ",\"rx_packets\":%lu,\"tx_packets\":%lu,\"dropped\":%lu,\"batch_last\":%u,\"batches\":%lu,"
+			"\"batch_pkts\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu",
+			(unsigned long)rx, (unsigned long)tx, (unsigned long)drop, LOAD_R(&rc->c.batch_last),
+			(unsigned long)LOAD_R(&rc->c.batches), (unsigned long)LOAD_R(&rc->c.batch_pkts),
+			(unsigned long)LOAD_R(&rc->c.backend_lost), __atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
+			(unsigned long)LOAD_R(&rc->c.fail_dropped));
+		print_elastic_json(rc, &e, out);
+		fprintf(out, "}");
+	}
+	fprintf(out, "]}\n");
+}
+
+void rt_set_synth_rate(struct rt *rt, uint64_t pps)
+{
+	for (int q = 0; q < rt->nq; q++)
+		for (int p = 0; p < rt->nports; p++)
+			if (rt->workers[q].port[p].synth)
+				synth_set_rate(rt->workers[q].port[p].synth, pps);
+}
+
+void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
+{
+	char msg[256];
+
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		struct elastic_view e;
+
+		elastic_view(rc, &e);
+		if (rc->c.cur->latency_target_us && e.target_missed != (rc->target_missed_said != 0)) {
+			if (e.target_missed)
+				snprintf(msg, sizeof(msg), "chain '%s' misses its p99 latency target of %u us: p99 %.0f us "
+					 "(batch limit %u, depth %u, %u packets waiting)", rc->c.name,
+					 rc->c.cur->latency_target_us, e.win_p99_ns / 1e3, e.batch_limit, e.depth, e.ring);
+			else
+				snprintf(msg, sizeof(msg), "chain '%s' meets its p99 latency target of %u us again (p99 %.0f us)",
+					 rc->c.name, rc->c.cur->latency_target_us, e.win_p99_ns / 1e3);
+			say(e.target_missed ? 4 : 6, msg);
+			rc->target_missed_said = e.target_missed;
+		}
+		if (e.switches != rc->switches_said) {
+			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s (%lu moves)", rc->c.name, e.placement,
+				 (unsigned long)e.switches);
+			say(6, msg);
+			rc->switches_said = e.switches;
+		}
+	}
 }

@@ -21,12 +21,15 @@ struct rt_chain {
 	uint8_t cls_id[GEN_MAX_PORTS];       /* classifier id per ingress port, 0 = none */
 	bool live;
 	bool fail_reported;                  /* its failure was logged and its sockets left the table */
+	int target_missed_said; /* what the log last said of its latency target */
+	uint64_t switches_said;
 };
 
 struct rt {
 	struct cfg *cfg;
 	struct cls *cls;
 	const struct backend_ops *be;
+	enum cfg_backend backend_override; /* gend --backend, CFG_BACKEND_MAX: none */
 	char backend_why[256];
 	int ifindex[GEN_MAX_PORTS];
 	enum rt_port_state port_state[GEN_MAX_PORTS]; /* from rtnetlink (rt_link_event) */
@@ -77,6 +80,12 @@ uint64_t rt_rx_total(const struct rt *rt);
 void rt_print_status(struct rt *rt, FILE *out, bool json);
 void rt_print_stats(struct rt *rt, FILE *out, bool json);
 void rt_print_chains(struct rt *rt, FILE *out, bool json);
+/* One sample of every chain's elastic state, one JSON line (genctl stats --watch). */
+void rt_print_sample(struct rt *rt, FILE *out);
+/* Set every synthetic generator's rate (packets/s per port and queue; 0: as fast as possible). */
+void rt_set_synth_rate(struct rt *rt, uint64_t pps);
+/* Changes worth a log line since the last call (targets missed or met again, hybrid moves). */
+void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg));
 int rt_report(struct rt *rt, const char *nf, const char *what, FILE *out, bool json);
 
 #endif

@@ -208,18 +208,26 @@ const struct synth_stats *synth_stats(const struct synth_port *s)
 	return &s->st;
 }
 
+void synth_set_rate(struct synth_port *s, uint64_t pps)
+{
+	__atomic_store_n(&s->cfg.rate, pps, __ATOMIC_RELAXED);
+}
+
 /* Frames the rate allows now, at most want. */
 static uint32_t budget(struct synth_port *s, uint32_t want, uint64_t now)
 {
+	uint64_t rate = __atomic_load_n(&s->cfg.rate, __ATOMIC_RELAXED);
 	double cap;
 
 	if (s->cfg.count && s->st.generated + want > s->cfg.count)
 		want = (uint32_t)(s->cfg.count - s->st.generated);
-	if (!s->cfg.rate)
+	if (!rate) {
+		s->last_ns = now;
 		return want;
-	s->tokens += (double)(now - s->last_ns) * (double)s->cfg.rate / 1e9;
+	}
+	s->tokens += (double)(now - s->last_ns) * (double)rate / 1e9;
 	s->last_ns = now;
-	cap = s->cfg.rate / 1000.0 > SYNTH_BURST ? s->cfg.rate / 1000.0 : SYNTH_BURST; /* at most 1 ms of backlog */
+	cap = rate / 1000.0 > SYNTH_BURST ? rate / 1000.0 : SYNTH_BURST; /* at most 1 ms of backlog */
 	if (s->tokens > cap)
 		s->tokens = cap;
 	if (s->tokens < want)

@@ -282,6 +282,8 @@ void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *
 	for (uint32_t i = pushed; i < n; i++)
 		w->free_frames[w->nfree++] = frame_base(d[i].addr);
 	w->in_chains += pushed;
+	if (pushed)
+		chain_io_mark(io);
 	__atomic_store_n(&io->rx_packets, io->rx_packets + pushed, __ATOMIC_RELAXED);
 	if (pushed && io->chain_wake)
 		wake_kick(io->chain_wake);

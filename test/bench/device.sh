@@ -7,16 +7,18 @@
 # (test/net/device_e2e.sh: mounts bpffs, needs ip/bpftool in the bundle); prints a
 # short table and keeps the full logs in OUT_DIR.
 # On machines with several GPUs also: parity on every device and gen-bench -M.
-# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused ncu e2e host multi" (default all).
+# GEN_DEVICE_PARTS picks parts: "parity rtc bench fused ncu e2e host multi elastic" (default all).
 # host: test/bench/host_bench.sh (synthetic ports with the cpu and the gpu backend,
 # veth against a plain AF_XDP receiver, latency at half rate).
+# elastic: test/bench/elastic.sh with backend = gpu (Fig. 6, Fig. 7 steps, the load sweep
+# of gpu, cpu and hybrid, sizes, chain length; CSVs and, with matplotlib, PNGs in OUT_DIR/elastic).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
 # the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
 build=${1:-build-gpu}
 bundle=${2:-.devbundle}
 out=${3:-${OUT:-/tmp/gen-device}}
-parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused ncu e2e host multi} "
+parts=" ${GEN_DEVICE_PARTS:-parity rtc bench fused ncu e2e host multi elastic} "
 mkdir -p "$out"
 export GEN_SHARED_DATA=${GEN_SHARED_DATA:-$PWD/$bundle/data}
 libs="$PWD/$bundle"
@@ -107,6 +109,13 @@ if [[ $parts == *" host "* ]]; then
 				bash test/bench/host_synth.sh "$q" "${GEN_HOST_SECONDS:-5}" 2>&1 | grep -v "^ok -" | tee -a "$out/host_paper.txt"
 		done
 	done
+fi
+if [[ $parts == *" elastic "* ]]; then
+	. test/net/bundle_env.sh
+	bundle_env "$PWD/$bundle"
+	echo "== elasticity (synthetic ports, backend = gpu)"
+	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu NET_QUEUES=${GEN_ELASTIC_QUEUES:-1} \
+		bash test/bench/elastic.sh "$out/elastic" "${GEN_ELASTIC_STEP:-5}" 2>&1 | tee "$out/elastic.txt"
 fi
 echo "summary: rc=$rc_all"
 exit $rc_all

@@ -20,13 +20,15 @@ comp() {
 	$f "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]:-}"
 	echo "${COMPREPLY[*]}"
 }
-[ "$(comp _genctl genctl '')" = "status stats chains reload metrics alerts flows report" ] ||
+[ "$(comp _genctl genctl '')" = "status stats chains reload metrics alerts flows report synth-rate" ] ||
 	fail "genctl commands: $(comp _genctl genctl '')"
 [ "$(comp _genctl genctl me)" = metrics ] || fail "genctl me: $(comp _genctl genctl me)"
 [ "$(comp _genctl genctl -s /run/gen/gen.sock --j)" = --json ] || fail "genctl --j"
 [ -z "$(comp _genctl genctl stats '')" ] || fail "genctl stats takes no more words"
+[ "$(comp _genctl genctl --wa)" = --watch ] || fail "genctl --wa: $(comp _genctl genctl --wa)"
+[ "$(comp _genctl genctl -i 10 me)" = metrics ] || fail "genctl -i 10 me: $(comp _genctl genctl -i 10 me)"
 echo "ok - genctl: commands, options; nothing after a command that takes no argument"
-[ "$(comp _gend gend --backend '')" = "auto gpu cpu" ] || fail "gend --backend: $(comp _gend gend --backend '')"
+[ "$(comp _gend gend --backend '')" = "auto gpu cpu hybrid" ] || fail "gend --backend: $(comp _gend gend --backend '')"
 comp _gend gend --ver | tr " " "\n" | grep -qx -- --version || fail "gend --ver"
 comp _gend gend --c | tr " " "\n" | grep -qx -- --check || fail "gend --c"
 echo "ok - gend: options and --backend values"

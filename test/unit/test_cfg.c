@@ -204,6 +204,16 @@ struct bad_case {
 #define CH "[chain c]\nid = 1\nmatch = any\noutput = 2\n" /* lines 5-8 after GEN NFS */
 
 static const struct bad_case bad[] = {
+	{ "[gen]\nports = a\nbackend = fast\n", 3, "backend must be auto, gpu, cpu or hybrid" },
+	{ "[gen]\nports = a\nmax_wait_us = -1\n", 3, "max_wait_us must be microseconds" },
+	{ "[gen]\nports = a\nhybrid_pps = lots\n", 3, "hybrid_pps must be packets per second" },
+	{ "[gen]\nports = a\nlatency_target_us = 10\n", 3, "unknown key 'latency_target_us' in [gen]" },
+	{ "[gen]\nports = a\n[chain c]\nid = 1\nmatch = any\noutput = 1\nlatency_target_us = 2000000\n", 7,
+	  "latency_target_us must be microseconds 0..1000000" },
+	{ "[gen]\nports = a\n[chain c]\nid = 1\nmatch = any\noutput = 1\nbackend = gpu2\n", 7, "backend must be" },
+	{ "[gen]\nports = a\n[nf f]\ntype = flowmon\n[chain c]\nid = 1\nmatch = any\nnfs = f\noutput = 1\n"
+	  "backend = hybrid\n[chain d]\nid = 2\nmatch = any\nnfs = f\noutput = 1\n", 11,
+	  "chain 'c' (backend hybrid) and chain 'd' share nf 'f'" },
 	{ "ports = a\n", 1, "outside a section" },
 	{ "[gen\nports = a\n", 1, "without ']'" },
 	{ "[gen] x\nports = a\n", 1, "after ']'" },
@@ -504,4 +514,32 @@ Test(cfg, routes_file_drives_reuse_and_errors)
 	cfg_free(c2);
 	cfg_free(c3);
 	cfg_free(c4);
+}
+
+/* [gen] gives the defaults of the elasticity keys; a chain overrides them; a reload sees a change. */
+Test(cfg, elastic_keys)
+{
+	struct cfg *c = load_ok("[gen]\nports = a\nbackend = hybrid\nmax_wait_us = 300\nhybrid_pps = 1000000\n"
+				"[chain x]\nid = 1\nmatch = any\noutput = 1\n"
+				"[chain y]\nid = 2\nmatch = any\noutput = 1\nbackend = cpu\nmax_wait_us = 0\n"
+				"latency_target_us = 500\nhybrid_pps = 7\n");
+	const struct cfg_chain *x = cfg_chain_find(c, "x"), *y = cfg_chain_find(c, "y");
+
+	cr_assert_eq(c->backend, CFG_BACKEND_HYBRID);
+	cr_assert_eq(x->backend, CFG_BACKEND_HYBRID);
+	cr_assert_eq(x->max_wait_us, 300);
+	cr_assert_eq(x->latency_target_us, 0);
+	cr_assert_eq(x->hybrid_pps, 1000000);
+	cr_assert_eq(y->backend, CFG_BACKEND_CPU);
+	cr_assert_eq(y->max_wait_us, 0);
+	cr_assert_eq(y->latency_target_us, 500);
+	cr_assert_eq(y->hybrid_pps, 7);
+	cr_assert_eq(cfg_chain_equal(c, x, c, x), true);
+	cr_assert_eq(cfg_chain_equal(c, x, c, y), false);
+
+	struct cfg *d = load_ok("[gen]\nports = a\nbackend = hybrid\nmax_wait_us = 400\nhybrid_pps = 1000000\n"
+				"[chain x]\nid = 1\nmatch = any\noutput = 1\n");
+	cr_assert_eq(cfg_chain_equal(c, x, d, cfg_chain_find(d, "x")), false, "a new [gen] default changes the chain");
+	cfg_free(d);
+	cfg_free(c);
 }

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Drives a running gend on synthetic ports through genctl and writes CSVs.
+Benchmark helper of test/bench/elastic.sh (prints figures, asserts nothing).
+
+  elastic.py capacity              packets/s the chain forwards with the generators unthrottled
+  elastic.py steps BASE STEP MODE CSV   offered load x1 x2 x3 x4 x3 x2 x1 of BASE, STEP s each,
+                                   sampled every 10 ms (genctl stats --watch --json)
+  elastic.py sweep CAP MODE CSV CDF    offered load 1 %..110 % of CAP: throughput, p50/p99
+  elastic.py point RATE SECS       p50/p95/p99 at one offered rate (one CSV line on stdout)
+
+Common environment: GENCTL, SOCK (the control socket), GENS (generators: synthetic
+ports x queues; genctl synth-rate sets each one's rate, so the offered load is
+GENS x that rate).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+GENCTL, SOCK, GENS = os.environ['GENCTL'], os.environ['SOCK'], int(os.environ.get('GENS', '2'))
+STEPS = [1, 2, 3, 4, 3, 2, 1]
+LOADS = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1]
+
+
+def ctl(*args):
+    r = subprocess.run([GENCTL, '-s', SOCK] + list(args), capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f'genctl {" ".join(args)}: {r.stderr.strip()}')
+    return r.stdout
+
+
+def stats():
+    return json.loads(ctl('--json', 'stats'))['chains'][0]
+
+
+def set_rate(total_pps):
+    """Offered load in all: each generator gets its share (0 would mean unthrottled: at least 1)."""
+    ctl('synth-rate', str(max(1, int(total_pps / GENS))))
+
+
+def hist_delta(a, b):
+    """Latency histogram of the packets between two stats snapshots: {upper ns: packets}."""
+    ha = {le: n for le, n in a['latency_hist']}
+    return sorted((le, n - ha.get(le, 0)) for le, n in b['latency_hist'] if n - ha.get(le, 0) > 0)
+
+
+def quantile(h, q):
+    total = sum(n for _, n in h)
+    if not total:
+        return 0.0
+    seen, want = 0, q * total
+    for le, n in h:
+        seen += n
+        if seen >= want:
+            return le / 1e3
+    return h[-1][0] / 1e3
+
+
+def measure(secs):
+    a, t0 = stats(), time.monotonic()
+    time.sleep(secs)
+    b, t1 = stats(), time.monotonic()
+    dt = t1 - t0
+    return {'rx_pps': (b['rx_packets'] - a['rx_packets']) / dt, 'tx_pps': (b['tx_packets'] - a['tx_packets']) / dt,
+            'drops': b['dropped'] - a['dropped'] + b['backend_lost'] - a['backend_lost'],
+            'hist': hist_delta(a, b), 'placement': b['placement'], 'switches': b['switches']}
+
+
+def capacity():
+    ctl('synth-rate', '0')
+    time.sleep(1.0)
+    m = measure(float(os.environ.get('CAP_SECONDS', '2')))
+    print(f"{m['tx_pps']:.0f}")
+
+
+def steps(base, step_s, mode, csv):
+    samples = csv + '.jsonl'
+    with open(samples, 'w') as f:
+        sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', '10', 'stats'], stdout=f)
+        marks = []
+        for m in STEPS:
+            set_rate(base * m)
+            marks.append((time.monotonic_ns(), base * m))
+            time.sleep(step_s)
+        sampler.terminate()
+        sampler.wait()
+    t_start = marks[0][0]
+    prev = None
+    rows = []
+    for line in open(samples):
+        try:
+            s = json.loads(line)
+        except ValueError:
+            continue
+        c, t = s['chains'][0], s['t_ns']
+        if t < t_start:
+            continue
+        offered = [r for tm, r in marks if tm <= t][-1]
+        if prev:
+            dt = (t - prev[0]) / 1e9
+            pc = prev[1]
+            nb = c['batches'] - pc['batches']
+            rows.append(f"{mode},{(t - t_start) / 1e9:.3f},{offered:.0f},{(c['rx_packets'] - pc['rx_packets']) / dt:.0f},"
+                        f"{(c['tx_packets'] - pc['tx_packets']) / dt:.0f},{c['batch_last']},"
+                        f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
+                        f"{c['dropped'] + c['backend_lost']},{c['placement']},{c['switches']},{c['window_p50_us']},"
+                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']}")
+        prev = (t, c)
+    new = not os.path.exists(csv)
+    with open(csv, 'a') as f:
+        if new:
+            f.write('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
+                    'p50_us,p99_us,batch_limit,depth\n')
+        f.write('\n'.join(rows) + '\n')
+    os.unlink(samples)
+    print(f'{mode}: {len(rows)} samples over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps')
+
+
+def sweep(cap, mode, csv, cdf):
+    secs = float(os.environ.get('SWEEP_SECONDS', '2'))
+    new, newc = not os.path.exists(csv), not os.path.exists(cdf)
+    with open(csv, 'a') as f, open(cdf, 'a') as g:
+        if new:
+            f.write('mode,load,offered_pps,tx_pps,p50_us,p99_us,drops,placement\n')
+        if newc:
+            g.write('mode,load,latency_us,cum_frac\n')
+        for load in LOADS:
+            set_rate(cap * load)
+            time.sleep(0.5)
+            m = measure(secs)
+            p50, p99 = quantile(m['hist'], 0.5), quantile(m['hist'], 0.99)
+            f.write(f"{mode},{load},{cap * load:.0f},{m['tx_pps']:.0f},{p50},{p99},{m['drops']},{m['placement']}\n")
+            print(f"  {mode} {load * 100:5.1f} %: offered {cap * load / 1e6:.3f} Mpps, forwarded {m['tx_pps'] / 1e6:.3f} Mpps, "
+                  f"p50 {p50:.1f} us, p99 {p99:.1f} us, drops {m['drops']}, on {m['placement']}")
+            total, seen = sum(n for _, n in m['hist']), 0
+            for le, n in m['hist']:
+                seen += n
+                g.write(f'{mode},{load},{le / 1e3},{seen / total:.5f}\n')
+
+
+def point(rate, secs):
+    set_rate(rate)
+    time.sleep(0.5)
+    m = measure(secs)
+    print(f"{m['tx_pps']:.0f},{quantile(m['hist'], 0.5)},{quantile(m['hist'], 0.95)},{quantile(m['hist'], 0.99)}")
+
+
+cmd = sys.argv[1]
+if cmd == 'capacity':
+    capacity()
+elif cmd == 'steps':
+    steps(float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5])
+elif cmd == 'sweep':
+    sweep(float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+elif cmd == 'point':
+    point(float(sys.argv[2]), float(sys.argv[3]))
+else:
+    sys.exit(__doc__)

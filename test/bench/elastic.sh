@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Benchmark (prints figures, asserts nothing): elasticity on synthetic ports.
+# gend on `ports = synth:0 synth:1`, one chain, the generators' rate stepped
+# at run time (genctl synth-rate). Writes CSVs into OUT_DIR, then the plots
+# (test/bench/plots.py) when matplotlib is there.
+# Usage: test/bench/elastic.sh [OUT_DIR] [STEP_SECONDS]   (root)
+# Parts (ELASTIC_PARTS, default "steps sweep sizes chainlen", plus fig6 with a GPU):
+#   steps    Fig. 7: offered load x1 x2 x3 x4 x3 x2 x1 of a base (ELASTIC_BASE_FRAC of
+#            the capacity, default 0.2: x4 is 80 %), STEP_SECONDS (5) per step,
+#            sampled every 10 ms, for the paper's batcher, with the latency bound
+#            (max_wait_us, latency_target_us) and with hybrid placement -> steps.csv
+#   sweep    offered load 1 %..110 % of each backend's capacity: throughput, p50/p99
+#            (ELASTIC_SWEEP: backends, default "cpu hybrid", "gpu cpu hybrid" with a GPU;
+#            100 % is the first one's capacity)
+#            -> sweep.csv, cdf.csv
+#   sizes    capacity at 64..1518 B -> sizes.csv;  chainlen: 1..7 NFs -> chainlen.csv
+#   fig6     gpu_mode rtc vs pipeline at 64 and 128 B: capacity, and p95 at half the
+#            pipeline's 64 B capacity -> fig6.csv
+# Environment: GEN_BACKEND (cpu; gpu on the GPU machine) for steps/sizes/chainlen/fig6,
+# ELASTIC_CHAIN (paper with the community rules, else light: router -> flowmon -> esp),
+# ELASTIC_MAX_WAIT_US (200), ELASTIC_TARGET_US (1000), NET_QUEUES (1).
+D0=$(cd "$(dirname "$0")" && pwd)
+. "$D0/../net/lib.sh"
+OUT=${1:-/tmp/gen-elastic}
+STEP=${2:-5}
+BE=${GEN_BACKEND:-cpu}
+Q=${NET_QUEUES:-1}
+GEN_PORTS="synth:0 synth:1"
+[ "$(id -u)" = 0 ] || skip "needs root"
+[ -x "$GEND" ] || skip "build gend first ($BUILD)"
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || skip "no bpffs"
+mkdir -p "$OUT"
+rm -f "$OUT"/{steps,sweep,cdf,sizes,chainlen,fig6}.csv
+default_parts="steps sweep sizes chainlen"
+default_sweep="cpu hybrid"
+if [ "$BE" = gpu ]; then default_parts="$default_parts fig6"; default_sweep="gpu cpu hybrid"; fi
+PARTS=" ${ELASTIC_PARTS:-$default_parts} "
+export GENCTL SOCK GENS=$((2 * Q))
+net_setup
+rules=${GEN_SHARED_DATA:-$D0/../../../shared/data}/snort-community/community.rules
+CHAIN=${ELASTIC_CHAIN:-paper}
+[ "$CHAIN" = paper ] && [ ! -r "$rules" ] && CHAIN=light
+printf '0.0.0.0/0 02:00:00:00:00:99\n10.255.0.0/16 02:00:00:00:00:02\n' >"$WORK/routes"
+
+# write_cfg BACKEND SIZE [CHAIN-KEYS] [NFS] [GEN-KEYS]: one chain over the synthetic ports.
+write_cfg() {
+	local be=$1 size=$2 keys=${3:-} nfs=${4:-} genkeys=${5:-}
+	GEN_BACKEND=$be cfg_begin
+	cat >>"$WORK/chains.ini" <<EOF
+synth_size = $size
+synth_flows = 64
+synth_rate = 0
+$genkeys
+
+[nf router]
+type = ipv4_router
+routes = $WORK/routes
+
+[nf fm]
+type = flowmon
+
+[nf esp]
+type = ipsec_esp
+direction = encrypt
+spi = 0x1001
+enc_key = 00112233445566778899aabbccddeeff
+auth_key = 0102030405060708090a0b0c0d0e0f1011121314
+tunnel_src = 192.0.2.1
+tunnel_dst = 192.0.2.2
+EOF
+	for i in 1 2 3 4 5 6 7; do printf '\n[nf t%d]\ntype = ttl_dec\n' "$i" >>"$WORK/chains.ini"; done
+	if [ -z "$nfs" ]; then
+		if [ "$CHAIN" = paper ]; then nfs="router nids esp"; else nfs="router fm esp"; fi
+	fi
+	# The rules take a while to compile: only when the chain runs them.
+	[[ " $nfs " == *" nids "* ]] && printf '\n[nf nids]\ntype = nids\nrules = %s\naction = drop\n' "$rules" >>"$WORK/chains.ini"
+	printf '\n[chain c]\nid = 1\nmatch = proto udp\nnfs = %s\noutput = 2\n%s\n' "$nfs" "$keys" >>"$WORK/chains.ini"
+}
+
+run_gend() { gend_start; sleep 1; }
+cap() { python3 "$D0/elastic.py" capacity; }
+
+echo "chain: $CHAIN; backend for steps: $BE; queues: $Q; out: $OUT"
+if [[ $PARTS == *" steps "* ]]; then
+	write_cfg "$BE" 64
+	run_gend
+	C=$(cap)
+	gend_stop
+	base=$(python3 -c "print(int($C * ${ELASTIC_BASE_FRAC:-0.2}))")
+	echo "== Fig. 7: capacity $C pps on $BE, base $base pps, $STEP s per step"
+	for mode in paper bound hybrid; do
+		case $mode in
+		paper) write_cfg "$BE" 64 ;;
+		bound) write_cfg "$BE" 64 "max_wait_us = ${ELASTIC_MAX_WAIT_US:-200}
+latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
+		hybrid) write_cfg "$BE" 64 "backend = hybrid" ;;
+		esac
+		run_gend
+		python3 "$D0/elastic.py" steps "$base" "$STEP" "$mode" "$OUT/steps.csv"
+		grep -E "misses|meets|now runs on" "$WORK/gend.log" | sed 's/^/  gend: /'
+		gend_stop
+	done
+fi
+if [[ $PARTS == *" sweep "* ]]; then
+	echo "== load sweep"
+	for be in ${ELASTIC_SWEEP:-$default_sweep}; do
+		if [ "$be" = hybrid ]; then write_cfg "$BE" 64 "backend = hybrid"; else write_cfg "$be" 64; fi
+		[ "$be" = hybrid ] && [ "$BE" = cpu ] && echo "  (hybrid without a GPU: stays on the cpu)"
+		run_gend
+		# Every backend against the same 100 %: the gpu's where there is one, else the cpu's.
+		[ -z "${SWEEP_CAP:-}" ] && { SWEEP_CAP=$(cap); echo "  100 % = $SWEEP_CAP pps ($be)"; }
+		python3 "$D0/elastic.py" sweep "$SWEEP_CAP" "$be" "$OUT/sweep.csv" "$OUT/cdf.csv"
+		gend_stop
+	done
+fi
+if [[ $PARTS == *" sizes "* ]]; then
+	echo "== throughput vs packet size ($BE)"
+	echo "backend,size,pps,gbps" >"$OUT/sizes.csv"
+	for size in 64 128 256 512 1024 1518; do
+		write_cfg "$BE" "$size"
+		run_gend
+		c=$(cap)
+		gend_stop
+		echo "$BE,$size,$c,$(python3 -c "print(round($c * ($size + 20) * 8 / 1e9, 3))")" | tee -a "$OUT/sizes.csv"
+	done
+fi
+if [[ $PARTS == *" chainlen "* ]]; then
+	echo "== throughput vs chain length ($BE, 64 B)"
+	echo "backend,nfs,pps" >"$OUT/chainlen.csv"
+	all="router fm esp t1 t2 t3 t4"
+	[ -r "$rules" ] && all="router nids esp fm t1 t2 t3"
+	for n in 1 2 3 4 5 6 7; do
+		write_cfg "$BE" 64 "" "$(echo $all | cut -d' ' -f1-$n)"
+		run_gend
+		echo "$BE,$n,$(cap)" | tee -a "$OUT/chainlen.csv"
+		gend_stop
+	done
+fi
+if [[ $PARTS == *" fig6 "* ]]; then
+	echo "== Fig. 6: rtc vs pipeline ($BE)"
+	echo "gpu_mode,size,capacity_pps,rate_pps,tx_pps,p50_us,p95_us,p99_us" >"$OUT/fig6.csv"
+	rate=
+	for mode in pipeline rtc; do
+		for size in 64 128; do
+			write_cfg "$BE" "$size" "" "" "gpu_mode = $mode"
+			run_gend
+			c=$(cap)
+			[ -z "$rate" ] && rate=$(python3 -c "print(int($c / 2))")
+			echo "$mode,$size,$c,$rate,$(python3 "$D0/elastic.py" point "$rate" 3)" | tee -a "$OUT/fig6.csv"
+			gend_stop
+		done
+	done
+fi
+# Debian's python3-matplotlib is for Debian's python3 (a python3 earlier in PATH may lack it).
+py=
+for p in python3 /usr/bin/python3; do "$p" -c "import matplotlib" 2>/dev/null && py=$p && break; done
+if [ -n "$py" ]; then
+	"$py" "$D0/plots.py" "$OUT" "$OUT"
+else
+	echo "no matplotlib here: draw the plots with test/bench/plots.py $OUT OUT_DIR (apt install python3-matplotlib)"
+fi
