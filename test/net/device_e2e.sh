@@ -14,7 +14,7 @@ bundle_env "$bundle"
 export GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build
 rc=0
 for backend in gpu; do
-	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu test_multiqueue test_backend_auto test_paper_chain_debug test_multiqueue_debug}; do
+	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu test_hybrid_gpu test_multiqueue test_backend_auto test_paper_chain_debug test_multiqueue_debug}; do
 		echo "== net/$t backend=$backend"
 		# NAME_debug: the same test against gend-debug (frame accounting asserted).
 		script=${t%_debug}
