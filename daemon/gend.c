@@ -106,6 +106,7 @@ static void print_version(void)
 
 struct gend {
 	struct rt rt;
+	struct ctl_server *ctl;
 	const char *config;
 	uint64_t last_rx;
 	struct timespec last_ts;
@@ -158,9 +159,55 @@ static int do_reload(struct gend *g, FILE *out)
 	return r;
 }
 
+/* The control server's own figures: a line of `status`, a member of `status --json`. */
+static void print_ctl_stats(const struct gend *g, FILE *out, bool json)
+{
+	struct ctl_stats st;
+
+	ctl_server_stats(g->ctl, &st);
+	if (json)
+		fprintf(out, "\"control\":{\"clients\":%u,\"max_clients\":%u,\"requests\":%llu,\"served\":%llu,"
+			"\"timed_out\":%llu,\"evicted\":%llu,\"refused\":%llu}", st.clients, st.max_clients,
+			(unsigned long long)st.requests, (unsigned long long)st.served, (unsigned long long)st.timed_out,
+			(unsigned long long)st.evicted, (unsigned long long)st.refused);
+	else
+		fprintf(out, "control:      %u of %u clients; %llu requests, %llu timed out, %llu evicted, %llu refused\n",
+			st.clients, st.max_clients, (unsigned long long)st.requests, (unsigned long long)st.timed_out,
+			(unsigned long long)st.evicted, (unsigned long long)st.refused);
+}
+
 static int h_status(void *ctx, FILE *out, bool json)
 {
-	rt_print_status(&((struct gend *)ctx)->rt, out, json);
+	struct gend *g = ctx;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!json) {
+		rt_print_status(&g->rt, out, false);
+		print_ctl_stats(g, out, false);
+		return 0;
+	}
+	/* The runtime's object, with "control" added as its last member. */
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	rt_print_status(&g->rt, f, true);
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	if (!len || buf[len - 1] != '}') {
+		free(buf);
+		return -EPROTO;
+	}
+	fwrite(buf, 1, len - 1, out);
+	fputc(',', out);
+	print_ctl_stats(g, out, true);
+	fputs("}\n", out);
+	free(buf);
 	return 0;
 }
 
@@ -178,7 +225,19 @@ static int h_chains(void *ctx, FILE *out, bool json)
 
 static int h_metrics(void *ctx, FILE *out, bool json)
 {
-	metrics_print(&((struct gend *)ctx)->rt, out);
+	struct gend *g = ctx;
+	struct ctl_stats st;
+
+	metrics_print(&g->rt, out);
+	ctl_server_stats(g->ctl, &st);
+	fprintf(out, "# HELP gen_control_clients Control socket connections open now.\n"
+		     "# TYPE gen_control_clients gauge\ngen_control_clients %u\n", st.clients);
+	fprintf(out, "# HELP gen_control_dropped_total Control connections closed without a reply, by reason.\n"
+		     "# TYPE gen_control_dropped_total counter\n"
+		     "gen_control_dropped_total{reason=\"timeout\"} %llu\n"
+		     "gen_control_dropped_total{reason=\"evicted\"} %llu\n"
+		     "gen_control_dropped_total{reason=\"refused\"} %llu\n",
+		(unsigned long long)st.timed_out, (unsigned long long)st.evicted, (unsigned long long)st.refused);
 	return 0;
 }
 
@@ -323,6 +382,15 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		}
 		log_msg(6, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
 	}
+	g->ctl = ctl_server_new(cfd, &handlers, g, CTL_MAX_CLIENTS);
+	if (!g->ctl) {
+		log_msg(3, "failed to set up the control server: %s", strerror(errno));
+		ctl_close(cfd, g->rt.cfg->control);
+		if (mfd >= 0)
+			close(mfd);
+		rt_stop(&g->rt);
+		return 1;
+	}
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
 		its.it_interval.tv_sec = 0;
@@ -338,11 +406,13 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 
 	for (;;) {
 		/* mfd -1 (no listener): poll ignores the entry. */
-		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 } };
+		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { ctl_server_fd(g->ctl), POLLIN, 0 }, { tfd, POLLIN, 0 },
+					 { mfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		uint64_t ticks;
 
-		if (poll(pfd, 4, -1) < 0) {
+		/* Wakes for a client's deadline too, so one that sends nothing is dropped on time. */
+		if (poll(pfd, 4, ctl_server_timeout_ms(g->ctl)) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -351,8 +421,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 			if (read(tfd, &ticks, sizeof(ticks)) > 0)
 				tick(g);
 		}
-		if (pfd[1].revents & POLLIN)
-			ctl_handle(cfd, &handlers, g);
+		ctl_server_run(g->ctl);
 		if (pfd[3].revents & POLLIN)
 			metrics_http_handle(mfd, &g->rt);
 		if (pfd[0].revents & POLLIN) {
@@ -369,6 +438,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	notify_stopping();
 	snprintf(control, sizeof(control), "%s", g->rt.cfg->control);
 	rt_stop(&g->rt);
+	ctl_server_free(g->ctl);
 	ctl_close(cfd, control);
 	if (mfd >= 0)
 		close(mfd);
