@@ -136,12 +136,20 @@ static void tick(struct gend *g)
 	notify_watchdog();
 }
 
+/*
+ * The longest one start or reload may keep the main loop busy while the keeper
+ * feeds the watchdog: above each compile's own limit (custom NFs: at most 90 s),
+ * so a hung step is still caught, 100 s later plus WatchdogSec.
+ */
+#define GEN_STEP_MAX_USEC (100 * 1000000ull)
+
 static int do_reload(struct gend *g, FILE *out)
 {
 	char err[4096];
 	int r;
 
 	notify_reloading();
+	notify_busy_begin(GEN_STEP_MAX_USEC);
 	log_msg(6, "reloading %s", g->config);
 	r = rt_reload(&g->rt, g->config, err, sizeof(err));
 	if (r) {
@@ -154,6 +162,7 @@ static int do_reload(struct gend *g, FILE *out)
 		if (out)
 			fprintf(out, "reload applied: generation %u, %d chains\n", g->rt.generation, g->rt.nchains);
 	}
+	notify_busy_end();
 	notify_ready(NULL);
 	set_status(g);
 	return r;
@@ -338,14 +347,6 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	uint64_t wd_usec = 0;
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 
-	r = cfg_load(g->config, &cfg, err, sizeof(err));
-	if (!r)
-		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
-	if (r) {
-		log_lines(3, err);
-		cfg_free(cfg);
-		return 1;
-	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -353,6 +354,22 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	sigaddset(&mask, SIGPIPE);
 	/* Blocked before any thread starts, so only the event loop sees them. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	/* Fed at half the watchdog interval; without a watchdog it only extends the start and reload timeouts. */
+	if (notify_watchdog_usec(&wd_usec) <= 0 || !wd_usec)
+		wd_usec = 0;
+	r = notify_keeper_start(wd_usec ? wd_usec / 2 : 5000000);
+	if (r)
+		log_msg(4, "cannot start the watchdog keeper: %s; a long compile may outlive the watchdog", strerror(-r));
+	notify_busy_begin(GEN_STEP_MAX_USEC);
+	r = cfg_load(g->config, &cfg, err, sizeof(err));
+	if (!r)
+		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
+	if (r) {
+		log_lines(3, err);
+		cfg_free(cfg);
+		notify_keeper_stop();
+		return 1;
+	}
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	r = rt_start(&g->rt, cfg, backend, frames, CLS_PIN_DIR, err, sizeof(err));
@@ -392,7 +409,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		return 1;
 	}
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
+	if (wd_usec && wd_usec < 2000000) {
 		its.it_interval.tv_sec = 0;
 		its.it_interval.tv_nsec = (long)(wd_usec / 2 * 1000);
 		its.it_value = its.it_interval;
@@ -401,6 +418,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	clock_gettime(CLOCK_MONOTONIC, &g->last_ts);
 	log_msg(6, "gend ready: %d ports, %d queues, %d chains, control socket %s", g->rt.nports, g->rt.nq,
 		g->rt.nchains, g->rt.cfg->control);
+	notify_busy_end();
 	notify_ready(NULL);
 	set_status(g);
 
@@ -444,6 +462,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		close(mfd);
 	close(tfd);
 	close(sfd);
+	notify_keeper_stop();
 	log_msg(6, "gend stopped cleanly");
 	return 0;
 }

@@ -33,7 +33,7 @@ static void keys(const char *text)
 		FUZZ_CHECK(o.source && o.source[0], "no source");
 		FUZZ_CHECK(o.state_size >= 1 && o.state_size <= NF_CUSTOM_STATE_MAX, "state_size %u", o.state_size);
 		FUZZ_CHECK(o.nparams <= GEN_NF_PARAMS_MAX && o.nparams * 4 <= o.state_size, "nparams %u", o.nparams);
-		FUZZ_CHECK(o.timeout_s >= 1 && o.timeout_s <= 3600, "timeout %d", o.timeout_s);
+		FUZZ_CHECK(o.timeout_s >= 1 && o.timeout_s <= CUSTOM_TIMEOUT_MAX, "timeout %d", o.timeout_s);
 	}
 	free(copy);
 }
