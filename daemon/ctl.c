@@ -2,10 +2,11 @@
 /*
  * Control socket server (driven by the daemon's event loop) and client (genctl).
  * The server never waits on a client: every connection is a small state machine
- * (read the request line, run it, write the reply) on one epoll set, stepped
+ * (read the request, answer it, write the reply) on one epoll set, stepped
  * only when its socket is ready, and dropped at its deadline. A slow, idle or
  * malicious client costs its own slot and nothing else; when every slot is
- * taken the oldest client still sending its request makes room.
+ * taken the oldest client still sending its request makes room. The same server
+ * speaks HTTP for the metrics listener (metrics.c) through a struct ctl_proto.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -259,13 +260,15 @@ struct ctl_client {
 	int64_t deadline;  /* ms, CLOCK_MONOTONIC: the client is dropped after it */
 	uint64_t seq;      /* accept order: the oldest reader is evicted first */
 	size_t used;       /* request bytes so far */
-	char line[CTL_LINE_MAX + 1];
+	char req[CTL_REQUEST_MAX + 1];
 	char *reply;       /* status line + body, malloc'd */
 	size_t len, off;
 };
 
 struct ctl_server {
 	int listen_fd, epfd, max;
+	const struct ctl_proto *proto;
+	void *arg;              /* the protocol's: for the control protocol, the server itself */
 	const struct ctl_handlers *h;
 	void *ctx;
 	uint64_t next_seq;
@@ -276,12 +279,12 @@ struct ctl_server {
 /* epoll data: the listening socket, else a client slot. */
 #define EP_LISTEN UINT32_MAX
 
-struct ctl_server *ctl_server_new(int listen_fd, const struct ctl_handlers *h, void *ctx, int max_clients)
+struct ctl_server *ctl_server_new_proto(int listen_fd, const struct ctl_proto *proto, void *arg, int max_clients)
 {
 	struct ctl_server *s;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EP_LISTEN };
 
-	if (max_clients < 1) {
+	if (max_clients < 1 || !proto->max_request || proto->max_request > CTL_REQUEST_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -290,8 +293,8 @@ struct ctl_server *ctl_server_new(int listen_fd, const struct ctl_handlers *h, v
 		return NULL;
 	s->listen_fd = listen_fd;
 	s->max = max_clients;
-	s->h = h;
-	s->ctx = ctx;
+	s->proto = proto;
+	s->arg = arg;
 	s->st.max_clients = (uint32_t)max_clients;
 	for (int i = 0; i < max_clients; i++)
 		s->c[i].fd = -1;
@@ -356,20 +359,34 @@ void ctl_server_stats(const struct ctl_server *s, struct ctl_stats *ret)
 	*ret = s->st;
 }
 
-/* Run the request in c->line and turn the outcome into c->reply. */
-static int build_reply(struct ctl_server *s, struct ctl_client *c, int r)
+/* ---- the control protocol: one line in; OK or ERR, then the body ---- */
+
+static bool line_complete(const char *req, size_t len)
 {
-	char *body = NULL;
+	return memchr(req, '\n', len) != NULL;
+}
+
+static int line_respond(void *arg, char *req, int err, FILE *reply)
+{
+	struct ctl_server *s = arg;
+	char *body = NULL, *nl = strchr(req, '\n');
 	size_t len = 0;
 	bool json = false;
-	FILE *out = open_memstream(&body, &len);
+	FILE *out;
+	int r = err;
 
+	if (nl) {
+		*nl = '\0';
+		if (nl > req && nl[-1] == '\r')
+			nl[-1] = '\0';
+	}
+	out = open_memstream(&body, &len);
 	if (!out)
 		return -ENOMEM;
 	if (r == -EMSGSIZE)
 		fprintf(out, "request longer than %d bytes", CTL_LINE_MAX);
 	else
-		r = dispatch(c->line, s->h, s->ctx, out, &json);
+		r = dispatch(req, s->h, s->ctx, out, &json);
 	if (r && !ftell(out)) {
 		if (json) {
 			fputs("{\"error\":", out);
@@ -383,19 +400,46 @@ static int build_reply(struct ctl_server *s, struct ctl_client *c, int r)
 		free(body);
 		return -ENOMEM;
 	}
-	c->reply = malloc(len + 5);
-	if (!c->reply) {
-		free(body);
-		return -ENOMEM;
-	}
-	c->len = (size_t)sprintf(c->reply, "%s", r ? "ERR\n" : "OK\n");
-	memcpy(c->reply + c->len, body, len);
-	c->len += len;
+	fputs(r ? "ERR\n" : "OK\n", reply);
+	fwrite(body, 1, len, reply);
 	if (len && body[len - 1] != '\n')
-		c->reply[c->len++] = '\n';
-	c->off = 0;
+		fputc('\n', reply);
 	free(body);
 	return 0;
+}
+
+static const struct ctl_proto line_proto = {
+	.max_request = CTL_LINE_MAX,
+	.complete = line_complete,
+	.eof_ends_request = true,
+	.respond = line_respond,
+};
+
+struct ctl_server *ctl_server_new(int listen_fd, const struct ctl_handlers *h, void *ctx, int max_clients)
+{
+	struct ctl_server *s = ctl_server_new_proto(listen_fd, &line_proto, NULL, max_clients);
+
+	if (s) {
+		s->arg = s;
+		s->h = h;
+		s->ctx = ctx;
+	}
+	return s;
+}
+
+/* The protocol's reply to the request in c->req, into c->reply. */
+static int build_reply(struct ctl_server *s, struct ctl_client *c, int err)
+{
+	FILE *out = open_memstream(&c->reply, &c->len);
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	r = s->proto->respond(s->arg, c->req, err, out);
+	if (fclose(out) && !r)
+		r = -ENOMEM;
+	c->off = 0;
+	return r;
 }
 
 /* Send what the socket takes now: 1 when the reply is out, 0 when it waits, -errno. */
@@ -414,13 +458,14 @@ static int client_write(struct ctl_client *c)
 	return 1;
 }
 
-/* Read what has arrived; once the line is whole, run it and start the reply. 1: done, 0: wait, -errno. */
+/* Read what has arrived; once the request is whole, answer it and start the reply. 1: done, 0: wait, -errno. */
 static int client_read(struct ctl_server *s, struct ctl_client *c)
 {
+	const struct ctl_proto *p = s->proto;
 	int r = 0;
 
 	for (;;) {
-		ssize_t n = recv(c->fd, c->line + c->used, sizeof(c->line) - 1 - c->used, MSG_DONTWAIT);
+		ssize_t n = recv(c->fd, c->req + c->used, p->max_request - c->used, MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -430,20 +475,15 @@ static int client_read(struct ctl_server *s, struct ctl_client *c)
 			return -errno;
 		}
 		c->used += (size_t)n;
-		c->line[c->used] = '\0';
-		char *nl = memchr(c->line, '\n', c->used);
-		if (nl) {
-			*nl = '\0';
-			if (nl > c->line && nl[-1] == '\r')
-				nl[-1] = '\0';
+		c->req[c->used] = '\0';
+		if (p->complete(c->req, c->used))
+			break;
+		if (n == 0) {
+			if (!c->used || !p->eof_ends_request)
+				return -ECONNRESET;
 			break;
 		}
-		if (n == 0) {
-			if (!c->used)
-				return -ECONNRESET;
-			break; /* a last line without '\n' is fine */
-		}
-		if (c->used == sizeof(c->line) - 1) {
+		if (c->used == p->max_request) {
 			r = -EMSGSIZE;
 			break;
 		}

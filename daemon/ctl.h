@@ -18,6 +18,7 @@
 #define CTL_SERVER_TIMEOUT_MS 1000  /* a client must send its request within this */
 #define CTL_REPLY_TIMEOUT_MS 10000  /* ...and take its whole reply within this */
 #define CTL_MAX_CLIENTS 64          /* connections served at once */
+#define CTL_REQUEST_MAX 2048        /* the longest request any protocol of the server takes */
 #define CTL_CLIENT_TIMEOUT_MS 300000 /* reload waits for the new config to be built and applied */
 
 /* Each writes its body to `out` and returns 0 (OK) or -errno (ERR). NULL: command refused. */
@@ -51,12 +52,27 @@ struct ctl_stats {
 	uint32_t clients, max_clients;
 };
 
+/* What the server speaks: how a request ends and how it is answered. */
+struct ctl_proto {
+	size_t max_request;    /* bytes, at most CTL_REQUEST_MAX */
+	bool (*complete)(const char *req, size_t len); /* req[0..len) holds a whole request */
+	bool eof_ends_request; /* a request cut short by the client's shutdown is still answered */
+	/*
+	 * Write the whole reply for req (NUL-terminated, writable) to out; err is 0,
+	 * or -EMSGSIZE when max_request bytes came without a whole request. A
+	 * negative return drops the client without a reply.
+	 */
+	int (*respond)(void *arg, char *req, int err, FILE *out);
+};
+
 /*
  * The server side, for an event loop: poll ctl_server_fd() for POLLIN with a
  * timeout of at most ctl_server_timeout_ms(), then call ctl_server_run(), which
  * never blocks. Handlers run inside ctl_server_run(). NULL + errno on failure.
  */
 struct ctl_server *ctl_server_new(int listen_fd, const struct ctl_handlers *h, void *ctx, int max_clients);
+/* The same server for another protocol (arg is passed to proto->respond). */
+struct ctl_server *ctl_server_new_proto(int listen_fd, const struct ctl_proto *proto, void *arg, int max_clients);
 void ctl_server_free(struct ctl_server *s);
 int ctl_server_fd(const struct ctl_server *s);
 /* Milliseconds until the next client deadline, -1 with no client connected. */

@@ -106,7 +106,7 @@ static void print_version(void)
 
 struct gend {
 	struct rt rt;
-	struct ctl_server *ctl;
+	struct ctl_server *ctl, *http; /* control socket; metrics listener or NULL */
 	const char *config;
 	uint64_t last_rx;
 	struct timespec last_ts;
@@ -400,8 +400,11 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		log_msg(6, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
 	}
 	g->ctl = ctl_server_new(cfd, &handlers, g, CTL_MAX_CLIENTS);
-	if (!g->ctl) {
+	if (g->ctl && mfd >= 0)
+		g->http = metrics_http_server(mfd, &g->rt);
+	if (!g->ctl || (mfd >= 0 && !g->http)) {
 		log_msg(3, "failed to set up the control server: %s", strerror(errno));
+		ctl_server_free(g->ctl);
 		ctl_close(cfd, g->rt.cfg->control);
 		if (mfd >= 0)
 			close(mfd);
@@ -423,14 +426,17 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	set_status(g);
 
 	for (;;) {
-		/* mfd -1 (no listener): poll ignores the entry. */
+		/* No metrics listener: fd -1, which poll ignores. */
 		struct pollfd pfd[4] = { { sfd, POLLIN, 0 }, { ctl_server_fd(g->ctl), POLLIN, 0 }, { tfd, POLLIN, 0 },
-					 { mfd, POLLIN, 0 } };
+					 { g->http ? ctl_server_fd(g->http) : -1, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		uint64_t ticks;
+		int wait = ctl_server_timeout_ms(g->ctl), hwait = g->http ? ctl_server_timeout_ms(g->http) : -1;
 
+		if (hwait >= 0 && (wait < 0 || hwait < wait))
+			wait = hwait;
 		/* Wakes for a client's deadline too, so one that sends nothing is dropped on time. */
-		if (poll(pfd, 4, ctl_server_timeout_ms(g->ctl)) < 0) {
+		if (poll(pfd, 4, wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -440,8 +446,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 				tick(g);
 		}
 		ctl_server_run(g->ctl);
-		if (pfd[3].revents & POLLIN)
-			metrics_http_handle(mfd, &g->rt);
+		if (g->http)
+			ctl_server_run(g->http);
 		if (pfd[0].revents & POLLIN) {
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
@@ -457,6 +463,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	snprintf(control, sizeof(control), "%s", g->rt.cfg->control);
 	rt_stop(&g->rt);
 	ctl_server_free(g->ctl);
+	ctl_server_free(g->http);
 	ctl_close(cfd, control);
 	if (mfd >= 0)
 		close(mfd);
