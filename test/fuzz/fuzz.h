@@ -7,10 +7,12 @@
 #ifndef GEN_FUZZ_H
 #define GEN_FUZZ_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -43,6 +45,26 @@ static inline int fuzz_file(const uint8_t *data, size_t size, char *path, size_t
 	}
 	snprintf(path, len, "/proc/self/fd/%d", fd);
 	return fd;
+}
+
+/*
+ * Give data to a loader that takes a path, as a file. A rejection must say
+ * which file at the start of its message (FILE:LINE or FILE: ...). Returns
+ * what load returned (-EIO when the file could not be made).
+ */
+static inline int fuzz_load_file(const uint8_t *data, size_t size, void *arg,
+				 int (*load)(const char *path, void *arg, char *err, size_t errlen))
+{
+	char path[64], err[4096] = "";
+	int fd = fuzz_file(data, size, path, sizeof(path)), r;
+
+	if (fd < 0)
+		return -EIO;
+	r = load(path, arg, err, sizeof(err));
+	if (r)
+		FUZZ_CHECK(!strncmp(err, path, strlen(path)), "the error does not name the file: '%s'", err);
+	close(fd);
+	return r;
 }
 
 #endif

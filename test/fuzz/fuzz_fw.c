@@ -1,24 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The firewall rules file: built into a classifier, or rejected with FILE:LINE. */
-#include <string.h>
 #include "firewall.h"
 #include "fuzz.h"
 
+static int load(const char *path, void *arg, char *err, size_t errlen)
+{
+	struct nf_hdr *st = NULL;
+	int r = nf_fw_load(path, *(const uint32_t *)arg, &st, err, errlen);
+
+	FUZZ_CHECK(r || (st && st->type == NF_T_FIREWALL), "loaded without a state");
+	free(st);
+	return r;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[64], err[1024] = "";
-	struct nf_hdr *st = NULL;
-	int fd = fuzz_file(data, size, path, sizeof(path));
-	int r;
+	uint32_t dflt = size & 1 ? FW_DENY : FW_ALLOW;
 
-	if (fd < 0)
-		return 0;
-	r = nf_fw_load(path, size & 1 ? FW_DENY : FW_ALLOW, &st, err, sizeof(err));
-	if (r)
-		FUZZ_CHECK(!strncmp(err, path, strlen(path)), "the error does not name the file: '%s'", err);
-	else
-		FUZZ_CHECK(st && st->type == NF_T_FIREWALL, "no state");
-	free(st);
-	close(fd);
+	fuzz_load_file(data, size, &dflt, load);
 	return 0;
 }

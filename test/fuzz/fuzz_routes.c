@@ -1,25 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The ipv4_router routes file: loaded into a trie, or rejected with FILE:LINE. */
-#include <string.h>
 #include "ipv4_router.h"
 #include "fuzz.h"
 
+static int load(const char *path, void *arg, char *err, size_t errlen)
+{
+	struct nf_hdr *st = NULL;
+	int r = nf_rt_load(path, &st, err, errlen);
+
+	FUZZ_CHECK(r || (st && st->type == NF_T_IPV4_ROUTER), "loaded without a state");
+	free(st);
+	return r;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char path[64], err[1024] = "";
-	struct nf_hdr *st = NULL;
-	int fd = fuzz_file(data, size, path, sizeof(path));
-	int r;
-
-	if (fd < 0)
-		return 0;
-	r = nf_rt_load(path, &st, err, sizeof(err));
-	if (r)
-		FUZZ_CHECK(!strncmp(err, path, strlen(path)), "the error does not name the file: '%s'", err);
-	else
-		FUZZ_CHECK(st && st->type == NF_T_IPV4_ROUTER, "no state");
-	free(st);
-	close(fd);
+	fuzz_load_file(data, size, NULL, load);
 	return 0;
 }

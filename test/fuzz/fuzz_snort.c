@@ -4,7 +4,6 @@
  * compiled, or rejected with a message naming the file. A compiled set then
  * scans a frame made of the input bytes, so the automaton meets its own patterns.
  */
-#include <string.h>
 #include "agent.h"
 #include "nids_build.h"
 #include "fuzz.h"
@@ -32,24 +31,30 @@ static void scan(struct nf_hdr *st, const uint8_t *data, size_t size)
 	free(buf);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	char path[64], err[1024] = "";
-	struct nf_hdr *st = NULL;
-	int fd = fuzz_file(data, size, path, sizeof(path));
-	int r;
+struct input {
+	const uint8_t *data;
+	size_t size;
+};
 
-	if (fd < 0)
-		return 0;
-	r = nids_build_file(path, size & 2 ? NIDS_ACT_DROP : NIDS_ACT_ALERT, &st, err, sizeof(err));
-	if (r) {
-		FUZZ_CHECK(!strncmp(err, path, strlen(path)), "the error does not name the file: '%s'", err);
-	} else {
+static int load(const char *path, void *arg, char *err, size_t errlen)
+{
+	const struct input *in = arg;
+	struct nf_hdr *st = NULL;
+	int r = nids_build_file(path, in->size & 2 ? NIDS_ACT_DROP : NIDS_ACT_ALERT, &st, err, errlen);
+
+	if (!r) {
 		FUZZ_CHECK(st && st->type == NF_T_NIDS, "no state");
 		FUZZ_CHECK(nids_summary(st)->loaded > 0, "compiled without rules");
-		scan(st, data, size);
+		scan(st, in->data, in->size);
 	}
 	free(st);
-	close(fd);
+	return r;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct input in = { data, size };
+
+	fuzz_load_file(data, size, &in, load);
 	return 0;
 }
