@@ -53,14 +53,14 @@ static inline int fuzz_file(const uint8_t *data, size_t size, char *path, size_t
  * what load returned (-EIO when the file could not be made).
  */
 static inline int fuzz_load_file(const uint8_t *data, size_t size, void *arg,
-				 int (*load)(const char *path, void *arg, char *err, size_t errlen))
+				 int (*loader)(const char *path, void *arg, char *err, size_t errlen))
 {
 	char path[64], err[4096] = "";
 	int fd = fuzz_file(data, size, path, sizeof(path)), r;
 
 	if (fd < 0)
 		return -EIO;
-	r = load(path, arg, err, sizeof(err));
+	r = loader(path, arg, err, sizeof(err));
 	if (r)
 		FUZZ_CHECK(!strncmp(err, path, strlen(path)), "the error does not name the file: '%s'", err);
 	close(fd);
