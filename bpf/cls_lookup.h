@@ -46,6 +46,12 @@ enum cls_result { CLS_MATCH, CLS_MISS, CLS_OTHER, CLS_MALFORMED };
 #if defined(CLS_FN) && !defined(GEN_BPF_CLS_LOOKUP_FNS)
 #define GEN_BPF_CLS_LOOKUP_FNS
 
+/* The IPv4 header type: a host includer reads it through a 1-aligned typedef,
+ * since after 14 bytes of Ethernet it sits 2 bytes off a 4-byte boundary. */
+#ifndef CLS_IPHDR
+#define CLS_IPHDR struct iphdr
+#endif
+
 /* No ctz instruction in BPF: binary search, six steps. */
 CLS_FN __u32 cls_ctz64(__u64 x)
 {
@@ -63,7 +69,7 @@ CLS_FN __u32 cls_ctz64(__u64 x)
 CLS_FN enum cls_parse_result cls_parse(void *data, void *data_end, struct cls_fields *f)
 {
 	struct ethhdr *eth = data;
-	struct iphdr *ip;
+	CLS_IPHDR *ip;
 	__u16 proto;
 	__u32 off, ihl_len, tot_len, frame_l3;
 	__u8 *l4;
@@ -83,7 +89,7 @@ CLS_FN enum cls_parse_result cls_parse(void *data, void *data_end, struct cls_fi
 	if (proto != bpf_htons(ETH_P_IP))
 		return CLS_PARSE_OTHER;
 
-	ip = (struct iphdr *)((__u8 *)data + off);
+	ip = (CLS_IPHDR *)((__u8 *)data + off);
 	if ((void *)(ip + 1) > data_end)
 		return CLS_PARSE_MALFORMED;
 	if (ip->version != 4 || ip->ihl < 5)

@@ -268,6 +268,9 @@ static inline const struct cls_bitvec *tab_inport(const struct cls_tab *t, uint3
 #define cls_tab_dport(t, slot, p) (&(t)->dport_vec[(t)->dport_ival[p]])
 #define cls_tab_inport(t, slot, i) tab_inport(t, i)
 #define cls_tab_rule(t, slot, r) (&(t)->rules[r])
+/* Frames are only 2-aligned at the IPv4 header: no 4-byte alignment assumed. */
+typedef struct iphdr __attribute__((aligned(1))) cls_host_iphdr;
+#define CLS_IPHDR cls_host_iphdr
 #include "bpf/cls_lookup.h"
 
 enum cls_result cls_tab_classify(const struct cls_tab *t, void *frame, uint32_t len, uint32_t ifindex,

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Control socket server (driven by the daemon's event loop) and client (genctl).
- * The server serves one client at a time to completion: requests are one short
- * line, replies are written from memory, and every wait has a deadline, so a
- * stuck or malicious client delays the daemon by CTL_SERVER_TIMEOUT_MS at most.
+ * The server never waits on a client: every connection is a small state machine
+ * (read the request, answer it, write the reply) on one epoll set, stepped
+ * only when its socket is ready, and dropped at its deadline. A slow, idle or
+ * malicious client costs its own slot and nothing else; when every slot is
+ * taken the oldest client still sending its request makes room. The same server
+ * speaks HTTP for the metrics listener (metrics.c) through a struct ctl_proto.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -165,7 +169,7 @@ int ctl_open(const char *path)
 		}
 	}
 	/* Nobody can connect before listen(), so tightening the mode here leaves no window. */
-	if (chmod(path, 0600) || listen(fd, 16)) {
+	if (chmod(path, 0600) || listen(fd, SOMAXCONN)) {
 		r = -errno;
 		unlink(path);
 		goto fail;
@@ -182,39 +186,6 @@ void ctl_close(int listen_fd, const char *path)
 		close(listen_fd);
 	if (path)
 		unlink(path);
-}
-
-/* Read one request line (without '\n') before the deadline. */
-static int read_request(int fd, char *line, size_t len, int64_t deadline)
-{
-	size_t used = 0;
-
-	for (;;) {
-		ssize_t n;
-		int r = ctl_wait_fd(fd, POLLIN, deadline);
-
-		if (r)
-			return r;
-		n = recv(fd, line + used, len - 1 - used, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			return -errno;
-		}
-		used += (size_t)n;
-		line[used] = '\0';
-		char *nl = memchr(line, '\n', used);
-		if (nl) {
-			*nl = '\0';
-			if (nl > line && nl[-1] == '\r')
-				nl[-1] = '\0';
-			return 0;
-		}
-		if (n == 0)
-			return used ? 0 : -ECONNRESET; /* a last line without '\n' is fine */
-		if (used == len - 1)
-			return -EMSGSIZE;
-	}
 }
 
 static const char usage_text[] =
@@ -291,27 +262,143 @@ static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *o
 	return simple(ctx, out, *json);
 }
 
-static int serve(int fd, const struct ctl_handlers *h, void *ctx)
+/* ---- the server: every client a state machine on one epoll set ---- */
+
+enum client_state { CLIENT_FREE, CLIENT_READ, CLIENT_WRITE };
+
+struct ctl_client {
+	int fd;
+	enum client_state state;
+	int64_t deadline;  /* ms, CLOCK_MONOTONIC: the client is dropped after it */
+	uint64_t seq;      /* accept order: the oldest reader is evicted first */
+	size_t used;       /* request bytes so far */
+	char req[CTL_REQUEST_MAX + 1];
+	char *reply;       /* status line + body, malloc'd */
+	size_t len, off;
+};
+
+struct ctl_server {
+	int listen_fd, epfd, max;
+	const struct ctl_proto *proto;
+	void *arg;              /* the protocol's: for the control protocol, the server itself */
+	const struct ctl_handlers *h;
+	void *ctx;
+	uint64_t next_seq;
+	struct ctl_stats st;
+	struct ctl_client c[];
+};
+
+/* epoll data: the listening socket, else a client slot. */
+#define EP_LISTEN UINT32_MAX
+
+struct ctl_server *ctl_server_new_proto(int listen_fd, const struct ctl_proto *proto, void *arg, int max_clients)
 {
-	char line[CTL_LINE_MAX + 1];
-	char *body = NULL;
+	struct ctl_server *s;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EP_LISTEN };
+
+	if (max_clients < 1 || !proto->max_request || proto->max_request > CTL_REQUEST_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s) + (size_t)max_clients * sizeof(s->c[0]));
+	if (!s)
+		return NULL;
+	s->listen_fd = listen_fd;
+	s->max = max_clients;
+	s->proto = proto;
+	s->arg = arg;
+	s->st.max_clients = (uint32_t)max_clients;
+	for (int i = 0; i < max_clients; i++)
+		s->c[i].fd = -1;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, listen_fd, &ev)) {
+		int e = errno;
+
+		if (s->epfd >= 0)
+			close(s->epfd);
+		free(s);
+		errno = e;
+		return NULL;
+	}
+	return s;
+}
+
+static void client_close(struct ctl_server *s, struct ctl_client *c)
+{
+	close(c->fd); /* also leaves the epoll set */
+	free(c->reply);
+	c->fd = -1;
+	c->reply = NULL;
+	c->state = CLIENT_FREE;
+	s->st.clients--;
+}
+
+void ctl_server_free(struct ctl_server *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->max; i++)
+		if (s->c[i].state != CLIENT_FREE)
+			client_close(s, &s->c[i]);
+	close(s->epfd);
+	free(s);
+}
+
+int ctl_server_fd(const struct ctl_server *s)
+{
+	return s->epfd;
+}
+
+int ctl_server_timeout_ms(const struct ctl_server *s)
+{
+	int64_t now = ctl_now_ms(), best = -1;
+
+	for (int i = 0; i < s->max; i++) {
+		if (s->c[i].state == CLIENT_FREE)
+			continue;
+		int64_t left = s->c[i].deadline - now;
+
+		if (left < 0)
+			left = 0;
+		if (best < 0 || left < best)
+			best = left;
+	}
+	return best > INT32_MAX ? INT32_MAX : (int)best;
+}
+
+void ctl_server_stats(const struct ctl_server *s, struct ctl_stats *ret)
+{
+	*ret = s->st;
+}
+
+/* ---- the control protocol: one line in; OK or ERR, then the body ---- */
+
+static bool line_complete(const char *req, size_t len)
+{
+	return memchr(req, '\n', len) != NULL;
+}
+
+static int line_respond(void *arg, char *req, int err, FILE *reply)
+{
+	struct ctl_server *s = arg;
+	char *body = NULL, *nl = strchr(req, '\n');
 	size_t len = 0;
 	bool json = false;
 	FILE *out;
-	int r, rr;
+	int r = err;
 
-	r = read_request(fd, line, sizeof(line), ctl_now_ms() + CTL_SERVER_TIMEOUT_MS);
-	if (r == -ETIMEDOUT || r == -ECONNRESET)
-		return r;
+	if (nl) {
+		*nl = '\0';
+		if (nl > req && nl[-1] == '\r')
+			nl[-1] = '\0';
+	}
 	out = open_memstream(&body, &len);
 	if (!out)
 		return -ENOMEM;
 	if (r == -EMSGSIZE)
 		fprintf(out, "request longer than %d bytes", CTL_LINE_MAX);
-	else if (r)
-		fprintf(out, "cannot read the request: %s", strerror(-r));
 	else
-		r = dispatch(line, h, ctx, out, &json);
+		r = dispatch(req, s->h, s->ctx, out, &json);
 	if (r && !ftell(out)) {
 		if (json) {
 			fputs("{\"error\":", out);
@@ -325,22 +412,200 @@ static int serve(int fd, const struct ctl_handlers *h, void *ctx)
 		free(body);
 		return -ENOMEM;
 	}
-	rr = ctl_send_all(fd, r ? "ERR\n" : "OK\n", r ? 4 : 3, CTL_SERVER_TIMEOUT_MS);
-	if (!rr && len)
-		rr = ctl_send_all(fd, body, len, CTL_SERVER_TIMEOUT_MS);
-	if (!rr && len && body[len - 1] != '\n')
-		rr = ctl_send_all(fd, "\n", 1, CTL_SERVER_TIMEOUT_MS);
+	fputs(r ? "ERR\n" : "OK\n", reply);
+	fwrite(body, 1, len, reply);
+	if (len && body[len - 1] != '\n')
+		fputc('\n', reply);
 	free(body);
-	return rr;
+	return 0;
 }
 
-int ctl_handle(int listen_fd, const struct ctl_handlers *h, void *ctx)
-{
-	_cleanup_close_ int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+static const struct ctl_proto line_proto = {
+	.max_request = CTL_LINE_MAX,
+	.complete = line_complete,
+	.eof_ends_request = true,
+	.respond = line_respond,
+};
 
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return serve(fd, h, ctx);
+struct ctl_server *ctl_server_new(int listen_fd, const struct ctl_handlers *h, void *ctx, int max_clients)
+{
+	struct ctl_server *s = ctl_server_new_proto(listen_fd, &line_proto, NULL, max_clients);
+
+	if (s) {
+		s->arg = s;
+		s->h = h;
+		s->ctx = ctx;
+	}
+	return s;
+}
+
+/* The protocol's reply to the request in c->req, into c->reply. */
+static int build_reply(struct ctl_server *s, struct ctl_client *c, int err)
+{
+	FILE *out = open_memstream(&c->reply, &c->len);
+	int r;
+
+	if (!out)
+		return -ENOMEM;
+	r = s->proto->respond(s->arg, c->req, err, out);
+	if (fclose(out) && !r)
+		r = -ENOMEM;
+	c->off = 0;
+	return r;
+}
+
+/* Send what the socket takes now: 1 when the reply is out, 0 when it waits, -errno. */
+static int client_write(struct ctl_client *c)
+{
+	while (c->off < c->len) {
+		ssize_t n = send(c->fd, c->reply + c->off, c->len - c->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+		}
+		c->off += (size_t)n;
+	}
+	return 1;
+}
+
+/* Read what has arrived; once the request is whole, answer it and start the reply. 1: done, 0: wait, -errno. */
+static int client_read(struct ctl_server *s, struct ctl_client *c)
+{
+	const struct ctl_proto *p = s->proto;
+	int r = 0;
+
+	for (;;) {
+		ssize_t n = recv(c->fd, c->req + c->used, p->max_request - c->used, MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		c->used += (size_t)n;
+		c->req[c->used] = '\0';
+		if (p->complete(c->req, c->used))
+			break;
+		if (n == 0) {
+			if (!c->used || !p->eof_ends_request)
+				return -ECONNRESET;
+			break;
+		}
+		if (c->used == p->max_request) {
+			r = -EMSGSIZE;
+			break;
+		}
+	}
+	r = build_reply(s, c, r);
+	if (r)
+		return r;
+	s->st.requests++;
+	c->state = CLIENT_WRITE;
+	c->deadline = ctl_now_ms() + CTL_REPLY_TIMEOUT_MS;
+	r = client_write(c);
+	if (r == 0) {
+		struct epoll_event ev = { .events = EPOLLOUT, .data.u32 = (uint32_t)(c - s->c) };
+
+		if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev))
+			return -errno;
+	}
+	return r;
+}
+
+/* A slot for a new client: a free one, else the oldest that has not finished its request. */
+static struct ctl_client *free_slot(struct ctl_server *s)
+{
+	struct ctl_client *old = NULL;
+
+	for (int i = 0; i < s->max; i++) {
+		if (s->c[i].state == CLIENT_FREE)
+			return &s->c[i];
+		if (s->c[i].state == CLIENT_READ && (!old || s->c[i].seq < old->seq))
+			old = &s->c[i];
+	}
+	if (old) {
+		client_close(s, old);
+		s->st.evicted++;
+	}
+	return old;
+}
+
+static void accept_all(struct ctl_server *s)
+{
+	static const char busy[] = "ERR\nbusy: every control connection is sending a reply; try again\n";
+
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct ctl_client *c;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return; /* EAGAIN, or EMFILE and the like: the rest stay in the backlog */
+		}
+		s->st.accepted++;
+		c = free_slot(s);
+		if (!c) {
+			s->st.refused++;
+			/* Best effort: it is refused whether or not the line gets through. */
+			ssize_t w = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			(void)w;
+			close(fd);
+			continue;
+		}
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(c - s->c) };
+
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+			close(fd);
+			s->st.refused++;
+			continue;
+		}
+		*c = (struct ctl_client){ .fd = fd, .state = CLIENT_READ, .seq = s->next_seq++,
+					  .deadline = ctl_now_ms() + CTL_SERVER_TIMEOUT_MS };
+		s->st.clients++;
+	}
+}
+
+int ctl_server_run(struct ctl_server *s)
+{
+	struct epoll_event ev[32];
+	int n, done = 0;
+	int64_t now;
+
+	n = epoll_wait(s->epfd, ev, 32, 0);
+	for (int i = 0; i < n; i++) {
+		struct ctl_client *c;
+		int r;
+
+		if (ev[i].data.u32 == EP_LISTEN) {
+			accept_all(s);
+			continue;
+		}
+		c = &s->c[ev[i].data.u32];
+		if (c->state == CLIENT_FREE)
+			continue; /* evicted earlier in this round */
+		r = c->state == CLIENT_READ ? client_read(s, c) : client_write(c);
+		if (r) {
+			if (r > 0) {
+				s->st.served++;
+				done++;
+			}
+			client_close(s, c);
+		}
+	}
+	now = ctl_now_ms();
+	for (int i = 0; i < s->max; i++) {
+		if (s->c[i].state != CLIENT_FREE && s->c[i].deadline <= now) {
+			client_close(s, &s->c[i]);
+			s->st.timed_out++;
+		}
+	}
+	return done;
 }
 
 int ctl_request_timeout(const char *path, const char *cmd, FILE *out, int timeout_ms)

@@ -16,7 +16,10 @@
 #include <stdio.h>
 
 #define CTL_LINE_MAX 512            /* longest request line */
-#define CTL_SERVER_TIMEOUT_MS 1000  /* a stuck client can hold the daemon this long at most */
+#define CTL_SERVER_TIMEOUT_MS 1000  /* a client must send its request within this */
+#define CTL_REPLY_TIMEOUT_MS 10000  /* ...and take its whole reply within this */
+#define CTL_MAX_CLIENTS 64          /* connections served at once */
+#define CTL_REQUEST_MAX 2048        /* the longest request any protocol of the server takes */
 #define CTL_CLIENT_TIMEOUT_MS 300000 /* reload waits for the new config to be built and applied */
 
 /* Each writes its body to `out` and returns 0 (OK) or -errno (ERR). NULL: command refused. */
@@ -41,12 +44,45 @@ int ctl_open(const char *path);
 /* Close the listening fd and remove the socket file. */
 void ctl_close(int listen_fd, const char *path);
 
+/* What the server has seen since it started; `clients` is the number connected now. */
+struct ctl_stats {
+	uint64_t accepted;  /* connections taken from the backlog */
+	uint64_t requests;  /* request lines run */
+	uint64_t served;    /* replies sent whole */
+	uint64_t timed_out; /* dropped at their deadline */
+	uint64_t evicted;   /* dropped before their request was whole, to make room for a new client */
+	uint64_t refused;   /* turned away: every slot was sending a reply */
+	uint32_t clients, max_clients;
+};
+
+/* What the server speaks: how a request ends and how it is answered. */
+struct ctl_proto {
+	size_t max_request;    /* bytes, at most CTL_REQUEST_MAX */
+	bool (*complete)(const char *req, size_t len); /* req[0..len) holds a whole request */
+	bool eof_ends_request; /* a request cut short by the client's shutdown is still answered */
+	/*
+	 * Write the whole reply for req (NUL-terminated, writable) to out; err is 0,
+	 * or -EMSGSIZE when max_request bytes came without a whole request. A
+	 * negative return drops the client without a reply.
+	 */
+	int (*respond)(void *arg, char *req, int err, FILE *out);
+};
+
 /*
- * Accept one pending client and serve it to completion. Returns 0 when a client
- * was served (whatever its command's outcome), -EAGAIN when none was pending, or
- * another -errno (the client went away or timed out).
+ * The server side, for an event loop: poll ctl_server_fd() for POLLIN with a
+ * timeout of at most ctl_server_timeout_ms(), then call ctl_server_run(), which
+ * never blocks. Handlers run inside ctl_server_run(). NULL + errno on failure.
  */
-int ctl_handle(int listen_fd, const struct ctl_handlers *h, void *ctx);
+struct ctl_server *ctl_server_new(int listen_fd, const struct ctl_handlers *h, void *ctx, int max_clients);
+/* The same server for another protocol (arg is passed to proto->respond). */
+struct ctl_server *ctl_server_new_proto(int listen_fd, const struct ctl_proto *proto, void *arg, int max_clients);
+void ctl_server_free(struct ctl_server *s);
+int ctl_server_fd(const struct ctl_server *s);
+/* Milliseconds until the next client deadline, -1 with no client connected. */
+int ctl_server_timeout_ms(const struct ctl_server *s);
+/* Accept, read, run and write whatever is ready, drop clients past their deadline: replies completed. */
+int ctl_server_run(struct ctl_server *s);
+void ctl_server_stats(const struct ctl_server *s, struct ctl_stats *ret);
 
 /*
  * Client: send `cmd` (one line, without the newline), copy the reply body to

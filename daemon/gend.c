@@ -110,6 +110,7 @@ static void print_version(void)
 
 struct gend {
 	struct rt rt;
+	struct ctl_server *ctl, *http; /* control socket; metrics listener or NULL */
 	const char *config;
 	uint64_t last_rx;
 	struct timespec last_ts;
@@ -157,12 +158,20 @@ static void tick(struct gend *g)
 	poll_faults(g);
 }
 
+/*
+ * The longest one start or reload may keep the main loop busy while the keeper
+ * feeds the watchdog: above each compile's own limit (custom NFs: at most 90 s),
+ * so a hung step is still caught, 100 s later plus WatchdogSec.
+ */
+#define GEN_STEP_MAX_USEC (100 * 1000000ull)
+
 static int do_reload(struct gend *g, FILE *out)
 {
 	char err[4096];
 	int r;
 
 	notify_reloading();
+	notify_busy_begin(GEN_STEP_MAX_USEC);
 	log_msg(6, "reloading %s", g->config);
 	r = rt_reload(&g->rt, g->config, err, sizeof(err));
 	if (r) {
@@ -175,14 +184,61 @@ static int do_reload(struct gend *g, FILE *out)
 		if (out)
 			fprintf(out, "reload applied: generation %u, %d chains\n", g->rt.generation, g->rt.nchains);
 	}
+	notify_busy_end();
 	notify_ready(NULL);
 	set_status(g);
 	return r;
 }
 
+/* The control server's own figures: a line of `status`, a member of `status --json`. */
+static void print_ctl_stats(const struct gend *g, FILE *out, bool json)
+{
+	struct ctl_stats st;
+
+	ctl_server_stats(g->ctl, &st);
+	if (json)
+		fprintf(out, "\"control\":{\"clients\":%u,\"max_clients\":%u,\"requests\":%llu,\"served\":%llu,"
+			"\"timed_out\":%llu,\"evicted\":%llu,\"refused\":%llu}", st.clients, st.max_clients,
+			(unsigned long long)st.requests, (unsigned long long)st.served, (unsigned long long)st.timed_out,
+			(unsigned long long)st.evicted, (unsigned long long)st.refused);
+	else
+		fprintf(out, "control:      %u of %u clients; %llu requests, %llu timed out, %llu evicted, %llu refused\n",
+			st.clients, st.max_clients, (unsigned long long)st.requests, (unsigned long long)st.timed_out,
+			(unsigned long long)st.evicted, (unsigned long long)st.refused);
+}
+
 static int h_status(void *ctx, FILE *out, bool json)
 {
-	rt_print_status(&((struct gend *)ctx)->rt, out, json);
+	struct gend *g = ctx;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!json) {
+		rt_print_status(&g->rt, out, false);
+		print_ctl_stats(g, out, false);
+		return 0;
+	}
+	/* The runtime's object, with "control" added as its last member. */
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	rt_print_status(&g->rt, f, true);
+	if (fclose(f)) {
+		free(buf);
+		return -ENOMEM;
+	}
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	if (!len || buf[len - 1] != '}') {
+		free(buf);
+		return -EPROTO;
+	}
+	fwrite(buf, 1, len - 1, out);
+	fputc(',', out);
+	print_ctl_stats(g, out, true);
+	fputs("}\n", out);
+	free(buf);
 	return 0;
 }
 
@@ -200,7 +256,19 @@ static int h_chains(void *ctx, FILE *out, bool json)
 
 static int h_metrics(void *ctx, FILE *out, bool json)
 {
-	metrics_print(&((struct gend *)ctx)->rt, out);
+	struct gend *g = ctx;
+	struct ctl_stats st;
+
+	metrics_print(&g->rt, out);
+	ctl_server_stats(g->ctl, &st);
+	fprintf(out, "# HELP gen_control_clients Control socket connections open now.\n"
+		     "# TYPE gen_control_clients gauge\ngen_control_clients %u\n", st.clients);
+	fprintf(out, "# HELP gen_control_dropped_total Control connections closed without a reply, by reason.\n"
+		     "# TYPE gen_control_dropped_total counter\n"
+		     "gen_control_dropped_total{reason=\"timeout\"} %llu\n"
+		     "gen_control_dropped_total{reason=\"evicted\"} %llu\n"
+		     "gen_control_dropped_total{reason=\"refused\"} %llu\n",
+		(unsigned long long)st.timed_out, (unsigned long long)st.evicted, (unsigned long long)st.refused);
 	return 0;
 }
 
@@ -333,14 +401,6 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	uint64_t wd_usec = 0;
 	struct itimerspec its = { { 1, 0 }, { 1, 0 } };
 
-	r = cfg_load(g->config, &cfg, err, sizeof(err));
-	if (!r)
-		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
-	if (r) {
-		log_lines(3, err);
-		cfg_free(cfg);
-		return 1;
-	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -348,6 +408,22 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	sigaddset(&mask, SIGPIPE);
 	/* Blocked before any thread starts, so only the event loop sees them. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	/* Fed at half the watchdog interval; without a watchdog it only extends the start and reload timeouts. */
+	if (notify_watchdog_usec(&wd_usec) <= 0 || !wd_usec)
+		wd_usec = 0;
+	r = notify_keeper_start(wd_usec ? wd_usec / 2 : 5000000);
+	if (r)
+		log_msg(4, "cannot start the watchdog keeper: %s; a long compile may outlive the watchdog", strerror(-r));
+	notify_busy_begin(GEN_STEP_MAX_USEC);
+	r = cfg_load(g->config, &cfg, err, sizeof(err));
+	if (!r)
+		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
+	if (r) {
+		log_lines(3, err);
+		cfg_free(cfg);
+		notify_keeper_stop();
+		return 1;
+	}
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	r = rt_start(&g->rt, cfg, backend, frames, CLS_PIN_DIR, err, sizeof(err));
@@ -380,8 +456,22 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	lfd = link_open();
 	if (lfd < 0)
 		log_msg(4, "cannot watch interfaces (rtnetlink): %s; a port that goes away is not noticed", strerror(-lfd));
+	g->ctl = ctl_server_new(cfd, &handlers, g, CTL_MAX_CLIENTS);
+	if (g->ctl && mfd >= 0)
+		g->http = metrics_http_server(mfd, &g->rt);
+	if (!g->ctl || (mfd >= 0 && !g->http)) {
+		log_msg(3, "failed to set up the control server: %s", strerror(errno));
+		ctl_server_free(g->ctl);
+		ctl_close(cfd, g->rt.cfg->control);
+		if (mfd >= 0)
+			close(mfd);
+		if (lfd >= 0)
+			close(lfd);
+		rt_stop(&g->rt);
+		return 1;
+	}
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (notify_watchdog_usec(&wd_usec) > 0 && wd_usec < 2000000) {
+	if (wd_usec && wd_usec < 2000000) {
 		its.it_interval.tv_sec = 0;
 		its.it_interval.tv_nsec = (long)(wd_usec / 2 * 1000);
 		its.it_value = its.it_interval;
@@ -390,17 +480,22 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	clock_gettime(CLOCK_MONOTONIC, &g->last_ts);
 	log_msg(6, "gend ready: %d ports, %d queues, %d chains, control socket %s", g->rt.nports, g->rt.nq,
 		g->rt.nchains, g->rt.cfg->control);
+	notify_busy_end();
 	notify_ready(NULL);
 	set_status(g);
 
 	for (;;) {
-		/* mfd -1 (no listener): poll ignores the entry. */
-		struct pollfd pfd[5] = { { sfd, POLLIN, 0 }, { cfd, POLLIN, 0 }, { tfd, POLLIN, 0 }, { mfd, POLLIN, 0 },
-					 { lfd, POLLIN, 0 } };
+		/* No metrics listener or no interface watch: fd -1, which poll ignores. */
+		struct pollfd pfd[5] = { { sfd, POLLIN, 0 }, { ctl_server_fd(g->ctl), POLLIN, 0 }, { tfd, POLLIN, 0 },
+					 { g->http ? ctl_server_fd(g->http) : -1, POLLIN, 0 }, { lfd, POLLIN, 0 } };
 		struct signalfd_siginfo si;
 		uint64_t ticks;
+		int wait = ctl_server_timeout_ms(g->ctl), hwait = g->http ? ctl_server_timeout_ms(g->http) : -1;
 
-		if (poll(pfd, 5, -1) < 0) {
+		if (hwait >= 0 && (wait < 0 || hwait < wait))
+			wait = hwait;
+		/* Wakes for a client's deadline too, so one that sends nothing is dropped on time. */
+		if (poll(pfd, 5, wait) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -409,12 +504,11 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 			if (read(tfd, &ticks, sizeof(ticks)) > 0)
 				tick(g);
 		}
-		if (pfd[1].revents & POLLIN) {
+		if (pfd[1].revents)
 			poll_faults(g); /* what a client reads of a failed chain already holds in XDP */
-			ctl_handle(cfd, &handlers, g);
-		}
-		if (pfd[3].revents & POLLIN)
-			metrics_http_handle(mfd, &g->rt);
+		ctl_server_run(g->ctl);
+		if (g->http)
+			ctl_server_run(g->http);
 		if ((pfd[4].revents & POLLIN) && (r = link_read(lfd, on_link, g)) < 0)
 			log_msg(4, "reading interface events: %s; some may have been missed", strerror(-r));
 		if (pfd[0].revents & POLLIN) {
@@ -431,6 +525,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	notify_stopping();
 	snprintf(control, sizeof(control), "%s", g->rt.cfg->control);
 	rt_stop(&g->rt);
+	ctl_server_free(g->ctl);
+	ctl_server_free(g->http);
 	ctl_close(cfd, control);
 	if (mfd >= 0)
 		close(mfd);
@@ -438,6 +534,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		close(lfd);
 	close(tfd);
 	close(sfd);
+	notify_keeper_stop();
 	log_msg(6, "gend stopped cleanly");
 	return 0;
 }

@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -258,7 +257,7 @@ int metrics_http_open(uint32_t addr, uint16_t port)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16)) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, SOMAXCONN)) {
 		r = -errno;
 		close(fd);
 		return r;
@@ -266,77 +265,57 @@ int metrics_http_open(uint32_t addr, uint16_t port)
 	return fd;
 }
 
-/* Read until the end of the request head (a blank line) or the deadline. */
-static int read_head(int fd, char *buf, size_t len, int64_t deadline)
+/* ---- HTTP/1.0 on the control server's event loop (ctl.c) ---- */
+
+static bool head_complete(const char *req, size_t len)
 {
-	size_t used = 0;
-
-	for (;;) {
-		int r = ctl_wait_fd(fd, POLLIN, deadline);
-		ssize_t n;
-
-		if (r)
-			return r;
-		n = recv(fd, buf + used, len - 1 - used, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -errno;
-		}
-		used += (size_t)n;
-		buf[used] = '\0';
-		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n"))
-			return 0;
-		if (n == 0 || used == len - 1)
-			return -EPROTO;
-	}
+	return strstr(req, "\r\n\r\n") || strstr(req, "\n\n");
 }
 
-static int reply(int fd, const char *status, const char *body, size_t len)
+static void http_reply(FILE *out, const char *status, const char *body, size_t len)
 {
-	char head[256];
-	int n = snprintf(head, sizeof(head),
-			 "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, len);
-	int r = ctl_send_all(fd, head, (size_t)n, METRICS_TIMEOUT_MS);
-
-	return r ? r : ctl_send_all(fd, body, len, METRICS_TIMEOUT_MS);
+	fprintf(out, "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		     "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, len);
+	fwrite(body, 1, len, out);
 }
 
-int metrics_http_handle(int listen_fd, struct rt *rt)
+/* GET /metrics (or /): every metric; anything else 404 or 405; a head too long or cut short: no reply. */
+static int http_respond(void *arg, char *req, int err, FILE *out)
 {
-	char req[2048], *body = NULL;
+	char *body = NULL;
 	size_t len = 0;
-	FILE *out;
-	int fd, r;
+	FILE *m;
 
-	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	r = read_head(fd, req, sizeof(req), ctl_now_ms() + METRICS_TIMEOUT_MS);
-	if (r)
-		goto out;
+	if (err)
+		return err;
 	if (strncmp(req, "GET ", 4)) {
-		r = reply(fd, "405 Method Not Allowed", "only GET\n", 9);
-		goto out;
+		http_reply(out, "405 Method Not Allowed", "only GET\n", 9);
+		return 0;
 	}
 	if (strncmp(req + 4, "/metrics ", 9) && strncmp(req + 4, "/ ", 2)) {
-		r = reply(fd, "404 Not Found", "see /metrics\n", 13);
-		goto out;
+		http_reply(out, "404 Not Found", "see /metrics\n", 13);
+		return 0;
 	}
-	out = open_memstream(&body, &len);
-	if (!out) {
-		r = -ENOMEM;
-		goto out;
+	m = open_memstream(&body, &len);
+	if (!m)
+		return -ENOMEM;
+	metrics_print(arg, m);
+	if (fclose(m)) {
+		free(body);
+		return -ENOMEM;
 	}
-	metrics_print(rt, out);
-	if (fclose(out)) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = reply(fd, "200 OK", body, len);
-out:
+	http_reply(out, "200 OK", body, len);
 	free(body);
-	close(fd);
-	return r;
+	return 0;
+}
+
+static const struct ctl_proto http_proto = {
+	.max_request = 2047,
+	.complete = head_complete,
+	.respond = http_respond,
+};
+
+struct ctl_server *metrics_http_server(int listen_fd, struct rt *rt)
+{
+	return ctl_server_new_proto(listen_fd, &http_proto, rt, METRICS_MAX_CLIENTS);
 }

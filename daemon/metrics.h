@@ -13,8 +13,9 @@
 #include <stdio.h>
 
 struct rt;
+struct ctl_server;
 
-#define METRICS_TIMEOUT_MS 1000 /* a slow scraper holds the daemon this long at most */
+#define METRICS_MAX_CLIENTS 16 /* scrapers served at once */
 
 /* Write every metric of rt to out. */
 void metrics_print(struct rt *rt, FILE *out);
@@ -23,10 +24,10 @@ void metrics_print(struct rt *rt, FILE *out);
 int metrics_http_open(uint32_t addr, uint16_t port);
 
 /*
- * Accept one pending client, read its request and answer GET /metrics (or /)
- * with metrics_print(rt); anything else gets 404 or 405. 0 when a client was
- * served, -EAGAIN when none was pending, another -errno when it failed.
+ * A server (ctl.h) on listen_fd answering GET /metrics (or /) with
+ * metrics_print(rt); anything else gets 404 or 405. Each scraper has the
+ * control socket's deadlines, and a slow one delays only itself. NULL + errno.
  */
-int metrics_http_handle(int listen_fd, struct rt *rt);
+struct ctl_server *metrics_http_server(int listen_fd, struct rt *rt);
 
 #endif

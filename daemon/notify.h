@@ -7,6 +7,7 @@
 #ifndef GEN_NOTIFY_H
 #define GEN_NOTIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* READY=1, with STATUS= when status is not NULL: XDP attached, sockets bound, backend up. */
@@ -22,6 +23,22 @@ int notify_watchdog(void);
  * (0 when none). Returns >0 when enabled, 0 when not, -errno on a bad environment.
  */
 int notify_watchdog_usec(uint64_t *ret_usec);
+/*
+ * WATCHDOG=1 with EXTEND_TIMEOUT_USEC=usec: alive, and the start, reload or stop
+ * in progress needs up to usec more than the unit's timeout.
+ */
+int notify_busy(uint64_t usec);
+/*
+ * The keeper: a thread that, between notify_busy_begin() and notify_busy_end(),
+ * sends notify_busy() every interval_usec, so a long step of the main loop (a
+ * compile during start or reload) neither starves the watchdog nor overruns the
+ * unit's start/reload timeout. It stops feeding max_usec after the begin, so a
+ * step that hangs still gets the service restarted. 0 or -errno.
+ */
+int notify_keeper_start(uint64_t interval_usec);
+void notify_keeper_stop(void);
+void notify_busy_begin(uint64_t max_usec);
+void notify_busy_end(void);
 /* STOPPING=1 */
 int notify_stopping(void);
 

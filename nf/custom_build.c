@@ -37,6 +37,8 @@
 #define CUSTOM_CACHE_DEFAULT "/var/cache/gen"
 #define CUSTOM_SOURCE_MAX (4u << 20)
 #define CUSTOM_TIMEOUT_DEFAULT 30
+/* Below gend's bound on one long step (GEN_STEP_MAX_S, 100 s), which systemd grants through the watchdog. */
+#define CUSTOM_TIMEOUT_MAX 90
 #define CUSTOM_CC_ARGS_MAX 16
 
 extern char **environ;
@@ -465,9 +467,9 @@ static int parse_opts(const struct nf_cfg *cfg, struct custom_opts *o, int *ret_
 	}
 	v = nf_cfg_get(cfg, "compile_timeout", &line);
 	if (v) {
-		if (parse_u32(v, 3600, &t) || !t) {
-			snprintf(err, errlen, "%s:%d: nf '%s': compile_timeout '%s' must be 1..3600 seconds",
-				 cfg->file, line, cfg->name, v);
+		if (parse_u32(v, CUSTOM_TIMEOUT_MAX, &t) || !t) {
+			snprintf(err, errlen, "%s:%d: nf '%s': compile_timeout '%s' must be 1..%d seconds",
+				 cfg->file, line, cfg->name, v, CUSTOM_TIMEOUT_MAX);
 			return -EINVAL;
 		}
 		o->timeout_s = (int)t;

@@ -28,6 +28,7 @@
 
 #include "cls.h"
 #include "cls_tab.h"
+#include "cls_ref.h"
 
 #define ANY_PORTS 0, 65535, 0, 65535
 #define IP(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
@@ -819,6 +820,138 @@ Test(bpf, host_copy_matches_program, .timeout = 300)
 		  seen[CLS_MISS], seen[CLS_OTHER], seen[CLS_MALFORMED]);
 	cr_log_info("host copy vs program: match %ld, miss %ld, other %ld, malformed %ld, all agree", seen[CLS_MATCH],
 		    seen[CLS_MISS], seen[CLS_OTHER], seen[CLS_MALFORMED]);
+	free(r);
+	cls_close(c, false);
+}
+
+/* ---- the program against the plain C reference (cls_ref.h), random and mutated frames ---- */
+
+/* Damage a frame the way a hostile or broken sender would; returns the new length. */
+static int mutate(uint8_t *f, int len, int cap)
+{
+	int vlan = len >= 18 && f[12] == 0x81 && f[13] == 0x00, l3 = ETH_HLEN + 4 * vlan;
+
+	switch (rnd() % 12) {
+	case 0: /* random bytes, random length */
+		len = (int)(rnd() % 128);
+		for (int i = 0; i < len; i++)
+			f[i] = (uint8_t)rnd();
+		if (len >= 14 && rnd() % 2)
+			f[12] = 0x08, f[13] = rnd() % 4 ? 0x00 : 0x06;
+		return len;
+	case 1: /* bits flipped anywhere in the headers */
+		for (int i = 1 + rnd() % 4; i > 0 && len; i--)
+			f[rnd() % (len < 64 ? len : 64)] ^= (uint8_t)(1u << (rnd() % 8));
+		return len;
+	case 2: /* cut anywhere */
+		return (int)(rnd() % (len + 1));
+	case 3: /* version and IHL */
+		if (len > l3)
+			f[l3] = (uint8_t)rnd();
+		return len;
+	case 4: /* total length */
+		if (len > l3 + 3)
+			f[l3 + 2] = (uint8_t)(rnd() % 3 ? 0 : rnd()), f[l3 + 3] = (uint8_t)rnd();
+		return len;
+	case 5: /* fragment offset and flags */
+		if (len > l3 + 7)
+			f[l3 + 6] = (uint8_t)rnd(), f[l3 + 7] = (uint8_t)(rnd() % 2 ? 0 : rnd());
+		return len;
+	case 6: /* protocol */
+		if (len > l3 + 9)
+			f[l3 + 9] = (uint8_t)(rnd() % 2 ? (uint32_t[]){ 1, 6, 17, 47 }[rnd() % 4] : rnd());
+		return len;
+	case 7: /* trailing junk beyond total length */
+		while (len < cap && rnd() % 8)
+			f[len++] = (uint8_t)rnd();
+		return len;
+	case 8: /* a VLAN tag, or a second one */
+		if (len + 4 <= cap && len >= 12) {
+			memmove(f + 16, f + 12, (size_t)len - 12);
+			f[12] = 0x81, f[13] = 0x00, f[14] = (uint8_t)rnd(), f[15] = (uint8_t)rnd();
+			len += 4;
+		}
+		return len;
+	default:
+		return len;
+	}
+}
+
+static const char *const ref_names[] = { "match", "miss", "not IPv4", "malformed" };
+
+Test(bpf, program_vs_reference_1024_rules, .timeout = 600)
+{
+	/* CI runs 200000; GEN_CLS_REF_PACKETS=1000000 (and GEN_CLS_REF_SEED=N for other rules) locally. */
+	const char *env = getenv("GEN_CLS_REF_PACKETS"), *seed = getenv("GEN_CLS_REF_SEED");
+	long want_n = env ? atol(env) : 200000, seen[4] = { 0 };
+	int va, vb, ifs[3];
+	struct cls *c = open_or_skip();
+	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
+	uint8_t f[2048];
+	struct timespec t0, t1;
+
+	cr_assert(want_n > 0, "GEN_CLS_REF_PACKETS=%s", env);
+	if (seed)
+		rng = strtoull(seed, NULL, 0) | 1;
+	private_netns(&va, &vb);
+	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
+	for (int i = 0; i < GEN_CLS_MAX_RULES; i++)
+		r[i] = rnd_rule(3, ifs);
+	cr_assert_eq(cls_set_rules(c, r, GEN_CLS_MAX_RULES), 0, "%s", cls_strerror(c));
+	const struct cls_tab *t = cls_host_table(c);
+
+	cr_assert_not_null(t);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long k = 0; k < want_n; k++) {
+		struct pkt p;
+		int len = rnd_frame(f, &p), ifx = ifs[rnd() % 3];
+
+		for (int m = rnd() % 3; m > 0; m--)
+			len = mutate(f, len, (int)sizeof(f));
+		if (len < ETH_HLEN)
+			len = ETH_HLEN; /* the kernel runs no XDP test on less */
+		struct cls_ref_result want = cls_ref_classify(r, GEN_CLS_MAX_RULES, f, (uint32_t)len, (uint32_t)ifx);
+		int act = run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
+		struct cls_last l = last(c);
+		struct cls_fields fl = { 0 };
+		uint32_t rank = ~0u, chain = 0;
+		enum cls_result hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
+
+		seen[want.v]++;
+		switch (want.v) {
+		case CLS_REF_MATCH:
+			cr_assert(l.verdict == CLS_V_NO_SOCKET && l.rule == (uint32_t)want.rank &&
+				  l.chain_id == r[want.rank].chain_id,
+				  "packet %ld (%d B): reference rule %d chain %u, program verdict %u rule %u chain %u", k, len,
+				  want.rank, r[want.rank].chain_id, l.verdict, l.rule, l.chain_id);
+			cr_assert(hr == CLS_MATCH && rank == (uint32_t)want.rank && chain == r[want.rank].chain_id,
+				  "packet %ld: reference rule %d, host copy %d rule %u", k, want.rank, hr, rank);
+			break;
+		case CLS_REF_MISS:
+		case CLS_REF_OTHER:
+			cr_assert(l.verdict == CLS_V_UNMATCHED && act == XDP_PASS,
+				  "packet %ld (%d B): reference %s, program verdict %u rule %u action %d", k, len,
+				  ref_names[want.v], l.verdict, l.rule, act);
+			cr_assert_eq(hr, want.v == CLS_REF_MISS ? CLS_MISS : CLS_OTHER, "packet %ld: host copy %d", k, hr);
+			break;
+		case CLS_REF_MALFORMED:
+			cr_assert(l.verdict == CLS_V_MALFORMED && act == XDP_PASS,
+				  "packet %ld (%d B): reference malformed, program verdict %u action %d", k, len, l.verdict, act);
+			cr_assert_eq(hr, CLS_MALFORMED, "packet %ld: host copy %d", k, hr);
+			break;
+		}
+		if (want.v <= CLS_REF_MISS)
+			cr_assert(l.sport == want.sport && l.dport == want.dport, "packet %ld: ports %u/%u, reference %u/%u",
+				  k, l.sport, l.dport, want.sport, want.dport);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_expect(seen[CLS_REF_MATCH] > want_n / 10 && seen[CLS_REF_MISS] > want_n / 50 &&
+		  seen[CLS_REF_OTHER] > want_n / 500 && seen[CLS_REF_MALFORMED] > want_n / 20,
+		  "too little of each outcome: match %ld miss %ld other %ld malformed %ld", seen[0], seen[1], seen[2],
+		  seen[3]);
+	cr_log_info("program vs reference, 1024 rules: %ld packets in %.1f s (match %ld, miss %ld, not IPv4 %ld, "
+		    "malformed %ld), all agree", want_n, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+		    seen[0], seen[1], seen[2], seen[3]);
 	free(r);
 	cls_close(c, false);
 }

@@ -43,10 +43,14 @@ recv_wait a
 ctl metrics >"$WORK/ctl.prom" || fail "genctl metrics: $(cat "$WORK/ctl.prom")"
 # The listener is in gen's namespace; its loopback is only reachable there.
 nsenter --net=/var/run/netns/"$NS_GEN" $PY - "$PORT" >"$WORK/http.prom" 2>"$WORK/http.err" <<'PY' || fail "HTTP scrape: $(cat "$WORK/http.err")"
-import sys, urllib.request, urllib.error
+import socket, sys, time, urllib.request, urllib.error
 base = f"http://127.0.0.1:{sys.argv[1]}"
+# Idle scrapers, more than the listener serves at once, delay nobody else.
+idle = [socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5) for _ in range(40)]
+t0 = time.monotonic()
 r = urllib.request.urlopen(base + "/metrics", timeout=5)
 assert r.status == 200, r.status
+assert time.monotonic() - t0 < 0.5, f"scrape took {time.monotonic() - t0:.2f} s beside 40 idle connections"
 assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4"), r.headers["Content-Type"]
 sys.stdout.write(r.read().decode())
 try:
@@ -55,7 +59,7 @@ try:
 except urllib.error.HTTPError as e:
     assert e.code == 404, e.code
 PY
-ok "genctl metrics and GET /metrics answered (404 elsewhere)"
+ok "genctl metrics and GET /metrics answered (404 elsewhere), beside 40 idle HTTP connections"
 
 for src in ctl http; do
 	$PY - "$WORK/$src.prom" $N <<'PY' || fail "$src metrics: $(head -c 3000 "$WORK/$src.prom")"

@@ -21,7 +21,8 @@ static char dir[64], sock_path[128];
 static int listen_fd = -1;
 static pthread_t server;
 static volatile bool stop;
-static volatile int last_handle_rc;
+static struct ctl_server *srv;
+static int srv_max = CTL_MAX_CLIENTS;
 
 static int fake_status(void *ctx, FILE *out, bool json)
 {
@@ -64,13 +65,15 @@ static struct ctl_handlers handlers = {
 	/* .chains left NULL: refused */
 };
 
+/* The daemon's loop in miniature: poll the server's fd up to its next deadline, then step it. */
 static void *serve_loop(void *arg)
 {
 	while (!stop) {
-		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		int t = ctl_server_timeout_ms(srv);
+		struct pollfd p = { .fd = ctl_server_fd(srv), .events = POLLIN };
 
-		if (poll(&p, 1, 50) > 0)
-			last_handle_rc = ctl_handle(listen_fd, &handlers, "ctx-ok");
+		poll(&p, 1, t < 0 || t > 50 ? 50 : t);
+		ctl_server_run(srv);
 	}
 	return NULL;
 }
@@ -87,6 +90,8 @@ static void start_server(void)
 {
 	listen_fd = ctl_open(sock_path);
 	cr_assert_geq(listen_fd, 0, "ctl_open: %s", strerror(-listen_fd));
+	srv = ctl_server_new(listen_fd, &handlers, "ctx-ok", srv_max);
+	cr_assert_not_null(srv);
 	stop = false;
 	cr_assert_eq(pthread_create(&server, NULL, serve_loop, NULL), 0);
 }
@@ -98,6 +103,8 @@ static void teardown(void)
 	if (listen_fd >= 0) {
 		stop = true;
 		pthread_join(server, NULL);
+		ctl_server_free(srv);
+		srv = NULL;
 		ctl_close(listen_fd, sock_path);
 		listen_fd = -1;
 	}
@@ -169,11 +176,16 @@ Test(ctl, socket_mode_and_parent_dir)
 	cr_assert(fcntl(listen_fd, F_GETFD) & FD_CLOEXEC);
 }
 
-Test(ctl, handle_without_client_is_eagain)
+Test(ctl, run_without_client_does_nothing)
 {
 	listen_fd = ctl_open(sock_path);
 	cr_assert_geq(listen_fd, 0);
-	cr_assert_eq(ctl_handle(listen_fd, &handlers, NULL), -EAGAIN);
+	srv = ctl_server_new(listen_fd, &handlers, NULL, 4);
+	cr_assert_not_null(srv);
+	cr_assert_eq(ctl_server_run(srv), 0);
+	cr_assert_eq(ctl_server_timeout_ms(srv), -1, "no client, no deadline");
+	ctl_server_free(srv);
+	srv = NULL;
 	ctl_close(listen_fd, sock_path);
 	listen_fd = -1;
 	cr_assert_eq(access(sock_path, F_OK), -1, "ctl_close removes the socket");
@@ -197,43 +209,57 @@ static int raw_connect(void)
 	return fd;
 }
 
+static struct ctl_stats server_stats(void)
+{
+	struct ctl_stats st;
+
+	ctl_server_stats(srv, &st);
+	return st;
+}
+
+static void *drip_loop(void *arg)
+{
+	int fd = *(int *)arg;
+
+	for (int i = 0; i < 30; i++) {
+		if (send(fd, "s", 1, MSG_NOSIGNAL) < 0)
+			break;
+		usleep(100000);
+	}
+	return NULL;
+}
+
 Test(ctl, silent_client_times_out_on_the_server)
 {
 	struct timespec t0;
 	char buf[64];
-	int fd, r;
+	int fd;
 
-	listen_fd = ctl_open(sock_path);
-	cr_assert_geq(listen_fd, 0);
+	start_server();
 	fd = raw_connect();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = ctl_handle(listen_fd, &handlers, NULL);
-	double s = elapsed(&t0);
-	cr_assert_eq(r, -ETIMEDOUT, "got %d", r);
-	cr_assert(s >= 0.9 && s < 3.0, "server waited %.2f s", s);
+	/* Meanwhile others are served at once. */
+	cr_assert_eq(ask("status", buf, sizeof(buf), 500), 0);
+	cr_assert(elapsed(&t0) < 0.5);
 	cr_assert_eq(recv(fd, buf, sizeof(buf), 0), 0, "the server closed without replying");
+	double s = elapsed(&t0);
+	cr_assert(s >= 0.9 && s < 3.0, "server dropped the silent client after %.2f s", s);
 	close(fd);
 
-	/* A slow drip is bounded by the same deadline, not per byte. */
-	fd = raw_connect();
-	pid_t pid = fork();
-	if (pid == 0) {
-		for (int i = 0; i < 30; i++) {
-			send(fd, "s", 1, MSG_NOSIGNAL);
-			usleep(100000);
-		}
-		_exit(0);
-	}
+	/* A slow drip is bounded by the same deadline, not per byte. (A thread, not a
+	 * child: a child would hold a copy of the server's end of the connection.) */
+	pthread_t drip;
+	int dfd = raw_connect();
+
+	cr_assert_eq(pthread_create(&drip, NULL, drip_loop, &dfd), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	r = ctl_handle(listen_fd, &handlers, NULL);
+	/* Closed with the drip unread: end of file or a reset, never a reply. */
+	cr_assert_leq(recv(dfd, buf, sizeof(buf), 0), 0, "the server closed without replying");
 	s = elapsed(&t0);
-	cr_assert_eq(r, -ETIMEDOUT, "got %d", r);
 	cr_assert(s < 2.0, "server waited %.2f s", s);
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	close(fd);
-	ctl_close(listen_fd, sock_path);
-	listen_fd = -1;
+	pthread_join(drip, NULL);
+	close(dfd);
+	cr_assert_eq(server_stats().timed_out, 2);
 }
 
 Test(ctl, unanswering_server_times_out_on_the_client)
@@ -332,6 +358,90 @@ Test(ctl, big_reply_arrives_whole)
 	cr_assert_eq(lines, 200000);
 	free(body);
 	handlers.chains = NULL;
+}
+
+/* A connected socket that never sends: connect without blocking, retrying while the backlog is full. */
+static int idle_connect(double deadline_s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timespec t0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	cr_assert_geq(fd, 0);
+	strcpy(sa.sun_path, sock_path);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		if (errno != EAGAIN || elapsed(&t0) > deadline_s) {
+			close(fd);
+			return -1;
+		}
+		usleep(1000);
+	}
+	return fd;
+}
+
+Test(ctl, idle_clients_do_not_stall_status)
+{
+	enum { N = 200 };
+	int fds[N], connected = 0;
+	struct timespec t0;
+	char buf[256];
+
+	start_server();
+	for (int i = 0; i < N; i++) {
+		fds[i] = idle_connect(0.5);
+		connected += fds[i] >= 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int r = ask("status", buf, sizeof(buf), 3000);
+	double s = elapsed(&t0);
+	cr_assert_eq(r, 0, "status with %d idle clients connected: %d (%s)", connected, r, strerror(-r));
+	cr_assert_str_eq(buf, "backend: cpu\nports: 2\n");
+	cr_assert(s < 0.5, "status took %.3f s with %d idle clients", s, connected);
+	cr_assert_eq(connected, N, "only %d of %d idle clients could connect", connected, N);
+	struct ctl_stats st = server_stats();
+	cr_assert_leq(st.clients, CTL_MAX_CLIENTS);
+	cr_assert_geq(st.evicted, N - CTL_MAX_CLIENTS, "idle clients beyond the cap make room: %llu evicted",
+		      (unsigned long long)st.evicted);
+	cr_log_info("status answered in %.1f ms beside %d idle clients (%u held, %llu evicted)", s * 1e3, connected,
+		    st.clients, (unsigned long long)st.evicted);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+}
+
+/* Every slot busy sending a big reply to a client that does not read: the next one is refused at once. */
+Test(ctl, clients_beyond_the_cap_are_refused_and_counted)
+{
+	enum { MAX = 4 };
+	int fds[MAX], fd;
+	char buf[256];
+	ssize_t n;
+
+	handlers.chains = fake_big;
+	srv_max = MAX;
+	start_server();
+	for (int i = 0; i < MAX; i++) {
+		fds[i] = raw_connect();
+		cr_assert_eq(send(fds[i], "chains\n", 7, 0), 7);
+	}
+	while (server_stats().requests < MAX)
+		usleep(10000);
+	fd = raw_connect();
+	n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert(!strncmp(buf, "ERR\nbusy", 8), "%s", buf);
+	close(fd);
+	struct ctl_stats st = server_stats();
+	cr_assert_eq(st.refused, 1);
+	cr_assert_eq(st.clients, MAX);
+	/* Once they hang up, the server answers again. */
+	for (int i = 0; i < MAX; i++)
+		close(fds[i]);
+	usleep(200000);
+	cr_assert_eq(ask("status", buf, sizeof(buf), 2000), 0);
+	handlers.chains = NULL;
+	srv_max = CTL_MAX_CLIENTS;
 }
 
 Test(ctl, json_string_escaping)

@@ -127,3 +127,50 @@ Test(notify, without_a_manager_nothing_is_sent)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	cr_assert_lt(recv(fd, buf, sizeof(buf), 0), 0, "no datagram");
 }
+
+/* Datagrams that arrive within ms milliseconds, with their arrival times (usec). */
+static int collect(int ms, uint64_t *at, int max)
+{
+	struct timeval tv = { .tv_usec = 20000 };
+	uint64_t end = mono_usec() + (uint64_t)ms * 1000;
+	char buf[256];
+	int n = 0;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (mono_usec() < end) {
+		ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
+
+		if (r <= 0)
+			continue;
+		buf[r] = '\0';
+		cr_assert_str_eq(buf, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=300000", "keeper sent '%s'", buf);
+		if (n < max)
+			at[n] = mono_usec();
+		n++;
+	}
+	return n;
+}
+
+Test(notify, keeper_feeds_while_busy_and_only_within_its_bound)
+{
+	uint64_t at[64], t0;
+	int n;
+
+	cr_assert_eq(notify_keeper_start(100000), 0);
+	cr_assert_eq(collect(300, at, 64), 0, "idle: nothing sent");
+	t0 = mono_usec();
+	notify_busy_begin(10000000);
+	n = collect(1000, at, 64);
+	cr_assert(n >= 8 && n <= 12, "%d messages in 1 s at a 100 ms interval", n);
+	cr_assert_lt(at[0] - t0, 50000, "the first one goes out at once");
+	for (int i = 1; i < n; i++)
+		cr_assert_lt(at[i] - at[i - 1], 200000, "gap %d: %" PRIu64 " us", i, at[i] - at[i - 1]);
+	notify_busy_end();
+	cr_assert_leq(collect(300, at, 64), 1, "nothing after the end (one may have been in flight)");
+	/* A step that never ends: fed only for its bound, then the watchdog may fire. */
+	notify_busy_begin(350000);
+	n = collect(1000, at, 64);
+	cr_assert(n >= 3 && n <= 5, "%d messages within a 350 ms bound", n);
+	notify_busy_end();
+	notify_keeper_stop();
+}
