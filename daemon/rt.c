@@ -20,11 +20,13 @@ static int select_backend(struct rt *rt, const struct cfg *cfg, const char *over
 	enum cfg_backend want = cfg->backend;
 	char why[128] = "";
 
-	if (override)
+	/* Only --backend overrides each chain's own `backend` (which [gen]'s fills in where a chain sets none). */
+	if (override) {
 		want = !strcmp(override, "gpu") ? CFG_BACKEND_GPU :
 		       !strcmp(override, "cpu") ? CFG_BACKEND_CPU :
 		       !strcmp(override, "hybrid") ? CFG_BACKEND_HYBRID : CFG_BACKEND_AUTO;
-	rt->backend_override = want;
+		rt->backend_override = want;
+	}
 	if (want == CFG_BACKEND_CPU) {
 		rt->be = &backend_cpu;
 		snprintf(rt->backend_why, sizeof(rt->backend_why), "cpu (configured)");

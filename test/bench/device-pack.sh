@@ -10,6 +10,10 @@ rm -rf .devbuild
 cp -a "$build" .devbuild
 find .devbuild -type d -name CMakeFiles -prune -exec rm -rf {} +
 find .devbuild \( -name '*.o' -o -name '*.a' \) -delete
+# What only the CI machine runs stays behind (the carry is limited): the fuzz
+# replayers and the unit tests that have no GPU part.
+rm -rf .devbuild/test/fuzz
+find .devbuild/test/unit -maxdepth 1 -type f -perm -u+x ! -name test_gpu_parity ! -name test_rtc -delete
 find .devbuild -type f -perm -u+x -exec strip --strip-debug {} + 2>/dev/null || true
 if [ ! -d .devbundle/data ]; then
 	bash ../shared/tools/device-bundle.sh .devbundle "$build/daemon/gend" "$build/test/bench/gen-bench" \

@@ -5,7 +5,11 @@
 # GPU, then back when the load falls; no packet lost, and the NF state moved
 # both ways (flowmon counted every packet; ESP encrypt + decrypt in one chain:
 # every packet encrypted and decrypted once, no replay, so the sequence numbers
-# and the replay window went along). Needs GEN_BACKEND=gpu and a GPU.
+# and the replay window went along). The decrypt's window is 1024: batches in
+# flight together on the GPU take their sequence numbers in any order (see
+# nf/ipsec_esp.md), which a 64-packet window inside the same chain counts as
+# replays; a lost sequence number on a move would show as replays of nearly
+# every packet after it. Needs GEN_BACKEND=gpu and a GPU.
 . "$(dirname "$0")/lib.sh"
 [ "${GEN_BACKEND:-cpu}" = gpu ] || skip "needs GEN_BACKEND=gpu on a machine with a GPU"
 command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU' || skip "no GPU"
@@ -34,6 +38,7 @@ $KEYS
 [nf esp_d]
 type = ipsec_esp
 direction = decrypt
+replay_window = 1024
 $KEYS
 
 [chain h]
@@ -56,10 +61,10 @@ wait_for() { # placement
 sleep 1
 [ "$(placement)" = "cpu 0" ] || fail "a hybrid chain at 2000 pps should start on the cpu: $(placement)"
 ok "at 2000 pps the hybrid chain runs on the cpu"
-ctl synth-rate 200000 >/dev/null || fail "synth-rate"
+ctl synth-rate 50000 >/dev/null || fail "synth-rate"
 wait_for gpu
 sleep 1
-ok "at 200000 pps it moved to the GPU ($(placement))"
+ok "at 50000 pps it moved to the GPU ($(placement))"
 ctl synth-rate 2000 >/dev/null || fail "synth-rate"
 wait_for cpu
 sleep 0.5
