@@ -78,6 +78,10 @@ net_setup() {
 	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.2.1/24 dev gout
 	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.3.1/24 dev gout2
 	nsenter --net=/var/run/netns/"$NS_GEN" sysctl -qw net.ipv4.ip_forward=1
+	# The end hosts never forward, whatever the machine's own setting (new namespaces
+	# copy it): a receiver that routed frames back into gout would loop them.
+	nsenter --net=/var/run/netns/"$NS_SND" sysctl -qw net.ipv4.ip_forward=0
+	nsenter --net=/var/run/netns/"$NS_RCV" sysctl -qw net.ipv4.ip_forward=0
 	nsenter --net=/var/run/netns/"$NS_SND" ip route add default via 10.10.1.2
 	nsenter --net=/var/run/netns/"$NS_RCV" ip route add default via 10.10.2.1
 	nsenter --net=/var/run/netns/"$NS_SND" ip link set lo up; nsenter --net=/var/run/netns/"$NS_GEN" ip link set lo up; nsenter --net=/var/run/netns/"$NS_RCV" ip link set lo up
