@@ -38,10 +38,8 @@ if [ "$BE" = gpu ]; then default_parts="$default_parts fig6"; default_sweep="gpu
 PARTS=" ${ELASTIC_PARTS:-$default_parts} "
 export GENCTL SOCK GENS=$((2 * Q))
 net_setup
-rules=${GEN_SHARED_DATA:-$D0/../../../shared/data}/snort-community/community.rules
 CHAIN=${ELASTIC_CHAIN:-paper}
-[ "$CHAIN" = paper ] && [ ! -r "$rules" ] && CHAIN=light
-printf '0.0.0.0/0 02:00:00:00:00:99\n10.255.0.0/16 02:00:00:00:00:02\n' >"$WORK/routes"
+[ "$CHAIN" = paper ] && [ ! -r "$COMMUNITY_RULES" ] && CHAIN=light
 
 # write_cfg BACKEND SIZE [CHAIN-KEYS] [NFS] [GEN-KEYS]: one chain over the synthetic ports.
 write_cfg() {
@@ -53,28 +51,15 @@ synth_flows = 64
 synth_rate = 0
 $genkeys
 
-[nf router]
-type = ipv4_router
-routes = $WORK/routes
-
 [nf fm]
 type = flowmon
-
-[nf esp]
-type = ipsec_esp
-direction = encrypt
-spi = 0x1001
-enc_key = 00112233445566778899aabbccddeeff
-auth_key = 0102030405060708090a0b0c0d0e0f1011121314
-tunnel_src = 192.0.2.1
-tunnel_dst = 192.0.2.2
 EOF
 	for i in 1 2 3 4 5 6 7; do printf '\n[nf t%d]\ntype = ttl_dec\n' "$i" >>"$WORK/chains.ini"; done
 	if [ -z "$nfs" ]; then
 		if [ "$CHAIN" = paper ]; then nfs="router nids esp"; else nfs="router fm esp"; fi
 	fi
 	# The rules take a while to compile: only when the chain runs them.
-	[[ " $nfs " == *" nids "* ]] && printf '\n[nf nids]\ntype = nids\nrules = %s\naction = drop\n' "$rules" >>"$WORK/chains.ini"
+	if [[ " $nfs " == *" nids "* ]]; then cfg_paper_nfs nids; else cfg_paper_nfs; fi
 	printf '\n[chain c]\nid = 1\nmatch = proto udp\nnfs = %s\noutput = 2\n%s\n' "$nfs" "$keys" >>"$WORK/chains.ini"
 }
 
@@ -129,7 +114,7 @@ if [[ $PARTS == *" chainlen "* ]]; then
 	echo "== throughput vs chain length ($BE, 64 B)"
 	echo "backend,nfs,pps" >"$OUT/chainlen.csv"
 	all="router fm esp t1 t2 t3 t4"
-	[ -r "$rules" ] && all="router nids esp fm t1 t2 t3"
+	[ -r "$COMMUNITY_RULES" ] && all="router nids esp fm t1 t2 t3"
 	for n in 1 2 3 4 5 6 7; do
 		write_cfg "$BE" 64 "" "$(echo $all | cut -d' ' -f1-$n)"
 		run_gend

@@ -23,35 +23,9 @@ synth_size = ${SYNTH_SIZE:-64}
 synth_flows = ${SYNTH_FLOWS:-16}
 EOF
 if [ "${SYNTH_CHAIN:-empty}" = paper ]; then
-	rules=${GEN_SHARED_DATA:-$D0/../../../shared/data}/snort-community/community.rules
-	[ -r "$rules" ] || skip "paper chain: no community rules at $rules"
-	printf '0.0.0.0/0 02:00:00:00:00:99\n10.255.0.0/16 02:00:00:00:00:02\n' >"$WORK/routes"
-	cat >>"$WORK/chains.ini" <<EOF
-
-[nf router]
-type = ipv4_router
-routes = $WORK/routes
-
-[nf nids]
-type = nids
-rules = $rules
-action = drop
-
-[nf esp]
-type = ipsec_esp
-direction = encrypt
-spi = 0x1001
-enc_key = 00112233445566778899aabbccddeeff
-auth_key = 0102030405060708090a0b0c0d0e0f1011121314
-tunnel_src = 192.0.2.1
-tunnel_dst = 192.0.2.2
-
-[chain paper]
-id = 1
-match = proto udp
-nfs = router nids esp
-output = 2
-EOF
+	[ -r "$COMMUNITY_RULES" ] || skip "paper chain: no community rules at $COMMUNITY_RULES"
+	cfg_paper_nfs nids
+	printf '\n[chain paper]\nid = 1\nmatch = proto udp\nnfs = router nids esp\noutput = 2\n' >>"$WORK/chains.ini"
 else
 	cfg_empty_chain
 fi

@@ -96,6 +96,25 @@ net_add_loop() {
 	GEN_PORTS="gin gout gout2 gla glb"
 }
 
+# One ESP SA's keys and tunnel, shared by the tests and benchmarks (each adds its spi).
+ESP_SA="enc_key = 00112233445566778899aabbccddeeff
+auth_key = 0102030405060708090a0b0c0d0e0f1011121314
+tunnel_src = 192.0.2.1
+tunnel_dst = 192.0.2.2"
+# The Snort community rules of the shared data folder (GEN_SHARED_DATA names another).
+COMMUNITY_RULES=${GEN_SHARED_DATA:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/shared/data}/snort-community/community.rules
+
+# The paper chain's NFs for frames of synthetic ports (to 10.255.P.1): [nf router],
+# [nf esp] (encrypt) and, with "nids" as $1, [nf nids] on the community rules.
+cfg_paper_nfs() {
+	printf '0.0.0.0/0 02:00:00:00:00:99\n10.255.0.0/16 02:00:00:00:00:02\n' >"$WORK/routes"
+	printf '\n[nf router]\ntype = ipv4_router\nroutes = %s\n\n[nf esp]\ntype = ipsec_esp\ndirection = encrypt\nspi = 0x1001\n%s\n' \
+		"$WORK/routes" "$ESP_SA" >>"$WORK/chains.ini"
+	if [ "${1:-}" = nids ]; then
+		printf '\n[nf nids]\ntype = nids\nrules = %s\naction = drop\n' "$COMMUNITY_RULES" >>"$WORK/chains.ini"
+	fi
+}
+
 # Write the [gen] section to $WORK/chains.ini; the caller appends [nf]/[chain] sections.
 cfg_begin() {
 	cat >"$WORK/chains.ini" <<-EOF2

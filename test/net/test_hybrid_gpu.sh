@@ -17,10 +17,7 @@ GEN_PORTS="synth:0 synth:1"
 net_require
 net_setup
 KEYS="spi = 0x3003
-enc_key = 00112233445566778899aabbccddeeff
-auth_key = 0102030405060708090a0b0c0d0e0f1011121314
-tunnel_src = 192.0.2.1
-tunnel_dst = 192.0.2.2"
+$ESP_SA"
 cfg_begin
 cat >>"$WORK/chains.ini" <<CFG
 synth_size = 64

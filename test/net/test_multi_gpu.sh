@@ -14,10 +14,7 @@ net_require
 net_setup
 
 ESP_KEYS="spi = 0x2002
-enc_key = 00112233445566778899aabbccddeeff
-auth_key = 0102030405060708090a0b0c0d0e0f1011121314
-tunnel_src = 192.0.2.1
-tunnel_dst = 192.0.2.2
+$ESP_SA
 mtu = 1600"
 write_cfg() { # $1: gpu of chain b
 	cfg_begin

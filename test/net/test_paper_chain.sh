@@ -19,10 +19,7 @@ drop udp any any -> any 7000 (msg:"gen test marker"; content:"EVIL|50|AYLOAD"; s
 alert tcp any any -> any 80 (msg:"never on udp"; content:"EVIL"; sid:1000002; rev:1;)
 EOF
 KEYS="spi = 0x1001
-enc_key = 00112233445566778899aabbccddeeff
-auth_key = 0102030405060708090a0b0c0d0e0f1011121314
-tunnel_src = 192.0.2.1
-tunnel_dst = 192.0.2.2"
+$ESP_SA"
 cfg_begin
 cat >>"$WORK/chains.ini" <<EOF
 ${GEN_MAX_BATCH:+max_batch = $GEN_MAX_BATCH}
