@@ -49,34 +49,30 @@ def by(rs, key):
     return out
 
 
-def sizes():
-    rs = rows('sizes.csv')
+def per_backend(csv, x, y, xlabel, ylabel, title, png):
+    """One line per backend: x(row) against y(row)."""
+    rs = rows(csv)
     if not rs:
         return
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for be, g in by(rs, 'backend').items():
-        ax.plot([int(r['size']) for r in g], [float(r['gbps']) for r in g], 'o-', label=be)
-    ax.set_xlabel('frame size (B)')
-    ax.set_ylabel('throughput (Gbit/s on the wire)')
-    ax.set_title('Throughput vs packet size')
+        ax.plot([x(r) for r in g], [y(r) for r in g], 'o-', label=be)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
-    save(fig, 'throughput_size.png')
+    save(fig, png)
+
+
+def sizes():
+    per_backend('sizes.csv', lambda r: int(r['size']), lambda r: float(r['gbps']), 'frame size (B)',
+                'throughput (Gbit/s on the wire)', 'Throughput vs packet size', 'throughput_size.png')
 
 
 def chainlen():
-    rs = rows('chainlen.csv')
-    if not rs:
-        return
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for be, g in by(rs, 'backend').items():
-        ax.plot([int(r['nfs']) for r in g], [float(r['pps']) / 1e6 for r in g], 'o-', label=be)
-    ax.set_xlabel('NFs in the chain')
-    ax.set_ylabel('Mpps (64 B)')
-    ax.set_title('Throughput vs chain length')
-    ax.legend()
-    ax.grid(alpha=0.3)
-    save(fig, 'throughput_chain.png')
+    per_backend('chainlen.csv', lambda r: int(r['nfs']), lambda r: float(r['pps']) / 1e6, 'NFs in the chain',
+                'Mpps (64 B)', 'Throughput vs chain length', 'throughput_chain.png')
 
 
 def cdf():
