@@ -24,10 +24,12 @@ static __device__ __forceinline__ void chain_to_shared(const struct nf_chain *g,
 __global__ void __launch_bounds__(GPU_BLOCK_MAX, GPU_BLOCKS_PER_SM) gen_agent_rtc(struct gpu_launch l)
 {
 	__shared__ struct nf_chain chain;
+	__shared__ uint64_t bseq[NF_CHAIN_MAX];
 
+	gpu_batch_seq_to_shared(l, bseq);
 	chain_to_shared(l.chain, &chain);
 	nf_block_init(&chain);
-	gpu_agent_body(l, [&](struct nf_pkt *p) { return nf_agent_run(&chain, p); });
+	gpu_agent_body(l, [&](struct nf_pkt *p) { return nf_agent_run(&chain, bseq, p); });
 }
 
 /*
@@ -39,14 +41,17 @@ __global__ void __launch_bounds__(GPU_BLOCK_MAX, GPU_BLOCKS_PER_SM) gen_agent_nf
 										 uint32_t last)
 {
 	__shared__ struct nf_chain chain;
+	__shared__ uint64_t bseq[NF_CHAIN_MAX];
 	uint32_t i = blockIdx.x * blockDim.x + threadIdx.x;
 	struct gpu_pkt k;
 
 	gpu_block_begin();
+	gpu_batch_seq_to_shared(l, bseq);
 	chain_to_shared(l.chain, &chain);
 	nf_block_init_one(chain.type[nf], (void *)(uintptr_t)chain.state[nf]);
 	gpu_pkt_load(l, i, l.rec + (uint64_t)i * l.stride, &k, nf == 0);
 	uint32_t vin = nf > 0 ? k.verdict_in : NF_PASS, v = vin;
+	k.p.batch_seq = bseq[nf];
 	if (k.live && vin == NF_PASS)
 		v = nf_dispatch(chain.type[nf], (void *)(uintptr_t)chain.state[nf], &k.p) == NF_PASS ? NF_PASS : NF_DROP;
 	gpu_pkt_store(l, i, &k, v, nf == last);

@@ -45,6 +45,7 @@
 #include "backend_gpu.h"
 #include "fused.h"
 #include "rtc.h"
+#include "../nf/registry.h"
 
 /*
  * Batches in flight per chain, each on its own stream: small batches leave most
@@ -753,6 +754,13 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		if (r)
 			return r;
 	}
+	/*
+	 * Numbers NFs spend per packet (ESP's sequence numbers) come from the host
+	 * blobs here, in submit order: batches in flight may run in any order on
+	 * the device, yet each batch's packets leave numbered after the previous
+	 * batch's (the cpu backend reserves the same way, so packets match).
+	 */
+	nf_reserve(bc->prog.n < NF_CHAIN_MAX ? bc->prog.n : NF_CHAIN_MAX, bc->prog.state, n, l.batch_seq);
 	sl->descs = descs;
 	sl->n = n;
 	sl->failed = false;

@@ -59,11 +59,13 @@ struct gpu_launch {
 	uint32_t writes;   /* gather: the chain may change packet bytes (else nothing is written back) */
 	uint32_t smem;     /* gather: records in dynamic shared memory, blockDim.x * stride bytes */
 	uint32_t pad[2];
+	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
+	uint64_t batch_seq[NF_CHAIN_MAX];
 };
 #if defined(__cplusplus)
-static_assert(sizeof(struct gpu_launch) == 80, "gpu_launch is a kernel parameter built by C code");
+static_assert(sizeof(struct gpu_launch) == 80 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #else
-_Static_assert(sizeof(struct gpu_launch) == 80, "gpu_launch is a kernel parameter built by C code");
+_Static_assert(sizeof(struct gpu_launch) == 80 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #endif
 
 /* Launch shape, chosen by the backend (backend_gpu.c: grid_for). */
@@ -268,6 +270,7 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 	k->p.in_port = 0;
 	k->p.seq = i;
 	k->p.pad = 0;
+	k->p.batch_seq = 0; /* set per NF by the chain's loop */
 	if (l.mem != GPU_PKT_GATHER) {
 		k->p.buf = l.mem == GPU_PKT_STAGED ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + k->base;
 		k->p.cap = l.mem == GPU_PKT_STAGED ? l.stride : l.frame_size;
@@ -334,6 +337,20 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
  * threadIdx.x): shared memory when the launch says so, else record t of the
  * launch's device records (one per thread of the grid, reused as it loops).
  */
+/*
+ * The launch's reservations into shared memory (bs[NF_CHAIN_MAX]), for loops
+ * that index them by a run-time NF number; constant indices, so the kernel
+ * parameter is read where it lies. Every thread calls this, then syncs.
+ */
+static __device__ __forceinline__ void gpu_batch_seq_to_shared(const struct gpu_launch &l, uint64_t *bs)
+{
+	if (threadIdx.x == 0) {
+#pragma unroll
+		for (uint32_t i = 0; i < NF_CHAIN_MAX; i++)
+			bs[i] = l.batch_seq[i];
+	}
+}
+
 static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l, uint32_t t)
 {
 	extern __shared__ uint4 gpu_smem_recs[];

@@ -284,8 +284,11 @@ int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, c
 			goto fail;
 	}
 	/* The chain's NFs called directly, in order: NVRTC inlines the whole chain. */
-	sb_printf(&b, "\nstatic __device__ __forceinline__ int gen_fused_chain(void *const *s, struct nf_pkt *p)\n{\n");
+	sb_printf(&b, "\nstatic __device__ __forceinline__ int gen_fused_chain(void *const *s, const struct gpu_launch &l, "
+		      "struct nf_pkt *p)\n{\n");
 	for (uint32_t i = 0; i < prog->n; i++) {
+		/* The batch's reservation for this NF (nf_pkt.batch_seq): a constant index into the parameter. */
+		sb_printf(&b, "\tp->batch_seq = l.batch_seq[%u];\n", i);
 		if (prog->type[i] == NF_T_CUSTOM)
 			sb_printf(&b, "\tif (nf_custom_account((struct nf_custom *)s[%u], GEN_NF%u_ENTRY("
 				      "nf_custom_state((struct nf_custom *)s[%u]), p)) != NF_PASS)\n\t\treturn NF_DROP;\n",
@@ -316,7 +319,7 @@ int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, c
 			sb_printf(&b, "\t%s((void *)(uintptr_t)l.chain->state[%u]);\n", binit_fn[t], i);
 		}
 	}
-	sb_printf(&b, "\t__syncthreads();\n\tgpu_agent_body(l, [&](struct nf_pkt *p) { return gen_fused_chain(s, p); });\n}\n");
+	sb_printf(&b, "\t__syncthreads();\n\tgpu_agent_body(l, [&](struct nf_pkt *p) { return gen_fused_chain(s, l, p); });\n}\n");
 	if (b.oom) {
 		e = -ENOMEM;
 		snprintf(err, errlen, "out of memory generating the fused agent");

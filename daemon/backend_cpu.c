@@ -13,6 +13,7 @@
 #include <string.h>
 #include "backend.h"
 #include "../nf/agent.h"
+#include "../nf/registry.h"
 
 struct backend_chain {
 	struct chain_prog prog;
@@ -86,8 +87,8 @@ static inline uint64_t frame_base(uint64_t addr, uint32_t frame_size)
  * (ESP's sequence numbers, flowmon's claims), except that a state blob used
  * twice in one chain sees the chunk twice in a row rather than interleaved.
  */
-static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_size, struct gen_desc *descs,
-		      uint32_t first, uint32_t n)
+static void run_chunk(const struct nf_chain *c, const uint64_t *bseq, uint8_t *umem, uint32_t frame_size,
+		      struct gen_desc *descs, uint32_t first, uint32_t n)
 {
 	struct nf_pkt pkt[CPU_CHUNK], *live[CPU_CHUNK];
 	uint32_t at[CPU_CHUNK]; /* live[k] is packet first + at[k] */
@@ -114,6 +115,8 @@ static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 	for (uint32_t f = 0; f < c->n && f < NF_CHAIN_MAX && nlive; f++) {
 		uint32_t kept = 0;
 
+		for (uint32_t k = 0; k < nlive; k++)
+			live[k]->batch_seq = bseq[f];
 		cpu_nf_run(c->type[f], (void *)(uintptr_t)c->state[f], live, v, nlive);
 		for (uint32_t k = 0; k < nlive; k++) {
 			if (v[k] != NF_PASS) {
@@ -136,12 +139,24 @@ static void run_chunk(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 /* Each thread's counter deltas for the batch it runs (nf.h: NF_COUNT_ADD), flushed at its end. */
 static __thread struct nf_count_cache cpu_counts;
 
+/*
+ * The batch's numbers (ESP's sequence numbers) are reserved here, for the whole
+ * batch and before any NF runs, as the GPU backend does at submit: packet i of
+ * the batch gets the same number on either backend.
+ */
 static void run_chain(const struct nf_chain *c, uint8_t *umem, uint32_t frame_size, struct gen_desc *descs,
 		      uint32_t n)
 {
+	struct nf_hdr *st[NF_CHAIN_MAX];
+	uint64_t bseq[NF_CHAIN_MAX];
+	uint32_t nnf = c->n < NF_CHAIN_MAX ? c->n : NF_CHAIN_MAX;
+
+	for (uint32_t f = 0; f < nnf; f++)
+		st[f] = (struct nf_hdr *)(uintptr_t)c->state[f];
+	nf_reserve(nnf, st, n, bseq);
 	nf_count_open(&cpu_counts);
 	for (uint32_t i = 0; i < n; i += CPU_CHUNK)
-		run_chunk(c, umem, frame_size, descs, i, n - i < CPU_CHUNK ? n - i : CPU_CHUNK);
+		run_chunk(c, bseq, umem, frame_size, descs, i, n - i < CPU_CHUNK ? n - i : CPU_CHUNK);
 	nf_count_close(&cpu_counts);
 }
 
@@ -225,7 +240,10 @@ static int cpu_state_write(struct backend_chain *bc, uint32_t i, const void *src
 	h = bc->prog.state[i];
 	if ((uint64_t)off + len > h->size)
 		return -ERANGE;
+	uint64_t reserved = nf_reserved(h);
 	memmove((uint8_t *)h + off, src, len);
+	/* A copy from a device never takes back numbers reserved here (nf_ops.seq_counter). */
+	nf_reserve_keep(h, reserved);
 	return 0;
 }
 

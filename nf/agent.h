@@ -74,10 +74,14 @@ static __device__ __forceinline__ void nf_block_init(const struct nf_chain *c)
 }
 #endif
 
-/* Run every NF of the chain on p; stop at the first DROP. */
-NF_FN int nf_agent_run(const struct nf_chain *c, struct nf_pkt *p)
+/*
+ * Run every NF of the chain on p; stop at the first DROP. bseq[i] is what the
+ * backend reserved for NF i and this batch (nf_pkt.batch_seq), or bseq is NULL.
+ */
+NF_FN int nf_agent_run(const struct nf_chain *c, const uint64_t *bseq, struct nf_pkt *p)
 {
 	for (uint32_t i = 0; i < c->n && i < NF_CHAIN_MAX; i++) {
+		p->batch_seq = bseq ? bseq[i] : 0;
 		if (nf_dispatch(c->type[i], (void *)(uintptr_t)c->state[i], p) != NF_PASS)
 			return NF_DROP;
 	}

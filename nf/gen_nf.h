@@ -50,7 +50,7 @@
 #include "nf.h"
 
 /* Bumped whenever the meaning of gen_nf_entry, the state area or nf_pkt changes. */
-#define GEN_NF_ABI_VERSION 1u
+#define GEN_NF_ABI_VERSION 2u
 /* The state area's alignment in the blob; a state type may not ask for more. */
 #define GEN_NF_STATE_ALIGN 64
 /* How many `params =` values exist; they are uint32 at the start of the state. */

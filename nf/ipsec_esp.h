@@ -428,8 +428,12 @@ NF_FN int nf_ipsec_esp_encrypt(struct nf_ipsec_esp *st, struct nf_pkt *p)
 	struct esp_enc e;
 	if (esp_enc_plan(st, p, &e) != NF_PASS)
 		return NF_DROP;
-	/* Reserve the number only now, so dropped packets leave no gaps on the wire. */
-	uint64_t seq = NF_FETCH_INC64(&st->seq_last) + 1; /* one atomic per warp on the GPU */
+	/*
+	 * The number the backend reserved for this packet with its batch (in submit
+	 * order, so batches that overlap on the GPU still leave in sequence), else
+	 * the next from the counter (one atomic per warp on the GPU).
+	 */
+	uint64_t seq = p->batch_seq ? p->batch_seq + p->seq : NF_FETCH_INC64(&st->seq_last) + 1;
 	if (seq > ESP_SEQ_MAX) {
 		NF_COUNT(&st->hdr, ESP_C_SEQ_OVERFLOW);
 		return NF_DROP;
@@ -525,18 +529,20 @@ NF_FN int nf_ipsec_esp_run(void *state, struct nf_pkt *p)
 
 /*
  * Encrypt n <= ESP_BATCH_MAX packets: nf_ipsec_esp_encrypt on each, in order,
- * with the same verdicts, counters and bytes, but the sequence numbers of the
- * packets that pass the size checks taken with one atomic (numbers unique,
- * gap-free, in packet order, as one thread running the packets one by one
- * would hand them out) and, with AES-NI and SHA-NI, two packets' crypto
- * interleaved (esp_ni_encrypt_and_mac_batch).
+ * with the same verdicts, counters, sequence numbers and bytes, and with
+ * AES-NI and SHA-NI two packets' crypto interleaved
+ * (esp_ni_encrypt_and_mac_batch). The numbers are the ones the backend
+ * reserved with the batch (batch_seq + seq, as on the GPU); packets called
+ * without a reservation take theirs with one atomic for the call (unique,
+ * gap-free, in packet order, as one by one would hand them out).
  */
 static inline __attribute__((unused)) void esp_encrypt_batch(struct nf_ipsec_esp *st, struct nf_pkt *const *pk,
 							     int *v, uint32_t n)
 {
 	struct esp_enc e[ESP_BATCH_MAX];
 	uint8_t mac[ESP_BATCH_MAX][SHA1_DIGEST];
-	uint32_t ok[ESP_BATCH_MAX], nok = 0;
+	uint64_t seq[ESP_BATCH_MAX];
+	uint32_t ok[ESP_BATCH_MAX], nok = 0, nseq = 0;
 
 	for (uint32_t k = 0; k < n; k++) {
 		v[k] = esp_enc_plan(st, pk[k], &e[k]);
@@ -545,33 +551,37 @@ static inline __attribute__((unused)) void esp_encrypt_batch(struct nf_ipsec_esp
 	}
 	if (!nok)
 		return;
-	uint64_t first = NF_ATOMIC_ADD64(&st->seq_last, nok) + 1;
-	uint32_t nseq = nok;
-	if (first + nok - 1 > ESP_SEQ_MAX) {
-		/* Numbers past the 32-bit counter are taken (as one by one) and their packets dropped. */
-		nseq = first > ESP_SEQ_MAX ? 0 : (uint32_t)(ESP_SEQ_MAX - first + 1);
-		for (uint32_t j = nseq; j < nok; j++) {
+	uint64_t first = pk[ok[0]]->batch_seq ? 0 : NF_ATOMIC_ADD64(&st->seq_last, nok) + 1;
+	for (uint32_t j = 0; j < nok; j++) {
+		const struct nf_pkt *p = pk[ok[j]];
+		uint64_t s = p->batch_seq ? p->batch_seq + p->seq : first + j;
+
+		if (s > ESP_SEQ_MAX) {
+			/* Past the 32-bit counter: the number is spent and the packet dropped, as one by one. */
 			NF_COUNT(&st->hdr, ESP_C_SEQ_OVERFLOW);
 			v[ok[j]] = NF_DROP;
+			continue;
 		}
+		ok[nseq] = ok[j];
+		seq[nseq++] = s;
 	}
 	for (uint32_t j = 0; j < nseq; j++)
-		esp_enc_layout(st, pk[ok[j]], &e[ok[j]], first + j);
+		esp_enc_layout(st, pk[ok[j]], &e[ok[j]], seq[j]);
 #if defined(ESP_HOST_X86)
 	if ((st->host_accel & (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) == (ESP_ACCEL_AESNI | ESP_ACCEL_SHANI)) {
 		struct esp_ni_job jobs[ESP_BATCH_MAX];
 		for (uint32_t j = 0; j < nseq; j++)
 			jobs[j] = (struct esp_ni_job){ .esp = pk[ok[j]]->buf + e[ok[j]].esp, .ct_len = e[ok[j]].ct_len,
-						       .seq = first + j, .mac = mac[j] };
+						       .seq = seq[j], .mac = mac[j] };
 		esp_ni_encrypt_and_mac_batch(st->ni_iv_rk, st->ni_enc_rk, st->hmac_istate, st->hmac_ostate, jobs, nseq);
 	} else
 #endif
 	{
 		for (uint32_t j = 0; j < nseq; j++)
-			esp_enc_crypto(st, pk[ok[j]], &e[ok[j]], first + j, mac[j]);
+			esp_enc_crypto(st, pk[ok[j]], &e[ok[j]], seq[j], mac[j]);
 	}
 	for (uint32_t j = 0; j < nseq; j++)
-		esp_enc_finish(st, pk[ok[j]], &e[ok[j]], first + j, mac[j]);
+		esp_enc_finish(st, pk[ok[j]], &e[ok[j]], seq[j], mac[j]);
 }
 
 #if defined(ESP_HOST_X86)

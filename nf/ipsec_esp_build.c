@@ -324,9 +324,18 @@ static const char *const esp_counters[] = {
 };
 _Static_assert(sizeof(esp_counters) / sizeof(esp_counters[0]) == ESP_C_MAX, "one name per counter");
 
+/* Encrypting SAs spend one sequence number per packet, reserved per batch by the backends. */
+static uint64_t *esp_seq_counter(struct nf_hdr *h)
+{
+	struct nf_ipsec_esp *st = (struct nf_ipsec_esp *)h;
+
+	return st->direction == ESP_DIR_ENCRYPT ? &st->seq_last : NULL;
+}
+
 const struct nf_ops nf_ops_ipsec_esp = {
 	.type_name = "ipsec_esp",
 	.type = NF_T_IPSEC_ESP,
 	.build = ipsec_esp_build,
 	.counter_names = esp_counters,
+	.seq_counter = esp_seq_counter,
 };

@@ -65,6 +65,10 @@ enum nf_type {
  * staging slot); the packet occupies buf[off, off+len). An NF may move off down
  * (prepend, e.g. ESP tunnel) or change len, staying within [0, cap).
  * seq is the packet's index in its batch (unique within one agent launch).
+ * batch_seq is what the backend reserved for this NF and this batch, before the
+ * chain ran (nf_ops.seq_counter: ESP's sequence numbers): packet seq of the batch
+ * owns number batch_seq + seq. 0 when nothing was reserved (an NF called
+ * directly, one packet at a time): the NF then takes its number itself.
  */
 struct nf_pkt {
 	uint8_t *buf;
@@ -74,6 +78,7 @@ struct nf_pkt {
 	uint32_t in_port;
 	uint32_t seq;
 	uint32_t pad;
+	uint64_t batch_seq;
 };
 
 /* Every state blob starts with this header. Counters are uint64_t, at counters_off. */

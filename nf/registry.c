@@ -34,6 +34,39 @@ const struct nf_ops *nf_ops_by_type(uint32_t type)
 	return NULL;
 }
 
+static uint64_t *reserve_ctr(const struct nf_hdr *h)
+{
+	const struct nf_ops *o = h ? nf_ops_by_type(h->type) : NULL;
+
+	return o && o->seq_counter ? o->seq_counter((struct nf_hdr *)h) : NULL;
+}
+
+void nf_reserve(uint32_t nnf, struct nf_hdr *const *state, uint32_t n, uint64_t *first)
+{
+	for (uint32_t i = 0; i < nnf; i++) {
+		uint64_t *c = reserve_ctr(state[i]);
+
+		first[i] = c && n ? __atomic_fetch_add(c, n, __ATOMIC_RELAXED) + 1 : 0;
+	}
+}
+
+uint64_t nf_reserved(const struct nf_hdr *h)
+{
+	const uint64_t *c = reserve_ctr(h);
+
+	return c ? __atomic_load_n(c, __ATOMIC_RELAXED) : 0;
+}
+
+void nf_reserve_keep(struct nf_hdr *h, uint64_t before)
+{
+	uint64_t *c = reserve_ctr(h);
+	uint64_t now = c ? __atomic_load_n(c, __ATOMIC_RELAXED) : 0;
+
+	/* A racing reserve between the write and here only moves it up: the CAS keeps the larger. */
+	while (c && now < before && !__atomic_compare_exchange_n(c, &now, before, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 const char *nf_cfg_get(const struct nf_cfg *cfg, const char *key, int *ret_line)
 {
 	const char *v = NULL;

@@ -44,12 +44,33 @@ struct nf_ops {
 	 * `what` selects the report ("alerts", "flows"); returns 0 or -ENOENT.
 	 */
 	int (*report)(const struct nf_hdr *st, const char *what, FILE *out, bool json);
+	/*
+	 * Optional: the blob's counter of numbers the NF spends one per packet (ESP
+	 * encrypt: seq_last, the last sequence number handed out), or NULL.
+	 * A backend reserves each batch's numbers from the HOST blob before the
+	 * chain runs (nf_reserve), in submit order, whatever device runs the batch;
+	 * the NF numbers packet k of the batch first + k. A state hand-over into
+	 * the host blob never moves the counter back (nf_reserve_keep).
+	 */
+	uint64_t *(*seq_counter)(struct nf_hdr *st);
 };
 
 /* The ops for a `type =` value, or NULL. */
 const struct nf_ops *nf_ops_find(const char *type_name);
 /* The ops for an enum nf_type, or NULL. */
 const struct nf_ops *nf_ops_by_type(uint32_t type);
+
+/*
+ * Reserve n numbers of each of a chain's NFs that spend them (nf_ops.seq_counter)
+ * from their host blobs: first[i] is NF i's first number, 0 when it has none.
+ * Thread-safe (one atomic per such NF): chains and queues sharing a blob get
+ * disjoint ranges.
+ */
+void nf_reserve(uint32_t nnf, struct nf_hdr *const *state, uint32_t n, uint64_t *first);
+/* The blob's counter of reserved numbers (0 for NFs without one). */
+uint64_t nf_reserved(const struct nf_hdr *h);
+/* After bytes were written into the host blob h: the counter never goes below before. */
+void nf_reserve_keep(struct nf_hdr *h, uint64_t before);
 
 /* Helpers shared by builders. */
 const char *nf_cfg_get(const struct nf_cfg *cfg, const char *key, int *ret_line);

@@ -192,7 +192,7 @@ static int run_chain(struct nf_custom *c, struct nf_pkt *p)
 
 	ch.type[0] = NF_T_CUSTOM;
 	ch.state[0] = (uint64_t)(uintptr_t)c;
-	return nf_agent_run(&ch, p);
+	return nf_agent_run(&ch, NULL, p);
 }
 
 /* ---- the examples ---- */

@@ -1229,8 +1229,9 @@ static uint32_t frame_seq(const uint8_t *f)
 /*
  * Frames ua (descs da) through three runs of one SA's copies: backend_cpu_run
  * with sa (ua, da), nf_ipsec_esp_run packet by packet with one (copies ub,
- * db), backend_cpu_run with the portable port (uc, dc). Verdicts, geometry,
- * every byte and every counter must agree.
+ * db) on the numbers reserved for the batch as a backend reserves them (as the
+ * GPU agent runs), backend_cpu_run with the portable port (uc, dc). Verdicts,
+ * geometry, every byte and every counter must agree.
  */
 struct three_runs {
 	struct nf_ipsec_esp *sa, *one, *port;
@@ -1249,13 +1250,17 @@ static void three_runs(const struct three_runs *t, int round)
 	memcpy(t->uc, t->ua, bytes);
 	memcpy(t->db, t->da, t->n * sizeof(*t->da));
 	memcpy(t->dc, t->da, t->n * sizeof(*t->da));
+	struct nf_hdr *one = &t->one->hdr;
+	uint64_t first;
+
 	backend_cpu_run(&pa, t->ua, t->fs, t->da, t->n);
 	backend_cpu_run(&pc, t->uc, t->fs, t->dc, t->n);
+	nf_reserve(1, &one, t->n, &first);
 	for (uint32_t i = 0; i < t->n; i++) {
 		struct gen_desc *a = &t->da[i], *b = &t->db[i], *c = &t->dc[i];
 		uint64_t base = (uint64_t)i * t->fs;
 		struct nf_pkt p = { .buf = t->ub + base, .off = (uint32_t)(b->addr - base), .len = b->len,
-				    .cap = t->fs };
+				    .cap = t->fs, .seq = i, .batch_seq = first };
 		b->verdict = (uint32_t)nf_ipsec_esp_run(t->one, &p);
 		b->addr = base + p.off;
 		b->len = p.len;
@@ -1308,11 +1313,12 @@ Test(ipsec, cpu_backend_batch_identical_to_one_by_one, .timeout = 120)
 
 		three_runs(&t, round);
 		for (uint32_t i = 0; i < n; i++) {
-			/* Numbers in packet order, no gap, none skipped by the packets dropped. */
-			if (t.da[i].verdict == NF_PASS)
-				cr_assert_eq(frame_seq(t.ua + t.da[i].addr), seq0 + ++seen, "round %d packet %u: seq", round, i);
+			/* Packet i of the batch has number seq0 + 1 + i: those of dropped packets are skipped. */
+			if (t.da[i].verdict == NF_PASS && ++seen)
+				cr_assert_eq(frame_seq(t.ua + t.da[i].addr), seq0 + 1 + i, "round %d packet %u: seq", round, i);
 		}
 		cr_assert_eq(seen, pass, "round %d: %u passed, %u expected", round, seen, pass);
+		cr_assert_eq(enc->seq_last, seq0 + n, "the batch reserved one number per packet");
 		cr_assert_eq(enc->seq_last, t.one->seq_last);
 		cr_assert_eq(t.port->seq_last, t.one->seq_last);
 	}
@@ -1452,8 +1458,9 @@ static int cmp_u32(const void *a, const void *b)
 
 /*
  * Threads running batches of one SA at once: after the batches every counter
- * is the sum of the outcomes (each thread's deltas reached the blob), and the
- * sequence numbers of all threads are 1..N, each used once.
+ * is the sum of the outcomes (each thread's deltas reached the blob), every
+ * batch reserved its own numbers (seq_last = all packets), no number is used
+ * twice, and each thread's numbers rise with its packets.
  */
 Test(ipsec, cpu_backend_counters_exact_on_threads, .timeout = 120)
 {
@@ -1479,9 +1486,15 @@ Test(ipsec, cpu_backend_counters_exact_on_threads, .timeout = 120)
 	for (int t = 0; t < T; t++)
 		pthread_join(tid[t], NULL);
 	for (int t = 0; t < T; t++) {
-		for (uint32_t i = 0; i < N; i++)
-			if (job[t].d[i].verdict == NF_PASS)
-				seqs[ns++] = frame_seq(job[t].umem + job[t].d[i].addr);
+		uint32_t prev = 0;
+
+		for (uint32_t i = 0; i < N; i++) {
+			if (job[t].d[i].verdict != NF_PASS)
+				continue;
+			seqs[ns] = frame_seq(job[t].umem + job[t].d[i].addr);
+			cr_assert_gt(seqs[ns], prev, "thread %d packet %u: numbers must rise within a thread", t, i);
+			prev = seqs[ns++];
+		}
 		free(job[t].umem);
 		free(job[t].d);
 	}
@@ -1489,10 +1502,59 @@ Test(ipsec, cpu_backend_counters_exact_on_threads, .timeout = 120)
 	cr_assert_eq(cnt(enc, ESP_C_ENCRYPTED), pass);
 	cr_assert_eq(cnt(enc, ESP_C_NOT_IPV4), bad);
 	cr_assert_eq(cnt(enc, ESP_C_ENCRYPTED) + cnt(enc, ESP_C_NOT_IPV4) + cnt(enc, ESP_C_TOO_BIG), (uint64_t)T * N);
-	cr_assert_eq(enc->seq_last, pass);
+	cr_assert_eq(enc->seq_last, (uint64_t)T * N);
 	qsort(seqs, ns, sizeof(*seqs), cmp_u32);
-	for (uint32_t i = 0; i < ns; i++)
-		cr_assert_eq(seqs[i], i + 1, "sequence number %u used %s", i + 1, seqs[i] < i + 1 ? "twice" : "never");
+	for (uint32_t i = 0; i < ns; i++) {
+		cr_assert(seqs[i] >= 1 && seqs[i] <= (uint64_t)T * N, "sequence number %u out of range", seqs[i]);
+		cr_assert(i == 0 || seqs[i] > seqs[i - 1], "sequence number %u used twice", seqs[i]);
+	}
 	free(seqs);
+	free(enc);
+}
+
+/*
+ * A state hand-over into the host blob (a chain moving back from a device)
+ * copies the device's blob, whose counter the device never advances: the
+ * host's reserved numbers must survive it, or the next batch would reuse
+ * numbers (and IVs) already on the wire.
+ */
+Test(ipsec, state_write_never_takes_numbers_back)
+{
+	const uint32_t fs = 2048, n = 50;
+	struct nf_ipsec_esp *enc = make_sa("encrypt", NULL, NULL);
+	struct nf_ipsec_esp *stale = malloc(enc->hdr.size);
+	uint8_t *umem = calloc(n, fs);
+	struct gen_desc *d = calloc(n, sizeof(*d));
+	struct chain_prog pa = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr } };
+	struct backend_chain *bc;
+	uint32_t last = 0;
+
+	memcpy(stale, enc, enc->hdr.size); /* the blob as uploaded: seq_last 0 */
+	bc = backend_cpu.chain_create(&pa, umem, (size_t)n * fs, fs);
+	cr_assert_not_null(bc);
+	for (int round = 0; round < 2; round++) {
+		struct gen_desc *done;
+		uint32_t nd;
+
+		for (uint32_t i = 0; i < n; i++) {
+			gen_frame(umem + (size_t)i * fs + 256, 100, 0);
+			d[i] = (struct gen_desc){ .addr = (uint64_t)i * fs + 256, .len = 100 };
+		}
+		cr_assert_eq(backend_cpu.submit(bc, d, n), 0);
+		cr_assert_eq(backend_cpu.complete(bc, &done, &nd), 1);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t s = frame_seq(umem + d[i].addr);
+			cr_assert_gt(s, last, "round %d packet %u: number %u reused (last %u)", round, i, s, last);
+			last = s;
+		}
+		cr_assert_eq(enc->seq_last, (uint64_t)(round + 1) * n);
+		/* The hand-over: the whole stale blob written over the live one. */
+		cr_assert_eq(backend_cpu.state_write(bc, 0, stale, 0, stale->hdr.size), 0);
+		cr_assert_eq(enc->seq_last, (uint64_t)(round + 1) * n, "the counter went back");
+	}
+	backend_cpu.chain_destroy(bc);
+	free(umem);
+	free(d);
+	free(stale);
 	free(enc);
 }

@@ -35,7 +35,7 @@ static const char kernel_src[] =
 	"	p.in_port = 0;\n"
 	"	p.seq = i;\n"
 	"	p.pad = 0;\n"
-	"	verdicts[i] = nf_agent_run(c, &p);\n"
+	"	verdicts[i] = nf_agent_run(c, NULL, &p);\n"
 	"	lens[i] = p.len;\n"
 	"}\n";
 
