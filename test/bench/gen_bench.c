@@ -201,8 +201,16 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 {
 	/* One per call: several chains run this at once (multi_report). */
 	struct restorer *rs = calloc(1, sizeof(*rs));
-	uint64_t pkts = 0, sub = 0, done = 0;
+	uint64_t pkts = 0, sub = 0, done = 0, posted = NBUF;
 	double t0, t1, idle = 0, idle_since = 0;
+	/*
+	 * GEN_BENCH_AHEAD=k: a free slot's frames are restored only once it is
+	 * among the next k batches to submit (default NBUF: as soon as it is free),
+	 * so that they are fresh in the host's caches when the GPU reads them, as
+	 * packets a NIC just wrote would be.
+	 */
+	const char *av = getenv("GEN_BENCH_AHEAD");
+	uint64_t ahead = av && atoi(av) > 0 ? (uint64_t)atoi(av) : NBUF;
 
 	if (!rs)
 		return -1;
@@ -251,10 +259,13 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 			break;
 		}
 		if (r == 1) {
-			restorer_post(rs, (uint32_t)(done % NBUF));
+			__atomic_store_n(&rs->ready[done % NBUF], 0, __ATOMIC_RELAXED);
 			done++;
 			pkts += k;
 		}
+		/* Submission posted's slot is free once batch posted - NBUF completed. */
+		for (; posted < done + NBUF && posted < sub + ahead; posted++)
+			restorer_post(rs, (uint32_t)(posted % NBUF));
 		t1 = now();
 	}
 out:
@@ -826,7 +837,10 @@ int main(int argc, char **argv)
 		if (!gpu_ok)
 			return 1;
 		gen_traffic(&bn, !strcmp(size, "imix") ? PKTGEN_IMIX : atoi(size));
-		printf("%s/%s batch %u size %s: %.2f Mpps\n", mem, mode, n, size, gpu_point(&bn, n, mem, mode));
+		double mpps = gpu_point(&bn, n, mem, mode);
+		if (gpu_idle_share > 0.01)
+			printf("(restore wait %.0f %% of the time)\n", 100 * gpu_idle_share);
+		printf("%s/%s batch %u size %s: %.2f Mpps\n", mem, mode, n, size, mpps);
 		backend_gpu->umem_detach(bn.umem);
 		return 0;
 	}

@@ -4,7 +4,8 @@
 # the rtc agent's resident-warp budget (GEN_GPU_WARPS_PER_SM; 0 = one thread per
 # packet, no cap), per packet size and batch size. Prints figures only.
 #   test/bench/sweep.sh [BUILD_DIR] [LIBS]   (env: SWEEP_WARPS, SWEEP_BATCHES, SWEEP_SIZES,
-#   SWEEP_CHAIN=nids: nids alone on the community rules instead of the paper chain)
+#   SWEEP_CHAIN=nids: nids alone on the community rules instead of the paper chain;
+#   GEN_BENCH_AHEAD=k: frames restored just before use, see gen_bench.c)
 build=${1:-build-gpu}
 libs=${2:-}
 cfg=()
