@@ -333,11 +333,6 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 }
 
 /*
- * The record of the thread in launch slot t (blockIdx.x * blockDim.x +
- * threadIdx.x): shared memory when the launch says so, else record t of the
- * launch's device records (one per thread of the grid, reused as it loops).
- */
-/*
  * The launch's reservations into shared memory (bs[NF_CHAIN_MAX]), for loops
  * that index them by a run-time NF number; constant indices, so the kernel
  * parameter is read where it lies. Every thread calls this, then syncs.
@@ -351,6 +346,11 @@ static __device__ __forceinline__ void gpu_batch_seq_to_shared(const struct gpu_
 	}
 }
 
+/*
+ * The record of the thread in launch slot t (blockIdx.x * blockDim.x +
+ * threadIdx.x): shared memory when the launch says so, else record t of the
+ * launch's device records (one per thread of the grid, reused as it loops).
+ */
 static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l, uint32_t t)
 {
 	extern __shared__ uint4 gpu_smem_recs[];
