@@ -52,8 +52,6 @@
  * SMs idle, so several run side by side (the controller keeps as many).
  */
 #define GPU_INFLIGHT 8
-/* A batch split into launches (GEN_GPU_SPLIT) has at most this many parts. */
-#define GPU_SUB_MAX 16
 /*
  * Staged slots are packed: a slot holds the frame from its start to the end of
  * the batch's longest packet plus this much room to grow (ESP adds < 64 bytes),
@@ -102,8 +100,6 @@ struct gpu_slot {
 	uint32_t n;
 	uint32_t stride;         /* staged: bytes per slot this batch */
 	bool failed;
-	cudaStream_t sub[GPU_SUB_MAX]; /* split batches: one launch per part (made when first needed) */
-	cudaEvent_t sub_done[GPU_SUB_MAX];
 };
 
 struct backend_chain {
@@ -126,7 +122,6 @@ struct backend_chain {
 	bool smem_ok;            /* gather: records may go to shared memory */
 	int sms;                 /* multiprocessors of the device */
 	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
-	uint32_t split;          /* rtc, gather, shared records: packets per launch (0: one launch per batch) */
 	uint64_t overflows;      /* packets an NF moved out of their window (dropped) */
 	cudaStream_t ctl;        /* state reads */
 	struct gpu_slot slot[GPU_INFLIGHT];
@@ -171,18 +166,6 @@ static uint32_t warps_per_sm_from_env(void)
 		return GPU_WARPS_PER_SM;
 	w = strtoul(v, &end, 10);
 	return *end || w > 64 ? GPU_WARPS_PER_SM : (uint32_t)w;
-}
-
-/*
- * GEN_GPU_SPLIT=N (bench override): an rtc batch of more than N packets whose
- * records fit in shared memory runs as launches of N on streams of their own,
- * joined before the batch completes; 0 (default): one launch per batch.
- */
-static uint32_t split_from_env(void)
-{
-	const char *v = getenv("GEN_GPU_SPLIT");
-
-	return v ? (uint32_t)strtoul(v, NULL, 10) : 0;
 }
 
 static enum gpu_mem mem_from_env(void)
@@ -426,14 +409,6 @@ static void chain_free(struct backend_chain *bc)
 		}
 		if (sl->done)
 			cudaEventDestroy(sl->done);
-		for (int j = 0; j < GPU_SUB_MAX; j++) {
-			if (sl->sub[j]) {
-				cudaStreamSynchronize(sl->sub[j]);
-				cudaStreamDestroy(sl->sub[j]);
-			}
-			if (sl->sub_done[j])
-				cudaEventDestroy(sl->sub_done[j]);
-		}
 		slot_free_bufs(sl, bc->mem);
 		slot_free_recs(sl);
 		if (sl->hstatus)
@@ -588,7 +563,6 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	if (CUDA_TRY(cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count"))
 		goto fail;
 	bc->warps_per_sm = warps_per_sm_from_env();
-	bc->split = split_from_env();
 	chain_window(bc);
 	err = fused_attach(bc);
 	if (err)
@@ -747,49 +721,6 @@ static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t 
 	return 0;
 }
 
-/*
- * One batch as several launches, part j on stream sub[j], the slot's stream
- * waiting for every part. Packet numbers stay the batch's: a part starting at
- * packet off runs with the reservations moved by off (nf_pkt.seq counts from
- * the part's start).
- */
-static cudaError_t launch_split(struct backend_chain *bc, struct gpu_slot *sl, const struct gpu_launch *l, bool fused,
-				uint32_t stride)
-{
-	uint32_t per = bc->split, k = (l->n + per - 1) / per;
-	cudaError_t e = cudaSuccess;
-
-	if (k > GPU_SUB_MAX) {
-		per = (l->n + GPU_SUB_MAX - 1) / GPU_SUB_MAX;
-		k = (l->n + per - 1) / per;
-	}
-	for (uint32_t j = 0; j < k && e == cudaSuccess; j++) {
-		struct gpu_launch s = *l;
-		uint32_t off = j * per;
-		struct gpu_grid gr;
-
-		s.descs = l->descs + off;
-		s.n = l->n - off < per ? l->n - off : per;
-		for (uint32_t i = 0; i < NF_CHAIN_MAX; i++)
-			s.batch_seq[i] += s.batch_seq[i] ? off : 0;
-		gr = grid_for(bc, s.n, stride);
-		gr.smem = gr.threads * stride;
-		if (!sl->sub[j] &&
-		    (CUDA_TRY(cudaStreamCreateWithFlags(&sl->sub[j], cudaStreamNonBlocking), "cudaStreamCreate") ||
-		     CUDA_TRY(cudaEventCreateWithFlags(&sl->sub_done[j], cudaEventDisableTiming), "cudaEventCreate")))
-			return cudaErrorMemoryAllocation;
-		if (fused && fused_launch(bc->fused, &s, &gr, sl->sub[j], g.last_err, sizeof(g.last_err)))
-			e = cudaErrorLaunchFailure;
-		if (!fused)
-			e = CUDA_TRY(gpu_agent_launch_rtc(&s, &gr, sl->sub[j]), "launch SFC agent");
-		if (e == cudaSuccess)
-			e = CUDA_TRY(cudaEventRecord(sl->sub_done[j], sl->sub[j]), "cudaEventRecord");
-		if (e == cudaSuccess)
-			e = CUDA_TRY(cudaStreamWaitEvent(sl->stream, sl->sub_done[j], 0), "cudaStreamWaitEvent");
-	}
-	return e;
-}
-
 static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n)
 {
 	struct gpu_slot *sl;
@@ -848,16 +779,11 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	}
 	/* Read once: the whole batch runs on the agent chosen here. */
 	bool fused = fused_ready(bc->fused) && (bc->mode == GPU_MODE_RTC || bc->custom);
-	bool split = bc->split && n > bc->split && bc->mem == GPU_MEM_GATHER && l.smem &&
-		     (bc->mode == GPU_MODE_RTC || fused);
-	if (e == cudaSuccess && split)
-		e = launch_split(bc, sl, &l, fused, stride);
-	if (e == cudaSuccess && !split && fused &&
-	    fused_launch(bc->fused, &l, &gr, sl->stream, g.last_err, sizeof(g.last_err)))
+	if (e == cudaSuccess && fused && fused_launch(bc->fused, &l, &gr, sl->stream, g.last_err, sizeof(g.last_err)))
 		e = cudaErrorLaunchFailure;
-	if (e == cudaSuccess && !split && !fused && bc->mode == GPU_MODE_RTC)
+	if (e == cudaSuccess && !fused && bc->mode == GPU_MODE_RTC)
 		e = CUDA_TRY(gpu_agent_launch_rtc(&l, &gr, sl->stream), "launch SFC agent");
-	for (uint32_t i = 0; e == cudaSuccess && !split && !fused && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
+	for (uint32_t i = 0; e == cudaSuccess && !fused && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
 		e = CUDA_TRY(gpu_agent_launch_nf(&l, &gr, i, bc->prog.n - 1, sl->stream), "launch NF kernel");
 	if (e == cudaSuccess && bc->mem == GPU_MEM_STAGED)
 		e = CUDA_TRY(stage_out(sl, n), "copy batch from the GPU");
