@@ -108,7 +108,8 @@ static void fake_umem_detach(void *umem)
 {
 }
 
-static struct backend_chain *fake_create(const struct chain_prog *prog, void *umem, size_t size, uint32_t fs)
+static struct backend_chain *fake_create(const struct chain_prog *prog, void *umem, size_t size, uint32_t fs,
+				       char *err, size_t errlen)
 {
 	struct backend_chain *bc = calloc(1, sizeof(*bc));
 
@@ -201,6 +202,7 @@ static struct backend_ops fake_ops = {
 	.complete = fake_complete,
 	.state_read = fake_state_read,
 	.state_write = fake_state_write,
+	.fallback = &backend_cpu, /* as the GPU's: a hybrid chain's low-load side */
 };
 
 /* ---- a test port worker: offered load in, verdicts out ---- */
