@@ -528,6 +528,28 @@ static bool batch_due(struct ctl_state *s, uint32_t busy, uint32_t cap, uint64_t
 }
 
 /*
+ * A failed chain: what waits in the ring goes back as drops at once, whatever
+ * its batches in flight (a batch stuck on a device holds its slots for good).
+ * Returns the count.
+ */
+static uint32_t drop_waiting(struct ctl_state *s)
+{
+	struct chain_io *io = &s->c->io[s->q];
+	struct gen_desc d[64];
+	uint32_t n = ring_pop(&io->in, d, 64);
+
+	for (uint32_t i = 0; i < n; i++)
+		d[i].verdict = NF_DROP;
+	for (uint32_t done = 0; done < n;)
+		done += ring_push(&io->out, d + done, n - done);
+	if (n) {
+		add64(&s->c->fail_dropped, n);
+		wake_kick(io->worker_wake);
+	}
+	return n;
+}
+
+/*
  * A batch the backend did not take (r < 0) while batches are in flight: it
  * must not overtake them, so it is held and goes next, once a slot is free
  * (-EBUSY) or, after a failure, once the chain is on its fallback and what the
@@ -579,6 +601,9 @@ static uint32_t submit_some(struct ctl_state *s)
 				break;
 			s->held = false;
 			cnt = f->n;
+		} else if (LOAD(&c->failed)) {
+			n += drop_waiting(s);
+			break;
 		} else {
 			if (s->move_pending || !ring_count(&c->io[q].in) ||
 			    !batch_due(s, s->head - s->tail, cap ? cap : 1, now))
@@ -706,26 +731,14 @@ static void hand_over_state(struct gen_chain *c, struct place from, struct place
 /* No memory for batches: every frame goes back as a drop until the chain stops. */
 static void controller_idle_failed(struct ctl_state *s)
 {
-	struct chain_io *io = &s->c->io[s->q];
-	struct gen_desc d[64];
-	uint32_t n;
-
 	for (;;) {
 		if (LOAD(&s->c->pause_req) || LOAD(&s->c->move_req))
 			controller_pause(s);
-		n = ring_pop(&io->in, d, 64);
-		for (uint32_t i = 0; i < n; i++)
-			d[i].verdict = NF_DROP;
-		for (uint32_t done = 0; done < n;)
-			done += ring_push(&io->out, d + done, n - done);
-		if (n) {
-			add64(&s->c->fail_dropped, n);
-			wake_kick(io->worker_wake);
-		} else if (LOAD(&s->c->stop)) {
+		if (drop_waiting(s))
+			continue;
+		if (LOAD(&s->c->stop))
 			return;
-		} else {
-			controller_sleep(s);
-		}
+		controller_sleep(s);
 	}
 }
 
