@@ -164,7 +164,7 @@ static const char *fake_last_error(struct backend_chain *bc)
 	return bc->err;
 }
 
-static const struct backend_ops fake_ops = {
+static struct backend_ops fake_ops = {
 	.name = "fake",
 	.umem_attach = fake_umem_attach,
 	.umem_detach = fake_umem_detach,
@@ -178,6 +178,9 @@ static const struct backend_ops fake_ops = {
 	.max_inflight = 8,
 	.fallback = &backend_cpu,
 };
+
+/* The same device without a fallback. */
+static struct backend_ops fake_alone_ops;
 
 /* ---- the test thread as port worker ---- */
 
@@ -196,6 +199,7 @@ struct rig {
 };
 
 static struct rig rig;
+static const struct backend_ops *rig_ops = &fake_ops; /* the backend of the versions make_ver makes */
 
 /* A program of nnf ttl_dec NFs (the states of rig.ttl) on device gpu. */
 static struct chain_ver *make_ver(int nnf, int gpu)
@@ -208,7 +212,7 @@ static struct chain_ver *make_ver(int nnf, int gpu)
 		prog.type[i] = NF_T_TTL_DEC;
 		prog.state[i] = rig.ttl[i];
 	}
-	v = chain_ver_new(&prog, &fake_ops, rig.w, rig.nq, 0, err, sizeof(err));
+	v = chain_ver_new(&prog, rig_ops, rig.w, rig.nq, 0, err, sizeof(err));
 	cr_assert(v, "%s", err);
 	return v;
 }
@@ -395,7 +399,7 @@ Test(chain, slow_backend_in_order, .timeout = 30)
  */
 Test(chain, ebusy_waits_its_turn, .timeout = 30)
 {
-	fake_reset(2, 500000);
+	fake_reset(2, 5000000);
 	rig_start(2, 4096);
 	offer(4000, 32, 20);
 	settle();
@@ -577,5 +581,37 @@ Test(chain, stuck_batch_fails_chain, .timeout = 30)
 	cr_assert_geq(rig.c.fail_dropped, 100);
 	__atomic_store_n(&fake.release, 1, __ATOMIC_RELEASE);
 	settle();
+	rig_stop();
+}
+
+/*
+ * A backend that declares no fallback: a failed batch has nowhere to go, so
+ * it is dropped and counted, the chain stays where it is and says why; and no
+ * hybrid chain can be made on it.
+ */
+Test(chain, no_fallback_drops_and_stays, .timeout = 30)
+{
+	char err[256] = "";
+
+	fake_alone_ops = fake_ops;
+	fake_alone_ops.fallback = NULL;
+	rig_ops = &fake_alone_ops;
+	fake_reset(4, 200000);
+	fake.fail_at = 3;
+	fake.fail = FAIL_EIO;
+	rig_start(1, 4096);
+	offer(1000, 32, 100);
+	settle();
+	cr_assert_gt(rig.c.backend_lost, 0);
+	cr_assert_eq(rig.dropped, rig.c.backend_lost);
+	cr_assert_eq(rig.passed + rig.dropped, rig.sent);
+	cr_assert_eq(rig.by_nfs[1], rig.passed);
+	cr_assert_eq(rig.c.fallbacks, 0);
+	cr_assert_eq(rig.c.backend_failed, 0);
+	cr_assert_str_eq(chain_placement(&rig.c), "fake");
+	cr_assert(strstr(chain_backend_error(&rig.c), "batch 3 failed"), "%s", chain_backend_error(&rig.c));
+	cr_assert_gt(fake.submits, 3, "the chain left its backend");
+	cr_assert_eq(chain_ver_add_cpu(rig.v, rig.w, rig.nq, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "backend fake has no fallback"), "%s", err);
 	rig_stop();
 }
