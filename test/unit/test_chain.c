@@ -251,13 +251,15 @@ static void rig_stop(void)
 	free(fake.scratch);
 }
 
-static void fake_reset(uint32_t takes, uint64_t slow_ns)
+/* The fake for the next test: its real slots, its speed, and which submit fails how. */
+static void fake_reset(uint32_t takes, uint64_t slow_ns, uint64_t fail_at, enum fake_fail fail)
 {
 	pthread_mutex_lock(&fake.lock);
 	fake.takes = takes;
 	fake.slow_ns = slow_ns;
-	fake.fail_at = fake.hang_at = 0;
-	fake.fail = FAIL_NONE;
+	fake.fail_at = fail_at;
+	fake.fail = fail;
+	fake.hang_at = 0;
 	fake.release = 0;
 	fake.submits = fake.ebusy = fake.max_n = fake.mixed = fake.destroyed_busy = 0;
 	memset(fake.inflight, 0, sizeof(fake.inflight));
@@ -377,12 +379,21 @@ static void assert_each_ran_once(void)
 		     (unsigned long)rig.by_nfs[0], (unsigned long)rig.by_nfs[2], (unsigned long)rig.by_nfs[3]);
 }
 
+/* A failed batch was dropped and counted (backend_lost); every other packet passed, run once. */
+static void assert_batch_lost(void)
+{
+	cr_assert_gt(rig.c.backend_lost, 0);
+	cr_assert_eq(rig.dropped, rig.c.backend_lost, "the lost batch comes back as drops");
+	cr_assert_eq(rig.passed + rig.dropped, rig.sent);
+	cr_assert_eq(rig.by_nfs[1], rig.passed, "a passed packet ran twice or not at all");
+}
+
 /* ---- the tests ---- */
 
 /* The plain path: several batches in flight on a slow backend, every packet once, in order. */
 Test(chain, slow_backend_in_order, .timeout = 30)
 {
-	fake_reset(8, 300000);
+	fake_reset(8, 300000, 0, FAIL_NONE);
 	rig_start(2, 4096);
 	offer(3000, 64, 50);
 	settle();
@@ -399,7 +410,7 @@ Test(chain, slow_backend_in_order, .timeout = 30)
  */
 Test(chain, ebusy_waits_its_turn, .timeout = 30)
 {
-	fake_reset(2, 5000000);
+	fake_reset(2, 5000000, 0, FAIL_NONE);
 	rig_start(2, 4096);
 	offer(4000, 32, 20);
 	settle();
@@ -419,9 +430,7 @@ Test(chain, eio_falls_back_once, .timeout = 30)
 {
 	uint64_t at_fail;
 
-	fake_reset(4, 200000);
-	fake.fail_at = 5;
-	fake.fail = FAIL_EIO;
+	fake_reset(4, 200000, 5, FAIL_EIO);
 	rig_start(1, 4096);
 	offer(1500, 32, 100);
 	settle();
@@ -442,16 +451,11 @@ Test(chain, eio_falls_back_once, .timeout = 30)
 /* A batch whose frames the backend may have written (-ESTALE) is dropped and counted, never rerun. */
 Test(chain, estale_drops_never_reruns, .timeout = 30)
 {
-	fake_reset(4, 200000);
-	fake.fail_at = 3;
-	fake.fail = FAIL_ESTALE;
+	fake_reset(4, 200000, 3, FAIL_ESTALE);
 	rig_start(1, 4096);
 	offer(1000, 32, 100);
 	settle();
-	cr_assert_gt(rig.c.backend_lost, 0);
-	cr_assert_eq(rig.dropped, rig.c.backend_lost, "the lost batch comes back as drops");
-	cr_assert_eq(rig.passed + rig.dropped, rig.sent);
-	cr_assert_eq(rig.by_nfs[1], rig.passed, "a passed packet ran twice or not at all");
+	assert_batch_lost();
 	cr_assert_str_eq(chain_placement(&rig.c), "cpu");
 	rig_stop();
 }
@@ -463,9 +467,7 @@ Test(chain, estale_drops_never_reruns, .timeout = 30)
  */
 Test(chain, refused_submit_keeps_order, .timeout = 30)
 {
-	fake_reset(8, 5000000);
-	fake.fail_at = 6;
-	fake.fail = FAIL_SUBMIT;
+	fake_reset(8, 5000000, 6, FAIL_SUBMIT);
 	rig_start(2, 4096);
 	offer(2000, 32, 100);
 	settle();
@@ -478,7 +480,7 @@ Test(chain, refused_submit_keeps_order, .timeout = 30)
 /* No batch is larger than max_batch, on the backend or on its fallback; under load batches reach it. */
 Test(chain, max_batch_holds, .timeout = 30)
 {
-	fake_reset(1, 2000000);
+	fake_reset(1, 2000000, 0, FAIL_NONE);
 	rig_start(1, 48);
 	offer(3000, 200, 200);
 	settle();
@@ -507,7 +509,7 @@ Test(chain, swap_at_batch_boundary, .timeout = 30)
 {
 	struct chain_ver *old, *v2;
 
-	fake_reset(8, 500000);
+	fake_reset(8, 500000, 0, FAIL_NONE);
 	rig_start(2, 4096);
 	offer(1500, 32, 50);
 	v2 = make_ver(2, 0);
@@ -537,7 +539,7 @@ Test(chain, state_handed_over_at_swap, .timeout = 30)
 	struct chain_ver *old, *v2;
 	struct nf_ttl_dec st;
 
-	fake_reset(8, 200000);
+	fake_reset(8, 200000, 0, FAIL_NONE);
 	rig_start(1, 4096);
 	offer(1000, 50, 100);
 	settle();
@@ -565,7 +567,7 @@ Test(chain, stuck_batch_fails_chain, .timeout = 30)
 {
 	uint64_t t0 = fake_now_ns(), submits;
 
-	fake_reset(8, 0);
+	fake_reset(8, 0, 0, FAIL_NONE);
 	fake.hang_at = 2;
 	rig_start(1, 4096);
 	offer(200, 20, 1000);
@@ -596,16 +598,11 @@ Test(chain, no_fallback_drops_and_stays, .timeout = 30)
 	fake_alone_ops = fake_ops;
 	fake_alone_ops.fallback = NULL;
 	rig_ops = &fake_alone_ops;
-	fake_reset(4, 200000);
-	fake.fail_at = 3;
-	fake.fail = FAIL_EIO;
+	fake_reset(4, 200000, 3, FAIL_EIO);
 	rig_start(1, 4096);
 	offer(1000, 32, 100);
 	settle();
-	cr_assert_gt(rig.c.backend_lost, 0);
-	cr_assert_eq(rig.dropped, rig.c.backend_lost);
-	cr_assert_eq(rig.passed + rig.dropped, rig.sent);
-	cr_assert_eq(rig.by_nfs[1], rig.passed);
+	assert_batch_lost();
 	cr_assert_eq(rig.c.fallbacks, 0);
 	cr_assert_eq(rig.c.backend_failed, 0);
 	cr_assert_str_eq(chain_placement(&rig.c), "fake");
