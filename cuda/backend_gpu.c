@@ -5,7 +5,7 @@
  * a ring of GPU_INFLIGHT slots, each with its own stream, so that batches
  * overlap (copies of one batch with the kernel of the previous one).
  *
- * Packet memory, per chain (GEN_GPU_MEM):
+ * Packet memory, per chain (gpu_mem in chains.ini, struct gpu_opts):
  *   gather (default) - the UMEM is registered with cudaHostRegister(Mapped) in
  *            umem_attach; the agent's warps pull each packet (and the window
  *            its NFs may grow into) out of it with 16-byte loads into records
@@ -20,9 +20,9 @@
  *            be rerun on the cpu from pristine frames.
  *   mapped - the kernel works on the frames in place over PCIe (every NF
  *            byte access is a PCIe transaction: kept for comparison).
- * Execution (GEN_GPU_MODE): rtc (default, one launch per batch) or pipeline
+ * Execution (gpu_mode): rtc (default, one launch per batch) or pipeline
  * (one launch per NF, in stream order).
- * Agents (GEN_GPU_AGENT): in rtc mode a chain starts on the prebuilt (generic)
+ * Agents (gpu_agent): in rtc mode a chain starts on the prebuilt (generic)
  * agent while its fused agent - the chain's NFs called directly, compiled by
  * NVRTC or taken from the cache (fused.c, rtc.c) - is built in the background;
  * submit() switches to it between two batches once it is loaded. A chain with a
@@ -60,13 +60,16 @@
  */
 #define GPU_STAGE_SLACK 256
 #define GPU_UMEM_MAX 64
+#define GPU_ERR_LEN 2048
 
-#define CUDA_TRY(call, what)                                                                \
+/*
+ * Every CUDA runtime call goes through this: 0, or -EIO with
+ * "FILE:LINE: what: CUDA error" written to err (GPU_ERR_LEN bytes).
+ */
+#define CUDA_TRY(err, call, what)                                                           \
 	({                                                                                  \
 		cudaError_t e_ = (call);                                                    \
-		if (e_ != cudaSuccess)                                                      \
-			gpu_note_error(e_, what, __FILE__, __LINE__);                       \
-		e_;                                                                         \
+		e_ == cudaSuccess ? 0 : gpu_note_error(err, e_, what, __FILE__, __LINE__);  \
 	})
 
 struct gpu_state {
@@ -109,6 +112,7 @@ struct backend_chain {
 	enum gpu_mode mode;
 	enum gpu_agent agent;
 	bool custom;             /* has an NF that only the fused agent runs */
+	uint32_t compile_timeout_s; /* most chain_create waits for a fused agent (0: the default) */
 	struct fused_agent *fused;
 	char fused_why[160];     /* why there is no fused agent */
 	struct gpu_state *st[NF_CHAIN_MAX];
@@ -126,6 +130,7 @@ struct backend_chain {
 	cudaStream_t ctl;        /* state reads */
 	struct gpu_slot slot[GPU_INFLIGHT];
 	uint32_t head, inflight;
+	char err[GPU_ERR_LEN];   /* the last failure of its controller's calls (last_error) */
 };
 
 static struct {
@@ -133,18 +138,18 @@ static struct {
 	struct gpu_state *states;
 	struct gpu_umem umem[GPU_UMEM_MAX];
 	_Atomic uint64_t submits;
-	char last_err[2048];
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static void gpu_note_error(cudaError_t e, const char *what, const char *file, int line)
+static int gpu_note_error(char *err, cudaError_t e, const char *what, const char *file, int line)
 {
-	/* The backend never logs (only the top of the daemon does); keep the last error for it. */
-	snprintf(g.last_err, sizeof(g.last_err), "%s:%d: %s: %s", file, line, what, cudaGetErrorString(e));
+	/* The backend never logs (only the top of the daemon does); the caller's buffer keeps it. */
+	snprintf(err, GPU_ERR_LEN, "%s:%d: %s: %s", file, line, what, cudaGetErrorString(e));
+	return -EIO;
 }
 
-const char *gpu_backend_last_error(void)
+static const char *gpu_last_error(struct backend_chain *bc)
 {
-	return g.last_err;
+	return bc->err;
 }
 
 /*
@@ -168,38 +173,47 @@ static uint32_t warps_per_sm_from_env(void)
 	return *end || w > 64 ? GPU_WARPS_PER_SM : (uint32_t)w;
 }
 
-static enum gpu_mem mem_from_env(void)
+/* Test override var, if set, picks *ret out of names; -EINVAL naming it when it names none. */
+static int env_pick(const char *var, const char *const *names, int *ret, char *err, size_t errlen)
 {
-	const char *v = getenv("GEN_GPU_MEM");
+	const char *v = getenv(var);
 
-	/* gather by default: test/bench/RESULTS.md has the three modes side by side. */
-	if (v && !strcmp(v, "staged"))
-		return GPU_MEM_STAGED;
-	return v && !strcmp(v, "mapped") ? GPU_MEM_MAPPED : GPU_MEM_GATHER;
+	if (!v || !*v)
+		return 0;
+	for (int i = 0; names[i]; i++) {
+		if (!strcmp(v, names[i])) {
+			*ret = i;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s=%s: not one of the values cuda/README.md lists", var, v);
+	return -EINVAL;
 }
 
-static enum gpu_agent agent_from_env(void)
+/*
+ * The chain's settings: the program's (chains.ini), then the test and
+ * benchmark overrides cuda/README.md lists, from the environment.
+ */
+static int opts_resolve(struct backend_chain *bc, const struct gpu_opts *o, char *err, size_t errlen)
 {
-	const char *v = getenv("GEN_GPU_AGENT");
+	static const char *const mems[] = GPU_MEM_NAMES, *const modes[] = GPU_MODE_NAMES,
+			  *const agents[] = GPU_AGENT_NAMES;
+	int mem = o->mem, mode = o->mode, agent = o->agent, r;
+	const char *t = getenv("GEN_RTC_TIMEOUT");
 
-	if (v && !strcmp(v, "generic"))
-		return GPU_AGENT_GENERIC;
-	return v && !strcmp(v, "fused") ? GPU_AGENT_FUSED : GPU_AGENT_AUTO;
-}
-
-static int rtc_timeout_from_env(void)
-{
-	const char *v = getenv("GEN_RTC_TIMEOUT");
-	int t = v ? atoi(v) : 0;
-
-	return t > 0 ? t : RTC_TIMEOUT_DEFAULT;
-}
-
-static enum gpu_mode mode_from_env(void)
-{
-	const char *v = getenv("GEN_GPU_MODE");
-
-	return v && !strcmp(v, "pipeline") ? GPU_MODE_PIPELINE : GPU_MODE_RTC;
+	if ((r = env_pick("GEN_GPU_MEM", mems, &mem, err, errlen)) ||
+	    (r = env_pick("GEN_GPU_MODE", modes, &mode, err, errlen)) ||
+	    (r = env_pick("GEN_GPU_AGENT", agents, &agent, err, errlen)))
+		return r;
+	if (mem >= GPU_MEM_MAX || mode >= GPU_MODE_MAX || agent >= GPU_AGENT_MAX) {
+		snprintf(err, errlen, "gpu settings out of range (mem %d, mode %d, agent %d)", mem, mode, agent);
+		return -EINVAL;
+	}
+	bc->mem = (enum gpu_mem)mem;
+	bc->mode = (enum gpu_mode)mode;
+	bc->agent = (enum gpu_agent)agent;
+	bc->compile_timeout_s = t && atoi(t) > 0 ? (uint32_t)atoi(t) : o->compile_timeout_s;
+	return 0;
 }
 
 int gpu_backend_probe(char *why, size_t len)
@@ -235,6 +249,7 @@ int gpu_backend_probe(char *why, size_t len)
 
 static int gpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
 {
+	char err[GPU_ERR_LEN];
 	int r = -ENOSPC;
 
 	pthread_mutex_lock(&g.lock);
@@ -242,14 +257,12 @@ static int gpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
 		if (g.umem[i].host)
 			continue;
 		/* Portable: the registration serves every device, chains may sit on any. */
-		if (CUDA_TRY(cudaHostRegister(umem, size, cudaHostRegisterMapped | cudaHostRegisterPortable),
-			     "cudaHostRegister(UMEM)") != cudaSuccess) {
-			r = -EIO;
+		r = CUDA_TRY(err, cudaHostRegister(umem, size, cudaHostRegisterMapped | cudaHostRegisterPortable),
+			     "cudaHostRegister(UMEM)");
+		if (r)
 			break;
-		}
 		g.umem[i].host = umem;
 		g.umem[i].size = size;
-		r = 0;
 		break;
 	}
 	pthread_mutex_unlock(&g.lock);
@@ -258,11 +271,13 @@ static int gpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
 
 static void gpu_umem_detach(void *umem)
 {
+	char err[GPU_ERR_LEN];
+
 	pthread_mutex_lock(&g.lock);
 	for (int i = 0; i < GPU_UMEM_MAX; i++) {
 		if (g.umem[i].host != umem)
 			continue;
-		CUDA_TRY(cudaHostUnregister(umem), "cudaHostUnregister(UMEM)");
+		CUDA_TRY(err, cudaHostUnregister(umem), "cudaHostUnregister(UMEM)");
 		g.umem[i].host = NULL;
 	}
 	pthread_mutex_unlock(&g.lock);
@@ -279,8 +294,8 @@ static bool umem_registered(const void *umem, size_t size)
 	return ok;
 }
 
-/* Device copy of a host blob on dev, shared by refcount. Called with g.lock held. */
-static struct gpu_state *state_get(const struct nf_hdr *host, int dev)
+/* Device copy of a host blob on dev, shared by refcount. Called with g.lock held; NULL + errno, err. */
+static struct gpu_state *state_get(const struct nf_hdr *host, int dev, char *err)
 {
 	struct gpu_state *s;
 
@@ -296,9 +311,9 @@ static struct gpu_state *state_get(const struct nf_hdr *host, int dev)
 	s->host = host;
 	s->dev = dev;
 	s->size = host->size;
-	if (CUDA_TRY(cudaMalloc(&s->dptr, s->size), "cudaMalloc(NF state)") != cudaSuccess)
+	if (CUDA_TRY(err, cudaMalloc(&s->dptr, s->size), "cudaMalloc(NF state)"))
 		goto out_free;
-	if (CUDA_TRY(cudaMemcpy(s->dptr, host, s->size, cudaMemcpyHostToDevice), "upload NF state") != cudaSuccess)
+	if (CUDA_TRY(err, cudaMemcpy(s->dptr, host, s->size, cudaMemcpyHostToDevice), "upload NF state"))
 		goto out_dfree;
 	s->refs = 1;
 	s->next = g.states;
@@ -362,16 +377,17 @@ static int slot_reserve(struct backend_chain *bc, struct gpu_slot *sl, uint32_t 
 	while (cap < n)
 		cap *= 2;
 	slot_free_bufs(sl, bc->mem);
-	if (CUDA_TRY(cudaHostAlloc((void **)&sl->hdesc, cap * sizeof(struct gen_desc), cudaHostAllocMapped),
-		     "cudaHostAlloc(descs)") != cudaSuccess)
+	if (CUDA_TRY(bc->err, cudaHostAlloc((void **)&sl->hdesc, cap * sizeof(struct gen_desc), cudaHostAllocMapped),
+		     "cudaHostAlloc(descs)"))
 		goto fail;
 	if (bc->mem != GPU_MEM_STAGED) {
-		if (CUDA_TRY(cudaHostGetDevicePointer((void **)&sl->ddesc, sl->hdesc, 0), "map descs") != cudaSuccess)
+		if (CUDA_TRY(bc->err, cudaHostGetDevicePointer((void **)&sl->ddesc, sl->hdesc, 0), "map descs"))
 			goto fail;
 	} else {
-		if (CUDA_TRY(cudaMalloc((void **)&sl->ddesc, cap * sizeof(struct gen_desc)), "cudaMalloc(descs)") ||
-		    CUDA_TRY(cudaHostAlloc((void **)&sl->hstage, cap * fs, cudaHostAllocDefault), "cudaHostAlloc(staging)") ||
-		    CUDA_TRY(cudaMalloc((void **)&sl->dstage, cap * fs), "cudaMalloc(staging)"))
+		if (CUDA_TRY(bc->err, cudaMalloc((void **)&sl->ddesc, cap * sizeof(struct gen_desc)), "cudaMalloc(descs)") ||
+		    CUDA_TRY(bc->err, cudaHostAlloc((void **)&sl->hstage, cap * fs, cudaHostAllocDefault),
+			     "cudaHostAlloc(staging)") ||
+		    CUDA_TRY(bc->err, cudaMalloc((void **)&sl->dstage, cap * fs), "cudaMalloc(staging)"))
 			goto fail;
 	}
 	sl->cap = cap;
@@ -382,7 +398,7 @@ fail:
 }
 
 /* Gather mode: device records for n packets of stride bytes (when they do not go to shared memory). */
-static int slot_reserve_recs(struct gpu_slot *sl, uint32_t n, uint32_t stride)
+static int slot_reserve_recs(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n, uint32_t stride)
 {
 	size_t need = (size_t)n * stride, size = 1 << 20;
 
@@ -391,7 +407,7 @@ static int slot_reserve_recs(struct gpu_slot *sl, uint32_t n, uint32_t stride)
 	while (size < need)
 		size *= 2;
 	slot_free_recs(sl);
-	if (CUDA_TRY(cudaMalloc((void **)&sl->drec, size), "cudaMalloc(packet records)") != cudaSuccess)
+	if (CUDA_TRY(bc->err, cudaMalloc((void **)&sl->drec, size), "cudaMalloc(packet records)"))
 		return -ENOMEM;
 	sl->rec_bytes = size;
 	return 0;
@@ -427,18 +443,18 @@ static void chain_free(struct backend_chain *bc)
 }
 
 /*
- * Pick the chain's agent. Returns 0 or a positive errno (g.last_err says why):
- * only a chain that cannot run without its fused agent fails here.
+ * Pick the chain's agent. Returns 0 or -errno (bc->err says why): only a
+ * chain that cannot run without its fused agent fails here.
  */
 static int fused_attach(struct backend_chain *bc)
 {
-	char err[sizeof(g.last_err)] = "";
+	char err[GPU_ERR_LEN] = "";
 	bool sync = bc->custom || bc->agent == GPU_AGENT_FUSED;
 
 	if (bc->custom && bc->agent == GPU_AGENT_GENERIC) {
-		snprintf(g.last_err, sizeof(g.last_err),
-			 "the chain has a custom NF, which only a fused agent runs (GEN_GPU_AGENT=generic)");
-		return EINVAL;
+		snprintf(bc->err, sizeof(bc->err),
+			 "the chain has a custom NF, which only a fused agent runs (gpu_agent = generic)");
+		return -EINVAL;
 	}
 	if (!sync && bc->agent == GPU_AGENT_GENERIC) {
 		snprintf(bc->fused_why, sizeof(bc->fused_why), "fused off");
@@ -448,13 +464,12 @@ static int fused_attach(struct backend_chain *bc)
 		snprintf(bc->fused_why, sizeof(bc->fused_why), "pipeline mode");
 		return 0;
 	}
-	bc->fused = fused_get(&bc->prog, bc->dev, sync, rtc_timeout_from_env(), err, sizeof(err));
+	bc->fused = fused_get(&bc->prog, bc->dev, sync, (int)bc->compile_timeout_s, err, sizeof(err));
 	if (bc->fused)
 		return 0;
 	if (sync) {
-		int e = errno ? errno : EIO;
-		snprintf(g.last_err, sizeof(g.last_err), "%s", err);
-		return e;
+		snprintf(bc->err, sizeof(bc->err), "%s", err);
+		return errno ? -errno : -EIO;
 	}
 	/* The generic agent runs the chain; say why it will stay at that. */
 	snprintf(bc->fused_why, sizeof(bc->fused_why), "%s", err);
@@ -494,73 +509,87 @@ static void chain_window(struct backend_chain *bc)
 }
 
 static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, void *umem, size_t umem_size,
-					      uint32_t frame_size)
+					      uint32_t frame_size, char *ret_err, size_t errlen)
 {
 	struct backend_chain *bc;
 	struct nf_chain c = { 0 };
-	int ndev = 0, err = EIO;
+	int ndev = 0, err = -EIO;
 
 	if (prog->n > NF_CHAIN_MAX || !frame_size || !umem) {
+		if (ret_err)
+			snprintf(ret_err, errlen, "bad chain: %u NFs (at most %d), frame size %u, UMEM %p", prog->n,
+				 NF_CHAIN_MAX, frame_size, umem);
 		errno = EINVAL;
 		return NULL;
 	}
 	if (cudaGetDeviceCount(&ndev) != cudaSuccess || prog->gpu < 0 || prog->gpu >= ndev) {
+		if (ret_err)
+			snprintf(ret_err, errlen, "no CUDA device %d (%d present)", prog->gpu, ndev);
 		errno = ENODEV;
 		return NULL;
 	}
 	bc = calloc(1, sizeof(*bc));
-	if (!bc)
+	if (!bc) {
+		if (ret_err)
+			snprintf(ret_err, errlen, "out of memory for the chain");
 		return NULL;
+	}
 	bc->prog = *prog;
 	bc->dev = prog->gpu;
-	bc->mem = mem_from_env();
-	bc->mode = mode_from_env();
-	bc->agent = agent_from_env();
 	bc->custom = rtc_needs_fused(prog);
 	bc->umem = umem;
 	bc->umem_size = umem_size;
 	bc->frame_size = frame_size;
-	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice") != cudaSuccess)
+	err = opts_resolve(bc, &prog->gpu_opts, bc->err, sizeof(bc->err));
+	if (err || (err = CUDA_TRY(bc->err, cudaSetDevice(bc->dev), "cudaSetDevice")))
 		goto fail;
 
 	pthread_mutex_lock(&g.lock);
 	for (uint32_t i = 0; i < prog->n; i++) {
-		bc->st[i] = state_get(prog->state[i], bc->dev);
+		bc->st[i] = state_get(prog->state[i], bc->dev, bc->err);
 		if (!bc->st[i])
 			break;
 		c.type[i] = prog->type[i];
 		c.state[i] = (uint64_t)(uintptr_t)bc->st[i]->dptr;
 	}
 	pthread_mutex_unlock(&g.lock);
-	for (uint32_t i = 0; i < prog->n; i++)
-		if (!bc->st[i])
+	for (uint32_t i = 0; i < prog->n; i++) {
+		if (!bc->st[i]) {
+			err = -EIO;
 			goto fail;
+		}
+	}
 	c.n = prog->n;
-	if (CUDA_TRY(cudaMalloc((void **)&bc->dchain, sizeof(c)), "cudaMalloc(agent table)") ||
-	    CUDA_TRY(cudaMemcpy(bc->dchain, &c, sizeof(c), cudaMemcpyHostToDevice), "upload agent table") ||
-	    CUDA_TRY(cudaStreamCreateWithFlags(&bc->ctl, cudaStreamNonBlocking), "cudaStreamCreate"))
+	if ((err = CUDA_TRY(bc->err, cudaMalloc((void **)&bc->dchain, sizeof(c)), "cudaMalloc(agent table)")) ||
+	    (err = CUDA_TRY(bc->err, cudaMemcpy(bc->dchain, &c, sizeof(c), cudaMemcpyHostToDevice),
+			    "upload agent table")) ||
+	    (err = CUDA_TRY(bc->err, cudaStreamCreateWithFlags(&bc->ctl, cudaStreamNonBlocking), "cudaStreamCreate")))
 		goto fail;
 	if (bc->mem != GPU_MEM_STAGED) {
 		if (!umem_registered(umem, umem_size)) {
-			snprintf(g.last_err, sizeof(g.last_err), "mapped packet memory needs umem_attach() first");
-			err = EINVAL;
+			snprintf(bc->err, sizeof(bc->err), "mapped packet memory needs umem_attach() first");
+			err = -EINVAL;
 			goto fail;
 		}
-		if (CUDA_TRY(cudaHostGetDevicePointer((void **)&bc->dumem, umem, 0), "map UMEM"))
+		if ((err = CUDA_TRY(bc->err, cudaHostGetDevicePointer((void **)&bc->dumem, umem, 0), "map UMEM")))
 			goto fail;
 	}
 	for (int i = 0; i < GPU_INFLIGHT; i++) {
 		/* Non-blocking streams: never serialised behind the legacy default stream. */
 		struct gpu_slot *sl = &bc->slot[i];
 
-		if (CUDA_TRY(cudaStreamCreateWithFlags(&sl->stream, cudaStreamNonBlocking), "cudaStreamCreate") ||
-		    CUDA_TRY(cudaEventCreateWithFlags(&sl->done, cudaEventDisableTiming), "cudaEventCreate") ||
-		    CUDA_TRY(cudaHostAlloc((void **)&sl->hstatus, GPU_ST_MAX * sizeof(uint32_t), cudaHostAllocMapped),
-			     "cudaHostAlloc(status)") ||
-		    CUDA_TRY(cudaHostGetDevicePointer((void **)&sl->dstatus, sl->hstatus, 0), "map status"))
+		if ((err = CUDA_TRY(bc->err, cudaStreamCreateWithFlags(&sl->stream, cudaStreamNonBlocking),
+				    "cudaStreamCreate")) ||
+		    (err = CUDA_TRY(bc->err, cudaEventCreateWithFlags(&sl->done, cudaEventDisableTiming),
+				    "cudaEventCreate")) ||
+		    (err = CUDA_TRY(bc->err, cudaHostAlloc((void **)&sl->hstatus, GPU_ST_MAX * sizeof(uint32_t),
+							   cudaHostAllocMapped), "cudaHostAlloc(status)")) ||
+		    (err = CUDA_TRY(bc->err, cudaHostGetDevicePointer((void **)&sl->dstatus, sl->hstatus, 0),
+				    "map status")))
 			goto fail;
 	}
-	if (CUDA_TRY(cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count"))
+	err = CUDA_TRY(bc->err, cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count");
+	if (err)
 		goto fail;
 	bc->warps_per_sm = warps_per_sm_from_env();
 	chain_window(bc);
@@ -569,8 +598,10 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 		goto fail;
 	return bc;
 fail:
+	if (ret_err)
+		snprintf(ret_err, errlen, "%s", bc->err);
 	chain_free(bc);
-	errno = err;
+	errno = -err;
 	return NULL;
 }
 
@@ -715,7 +746,7 @@ static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t 
 	}
 	l->smem = 0;
 	l->rec = NULL;
-	if (slot_reserve_recs(sl, gr->blocks * gr->threads, (uint32_t)stride))
+	if (slot_reserve_recs(bc, sl, gr->blocks * gr->threads, (uint32_t)stride))
 		return -ENOMEM;
 	l->rec = sl->drec;
 	return 0;
@@ -726,15 +757,15 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	struct gpu_slot *sl;
 	struct gpu_launch l;
 	struct gpu_grid gr;
-	cudaError_t e = cudaSuccess;
 	uint32_t maxlen, stride;
 	int r, fault;
 
 	if (bc->inflight == GPU_INFLIGHT)
 		return -EBUSY;
 	sl = &bc->slot[(bc->head + bc->inflight) % GPU_INFLIGHT];
-	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice"))
-		return -EIO;
+	r = CUDA_TRY(bc->err, cudaSetDevice(bc->dev), "cudaSetDevice");
+	if (r)
+		return r;
 	r = slot_reserve(bc, sl, n);
 	if (r)
 		return r;
@@ -768,29 +799,29 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	bc->inflight++;
 	fault = fault_now();
 	if (fault == 1) {
-		snprintf(g.last_err, sizeof(g.last_err), "injected fault (GEN_GPU_FAULT_INJECT)");
+		snprintf(bc->err, sizeof(bc->err), "injected fault (GEN_GPU_FAULT_INJECT)");
 		sl->failed = true;
 		return 0;
 	}
 	sl->inject_after = fault == 2;
 	if (bc->mem == GPU_MEM_STAGED) {
-		e = CUDA_TRY(stage_in(bc, sl, descs, n), "copy batch to the GPU");
+		r = CUDA_TRY(bc->err, stage_in(bc, sl, descs, n), "copy batch to the GPU");
 		l.stride = sl->stride;
 	}
 	/* Read once: the whole batch runs on the agent chosen here. */
 	bool fused = fused_ready(bc->fused) && (bc->mode == GPU_MODE_RTC || bc->custom);
-	if (e == cudaSuccess && fused && fused_launch(bc->fused, &l, &gr, sl->stream, g.last_err, sizeof(g.last_err)))
-		e = cudaErrorLaunchFailure;
-	if (e == cudaSuccess && !fused && bc->mode == GPU_MODE_RTC)
-		e = CUDA_TRY(gpu_agent_launch_rtc(&l, &gr, sl->stream), "launch SFC agent");
-	for (uint32_t i = 0; e == cudaSuccess && !fused && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
-		e = CUDA_TRY(gpu_agent_launch_nf(&l, &gr, i, bc->prog.n - 1, sl->stream), "launch NF kernel");
-	if (e == cudaSuccess && bc->mem == GPU_MEM_STAGED)
-		e = CUDA_TRY(stage_out(sl, n), "copy batch from the GPU");
-	if (e == cudaSuccess)
-		e = CUDA_TRY(cudaEventRecord(sl->done, sl->stream), "cudaEventRecord");
+	if (!r && fused)
+		r = fused_launch(bc->fused, &l, &gr, sl->stream, bc->err, sizeof(bc->err));
+	if (!r && !fused && bc->mode == GPU_MODE_RTC)
+		r = CUDA_TRY(bc->err, gpu_agent_launch_rtc(&l, &gr, sl->stream), "launch SFC agent");
+	for (uint32_t i = 0; !r && !fused && bc->mode == GPU_MODE_PIPELINE && i < bc->prog.n; i++)
+		r = CUDA_TRY(bc->err, gpu_agent_launch_nf(&l, &gr, i, bc->prog.n - 1, sl->stream), "launch NF kernel");
+	if (!r && bc->mem == GPU_MEM_STAGED)
+		r = CUDA_TRY(bc->err, stage_out(sl, n), "copy batch from the GPU");
+	if (!r)
+		r = CUDA_TRY(bc->err, cudaEventRecord(sl->done, sl->stream), "cudaEventRecord");
 	/* Once anything is queued the batch is ours: complete() hands it back with -EIO. */
-	sl->failed = e != cudaSuccess;
+	sl->failed = r != 0;
 	return 0;
 }
 
@@ -828,10 +859,10 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 		if (e == cudaErrorNotReady)
 			return 0;
 		if (e != cudaSuccess)
-			gpu_note_error(e, "batch failed on the GPU", __FILE__, __LINE__);
+			gpu_note_error(bc->err, e, "batch failed on the GPU", __FILE__, __LINE__);
 	}
 	if (sl->inject_after && e == cudaSuccess)
-		snprintf(g.last_err, sizeof(g.last_err), "injected fault after the batch ran (GEN_GPU_FAULT_INJECT)");
+		snprintf(bc->err, sizeof(bc->err), "injected fault after the batch ran (GEN_GPU_FAULT_INJECT)");
 	failed = sl->failed || e != cudaSuccess || sl->inject_after;
 	*ret_descs = sl->descs;
 	*ret_n = sl->n;
@@ -853,18 +884,19 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 	return 1;
 }
 
+/* State reads and writes come from the main thread: their errors stay out of bc->err, the controller's. */
 static int gpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint32_t off, uint32_t len)
 {
+	char err[GPU_ERR_LEN];
+
 	if (i >= bc->prog.n)
 		return -EINVAL;
 	if ((uint64_t)off + len > bc->st[i]->size)
 		return -ERANGE;
-	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice") ||
-	    CUDA_TRY(cudaMemcpyAsync(dst, (uint8_t *)bc->st[i]->dptr + off, len, cudaMemcpyDeviceToHost, bc->ctl),
-		     "read NF state") ||
-	    CUDA_TRY(cudaStreamSynchronize(bc->ctl), "read NF state"))
-		return -EIO;
-	return 0;
+	return CUDA_TRY(err, cudaSetDevice(bc->dev), "cudaSetDevice") ?:
+	       CUDA_TRY(err, cudaMemcpyAsync(dst, (uint8_t *)bc->st[i]->dptr + off, len, cudaMemcpyDeviceToHost, bc->ctl),
+			"read NF state") ?:
+	       CUDA_TRY(err, cudaStreamSynchronize(bc->ctl), "read NF state");
 }
 
 static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
@@ -885,16 +917,16 @@ static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
 
 static int gpu_state_write(struct backend_chain *bc, uint32_t i, const void *src, uint32_t off, uint32_t len)
 {
+	char err[GPU_ERR_LEN];
+
 	if (i >= bc->prog.n)
 		return -EINVAL;
 	if ((uint64_t)off + len > bc->st[i]->size)
 		return -ERANGE;
-	if (CUDA_TRY(cudaSetDevice(bc->dev), "cudaSetDevice") ||
-	    CUDA_TRY(cudaMemcpyAsync((uint8_t *)bc->st[i]->dptr + off, src, len, cudaMemcpyHostToDevice, bc->ctl),
-		     "write NF state") ||
-	    CUDA_TRY(cudaStreamSynchronize(bc->ctl), "write NF state"))
-		return -EIO;
-	return 0;
+	return CUDA_TRY(err, cudaSetDevice(bc->dev), "cudaSetDevice") ?:
+	       CUDA_TRY(err, cudaMemcpyAsync((uint8_t *)bc->st[i]->dptr + off, src, len, cudaMemcpyHostToDevice, bc->ctl),
+			"write NF state") ?:
+	       CUDA_TRY(err, cudaStreamSynchronize(bc->ctl), "write NF state");
 }
 
 int gpu_backend_fused_timing(const struct backend_chain *bc, double *ms, bool *cache_hit)
@@ -919,7 +951,9 @@ static const struct backend_ops gpu_ops = {
 	.state_write = gpu_state_write,
 	.describe = gpu_describe,
 	.shutdown = gpu_shutdown,
+	.last_error = gpu_last_error,
 	.max_inflight = GPU_INFLIGHT,
+	.fallback = &backend_cpu,
 };
 
 const struct backend_ops *backend_gpu = &gpu_ops;

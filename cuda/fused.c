@@ -230,6 +230,7 @@ static int enqueue(struct fused_agent *a, bool front)
 	return 0;
 }
 
+/* Wait for a's build: 0, or -errno with err (-ETIMEDOUT after timeout_s). */
 static int wait_built(struct fused_agent *a, int timeout_s, char *err, size_t errlen)
 {
 	struct timespec dl;
@@ -245,12 +246,12 @@ static int wait_built(struct fused_agent *a, int timeout_s, char *err, size_t er
 	else if (atomic_load(&a->state) == FUSED_FAILED)
 		e = a->err ? -a->err : EIO;
 	if (e == ETIMEDOUT)
-		snprintf(err, errlen, "fused agent: compile timed out after %d s (GEN_RTC_TIMEOUT)",
+		snprintf(err, errlen, "fused agent: compile timed out after %d s (gpu_compile_timeout)",
 			 timeout_s > 0 ? timeout_s : RTC_TIMEOUT_DEFAULT);
 	else if (e)
 		snprintf(err, errlen, "%s", a->why);
 	pthread_mutex_unlock(&f.lock);
-	return e;
+	return -e;
 }
 
 struct fused_agent *fused_get(const struct chain_prog *prog, int dev, bool sync, int timeout_s, char *err,
@@ -317,7 +318,7 @@ struct fused_agent *fused_get(const struct chain_prog *prog, int dev, bool sync,
 	pthread_mutex_unlock(&f.lock);
 	if (sync && (e = wait_built(a, timeout_s, err, errlen))) {
 		fused_put(a);
-		errno = e;
+		errno = -e;
 		return NULL;
 	}
 	return a;

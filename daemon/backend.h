@@ -12,6 +12,26 @@
 #include <stdint.h>
 #include "../nf/exec.h"
 
+/*
+ * How the gpu backend runs a chain: chains.ini's gpu_mem, gpu_mode, gpu_agent
+ * and gpu_compile_timeout ([gen], per-chain where the man page says so). Zero
+ * is each default. cuda/README.md describes the values, and the environment
+ * variables that override them for tests and benchmarks.
+ */
+enum gpu_mem { GPU_MEM_GATHER, GPU_MEM_MAPPED, GPU_MEM_STAGED, GPU_MEM_MAX };
+enum gpu_mode { GPU_MODE_RTC, GPU_MODE_PIPELINE, GPU_MODE_MAX };
+enum gpu_agent { GPU_AGENT_AUTO, GPU_AGENT_GENERIC, GPU_AGENT_FUSED, GPU_AGENT_MAX };
+/* Their names, in enum order (for `static const char *const x[] = GPU_MEM_NAMES;`). */
+#define GPU_MEM_NAMES { "gather", "mapped", "staged", NULL }
+#define GPU_MODE_NAMES { "rtc", "pipeline", NULL }
+#define GPU_AGENT_NAMES { "auto", "generic", "fused", NULL }
+struct gpu_opts {
+	enum gpu_mem mem;          /* packet memory: gather, mapped or staged */
+	enum gpu_mode mode;        /* rtc: one launch per batch; pipeline: one per NF */
+	enum gpu_agent agent;      /* auto: generic until the fused agent is built */
+	uint32_t compile_timeout_s; /* most a chain_create waits for a fused agent; 0: 60 */
+};
+
 /* A chain program: the NF instances a chain runs, in order (host state blobs). */
 struct chain_prog {
 	uint32_t n;
@@ -19,6 +39,7 @@ struct chain_prog {
 	struct nf_hdr *state[16]; /* host blobs; shared across chains using the same [nf] */
 	uint32_t mini_batch;
 	int gpu;                  /* device index for gpu backends */
+	struct gpu_opts gpu_opts; /* read by gpu backends at chain_create */
 };
 
 struct backend_chain; /* opaque, one per (chain, program version) */
@@ -28,14 +49,20 @@ struct backend_ops {
 	/* Called once per UMEM (one per queue) before any chain is created. */
 	int (*umem_attach)(void *umem, size_t size, uint32_t frame_size);
 	void (*umem_detach)(void *umem);
-	/* Upload the program (state blobs) and set up streams; NULL + errno on failure. */
+	/*
+	 * Upload the program (state blobs) and set up streams. NULL + errno on
+	 * failure, with what failed in err (a compiler's FILE:LINE lines may
+	 * follow on lines of their own); err may be NULL.
+	 */
 	struct backend_chain *(*chain_create)(const struct chain_prog *prog, void *umem, size_t umem_size,
-					      uint32_t frame_size);
+					      uint32_t frame_size, char *err, size_t errlen);
 	void (*chain_destroy)(struct backend_chain *bc);
 	/*
 	 * Start one batch. descs stays owned by the caller until complete() hands it
-	 * back. Returns 0, or -EBUSY when the backend's in-flight slots are full,
-	 * or another -errno on failure (the batch was not taken).
+	 * back. Returns 0, or -EBUSY when the backend's in-flight slots are full
+	 * (submit it again once a batch completed), or another -errno on failure.
+	 * On any error the batch was not taken: the descs and their frames are
+	 * untouched, and the caller may run it elsewhere (the fallback).
 	 */
 	int (*submit)(struct backend_chain *bc, struct gen_desc *descs, uint32_t n);
 	/*
@@ -44,7 +71,7 @@ struct backend_ops {
 	 * returned. Batches complete in submit order. The error says what the
 	 * caller may do with the failed batch:
 	 *   -EIO     the descs and every byte of their frames are as submitted: the
-	 *            batch may be rerun elsewhere (the cpu backend) and each NF then
+	 *            batch may be rerun elsewhere (the fallback) and each NF then
 	 *            runs exactly once on each packet;
 	 *   -ESTALE  some frames may already hold NF output (a fault after the
 	 *            backend began writing packets back): a rerun could apply an NF
@@ -59,19 +86,34 @@ struct backend_ops {
 	int (*describe)(struct backend_chain *bc, char *buf, size_t len);
 	/* Optional: quiesce background work (agent builds) before the daemon tears down. */
 	void (*shutdown)(void);
+	/*
+	 * The chain's last failure in words ("FILE:LINE: what: error"), "" if none:
+	 * per chain, so controllers of different chains never share it. Optional.
+	 */
+	const char *(*last_error)(struct backend_chain *bc);
 	/* Max batches in flight per chain (1 for cpu). */
 	uint32_t max_inflight;
+	/*
+	 * Where the controller runs what this backend cannot, or NULL: a backend
+	 * that runs each batch within submit() (complete() then hands it back at
+	 * once), on the controller's thread, from the host state blobs of the
+	 * chain_prog. Batches that fail with -EIO (or are refused by submit) are
+	 * rerun there, and the chain stays there until a reload; a hybrid chain
+	 * runs there at low load. The NF state of a failed backend is not carried
+	 * over at such a fallback (the device may no longer answer): the fallback
+	 * continues from the host blobs as last written (chain_create's upload, or
+	 * the last hand-over of a move).
+	 */
+	const struct backend_ops *fallback;
 };
 
 extern const struct backend_ops backend_cpu;
 /* Set only in builds with CUDA; probe it with gpu_backend_probe(). */
 extern const struct backend_ops *backend_gpu;
-/* The GPU backend's last failure in words (NVRTC log lines as FILE:LINE: ...), or "". */
-const char *gpu_backend_last_error(void);
 /* 0 if a usable GPU is present, else -errno with a one-line reason in why. */
 int gpu_backend_probe(char *why, size_t len);
 
-/* Run one batch on the host: the cpu backend's body, also the GPU's fallback. */
+/* Run one batch on the host: the cpu backend's body (tests and benchmarks call it directly). */
 void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,
 		     struct gen_desc *descs, uint32_t n);
 

@@ -179,12 +179,15 @@ static void cpu_umem_detach(void *umem)
 }
 
 static struct backend_chain *cpu_chain_create(const struct chain_prog *prog, void *umem, size_t umem_size,
-					      uint32_t frame_size)
+					      uint32_t frame_size, char *err, size_t errlen)
 {
 	struct backend_chain *bc = calloc(1, sizeof(*bc));
 
-	if (!bc)
+	if (!bc) {
+		if (err)
+			snprintf(err, errlen, "out of memory for the chain");
 		return NULL;
+	}
 	bc->prog = *prog;
 	chain_fill(&bc->chain, prog);
 	bc->umem = umem;
@@ -262,11 +265,6 @@ const struct backend_ops backend_cpu = {
 
 #ifndef GEN_HAVE_CUDA
 const struct backend_ops *backend_gpu;
-
-const char *gpu_backend_last_error(void)
-{
-	return "";
-}
 
 int gpu_backend_probe(char *why, size_t len)
 {

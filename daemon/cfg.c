@@ -394,16 +394,13 @@ static int pick(const char *v, const char *const *names)
 }
 
 static const char *const backend_names[] = { "auto", "gpu", "cpu", "hybrid", NULL };
-static const char *const gpu_mode_names[] = { "rtc", "pipeline", NULL };
+static const char *const gpu_mode_names[] = GPU_MODE_NAMES;
+static const char *const gpu_mem_names[] = GPU_MEM_NAMES;
+static const char *const gpu_agent_names[] = GPU_AGENT_NAMES;
 
 const char *cfg_backend_name(enum cfg_backend b)
 {
 	return b < CFG_BACKEND_MAX ? backend_names[b] : "?";
-}
-
-const char *cfg_gpu_mode_name(enum cfg_gpu_mode m)
-{
-	return m < CFG_GPU_MODE_MAX ? gpu_mode_names[m] : "?";
 }
 
 static void load_ports(struct parser *p, struct cfg *c, const struct nf_kv *kv)
@@ -583,12 +580,50 @@ static void load_elastic(struct parser *p, const struct raw_sect *s, uint32_t *m
 	}
 }
 
+/*
+ * How the gpu backend runs chains, in [gen] (defaults) or a [chain]; a key left
+ * out keeps what *o holds. The compile timeout only in [gen] (gen true).
+ */
+static void load_gpu_opts(struct parser *p, const struct raw_sect *s, struct gpu_opts *o, bool gen)
+{
+	const struct nf_kv *kv;
+	unsigned long v;
+	int i;
+
+	if ((kv = sect_get(s, "gpu_mode"))) {
+		if ((i = pick(kv->value, gpu_mode_names)) < 0)
+			perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
+		else
+			o->mode = (enum gpu_mode)i;
+	}
+	if ((kv = sect_get(s, "gpu_mem"))) {
+		if ((i = pick(kv->value, gpu_mem_names)) < 0)
+			perr(p, kv->line, "gpu_mem must be gather, mapped or staged, got '%s'", kv->value);
+		else
+			o->mem = (enum gpu_mem)i;
+	}
+	if ((kv = sect_get(s, "gpu_agent"))) {
+		if ((i = pick(kv->value, gpu_agent_names)) < 0)
+			perr(p, kv->line, "gpu_agent must be auto, generic or fused, got '%s'", kv->value);
+		else
+			o->agent = (enum gpu_agent)i;
+	}
+	if (gen && (kv = sect_get(s, "gpu_compile_timeout"))) {
+		if (parse_ulong(kv->value, 1, CFG_MAX_COMPILE_TIMEOUT, &v))
+			perr(p, kv->line, "gpu_compile_timeout must be seconds 1..%d, got '%s'", CFG_MAX_COMPILE_TIMEOUT,
+			     kv->value);
+		else
+			o->compile_timeout_s = (uint32_t)v;
+	}
+}
+
 static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", NULL };
+					     "tx_thread", "metrics_listen", "fail", "max_wait_us", "hybrid_pps",
+					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -641,12 +676,7 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 			c->tx_thread = i == 1;
 	}
 	load_synth(p, c, s);
-	if ((kv = sect_get(s, "gpu_mode"))) {
-		if ((i = pick(kv->value, gpu_mode_names)) < 0)
-			perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
-		else
-			c->gpu_mode = (enum cfg_gpu_mode)i;
-	}
+	load_gpu_opts(p, s, &c->gpu_opts, true);
 	if ((kv = sect_get(s, "queues"))) {
 		if (parse_ulong(kv->value, 1, CFG_MAX_QUEUES, &v))
 			perr(p, kv->line, "queues must be an integer in 1..%d, got '%s'", CFG_MAX_QUEUES, kv->value);
@@ -1030,14 +1060,16 @@ static void load_nfs_list(struct parser *p, const struct cfg *c, struct cfg_chai
 static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 {
 	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", "fail", "backend",
-					     "max_wait_us", "latency_target_us", "hybrid_pps", NULL };
+					     "max_wait_us", "latency_target_us", "hybrid_pps", "gpu_mode", "gpu_mem",
+					     "gpu_agent", NULL };
 	struct cfg_chain *ch = &c->chains[c->nchains];
 	const struct nf_kv *kv;
 	unsigned long v;
 	int nmatch = 0, b;
 
 	*ch = (struct cfg_chain){ .line = s->line, .priority = CFG_PRIORITY_DEFAULT, .order = c->nchains,
-				  .backend = c->backend, .max_wait_us = c->max_wait_us, .hybrid_pps = c->hybrid_pps };
+				  .backend = c->backend, .max_wait_us = c->max_wait_us, .hybrid_pps = c->hybrid_pps,
+				  .gpu_opts = c->gpu_opts };
 	ch->name = s->name;
 	s->name = NULL;
 	c->nchains++;
@@ -1100,6 +1132,7 @@ static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 			ch->backend = (enum cfg_backend)b;
 	}
 	load_elastic(p, s, &ch->max_wait_us, &ch->latency_target_us, &ch->hybrid_pps);
+	load_gpu_opts(p, s, &ch->gpu_opts, false);
 }
 
 static void raw_free(struct parser *p)
@@ -1201,7 +1234,6 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->queues = 1;
 	c->max_batch = 65536;
 	c->mini_batch = 256;
-	c->gpu_mode = CFG_GPU_RTC;
 	c->file = strdup(path);
 	c->base_dir = dir_of(path);
 	if (!c->file || !c->base_dir) {
@@ -1410,7 +1442,9 @@ bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const stru
 	if (ca->id != cb->id || ca->nmatch != cb->nmatch || ca->nnfs != cb->nnfs || ca->gpu != cb->gpu ||
 	    ca->priority != cb->priority || strcmp(port_name(a, ca->output), port_name(b, cb->output)) ||
 	    ca->backend != cb->backend || ca->max_wait_us != cb->max_wait_us ||
-	    ca->latency_target_us != cb->latency_target_us || ca->hybrid_pps != cb->hybrid_pps)
+	    ca->latency_target_us != cb->latency_target_us || ca->hybrid_pps != cb->hybrid_pps ||
+	    ca->gpu_opts.mem != cb->gpu_opts.mem || ca->gpu_opts.mode != cb->gpu_opts.mode ||
+	    ca->gpu_opts.agent != cb->gpu_opts.agent)
 		return false;
 	for (int i = 0; i < ca->nmatch; i++)
 		if (!match_equal(a, &ca->match[i], b, &cb->match[i]))

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "../nf/nf.h"
 #include "../nf/registry.h"
+#include "backend.h"
 #include "synth.h"
 
 #define CFG_MAX_PORTS 16      /* port masks are 32-bit; 16 leaves room */
@@ -29,11 +30,11 @@
 #define CFG_NAME_MAX 63          /* nf/chain names: [A-Za-z0-9_.-] */
 #define CFG_MAX_WAIT_US 1000000    /* max_wait_us, latency_target_us: at most 1 s */
 #define CFG_MAX_HYBRID_PPS 1000000000ull
+#define CFG_MAX_COMPILE_TIMEOUT 3600 /* gpu_compile_timeout, seconds */
 #define CFG_DEFAULT_CONTROL "/run/gen/gen.sock"
 #define CFG_DEFAULT_FILE "/etc/gen/chains.ini"
 
 enum cfg_backend { CFG_BACKEND_AUTO, CFG_BACKEND_GPU, CFG_BACKEND_CPU, CFG_BACKEND_HYBRID, CFG_BACKEND_MAX };
-enum cfg_gpu_mode { CFG_GPU_RTC, CFG_GPU_PIPELINE, CFG_GPU_MODE_MAX };
 /* `fail`: traffic of a chain with no live socket. Unset: by the chain's NFs (cfg_chain_fail_closed). */
 enum cfg_fail { CFG_FAIL_UNSET, CFG_FAIL_CLOSED, CFG_FAIL_OPEN, CFG_FAIL_MAX };
 
@@ -78,6 +79,7 @@ struct cfg_chain {
 	uint32_t max_wait_us;                    /* 0: no bound on the batch wait */
 	uint32_t latency_target_us;              /* p99 target; 0: none */
 	uint64_t hybrid_pps;                     /* hybrid: to the GPU above it; 0: by measured cpu load */
+	struct gpu_opts gpu_opts;                /* gpu_mem, gpu_mode, gpu_agent; [gen]'s compile timeout */
 };
 
 struct cfg {
@@ -95,7 +97,7 @@ struct cfg {
 	uint32_t max_batch, mini_batch;
 	uint32_t max_wait_us;                    /* default of the chains' max_wait_us */
 	uint64_t hybrid_pps;                     /* default of the chains' hybrid_pps */
-	enum cfg_gpu_mode gpu_mode;
+	struct gpu_opts gpu_opts;                /* defaults of the chains' gpu_* keys */
 	char *control;
 	uint32_t metrics_addr;                   /* metrics_listen: 127.0.0.0/8, host order */
 	uint16_t metrics_port;                   /* 0: no HTTP metrics listener */
@@ -127,7 +129,8 @@ void cfg_free(struct cfg *c);
 
 /*
  * Whether a chain's data-path definition (id, matches, NFs by name and
- * fingerprint, output and in ports by interface name, gpu, priority) is the
+ * fingerprint, output and in ports by interface name, gpu, priority, the
+ * elasticity and gpu_* keys but the compile timeout) is the
  * same in both configs: such a chain keeps running across a reload.
  */
 bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const struct cfg *b,
@@ -145,6 +148,5 @@ const struct cfg_chain *cfg_chain_find(const struct cfg *c, const char *name);
 const struct cfg_nf *cfg_nf_find(const struct cfg *c, const char *name);
 
 const char *cfg_backend_name(enum cfg_backend b);
-const char *cfg_gpu_mode_name(enum cfg_gpu_mode m);
 
 #endif

@@ -44,7 +44,9 @@ struct ctl_state {
 	struct inflight slot[SLOTS];
 	uint32_t nslots;
 	uint32_t head, tail;   /* submit order ring over slot[] */
-	struct backend_chain *cpu_bc; /* after a backend failure */
+	bool held;             /* slot[head] holds a batch the backend refused: it goes next, after those in flight */
+	const struct backend_ops *fb;  /* after a backend failure: the fallback, and its chain for this queue */
+	struct backend_chain *fb_bc;
 
 	/* The batcher: its limits (the latency target moves them) and the arrival marks. */
 	uint32_t depth, depth0, lim;
@@ -90,6 +92,7 @@ struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct back
 				struct qworker *workers, int nq, int out_port, char *err, size_t errlen)
 {
 	struct chain_ver *v = calloc(1, sizeof(*v));
+	char why[2048];
 
 	if (!v)
 		return NULL;
@@ -97,14 +100,14 @@ struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct back
 	v->be = be;
 	v->out_port = out_port;
 	for (int q = 0; q < nq; q++) {
-		v->bc[q] = be->chain_create(prog, workers[q].area, workers[q].area_size, GEN_FRAME_SIZE);
+		why[0] = '\0';
+		v->bc[q] = be->chain_create(prog, workers[q].area, workers[q].area_size, GEN_FRAME_SIZE, why,
+					    sizeof(why));
 		if (!v->bc[q]) {
 			int r = errno ? errno : EIO;
 
-			const char *why = be == backend_gpu ? gpu_backend_last_error() : "";
-
 			snprintf(err, errlen, "backend %s failed to set up the chain: %s%s%s", be->name, strerror(r),
-				 why && why[0] ? "\n" : "", why ? why : "");
+				 why[0] ? "\n" : "", why);
 			chain_ver_free(v, q);
 			errno = r;
 			return NULL;
@@ -121,17 +124,27 @@ void chain_ver_free(struct chain_ver *v, int nq)
 		if (v->bc[q])
 			v->be->chain_destroy(v->bc[q]);
 		if (v->cpu_bc[q])
-			backend_cpu.chain_destroy(v->cpu_bc[q]);
+			v->be->fallback->chain_destroy(v->cpu_bc[q]);
 	}
 	free(v);
 }
 
 int chain_ver_add_cpu(struct chain_ver *v, struct qworker *workers, int nq, char *err, size_t errlen)
 {
+	const struct backend_ops *fb = v->be->fallback;
+	char why[256];
+
+	if (!fb) {
+		snprintf(err, errlen, "backend %s has no fallback to run a hybrid chain at low load", v->be->name);
+		return -EINVAL;
+	}
 	for (int q = 0; q < nq; q++) {
-		v->cpu_bc[q] = backend_cpu.chain_create(&v->prog, workers[q].area, workers[q].area_size, GEN_FRAME_SIZE);
+		why[0] = '\0';
+		v->cpu_bc[q] = fb->chain_create(&v->prog, workers[q].area, workers[q].area_size, GEN_FRAME_SIZE, why,
+						sizeof(why));
 		if (!v->cpu_bc[q]) {
-			snprintf(err, errlen, "backend cpu failed to set up the hybrid chain's cpu side: %s", strerror(errno));
+			snprintf(err, errlen, "backend %s failed to set up the hybrid chain's low-load side: %s", fb->name,
+				 why[0] ? why : strerror(errno));
 			return -ENOMEM;
 		}
 	}
@@ -254,7 +267,7 @@ static int submit_timed(struct ctl_state *s, struct inflight *f, uint32_t cnt)
 	uint64_t t0;
 	int r;
 
-	if (f->be != &backend_cpu)
+	if (f->be != s->c->cur->be->fallback)
 		return f->be->submit(f->bc, f->descs, cnt);
 	t0 = spin_now_ns();
 	r = f->be->submit(f->bc, f->descs, cnt);
@@ -263,10 +276,42 @@ static int submit_timed(struct ctl_state *s, struct inflight *f, uint32_t cnt)
 	return r;
 }
 
+/* This queue's chain on the version's fallback, made when first needed. */
+static struct backend_chain *fallback_bc(struct ctl_state *s, int q)
+{
+	struct gen_chain *c = s->c;
+
+	if (!s->fb_bc && c->cur->be->fallback) {
+		s->fb = c->cur->be->fallback;
+		s->fb_bc = s->fb->chain_create(&c->cur->prog, c->workers[q].area, c->workers[q].area_size,
+					       GEN_FRAME_SIZE, NULL, 0);
+	}
+	return s->fb_bc;
+}
+
 /*
- * The batch's NFs under the guard: on the host backend (cpu_only, or when the
- * backend is the cpu) they run here. Returns what the backend returned, or
- * -EFAULT when an NF crashed or overran: the chain has failed then.
+ * Run a batch on the fallback now: it runs within submit and completes at once
+ * (backend.h). 0, or -errno: no fallback, no chain on it, or it refused.
+ */
+static int fallback_run(struct ctl_state *s, struct inflight *f)
+{
+	struct backend_chain *bc = fallback_bc(s, f->q);
+	struct gen_desc *descs;
+	uint32_t n;
+	int r;
+
+	if (!bc)
+		return s->c->cur->be->fallback ? -ENOMEM : -ENODEV;
+	r = s->fb->submit(bc, f->descs, f->n);
+	if (r)
+		return r;
+	return s->fb->complete(bc, &descs, &n) == 1 ? 0 : -EPROTO;
+}
+
+/*
+ * The batch's NFs under the guard: on a backend that runs them on this thread
+ * (the fallback, cpu_only) they run here. Returns what the backend returned,
+ * or -EFAULT when an NF crashed or overran: the chain has failed then.
  */
 static int run_guarded(struct ctl_state *s, struct inflight *f, bool cpu_only)
 {
@@ -281,36 +326,62 @@ static int run_guarded(struct ctl_state *s, struct inflight *f, bool cpu_only)
 	}
 	guard_arm(g);
 	if (cpu_only)
-		backend_cpu_run(&s->c->cur->prog, s->c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
+		r = fallback_run(s, f);
 	else
 		r = submit_timed(s, f, f->n);
 	guard_leave(g);
 	return r;
 }
 
+/* Every packet of the batch dropped, counted in *counter. */
+static void drop_batch(struct inflight *f, uint64_t *counter)
+{
+	for (uint32_t i = 0; i < f->n; i++)
+		f->descs[i].verdict = NF_DROP;
+	add64(counter, f->n);
+}
+
 /*
- * Rerun a batch the backend failed on, on the cpu backend, and keep the chain
+ * The backend failed batch f (err): keep its words (the first failure's), and
+ * move the chain to the fallback for good, if the backend declares one.
+ * Returns the fallback, or NULL.
+ */
+static const struct backend_ops *leave_backend(struct ctl_state *s, struct inflight *f, int err)
+{
+	struct gen_chain *c = s->c;
+	const struct backend_ops *fb = c->cur->be->fallback;
+	const char *why = f->bc && f->be->last_error ? f->be->last_error(f->bc) : "";
+	int zero = 0;
+
+	if (__atomic_compare_exchange_n(&c->backend_err_claim, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+		snprintf(c->backend_error, sizeof(c->backend_error), "%s", why && why[0] ? why : strerror(-err));
+		STORE(&c->backend_err_set, 1);
+	}
+	if (!fb)
+		return NULL;
+	add64(&c->fallbacks, 1);
+	if (!c->backend_failed) {
+		STORE(&c->backend_failed, 1);
+		STORE(&c->backend_name, fb->name);
+	}
+	return fb;
+}
+
+/*
+ * Rerun a batch the backend failed on, on its fallback, and keep the chain
  * there. A batch whose frames the backend may have begun to rewrite (-ESTALE,
- * see backend.h) is dropped and counted instead: a rerun could apply an NF twice.
+ * see backend.h) is dropped and counted instead: a rerun could apply an NF
+ * twice; so is one that has nowhere to go.
  */
 static void fall_back(struct ctl_state *s, struct inflight *f, int err)
 {
 	struct gen_chain *c = s->c;
+	int r = leave_backend(s, f, err) && err != -ESTALE ? run_guarded(s, f, true) : err;
 
-	if (err == -ESTALE) {
-		for (uint32_t i = 0; i < f->n; i++)
-			f->descs[i].verdict = NF_DROP;
-		add64(&c->backend_lost, f->n);
-	} else if (run_guarded(s, f, true) == -EFAULT) {
-		for (uint32_t i = 0; i < f->n; i++)
-			f->descs[i].verdict = NF_DROP;
-		add64(&c->fail_dropped, f->n);
-	}
-	add64(&c->fallbacks, 1);
-	if (!c->backend_failed) {
-		STORE(&c->backend_failed, 1);
-		STORE(&c->backend_name, "cpu");
-	}
+	if (r == -EFAULT)
+		drop_batch(f, &c->fail_dropped);
+	else if (r)
+		drop_batch(f, &c->backend_lost);
 }
 
 static struct backend_chain *active_bc(struct ctl_state *s, int q)
@@ -319,18 +390,15 @@ static struct backend_chain *active_bc(struct ctl_state *s, int q)
 
 	if (LOAD(&c->on_cpu) && !LOAD(&c->backend_failed))
 		return c->cur->cpu_bc[q];
-	if (LOAD(&c->backend_failed)) {
-		if (!s->cpu_bc)
-			s->cpu_bc = backend_cpu.chain_create(&c->cur->prog, c->workers[q].area, c->workers[q].area_size,
-							     GEN_FRAME_SIZE);
-		return s->cpu_bc;
-	}
+	if (LOAD(&c->backend_failed))
+		return fallback_bc(s, q);
 	return c->cur->bc[q];
 }
 
 static const struct backend_ops *active_be(struct gen_chain *c)
 {
-	return LOAD(&c->backend_failed) || LOAD(&c->on_cpu) ? &backend_cpu : c->cur->be;
+	/* Both only where the backend has a fallback (chain_ver_add_cpu, leave_backend). */
+	return LOAD(&c->backend_failed) || LOAD(&c->on_cpu) ? c->cur->be->fallback : c->cur->be;
 }
 
 static uint32_t complete_some(struct ctl_state *s)
@@ -459,6 +527,60 @@ static bool batch_due(struct ctl_state *s, uint32_t busy, uint32_t cap, uint64_t
 	return false;
 }
 
+/*
+ * A failed chain: what waits in the ring goes back as drops at once, whatever
+ * its batches in flight (a batch stuck on a device holds its slots for good).
+ * Returns the count.
+ */
+static uint32_t drop_waiting(struct ctl_state *s)
+{
+	struct chain_io *io = &s->c->io[s->q];
+	struct gen_desc d[64];
+	uint32_t n = ring_pop(&io->in, d, 64);
+
+	for (uint32_t i = 0; i < n; i++)
+		d[i].verdict = NF_DROP;
+	for (uint32_t done = 0; done < n;)
+		done += ring_push(&io->out, d + done, n - done);
+	if (n) {
+		add64(&s->c->fail_dropped, n);
+		wake_kick(io->worker_wake);
+	}
+	return n;
+}
+
+/*
+ * A batch the backend did not take (r < 0) while batches are in flight: it
+ * must not overtake them, so it is held and goes next, once a slot is free
+ * (-EBUSY) or, after a failure, once the chain is on its fallback and what the
+ * backend still holds came back. Returns false when it cannot wait (nothing
+ * in flight, or no fallback to go to): the caller handles it at once.
+ */
+static bool hold_batch(struct ctl_state *s, struct inflight *f, int r)
+{
+	if (s->head == s->tail)
+		return false;
+	if (r != -EBUSY && !leave_backend(s, f, r))
+		return false;
+	s->held = true;
+	return true;
+}
+
+/* A batch the backend did not take, with nothing in flight: its fallback runs it now, else it is lost. */
+static void refused_now(struct ctl_state *s, struct inflight *f, int r)
+{
+	if (r != -EBUSY) {
+		fall_back(s, f, r);
+	} else {
+		r = s->c->cur->be->fallback ? run_guarded(s, f, true) : r;
+		if (r == -EFAULT)
+			drop_batch(f, &s->c->fail_dropped);
+		else if (r)
+			drop_batch(f, &s->c->backend_lost);
+	}
+	return_batch(s, f);
+}
+
 static uint32_t submit_some(struct ctl_state *s)
 {
 	struct gen_chain *c = s->c;
@@ -473,20 +595,32 @@ static uint32_t submit_some(struct ctl_state *s)
 		uint32_t cnt;
 		int r;
 
-		if (s->move_pending || !ring_count(&c->io[q].in) || !batch_due(s, s->head - s->tail, cap ? cap : 1, now))
+		if (s->held) {
+			/* Taken already: it goes as soon as a slot is free, before anything newer. */
+			if (s->head - s->tail >= (cap ? cap : 1))
+				break;
+			s->held = false;
+			cnt = f->n;
+		} else if (LOAD(&c->failed)) {
+			n += drop_waiting(s);
 			break;
-		/* The Adaptive Batcher: everything waiting, up to the batch limit, as one batch. */
-		cnt = take(s, f, s->lim, now);
-		if (!cnt)
-			break;
-		s->win_batches++;
-		s->win_full += cnt == s->lim;
-		if (s->late)
-			add64(&c->wait_overruns, 1);
-		s->late = false;
-		f->n = cnt;
-		f->q = q;
-		f->busy = true;
+		} else {
+			if (s->move_pending || !ring_count(&c->io[q].in) ||
+			    !batch_due(s, s->head - s->tail, cap ? cap : 1, now))
+				break;
+			/* The Adaptive Batcher: everything waiting, up to the batch limit, as one batch. */
+			cnt = take(s, f, s->lim, now);
+			if (!cnt)
+				break;
+			s->win_batches++;
+			s->win_full += cnt == s->lim;
+			if (s->late)
+				add64(&c->wait_overruns, 1);
+			s->late = false;
+			f->n = cnt;
+			f->q = q;
+			f->busy = true;
+		}
 		if (LOAD(&c->failed)) {
 			drop_failed(s, f);
 			continue;
@@ -499,18 +633,10 @@ static uint32_t submit_some(struct ctl_state *s)
 			drop_failed(s, f);
 			continue;
 		}
-		if (r == -EBUSY) {
-			/* Cannot happen while slots <= max_inflight; run it here rather than lose it. */
-			if (run_guarded(s, f, true) == -EFAULT) {
-				drop_failed(s, f);
-				continue;
-			}
-			return_batch(s, f);
-			continue;
-		}
 		if (r < 0) {
-			fall_back(s, f, r);
-			return_batch(s, f);
+			if (hold_batch(s, f, r))
+				break;
+			refused_now(s, f, r);
 			continue;
 		}
 		s->head++;
@@ -525,9 +651,9 @@ static uint32_t submit_some(struct ctl_state *s)
 
 static void drop_cpu_fallback(struct ctl_state *s)
 {
-	if (s->cpu_bc)
-		backend_cpu.chain_destroy(s->cpu_bc);
-	s->cpu_bc = NULL;
+	if (s->fb_bc)
+		s->fb->chain_destroy(s->fb_bc);
+	s->fb_bc = NULL;
 }
 
 static bool controller_has_work(struct ctl_state *s)
@@ -571,7 +697,7 @@ struct place {
 static struct place place_of(const struct chain_ver *v, bool on_cpu)
 {
 	if (on_cpu && v->hybrid)
-		return (struct place){ v, &backend_cpu, v->cpu_bc[0] };
+		return (struct place){ v, v->be->fallback, v->cpu_bc[0] };
 	return (struct place){ v, v->be, v->bc[0] };
 }
 
@@ -605,26 +731,14 @@ static void hand_over_state(struct gen_chain *c, struct place from, struct place
 /* No memory for batches: every frame goes back as a drop until the chain stops. */
 static void controller_idle_failed(struct ctl_state *s)
 {
-	struct chain_io *io = &s->c->io[s->q];
-	struct gen_desc d[64];
-	uint32_t n;
-
 	for (;;) {
 		if (LOAD(&s->c->pause_req) || LOAD(&s->c->move_req))
 			controller_pause(s);
-		n = ring_pop(&io->in, d, 64);
-		for (uint32_t i = 0; i < n; i++)
-			d[i].verdict = NF_DROP;
-		for (uint32_t done = 0; done < n;)
-			done += ring_push(&io->out, d + done, n - done);
-		if (n) {
-			add64(&s->c->fail_dropped, n);
-			wake_kick(io->worker_wake);
-		} else if (LOAD(&s->c->stop)) {
+		if (drop_waiting(s))
+			continue;
+		if (LOAD(&s->c->stop))
 			return;
-		} else {
-			controller_sleep(s);
-		}
+		controller_sleep(s);
 	}
 }
 
@@ -851,7 +965,7 @@ static void *controller_main(void *arg)
 				move_chain(&s, !LOAD(&c->on_cpu), now);
 		}
 		work += submit_some(&s);
-		if (stopping && !work && s.head == s.tail && !ring_count(&c->io[s.q].in))
+		if (stopping && !work && s.head == s.tail && !s.held && !ring_count(&c->io[s.q].in))
 			break;
 		if (work)
 			spin_reset(&spin);
@@ -928,6 +1042,11 @@ struct chain_ver *chain_swap(struct gen_chain *c, struct chain_ver *v)
 	STORE(&c->pause_req, 0);
 	pthread_mutex_unlock(&c->place_lock);
 	return old;
+}
+
+const char *chain_backend_error(struct gen_chain *c)
+{
+	return LOAD(&c->backend_err_set) ? c->backend_error : "";
 }
 
 const char *chain_placement(struct gen_chain *c)

@@ -21,7 +21,7 @@ struct chain_ver {
 	struct chain_prog prog;
 	struct backend_chain *bc[GEN_MAX_QUEUES];
 	const struct backend_ops *be;
-	/* backend = hybrid: the cpu side the chain runs on at low load (chain_ver_add_cpu). */
+	/* backend = hybrid: the backend's fallback (the cpu) runs the chain at low load (chain_ver_add_cpu). */
 	struct backend_chain *cpu_bc[GEN_MAX_QUEUES];
 	bool hybrid;
 	uint32_t max_wait_us;       /* 0: the batcher takes whatever waits whenever a slot is free */
@@ -70,9 +70,12 @@ struct gen_chain {
 	uint64_t batch_pkts;
 	uint32_t batch_last;
 	uint32_t batch_max;
-	uint64_t fallbacks;     /* batches rerun on the cpu backend after a backend error */
+	uint64_t fallbacks;     /* batches rerun on the backend's fallback after a backend error */
 	uint64_t backend_lost;  /* packets of failed batches that could not be rerun (dropped) */
-	int backend_failed;     /* the chain moved to the cpu backend */
+	int backend_failed;     /* the chain moved to its backend's fallback */
+	int backend_err_claim;  /* the first failed batch's controller takes it, then writes backend_error */
+	int backend_err_set;    /* set after backend_error is written */
+	char backend_error[192]; /* the backend's words on its first failed batch (last_error) */
 	const char *backend_name;
 	uint64_t dropped_nf;    /* DROP verdicts */
 	uint64_t handovers;     /* NF states copied to a new device at a swap */
@@ -130,11 +133,13 @@ void chain_fini(struct gen_chain *c);
 struct chain_ver *chain_ver_new(const struct chain_prog *prog, const struct backend_ops *be,
 				struct qworker *workers, int nq, int out_port, char *err, size_t errlen);
 void chain_ver_free(struct chain_ver *v, int nq);
-/* Make v hybrid: a cpu side beside its backend. 0, or -errno with err. */
+/* Make v hybrid: its backend's fallback (the cpu) beside it. 0, or -errno with err. */
 int chain_ver_add_cpu(struct chain_ver *v, struct qworker *workers, int nq, char *err, size_t errlen);
 
 /* Where the chain runs now: "cpu" or its backend's name (placement of a hybrid chain). */
 const char *chain_placement(struct gen_chain *c);
+/* The backend's words on the chain's first failed batch, "" if none failed. */
+const char *chain_backend_error(struct gen_chain *c);
 /*
  * Read NF i's live state, wherever the chain runs now (a move waits for it).
  * -EBUSY: a move or swap held the chain CHAIN_READ_WAIT_MS (dst is untouched).

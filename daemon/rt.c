@@ -66,6 +66,7 @@ static void chain_prog_from_cfg(const struct cfg *cfg, const struct cfg_chain *c
 	}
 	prog->mini_batch = cfg->mini_batch;
 	prog->gpu = cc->gpu;
+	prog->gpu_opts = cc->gpu_opts;
 }
 
 /*
@@ -401,8 +402,6 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 		rt->started = now.tv_sec;
 	}
 	rt->cfg = cfg;
-	/* The GPU backend reads its agent mode when a chain is created. */
-	setenv("GEN_GPU_MODE", cfg->gpu_mode == CFG_GPU_PIPELINE ? "pipeline" : "rtc", 1);
 	rt->nframes = nframes;
 	rt->pin_dir = pin_dir;
 	rt->nports = cfg->nports;
@@ -527,10 +526,10 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	}
 	if (cfg->unmatched_drop != old->unmatched_drop || cfg->max_batch != old->max_batch ||
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
-	    cfg->mini_batch != old->mini_batch || cfg->gpu_mode != old->gpu_mode || strcmp(cfg->control, old->control) ||
+	    cfg->mini_batch != old->mini_batch || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread || !same_synth(&cfg->synth, &old->synth)) {
 		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, max_batch, mini_batch, "
-			 "gpu_mode, control and synth_* but synth_rate cannot change on reload; restart gend to change them", cfg->file);
+			 "control and synth_* but synth_rate cannot change on reload; restart gend to change them", cfg->file);
 		r = -EINVAL;
 		goto reject;
 	}
@@ -1045,6 +1044,8 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost,
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
 				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED));
+			fprintf(out, ",\"backend_error\":");
+			ctl_json_str(out, chain_backend_error(&rc->c));
 			elastic_view(rc, &e);
 			print_elastic_json(rc, &e, out);
 			print_latency_json(rc, out);
@@ -1056,9 +1057,11 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 					(unsigned long)__atomic_load_n(&rc->c.io[q].rx_packets, __ATOMIC_RELAXED));
 			fprintf(out, "]}");
 		} else {
-			fprintf(out, "%-16s %4u %12lu %12lu %10lu %10u %10.1f  %s%s%s\n", rc->c.name, rc->c.id,
+			fprintf(out, "%-16s %4u %12lu %12lu %10lu %10u %10.1f  %s%s%s%s%s%s\n", rc->c.name, rc->c.id,
 				(unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg, be,
-				rc->c.backend_failed ? " (fell back after a backend error)" : "",
+				rc->c.backend_failed ? " (fell back after a backend error" : "",
+				rc->c.backend_failed && chain_backend_error(&rc->c)[0] ? ": " : "",
+				rc->c.backend_failed ? chain_backend_error(&rc->c) : "", rc->c.backend_failed ? ")" : "",
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? " FAILED" : "");
 			elastic_view(rc, &e);
 			fprintf(out, "    latency p50 %.1f us p99 %.1f us (last 10 ms); batch limit %u, depth %u, ring %u",

@@ -288,12 +288,13 @@ static void gpu_env(const char *mem, const char *mode)
 static double gpu_point(struct bench *bn, uint32_t n, const char *mem, const char *mode)
 {
 	struct backend_chain *bc;
+	char err[2048] = "";
 	double mpps;
 
 	gpu_env(mem, mode);
-	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
+	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME, err, sizeof(err));
 	if (!bc) {
-		fprintf(stderr, "gen-bench: gpu chain_create: %s\n", strerror(errno));
+		fprintf(stderr, "gen-bench: gpu chain_create: %s: %s\n", strerror(errno), err);
 		return -1;
 	}
 	mpps = gpu_loop(bn, bc, n);
@@ -400,7 +401,7 @@ static void multi_report(struct bench *bn0, int ndev)
 				struct mg_job j[MG_CHAINS];
 				pthread_t t[MG_CHAINS];
 				double agg = 0, cpu = 0, wall, idle = 0;
-				char per[128] = "";
+				char per[128] = "", err[2048] = "";
 				int ok = 1;
 
 				if (ng > ndev || (nc == 1 && ng == 2))
@@ -408,7 +409,8 @@ static void multi_report(struct bench *bn0, int ndev)
 				for (int c = 0; c < nc; c++) {
 					bn[c].prog.gpu = ng == 2 ? c % 2 : 0;
 					j[c] = (struct mg_job){ .bn = &bn[c], .n = sz[s].n };
-					j[c].bc = backend_gpu->chain_create(&bn[c].prog, bn[c].umem, bn[c].umem_size, PKTGEN_FRAME);
+					j[c].bc = backend_gpu->chain_create(&bn[c].prog, bn[c].umem, bn[c].umem_size, PKTGEN_FRAME,
+									    err, sizeof(err));
 					ok &= j[c].bc != NULL;
 				}
 				if (ok) {
@@ -431,7 +433,7 @@ static void multi_report(struct bench *bn0, int ndev)
 					       agg * sz[s].size * 8 / 1e3, cpu / wall, idle * 100, per);
 				} else {
 					fprintf(stderr, "gen-bench: chain_create for %d chains on %d GPU(s): %s: %s\n", nc, ng,
-						strerror(errno), gpu_backend_last_error());
+						strerror(errno), err);
 				}
 				for (int c = 0; c < nc; c++)
 					if (j[c].bc)
@@ -694,15 +696,15 @@ static const char *default_config(const char *rules)
 static int fused_startup(struct bench *bn, double *wall_ms, double *be_ms, bool *hit)
 {
 	struct backend_chain *bc;
-	char desc[256] = "";
+	char desc[256] = "", err[2048] = "";
 	double t0 = now();
 
 	setenv("GEN_GPU_AGENT", "auto", 1);
 	setenv("GEN_GPU_MODE", "rtc", 1);
 	setenv("GEN_GPU_MEM", "gather", 1);
-	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME);
+	bc = backend_gpu->chain_create(&bn->prog, bn->umem, bn->umem_size, PKTGEN_FRAME, err, sizeof(err));
 	if (!bc) {
-		fprintf(stderr, "gen-bench: chain_create: %s: %s\n", strerror(errno), gpu_backend_last_error());
+		fprintf(stderr, "gen-bench: chain_create: %s: %s\n", strerror(errno), err);
 		return -1;
 	}
 	while (gpu_backend_fused_timing(bc, be_ms, hit)) {

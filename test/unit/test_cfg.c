@@ -100,7 +100,7 @@ Test(cfg, full_round_trip)
 	cr_assert_eq(c->queues, 4);
 	cr_assert_eq(c->max_batch, 4096);
 	cr_assert_eq(c->mini_batch, 128);
-	cr_assert_eq(c->gpu_mode, CFG_GPU_PIPELINE);
+	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_PIPELINE);
 	cr_assert_str_eq(c->control, "/tmp/x/gen.sock");
 	cr_assert_str_eq(c->base_dir, dir);
 
@@ -174,7 +174,10 @@ Test(cfg, defaults)
 	cr_assert_eq(c->queues, 1);
 	cr_assert_eq(c->max_batch, 65536);
 	cr_assert_eq(c->mini_batch, 256);
-	cr_assert_eq(c->gpu_mode, CFG_GPU_RTC);
+	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_RTC);
+	cr_assert_eq(c->gpu_opts.mem, GPU_MEM_GATHER);
+	cr_assert_eq(c->gpu_opts.agent, GPU_AGENT_AUTO);
+	cr_assert_eq(c->gpu_opts.compile_timeout_s, 0);
 	cr_assert_str_eq(c->control, "/run/gen/gen.sock");
 	cr_assert_eq(c->n_nfs, 0);
 	cr_assert_eq(c->nchains, 0);
@@ -233,6 +236,13 @@ static const struct bad_case bad[] = {
 	{ GEN "unmatched = reject\n", 3, "unmatched must be" },
 	{ GEN "xdp_mode = hw\n", 3, "xdp_mode must be" },
 	{ GEN "gpu_mode = fast\n", 3, "gpu_mode must be" },
+	{ GEN "gpu_mem = pinned\n", 3, "gpu_mem must be gather, mapped or staged" },
+	{ GEN "gpu_agent = jit\n", 3, "gpu_agent must be auto, generic or fused" },
+	{ GEN "gpu_compile_timeout = 0\n", 3, "gpu_compile_timeout must be seconds 1..3600" },
+	{ GEN "gpu_compile_timeout = 3601\n", 3, "gpu_compile_timeout must be" },
+	{ GEN "[chain c]\nid = 1\nmatch = any\noutput = 1\ngpu_mem = x\n", 7, "gpu_mem must be" },
+	{ GEN "[chain c]\nid = 1\nmatch = any\noutput = 1\ngpu_compile_timeout = 5\n", 7,
+	  "unknown key 'gpu_compile_timeout'" },
 	{ GEN "queues = 0\n", 3, "queues must be" },
 	{ GEN "queues = 65\n", 3, "queues must be" },
 	{ GEN "queues = 2x\n", 3, "queues must be" },
@@ -514,6 +524,40 @@ Test(cfg, routes_file_drives_reuse_and_errors)
 	cfg_free(c2);
 	cfg_free(c3);
 	cfg_free(c4);
+}
+
+/*
+ * [gen] gives the defaults of the gpu_* keys, a chain overrides mem, mode and
+ * agent; they reach the chain (a change restarts it on reload), the compile
+ * timeout only from [gen] and without restarting chains.
+ */
+Test(cfg, gpu_keys)
+{
+	struct cfg *c = load_ok("[gen]\nports = a\ngpu_mem = staged\ngpu_mode = pipeline\ngpu_agent = generic\n"
+				"gpu_compile_timeout = 120\n"
+				"[chain x]\nid = 1\nmatch = any\noutput = 1\n"
+				"[chain y]\nid = 2\nmatch = any\noutput = 1\ngpu_mem = mapped\ngpu_mode = rtc\n"
+				"gpu_agent = fused\n");
+	const struct cfg_chain *x = cfg_chain_find(c, "x"), *y = cfg_chain_find(c, "y");
+	struct cfg *d;
+
+	cr_assert_eq(x->gpu_opts.mem, GPU_MEM_STAGED);
+	cr_assert_eq(x->gpu_opts.mode, GPU_MODE_PIPELINE);
+	cr_assert_eq(x->gpu_opts.agent, GPU_AGENT_GENERIC);
+	cr_assert_eq(x->gpu_opts.compile_timeout_s, 120);
+	cr_assert_eq(y->gpu_opts.mem, GPU_MEM_MAPPED);
+	cr_assert_eq(y->gpu_opts.mode, GPU_MODE_RTC);
+	cr_assert_eq(y->gpu_opts.agent, GPU_AGENT_FUSED);
+	cr_assert_eq(y->gpu_opts.compile_timeout_s, 120);
+
+	d = load_ok("[gen]\nports = a\ngpu_mem = staged\ngpu_mode = pipeline\ngpu_agent = generic\n"
+		    "gpu_compile_timeout = 30\n"
+		    "[chain x]\nid = 1\nmatch = any\noutput = 1\n"
+		    "[chain y]\nid = 2\nmatch = any\noutput = 1\ngpu_mem = mapped\ngpu_agent = fused\n");
+	cr_assert(cfg_chain_equal(c, x, d, cfg_chain_find(d, "x")), "the compile timeout restarts no chain");
+	cr_assert(!cfg_chain_equal(c, y, d, cfg_chain_find(d, "y")), "y's gpu_mode went from rtc to pipeline");
+	cfg_free(d);
+	cfg_free(c);
 }
 
 /* [gen] gives the defaults of the elasticity keys; a chain overrides them; a reload sees a change. */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 #include "chain.h"
+#include "fake_device.h"
 #include "guard.h"
 #include "../../nf/flowmon.h"
 #include "../../nf/ipsec_esp.h"
@@ -43,7 +44,6 @@ static struct {
 	int stall_q;             /* 1 + the queue whose next submit hangs where the guard cannot reach */
 	int stalled, release;
 	pthread_mutex_t lock;
-	struct { const struct nf_hdr *host; struct nf_hdr *copy; int refs; } st[16];
 } fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct backend_chain {
@@ -54,81 +54,26 @@ struct backend_chain {
 	uint32_t head, n;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* The device copy of a host blob, shared by the chain's queues (as the GPU's is). */
-static struct nf_hdr *fake_copy(const struct nf_hdr *host)
-{
-	struct nf_hdr *r = NULL;
-
-	pthread_mutex_lock(&fake.lock);
-	for (int i = 0; i < 16 && !r; i++) {
-		if (fake.st[i].host == host) {
-			fake.st[i].refs++;
-			r = fake.st[i].copy;
-		}
-	}
-	for (int i = 0; i < 16 && !r; i++) {
-		if (!fake.st[i].host) {
-			fake.st[i].host = host;
-			fake.st[i].copy = aligned_alloc(64, (host->size + 63) / 64 * 64);
-			memcpy(fake.st[i].copy, host, host->size);
-			fake.st[i].refs = 1;
-			r = fake.st[i].copy;
-		}
-	}
-	pthread_mutex_unlock(&fake.lock);
-	return r;
-}
-
-static void fake_put(const struct nf_hdr *copy)
-{
-	pthread_mutex_lock(&fake.lock);
-	for (int i = 0; i < 16; i++) {
-		if (fake.st[i].copy == copy && !--fake.st[i].refs) {
-			free(fake.st[i].copy);
-			memset(&fake.st[i], 0, sizeof(fake.st[i]));
-		}
-	}
-	pthread_mutex_unlock(&fake.lock);
-}
-
-static int fake_umem_attach(void *umem, size_t size, uint32_t frame_size)
-{
-	return 0;
-}
-
-static void fake_umem_detach(void *umem)
-{
-}
-
-static struct backend_chain *fake_create(const struct chain_prog *prog, void *umem, size_t size, uint32_t fs)
+static struct backend_chain *fake_create(const struct chain_prog *prog, void *umem, size_t size, uint32_t fs,
+				       char *err, size_t errlen)
 {
 	struct backend_chain *bc = calloc(1, sizeof(*bc));
 
 	bc->prog = *prog;
 	bc->umem = umem;
-	for (uint32_t i = 0; i < prog->n; i++)
-		bc->prog.state[i] = fake_copy(prog->state[i]);
+	fake_dev_prog_get(&bc->prog, 0);
 	return bc;
 }
 
 static void fake_destroy(struct backend_chain *bc)
 {
-	for (uint32_t i = 0; i < bc->prog.n; i++)
-		fake_put(bc->prog.state[i]);
+	fake_dev_prog_put(&bc->prog);
 	free(bc);
 }
 
 static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
 {
-	uint64_t now = now_ns(), wait = 0;
+	uint64_t now = fake_now_ns(), wait = 0;
 	int q = bc->q;
 
 	if (__atomic_exchange_n(&fake.crash, 0, __ATOMIC_ACQ_REL))
@@ -170,7 +115,7 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
 
 static int fake_complete(struct backend_chain *bc, struct gen_desc **ret_d, uint32_t *ret_n)
 {
-	if (!bc->n || now_ns() < bc->slot[bc->head].due)
+	if (!bc->n || fake_now_ns() < bc->slot[bc->head].due)
 		return 0;
 	*ret_d = bc->slot[bc->head].d;
 	*ret_n = bc->slot[bc->head].n;
@@ -179,17 +124,7 @@ static int fake_complete(struct backend_chain *bc, struct gen_desc **ret_d, uint
 	return 1;
 }
 
-static int fake_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint32_t off, uint32_t len)
-{
-	memcpy(dst, (uint8_t *)bc->prog.state[i] + off, len);
-	return 0;
-}
-
-static int fake_state_write(struct backend_chain *bc, uint32_t i, const void *src, uint32_t off, uint32_t len)
-{
-	memcpy((uint8_t *)bc->prog.state[i] + off, src, len);
-	return 0;
-}
+FAKE_DEVICE_STATE_OPS()
 
 static struct backend_ops fake_ops = {
 	.name = "fake",
@@ -201,6 +136,7 @@ static struct backend_ops fake_ops = {
 	.complete = fake_complete,
 	.state_read = fake_state_read,
 	.state_write = fake_state_write,
+	.fallback = &backend_cpu, /* as the GPU's: a hybrid chain's low-load side */
 };
 
 /* ---- a test port worker: offered load in, verdicts out ---- */
@@ -218,26 +154,10 @@ struct rig {
 	uint8_t *seen;          /* ESP sequence numbers seen on the way out */
 };
 
-static void make_packet(uint8_t *p, uint32_t flow, int q)
-{
-	uint8_t *ip = p + 14, *udp = ip + 20;
-
-	memset(p, 0, PKT_LEN);
-	memcpy(p, "\x02\0\0\0\0\x02\x02\0\0\0\0\x01\x08\x00", 14);
-	ip[0] = 0x45;
-	ip[3] = PKT_LEN - 14;
-	ip[8] = 64;
-	ip[9] = 17;
-	memcpy(ip + 12, (uint8_t[]){ 10, (uint8_t)q, 0, (uint8_t)flow }, 4);
-	memcpy(ip + 16, (uint8_t[]){ 10, 255, 0, 1 }, 4);
-	udp[0] = 0x04, udp[1] = (uint8_t)flow, udp[2] = 0x13, udp[3] = 0x89;
-	udp[5] = PKT_LEN - 34;
-}
-
 static void *worker_main(void *arg)
 {
 	struct rig *r = arg;
-	uint64_t *free_frames[2], nfree[2], last = now_ns();
+	uint64_t *free_frames[2], nfree[2], last = fake_now_ns();
 	double tokens = 0;
 
 	for (int q = 0; q < r->nq; q++) {
@@ -247,7 +167,7 @@ static void *worker_main(void *arg)
 			free_frames[q][nfree[q]++] = (uint64_t)f * GEN_FRAME_SIZE;
 	}
 	while (!r->stop || r->passed + r->dropped < r->pushed) {
-		uint64_t now = now_ns();
+		uint64_t now = fake_now_ns();
 		struct timespec ts = { 0, 50000 };
 
 		uint32_t want;
@@ -266,7 +186,7 @@ static void *worker_main(void *arg)
 			for (uint32_t i = 0; i < n; i++) {
 				uint64_t base = free_frames[q][--nfree[q]];
 
-				make_packet((uint8_t *)r->w[q].area + base + PKT_OFF, (uint32_t)(r->pushed + i) % FLOWS, q);
+				fake_udp_frame((uint8_t *)r->w[q].area + base + PKT_OFF, PKT_LEN, q, (uint32_t)(r->pushed + i) % FLOWS);
 				fake.push_ns[q][base / GEN_FRAME_SIZE] = now;
 				d[i] = (struct gen_desc){ .addr = base + PKT_OFF, .len = PKT_LEN };
 			}
@@ -299,18 +219,6 @@ static void *worker_main(void *arg)
 	for (int q = 0; q < r->nq; q++)
 		free(free_frames[q]);
 	return NULL;
-}
-
-static struct nf_hdr *build_nf(const char *type, const struct nf_kv *kv, int nkv)
-{
-	const struct nf_ops *ops = nf_ops_find(type);
-	struct nf_cfg cfg = { .name = type, .file = "test.ini", .line = 1, .kv = kv, .nkv = nkv };
-	struct nf_hdr *h = NULL;
-	char err[256];
-
-	cr_assert(ops);
-	cr_assert_eq(ops->build(&cfg, &h, err, sizeof(err)), 0, "%s", err);
-	return h;
 }
 
 /* A chain flowmon -> ipsec_esp over nq queues on the fake backend (hybrid: with a cpu side). */
@@ -623,11 +531,11 @@ Test(elastic, hybrid_move_wait_bounded, .timeout = 90)
 	for (int i = 0; i < 100 && !__atomic_load_n(&fake.stalled, __ATOMIC_ACQUIRE); i++)
 		sleep_ms(10);
 	cr_assert(__atomic_load_n(&fake.stalled, __ATOMIC_ACQUIRE), "queue 1 stuck in its submit");
-	t0 = now_ns();
+	t0 = fake_now_ns();
 	r.rate = 5000; /* queue 0 decides to move back to the cpu side */
 	for (int i = 0; i < 2500 && !t1; i++) {
 		if (__atomic_load_n(&r.c.failed, __ATOMIC_ACQUIRE))
-			t1 = now_ns();
+			t1 = fake_now_ns();
 		sleep_ms(10);
 	}
 	cr_assert(t1, "the move never gave up");

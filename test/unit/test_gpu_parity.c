@@ -182,8 +182,10 @@ static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t um
 	setenv("GEN_GPU_MEM", v->mem, 1);
 	setenv("GEN_GPU_MODE", v->mode, 1);
 	cr_assert_eq(gpu->umem_attach(umem, umem_size, PKTGEN_FRAME), 0);
-	bc = gpu->chain_create(prog, umem, umem_size, PKTGEN_FRAME);
-	cr_assert(bc, "chain_create: %s", strerror(errno));
+	char err[2048] = "";
+
+	bc = gpu->chain_create(prog, umem, umem_size, PKTGEN_FRAME, err, sizeof(err));
+	cr_assert(bc, "chain_create: %s: %s", strerror(errno), err);
 	cr_assert_eq(gpu->submit(bc, descs, n), 0);
 	time_t t0 = time(NULL);
 	while ((r = gpu->complete(bc, &got, &got_n)) == 0)
@@ -451,7 +453,7 @@ Test(gpu_backend, overlap_in_order)
 	for (int m = 0; m < 3; m++) {
 		setenv("GEN_GPU_MEM", mems[m], 1);
 		cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
-		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 		cr_assert(bc);
 		int sub = 0, done = 0;
 		uint32_t k = gpu->max_inflight;
@@ -571,7 +573,7 @@ Test(gpu_backend, fault_hands_batch_back)
 	memcpy(ref, d[1], sizeof(ref));
 	struct chain_prog p = { .n = 1, .type = { NF_T_TTL_DEC }, .state = { st }, .mini_batch = 128 };
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
-	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
 		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
@@ -632,7 +634,7 @@ static void fault_after(const char *nf, const char *mem, int want)
 	memcpy(dc, ref, sizeof(dc));
 	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N);
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
-	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
 		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
@@ -689,8 +691,8 @@ Test(gpu_backend, shared_state_refcount)
 	struct nf_hdr *st = l2_blob();
 	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
-	struct backend_chain *a = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
-	struct backend_chain *b = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+	struct backend_chain *a = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
+	struct backend_chain *b = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(a && b);
 	struct backend_chain *both[2] = { a, b };
 	for (int k = 0; k < 2; k++) {
@@ -727,7 +729,7 @@ Test(gpu_backend, every_device)
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
 	for (int dev = 0; dev <= ndev; dev++) {
 		struct chain_prog p = { .n = 1, .type = { NF_T_TTL_DEC }, .state = { st }, .mini_batch = 64, .gpu = dev };
-		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 		if (dev == ndev) {
 			cr_assert_null(bc, "device %d of %d accepted", dev, ndev);
 			cr_assert_eq(errno, ENODEV);

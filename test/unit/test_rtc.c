@@ -368,7 +368,7 @@ static void wait_one(struct backend_chain *bc, struct gen_desc *want, uint32_t n
 
 	while ((r = gpu->complete(bc, &got, &k)) == 0)
 		cr_assert(time(NULL) - t0 < 60, "batch did not complete");
-	cr_assert_eq(r, 1, "batch failed on the gpu: %s", gpu_backend_last_error());
+	cr_assert_eq(r, 1, "batch failed on the gpu: %s", gpu->last_error(bc));
 	cr_assert_eq(got, want);
 	cr_assert_eq(k, n);
 }
@@ -380,8 +380,9 @@ static void run_gpu(struct run *r, struct chain_prog *p, uint32_t n, const char 
 
 	setenv("GEN_GPU_AGENT", agent, 1);
 	cr_assert_eq(gpu->umem_attach(r->umem, usize, PKTGEN_FRAME), 0);
-	struct backend_chain *bc = gpu->chain_create(p, r->umem, usize, PKTGEN_FRAME);
-	cr_assert(bc, "chain_create (%s agent): %s: %s", agent, strerror(errno), gpu_backend_last_error());
+	char err[2048] = "";
+	struct backend_chain *bc = gpu->chain_create(p, r->umem, usize, PKTGEN_FRAME, err, sizeof(err));
+	cr_assert(bc, "chain_create (%s agent): %s: %s", agent, strerror(errno), err);
 	gpu->describe(bc, desc, sizeof(desc));
 	cr_assert(strstr(desc, !strcmp(agent, "fused") ? ": fused agent" : ": generic agent"), "%s", desc);
 	for (uint32_t i = 0; i < n; i += serial ? 1 : n) {
@@ -531,8 +532,9 @@ static struct backend_chain *create_ttl(struct run *r, struct chain_prog *p, str
 	free(in);
 	setenv("GEN_GPU_AGENT", agent, 1);
 	cr_assert_eq(gpu->umem_attach(r->umem, usize, PKTGEN_FRAME), 0);
-	struct backend_chain *bc = gpu->chain_create(p, r->umem, usize, PKTGEN_FRAME);
-	cr_assert(bc, "chain_create: %s: %s", strerror(errno), gpu_backend_last_error());
+	char err[2048] = "";
+	struct backend_chain *bc = gpu->chain_create(p, r->umem, usize, PKTGEN_FRAME, err, sizeof(err));
+	cr_assert(bc, "chain_create: %s: %s", strerror(errno), err);
 	return bc;
 }
 
@@ -550,7 +552,7 @@ Test(rtc_gpu, second_create_is_cache_hit, .fini = cleanup, .timeout = 300)
 	struct nf_hdr *h = nf_make("ttl_dec", NULL);
 	rtc_stats_get(&s0);
 	struct backend_chain *a = create_ttl(&r, &p, h, "fused");
-	struct backend_chain *b = gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME);
+	struct backend_chain *b = gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(b);
 	rtc_stats_get(&s1);
 	cr_assert_eq(s1.compiles, s0.compiles + 1, "two live chains of one program compiled twice");
@@ -560,7 +562,7 @@ Test(rtc_gpu, second_create_is_cache_hit, .fini = cleanup, .timeout = 300)
 	gpu->chain_destroy(a);
 	gpu->chain_destroy(b);
 
-	a = gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME);
+	a = gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(a);
 	rtc_stats_get(&s1);
 	cr_assert_eq(s1.compiles, s0.compiles + 1, "the second create ran NVRTC");
@@ -631,11 +633,12 @@ Test(rtc_gpu, custom_compile_error_fails_create, .fini = cleanup, .timeout = 300
 	setenv("GEN_GPU_AGENT", "auto", 1);
 	cr_assert_eq(gpu->umem_attach(r.umem, usize, PKTGEN_FRAME), 0);
 	errno = 0;
-	struct backend_chain *bc = gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME);
+	char err[4096] = "";
+	struct backend_chain *bc = gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME, err, sizeof(err));
 	cr_assert_null(bc, "a custom NF that does not compile was accepted");
 	cr_assert_eq(errno, EINVAL, "errno %d", errno);
 	snprintf(want, sizeof(want), "%s/bad_nf.c:6: error", tmpdir);
-	cr_assert(strstr(gpu_backend_last_error(), want), "no '%s' in: %s", want, gpu_backend_last_error());
+	cr_assert(strstr(err, want), "no '%s' in: %s", want, err);
 	gpu->umem_detach(r.umem);
 	free(in);
 	free(h);
@@ -664,8 +667,9 @@ Test(rtc_gpu, no_nvrtc, .fini = cleanup, .timeout = 120)
 	struct nf_hdr *c = make_custom("dscp_marker.c", slurp(GEN_SOURCE_DIR "/etc/gen/nf/dscp_marker.c"), "46");
 	p.type[0] = NF_T_CUSTOM;
 	p.state[0] = c;
-	cr_assert_null(gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME));
-	cr_assert(strstr(gpu_backend_last_error(), "no NVRTC"), "%s", gpu_backend_last_error());
+	char err[2048] = "";
+	cr_assert_null(gpu->chain_create(&p, r.umem, usize, PKTGEN_FRAME, err, sizeof(err)));
+	cr_assert(strstr(err, "no NVRTC"), "%s", err);
 	gpu->umem_detach(r.umem);
 	free(h);
 	free(c);
