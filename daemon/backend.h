@@ -102,7 +102,10 @@ struct backend_ops {
 	 * runs there at low load. The NF state of a failed backend is not carried
 	 * over at such a fallback (the device may no longer answer): the fallback
 	 * continues from the host blobs as last written (chain_create's upload, or
-	 * the last hand-over of a move).
+	 * the last hand-over of a move). Numbers NFs spend per packet (ESP's
+	 * sequence numbers) are the exception: every backend reserves them from
+	 * the host blobs for each batch (nf/registry.h: nf_reserve), so the
+	 * fallback never reuses one the device already sent.
 	 */
 	const struct backend_ops *fallback;
 };

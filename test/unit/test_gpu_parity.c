@@ -517,7 +517,7 @@ Test(gpu_backend, esp_numbers_follow_submit_order, .timeout = 300)
 		setenv("GEN_GPU_MEM", mems[m], 1);
 		setenv("GEN_GPU_MODE", "rtc", 1);
 		cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
-		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
+		struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 		cr_assert(bc);
 		int sub = 0, done = 0;
 		while (done < NB) {

@@ -1530,7 +1530,7 @@ Test(ipsec, state_write_never_takes_numbers_back)
 	uint32_t last = 0;
 
 	memcpy(stale, enc, enc->hdr.size); /* the blob as uploaded: seq_last 0 */
-	bc = backend_cpu.chain_create(&pa, umem, (size_t)n * fs, fs);
+	bc = backend_cpu.chain_create(&pa, umem, (size_t)n * fs, fs, NULL, 0);
 	cr_assert_not_null(bc);
 	for (int round = 0; round < 2; round++) {
 		struct gen_desc *done;
