@@ -73,6 +73,7 @@ struct gen_chain {
 	uint64_t fallbacks;     /* batches rerun on the cpu backend after a backend error */
 	uint64_t backend_lost;  /* packets of failed batches that could not be rerun (dropped) */
 	int backend_failed;     /* the chain moved to the cpu backend */
+	int fallback_err;       /* why (-errno of the backend), written before backend_failed */
 	const char *backend_name;
 	uint64_t dropped_nf;    /* DROP verdicts */
 	uint64_t handovers;     /* NF states copied to a new device at a swap */
@@ -94,6 +95,7 @@ struct gen_chain {
 	int move_req;           /* the controllers stop at a batch boundary: the chain moves */
 	int on_cpu;             /* hybrid: on the cpu side now */
 	uint64_t switches;      /* hybrid moves, both ways */
+	char move_reason[96];   /* why the last move, written under place_lock */
 	uint64_t early_closes;  /* batches closed by max_wait_us into a spare slot */
 	uint64_t wait_overruns; /* batches whose oldest packet waited past max_wait_us */
 	uint64_t target_misses; /* 10 ms windows whose p99 was above latency_target_us */

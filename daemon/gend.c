@@ -20,6 +20,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
 #include "ctl.h"
 #include "metrics.h"
 #include "notify.h"
@@ -55,6 +57,34 @@ static void log_lines(int prio, const char *msg)
 static void say(int prio, const char *msg)
 {
 	log_msg(prio, "%s", msg);
+}
+
+/*
+ * libbpf's and libxdp's messages, one level lower than they call them: their
+ * warnings are often expected (libxdp falling back to a lone program, libbpf
+ * skipping a section), so warnings become notices and infos debug lines; their
+ * debug output (every verifier step) shows with -v -v only.
+ */
+static void lib_log(int level, bool is_debug, const char *fmt, va_list ap)
+{
+	char buf[4096];
+
+	if (is_debug && verbose < 2)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_lines(level, buf);
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	lib_log(level == LIBBPF_WARN ? 5 : 7, level == LIBBPF_DEBUG, fmt, ap);
+	return 0;
+}
+
+static int libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	lib_log(level == LIBXDP_WARN ? 5 : 7, level == LIBXDP_DEBUG, fmt, ap);
+	return 0;
 }
 
 /* A crash leaves a backtrace in the journal: frames as binary+offset for addr2line. */
@@ -93,7 +123,7 @@ static void usage(FILE *out)
 		     "      --check         validate FILE (and the files it names) and exit\n"
 		     "      --backend B     override [gen] backend\n"
 		     "      --frames N      UMEM frames per queue (default 16384)\n"
-		     "  -v, --verbose       more logging\n"
+		     "  -v, --verbose       more logging (twice: libbpf and libxdp debug output too)\n"
 		     "  -V, --version       print the version and exit\n",
 		CFG_DEFAULT_FILE);
 }
@@ -585,7 +615,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'v':
-			verbose = 1;
+			verbose++;
 			break;
 		case 'h':
 			usage(stdout);
@@ -614,5 +644,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	install_crash_handler(); /* after the fork: it starts the watchdog thread */
+	libbpf_set_print(libbpf_log);
+	libxdp_set_print(libxdp_log);
 	return run(&g, backend, (uint32_t)frames);
 }

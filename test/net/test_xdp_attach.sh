@@ -55,12 +55,20 @@ both() { # $1 name, $2 count: stream 1 to fw, 2 to plain, 3 unmatched
 n_gen_cls() { gx xdp-loader status gin 2>&1 | grep -c gen_cls; }
 N=1000
 
-gend_start
+# With JOURNAL_STREAM set each log line carries its priority: libbpf's and
+# libxdp's messages must come through gend's log, one level below their own
+# (warning -> <5>, info -> <7>, shown with -v).
+JOURNAL_STREAM=test gend_start -v
 gx xdp-loader status gin >"$WORK/status0" 2>&1
 grep -q gen_cls "$WORK/status0" || fail "xdp-loader status does not list gen_cls on gin: $(cat "$WORK/status0")"
 both live $N
 [ "$(rx "$WORK/live.json" 1)" = $N ] && [ "$(rx "$WORK/live.json" 2)" = $N ] || fail "live: $(cat "$WORK/live.json")"
 ok "gen_cls listed by xdp-loader status; both chains forward"
+grep -E '(^|>)lib(bpf|xdp): ' "$WORK/gend.log" >"$WORK/liblines"
+[ -s "$WORK/liblines" ] || fail "no libbpf/libxdp message in gend's log with -v"
+grep -vE '^<[57]>lib(bpf|xdp): ' "$WORK/liblines" >"$WORK/badlines" &&
+	fail "libbpf/libxdp lines outside <5>/<7>: $(head -3 "$WORK/badlines")"
+ok "libbpf/libxdp messages in gend's log one level lower ($(wc -l <"$WORK/liblines") lines; $(grep -c '^<5>' "$WORK/liblines") notices)"
 
 # 1. SIGKILL while traffic flows (a sender runs for ~2 s; gend dies half-way).
 nsenter --net=/var/run/netns/"$NS_SND" "$GT" send --dev s0 --src-mac $MAC_S0 --dst-mac $MAC_GIN \
