@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -85,6 +86,34 @@ static int libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap
 {
 	lib_log(level == LIBXDP_WARN ? 5 : 7, level == LIBXDP_DEBUG, fmt, ap);
 	return 0;
+}
+
+/*
+ * The control group: members may run genctl's read-only commands. Group "gen"
+ * when it exists, or the one GEN_CONTROL_GROUP names (empty: none, root only).
+ */
+static void share_control(const char *path)
+{
+	const char *name = getenv("GEN_CONTROL_GROUP");
+	bool asked = name != NULL;
+	struct group *gr;
+	int r;
+
+	if (!name)
+		name = "gen";
+	if (!*name)
+		return;
+	gr = getgrnam(name);
+	if (!gr) {
+		log_msg(asked ? 4 : 7, "control socket %s: no group '%s', so root only", path, name);
+		return;
+	}
+	r = ctl_set_group(path, gr->gr_gid);
+	if (r < 0)
+		log_msg(4, "cannot open the control socket %s to group '%s': %s%s; root only", path, name,
+			strerror(-r), r == -EPERM ? " (needs CAP_CHOWN)" : "");
+	else
+		log_msg(6, "control socket %s: group '%s' may run read-only commands", path, name);
 }
 
 /* A crash leaves a backtrace in the journal: frames as binary+offset for addr2line. */
@@ -470,6 +499,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		rt_stop(&g->rt);
 		return 1;
 	}
+	share_control(g->rt.cfg->control);
 	if (g->rt.cfg->metrics_port) {
 		struct in_addr a = { htonl(g->rt.cfg->metrics_addr) };
 
