@@ -456,11 +456,9 @@ int cls_detach(struct cls *c, int ifindex)
 	if (!a)
 		return 0;
 	/* libxdp removes our copy by its id only: replaced since, or the interface gone, it finds nothing of ours. */
-	if (xdp_program__is_attached(a->xprog, ifindex) != XDP_MODE_UNSPEC) {
-		r = xdp_program__detach(a->xprog, ifindex, a->mode, 0);
-		if (r == -ENOENT || r == -ENODEV)
-			r = 0;
-	}
+	r = xdp_program__detach(a->xprog, ifindex, a->mode, 0);
+	if (r == -ENOENT || r == -ENODEV)
+		r = 0;
 	if (r < 0)
 		return cls_fail(c, r, "failed to detach XDP from '%s': %s", ifname(ifindex, nbuf), strerror(-r));
 	att_free(a);
