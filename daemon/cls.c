@@ -43,6 +43,7 @@ struct cls_attachment {
 	enum xdp_attach_mode mode;
 	struct bpf_object *obj;     /* our copy for this interface, maps shared with the skeleton */
 	struct xdp_program *xprog;  /* its libxdp handle */
+	bool shared;                /* in libxdp's dispatcher (else attached alone) */
 };
 
 struct cls {
@@ -393,6 +394,18 @@ static int remove_stale(struct cls *c, int ifindex, enum xdp_attach_mode mode, s
 	return 0;
 }
 
+static bool in_dispatcher(int ifindex)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	bool shared;
+
+	if (xdp_ptr_err(mp))
+		return false;
+	shared = !xdp_multiprog__is_legacy(mp);
+	xdp_multiprog__close(mp);
+	return shared;
+}
+
 int cls_attach(struct cls *c, int ifindex, bool native)
 {
 	enum xdp_attach_mode mode = native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
@@ -431,6 +444,7 @@ int cls_attach(struct cls *c, int ifindex, bool native)
 		att_free(&n);
 		goto out;
 	}
+	n.shared = in_dispatcher(ifindex);
 	c->att[c->natt++] = n;
 	if (mp && !xdp_multiprog__is_legacy(mp))
 		r = remove_stale(c, ifindex, mode, mp);
@@ -438,6 +452,13 @@ out:
 	if (mp)
 		xdp_multiprog__close(mp);
 	return r;
+}
+
+int cls_attach_shared(struct cls *c, int ifindex)
+{
+	struct cls_attachment *a = find_att(c, ifindex);
+
+	return a ? a->shared : -ENOENT;
 }
 
 uint32_t cls_attached_id(struct cls *c, int ifindex)

@@ -48,6 +48,8 @@ struct cls *cls_open(const char *pin_dir, char *err, size_t errlen);
  * The attachment outlives the process (pinned by libxdp); cls_detach ends it.
  */
 int cls_attach(struct cls *c, int ifindex, bool native);
+/* 1: our copy on ifindex runs in libxdp's dispatcher (other programs may share the port); 0: alone; -ENOENT. */
+int cls_attach_shared(struct cls *c, int ifindex);
 /* Id of the program that runs for us on ifindex (our copy in the dispatcher), 0 if none. */
 uint32_t cls_attached_id(struct cls *c, int ifindex);
 /* Detach our program from one interface / all interfaces we attached, only

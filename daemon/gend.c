@@ -448,6 +448,15 @@ static void log_data_path(const struct rt *rt)
 			log_msg(5, "port %d '%s': no AF_XDP zero-copy in its driver, copy mode", p + 1, rt->cfg->ports[p]);
 		else
 			log_msg(6, "port %d '%s': AF_XDP %s mode", p + 1, rt->cfg->ports[p], pq->zerocopy ? "zero-copy" : "copy");
+		if (pq->synth)
+			continue;
+		if (cls_attach_shared(rt->cls, rt->ifindex[p]) == 1)
+			log_msg(6, "port %d '%s': gen_cls in libxdp's dispatcher (priority 10): other XDP programs may "
+				"share the port", p + 1, rt->cfg->ports[p]);
+		else
+			log_msg(5, "port %d '%s': gen_cls attached alone, without libxdp's dispatcher (the kernel lacks "
+				"BPF_PROG_TYPE_EXT, LIBXDP_SKIP_DISPATCHER is set, or a crashed run's lone gen_cls was "
+				"replaced in place): no other XDP program can share the port", p + 1, rt->cfg->ports[p]);
 	}
 }
 

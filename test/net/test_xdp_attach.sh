@@ -116,6 +116,7 @@ if bpftool feature probe kernel 2>/dev/null | grep -q "program_type ext is avail
 	[ "$(rx "$WORK/shared.json" 1)" = $N ] && [ "$(rx "$WORK/shared.json" 2)" = $N ] ||
 		fail "with a second program: $(cat "$WORK/shared.json")"
 	[ "$seen" -ge "$N" ] || fail "the second program saw $seen packets, expected >= $N (gend's unmatched ones)"
+	grep -q "port 1 'gin': gen_cls in libxdp's dispatcher" "$WORK/gend.log" || fail "the dispatcher is not logged"
 	echo "# dispatcher: gen_cls first (priority 10), xdp_count after it saw $seen packets"
 	ok "a second program shares gin through libxdp's dispatcher; both run"
 else
@@ -124,6 +125,7 @@ else
 	fi
 	echo "# this kernel has no BPF_PROG_TYPE_EXT: libxdp attached gen_cls alone; xdp-loader said: $(tr '\n' ' ' <"$WORK/load.out" | head -c 200)"
 	[ "$(n_gen_cls)" = 1 ] || fail "gen_cls lost after the refused load"
+	grep -q "port 1 'gin': gen_cls attached alone" "$WORK/gend.log" || fail "the lone attach is not logged"
 	both alone $N
 	[ "$(rx "$WORK/alone.json" 1)" = $N ] && [ "$(rx "$WORK/alone.json" 2)" = $N ] ||
 		fail "after the refused load: $(cat "$WORK/alone.json")"
