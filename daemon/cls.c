@@ -435,7 +435,8 @@ int cls_attach(struct cls *c, int ifindex, bool native)
 	if (r == -ENOENT)
 		r = attach_new(c, &n);
 	else if (r)
-		cls_fail(c, r, "failed to query XDP on '%s': %s", ifname(ifindex, nbuf), strerror(-r));
+		cls_fail(c, r, "failed to query XDP on '%s': %s%s", ifname(ifindex, nbuf), strerror(-r),
+			 r == -EPERM ? " (opening the programs already there needs CAP_SYS_ADMIN)" : "");
 	else if (xdp_multiprog__is_legacy(mp))
 		r = replace_lone(c, &n, mp);
 	else
