@@ -63,6 +63,7 @@ struct ctl_state {
 	uint64_t last_move, cpu_cost_ns; /* cpu ns per packet, measured on the cpu side */
 	int pl_run;
 	bool move_pending;
+	char move_why[96];      /* what place_window saw, for the log once the move is done */
 };
 
 static void add64(uint64_t *p, uint64_t v)
@@ -859,6 +860,7 @@ static void move_chain(struct ctl_state *s, bool to_cpu, uint64_t now)
 	hand_over_state(c, place_of(c->cur, !to_cpu), place_of(c->cur, to_cpu));
 	STORE(&c->on_cpu, to_cpu);
 	STORE(&c->backend_name, to_cpu ? "cpu" : c->cur->be->name);
+	snprintf(c->move_reason, sizeof(c->move_reason), "%s", s->move_why); /* read under place_lock */
 	add64(&c->switches, 1);
 	moved = true;
 off:
@@ -909,8 +911,18 @@ static void place_window(struct ctl_state *s, uint64_t now)
 		want = on_cpu ? busy_max > 0.7 :
 			s->cpu_cost_ns && rate / c->nq * (double)s->cpu_cost_ns / 1e9 < 0.3;
 	s->pl_run = want ? s->pl_run + 1 : 0;
-	if (s->pl_run >= PLACE_RUNS && now - s->last_move >= PLACE_HOLD_NS)
+	if (s->pl_run >= PLACE_RUNS && now - s->last_move >= PLACE_HOLD_NS) {
 		s->move_pending = true;
+		if (tpps)
+			snprintf(s->move_why, sizeof(s->move_why), "load %.0f packets/s %s hybrid_pps %lu%s", rate,
+				 on_cpu ? "above" : "below", (unsigned long)tpps, on_cpu ? "" : "/2");
+		else if (on_cpu)
+			snprintf(s->move_why, sizeof(s->move_why), "a cpu side busy %.0f%% of the time, above 70%%",
+				 busy_max * 100);
+		else
+			snprintf(s->move_why, sizeof(s->move_why), "the load would keep a cpu busy %.0f%%, below 30%%",
+				 rate / c->nq * (double)s->cpu_cost_ns / 1e7);
+	}
 }
 
 static void *controller_main(void *arg)

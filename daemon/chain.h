@@ -97,6 +97,7 @@ struct gen_chain {
 	int move_req;           /* the controllers stop at a batch boundary: the chain moves */
 	int on_cpu;             /* hybrid: on the cpu side now */
 	uint64_t switches;      /* hybrid moves, both ways */
+	char move_reason[96];   /* why the last move, written under place_lock */
 	uint64_t early_closes;  /* batches closed by max_wait_us into a spare slot */
 	uint64_t wait_overruns; /* batches whose oldest packet waited past max_wait_us */
 	uint64_t target_misses; /* 10 ms windows whose p99 was above latency_target_us */

@@ -25,6 +25,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
 
 #include "classifier.skel.h"
 #include "cls_tab.h"
@@ -34,9 +35,15 @@
 #define CLS_PROG_NAME "gen_cls"
 #define CLS_IVAL_BYTES (GEN_CLS_SLOTS * 65536 * sizeof(uint64_t))
 
+/* Programs of lower priority run first in libxdp's dispatcher: gen goes before the default 50. */
+#define CLS_RUN_PRIO 10
+
 struct cls_attachment {
 	int ifindex;
-	uint32_t flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+	enum xdp_attach_mode mode;
+	struct bpf_object *obj;     /* our copy for this interface, maps shared with the skeleton */
+	struct xdp_program *xprog;  /* its libxdp handle */
+	bool shared;                /* in libxdp's dispatcher (else attached alone) */
 };
 
 struct cls {
@@ -50,6 +57,14 @@ struct cls {
 	struct cls_tab *host, *host_old; /* the installed table and the one before, for synthetic ports */
 	char err[256];
 };
+
+static struct cls_attachment *find_att(struct cls *c, int ifindex)
+{
+	for (int i = 0; i < c->natt; i++)
+		if (c->att[i].ifindex == ifindex)
+			return &c->att[i];
+	return NULL;
+}
 
 /* Record the one-line reason of a failure; returns r (a -errno) for `return cls_fail(...)`. */
 __attribute__((format(printf, 3, 4))) static int cls_fail(struct cls *c, int r, const char *fmt, ...)
@@ -244,108 +259,231 @@ const char *cls_strerror(struct cls *c)
 	return c->err;
 }
 
-/* Name of the program with this id, "" if it vanished. */
-static void prog_name_by_id(uint32_t id, char *name, size_t len)
-{
-	struct bpf_prog_info info = { 0 };
-	uint32_t ilen = sizeof(info);
-	int fd = bpf_prog_get_fd_by_id(id);
+/*
+ * ---- attach ----
+ *
+ * Each interface gets its own copy of the program, opened from the embedded
+ * object with every map taken from the skeleton's, and handed to libxdp: where
+ * the kernel allows it libxdp loads the copy as an extension of its multi-program
+ * dispatcher (other XDP programs then share the port, `xdp-loader status` lists
+ * them), elsewhere it attaches the copy alone. The skeleton's own program stays
+ * an XDP program for bpf_prog_test_run. libxdp pins the dispatcher's links under
+ * /sys/fs/bpf/xdp, so the attachment outlives gend: after a crash the copy keeps
+ * running on the maps it holds, whose XSKMAP entries left with the dead sockets,
+ * and every chain's traffic meets the chain's fail mode (bpf/README.md).
+ */
 
-	name[0] = '\0';
+static struct bpf_object *copy_open(struct cls *c)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = CLS_PROG_NAME);
+	const void *elf;
+	struct bpf_object *obj;
+	struct bpf_map *m, *mine;
+	size_t sz;
+	int r;
+
+	elf = classifier__elf_bytes(&sz);
+	obj = bpf_object__open_mem(elf, sz, &oo);
+	if (!obj)
+		return NULL;
+	bpf_object__for_each_map(m, obj) {
+		mine = bpf_object__find_map_by_name(c->skel->obj, bpf_map__name(m));
+		r = mine ? bpf_map__reuse_fd(m, bpf_map__fd(mine)) : -ENOENT;
+		if (r < 0) {
+			bpf_object__close(obj);
+			errno = -r;
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+/* 0 for a usable pointer from libxdp, else why not (-ENOENT when it gave NULL without a reason). */
+static int xdp_ptr_err(const void *p)
+{
+	long e = libxdp_get_error(p);
+
+	return e ? (int)e : p ? 0 : -ENOENT;
+}
+
+static void att_free(struct cls_attachment *a)
+{
+	xdp_program__close(a->xprog);
+	bpf_object__close(a->obj);
+	a->xprog = NULL;
+	a->obj = NULL;
+}
+
+/*
+ * A lone gen_cls (left by a run without a dispatcher: this kernel has none, or
+ * an older gend) is swapped for our copy in one step (XDP_FLAGS_REPLACE), so no
+ * packet meets the interface without a classifier; the attachment stays lone.
+ * A lone foreign program is left alone: -EBUSY.
+ */
+static int replace_lone(struct cls *c, struct cls_attachment *n, struct xdp_multiprog *mp)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+	struct xdp_program *old = xdp_multiprog__main_prog(mp);
+	uint32_t flags = n->mode == XDP_MODE_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+	char nbuf[IF_NAMESIZE];
+	int r, fd;
+
+	if (strcmp(xdp_program__name(old), CLS_PROG_NAME) != 0)
+		return cls_fail(c, -EBUSY, "program '%s' (id %u) is attached to '%s' already, without a dispatcher",
+				xdp_program__name(old), xdp_program__id(old), ifname(n->ifindex, nbuf));
+	r = bpf_object__load(n->obj);
+	if (r < 0)
+		return cls_fail(c, r, "failed to load a copy of the classifier: %s", strerror(-r));
+	fd = fcntl(bpf_program__fd(bpf_object__find_program_by_name(n->obj, CLS_PROG_NAME)), F_DUPFD_CLOEXEC, 3);
 	if (fd < 0)
-		return;
-	if (bpf_obj_get_info_by_fd(fd, &info, &ilen) == 0)
-		snprintf(name, len, "%s", info.name);
-	close(fd);
+		return cls_fail(c, -errno, "failed to duplicate a program fd: %s", strerror(errno));
+	n->xprog = xdp_program__from_fd(fd);
+	r = xdp_ptr_err(n->xprog);
+	if (r) {
+		n->xprog = NULL;
+		close(fd);
+		return cls_fail(c, r, "failed to hand the classifier to libxdp: %s", strerror(-r));
+	}
+	opts.old_prog_fd = xdp_program__fd(old);
+	r = bpf_xdp_attach(n->ifindex, fd, flags | XDP_FLAGS_REPLACE, &opts);
+	if (r < 0)
+		return cls_fail(c, r, "failed to replace the stale gen_cls (id %u) on '%s': %s", xdp_program__id(old),
+				ifname(n->ifindex, nbuf), strerror(-r));
+	return 0;
 }
 
-static uint32_t our_prog_id(struct cls *c)
+/* Through libxdp, into the dispatcher (or alone where the kernel has none). */
+static int attach_new(struct cls *c, struct cls_attachment *n)
 {
-	struct bpf_prog_info info = { 0 };
-	uint32_t ilen = sizeof(info);
+	int r;
 
-	return bpf_obj_get_info_by_fd(cls_prog_fd(c), &info, &ilen) == 0 ? info.id : 0;
+	n->xprog = xdp_program__create(&(struct xdp_program_opts){ .sz = sizeof(struct xdp_program_opts),
+								   .obj = n->obj, .prog_name = CLS_PROG_NAME });
+	r = xdp_ptr_err(n->xprog);
+	if (r) {
+		n->xprog = NULL;
+		return cls_fail(c, r, "failed to prepare the classifier for libxdp: %s", strerror(-r));
+	}
+	xdp_program__set_run_prio(n->xprog, CLS_RUN_PRIO);
+	r = xdp_program__attach(n->xprog, n->ifindex, n->mode, 0);
+	if (r < 0)
+		return cls_fail(c, r, "%s", strerror(-r));
+	return 0;
 }
 
-static struct cls_attachment *find_att(struct cls *c, int ifindex)
+/*
+ * gen_cls programs in the dispatcher: another gend's, or a crashed run's. They
+ * are detached once our copy runs, so that every packet meets one classifier
+ * or the other (either is right: a dead run's sockets have left its XSKMAP).
+ */
+static int remove_stale(struct cls *c, int ifindex, enum xdp_attach_mode mode, struct xdp_multiprog *mp)
 {
-	for (int i = 0; i < c->natt; i++)
-		if (c->att[i].ifindex == ifindex)
-			return &c->att[i];
-	return NULL;
+	struct xdp_program *p = NULL;
+	char nbuf[IF_NAMESIZE];
+
+	while ((p = xdp_multiprog__next_prog(p, mp))) {
+		int r;
+
+		if (strcmp(xdp_program__name(p), CLS_PROG_NAME) != 0)
+			continue;
+		r = xdp_program__detach(p, ifindex, mode, 0);
+		if (r < 0 && r != -ENOENT)
+			return cls_fail(c, r, "failed to remove the stale gen_cls (id %u) from '%s': %s",
+					xdp_program__id(p), ifname(ifindex, nbuf), strerror(-r));
+	}
+	return 0;
+}
+
+static bool in_dispatcher(int ifindex)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	bool shared;
+
+	if (xdp_ptr_err(mp))
+		return false;
+	shared = !xdp_multiprog__is_legacy(mp);
+	xdp_multiprog__close(mp);
+	return shared;
 }
 
 int cls_attach(struct cls *c, int ifindex, bool native)
 {
-	LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
-	uint32_t mode = native ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
-	uint32_t flags = mode, cur_id = 0, our_id;
-	char nbuf[IF_NAMESIZE], pname[BPF_OBJ_NAME_LEN];
-	int r, old_fd = -1;
+	enum xdp_attach_mode mode = native ? XDP_MODE_NATIVE : XDP_MODE_SKB;
+	struct cls_attachment *a = find_att(c, ifindex), n = { .ifindex = ifindex, .mode = mode };
+	struct xdp_multiprog *mp;
+	char nbuf[IF_NAMESIZE];
+	int r;
 
-	if (!find_att(c, ifindex) && c->natt == CLS_MAX_ATTACH)
+	if (a && a->mode == mode && xdp_program__is_attached(a->xprog, ifindex) == mode)
+		return 0;
+	if (!a && c->natt == CLS_MAX_ATTACH)
 		return cls_fail(c, -ENOSPC, "failed to attach XDP on '%s': more than %d interfaces", ifname(ifindex, nbuf),
 				CLS_MAX_ATTACH);
-	our_id = our_prog_id(c);
-	if (!our_id)
-		return cls_fail(c, -EIO, "failed to query our XDP program: %s", strerror(errno));
-
-	r = bpf_xdp_query_id(ifindex, mode, &cur_id);
-	if (r < 0)
-		return cls_fail(c, r, "failed to query XDP on '%s': %s", ifname(ifindex, nbuf), strerror(-r));
-	if (cur_id == our_id)
-		goto remember;
-	if (cur_id) {
-		prog_name_by_id(cur_id, pname, sizeof(pname));
-		if (strcmp(pname, CLS_PROG_NAME) != 0)
-			return cls_fail(c, -EBUSY, "failed to attach XDP on '%s': program '%s' (id %u) is attached already",
-					ifname(ifindex, nbuf), pname, cur_id);
-		/* Our own program from a run that died: swap it, checking it is still that one. */
-		old_fd = bpf_prog_get_fd_by_id(cur_id);
-		if (old_fd < 0) {
-			r = -errno;
-			return cls_fail(c, r, "failed to attach XDP on '%s': %s", ifname(ifindex, nbuf), strerror(-r));
-		}
-		opts.old_prog_fd = old_fd;
-		flags |= XDP_FLAGS_REPLACE;
-	} else {
-		flags |= XDP_FLAGS_UPDATE_IF_NOEXIST;
+	if (a) { /* ours, but gone or in the other mode: start afresh */
+		r = cls_detach(c, ifindex);
+		if (r < 0)
+			return r;
 	}
-	r = bpf_xdp_attach(ifindex, cls_prog_fd(c), flags, &opts);
-	if (old_fd >= 0)
-		close(old_fd);
-	if (r < 0)
-		return cls_fail(c, r, "failed to attach XDP (%s mode) on '%s': %s", native ? "native" : "skb",
-				ifname(ifindex, nbuf), strerror(-r));
-remember:
-	if (!find_att(c, ifindex))
-		c->att[c->natt++] = (struct cls_attachment){ .ifindex = ifindex, .flags = mode };
+	n.obj = copy_open(c);
+	if (!n.obj)
+		return cls_fail(c, -errno, "failed to open a copy of the classifier: %s", strerror(errno));
+
+	mp = xdp_multiprog__get_from_ifindex(ifindex);
+	r = xdp_ptr_err(mp);
+	if (r)
+		mp = NULL;
+	if (r == -ENOENT)
+		r = attach_new(c, &n);
+	else if (r)
+		cls_fail(c, r, "failed to query XDP on '%s': %s%s", ifname(ifindex, nbuf), strerror(-r),
+			 r == -EPERM ? " (opening the programs already there needs CAP_SYS_ADMIN)" : "");
+	else if (xdp_multiprog__is_legacy(mp))
+		r = replace_lone(c, &n, mp);
 	else
-		find_att(c, ifindex)->flags = mode;
-	return 0;
+		r = attach_new(c, &n);
+	if (r < 0) {
+		att_free(&n);
+		goto out;
+	}
+	n.shared = in_dispatcher(ifindex);
+	c->att[c->natt++] = n;
+	if (mp && !xdp_multiprog__is_legacy(mp))
+		r = remove_stale(c, ifindex, mode, mp);
+out:
+	if (mp)
+		xdp_multiprog__close(mp);
+	return r;
+}
+
+int cls_attach_shared(struct cls *c, int ifindex)
+{
+	struct cls_attachment *a = find_att(c, ifindex);
+
+	return a ? a->shared : -ENOENT;
+}
+
+uint32_t cls_attached_id(struct cls *c, int ifindex)
+{
+	struct cls_attachment *a = find_att(c, ifindex);
+
+	return a ? xdp_program__id(a->xprog) : 0;
 }
 
 int cls_detach(struct cls *c, int ifindex)
 {
-	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = cls_prog_fd(c));
 	struct cls_attachment *a = find_att(c, ifindex);
 	char nbuf[IF_NAMESIZE];
-	uint32_t cur_id = 0;
-	int r;
+	int r = 0;
 
 	if (!a)
 		return 0;
-	if (bpf_xdp_query_id(ifindex, a->flags, &cur_id) == 0 && cur_id != our_prog_id(c)) {
-		r = 0; /* replaced by someone since, or gone: nothing of ours is left there */
-		goto forget;
-	}
-	/* REPLACE with the expected program: should it change under us, the kernel keeps the other one. */
-	r = bpf_xdp_detach(ifindex, a->flags | XDP_FLAGS_REPLACE, &opts);
-	if (r == -EEXIST || r == -ENODEV)
-		r = 0; /* someone replaced it, or the interface is gone: nothing of ours is left */
+	/* libxdp removes our copy by its id only: replaced since, or the interface gone, it finds nothing of ours. */
+	r = xdp_program__detach(a->xprog, ifindex, a->mode, 0);
+	if (r == -ENOENT || r == -ENODEV)
+		r = 0;
 	if (r < 0)
 		return cls_fail(c, r, "failed to detach XDP from '%s': %s", ifname(ifindex, nbuf), strerror(-r));
-forget:
+	att_free(a);
 	*a = c->att[--c->natt];
 	return 0;
 }

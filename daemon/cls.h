@@ -40,9 +40,18 @@ struct cls_tab;
  */
 struct cls *cls_open(const char *pin_dir, char *err, size_t errlen);
 
-/* Attach to ifindex (native or skb mode). Refuses (-EBUSY) to replace a foreign
- * XDP program; replaces a gen_cls left by a crashed run. */
+/*
+ * Attach to ifindex (native or skb mode) through libxdp: in its multi-program
+ * dispatcher where the kernel allows it (other programs keep running after ours,
+ * on XDP_PASS), alone elsewhere. A gen_cls left there by a crashed run is
+ * replaced; a foreign program attached alone (no dispatcher) is not (-EBUSY).
+ * The attachment outlives the process (pinned by libxdp); cls_detach ends it.
+ */
 int cls_attach(struct cls *c, int ifindex, bool native);
+/* 1: our copy on ifindex runs in libxdp's dispatcher (other programs may share the port); 0: alone; -ENOENT. */
+int cls_attach_shared(struct cls *c, int ifindex);
+/* Id of the program that runs for us on ifindex (our copy in the dispatcher), 0 if none. */
+uint32_t cls_attached_id(struct cls *c, int ifindex);
 /* Detach our program from one interface / all interfaces we attached, only
  * where it is still ours. Returns 0 or the first -errno. */
 int cls_detach(struct cls *c, int ifindex);

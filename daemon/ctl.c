@@ -188,11 +188,24 @@ void ctl_close(int listen_fd, const char *path)
 		unlink(path);
 }
 
+int ctl_set_group(const char *path, gid_t gid)
+{
+	if (chown(path, (uid_t)-1, gid) || chmod(path, 0660))
+		return -errno;
+	return 0;
+}
+
 static const char usage_text[] =
 	"expected: status | stats | chains | reload | metrics | sample | report NF WHAT | synth-rate PPS, optionally --json";
 
 /* Parse the request and run the handler; the body goes to out. */
-static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *out, bool *json)
+/* Commands that change what gend does: for root (or gend's own user) only. */
+static bool mutating(const char *cmd)
+{
+	return !strcmp(cmd, "reload") || !strcmp(cmd, "synth-rate");
+}
+
+static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *out, bool *json, bool read_only)
 {
 	char *tok[4];
 	int n = 0;
@@ -214,6 +227,12 @@ static int dispatch(char *line, const struct ctl_handlers *h, void *ctx, FILE *o
 		return -EINVAL;
 	}
 	int (*simple)(void *, FILE *, bool) = NULL;
+
+	if (read_only && mutating(tok[0])) {
+		fprintf(out, "'%s' needs root: the control group may run status, stats, chains, metrics, sample "
+			     "and report only", tok[0]);
+		return -EPERM;
+	}
 
 	if (!strcmp(tok[0], "status"))
 		simple = h->status;
@@ -268,6 +287,7 @@ enum client_state { CLIENT_FREE, CLIENT_READ, CLIENT_WRITE };
 
 struct ctl_client {
 	int fd;
+	bool read_only;    /* the peer is neither root nor gend's user: read-only commands */
 	enum client_state state;
 	int64_t deadline;  /* ms, CLOCK_MONOTONIC: the client is dropped after it */
 	uint64_t seq;      /* accept order: the oldest reader is evicted first */
@@ -284,6 +304,7 @@ struct ctl_server {
 	const struct ctl_handlers *h;
 	void *ctx;
 	uint64_t next_seq;
+	bool cur_read_only;     /* of the client whose request is being answered */
 	struct ctl_stats st;
 	struct ctl_client c[];
 };
@@ -398,7 +419,7 @@ static int line_respond(void *arg, char *req, int err, FILE *reply)
 	if (r == -EMSGSIZE)
 		fprintf(out, "request longer than %d bytes", CTL_LINE_MAX);
 	else
-		r = dispatch(req, s->h, s->ctx, out, &json);
+		r = dispatch(req, s->h, s->ctx, out, &json, s->cur_read_only);
 	if (r && !ftell(out)) {
 		if (json) {
 			fputs("{\"error\":", out);
@@ -447,6 +468,7 @@ static int build_reply(struct ctl_server *s, struct ctl_client *c, int err)
 
 	if (!out)
 		return -ENOMEM;
+	s->cur_read_only = c->read_only;
 	r = s->proto->respond(s->arg, c->req, err, out);
 	if (fclose(out) && !r)
 		r = -ENOMEM;
@@ -534,6 +556,17 @@ static struct ctl_client *free_slot(struct ctl_server *s)
 	return old;
 }
 
+/* Root or gend's own user; anyone else reached the socket through its group. Unknown: not the owner. */
+static bool peer_is_owner(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+}
+
 static void accept_all(struct ctl_server *s)
 {
 	static const char busy[] = "ERR\nbusy: every control connection is sending a reply; try again\n";
@@ -566,6 +599,7 @@ static void accept_all(struct ctl_server *s)
 			continue;
 		}
 		*c = (struct ctl_client){ .fd = fd, .state = CLIENT_READ, .seq = s->next_seq++,
+					  .read_only = !peer_is_owner(fd),
 					  .deadline = ctl_now_ms() + CTL_SERVER_TIMEOUT_MS };
 		s->st.clients++;
 	}

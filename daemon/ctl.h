@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define CTL_LINE_MAX 512            /* longest request line */
 #define CTL_SERVER_TIMEOUT_MS 1000  /* a client must send its request within this */
@@ -40,6 +41,14 @@ struct ctl_handlers {
  * Returns a non-blocking, close-on-exec fd, or -errno.
  */
 int ctl_open(const char *path);
+
+/*
+ * Open the socket at path to group gid (group-owned, mode 0660): its members
+ * may connect, and the server lets any peer that is neither root nor gend's
+ * own user run only the read-only commands (not reload, synth-rate). 0 or -errno
+ * (chown to a group gend is not in needs CAP_CHOWN).
+ */
+int ctl_set_group(const char *path, gid_t gid);
 
 /* Close the listening fd and remove the socket file. */
 void ctl_close(int listen_fd, const char *path);

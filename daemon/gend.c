@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <getopt.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +21,8 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
 #include "ctl.h"
 #include "metrics.h"
 #include "notify.h"
@@ -55,6 +58,62 @@ static void log_lines(int prio, const char *msg)
 static void say(int prio, const char *msg)
 {
 	log_msg(prio, "%s", msg);
+}
+
+/*
+ * libbpf's and libxdp's messages, one level lower than they call them: their
+ * warnings are often expected (libxdp falling back to a lone program, libbpf
+ * skipping a section), so warnings become notices and infos debug lines; their
+ * debug output (every verifier step) shows with -v -v only.
+ */
+static void lib_log(int level, bool is_debug, const char *fmt, va_list ap)
+{
+	char buf[4096];
+
+	if (is_debug && verbose < 2)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_lines(level, buf);
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	lib_log(level == LIBBPF_WARN ? 5 : 7, level == LIBBPF_DEBUG, fmt, ap);
+	return 0;
+}
+
+static int libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	lib_log(level == LIBXDP_WARN ? 5 : 7, level == LIBXDP_DEBUG, fmt, ap);
+	return 0;
+}
+
+/*
+ * The control group: members may run genctl's read-only commands. Group "gen"
+ * when it exists, or the one GEN_CONTROL_GROUP names (empty: none, root only).
+ */
+static void share_control(const char *path)
+{
+	const char *name = getenv("GEN_CONTROL_GROUP");
+	bool asked = name != NULL;
+	struct group *gr;
+	int r;
+
+	if (!name)
+		name = "gen";
+	if (!*name)
+		return;
+	gr = getgrnam(name);
+	if (!gr) {
+		log_msg(asked ? 4 : 7, "control socket %s: no group '%s', so root only", path, name);
+		return;
+	}
+	r = ctl_set_group(path, gr->gr_gid);
+	if (r < 0)
+		log_msg(4, "cannot open the control socket %s to group '%s': %s%s; root only", path, name,
+			strerror(-r), r == -EPERM ? " (needs CAP_CHOWN)" : "");
+	else
+		log_msg(6, "control socket %s: group '%s' may run read-only commands", path, name);
 }
 
 /* A crash leaves a backtrace in the journal: frames as binary+offset for addr2line. */
@@ -93,7 +152,7 @@ static void usage(FILE *out)
 		     "      --check         validate FILE (and the files it names) and exit\n"
 		     "      --backend B     override [gen] backend\n"
 		     "      --frames N      UMEM frames per queue (default 16384)\n"
-		     "  -v, --verbose       more logging\n"
+		     "  -v, --verbose       more logging (twice: libbpf and libxdp debug output too)\n"
 		     "  -V, --version       print the version and exit\n",
 		CFG_DEFAULT_FILE);
 }
@@ -389,6 +448,15 @@ static void log_data_path(const struct rt *rt)
 			log_msg(5, "port %d '%s': no AF_XDP zero-copy in its driver, copy mode", p + 1, rt->cfg->ports[p]);
 		else
 			log_msg(6, "port %d '%s': AF_XDP %s mode", p + 1, rt->cfg->ports[p], pq->zerocopy ? "zero-copy" : "copy");
+		if (pq->synth)
+			continue;
+		if (cls_attach_shared(rt->cls, rt->ifindex[p]) == 1)
+			log_msg(6, "port %d '%s': gen_cls in libxdp's dispatcher (priority 10): other XDP programs may "
+				"share the port", p + 1, rt->cfg->ports[p]);
+		else
+			log_msg(5, "port %d '%s': gen_cls attached alone, without libxdp's dispatcher (the kernel lacks "
+				"BPF_PROG_TYPE_EXT, LIBXDP_SKIP_DISPATCHER is set, or a crashed run's lone gen_cls was "
+				"replaced in place): no other XDP program can share the port", p + 1, rt->cfg->ports[p]);
 	}
 }
 
@@ -440,6 +508,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		rt_stop(&g->rt);
 		return 1;
 	}
+	share_control(g->rt.cfg->control);
 	if (g->rt.cfg->metrics_port) {
 		struct in_addr a = { htonl(g->rt.cfg->metrics_addr) };
 
@@ -585,7 +654,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'v':
-			verbose = 1;
+			verbose++;
 			break;
 		case 'h':
 			usage(stdout);
@@ -614,5 +683,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	install_crash_handler(); /* after the fork: it starts the watchdog thread */
+	libbpf_set_print(libbpf_log);
+	libxdp_set_print(libxdp_log);
 	return run(&g, backend, (uint32_t)frames);
 }

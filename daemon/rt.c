@@ -1210,11 +1210,19 @@ void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
 			say(e.target_missed ? 4 : 6, msg);
 			rc->target_missed_said = e.target_missed;
 		}
-		if (e.switches != rc->switches_said) {
-			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s (%lu moves)", rc->c.name, e.placement,
-				 (unsigned long)e.switches);
+		if (e.switches != rc->switches_said && pthread_mutex_trylock(&rc->c.place_lock) == 0) {
+			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s: %s (%lu moves)", rc->c.name,
+				 e.placement, rc->c.move_reason, (unsigned long)e.switches);
+			pthread_mutex_unlock(&rc->c.place_lock);
 			say(6, msg);
 			rc->switches_said = e.switches;
+		}
+		if (__atomic_load_n(&rc->c.backend_failed, __ATOMIC_ACQUIRE) && !rc->fallback_said &&
+		    __atomic_load_n(&rc->c.backend_err_set, __ATOMIC_ACQUIRE)) {
+			snprintf(msg, sizeof(msg), "chain '%s' fell back from the %s backend to %s: %s", rc->c.name,
+				 rc->c.cur->be->name, rc->c.backend_name, rc->c.backend_error);
+			say(4, msg);
+			rc->fallback_said = true;
 		}
 	}
 }

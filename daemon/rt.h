@@ -23,6 +23,7 @@ struct rt_chain {
 	bool fail_reported;                  /* its failure was logged and its sockets left the table */
 	int target_missed_said; /* what the log last said of its latency target */
 	uint64_t switches_said;
+	bool fallback_said;     /* its backend fallback was logged */
 };
 
 struct rt {

@@ -24,6 +24,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
 #include "cls.h"
@@ -1033,18 +1034,39 @@ static uint32_t prog_id(int fd)
 	return info.id;
 }
 
+/* Whether program id runs on ifindex: in libxdp's dispatcher there, or attached alone. */
+static bool runs_on(int ifindex, uint32_t id)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p = NULL;
+	bool found = false;
+
+	if (!mp || libxdp_get_error(mp))
+		return false;
+	if (xdp_multiprog__is_legacy(mp))
+		found = xdp_program__id(xdp_multiprog__main_prog(mp)) == id;
+	while (!found && (p = xdp_multiprog__next_prog(p, mp)))
+		found = xdp_program__id(p) == id;
+	xdp_multiprog__close(mp);
+	return id && found;
+}
+
 Test(bpf, attach_detach_leaves_others)
 {
 	int va, vb;
 	struct cls *c = open_or_skip(), *c2;
 	char err[256];
 	int other = foreign_prog();
+	uint32_t id, id2;
 
 	private_netns(&va, &vb);
 	cr_assert_eq(bpf_xdp_attach(vb, other, XDP_FLAGS_DRV_MODE, NULL), 0);
 	cr_assert_eq(cls_attach(c, va, true), 0, "%s", cls_strerror(c));
-	cr_expect_eq(xdp_id(va, XDP_FLAGS_DRV_MODE), prog_id(cls_prog_fd(c)));
+	id = cls_attached_id(c, va);
+	cr_expect(runs_on(va, id), "our copy (id %u) is not on va", id);
+	cr_expect_neq(id, prog_id(cls_prog_fd(c)), "the attached copy is not the test-run program");
 	cr_expect_eq(cls_attach(c, va, true), 0, "attaching twice is idempotent");
+	cr_expect_eq(cls_attached_id(c, va), id, "attaching twice keeps the program");
 	cr_expect_eq(cls_attach(c, vb, true), -EBUSY, "must not replace a foreign program");
 	cr_expect(strstr(cls_strerror(c), "'vb'") != NULL, "message names the interface: %s", cls_strerror(c));
 	cr_expect_eq(xdp_id(vb, XDP_FLAGS_DRV_MODE), prog_id(other));
@@ -1053,16 +1075,28 @@ Test(bpf, attach_detach_leaves_others)
 	c2 = cls_open(NULL, err, sizeof(err));
 	cr_assert_not_null(c2, "%s", err);
 	cr_assert_eq(cls_attach(c2, va, true), 0, "%s", cls_strerror(c2));
-	cr_expect_eq(xdp_id(va, XDP_FLAGS_DRV_MODE), prog_id(cls_prog_fd(c2)));
+	id2 = cls_attached_id(c2, va);
+	cr_expect(runs_on(va, id2), "the new instance's copy is not on va");
+	cr_expect_not(runs_on(va, id), "the old instance's copy is still on va");
 	/* The first one's detach must not remove the second's program. */
 	cr_expect_eq(cls_detach_all(c), 0);
-	cr_expect_eq(xdp_id(va, XDP_FLAGS_DRV_MODE), prog_id(cls_prog_fd(c2)));
+	cr_expect(runs_on(va, id2));
 	cls_close(c2, false); /* detaches */
-	cr_expect_eq(xdp_id(va, XDP_FLAGS_DRV_MODE), 0);
+	cr_expect_eq(xdp_id(va, XDP_FLAGS_DRV_MODE), 0, "the dispatcher goes with the last program");
 	cr_expect_eq(xdp_id(vb, XDP_FLAGS_DRV_MODE), prog_id(other), "the foreign program stays");
 
+	/* A lone gen_cls (an older gend, or libxdp without a dispatcher) is replaced too. */
+	cr_assert_eq(bpf_xdp_attach(va, cls_prog_fd(c), XDP_FLAGS_DRV_MODE, NULL), 0);
+	c2 = cls_open(NULL, err, sizeof(err));
+	cr_assert_not_null(c2, "%s", err);
+	cr_assert_eq(cls_attach(c2, va, true), 0, "over a lone gen_cls: %s", cls_strerror(c2));
+	cr_expect(runs_on(va, cls_attached_id(c2, va)));
+	cr_expect_not(runs_on(va, prog_id(cls_prog_fd(c))));
+	cls_close(c2, false);
+
 	cr_assert_eq(cls_attach(c, va, false), 0, "skb mode: %s", cls_strerror(c));
-	cr_expect_eq(xdp_id(va, XDP_FLAGS_SKB_MODE), prog_id(cls_prog_fd(c)));
+	cr_expect(runs_on(va, cls_attached_id(c, va)));
+	cr_expect_neq(xdp_id(va, XDP_FLAGS_SKB_MODE), 0);
 	cls_close(c, false);
 	cr_expect_eq(xdp_id(va, XDP_FLAGS_SKB_MODE), 0);
 	close(other);

@@ -37,7 +37,10 @@ ctl --json stats >"$WORK/s.json"
 [ "$(json_get "$WORK/s.json" "j['chains'][0]['backend']")" = cpu ] || fail "chain not moved to cpu: $(cat "$WORK/s.json")"
 [ "$(json_get "$WORK/s.json" "j['chains'][0]['backend_fallbacks'] >= 1")" = True ] || fail "fallback not counted"
 ctl stats | grep -q "fell back" || fail "genctl stats does not show the fallback"
-ok "the chain moved to the cpu backend; counted and shown"
+sleep 1.5 # the main loop logs events each second
+[ "$(grep -c "fell back from the gpu backend to cpu: " "$WORK/gend.log")" = 1 ] ||
+	fail "the fallback is not logged once with its reason: $(grep "fell back" "$WORK/gend.log")"
+ok "the chain moved to the cpu backend; counted, shown and logged once"
 gend_stop || fail "gend exit"
 
 GEN_GPU_FAULT_INJECT=20:after gend_start

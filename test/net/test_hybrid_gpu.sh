@@ -65,7 +65,11 @@ ok "at 50000 pps it moved to the GPU ($(placement))"
 ctl synth-rate 2000 >/dev/null || fail "synth-rate"
 wait_for cpu
 sleep 0.5
-ok "back at 2000 pps it moved back to the cpu ($(placement))"
+sleep 1 # the main loop logs events each second
+grep -q "now runs on gpu.*: load [0-9]* packets/s above hybrid_pps" "$WORK/gend.log" &&
+	grep -q "now runs on cpu: load [0-9]* packets/s below hybrid_pps" "$WORK/gend.log" ||
+	fail "the moves are not logged with their reason: $(grep "now runs on" "$WORK/gend.log")"
+ok "back at 2000 pps it moved back to the cpu ($(placement)); both moves logged with the reason"
 ctl --json stats >"$WORK/st.json"
 ctl --json flows fm >"$WORK/fm.json"
 python3 - "$WORK/st.json" "$WORK/fm.json" <<'PY' || fail "state or packets lost in the moves: $(cat "$WORK/st.json" "$WORK/fm.json")"

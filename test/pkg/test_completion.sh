@@ -12,6 +12,10 @@ bc=/usr/share/bash-completion/bash_completion
 . "$src/daemon/completion/genctl"
 . "$src/daemon/completion/gend"
 fail() { echo "FAIL: $*"; exit 1; }
+# Sourcing registers both (what bash-completion does on first use from
+# /usr/share/bash-completion/completions/, where cmake --install puts them).
+complete -p genctl | grep -q -- "-F _genctl genctl$" || fail "complete -p genctl: $(complete -p genctl 2>&1)"
+complete -p gend | grep -q -- "-F _gend gend$" || fail "complete -p gend: $(complete -p gend 2>&1)"
 # comp FUNC WORDS...: the completions of the last word.
 comp() {
 	local f=$1; shift
