@@ -1192,7 +1192,7 @@ void rt_set_synth_rate(struct rt *rt, uint64_t pps)
 
 void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
 {
-	char msg[256];
+	char msg[512];
 
 	for (int i = 0; i < rt->nchains; i++) {
 		struct rt_chain *rc = rt->chains[i];
