@@ -250,6 +250,7 @@ Test(rtc, cache_hit_and_corruption, .fini = cleanup, .timeout = 300)
 
 	/* Flip one byte of the CUBIN in the cache file. */
 	snprintf(path, sizeof(path), "%s/%s.cubin", tmpdir, key90);
+	cr_assert_eq(chmod(path, 0600), 0, "%s: %s", path, strerror(errno)); /* entries are stored read-only */
 	int fd = open(path, O_RDWR);
 	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
 	uint8_t b;
