@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../nf/exec.h"
+#include "gen_limits.h"
 
 /* A chain program: the NF instances a chain runs, in order (host state blobs). */
 struct chain_prog {

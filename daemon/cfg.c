@@ -914,7 +914,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->synth = (struct synth_cfg){ .size = 64, .flows = 16, .proto = { NF_IPPROTO_UDP }, .nproto = 1 };
 	c->queues = 1;
 	c->max_batch = 65536;
-	c->mini_batch = 256;
+	c->mini_batch = GEN_MINI_BATCH_DEFAULT;
 	c->gpu_mode = CFG_GPU_RTC;
 	c->file = strdup(path);
 	c->base_dir = dir_of(path);

@@ -13,14 +13,11 @@
 #include <stdint.h>
 #include "../nf/nf.h"
 #include "../nf/registry.h"
+#include "gen_limits.h"
 #include "synth.h"
 
-#define CFG_MAX_PORTS 16      /* port masks are 32-bit; 16 leaves room */
-#define CFG_MAX_CHAINS 255      /* chain ids are 1..255 */
 #define CFG_MAX_NFS 256
-#define CFG_MAX_CHAIN_NFS 16    /* NF_CHAIN_MAX */
 #define CFG_MAX_MATCH 64        /* match lines per chain */
-#define CFG_MAX_QUEUES 64
 #define CFG_MAX_MINI_BATCH 1024
 #define CFG_MAX_MAX_BATCH (1u << 20)
 #define CFG_MAX_GPU 63

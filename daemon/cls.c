@@ -32,7 +32,7 @@
 #define CLS_BPFFS "/sys/fs/bpf"
 #define CLS_MAX_ATTACH 64
 #define CLS_PROG_NAME "gen_cls"
-#define CLS_IVAL_BYTES (GEN_CLS_SLOTS * 65536 * sizeof(uint64_t))
+#define CLS_IVAL_BYTES (GEN_CLS_SLOTS * GEN_CLS_PORTS * sizeof(uint64_t))
 
 struct cls_attachment {
 	int ifindex;
@@ -41,7 +41,7 @@ struct cls_attachment {
 
 struct cls {
 	struct classifier *skel;
-	uint64_t *sport_ival, *dport_ival; /* gen_[sd]port_ival mapped: GEN_CLS_SLOTS * 65536 */
+	uint64_t *sport_ival, *dport_ival; /* gen_[sd]port_ival mapped: GEN_CLS_SLOTS * GEN_CLS_PORTS */
 	char pin_dir[256];
 	bool pinned;
 	int ncpus;
@@ -467,24 +467,24 @@ static int update_batch(int fd, const uint32_t *keys, const void *vals, uint32_t
 
 static int fill_proto(int fd, uint32_t slot, const struct cls_tab *t)
 {
-	uint32_t keys[256];
+	uint32_t keys[GEN_CLS_PROTOS];
 
-	for (int p = 0; p < 256; p++)
-		keys[p] = slot * 256 + p;
-	return update_batch(fd, keys, t->proto, 256);
+	for (int p = 0; p < GEN_CLS_PROTOS; p++)
+		keys[p] = slot * GEN_CLS_PROTOS + p;
+	return update_batch(fd, keys, t->proto, GEN_CLS_PROTOS);
 }
 
 /* A port field: port -> interval straight into the mapped array (the slot is inactive), then the vectors. */
 static int fill_ports(uint64_t *ival_map, int vec_fd, uint32_t slot, const uint16_t *ival,
 		      const struct cls_bitvec *vec, uint32_t nival)
 {
-	uint64_t *dst = ival_map + slot * 65536;
+	uint64_t *dst = ival_map + slot * GEN_CLS_PORTS;
 	uint32_t *keys = malloc(nival * sizeof(*keys));
 	int r;
 
 	if (!keys)
 		return -ENOMEM;
-	for (uint32_t p = 0; p < 65536; p++)
+	for (uint32_t p = 0; p < GEN_CLS_PORTS; p++)
 		dst[p] = ival[p];
 	for (uint32_t k = 0; k < nival; k++)
 		keys[k] = slot * GEN_CLS_MAX_IVALS + k;

@@ -14,16 +14,13 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 #include "backend.h"
+#include "gen_limits.h"
 #include "ring.h"
 #include "synth.h"
 #include "wake.h"
 
 struct cls;
 
-#define GEN_MAX_PORTS 16
-#ifndef GEN_MAX_QUEUES
-#define GEN_MAX_QUEUES 64
-#endif
 #define GEN_FRAME_SIZE 4096u
 /* Frames moved per ring per worker pass: as many as the synthetic generator makes. */
 #define GEN_BURST 256u

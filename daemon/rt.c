@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include "ctl.h"
@@ -1204,13 +1205,13 @@ void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
 			else
 				snprintf(msg, sizeof(msg), "chain '%s' meets its p99 latency target of %u us again (p99 %.0f us)",
 					 rc->c.name, rc->c.cur->latency_target_us, e.win_p99_ns / 1e3);
-			say(e.target_missed ? 4 : 6, msg);
+			say(e.target_missed ? LOG_WARNING : LOG_INFO, msg);
 			rc->target_missed_said = e.target_missed;
 		}
 		if (e.switches != rc->switches_said) {
 			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s (%lu moves)", rc->c.name, e.placement,
 				 (unsigned long)e.switches);
-			say(6, msg);
+			say(LOG_INFO, msg);
 			rc->switches_said = e.switches;
 		}
 	}

@@ -161,7 +161,7 @@ static void prog_of(struct chain_prog *p, const struct chain_def *d, struct nf_h
 {
 	memset(p, 0, sizeof(*p));
 	p->n = d->n;
-	p->mini_batch = 256;
+	p->mini_batch = GEN_MINI_BATCH_DEFAULT;
 	/* GEN_PARITY_GPU=N runs the parity cases on device N (multi-GPU machines). */
 	p->gpu = getenv("GEN_PARITY_GPU") ? atoi(getenv("GEN_PARITY_GPU")) : 0;
 	for (uint32_t i = 0; i < d->n; i++) {
@@ -485,7 +485,7 @@ Test(gpu_backend, overlap_in_order)
 	st = l2_blob();
 	umem = umem_new(usize);
 	batches_fill(&g, umem, d[0], NB, N, PKTGEN_IMIX);
-	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	static const char *const mems[] = { "gather", "staged", "mapped" };
 	for (int m = 0; m < 3; m++) {
 		setenv("GEN_GPU_MEM", mems[m], 1);
@@ -656,7 +656,7 @@ Test(gpu_backend, shared_state_refcount)
 
 	gpu_require();
 	struct nf_hdr *st = l2_blob();
-	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
 	struct backend_chain *a = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
 	struct backend_chain *b = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);

@@ -1147,9 +1147,9 @@ Test(ipsec, cpu_backend_chain_encrypt_then_decrypt)
 	struct nf_ipsec_esp *enc = make_sa("encrypt", NULL, NULL), *dec = make_sa("decrypt", NULL, NULL);
 	uint8_t *umem = calloc(n, fs), *orig = calloc(n, fs);
 	struct gen_desc *d = calloc(n, sizeof(*d));
-	struct chain_prog one = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr }, .mini_batch = 256 };
+	struct chain_prog one = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	struct chain_prog two = { .n = 2, .type = { NF_T_IPSEC_ESP, NF_T_IPSEC_ESP }, .state = { &enc->hdr, &dec->hdr },
-				  .mini_batch = 256 };
+				  .mini_batch = GEN_MINI_BATCH_DEFAULT };
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t len = 34 + (uint32_t)(rnd() % 1400);
