@@ -174,6 +174,13 @@ static __always_inline void count(__u32 idx, __u64 bytes)
 	}
 }
 
+/*
+ * gen_last, the last decision of each CPU, serves tests and debugging and costs
+ * a map lookup and seven stores per packet: only the build with GEN_CLS_NOTE
+ * (gend-debug, the classifier tests) writes it, as Cilium compiles its debug
+ * notifications in only on request. The map exists either way.
+ */
+#ifdef GEN_CLS_NOTE
 static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 key, __u32 slot,
 				 const struct cls_fields *f)
 {
@@ -190,6 +197,13 @@ static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 k
 		l->dport = f ? f->dport : 0;
 	}
 }
+#else
+static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 key, __u32 slot,
+				 const struct cls_fields *f)
+{
+	(void)verdict, (void)rule, (void)chain, (void)key, (void)slot, (void)f;
+}
+#endif
 
 static __always_inline int fails_closed(__u32 chain_id)
 {
