@@ -232,13 +232,6 @@ int cls_prog_fd(struct cls *c)
 	return bpf_program__fd(c->skel->progs.gen_cls);
 }
 
-int cls_map_fd(struct cls *c, const char *name)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(c->skel->obj, name);
-
-	return m ? bpf_map__fd(m) : -ENOENT;
-}
-
 const char *cls_strerror(struct cls *c)
 {
 	return c->err;

@@ -690,7 +690,7 @@ static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, ui
 	for (int q = 0; q < rc->c.nq; q++) {
 		*rx += __atomic_load_n(&rc->c.io[q].rx_packets, __ATOMIC_RELAXED);
 		*tx += __atomic_load_n(&rc->c.io[q].tx_packets, __ATOMIC_RELAXED);
-		*drop += __atomic_load_n(&rc->c.io[q].dropped, __ATOMIC_RELAXED);
+		*drop += chain_io_dropped(&rc->c.io[q]);
 	}
 }
 
