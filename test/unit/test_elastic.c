@@ -21,6 +21,7 @@
 #include "../../nf/flowmon.h"
 #include "../../nf/ipsec_esp.h"
 #include "../../nf/registry.h"
+#include "testlib.h"
 
 #define NFRAMES 4096u
 #define PKT_OFF 256u
@@ -303,13 +304,10 @@ static void *worker_main(void *arg)
 
 static struct nf_hdr *build_nf(const char *type, const struct nf_kv *kv, int nkv)
 {
-	const struct nf_ops *ops = nf_ops_find(type);
-	struct nf_cfg cfg = { .name = type, .file = "test.ini", .line = 1, .kv = kv, .nkv = nkv };
-	struct nf_hdr *h = NULL;
-	char err[256];
+	char err[256] = "";
+	struct nf_hdr *h = tl_nf_build(type, kv, nkv, NULL, err, sizeof(err));
 
-	cr_assert(ops);
-	cr_assert_eq(ops->build(&cfg, &h, err, sizeof(err)), 0, "%s", err);
+	cr_assert(h, "%s: %s", type, err);
 	return h;
 }
 

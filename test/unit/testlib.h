@@ -37,6 +37,17 @@ char *tl_slurp(const char *path, size_t *ret_len);
  * else NULL with the path looked at in *ret_tried.
  */
 const char *tl_community_rules(const char **ret_tried);
+/* In a Criterion test: the community rules' path, or skip (fail under CI, where they are laid out). */
+#define tl_require_community_rules()                                                     \
+	({                                                                               \
+		const char *tl_tried_, *tl_path_ = tl_community_rules(&tl_tried_);       \
+		if (!tl_path_) {                                                         \
+			if (getenv("CI"))                                                \
+				cr_assert_fail("%s is missing", tl_tried_);              \
+			cr_skip_test("Snort community rules not found at %s", tl_tried_); \
+		}                                                                        \
+		tl_path_;                                                                \
+	})
 
 /*
  * Build one NF of type from key = value pairs (lines 2, 3, ... of "test.ini",
