@@ -110,6 +110,9 @@ struct cfg {
  */
 int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen);
 
+/* The fingerprint of nf's type, keys and the content of the files they name (cfg_build.c). */
+uint64_t cfg_nf_fingerprint(const struct cfg *c, const struct cfg_nf *nf);
+
 /*
  * Build every NF's state blob through its nf_ops->build (files such as routes
  * and rules are validated here, with their own FILE:LINE errors). An NF of
