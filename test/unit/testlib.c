@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "testlib.h"
+#include "test/bench/pktgen.h"
 
 #ifndef GEN_SOURCE_DIR
 #define GEN_SOURCE_DIR ""
@@ -176,14 +177,6 @@ int tl_unhex(const char *s, uint8_t *out, size_t n)
 
 uint16_t tl_csum_fold(const void *p, size_t n)
 {
-	const uint8_t *b = p;
-	uint32_t s = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		s += (uint32_t)(b[i] << 8 | b[i + 1]);
-	if (n & 1)
-		s += (uint32_t)b[n - 1] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
+	/* The traffic generator's RFC 1071 sum, not inverted. */
+	return (uint16_t)~pktgen_csum(p, (uint32_t)n);
 }
