@@ -44,16 +44,16 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GEN_CLS_SLOTS * 256);
+	__uint(max_entries, GEN_CLS_SLOTS * GEN_CLS_PROTOS);
 	__type(key, __u32);
 	__type(value, struct cls_bitvec);
 } gen_proto SEC(".maps");
 
-/* mmapable: the loader writes a slot's 65536 entries in place. __u64 because
+/* mmapable: the loader writes a slot's GEN_CLS_PORTS entries in place. __u64 because
  * array elements are 8-byte strided; the mapping then is a plain __u64[]. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, GEN_CLS_SLOTS * 65536);
+	__uint(max_entries, GEN_CLS_SLOTS * GEN_CLS_PORTS);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -118,7 +118,7 @@ static __always_inline const struct cls_bitvec *lpm(void *map, __u32 slot, __be3
 
 static __always_inline const struct cls_bitvec *port_vec(void *ival_map, void *vec_map, __u32 slot, __u16 port)
 {
-	__u32 idx = slot * 65536 + port;
+	__u32 idx = slot * GEN_CLS_PORTS + port;
 	__u64 *ival = bpf_map_lookup_elem(ival_map, &idx);
 
 	if (!ival)
@@ -140,7 +140,7 @@ static __always_inline const struct cls_bitvec *inport_vec(__u32 slot, __u32 ifi
 
 static __always_inline const struct cls_bitvec *proto_vec(__u32 slot, __u8 proto)
 {
-	__u32 idx = slot * 256 + proto;
+	__u32 idx = slot * GEN_CLS_PROTOS + proto;
 
 	return bpf_map_lookup_elem(&gen_proto, &idx);
 }
@@ -174,6 +174,13 @@ static __always_inline void count(__u32 idx, __u64 bytes)
 	}
 }
 
+/*
+ * gen_last, the last decision of each CPU, serves tests and debugging and costs
+ * a map lookup and seven stores per packet: only the build with GEN_CLS_NOTE
+ * (gend-debug, the classifier tests) writes it, as Cilium compiles its debug
+ * notifications in only on request. The map exists either way.
+ */
+#ifdef GEN_CLS_NOTE
 static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 key, __u32 slot,
 				 const struct cls_fields *f)
 {
@@ -190,6 +197,13 @@ static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 k
 		l->dport = f ? f->dport : 0;
 	}
 }
+#else
+static __always_inline void note(__u32 verdict, __u32 rule, __u32 chain, __u32 key, __u32 slot,
+				 const struct cls_fields *f)
+{
+	(void)verdict, (void)rule, (void)chain, (void)key, (void)slot, (void)f;
+}
+#endif
 
 static __always_inline int fails_closed(__u32 chain_id)
 {

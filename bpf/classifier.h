@@ -19,6 +19,9 @@
 #define GEN_CLS_SLOTS 2 /* double buffer: the loader fills the inactive slot, then flips */
 #define GEN_CLS_INPORT_MAX (GEN_CLS_SLOTS * (GEN_CLS_MAX_RULES + 1))
 #define GEN_CLS_PROTO_ANY 0xffffu
+/* Slots per table slot of the direct-indexed maps: one per IP protocol number, one per L4 port. */
+#define GEN_CLS_PROTOS 256
+#define GEN_CLS_PORTS 65536
 
 /* Per-CPU counter indices in gen_stats: 0..255 matched per chain id, then these. */
 enum cls_counter_idx {

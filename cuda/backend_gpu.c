@@ -682,7 +682,7 @@ static cudaError_t stage_out(struct gpu_slot *sl, uint32_t n)
  */
 static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n, uint32_t rec)
 {
-	uint32_t mb = bc->prog.mini_batch ? bc->prog.mini_batch : 256;
+	uint32_t mb = bc->prog.mini_batch ? bc->prog.mini_batch : GEN_MINI_BATCH_DEFAULT;
 	uint32_t t = (mb + 31) & ~31u, want = 2 * (uint32_t)(bc->sms > 0 ? bc->sms : 1);
 
 	if (t > GPU_BLOCK_MAX)

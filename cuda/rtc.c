@@ -26,6 +26,7 @@
 #include "gpu_launch.h"
 #include "../nf/agent.h"
 #include "../nf/custom.h"
+#include "../nf/rtcache.h"
 
 /* nf/custom_build.c provides these where custom NFs are built in. */
 extern int nf_custom_read_source(const struct nf_hdr *h, char **ret_text, size_t *ret_len) __attribute__((weak));
@@ -352,22 +353,6 @@ void rtc_src_free(struct rtc_src *src)
 
 /* ---- cache key ---- */
 
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", d[i]);
-}
-
-static void sha_field(EVP_MD_CTX *ctx, const char *tag, const void *data, size_t len)
-{
-	uint64_t n = len;
-
-	/* Length-prefixed fields: moving bytes from one field to the next changes the key. */
-	EVP_DigestUpdate(ctx, tag, strlen(tag) + 1);
-	EVP_DigestUpdate(ctx, &n, sizeof(n));
-	EVP_DigestUpdate(ctx, data, len);
-}
-
 /* The options NVRTC gets besides the architecture; part of the key. */
 /* Line info costs nothing at run time and lets profilers name the NF source line. */
 static const char *const rtc_opts[] = { "--std=c++17", "--extra-device-vectorization", "--generate-line-info" };
@@ -379,64 +364,32 @@ static const char *const rtc_opts[] = { "--std=c++17", "--extra-device-vectoriza
  */
 static int rtc_key(struct rtc_src *src, int arch)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t md[32];
-	unsigned mdlen = 0;
+	struct rtcache_key k;
 	char ver[32] = "none";
-	int maj, min;
+	int maj, min, e;
 
-	if (!ctx)
-		return -ENOMEM;
+	e = rtcache_key_init(&k, "gen-fused-agent-v1");
+	if (e)
+		return e;
 	if (!rtc_version(&maj, &min))
 		snprintf(ver, sizeof(ver), "%d.%d", maj, min);
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	sha_field(ctx, "gen-fused-agent-v1", "", 0);
-	sha_field(ctx, "source", src->text, src->len);
+	rtcache_key_add(&k, "source", src->text, src->len);
 	for (unsigned i = 0; i < rtc_nheaders; i++) {
-		sha_field(ctx, "header", rtc_headers[i].name, strlen(rtc_headers[i].name));
-		sha_field(ctx, "text", rtc_headers[i].text, rtc_headers[i].len);
+		rtcache_key_add_str(&k, "header", rtc_headers[i].name);
+		rtcache_key_add(&k, "text", rtc_headers[i].text, rtc_headers[i].len);
 	}
-	for (uint32_t k = 0; k < src->ncustom; k++) {
-		sha_field(ctx, "custom", src->custom_name[k], strlen(src->custom_name[k]));
-		sha_field(ctx, "text", src->custom_text[k], strlen(src->custom_text[k]));
+	for (uint32_t i = 0; i < src->ncustom; i++) {
+		rtcache_key_add_str(&k, "custom", src->custom_name[i]);
+		rtcache_key_add_str(&k, "text", src->custom_text[i]);
 	}
-	sha_field(ctx, "arch", &arch, sizeof(arch));
-	sha_field(ctx, "nvrtc", ver, strlen(ver));
+	rtcache_key_add(&k, "arch", &arch, sizeof(arch));
+	rtcache_key_add_str(&k, "nvrtc", ver);
 	for (size_t i = 0; i < sizeof(rtc_opts) / sizeof(rtc_opts[0]); i++)
-		sha_field(ctx, "opt", rtc_opts[i], strlen(rtc_opts[i]));
-	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	hex(md, 32, src->key);
-	return 0;
+		rtcache_key_add_str(&k, "opt", rtc_opts[i]);
+	return rtcache_key_end(&k, src->key);
 }
 
-/* ---- on-disk cache ---- */
-
-const char *rtc_cache_dir(char *why, size_t len)
-{
-	const char *dir = getenv("GEN_CACHE_DIR");
-	struct stat st;
-
-	if (!dir || !*dir)
-		dir = "/var/cache/gen";
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		if (why)
-			snprintf(why, len, "cache off: cannot create %s: %s", dir, strerror(errno));
-		return NULL;
-	}
-	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-		if (why)
-			snprintf(why, len, "cache off: %s is not a directory", dir);
-		return NULL;
-	}
-	/* gend loads what it finds there into the GPU: nobody else may write it. */
-	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
-		if (why)
-			snprintf(why, len, "cache off: %s is writable by others than uid %u", dir, (unsigned)geteuid());
-		return NULL;
-	}
-	return dir;
-}
+/* ---- on-disk cache (the directory and the rules for entries: nf/rtcache.h) ---- */
 
 static double ms_since(const struct timespec *t0)
 {
@@ -453,15 +406,18 @@ static void sha256(const void *d, size_t n, uint8_t out[32])
 	EVP_Digest(d, n, out, &len, EVP_sha256(), NULL);
 }
 
-/* 1 on a hit, 0 on a miss, -EBADMSG when the file is there but damaged. */
+/* 1 on a hit, 0 on a miss, -EBADMSG when the file is there but damaged or not to be trusted. */
 static int cache_read(const char *path, struct rtc_cubin *out)
 {
 	struct rtc_cache_hdr h;
 	uint8_t md[32];
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 	void *data = NULL;
 
+	if (!rtcache_entry_ok(path))
+		return lstat(path, &st) ? 0 : -EBADMSG;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &st) || (size_t)st.st_size < sizeof(h) || read(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) ||
@@ -485,29 +441,15 @@ bad:
 	return -EBADMSG;
 }
 
-/* Write-then-rename: a reader never sees half a file, a crash leaves at most a temp file. */
-static int cache_write(const char *dir, const char *key, const struct rtc_cubin *c)
+static int cache_write(const char *path, const struct rtc_cubin *c)
 {
 	struct rtc_cache_hdr h = { .version = RTC_CACHE_VERSION, .ptx = c->ptx, .size = c->size };
-	char tmp[4200], path[4200];
-	int fd, e = 0;
+	int e;
 
 	memcpy(h.magic, RTC_CACHE_MAGIC, 8);
 	sha256(c->data, c->size, h.sha256);
-	snprintf(path, sizeof(path), "%s/%s.cubin", dir, key);
-	snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", dir, key, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, &h, sizeof(h)) != (ssize_t)sizeof(h) || write(fd, c->data, c->size) != (ssize_t)c->size)
-		e = errno ? -errno : -EIO;
-	if (close(fd) && !e)
-		e = -errno;
-	if (!e && rename(tmp, path))
-		e = -errno;
-	if (e)
-		unlink(tmp);
-	else
+	e = rtcache_write(path, &h, sizeof(h), c->data, c->size);
+	if (!e)
 		atomic_fetch_add(&r.writes, 1);
 	return e;
 }
@@ -609,31 +551,36 @@ static int nvrtc_compile(const struct rtc_src *src, int arch, struct rtc_cubin *
 int rtc_build(const struct rtc_src *src, int arch, struct rtc_cubin *out, char *err, size_t errlen)
 {
 	struct timespec t0;
-	char path[4200];
-	const char *dir;
+	char dir[4096], path[4200];
 	int e;
 
 	memset(out, 0, sizeof(*out));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	dir = rtc_cache_dir(NULL, 0);
-	if (dir) {
-		snprintf(path, sizeof(path), "%s/%s.cubin", dir, src->key);
-		e = cache_read(path, out);
-		if (e == 1) {
-			atomic_fetch_add(&r.hits, 1);
-			out->cache_hit = out->cached = true;
-			out->ms = ms_since(&t0);
-			return 0;
-		}
-		if (e == -EBADMSG)
-			atomic_fetch_add(&r.corrupt, 1); /* recompiled below, and replaced */
+	e = rtcache_dir(dir, sizeof(dir), err, errlen);
+	if (e)
+		return e;
+	e = rtcache_path(dir, src->key, "cubin", path, sizeof(path));
+	if (e) {
+		snprintf(err, errlen, "cache directory '%s': name too long", dir);
+		return e;
+	}
+	e = cache_read(path, out);
+	if (e == 1) {
+		atomic_fetch_add(&r.hits, 1);
+		out->cache_hit = out->cached = true;
+		out->ms = ms_since(&t0);
+		return 0;
+	}
+	if (e == -EBADMSG) {
+		atomic_fetch_add(&r.corrupt, 1); /* recompiled below, and replaced */
+		unlink(path);
 	}
 	if (rtc_available(err, errlen))
 		return -ENOENT;
 	e = nvrtc_compile(src, arch, out, err, errlen);
 	if (e)
 		return e;
-	out->cached = dir && !cache_write(dir, src->key, out);
+	out->cached = !cache_write(path, out);
 	out->ms = ms_since(&t0);
 	return 0;
 }

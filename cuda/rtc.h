@@ -72,14 +72,14 @@ bool rtc_needs_fused(const struct chain_prog *prog);
 int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, char *err, size_t errlen);
 void rtc_src_free(struct rtc_src *src);
 /*
- * The CUBIN of src for sm_<arch>: from the cache ($GEN_CACHE_DIR, else
- * /var/cache/gen) or compiled with NVRTC (and then cached). On a compile error
- * err holds NVRTC's log with lines as FILE:LINE: ... and the result is -EINVAL.
+ * The CUBIN of src for sm_<arch>: from the cache (nf/rtcache.h: $GEN_CACHE_DIR,
+ * else /var/cache/gen; a directory that fails its checks is an error, -EPERM
+ * and the like, with the reason in err) or compiled with NVRTC (and then
+ * cached). On a compile error err holds NVRTC's log with lines as
+ * FILE:LINE: ... and the result is -EINVAL.
  */
 int rtc_build(const struct rtc_src *src, int arch, struct rtc_cubin *out, char *err, size_t errlen);
 void rtc_cubin_free(struct rtc_cubin *c);
-/* The cache directory in use, or NULL (and why) when caching is off. */
-const char *rtc_cache_dir(char *why, size_t len);
 void rtc_stats_get(struct rtc_stats *s);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "../nf/exec.h"
+#include "gen_limits.h"
 
 /*
  * How the gpu backend runs a chain: chains.ini's gpu_mem, gpu_mode, gpu_agent

@@ -1,19 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * chains.ini parser and validator (libinih does the tokenizing).
- *
- * inih (as packaged) does not pass line numbers to the handler, so lines are fed
- * to it through our own reader, which counts them, strips leading whitespace
- * (indentation is allowed and never turns into a continuation line), strips
- * inline '#'/';' comments and records section headers itself (inih says nothing
- * about empty sections). Errors are collected with their line and reported
- * earliest first, one "FILE:LINE: reason" per line.
+ * chains.ini validated: the sections cfg_read.c collected (keys with their
+ * lines) become a struct cfg, every problem a "FILE:LINE: reason" line;
+ * cfg_build.c then builds the NF states.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ini.h>
 #include <libgen.h>
 #include <limits.h>
 #include <net/if.h>
@@ -25,115 +19,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "cfg.h"
-
-enum sect_kind { SECT_GEN, SECT_NF, SECT_CHAIN };
-
-struct raw_sect {
-	enum sect_kind kind;
-	char *name;
-	int line;
-	struct nf_kv *kv;
-	int nkv;
-};
-
-struct cfg_err {
-	int line;
-	int seq;      /* keeps insertion order among errors of one line */
-	char *text;   /* the whole "FILE:LINE: reason" */
-};
-
-struct parser {
-	const char *file;
-	FILE *f;
-	char *buf;
-	size_t cap;
-	int lineno;
-	struct raw_sect *sects;
-	int nsects;
-	int cur;      /* section receiving keys; -1 none yet, -2 a bad header (keys ignored) */
-	struct cfg_err *errs;
-	int nerrs;
-	bool oom;
-};
-
-#define CUR_NONE (-1)
-#define CUR_BAD (-2)
+#include "cfg_read.h"
 
 static void freep(void *p) { free(*(void **)p); }
 #define _cleanup_free_ __attribute__((cleanup(freep)))
-
-static void errs_add_text(struct cfg_err **errs, int *nerrs, bool *oom, int line, char *text)
-{
-	struct cfg_err *n;
-
-	if (!text) {
-		*oom = true;
-		return;
-	}
-	n = realloc(*errs, (size_t)(*nerrs + 1) * sizeof(**errs));
-	if (!n) {
-		free(text);
-		*oom = true;
-		return;
-	}
-	*errs = n;
-	n[*nerrs] = (struct cfg_err){ .line = line, .seq = *nerrs, .text = text };
-	(*nerrs)++;
-}
-
-__attribute__((format(printf, 3, 4)))
-static void perr(struct parser *p, int line, const char *fmt, ...)
-{
-	char *msg = NULL, *text = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	va_end(ap);
-	if (msg && asprintf(&text, "%s:%d: %s", p->file, line, msg) < 0)
-		text = NULL;
-	free(msg);
-	errs_add_text(&p->errs, &p->nerrs, &p->oom, line, text);
-}
-
-static bool line_has_error(const struct parser *p, int line)
-{
-	for (int i = 0; i < p->nerrs; i++)
-		if (p->errs[i].line == line)
-			return true;
-	return false;
-}
-
-static int err_cmp(const void *a, const void *b)
-{
-	const struct cfg_err *x = a, *y = b;
-
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq - y->seq;
-}
-
-/* Write whole lines only, earliest first; free the list. */
-static void errs_flush(struct cfg_err *errs, int nerrs, bool sort, char *err, size_t errlen)
-{
-	size_t used = 0;
-
-	if (sort)
-		qsort(errs, (size_t)nerrs, sizeof(*errs), err_cmp);
-	if (errlen)
-		err[0] = '\0';
-	for (int i = 0; i < nerrs; i++) {
-		size_t need = strlen(errs[i].text) + (used ? 1 : 0);
-
-		if (errlen && used + need < errlen) {
-			snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", errs[i].text);
-			used += need;
-		}
-		free(errs[i].text);
-	}
-	free(errs);
-}
 
 /* ---- small parsers, all strict: the whole string or an error ---- */
 
@@ -160,18 +49,6 @@ static int parse_ipv4(const char *s, uint32_t *ret)
 		return -EINVAL;
 	*ret = ntohl(a.s_addr);
 	return 0;
-}
-
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n > CFG_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
-			return false;
-	return true;
 }
 
 static bool all_digits(const char *s)
@@ -203,157 +80,10 @@ static const char *ifname_problem(const char *s)
 	return NULL;
 }
 
-/* Split on spaces/tabs in place; returns the count, or -E2BIG beyond max. */
-static int split_ws(char *s, char **tok, int max)
-{
-	int n = 0;
-
-	for (char *t = strtok(s, " \t"); t; t = strtok(NULL, " \t")) {
-		if (n == max)
-			return -E2BIG;
-		tok[n++] = t;
-	}
-	return n;
-}
-
-/* ---- the line reader and inih handler ---- */
-
-static void section_start(struct parser *p, char *s)
-{
-	char *end = strchr(s, ']');
-	char *tok[3];
-	enum sect_kind kind;
-	struct raw_sect *n;
-	int ntok;
-
-	p->cur = CUR_BAD;
-	if (!end) {
-		perr(p, p->lineno, "section header without ']'");
-		return;
-	}
-	for (const char *t = end + 1; *t; t++) {
-		if (!isspace((unsigned char)*t)) {
-			perr(p, p->lineno, "unexpected text after ']'");
-			return;
-		}
-	}
-	*end = '\0';
-	ntok = split_ws(s + 1, tok, 3);
-	if (ntok == 1 && !strcmp(tok[0], "gen")) {
-		kind = SECT_GEN;
-	} else if (ntok == 2 && !strcmp(tok[0], "nf")) {
-		kind = SECT_NF;
-	} else if (ntok == 2 && !strcmp(tok[0], "chain")) {
-		kind = SECT_CHAIN;
-	} else {
-		perr(p, p->lineno, "unknown section '[%s]' (expected [gen], [nf NAME] or [chain NAME])",
-		     ntok > 0 ? tok[0] : "");
-		return;
-	}
-	if (kind != SECT_GEN && !valid_name(tok[1])) {
-		perr(p, p->lineno, "%s name '%s' must be 1..%d characters of A-Z a-z 0-9 _ . -",
-		     tok[0], tok[1], CFG_NAME_MAX);
-		return;
-	}
-	for (int i = 0; i < p->nsects; i++) {
-		const struct raw_sect *o = &p->sects[i];
-
-		if (o->kind != kind || (kind != SECT_GEN && strcmp(o->name, tok[1])))
-			continue;
-		if (kind == SECT_GEN)
-			perr(p, p->lineno, "duplicate [gen] section (first at line %d)", o->line);
-		else
-			perr(p, p->lineno, "duplicate [%s %s] (first at line %d)", tok[0], tok[1], o->line);
-		return;
-	}
-	n = realloc(p->sects, (size_t)(p->nsects + 1) * sizeof(*n));
-	if (!n) {
-		p->oom = true;
-		return;
-	}
-	p->sects = n;
-	n = &p->sects[p->nsects];
-	*n = (struct raw_sect){ .kind = kind, .line = p->lineno };
-	n->name = strdup(kind == SECT_GEN ? "gen" : tok[1]);
-	if (!n->name) {
-		p->oom = true;
-		return;
-	}
-	p->cur = p->nsects++;
-}
-
-/* Inline comments: '#' or ';' at the start of the line or after whitespace. */
-static void strip_comment(char *s)
-{
-	for (char *t = s; *t; t++) {
-		if ((*t == '#' || *t == ';') && (t == s || t[-1] == ' ' || t[-1] == '\t')) {
-			*t = '\0';
-			return;
-		}
-	}
-}
-
-static char *ini_read_line(char *str, int num, void *stream)
-{
-	struct parser *p = stream;
-	ssize_t n = getline(&p->buf, &p->cap, p->f);
-	char *s;
-
-	if (n < 0)
-		return NULL;
-	p->lineno++;
-	if (memchr(p->buf, '\0', (size_t)n))
-		perr(p, p->lineno, "NUL byte in line");
-	while (n > 0 && (p->buf[n - 1] == '\n' || p->buf[n - 1] == '\r'))
-		p->buf[--n] = '\0';
-	s = p->buf;
-	if (p->lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
-		s += 3;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	strip_comment(s);
-	if (strlen(s) + 3 > (size_t)num) {
-		perr(p, p->lineno, "line longer than %d characters", num - 3);
-		s = "";
-	}
-	if (*s == '[')
-		section_start(p, s);
-	/* Hand inih a line it can't misread: no indentation, no comment, and our header check done. */
-	snprintf(str, (size_t)num, "%s\n", *s == '[' ? "" : s);
-	return str;
-}
-
-static int ini_on_key(void *user, const char *section, const char *name, const char *value)
-{
-	struct parser *p = user;
-	struct raw_sect *s;
-	struct nf_kv *kv;
-
-	(void)section;
-	if (p->cur == CUR_NONE) {
-		perr(p, p->lineno, "'%s' outside a section (start with [gen], [nf NAME] or [chain NAME])", name);
-		return 1;
-	}
-	if (p->cur == CUR_BAD)
-		return 1;
-	s = &p->sects[p->cur];
-	kv = realloc(s->kv, (size_t)(s->nkv + 1) * sizeof(*kv));
-	if (!kv) {
-		p->oom = true;
-		return 1;
-	}
-	s->kv = kv;
-	kv[s->nkv] = (struct nf_kv){ .key = strdup(name), .value = strdup(value), .line = p->lineno };
-	if (!kv[s->nkv].key || !kv[s->nkv].value)
-		p->oom = true;
-	s->nkv++;
-	return 1;
-}
-
 /* ---- section validation ---- */
 
 /* Unknown keys and repeats of non-repeatable keys are errors. */
-static void check_keys(struct parser *p, const struct raw_sect *s, const char *what, const char *const *known,
+static void check_keys(struct cfg_parser *p, const struct cfg_sect *s, const char *what, const char *const *known,
 		       const char *repeatable)
 {
 	for (int i = 0; i < s->nkv; i++) {
@@ -363,21 +93,21 @@ static void check_keys(struct parser *p, const struct raw_sect *s, const char *w
 		for (const char *const *kn = known; *kn; kn++)
 			ok |= !strcmp(*kn, k);
 		if (!ok) {
-			perr(p, s->kv[i].line, "unknown key '%s' in %s", k, what);
+			cfg_perr(p, s->kv[i].line, "unknown key '%s' in %s", k, what);
 			continue;
 		}
 		if (repeatable && !strcmp(repeatable, k))
 			continue;
 		for (int j = 0; j < i; j++) {
 			if (!strcmp(s->kv[j].key, k)) {
-				perr(p, s->kv[i].line, "duplicate key '%s' (first at line %d)", k, s->kv[j].line);
+				cfg_perr(p, s->kv[i].line, "duplicate key '%s' (first at line %d)", k, s->kv[j].line);
 				break;
 			}
 		}
 	}
 }
 
-static const struct nf_kv *sect_get(const struct raw_sect *s, const char *key)
+static const struct nf_kv *sect_get(const struct cfg_sect *s, const char *key)
 {
 	for (int i = 0; i < s->nkv; i++)
 		if (!strcmp(s->kv[i].key, key))
@@ -403,7 +133,7 @@ const char *cfg_backend_name(enum cfg_backend b)
 	return b < CFG_BACKEND_MAX ? backend_names[b] : "?";
 }
 
-static void load_ports(struct parser *p, struct cfg *c, const struct nf_kv *kv)
+static void load_ports(struct cfg_parser *p, struct cfg *c, const struct nf_kv *kv)
 {
 	_cleanup_free_ char *copy = strdup(kv->value);
 	char *tok[CFG_MAX_PORTS];
@@ -413,13 +143,13 @@ static void load_ports(struct parser *p, struct cfg *c, const struct nf_kv *kv)
 		p->oom = true;
 		return;
 	}
-	n = split_ws(copy, tok, CFG_MAX_PORTS);
+	n = cfg_split_ws(copy, tok, CFG_MAX_PORTS);
 	if (n < 0) {
-		perr(p, kv->line, "more than %d ports", CFG_MAX_PORTS);
+		cfg_perr(p, kv->line, "more than %d ports", CFG_MAX_PORTS);
 		return;
 	}
 	if (n == 0) {
-		perr(p, kv->line, "ports is empty (list the interface names, space separated)");
+		cfg_perr(p, kv->line, "ports is empty (list the interface names, space separated)");
 		return;
 	}
 	c->ports = calloc((size_t)n, sizeof(*c->ports));
@@ -431,10 +161,10 @@ static void load_ports(struct parser *p, struct cfg *c, const struct nf_kv *kv)
 		const char *why = ifname_problem(tok[i]);
 
 		if (why)
-			perr(p, kv->line, "port %d: interface name '%s' %s", i + 1, tok[i], why);
+			cfg_perr(p, kv->line, "port %d: interface name '%s' %s", i + 1, tok[i], why);
 		for (int j = 0; j < i; j++)
 			if (!strcmp(tok[i], tok[j]))
-				perr(p, kv->line, "port '%s' listed twice", tok[i]);
+				cfg_perr(p, kv->line, "port '%s' listed twice", tok[i]);
 		c->ports[c->nports] = strdup(tok[i]);
 		if (!c->ports[c->nports])
 			p->oom = true;
@@ -444,7 +174,7 @@ static void load_ports(struct parser *p, struct cfg *c, const struct nf_kv *kv)
 }
 
 /* synth_proto: a list among udp, tcp, icmp; flow i takes the (i mod n)-th. */
-static void load_synth_proto(struct parser *p, struct cfg *c, const struct nf_kv *kv)
+static void load_synth_proto(struct cfg_parser *p, struct cfg *c, const struct nf_kv *kv)
 {
 	_cleanup_free_ char *copy = strdup(kv->value);
 	char *tok[SYNTH_MAX_PROTOS + 1];
@@ -454,9 +184,9 @@ static void load_synth_proto(struct parser *p, struct cfg *c, const struct nf_kv
 		p->oom = true;
 		return;
 	}
-	n = split_ws(copy, tok, SYNTH_MAX_PROTOS);
+	n = cfg_split_ws(copy, tok, SYNTH_MAX_PROTOS);
 	if (n <= 0) {
-		perr(p, kv->line, "synth_proto must list 1 to %d of udp, tcp, icmp", SYNTH_MAX_PROTOS);
+		cfg_perr(p, kv->line, "synth_proto must list 1 to %d of udp, tcp, icmp", SYNTH_MAX_PROTOS);
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -464,7 +194,7 @@ static void load_synth_proto(struct parser *p, struct cfg *c, const struct nf_kv
 			!strcmp(tok[i], "icmp") ? NF_IPPROTO_ICMP : -1;
 
 		if (v < 0) {
-			perr(p, kv->line, "synth_proto: '%s' is not udp, tcp or icmp", tok[i]);
+			cfg_perr(p, kv->line, "synth_proto: '%s' is not udp, tcp or icmp", tok[i]);
 			return;
 		}
 		c->synth.proto[i] = (uint8_t)v;
@@ -473,7 +203,7 @@ static void load_synth_proto(struct parser *p, struct cfg *c, const struct nf_kv
 }
 
 /* The synthetic ports' generator: synth_size, synth_flows, synth_rate, synth_count, synth_proto. */
-static void load_synth(struct parser *p, struct cfg *c, const struct raw_sect *s)
+static void load_synth(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 {
 	const struct nf_kv *kv;
 	unsigned long v;
@@ -482,27 +212,27 @@ static void load_synth(struct parser *p, struct cfg *c, const struct raw_sect *s
 		if (!strcmp(kv->value, "imix"))
 			c->synth.size = 0;
 		else if (parse_ulong(kv->value, 64, 1518, &v))
-			perr(p, kv->line, "synth_size must be imix or a frame size 64..1518 (bytes on the wire), got '%s'",
+			cfg_perr(p, kv->line, "synth_size must be imix or a frame size 64..1518 (bytes on the wire), got '%s'",
 			     kv->value);
 		else
 			c->synth.size = (uint32_t)v;
 	}
 	if ((kv = sect_get(s, "synth_flows"))) {
 		if (parse_ulong(kv->value, 1, SYNTH_MAX_FLOWS, &v))
-			perr(p, kv->line, "synth_flows must be an integer in 1..%d, got '%s'", SYNTH_MAX_FLOWS, kv->value);
+			cfg_perr(p, kv->line, "synth_flows must be an integer in 1..%d, got '%s'", SYNTH_MAX_FLOWS, kv->value);
 		else
 			c->synth.flows = (uint32_t)v;
 	}
 	if ((kv = sect_get(s, "synth_rate"))) {
 		if (parse_ulong(kv->value, 0, 1000000000ul, &v))
-			perr(p, kv->line, "synth_rate must be packets per second 0..1000000000 (0: as fast as possible), got '%s'",
+			cfg_perr(p, kv->line, "synth_rate must be packets per second 0..1000000000 (0: as fast as possible), got '%s'",
 			     kv->value);
 		else
 			c->synth.rate = v;
 	}
 	if ((kv = sect_get(s, "synth_count"))) {
 		if (parse_ulong(kv->value, 0, ULONG_MAX, &v))
-			perr(p, kv->line, "synth_count must be a number of frames (0: no end), got '%s'", kv->value);
+			cfg_perr(p, kv->line, "synth_count must be a number of frames (0: no end), got '%s'", kv->value);
 		else
 			c->synth.count = v;
 	}
@@ -514,7 +244,7 @@ static void load_synth(struct parser *p, struct cfg *c, const struct raw_sect *s
  * metrics_listen = 127.x.y.z:PORT. Loopback only: the page tells anyone who can
  * reach it the host's traffic figures, and gend has no authentication.
  */
-static void load_metrics_listen(struct parser *p, struct cfg *c, const struct nf_kv *kv)
+static void load_metrics_listen(struct cfg_parser *p, struct cfg *c, const struct nf_kv *kv)
 {
 	char host[INET_ADDRSTRLEN];
 	const char *colon = strrchr(kv->value, ':');
@@ -522,26 +252,26 @@ static void load_metrics_listen(struct parser *p, struct cfg *c, const struct nf
 	unsigned long port;
 
 	if (!colon || (size_t)(colon - kv->value) >= sizeof(host) || parse_ulong(colon + 1, 1, 65535, &port)) {
-		perr(p, kv->line, "metrics_listen must be ADDRESS:PORT (e.g. 127.0.0.1:9469), got '%s'", kv->value);
+		cfg_perr(p, kv->line, "metrics_listen must be ADDRESS:PORT (e.g. 127.0.0.1:9469), got '%s'", kv->value);
 		return;
 	}
 	memcpy(host, kv->value, (size_t)(colon - kv->value));
 	host[colon - kv->value] = '\0';
 	if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
-		perr(p, kv->line, "metrics_listen must be a loopback IPv4 address (127.0.0.0/8), got '%s'", host);
+		cfg_perr(p, kv->line, "metrics_listen must be a loopback IPv4 address (127.0.0.0/8), got '%s'", host);
 		return;
 	}
 	c->metrics_addr = ntohl(a.s_addr);
 	c->metrics_port = (uint16_t)port;
 }
 
-static enum cfg_fail load_fail(struct parser *p, const struct nf_kv *kv)
+static enum cfg_fail load_fail(struct cfg_parser *p, const struct nf_kv *kv)
 {
 	static const char *const names[] = { "closed", "open", NULL };
 	int i = pick(kv->value, names);
 
 	if (i < 0) {
-		perr(p, kv->line, "fail must be closed or open, got '%s'", kv->value);
+		cfg_perr(p, kv->line, "fail must be closed or open, got '%s'", kv->value);
 		return CFG_FAIL_UNSET;
 	}
 	return i == 0 ? CFG_FAIL_CLOSED : CFG_FAIL_OPEN;
@@ -551,7 +281,7 @@ static enum cfg_fail load_fail(struct parser *p, const struct nf_kv *kv)
  * The batcher's latency keys and hybrid's threshold, in [gen] (defaults) or a
  * [chain]; a key left out keeps what *ret_ holds. target NULL: not allowed here.
  */
-static void load_elastic(struct parser *p, const struct raw_sect *s, uint32_t *max_wait, uint32_t *target,
+static void load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *max_wait, uint32_t *target,
 			 uint64_t *hybrid_pps)
 {
 	const struct nf_kv *kv;
@@ -559,21 +289,21 @@ static void load_elastic(struct parser *p, const struct raw_sect *s, uint32_t *m
 
 	if ((kv = sect_get(s, "max_wait_us"))) {
 		if (parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
-			perr(p, kv->line, "max_wait_us must be microseconds 0..%u (0: no bound), got '%s'", CFG_MAX_WAIT_US,
+			cfg_perr(p, kv->line, "max_wait_us must be microseconds 0..%u (0: no bound), got '%s'", CFG_MAX_WAIT_US,
 			     kv->value);
 		else
 			*max_wait = (uint32_t)v;
 	}
 	if (target && (kv = sect_get(s, "latency_target_us"))) {
 		if (parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
-			perr(p, kv->line, "latency_target_us must be microseconds 0..%u (0: none), got '%s'",
+			cfg_perr(p, kv->line, "latency_target_us must be microseconds 0..%u (0: none), got '%s'",
 			     CFG_MAX_WAIT_US, kv->value);
 		else
 			*target = (uint32_t)v;
 	}
 	if ((kv = sect_get(s, "hybrid_pps"))) {
 		if (parse_ulong(kv->value, 0, CFG_MAX_HYBRID_PPS, &v))
-			perr(p, kv->line, "hybrid_pps must be packets per second 0..%llu (0: by the measured cpu load), got '%s'",
+			cfg_perr(p, kv->line, "hybrid_pps must be packets per second 0..%llu (0: by the measured cpu load), got '%s'",
 			     CFG_MAX_HYBRID_PPS, kv->value);
 		else
 			*hybrid_pps = v;
@@ -584,7 +314,7 @@ static void load_elastic(struct parser *p, const struct raw_sect *s, uint32_t *m
  * How the gpu backend runs chains, in [gen] (defaults) or a [chain]; a key left
  * out keeps what *o holds. The compile timeout only in [gen] (gen true).
  */
-static void load_gpu_opts(struct parser *p, const struct raw_sect *s, struct gpu_opts *o, bool gen)
+static void load_gpu_opts(struct cfg_parser *p, const struct cfg_sect *s, struct gpu_opts *o, bool gen)
 {
 	const struct nf_kv *kv;
 	unsigned long v;
@@ -592,32 +322,32 @@ static void load_gpu_opts(struct parser *p, const struct raw_sect *s, struct gpu
 
 	if ((kv = sect_get(s, "gpu_mode"))) {
 		if ((i = pick(kv->value, gpu_mode_names)) < 0)
-			perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
 		else
 			o->mode = (enum gpu_mode)i;
 	}
 	if ((kv = sect_get(s, "gpu_mem"))) {
 		if ((i = pick(kv->value, gpu_mem_names)) < 0)
-			perr(p, kv->line, "gpu_mem must be gather, mapped or staged, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "gpu_mem must be gather, mapped or staged, got '%s'", kv->value);
 		else
 			o->mem = (enum gpu_mem)i;
 	}
 	if ((kv = sect_get(s, "gpu_agent"))) {
 		if ((i = pick(kv->value, gpu_agent_names)) < 0)
-			perr(p, kv->line, "gpu_agent must be auto, generic or fused, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "gpu_agent must be auto, generic or fused, got '%s'", kv->value);
 		else
 			o->agent = (enum gpu_agent)i;
 	}
 	if (gen && (kv = sect_get(s, "gpu_compile_timeout"))) {
 		if (parse_ulong(kv->value, 1, CFG_MAX_COMPILE_TIMEOUT, &v))
-			perr(p, kv->line, "gpu_compile_timeout must be seconds 1..%d, got '%s'", CFG_MAX_COMPILE_TIMEOUT,
+			cfg_perr(p, kv->line, "gpu_compile_timeout must be seconds 1..%d, got '%s'", CFG_MAX_COMPILE_TIMEOUT,
 			     kv->value);
 		else
 			o->compile_timeout_s = (uint32_t)v;
 	}
 }
 
-static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
+static void load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 {
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
@@ -633,10 +363,10 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 	if (kv)
 		load_ports(p, c, kv);
 	else
-		perr(p, s->line, "[gen] needs 'ports' (the interface names, space separated)");
+		cfg_perr(p, s->line, "[gen] needs 'ports' (the interface names, space separated)");
 	if ((kv = sect_get(s, "backend"))) {
 		if ((i = pick(kv->value, backend_names)) < 0)
-			perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
 		else
 			c->backend = (enum cfg_backend)i;
 	}
@@ -645,7 +375,7 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		static const char *const names[] = { "pass", "drop", NULL };
 
 		if ((i = pick(kv->value, names)) < 0)
-			perr(p, kv->line, "unmatched must be pass or drop, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "unmatched must be pass or drop, got '%s'", kv->value);
 		else
 			c->unmatched_drop = i == 1;
 	}
@@ -655,7 +385,7 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		static const char *const names[] = { "native", "skb", NULL };
 
 		if ((i = pick(kv->value, names)) < 0)
-			perr(p, kv->line, "xdp_mode must be native or skb, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "xdp_mode must be native or skb, got '%s'", kv->value);
 		else
 			c->xdp_native = i == 0;
 	}
@@ -663,7 +393,7 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		static const char *const names[] = { "auto", "zerocopy", "copy", NULL };
 
 		if ((i = pick(kv->value, names)) < 0)
-			perr(p, kv->line, "xdp_bind must be auto, zerocopy or copy, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "xdp_bind must be auto, zerocopy or copy, got '%s'", kv->value);
 		else
 			c->xdp_bind = i;
 	}
@@ -671,7 +401,7 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 		static const char *const names[] = { "no", "yes", NULL };
 
 		if ((i = pick(kv->value, names)) < 0)
-			perr(p, kv->line, "tx_thread must be no or yes, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "tx_thread must be no or yes, got '%s'", kv->value);
 		else
 			c->tx_thread = i == 1;
 	}
@@ -679,106 +409,40 @@ static void load_gen(struct parser *p, struct cfg *c, const struct raw_sect *s)
 	load_gpu_opts(p, s, &c->gpu_opts, true);
 	if ((kv = sect_get(s, "queues"))) {
 		if (parse_ulong(kv->value, 1, CFG_MAX_QUEUES, &v))
-			perr(p, kv->line, "queues must be an integer in 1..%d, got '%s'", CFG_MAX_QUEUES, kv->value);
+			cfg_perr(p, kv->line, "queues must be an integer in 1..%d, got '%s'", CFG_MAX_QUEUES, kv->value);
 		else
 			c->queues = (int)v;
 	}
 	if ((kv = sect_get(s, "mini_batch"))) {
 		if (parse_ulong(kv->value, 1, CFG_MAX_MINI_BATCH, &v))
-			perr(p, kv->line, "mini_batch must be an integer in 1..%d, got '%s'", CFG_MAX_MINI_BATCH,
+			cfg_perr(p, kv->line, "mini_batch must be an integer in 1..%d, got '%s'", CFG_MAX_MINI_BATCH,
 			     kv->value);
 		else
 			c->mini_batch = (uint32_t)v;
 	}
 	if ((kv_max = sect_get(s, "max_batch"))) {
 		if (parse_ulong(kv_max->value, 1, CFG_MAX_MAX_BATCH, &v))
-			perr(p, kv_max->line, "max_batch must be an integer in 1..%u, got '%s'", CFG_MAX_MAX_BATCH,
+			cfg_perr(p, kv_max->line, "max_batch must be an integer in 1..%u, got '%s'", CFG_MAX_MAX_BATCH,
 			     kv_max->value);
 		else
 			c->max_batch = (uint32_t)v;
 	}
 	if (c->max_batch < c->mini_batch) {
 		kv = kv_max ? kv_max : sect_get(s, "mini_batch");
-		perr(p, kv ? kv->line : s->line, "max_batch (%u) is smaller than mini_batch (%u)", c->max_batch,
+		cfg_perr(p, kv ? kv->line : s->line, "max_batch (%u) is smaller than mini_batch (%u)", c->max_batch,
 		     c->mini_batch);
 	}
 	if ((kv = sect_get(s, "control"))) {
 		if (kv->value[0] != '/')
-			perr(p, kv->line, "control must be an absolute path, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "control must be an absolute path, got '%s'", kv->value);
 		else if (strlen(kv->value) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-			perr(p, kv->line, "control path is longer than %zu characters",
+			cfg_perr(p, kv->line, "control path is longer than %zu characters",
 			     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		else if (!(c->control = strdup(kv->value)))
 			p->oom = true;
 	}
 	if ((kv = sect_get(s, "metrics_listen")))
 		load_metrics_listen(p, c, kv);
-}
-
-/* ---- NF fingerprints: a changed key or a changed referenced file means a new state ---- */
-
-static uint64_t fnv1a(uint64_t h, const void *d, size_t n)
-{
-	const uint8_t *b = d;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* Content of a regular file the value names, if any: any key may name a file (routes, rules, source). */
-static uint64_t file_hash(uint64_t h, const char *base_dir, const char *value)
-{
-	char path[PATH_MAX], buf[65536];
-	struct stat st;
-	ssize_t n;
-	int fd;
-
-	if (!value[0])
-		return h;
-	if (value[0] == '/' || !base_dir || !base_dir[0])
-		snprintf(path, sizeof(path), "%s", value);
-	else
-		snprintf(path, sizeof(path), "%s/%s", base_dir, value);
-	if (stat(path, &st) || !S_ISREG(st.st_mode))
-		return h;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fnv1a(h, "unreadable", 10);
-	h = fnv1a(h, &st.st_size, sizeof(st.st_size));
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		h = fnv1a(h, buf, (size_t)n);
-	if (n < 0)
-		h = fnv1a(h, "unreadable", 10);
-	close(fd);
-	return h;
-}
-
-static uint64_t nf_fingerprint(const struct cfg *c, const struct cfg_nf *nf)
-{
-	const uint64_t basis = 0xcbf29ce484222325ull;
-	uint64_t fp = fnv1a(basis, nf->type, strlen(nf->type) + 1);
-
-	/* Keys combine by addition: their order in the file does not matter. */
-	for (int i = 0; i < nf->nkv; i++) {
-		uint64_t h = fnv1a(basis, nf->kv[i].key, strlen(nf->kv[i].key) + 1);
-
-		h = fnv1a(h, nf->kv[i].value, strlen(nf->kv[i].value) + 1);
-		h = file_hash(h, c->base_dir, nf->kv[i].value);
-		fp += mix64(h);
-	}
-	return fp;
 }
 
 static void known_types(char *buf, size_t len)
@@ -799,7 +463,7 @@ static void known_types(char *buf, size_t len)
 	}
 }
 
-static void load_nf(struct parser *p, struct cfg *c, struct raw_sect *s)
+static void load_nf(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 {
 	struct cfg_nf *nf = &c->nfs[c->n_nfs];
 	const struct nf_kv *type = NULL;
@@ -813,18 +477,18 @@ static void load_nf(struct parser *p, struct cfg *c, struct raw_sect *s)
 		if (strcmp(s->kv[i].key, "type"))
 			continue;
 		if (type)
-			perr(p, s->kv[i].line, "duplicate key 'type' (first at line %d)", type->line);
+			cfg_perr(p, s->kv[i].line, "duplicate key 'type' (first at line %d)", type->line);
 		else
 			type = &s->kv[i];
 	}
 	if (!type) {
-		perr(p, s->line, "nf '%s' needs 'type'", nf->name);
+		cfg_perr(p, s->line, "nf '%s' needs 'type'", nf->name);
 		return;
 	}
 	nf->ops = nf_ops_find(type->value);
 	if (!nf->ops) {
 		known_types(known, sizeof(known));
-		perr(p, type->line, "unknown nf type '%s' (known: %s)", type->value, known);
+		cfg_perr(p, type->line, "unknown nf type '%s' (known: %s)", type->value, known);
 	} else {
 		nf->nf_type = nf->ops->type;
 	}
@@ -843,12 +507,12 @@ static void load_nf(struct parser *p, struct cfg *c, struct raw_sect *s)
 			continue;
 		for (int j = 0; j < nf->nkv; j++)
 			if (!strcmp(nf->kv[j].key, s->kv[i].key))
-				perr(p, s->kv[i].line, "duplicate key '%s' (first at line %d)", s->kv[i].key,
+				cfg_perr(p, s->kv[i].line, "duplicate key '%s' (first at line %d)", s->kv[i].key,
 				     nf->kv[j].line);
 		nf->kv[nf->nkv++] = s->kv[i];
 		s->kv[i].key = s->kv[i].value = NULL;
 	}
-	nf->fingerprint = nf_fingerprint(c, nf);
+	nf->fingerprint = cfg_nf_fingerprint(c, nf);
 }
 
 static int nf_index(const struct cfg *c, const char *name)
@@ -872,7 +536,7 @@ static int port_index(const struct cfg *c, const char *s)
 	return 0;
 }
 
-static int parse_cidr(struct parser *p, int line, const char *key, const char *s, uint32_t *addr, uint32_t *len)
+static int parse_cidr(struct cfg_parser *p, int line, const char *key, const char *s, uint32_t *addr, uint32_t *len)
 {
 	char buf[32];
 	char *slash;
@@ -897,16 +561,16 @@ static int parse_cidr(struct parser *p, int line, const char *key, const char *s
 		char nbuf[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &net, nbuf, sizeof(nbuf));
-		perr(p, line, "match %s '%s' has host bits set (did you mean %s/%lu?)", key, s, nbuf, l);
+		cfg_perr(p, line, "match %s '%s' has host bits set (did you mean %s/%lu?)", key, s, nbuf, l);
 		return -EINVAL;
 	}
 	return 0;
 bad:
-	perr(p, line, "match %s '%s' is not an IPv4 address or CIDR (a.b.c.d[/len])", key, s);
+	cfg_perr(p, line, "match %s '%s' is not an IPv4 address or CIDR (a.b.c.d[/len])", key, s);
 	return -EINVAL;
 }
 
-static int parse_port_range(struct parser *p, int line, const char *key, const char *s, uint16_t *lo,
+static int parse_port_range(struct cfg_parser *p, int line, const char *key, const char *s, uint16_t *lo,
 			    uint16_t *hi)
 {
 	char buf[16];
@@ -925,14 +589,14 @@ static int parse_port_range(struct parser *p, int line, const char *key, const c
 	if (dash && parse_ulong(dash + 1, 0, 65535, &b))
 		goto bad;
 	if (b < a) {
-		perr(p, line, "match %s '%s': range is backwards", key, s);
+		cfg_perr(p, line, "match %s '%s': range is backwards", key, s);
 		return -EINVAL;
 	}
 	*lo = (uint16_t)a;
 	*hi = (uint16_t)b;
 	return 0;
 bad:
-	perr(p, line, "match %s '%s' is not a port or range N[-M] in 0..65535", key, s);
+	cfg_perr(p, line, "match %s '%s' is not a port or range N[-M] in 0..65535", key, s);
 	return -EINVAL;
 }
 
@@ -950,7 +614,7 @@ static int parse_proto(const char *s)
 	return -1;
 }
 
-static void parse_match(struct parser *p, const struct cfg *c, const struct nf_kv *kv, struct cfg_match *m)
+static void parse_match(struct cfg_parser *p, const struct cfg *c, const struct nf_kv *kv, struct cfg_match *m)
 {
 	static const char *const keys[] = { "src", "dst", "proto", "sport", "dport", "in", NULL };
 	_cleanup_free_ char *copy = strdup(kv->value);
@@ -964,31 +628,31 @@ static void parse_match(struct parser *p, const struct cfg *c, const struct nf_k
 		p->oom = true;
 		return;
 	}
-	n = split_ws(copy, tok, 2 * 6 + 1);
+	n = cfg_split_ws(copy, tok, 2 * 6 + 1);
 	if (n == 1 && !strcmp(tok[0], "any"))
 		return;
 	if (n == 0) {
-		perr(p, kv->line, "empty match (use 'match = any' to match every packet)");
+		cfg_perr(p, kv->line, "empty match (use 'match = any' to match every packet)");
 		return;
 	}
 	if (n < 0) {
-		perr(p, kv->line, "match has too many words (each of src dst proto sport dport in at most once)");
+		cfg_perr(p, kv->line, "match has too many words (each of src dst proto sport dport in at most once)");
 		return;
 	}
 	for (int i = 0; i < n; i += 2) {
 		int k = pick(tok[i], keys);
 
 		if (k < 0) {
-			perr(p, kv->line, "unknown match key '%s' (expected src, dst, proto, sport, dport, in or any)",
+			cfg_perr(p, kv->line, "unknown match key '%s' (expected src, dst, proto, sport, dport, in or any)",
 			     tok[i]);
 			return;
 		}
 		if (i + 1 == n) {
-			perr(p, kv->line, "match key '%s' needs a value", tok[i]);
+			cfg_perr(p, kv->line, "match key '%s' needs a value", tok[i]);
 			return;
 		}
 		if (seen[k]) {
-			perr(p, kv->line, "match key '%s' given twice in one line (use another match line for OR)",
+			cfg_perr(p, kv->line, "match key '%s' given twice in one line (use another match line for OR)",
 			     tok[i]);
 			return;
 		}
@@ -1005,7 +669,7 @@ static void parse_match(struct parser *p, const struct cfg *c, const struct nf_k
 		case 2:
 			m->proto = parse_proto(v);
 			if (m->proto < 0)
-				perr(p, kv->line, "match proto '%s' is not tcp, udp, icmp or a number 0..255", v);
+				cfg_perr(p, kv->line, "match proto '%s' is not tcp, udp, icmp or a number 0..255", v);
 			break;
 		case 3:
 			ports = true;
@@ -1018,16 +682,16 @@ static void parse_match(struct parser *p, const struct cfg *c, const struct nf_k
 		case 5:
 			m->in_port = port_index(c, v);
 			if (!m->in_port)
-				perr(p, kv->line, "match in '%s' is not a port number 1..%d or a name in ports", v,
+				cfg_perr(p, kv->line, "match in '%s' is not a port number 1..%d or a name in ports", v,
 				     c->nports);
 			break;
 		}
 	}
 	if (ports && m->proto >= 0 && m->proto != NF_IPPROTO_TCP && m->proto != NF_IPPROTO_UDP)
-		perr(p, kv->line, "match sport/dport need proto tcp or udp (or no proto), got proto %d", m->proto);
+		cfg_perr(p, kv->line, "match sport/dport need proto tcp or udp (or no proto), got proto %d", m->proto);
 }
 
-static void load_nfs_list(struct parser *p, const struct cfg *c, struct cfg_chain *ch, const struct nf_kv *kv)
+static void load_nfs_list(struct cfg_parser *p, const struct cfg *c, struct cfg_chain *ch, const struct nf_kv *kv)
 {
 	_cleanup_free_ char *copy = strdup(kv->value);
 	char *tok[CFG_MAX_CHAIN_NFS];
@@ -1037,9 +701,9 @@ static void load_nfs_list(struct parser *p, const struct cfg *c, struct cfg_chai
 		p->oom = true;
 		return;
 	}
-	n = split_ws(copy, tok, CFG_MAX_CHAIN_NFS);
+	n = cfg_split_ws(copy, tok, CFG_MAX_CHAIN_NFS);
 	if (n < 0) {
-		perr(p, kv->line, "chain '%s' has more than %d nfs", ch->name, CFG_MAX_CHAIN_NFS);
+		cfg_perr(p, kv->line, "chain '%s' has more than %d nfs", ch->name, CFG_MAX_CHAIN_NFS);
 		return;
 	}
 	ch->nfs = calloc((size_t)n + 1, sizeof(*ch->nfs));
@@ -1051,13 +715,13 @@ static void load_nfs_list(struct parser *p, const struct cfg *c, struct cfg_chai
 		int idx = nf_index(c, tok[i]);
 
 		if (idx < 0)
-			perr(p, kv->line, "chain '%s': no [nf %s] section", ch->name, tok[i]);
+			cfg_perr(p, kv->line, "chain '%s': no [nf %s] section", ch->name, tok[i]);
 		else
 			ch->nfs[ch->nnfs++] = idx;
 	}
 }
 
-static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
+static void load_chain(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 {
 	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", "fail", "backend",
 					     "max_wait_us", "latency_target_us", "hybrid_pps", "gpu_mode", "gpu_mem",
@@ -1076,24 +740,24 @@ static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 	check_keys(p, s, "[chain]", known, "match");
 
 	if (!(kv = sect_get(s, "id"))) {
-		perr(p, s->line, "chain '%s' needs 'id' (1..%d)", ch->name, CFG_MAX_CHAINS);
+		cfg_perr(p, s->line, "chain '%s' needs 'id' (1..%d)", ch->name, CFG_MAX_CHAINS);
 	} else if (parse_ulong(kv->value, 1, CFG_MAX_CHAINS, &v)) {
-		perr(p, kv->line, "id must be an integer in 1..%d, got '%s'", CFG_MAX_CHAINS, kv->value);
+		cfg_perr(p, kv->line, "id must be an integer in 1..%d, got '%s'", CFG_MAX_CHAINS, kv->value);
 	} else {
 		ch->id = (uint32_t)v;
 		for (int i = 0; i < c->nchains - 1; i++)
 			if (c->chains[i].id == ch->id)
-				perr(p, kv->line, "id %u is already used by chain '%s' (line %d)", ch->id,
+				cfg_perr(p, kv->line, "id %u is already used by chain '%s' (line %d)", ch->id,
 				     c->chains[i].name, c->chains[i].line);
 	}
 
 	for (int i = 0; i < s->nkv; i++)
 		nmatch += !strcmp(s->kv[i].key, "match");
 	if (!nmatch)
-		perr(p, s->line, "chain '%s' needs at least one 'match' (use 'match = any' for all traffic)",
+		cfg_perr(p, s->line, "chain '%s' needs at least one 'match' (use 'match = any' for all traffic)",
 		     ch->name);
 	else if (nmatch > CFG_MAX_MATCH)
-		perr(p, s->line, "chain '%s' has more than %d match lines", ch->name, CFG_MAX_MATCH);
+		cfg_perr(p, s->line, "chain '%s' has more than %d match lines", ch->name, CFG_MAX_MATCH);
 	else if (!(ch->match = calloc((size_t)nmatch, sizeof(*ch->match))))
 		p->oom = true;
 	else
@@ -1105,20 +769,20 @@ static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 		load_nfs_list(p, c, ch, kv);
 
 	if (!(kv = sect_get(s, "output")))
-		perr(p, s->line, "chain '%s' needs 'output' (a port number or interface name)", ch->name);
+		cfg_perr(p, s->line, "chain '%s' needs 'output' (a port number or interface name)", ch->name);
 	else if (!(ch->output = port_index(c, kv->value)))
-		perr(p, kv->line, "output '%s' is not a port number 1..%d or a name in ports", kv->value,
+		cfg_perr(p, kv->line, "output '%s' is not a port number 1..%d or a name in ports", kv->value,
 		     c->nports);
 
 	if ((kv = sect_get(s, "gpu"))) {
 		if (parse_ulong(kv->value, 0, CFG_MAX_GPU, &v))
-			perr(p, kv->line, "gpu must be a device index 0..%d, got '%s'", CFG_MAX_GPU, kv->value);
+			cfg_perr(p, kv->line, "gpu must be a device index 0..%d, got '%s'", CFG_MAX_GPU, kv->value);
 		else
 			ch->gpu = (int)v;
 	}
 	if ((kv = sect_get(s, "priority"))) {
 		if (parse_ulong(kv->value, 0, CFG_PRIORITY_MAX, &v))
-			perr(p, kv->line, "priority must be an integer in 0..%d, got '%s'", CFG_PRIORITY_MAX,
+			cfg_perr(p, kv->line, "priority must be an integer in 0..%d, got '%s'", CFG_PRIORITY_MAX,
 			     kv->value);
 		else
 			ch->priority = (int)v;
@@ -1127,28 +791,12 @@ static void load_chain(struct parser *p, struct cfg *c, struct raw_sect *s)
 		ch->fail = load_fail(p, kv);
 	if ((kv = sect_get(s, "backend"))) {
 		if ((b = pick(kv->value, backend_names)) < 0)
-			perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
+			cfg_perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
 		else
 			ch->backend = (enum cfg_backend)b;
 	}
 	load_elastic(p, s, &ch->max_wait_us, &ch->latency_target_us, &ch->hybrid_pps);
 	load_gpu_opts(p, s, &ch->gpu_opts, false);
-}
-
-static void raw_free(struct parser *p)
-{
-	for (int i = 0; i < p->nsects; i++) {
-		struct raw_sect *s = &p->sects[i];
-
-		for (int j = 0; j < s->nkv; j++) {
-			free((char *)s->kv[j].key);
-			free((char *)s->kv[j].value);
-		}
-		free(s->kv);
-		free(s->name);
-	}
-	free(p->sects);
-	free(p->buf);
 }
 
 static char *dir_of(const char *path)
@@ -1168,7 +816,7 @@ static char *dir_of(const char *path)
  * sequence counters (reused numbers on the wire) or two replay windows, so one
  * SA may serve chains on one GPU only.
  */
-static void check_gpu_sharing(struct parser *p, const struct cfg *c)
+static void check_gpu_sharing(struct cfg_parser *p, const struct cfg *c)
 {
 	for (int a = 0; a < c->nchains; a++) {
 		for (int b = a + 1; b < c->nchains; b++) {
@@ -1182,7 +830,7 @@ static void check_gpu_sharing(struct parser *p, const struct cfg *c)
 
 					if (x->nfs[i] != y->nfs[j] || !nf->type || strcmp(nf->type, "ipsec_esp"))
 						continue;
-					perr(p, y->line, "chain '%s' (gpu %d) and chain '%s' (gpu %d) share ipsec_esp nf '%s': "
+					cfg_perr(p, y->line, "chain '%s' (gpu %d) and chain '%s' (gpu %d) share ipsec_esp nf '%s': "
 					     "an SA's sequence numbers and replay window must live on one GPU; give each GPU its own [nf]",
 					     y->name, y->gpu, x->name, x->gpu, nf->name);
 				}
@@ -1196,7 +844,7 @@ static void check_gpu_sharing(struct parser *p, const struct cfg *c)
  * chain: another chain using the same [nf] would keep a copy that no longer
  * sees its updates (and ESP would reuse sequence numbers).
  */
-static void check_hybrid_sharing(struct parser *p, const struct cfg *c)
+static void check_hybrid_sharing(struct cfg_parser *p, const struct cfg *c)
 {
 	for (int a = 0; a < c->nchains; a++) {
 		for (int b = 0; b < c->nchains; b++) {
@@ -1208,7 +856,7 @@ static void check_hybrid_sharing(struct parser *p, const struct cfg *c)
 				for (int j = 0; j < y->nnfs; j++) {
 					if (x->nfs[i] != y->nfs[j])
 						continue;
-					perr(p, (a > b ? x : y)->line, "chain '%s' (backend hybrid) and chain '%s' share nf '%s': "
+					cfg_perr(p, (a > b ? x : y)->line, "chain '%s' (backend hybrid) and chain '%s' share nf '%s': "
 					     "a hybrid chain carries its NF states between the host and the GPU; give it its own [nf]",
 					     x->name, y->name, c->nfs[x->nfs[i]].name);
 				}
@@ -1219,7 +867,7 @@ static void check_hybrid_sharing(struct parser *p, const struct cfg *c)
 
 int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 {
-	struct parser p = { .file = path, .cur = CUR_NONE };
+	struct cfg_parser p;
 	struct cfg *c;
 	int r, nnf = 0, nch = 0, gen = -1;
 
@@ -1233,7 +881,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->synth = (struct synth_cfg){ .size = 64, .flows = 16, .proto = { NF_IPPROTO_UDP }, .nproto = 1 };
 	c->queues = 1;
 	c->max_batch = 65536;
-	c->mini_batch = 256;
+	c->mini_batch = GEN_MINI_BATCH_DEFAULT;
 	c->file = strdup(path);
 	c->base_dir = dir_of(path);
 	if (!c->file || !c->base_dir) {
@@ -1241,24 +889,16 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 
-	p.f = fopen(path, "re");
-	if (!p.f) {
-		r = -errno;
+	r = cfg_read(&p, path);
+	if (r) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-r));
 		cfg_free(c);
 		return r;
 	}
-	r = ini_parse_stream(ini_read_line, &p, ini_on_key, &p);
-	fclose(p.f);
-	if (r > 0 && !line_has_error(&p, r))
-		perr(&p, r, "expected 'key = value', '[section]' or a comment");
-	else if (r < 0)
-		p.oom = true;
-
 	for (int i = 0; i < p.nsects; i++) {
-		nnf += p.sects[i].kind == SECT_NF;
-		nch += p.sects[i].kind == SECT_CHAIN;
-		if (p.sects[i].kind == SECT_GEN)
+		nnf += p.sects[i].kind == CFG_SECT_NF;
+		nch += p.sects[i].kind == CFG_SECT_CHAIN;
+		if (p.sects[i].kind == CFG_SECT_GEN)
 			gen = i;
 	}
 	c->nfs = calloc((size_t)nnf + 1, sizeof(*c->nfs));
@@ -1271,23 +911,23 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	if (gen >= 0)
 		load_gen(&p, c, &p.sects[gen]);
 	else
-		perr(&p, 1, "no [gen] section (it must list the ports)");
+		cfg_perr(&p, 1, "no [gen] section (it must list the ports)");
 	if (!c->control && !(c->control = strdup(CFG_DEFAULT_CONTROL)))
 		p.oom = true;
 	for (int i = 0; i < p.nsects; i++) {
-		if (p.sects[i].kind != SECT_NF)
+		if (p.sects[i].kind != CFG_SECT_NF)
 			continue;
 		if (c->n_nfs == CFG_MAX_NFS) {
-			perr(&p, p.sects[i].line, "more than %d [nf] sections", CFG_MAX_NFS);
+			cfg_perr(&p, p.sects[i].line, "more than %d [nf] sections", CFG_MAX_NFS);
 			break;
 		}
 		load_nf(&p, c, &p.sects[i]);
 	}
 	for (int i = 0; i < p.nsects; i++) {
-		if (p.sects[i].kind != SECT_CHAIN)
+		if (p.sects[i].kind != CFG_SECT_CHAIN)
 			continue;
 		if (c->nchains == CFG_MAX_CHAINS) {
-			perr(&p, p.sects[i].line, "more than %d chains", CFG_MAX_CHAINS);
+			cfg_perr(&p, p.sects[i].line, "more than %d chains", CFG_MAX_CHAINS);
 			break;
 		}
 		load_chain(&p, c, &p.sects[i]);
@@ -1295,95 +935,20 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	check_gpu_sharing(&p, c);
 	check_hybrid_sharing(&p, c);
 out:
-	raw_free(&p);
+	cfg_parser_free(&p);
 	if (p.oom) {
-		errs_flush(p.errs, p.nerrs, false, err, 0);
+		cfg_errs_flush(p.errs, p.nerrs, false, err, 0);
 		snprintf(err, errlen, "%s: out of memory", path);
 		cfg_free(c);
 		return -ENOMEM;
 	}
 	if (p.nerrs) {
-		errs_flush(p.errs, p.nerrs, true, err, errlen);
+		cfg_errs_flush(p.errs, p.nerrs, true, err, errlen);
 		cfg_free(c);
 		return -EINVAL;
 	}
 	free(p.errs);
 	*ret = c;
-	return 0;
-}
-
-/* ---- building NF states ---- */
-
-int cfg_build_nfs(struct cfg *c, struct cfg *old, char *err, size_t errlen)
-{
-	struct cfg_err *errs = NULL;
-	int nerrs = 0, rc = 0;
-	bool oom = false;
-
-	if (errlen)
-		err[0] = '\0';
-	/* Pass 1 builds what changed; nothing is taken from `old` unless everything built. */
-	for (int i = 0; i < c->n_nfs; i++) {
-		struct cfg_nf *nf = &c->nfs[i];
-		const struct cfg_nf *o = old ? cfg_nf_find(old, nf->name) : NULL;
-		struct nf_hdr *st = NULL;
-		char e[1024] = "";
-		char *text = NULL;
-		int r;
-
-		if (nf->state)
-			continue;
-		nf->reused = o && o->state && o->fingerprint == nf->fingerprint && o->nf_type == nf->nf_type;
-		if (nf->reused)
-			continue;
-		struct nf_cfg nc = {
-			.name = nf->name, .file = c->file, .line = nf->line,
-			.kv = nf->kv, .nkv = nf->nkv, .base_dir = c->base_dir,
-		};
-		r = nf->ops ? nf->ops->build(&nc, &st, e, sizeof(e)) : -EINVAL;
-		if (!r && (!st || st->type != nf->nf_type)) {
-			free(st);
-			st = NULL;
-			r = -EPROTO;
-			snprintf(e, sizeof(e), "%s:%d: nf '%s': builder returned a state of the wrong type",
-				 c->file, nf->line, nf->name);
-		}
-		if (r) {
-			if (!e[0])
-				snprintf(e, sizeof(e), "%s:%d: nf '%s': %s", c->file, nf->line, nf->name, strerror(-r));
-			text = strdup(e);
-			errs_add_text(&errs, &nerrs, &oom, nf->line, text);
-			if (!rc)
-				rc = r;
-			continue;
-		}
-		nf->state = st;
-	}
-	if (rc || oom) {
-		for (int i = 0; i < c->n_nfs; i++) {
-			if (!c->nfs[i].reused) {
-				free(c->nfs[i].state);
-				c->nfs[i].state = NULL;
-			}
-			c->nfs[i].reused = false;
-		}
-		errs_flush(errs, nerrs, false, err, errlen);
-		return rc ? rc : -ENOMEM;
-	}
-	free(errs);
-	for (int i = 0; i < c->n_nfs; i++) {
-		struct cfg_nf *nf = &c->nfs[i];
-
-		if (!nf->reused)
-			continue;
-		for (int j = 0; j < old->n_nfs; j++) {
-			if (!strcmp(old->nfs[j].name, nf->name)) {
-				nf->state = old->nfs[j].state;
-				old->nfs[j].state = NULL;
-				break;
-			}
-		}
-	}
 	return 0;
 }
 
@@ -1419,44 +984,7 @@ void cfg_free(struct cfg *c)
 	free(c);
 }
 
-/* ---- comparisons and lookups ---- */
-
-static const char *port_name(const struct cfg *c, int idx)
-{
-	return idx >= 1 && idx <= c->nports ? c->ports[idx - 1] : "";
-}
-
-static bool match_equal(const struct cfg *a, const struct cfg_match *x, const struct cfg *b,
-			const struct cfg_match *y)
-{
-	return x->src == y->src && x->src_len == y->src_len && x->dst == y->dst && x->dst_len == y->dst_len &&
-	       x->proto == y->proto && x->sport_lo == y->sport_lo && x->sport_hi == y->sport_hi &&
-	       x->dport_lo == y->dport_lo && x->dport_hi == y->dport_hi &&
-	       (x->in_port == 0) == (y->in_port == 0) &&
-	       !strcmp(port_name(a, x->in_port), port_name(b, y->in_port));
-}
-
-bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const struct cfg *b,
-		     const struct cfg_chain *cb)
-{
-	if (ca->id != cb->id || ca->nmatch != cb->nmatch || ca->nnfs != cb->nnfs || ca->gpu != cb->gpu ||
-	    ca->priority != cb->priority || strcmp(port_name(a, ca->output), port_name(b, cb->output)) ||
-	    ca->backend != cb->backend || ca->max_wait_us != cb->max_wait_us ||
-	    ca->latency_target_us != cb->latency_target_us || ca->hybrid_pps != cb->hybrid_pps ||
-	    ca->gpu_opts.mem != cb->gpu_opts.mem || ca->gpu_opts.mode != cb->gpu_opts.mode ||
-	    ca->gpu_opts.agent != cb->gpu_opts.agent)
-		return false;
-	for (int i = 0; i < ca->nmatch; i++)
-		if (!match_equal(a, &ca->match[i], b, &cb->match[i]))
-			return false;
-	for (int i = 0; i < ca->nnfs; i++) {
-		const struct cfg_nf *x = &a->nfs[ca->nfs[i]], *y = &b->nfs[cb->nfs[i]];
-
-		if (strcmp(x->name, y->name) || x->fingerprint != y->fingerprint)
-			return false;
-	}
-	return true;
-}
+/* ---- lookups ---- */
 
 bool cfg_chain_fail_closed(const struct cfg *c, const struct cfg_chain *cc)
 {

@@ -14,14 +14,11 @@
 #include "../nf/nf.h"
 #include "../nf/registry.h"
 #include "backend.h"
+#include "gen_limits.h"
 #include "synth.h"
 
-#define CFG_MAX_PORTS 16      /* port masks are 32-bit; 16 leaves room */
-#define CFG_MAX_CHAINS 255      /* chain ids are 1..255 */
 #define CFG_MAX_NFS 256
-#define CFG_MAX_CHAIN_NFS 16    /* NF_CHAIN_MAX */
 #define CFG_MAX_MATCH 64        /* match lines per chain */
-#define CFG_MAX_QUEUES 64
 #define CFG_MAX_MINI_BATCH 1024
 #define CFG_MAX_MAX_BATCH (1u << 20)
 #define CFG_MAX_GPU 63
@@ -114,6 +111,9 @@ struct cfg {
  * the errors in err, one "FILE:LINE: reason" per line, earliest line first.
  */
 int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen);
+
+/* The fingerprint of nf's type, keys and the content of the files they name (cfg_build.c). */
+uint64_t cfg_nf_fingerprint(const struct cfg *c, const struct cfg_nf *nf);
 
 /*
  * Build every NF's state blob through its nf_ops->build (files such as routes

@@ -33,7 +33,7 @@
 #define CLS_BPFFS "/sys/fs/bpf"
 #define CLS_MAX_ATTACH 64
 #define CLS_PROG_NAME "gen_cls"
-#define CLS_IVAL_BYTES (GEN_CLS_SLOTS * 65536 * sizeof(uint64_t))
+#define CLS_IVAL_BYTES (GEN_CLS_SLOTS * GEN_CLS_PORTS * sizeof(uint64_t))
 
 /* Programs of lower priority run first in libxdp's dispatcher: gen goes before the default 50. */
 #define CLS_RUN_PRIO 10
@@ -48,7 +48,7 @@ struct cls_attachment {
 
 struct cls {
 	struct classifier *skel;
-	uint64_t *sport_ival, *dport_ival; /* gen_[sd]port_ival mapped: GEN_CLS_SLOTS * 65536 */
+	uint64_t *sport_ival, *dport_ival; /* gen_[sd]port_ival mapped: GEN_CLS_SLOTS * GEN_CLS_PORTS */
 	char pin_dir[256];
 	bool pinned;
 	int ncpus;
@@ -245,13 +245,6 @@ fail:
 int cls_prog_fd(struct cls *c)
 {
 	return bpf_program__fd(c->skel->progs.gen_cls);
-}
-
-int cls_map_fd(struct cls *c, const char *name)
-{
-	struct bpf_map *m = bpf_object__find_map_by_name(c->skel->obj, name);
-
-	return m ? bpf_map__fd(m) : -ENOENT;
 }
 
 const char *cls_strerror(struct cls *c)
@@ -605,24 +598,24 @@ static int update_batch(int fd, const uint32_t *keys, const void *vals, uint32_t
 
 static int fill_proto(int fd, uint32_t slot, const struct cls_tab *t)
 {
-	uint32_t keys[256];
+	uint32_t keys[GEN_CLS_PROTOS];
 
-	for (int p = 0; p < 256; p++)
-		keys[p] = slot * 256 + p;
-	return update_batch(fd, keys, t->proto, 256);
+	for (int p = 0; p < GEN_CLS_PROTOS; p++)
+		keys[p] = slot * GEN_CLS_PROTOS + p;
+	return update_batch(fd, keys, t->proto, GEN_CLS_PROTOS);
 }
 
 /* A port field: port -> interval straight into the mapped array (the slot is inactive), then the vectors. */
 static int fill_ports(uint64_t *ival_map, int vec_fd, uint32_t slot, const uint16_t *ival,
 		      const struct cls_bitvec *vec, uint32_t nival)
 {
-	uint64_t *dst = ival_map + slot * 65536;
+	uint64_t *dst = ival_map + slot * GEN_CLS_PORTS;
 	uint32_t *keys = malloc(nival * sizeof(*keys));
 	int r;
 
 	if (!keys)
 		return -ENOMEM;
-	for (uint32_t p = 0; p < 65536; p++)
+	for (uint32_t p = 0; p < GEN_CLS_PORTS; p++)
 		dst[p] = ival[p];
 	for (uint32_t k = 0; k < nival; k++)
 		keys[k] = slot * GEN_CLS_MAX_IVALS + k;

@@ -84,8 +84,6 @@ int cls_read_last(struct cls *c, int cpu, struct cls_last *out);
 void cls_close(struct cls *c, bool unpin);
 
 int cls_prog_fd(struct cls *c);
-/* fd of a classifier map by name (gen_rules, gen_xsks, ...), or -ENOENT. */
-int cls_map_fd(struct cls *c, const char *name);
 /* The last error message of c (one line, empty if none). */
 const char *cls_strerror(struct cls *c);
 

@@ -112,7 +112,7 @@ static int build_ports(uint16_t *ival, struct cls_bitvec **ret_vec, uint32_t *re
 		uint32_t hi = dst ? rules[i].dport_hi : rules[i].sport_hi;
 
 		cuts[ncuts++] = lo;
-		if (hi < 65535)
+		if (hi < GEN_CLS_PORTS - 1)
 			cuts[ncuts++] = hi + 1;
 	}
 	qsort(cuts, ncuts, sizeof(*cuts), cmp_u32);
@@ -129,7 +129,7 @@ static int build_ports(uint16_t *ival, struct cls_bitvec **ret_vec, uint32_t *re
 				bv_set(&vec[k], i);
 		}
 	}
-	for (uint32_t p = 0, k = 0; p < 65536; p++) {
+	for (uint32_t p = 0, k = 0; p < GEN_CLS_PORTS; p++) {
 		while (k + 1 < nival && cuts[k + 1] <= p)
 			k++;
 		ival[p] = (uint16_t)k;
@@ -190,7 +190,7 @@ struct cls_tab *cls_tab_build(const struct cls_rule *rules, int n)
 	if (!t)
 		return NULL;
 	t->nrules = n;
-	for (int p = 0; p < 256; p++)
+	for (int p = 0; p < GEN_CLS_PROTOS; p++)
 		for (int i = 0; i < n; i++)
 			if (rules[i].proto < 0 || rules[i].proto == p)
 				bv_set(&t->proto[p], i);

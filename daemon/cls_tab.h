@@ -31,8 +31,8 @@ struct cls_tab_inport {
 struct cls_tab {
 	int nrules;
 	struct cls_tab_lpm src, dst;
-	struct cls_bitvec proto[256];
-	uint16_t sport_ival[65536], dport_ival[65536]; /* port -> elementary interval */
+	struct cls_bitvec proto[GEN_CLS_PROTOS];
+	uint16_t sport_ival[GEN_CLS_PORTS], dport_ival[GEN_CLS_PORTS]; /* port -> elementary interval */
 	struct cls_bitvec *sport_vec, *dport_vec;       /* interval -> vector */
 	uint32_t nsport, ndport;
 	struct cls_tab_inport *inport;

@@ -14,16 +14,13 @@
 #include <linux/if_xdp.h>
 #include <xdp/xsk.h>
 #include "backend.h"
+#include "gen_limits.h"
 #include "ring.h"
 #include "synth.h"
 #include "wake.h"
 
 struct cls;
 
-#define GEN_MAX_PORTS 16
-#ifndef GEN_MAX_QUEUES
-#define GEN_MAX_QUEUES 64
-#endif
 #define GEN_FRAME_SIZE 4096u
 /* Frames moved per ring per worker pass: as many as the synthetic generator makes. */
 #define GEN_BURST 256u
@@ -41,19 +38,43 @@ struct io_mark {
 	uint64_t ns;
 };
 
+/* Why the port worker dropped a chain's frame (chain_io.drop[] index). */
+enum chain_io_drop {
+	CHAIN_IO_DROP_RING_FULL, /* the chain's inbox refused it */
+	CHAIN_IO_DROP_VERDICT,   /* a DROP verdict (an NF's, or a failed chain's) */
+	CHAIN_IO_DROP_TX_FULL,   /* a PASS the output port could not take: TX ring full, or port down */
+	CHAIN_IO_DROP_MAX,
+};
+
 /* Per (chain, queue): the controller's inbox and outbox, and counters. */
 struct chain_io {
 	struct ring in;  /* worker -> controller: received frames */
 	struct ring out; /* controller -> worker: frames with verdicts */
 	uint64_t rx_packets; /* written by the worker */
 	uint64_t tx_packets; /* written by the worker */
-	uint64_t dropped;    /* written by the worker (verdict DROP, TX full) */
+	uint64_t drop[CHAIN_IO_DROP_MAX]; /* written by the worker, per reason */
 	int out_port;        /* 0-based; read by the worker when it drains `out` */
 	struct wake *chain_wake; /* the controller's: kicked after pushing to `in` */
 	struct wake *worker_wake; /* the worker's: kicked after pushing to `out` */
 	struct io_mark mark[CHAIN_IO_MARKS]; /* written by the producer of `in` */
 	uint32_t nmark;
 };
+
+/* Frames of io the worker dropped, all reasons. */
+static inline uint64_t chain_io_dropped(const struct chain_io *io)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < CHAIN_IO_DROP_MAX; i++)
+		n += __atomic_load_n(&io->drop[i], __ATOMIC_RELAXED);
+	return n;
+}
+
+/* The worker (io's only writer) counts n drops for why. */
+static inline void chain_io_drop(struct chain_io *io, enum chain_io_drop why, uint32_t n)
+{
+	__atomic_store_n(&io->drop[why], io->drop[why] + n, __ATOMIC_RELAXED);
+}
 
 /*
  * The producer of io->in, after a push: packets up to the ring's head arrived
@@ -92,7 +113,6 @@ struct port_q {
 	uint32_t in_fill; /* frames in the fill ring or in the kernel's hands for RX */
 	uint32_t in_tx;   /* frames in the TX ring or awaiting completion */
 	uint32_t tx_unkicked; /* frames submitted since the last sendto() kick */
-	uint64_t tx_full; /* frames dropped because the TX ring was full */
 	struct synth_port *synth; /* a synthetic port: no sockets, no rings above */
 	bool zerocopy;    /* the socket is bound in zero-copy mode */
 	/*
@@ -155,7 +175,6 @@ struct qworker {
 	int stop;
 	int pause_req;
 	int paused;
-	uint64_t loops;
 	uint64_t accounting_errors;
 };
 

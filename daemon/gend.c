@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
+#include <syslog.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
@@ -34,7 +35,7 @@ __attribute__((format(printf, 2, 3))) static void log_msg(int prio, const char *
 {
 	va_list ap;
 
-	if (prio > 6 && !verbose)
+	if (prio > LOG_INFO && !verbose)
 		return;
 	/* Under systemd the "<N>" prefix sets the journal priority. */
 	if (getenv("JOURNAL_STREAM"))
@@ -110,10 +111,10 @@ static void share_control(const char *path)
 	}
 	r = ctl_set_group(path, gr->gr_gid);
 	if (r < 0)
-		log_msg(4, "cannot open the control socket %s to group '%s': %s%s; root only", path, name,
+		log_msg(LOG_WARNING, "cannot open the control socket %s to group '%s': %s%s; root only", path, name,
 			strerror(-r), r == -EPERM ? " (needs CAP_CHOWN)" : "");
 	else
-		log_msg(6, "control socket %s: group '%s' may run read-only commands", path, name);
+		log_msg(LOG_INFO, "control socket %s: group '%s' may run read-only commands", path, name);
 }
 
 /* A crash leaves a backtrace in the journal: frames as binary+offset for addr2line. */
@@ -139,7 +140,7 @@ static void install_crash_handler(void)
 	backtrace(warm, 1); /* loads libgcc now, not inside the handler */
 	r = guard_install(fatal_signal);
 	if (r)
-		log_msg(4, "cannot start the NF watchdog: %s; a looping NF will not be cut short", strerror(-r));
+		log_msg(LOG_WARNING, "cannot start the NF watchdog: %s; a looping NF will not be cut short", strerror(-r));
 }
 
 static void usage(FILE *out)
@@ -187,7 +188,7 @@ static void poll_faults(struct gend *g)
 	char msg[4096];
 
 	if (rt_poll_faults(&g->rt, msg, sizeof(msg)))
-		log_lines(3, msg);
+		log_lines(LOG_ERR, msg);
 }
 
 static void on_link(const struct link_event *ev, void *ctx)
@@ -195,7 +196,7 @@ static void on_link(const struct link_event *ev, void *ctx)
 	char msg[256];
 
 	if (rt_link_event(&((struct gend *)ctx)->rt, ev, msg, sizeof(msg)))
-		log_msg(4, "%s", msg);
+		log_msg(LOG_WARNING, "%s", msg);
 }
 
 static void tick(struct gend *g)
@@ -231,15 +232,15 @@ static int do_reload(struct gend *g, FILE *out)
 
 	notify_reloading();
 	notify_busy_begin(GEN_STEP_MAX_USEC);
-	log_msg(6, "reloading %s", g->config);
+	log_msg(LOG_INFO, "reloading %s", g->config);
 	r = rt_reload(&g->rt, g->config, err, sizeof(err));
 	if (r) {
-		log_msg(3, "reload rejected, the running chains keep running:");
-		log_lines(3, err);
+		log_msg(LOG_ERR, "reload rejected, the running chains keep running:");
+		log_lines(LOG_ERR, err);
 		if (out)
 			fprintf(out, "%s\n", err);
 	} else {
-		log_msg(6, "reload applied: generation %u, %d chains", g->rt.generation, g->rt.nchains);
+		log_msg(LOG_INFO, "reload applied: generation %u, %d chains", g->rt.generation, g->rt.nchains);
 		if (out)
 			fprintf(out, "reload applied: generation %u, %d chains\n", g->rt.generation, g->rt.nchains);
 	}
@@ -436,25 +437,25 @@ static int check_only(const char *path)
 static void log_data_path(const struct rt *rt)
 {
 	if (rt->workers[0].hugepages)
-		log_msg(6, "UMEM on 2 MiB hugepages");
+		log_msg(LOG_INFO, "UMEM on 2 MiB hugepages");
 	else
-		log_msg(5, "UMEM on normal pages: no 2 MiB hugepages free (vm.nr_hugepages)");
+		log_msg(LOG_NOTICE, "UMEM on normal pages: no 2 MiB hugepages free (vm.nr_hugepages)");
 	for (int p = 0; p < rt->nports; p++) {
 		const struct port_q *pq = &rt->workers[0].port[p];
 
 		if (pq->synth)
-			log_msg(6, "port %d '%s': synthetic", p + 1, rt->cfg->ports[p]);
+			log_msg(LOG_INFO, "port %d '%s': synthetic", p + 1, rt->cfg->ports[p]);
 		else if (!pq->zerocopy && rt->cfg->xdp_bind == XSK_BIND_AUTO)
-			log_msg(5, "port %d '%s': no AF_XDP zero-copy in its driver, copy mode", p + 1, rt->cfg->ports[p]);
+			log_msg(LOG_NOTICE, "port %d '%s': no AF_XDP zero-copy in its driver, copy mode", p + 1, rt->cfg->ports[p]);
 		else
-			log_msg(6, "port %d '%s': AF_XDP %s mode", p + 1, rt->cfg->ports[p], pq->zerocopy ? "zero-copy" : "copy");
+			log_msg(LOG_INFO, "port %d '%s': AF_XDP %s mode", p + 1, rt->cfg->ports[p], pq->zerocopy ? "zero-copy" : "copy");
 		if (pq->synth)
 			continue;
 		if (cls_attach_shared(rt->cls, rt->ifindex[p]) == 1)
-			log_msg(6, "port %d '%s': gen_cls in libxdp's dispatcher (priority 10): other XDP programs may "
+			log_msg(LOG_INFO, "port %d '%s': gen_cls in libxdp's dispatcher (priority 10): other XDP programs may "
 				"share the port", p + 1, rt->cfg->ports[p]);
 		else
-			log_msg(5, "port %d '%s': gen_cls attached alone, without libxdp's dispatcher (the kernel lacks "
+			log_msg(LOG_NOTICE, "port %d '%s': gen_cls attached alone, without libxdp's dispatcher (the kernel lacks "
 				"BPF_PROG_TYPE_EXT, LIBXDP_SKIP_DISPATCHER is set, or a crashed run's lone gen_cls was "
 				"replaced in place): no other XDP program can share the port", p + 1, rt->cfg->ports[p]);
 	}
@@ -481,13 +482,13 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		wd_usec = 0;
 	r = notify_keeper_start(wd_usec ? wd_usec / 2 : 5000000);
 	if (r)
-		log_msg(4, "cannot start the watchdog keeper: %s; a long compile may outlive the watchdog", strerror(-r));
+		log_msg(LOG_WARNING, "cannot start the watchdog keeper: %s; a long compile may outlive the watchdog", strerror(-r));
 	notify_busy_begin(GEN_STEP_MAX_USEC);
 	r = cfg_load(g->config, &cfg, err, sizeof(err));
 	if (!r)
 		r = cfg_build_nfs(cfg, NULL, err, sizeof(err));
 	if (r) {
-		log_lines(3, err);
+		log_lines(LOG_ERR, err);
 		cfg_free(cfg);
 		notify_keeper_stop();
 		return 1;
@@ -496,15 +497,15 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 
 	r = rt_start(&g->rt, cfg, backend, frames, CLS_PIN_DIR, err, sizeof(err));
 	if (r) {
-		log_lines(3, err[0] ? err : strerror(-r));
+		log_lines(LOG_ERR, err[0] ? err : strerror(-r));
 		rt_stop(&g->rt);
 		return 1;
 	}
-	log_msg(6, "backend: %s", g->rt.backend_why);
+	log_msg(LOG_INFO, "backend: %s", g->rt.backend_why);
 	log_data_path(&g->rt);
 	cfd = ctl_open(g->rt.cfg->control);
 	if (cfd < 0) {
-		log_msg(3, "failed to open the control socket %s: %s", g->rt.cfg->control, strerror(-cfd));
+		log_msg(LOG_ERR, "failed to open the control socket %s: %s", g->rt.cfg->control, strerror(-cfd));
 		rt_stop(&g->rt);
 		return 1;
 	}
@@ -514,22 +515,22 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 
 		mfd = metrics_http_open(g->rt.cfg->metrics_addr, g->rt.cfg->metrics_port);
 		if (mfd < 0) {
-			log_msg(3, "failed to listen for metrics on %s:%u: %s", inet_ntoa(a), g->rt.cfg->metrics_port,
+			log_msg(LOG_ERR, "failed to listen for metrics on %s:%u: %s", inet_ntoa(a), g->rt.cfg->metrics_port,
 				strerror(-mfd));
 			ctl_close(cfd, g->rt.cfg->control);
 			rt_stop(&g->rt);
 			return 1;
 		}
-		log_msg(6, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
+		log_msg(LOG_INFO, "metrics on http://%s:%u/metrics", inet_ntoa(a), g->rt.cfg->metrics_port);
 	}
 	lfd = link_open();
 	if (lfd < 0)
-		log_msg(4, "cannot watch interfaces (rtnetlink): %s; a port that goes away is not noticed", strerror(-lfd));
+		log_msg(LOG_WARNING, "cannot watch interfaces (rtnetlink): %s; a port that goes away is not noticed", strerror(-lfd));
 	g->ctl = ctl_server_new(cfd, &handlers, g, CTL_MAX_CLIENTS);
 	if (g->ctl && mfd >= 0)
 		g->http = metrics_http_server(mfd, &g->rt);
 	if (!g->ctl || (mfd >= 0 && !g->http)) {
-		log_msg(3, "failed to set up the control server: %s", strerror(errno));
+		log_msg(LOG_ERR, "failed to set up the control server: %s", strerror(errno));
 		ctl_server_free(g->ctl);
 		ctl_close(cfd, g->rt.cfg->control);
 		if (mfd >= 0)
@@ -547,7 +548,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	}
 	timerfd_settime(tfd, 0, &its, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &g->last_ts);
-	log_msg(6, "gend ready: %d ports, %d queues, %d chains, control socket %s", g->rt.nports, g->rt.nq,
+	log_msg(LOG_INFO, "gend ready: %d ports, %d queues, %d chains, control socket %s", g->rt.nports, g->rt.nq,
 		g->rt.nchains, g->rt.cfg->control);
 	notify_busy_end();
 	notify_ready(NULL);
@@ -579,14 +580,14 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		if (g->http)
 			ctl_server_run(g->http);
 		if ((pfd[4].revents & POLLIN) && (r = link_read(lfd, on_link, g)) < 0)
-			log_msg(4, "reading interface events: %s; some may have been missed", strerror(-r));
+			log_msg(LOG_WARNING, "reading interface events: %s; some may have been missed", strerror(-r));
 		if (pfd[0].revents & POLLIN) {
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGHUP) {
 				do_reload(g, NULL);
 			} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-				log_msg(6, "signal %d: draining chains and detaching", si.ssi_signo);
+				log_msg(LOG_INFO, "signal %d: draining chains and detaching", si.ssi_signo);
 				break;
 			}
 		}
@@ -604,7 +605,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	close(tfd);
 	close(sfd);
 	notify_keeper_stop();
-	log_msg(6, "gend stopped cleanly");
+	log_msg(LOG_INFO, "gend stopped cleanly");
 	return 0;
 }
 

@@ -111,14 +111,19 @@ static void print_chains(struct rt *rt, FILE *out)
 		}
 	}
 	family(out, "gen_chain_dropped_packets_total", "counter",
-	       "Packets of a chain dropped by its port worker (DROP verdicts and a full TX ring), per queue.");
+	       "Packets of a chain dropped by its port worker, per queue and reason: its inbox was full, "
+	       "a DROP verdict, or a PASS its output port could not take (TX ring full, port down).");
 	for (int i = 0; i < rt->nchains; i++) {
+		static const char *const why[CHAIN_IO_DROP_MAX] = { "ring_full", "verdict", "tx_full" };
 		struct rt_chain *rc = rt->chains[i];
 
 		for (int q = 0; q < rc->c.nq; q++) {
-			fprintf(out, "gen_chain_dropped_packets_total{chain=");
-			label(out, rc->c.name);
-			fprintf(out, ",queue=\"%d\"} %lu\n", q, (unsigned long)ld64(&rc->c.io[q].dropped));
+			for (int r = 0; r < CHAIN_IO_DROP_MAX; r++) {
+				fprintf(out, "gen_chain_dropped_packets_total{chain=");
+				label(out, rc->c.name);
+				fprintf(out, ",queue=\"%d\",reason=\"%s\"} %lu\n", q, why[r],
+					(unsigned long)ld64(&rc->c.io[q].drop[r]));
+			}
 		}
 	}
 	family(out, "gen_chain_drops_total", "counter",
@@ -184,12 +189,6 @@ static void print_ports(struct rt *rt, FILE *out)
 		label(out, rt->cfg->ports[p]);
 		fprintf(out, ",mode=\"%s\"} 1\n", pq->synth ? "synthetic" : pq->zerocopy ? "zero-copy" : "copy");
 	}
-	family(out, "gen_port_tx_full_dropped_packets_total", "counter",
-	       "Frames dropped because a port's TX ring was full, per queue.");
-	for (int p = 0; p < rt->nports; p++)
-		for (int q = 0; q < rt->nq; q++)
-			fprintf(out, "gen_port_tx_full_dropped_packets_total{port=\"%d\",queue=\"%d\"} %lu\n", p + 1, q,
-				(unsigned long)ld64(&rt->workers[q].port[p].tx_full));
 	family(out, "gen_queue_xsk_events_total", "counter",
 	       "AF_XDP socket statistics of a queue, summed over its sockets (reset when sockets are replaced).");
 	for (int q = 0; q < rt->nq; q++) {

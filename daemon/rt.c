@@ -3,6 +3,7 @@
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 #include "ctl.h"
@@ -688,7 +689,7 @@ static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, ui
 	for (int q = 0; q < rc->c.nq; q++) {
 		*rx += __atomic_load_n(&rc->c.io[q].rx_packets, __ATOMIC_RELAXED);
 		*tx += __atomic_load_n(&rc->c.io[q].tx_packets, __ATOMIC_RELAXED);
-		*drop += __atomic_load_n(&rc->c.io[q].dropped, __ATOMIC_RELAXED);
+		*drop += chain_io_dropped(&rc->c.io[q]);
 	}
 }
 
@@ -1207,21 +1208,21 @@ void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
 			else
 				snprintf(msg, sizeof(msg), "chain '%s' meets its p99 latency target of %u us again (p99 %.0f us)",
 					 rc->c.name, rc->c.cur->latency_target_us, e.win_p99_ns / 1e3);
-			say(e.target_missed ? 4 : 6, msg);
+			say(e.target_missed ? LOG_WARNING : LOG_INFO, msg);
 			rc->target_missed_said = e.target_missed;
 		}
 		if (e.switches != rc->switches_said && pthread_mutex_trylock(&rc->c.place_lock) == 0) {
 			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s: %s (%lu moves)", rc->c.name,
 				 e.placement, rc->c.move_reason, (unsigned long)e.switches);
 			pthread_mutex_unlock(&rc->c.place_lock);
-			say(6, msg);
+			say(LOG_INFO, msg);
 			rc->switches_said = e.switches;
 		}
 		if (__atomic_load_n(&rc->c.backend_failed, __ATOMIC_ACQUIRE) && !rc->fallback_said &&
 		    __atomic_load_n(&rc->c.backend_err_set, __ATOMIC_ACQUIRE)) {
 			snprintf(msg, sizeof(msg), "chain '%s' fell back from the %s backend to %s: %s", rc->c.name,
 				 rc->c.cur->be->name, rc->c.backend_name, rc->c.backend_error);
-			say(4, msg);
+			say(LOG_WARNING, msg);
 			rc->fallback_said = true;
 		}
 	}

@@ -288,7 +288,7 @@ void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *
 	if (pushed && io->chain_wake)
 		wake_kick(io->chain_wake);
 	if (pushed < n)
-		__atomic_store_n(&io->dropped, io->dropped + (n - pushed), __ATOMIC_RELAXED);
+		chain_io_drop(io, CHAIN_IO_DROP_RING_FULL, n - pushed);
 }
 
 static uint32_t receive(struct qworker *w, struct rx_sock *s)
@@ -316,7 +316,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	struct gen_desc d[GEN_BURST];
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
 	struct port_q *pq = &w->port[port];
-	uint32_t room = pq->synth ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ndrop = 0;
+	uint32_t room = pq->synth ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 	bool down = LOAD(&pq->down);
 
 	if (room > GEN_BURST)
@@ -333,18 +333,19 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 		for (uint32_t i = 0; i < n; i++)
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
 		pq->down_drops += npass;
+		ntx = npass;
 		npass = 0;
-		ndrop = n;
 		goto out;
 	}
 	if (pq->synth) {
 		for (uint32_t i = 0; i < n; i++)
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
-		ndrop = n - npass;
 		goto out;
 	}
-	if (npass && xsk_ring_prod__reserve(&pq->tx, npass, &idx) != npass)
-		npass = 0; /* cannot happen: room was checked; treat as drop */
+	if (npass && xsk_ring_prod__reserve(&pq->tx, npass, &idx) != npass) {
+		ntx = npass; /* cannot happen: room was checked; counted as TX full */
+		npass = 0;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].verdict == NF_PASS && npass) {
 			struct xdp_desc *x = xsk_ring_prod__tx_desc(&pq->tx, idx++);
@@ -354,7 +355,6 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 			x->options = 0;
 		} else {
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
-			ndrop++;
 		}
 	}
 	if (npass) {
@@ -365,8 +365,10 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 out:
 	w->in_chains -= n;
 	__atomic_store_n(&io->tx_packets, io->tx_packets + npass, __ATOMIC_RELAXED);
-	if (ndrop)
-		__atomic_store_n(&io->dropped, io->dropped + ndrop, __ATOMIC_RELAXED);
+	if (ntx)
+		chain_io_drop(io, CHAIN_IO_DROP_TX_FULL, ntx);
+	if (n - npass - ntx)
+		chain_io_drop(io, CHAIN_IO_DROP_VERDICT, n - npass - ntx);
 	return n;
 }
 
@@ -533,7 +535,6 @@ static void *worker_main(void *arg)
 		if (xsk_frames_accounted(w) != w->nframes)
 			w->accounting_errors++;
 #endif
-		w->loops++;
 		if (work)
 			spin_reset(&spin);
 		else if (!spin_again(&spin))

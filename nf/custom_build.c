@@ -6,7 +6,7 @@
  * The code runs inside gend's data path, which holds CAP_BPF/CAP_NET_ADMIN and
  * maps every packet: whoever can change the source can act as gend. So the file
  * and every directory above it must be writable by nobody but root (or the user
- * gend runs as), and so must the cache of compiled objects.
+ * gend runs as), and so must the cache of compiled objects (nf/rtcache.h).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -30,11 +30,11 @@
 #include "registry.h"
 #include "gen_nf.h"
 #include "custom.h"
+#include "rtcache.h"
 
 #ifndef GEN_NF_INCLUDE_DIR
 #define GEN_NF_INCLUDE_DIR "/usr/include/gen"
 #endif
-#define CUSTOM_CACHE_DEFAULT "/var/cache/gen"
 #define CUSTOM_SOURCE_MAX (4u << 20)
 #define CUSTOM_TIMEOUT_DEFAULT 30
 /* Below gend's bound on one long step (GEN_STEP_MAX_S, 100 s), which systemd grants through the watchdog. */
@@ -167,26 +167,6 @@ static int check_trusted_path(const struct where *w, const char *real)
 }
 
 /* ---- hashing ---- */
-
-static int sha256_parts(const void *const *parts, const size_t *lens, int n, uint8_t out[32])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned int olen = 0;
-	int ok;
-
-	if (!ctx)
-		return -ENOMEM;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	for (int i = 0; ok && i < n; i++) {
-		/* Length-prefixed, so parts cannot run into each other. */
-		uint64_t l = lens[i];
-
-		ok = EVP_DigestUpdate(ctx, &l, sizeof(l)) && EVP_DigestUpdate(ctx, parts[i], lens[i]);
-	}
-	ok = ok && EVP_DigestFinal_ex(ctx, out, &olen);
-	EVP_MD_CTX_free(ctx);
-	return ok && olen == 32 ? 0 : -EIO;
-}
 
 uint64_t nf_custom_hash(const void *data, size_t len)
 {
@@ -388,33 +368,6 @@ static int split_words(char *s, char **words, int max)
 	return n;
 }
 
-/* ---- the cache ---- */
-
-static int open_cache_dir(const struct where *w, char *dir, size_t len)
-{
-	const char *e = getenv("GEN_CACHE_DIR");
-	struct stat st;
-
-	snprintf(dir, len, "%s", e && e[0] ? e : CUSTOM_CACHE_DEFAULT);
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return fail(w, -errno, "cannot create cache directory '%s': %s", dir, strerror(errno));
-	if (stat(dir, &st))
-		return fail(w, -errno, "cannot stat cache directory '%s': %s", dir, strerror(errno));
-	/* A planted object would run as gend just like a planted source. */
-	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		return fail(w, -EPERM, "cache directory '%s' must be a directory owned by uid %u and "
-			    "writable by no one else (set GEN_CACHE_DIR)", dir, (unsigned)geteuid());
-	return 0;
-}
-
-static bool cached_object_ok(const char *so)
-{
-	struct stat st;
-
-	return !stat(so, &st) && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	       !(st.st_mode & (S_IWGRP | S_IWOTH)) && st.st_size > 0;
-}
-
 /* ---- build ---- */
 
 struct custom_opts {
@@ -518,7 +471,8 @@ static int compile(const struct where *w, const struct custom_opts *o, const cha
 		return fail(w, -EINVAL, "GEN_CC is empty");
 	snprintf(incopt, sizeof(incopt), "-I%s", inc);
 	snprintf(defopt, sizeof(defopt), "-DGEN_NF_DECLARED_SIZE=%u", o->state_size);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", so, (long)getpid());
+	if (rtcache_tmp_path(so, tmp, sizeof(tmp)))
+		return fail(w, -ENAMETOOLONG, "cache path '%s' is too long", so);
 	const char *flags[] = { "-std=gnu11", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
 				/* NVRTC refuses these too: fail here, not at dlopen. */
 				"-Werror=implicit-function-declaration",
@@ -564,11 +518,11 @@ static int compile(const struct where *w, const struct custom_opts *o, const cha
 		r = fail(w, -ESTALE, "source '%s' changed while it was compiled", real);
 		goto out;
 	}
-	if (chmod(tmp, 0500) || rename(tmp, so)) {
-		r = fail(w, -errno, "cannot store '%s': %s", so, strerror(errno));
+	r = rtcache_commit(tmp, so, 0500);
+	if (r) {
+		r = fail(w, r, "cannot store '%s': %s", so, strerror(-r));
 		goto out;
 	}
-	r = 0;
 out:
 	if (r)
 		unlink(tmp);
@@ -605,13 +559,13 @@ static int load(const struct where *w, const char *real, const char *so, void **
 
 static int custom_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, char *err, size_t errlen)
 {
-	char path[PATH_MAX], real[PATH_MAX], cache[PATH_MAX], so[PATH_MAX + 80], hex[65], hpath[PATH_MAX + 16];
+	char path[PATH_MAX], real[PATH_MAX], cache[PATH_MAX], so[PATH_MAX + 80], hex[RTCACHE_KEY_LEN];
+	char hpath[PATH_MAX + 16], why[PATH_MAX + 128];
 	char *src = NULL, *h_author = NULL, *h_abi = NULL;
 	size_t src_len = 0, ha_len = 0, hb_len = 0;
 	struct custom_opts o;
 	struct where w = { .cfg = cfg, .err = err, .errlen = errlen };
 	const char *cc, *inc;
-	uint8_t key[32];
 	void *fn = NULL;
 	uint32_t st_sizeof = 0;
 	int r;
@@ -649,26 +603,37 @@ static int custom_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, cha
 	cc = getenv("GEN_CC");
 	if (!cc || !cc[0])
 		cc = "cc";
-	r = open_cache_dir(&w, cache, sizeof(cache));
-	if (r)
+	r = rtcache_dir(cache, sizeof(cache), why, sizeof(why));
+	if (r) {
+		fail(&w, r, "%s", why);
 		goto out;
+	}
 	{
+		static const char flags_id[] = "-std=gnu11 -O2 -fPIC -shared -fvisibility=hidden -Werror=implicit-function-declaration";
+		struct rtcache_key k;
 		char size_str[16];
-		static const char flags_id[] = "v2 -std=gnu11 -O2 -fPIC -shared -fvisibility=hidden -Werror=implicit-function-declaration";
 
 		snprintf(size_str, sizeof(size_str), "%u", o.state_size);
-		const void *parts[] = { flags_id, cc, size_str, h_author, h_abi, src };
-		const size_t lens[] = { sizeof(flags_id), strlen(cc), strlen(size_str), ha_len, hb_len, src_len };
-		r = sha256_parts(parts, lens, 6, key);
+		r = rtcache_key_init(&k, "gen-custom-nf-v3");
+		if (!r) {
+			rtcache_key_add_str(&k, "flags", flags_id);
+			rtcache_key_add_str(&k, "cc", cc);
+			rtcache_key_add_str(&k, "state_size", size_str);
+			rtcache_key_add(&k, "gen_nf.h", h_author, ha_len);
+			rtcache_key_add(&k, "nf.h", h_abi, hb_len);
+			rtcache_key_add(&k, "source", src, src_len);
+			r = rtcache_key_end(&k, hex);
+		}
 		if (r) {
 			fail(&w, r, "SHA-256 failed");
 			goto out;
 		}
 	}
-	for (int i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", key[i]);
-	snprintf(so, sizeof(so), "%s/%s.so", cache, hex);
-	if (!cached_object_ok(so)) {
+	if (rtcache_path(cache, hex, "so", so, sizeof(so))) {
+		r = fail(&w, -ENAMETOOLONG, "cache directory '%s': name too long", cache);
+		goto out;
+	}
+	if (!rtcache_entry_ok(so)) {
 		unlink(so);
 		r = compile(&w, &o, cc, inc, real, so, src, src_len);
 		if (r)

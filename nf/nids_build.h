@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Host side of the nids NF: Snort rule parser and automaton compiler.
+ * Host side of the nids NF: Snort rule parser (nids_rules.c) and the state blob
+ * compiler (nids_build.c, with the automaton of nids_ac.h).
  * The daemon uses it through nf_ops_nids; tests also use the parsed rule set
  * directly (to drive an independent reference matcher).
  */
@@ -70,6 +71,8 @@ int nids_rule_parse(const char *text, struct nids_src_rule *r, char *why, size_t
 		    struct nids_ruleset *rs_for_counts);
 void nids_src_rule_free(struct nids_src_rule *r);
 void nids_ruleset_free(struct nids_ruleset *rs);
+/* "title: name=n, ..." most frequent first (sorts l); nothing when l is empty. */
+void nids_counts_print(FILE *f, const char *title, struct nids_count_list *l);
 /* Compile rs into a state blob (freed with free()). */
 int nids_compile(const struct nids_ruleset *rs, uint32_t action, struct nf_hdr **ret_state, char *err,
 		 size_t errlen);

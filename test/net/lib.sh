@@ -129,6 +129,27 @@ cfg_begin() {
 	EOF2
 }
 
+# The NFs most tests chain, by name: ttl (ttl_dec), to_r0 and to_r1 (l2_rewrite
+# to the receivers' MACs). cfg_nfs ttl to_r0 appends those [nf] sections.
+cfg_nfs() {
+	local nf
+	for nf in "$@"; do
+		case $nf in
+		ttl) printf '\n[nf ttl]\ntype = ttl_dec\n' ;;
+		to_r0) printf '\n[nf to_r0]\ntype = l2_rewrite\ndst_mac = %s\n' "$MAC_R0" ;;
+		to_r1) printf '\n[nf to_r1]\ntype = l2_rewrite\ndst_mac = %s\n' "$MAC_R1" ;;
+		*) echo "cfg_nfs: no NF '$nf'" >&2; return 1 ;;
+		esac
+	done >>"$WORK/chains.ini"
+}
+
+# cfg_chain NAME ID MATCH NFS OUTPUT: append a [chain] section (NFS may be empty).
+cfg_chain() {
+	printf '\n[chain %s]\nid = %s\nmatch = %s\n' "$1" "$2" "$3" >>"$WORK/chains.ini"
+	[ -z "$4" ] || printf 'nfs = %s\n' "$4" >>"$WORK/chains.ini"
+	printf 'output = %s\n' "$5" >>"$WORK/chains.ini"
+}
+
 # One chain with no NFs, UDP from any port to port 2: the benchmarks' path.
 cfg_empty_chain() {
 	printf '\n[chain empty]\nid = 1\nmatch = proto udp\noutput = 2\n' >>"$WORK/chains.ini"

@@ -6,17 +6,8 @@
 net_require
 net_setup
 GEN_BACKEND=auto cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[chain one]
-id = 1
-match = proto udp
-nfs = to_r0
-output = 2
-EOF
+cfg_nfs to_r0
+cfg_chain one 1 "proto udp" "to_r0" 2
 gend_start
 ctl status >"$WORK/status.txt"
 if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then

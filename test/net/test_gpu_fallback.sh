@@ -10,20 +10,8 @@
 net_require
 net_setup
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[nf ttl]
-type = ttl_dec
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[chain one]
-id = 1
-match = proto udp
-nfs = ttl to_r0
-output = 2
-EOF
+cfg_nfs ttl to_r0
+cfg_chain one 1 "proto udp" "ttl to_r0" 2
 GEN_GPU_FAULT_INJECT=20 gend_start
 ctl status | grep -q "^backend: *gpu" || skip "gend did not get a GPU: $(ctl status | head -1)"
 N=20000

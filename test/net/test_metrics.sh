@@ -81,7 +81,8 @@ def one(fam, **labels):
     return s[0].value
 assert one("gen_chain_packets", chain="web", queue="0", direction="in") == n
 assert one("gen_chain_packets", chain="web", queue="0", direction="out") == n
-assert one("gen_chain_dropped_packets", chain="web", queue="0") == 0
+for reason in ("ring_full", "verdict", "tx_full"):
+    assert one("gen_chain_dropped_packets", chain="web", queue="0", reason=reason) == 0
 assert one("gen_chain_drops", chain="web", reason="nf_verdict") == 0
 assert one("gen_chain_xdp_matched_packets", chain="web") == n
 b = one("gen_chain_batches", chain="web")

@@ -9,20 +9,8 @@ export NET_QUEUES=2
 net_require
 net_setup
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[nf ttl]
-type = ttl_dec
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[chain one]
-id = 1
-match = proto udp
-nfs = ttl to_r0
-output = 2
-EOF
+cfg_nfs ttl to_r0
+cfg_chain one 1 "proto udp" "ttl to_r0" 2
 gend_start
 N=30000
 recv_start r r0 --idle 2 --dump "$WORK/r.dump"

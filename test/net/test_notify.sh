@@ -9,17 +9,8 @@
 net_require
 net_setup
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[chain one]
-id = 1
-match = proto udp
-nfs = to_r0
-output = 2
-EOF
+cfg_nfs to_r0
+cfg_chain one 1 "proto udp" "to_r0" 2
 NS=$WORK/notify.sock
 # The listener records each datagram with whether gin had an XDP program at that moment.
 python3 - "$NS" "$WORK/notify.log" "$NS_GEN" <<'PY' &

@@ -10,27 +10,9 @@
 net_require
 net_setup
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[nf to_r1]
-type = l2_rewrite
-dst_mac = $MAC_R1
-
-[chain a]
-id = 1
-match = proto udp dport 5001
-nfs = to_r0
-output = 2
-
-[chain b]
-id = 2
-match = proto udp dport 5002
-nfs = to_r1
-output = 3
-EOF
+cfg_nfs to_r0 to_r1
+cfg_chain a 1 "proto udp dport 5001" "to_r0" 2
+cfg_chain b 2 "proto udp dport 5002" "to_r1" 3
 gend_start
 st() { ctl --json status >"$WORK/st.json" && json_get "$WORK/st.json" "$1"; }
 

@@ -9,24 +9,8 @@ net_setup
 
 base_cfg() {
 	cfg_begin
-	cat >>"$WORK/chains.ini" <<EOF
-[nf ttl]
-type = ttl_dec
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[nf to_r1]
-type = l2_rewrite
-dst_mac = $MAC_R1
-
-[chain steady]
-id = 1
-match = proto udp dport 5001
-nfs = ttl to_r0
-output = 2
-EOF
+	cfg_nfs ttl to_r0 to_r1
+	cfg_chain steady 1 "proto udp dport 5001" "ttl to_r0" 2
 }
 base_cfg
 gend_start

@@ -12,24 +12,8 @@ SECS=${SOAK_SECONDS:-30} PERIOD=${SOAK_RELOAD_S:-10}
 net_require
 net_setup
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF
-[nf ttl]
-type = ttl_dec
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[nf to_r1]
-type = l2_rewrite
-dst_mac = $MAC_R1
-
-[chain steady]
-id = 1
-match = proto udp dport 5001
-nfs = ttl to_r0
-output = 2
-EOF
+cfg_nfs ttl to_r0 to_r1
+cfg_chain steady 1 "proto udp dport 5001" "ttl to_r0" 2
 cp "$WORK/chains.ini" "$WORK/a.ini"
 cp "$WORK/chains.ini" "$WORK/b.ini"
 printf '\n[chain added]\nid = 2\nmatch = proto udp dport 5002\nnfs = ttl to_r1\noutput = 3\n' >>"$WORK/b.ini"

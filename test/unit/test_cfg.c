@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "cfg.h"
 #include "../nf/l2_rewrite.h"
+#include "testlib.h"
 
 static char dir[64];
 
@@ -476,7 +477,10 @@ Test(cfg, shipped_example_loads_and_builds)
 {
 	char err[2048];
 	struct cfg *c = NULL;
-	int r = cfg_load(GEN_SOURCE_DIR "/etc/gen/chains.ini", &c, err, sizeof(err));
+	char path[4096];
+
+	cr_assert_eq(tl_source_path("etc/gen/chains.ini", path, sizeof(path)), 0, "%s: not found", path);
+	int r = cfg_load(path, &c, err, sizeof(err));
 
 	cr_assert_eq(r, 0, "%s", err);
 	cr_assert_eq(cfg_build_nfs(c, NULL, err, sizeof(err)), 0, "%s", err);

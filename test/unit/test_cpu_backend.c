@@ -18,19 +18,16 @@
 #include "nf/agent.h"
 #include "nf/registry.h"
 #include "test/bench/pktgen.h"
+#include "testlib.h"
 
-#define RULES GEN_SHARED_DATA "/snort-community/community.rules"
 #define NPKT 3000 /* several chunks of the backend, the last one partial */
 
 static struct nf_hdr *build_nf(const char *type, const struct nf_kv *kv, int nkv)
 {
-	const struct nf_ops *ops = nf_ops_find(type);
-	struct nf_cfg cfg = { .name = type, .file = "test.ini", .line = 1, .kv = kv, .nkv = nkv, .base_dir = "/tmp" };
-	struct nf_hdr *h = NULL;
 	char err[512] = "";
+	struct nf_hdr *h = tl_nf_build(type, kv, nkv, "/tmp", err, sizeof(err));
 
-	cr_assert_not_null(ops, "%s is registered", type);
-	cr_assert_eq(ops->build(&cfg, &h, err, sizeof(err)), 0, "%s: %s", type, err);
+	cr_assert_not_null(h, "%s: %s", type, err);
 	return h;
 }
 
@@ -38,19 +35,14 @@ static struct nf_hdr *build_nf(const char *type, const struct nf_kv *kv, int nkv
 static void paper_chain(struct chain_prog *p, const char *action)
 {
 	char routes[] = "/tmp/gen-test-cpu-routes-XXXXXX";
-	/* The rule set lives outside the project: skip without it, except in CI, where it is laid out. */
-	if (access(RULES, R_OK)) {
-		if (getenv("CI"))
-			cr_assert_fail("%s is missing", RULES);
-		cr_skip_test("Snort community rules not found at %s", RULES);
-	}
+	const char *rules = tl_require_community_rules();
 	int fd = mkstemp(routes);
 	cr_assert_geq(fd, 0);
 	FILE *f = fdopen(fd, "w");
 	fprintf(f, "10.0.0.0/8 02:00:00:00:00:01\n192.168.0.0/16 02:00:00:00:00:03\n172.16.0.0/12 02:00:00:00:00:04\n");
 	fclose(f);
 	struct nf_kv rt[] = { { "routes", routes, 2 } };
-	struct nf_kv ids[] = { { "rules", RULES, 2 }, { "action", action, 3 } };
+	struct nf_kv ids[] = { { "rules", rules, 2 }, { "action", action, 3 } };
 	struct nf_kv esp[] = { { "direction", "encrypt", 2 },
 			       { "spi", "0x1001", 3 },
 			       { "enc_key", "000102030405060708090a0b0c0d0e0f", 4 },

@@ -12,31 +12,17 @@
 #include "aes.h"
 #include "sha1.h"
 #include "esp_host.h"
+#include "testlib.h"
 
 static void unhex(const char *s, uint8_t *out, size_t n)
 {
-	cr_assert_eq(strlen(s), 2 * n, "vector length");
-	for (size_t i = 0; i < n; i++) {
-		unsigned int x;
-		cr_assert_eq(sscanf(s + 2 * i, "%2x", &x), 1);
-		out[i] = (uint8_t)x;
-	}
+	cr_assert_eq(tl_unhex(s, out, n), 0, "not %zu bytes of hex: '%s'", n, s);
 }
 
 /* Deterministic generator so failures reproduce. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-static void rnd_bytes(uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(rnd() >> 24);
-}
+static uint64_t rnd(void) { return tl_rnd(&rng_state); }
+static void rnd_bytes(uint8_t *b, size_t n) { tl_rnd_bytes(&rng_state, b, n); }
 
 static struct aes_tables tables;
 static void init_tables(void) { aes_tables_init(&tables); }

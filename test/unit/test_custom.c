@@ -22,6 +22,7 @@
 #include "custom.h"
 #include "gen_nf.h"
 #include "cfg.h"
+#include "testlib.h"
 
 #define INI "/etc/gen/chains.ini"
 
@@ -39,7 +40,9 @@ static void setup(void)
 	snprintf(p, sizeof(p), "%s/cache", dir);
 	setenv("GEN_CACHE_DIR", p, 1);
 	unsetenv("GEN_CC");
+	/* gen_nf.h from the source tree, wherever this build sits (testlib.h). */
 	unsetenv("GEN_NF_INCLUDE");
+	cr_assert_eq(tl_nf_include_from_source(), 0, "no source tree found: set GEN_SOURCE_DIR");
 }
 
 static void teardown(void)
@@ -75,7 +78,10 @@ static void example(const char *name)
 {
 	char from[PATH_MAX], to[PATH_MAX], cmd[3 * PATH_MAX + 64];
 
-	snprintf(from, sizeof(from), GEN_SOURCE_DIR "/etc/gen/nf/%s", name);
+	char rel[128];
+
+	snprintf(rel, sizeof(rel), "etc/gen/nf/%s", name);
+	cr_assert_eq(tl_source_path(rel, from, sizeof(from)), 0, "%s: not found", from);
 	snprintf(to, sizeof(to), "%s/%s", srcdir, name);
 	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 0644 '%s'", from, to, to);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
@@ -140,18 +146,6 @@ static struct nf_custom *build_ok(const char *const *kvs)
 
 /* ---- packets ---- */
 
-/* RFC 1071 from scratch over the header: the oracle for every checksum. */
-static uint16_t ip_csum(const uint8_t *ip, unsigned len)
-{
-	uint32_t s = 0;
-
-	for (unsigned i = 0; i < len; i += 2)
-		s += (uint32_t)(ip[i] << 8 | ip[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)~s;
-}
-
 /* Ethernet [+ 802.1Q] + IPv4 (ihl words) + 8 bytes of UDP-ish payload at buf+off; returns the length. */
 static uint32_t mk_ipv4(uint8_t *buf, uint32_t off, bool vlan, unsigned ihl, uint8_t tos, uint8_t ttl)
 {
@@ -174,7 +168,7 @@ static uint32_t mk_ipv4(uint8_t *buf, uint32_t off, bool vlan, unsigned ihl, uin
 	ip[8] = ttl;
 	ip[9] = 17;
 	ip[10] = ip[11] = 0;
-	uint16_t c = ip_csum(ip, ihl * 4);
+	uint16_t c = tl_csum(ip, ihl * 4);
 	ip[10] = (uint8_t)(c >> 8);
 	ip[11] = (uint8_t)c;
 	return len;
@@ -272,7 +266,7 @@ Test(custom, dscp_marker_rewrites_tos_and_checksum)
 			if (k != 8 && k != 10 && k != 11)
 				ip[k] = (uint8_t)rand();
 		ip[10] = ip[11] = 0;
-		uint16_t c0 = ip_csum(ip, ihl * 4);
+		uint16_t c0 = tl_csum(ip, ihl * 4);
 		ip[10] = (uint8_t)(c0 >> 8);
 		ip[11] = (uint8_t)c0;
 
@@ -280,14 +274,14 @@ Test(custom, dscp_marker_rewrites_tos_and_checksum)
 		uint8_t *rip = ref + (ip - buf);
 		rip[1] = (uint8_t)(46 << 2 | (tos & 3));
 		rip[10] = rip[11] = 0;
-		uint16_t c1 = ip_csum(rip, ihl * 4);
+		uint16_t c1 = tl_csum(rip, ihl * 4);
 		rip[10] = (uint8_t)(c1 >> 8);
 		rip[11] = (uint8_t)c1;
 
 		struct nf_pkt p = pkt(buf, off, len, sizeof(buf));
 		cr_assert_eq(run_chain(c, &p), NF_PASS);
 		cr_assert_eq(memcmp(ref, buf, sizeof(buf)), 0, "packet %d (tos %#x ihl %u vlan %d) differs", i, tos, ihl, vlan);
-		cr_assert_eq(ip_csum(ip, ihl * 4), 0, "header no longer sums to 0xffff");
+		cr_assert_eq(tl_csum(ip, ihl * 4), 0, "header no longer sums to 0xffff");
 		if (tos >> 2 == 46)
 			unchanged++;
 		else

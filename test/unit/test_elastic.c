@@ -22,6 +22,7 @@
 #include "../../nf/flowmon.h"
 #include "../../nf/ipsec_esp.h"
 #include "../../nf/registry.h"
+#include "testlib.h"
 
 #define NFRAMES 4096u
 #define PKT_OFF 256u
@@ -232,7 +233,7 @@ static void rig_start(struct rig *r, int nq, bool hybrid, uint32_t max_wait_us, 
 		{ "tunnel_src", "192.0.2.1", 6 }, { "tunnel_dst", "192.0.2.2", 7 },
 	};
 	static const struct nf_kv fm_kv[] = { { "flows", "1024", 2 } };
-	struct chain_prog prog = { .n = 2, .mini_batch = 256 };
+	struct chain_prog prog = { .n = 2, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	char err[256];
 
 	memset(r, 0, sizeof(*r));

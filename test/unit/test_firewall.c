@@ -12,16 +12,11 @@
 #include <unistd.h>
 #include "agent.h"
 #include "registry.h"
+#include "testlib.h"
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rnd(void) { return tl_rnd(&rng_state); }
 
 /* The test's own view of a rule: -1 means any. */
 struct t_rule {
@@ -381,7 +376,10 @@ Test(firewall, shipped_example_parses)
 	struct nf_hdr *h = NULL;
 	char err[512];
 
-	cr_assert_eq(nf_fw_load(GEN_SOURCE_DIR "/etc/gen/firewall.example", FW_DENY, &h, err, sizeof(err)), 0, "%s", err);
+	char path[4096];
+
+	cr_assert_eq(tl_source_path("etc/gen/firewall.example", path, sizeof(path)), 0, "%s: not found", path);
+	cr_assert_eq(nf_fw_load(path, FW_DENY, &h, err, sizeof(err)), 0, "%s", err);
 	cr_expect_gt(((struct nf_firewall *)h)->nrules, 0);
 	free(h);
 }

@@ -28,6 +28,7 @@
 #include "nf/agent.h"
 #include "nf/registry.h"
 #include "test/bench/pktgen.h"
+#include "testlib.h"
 
 #define NSIZES 4
 static const int sizes[NSIZES] = { 64, 1500, PKTGEN_RANDOM, PKTGEN_IMIX };
@@ -78,29 +79,18 @@ static const char *tmp_file(const char *text)
 /* Build an NF from "key", "value", ... NULL; NULL when the NF is not built in. */
 static struct nf_hdr *nf_make(const char *type, const char *const *kv)
 {
-	const struct nf_ops *ops = nf_ops_find(type);
-	struct nf_kv kvs[16];
-	struct nf_cfg cfg = { .name = type, .file = "parity.ini", .line = 1, .kv = kvs, .base_dir = "/" };
-	struct nf_hdr *h = NULL;
 	char err[512] = "";
+	struct nf_hdr *h = tl_nf_make(type, kv, err, sizeof(err));
 
-	if (!ops)
-		return NULL;
-	for (int i = 0; kv && kv[2 * i]; i++) {
-		kvs[i] = (struct nf_kv){ kv[2 * i], kv[2 * i + 1], 2 + i };
-		cfg.nkv = i + 1;
-	}
-	int r = ops->build(&cfg, &h, err, sizeof(err));
-	cr_assert_eq(r, 0, "building %s: %s", type, err);
+	cr_assert(h, "building %s: %s", type, err);
 	return h;
 }
 
 static struct nf_hdr *blob_dup(const struct nf_hdr *h)
 {
-	struct nf_hdr *c = aligned_alloc(64, (h->size + 63) & ~63u);
+	struct nf_hdr *c = tl_blob_dup(h);
 
 	cr_assert(c);
-	memcpy(c, h, h->size);
 	return c;
 }
 
@@ -162,7 +152,7 @@ static void prog_of(struct chain_prog *p, const struct chain_def *d, struct nf_h
 {
 	memset(p, 0, sizeof(*p));
 	p->n = d->n;
-	p->mini_batch = 256;
+	p->mini_batch = GEN_MINI_BATCH_DEFAULT;
 	/* GEN_PARITY_GPU=N runs the parity cases on device N (multi-GPU machines). */
 	p->gpu = getenv("GEN_PARITY_GPU") ? atoi(getenv("GEN_PARITY_GPU")) : 0;
 	for (uint32_t i = 0; i < d->n; i++) {
@@ -352,10 +342,7 @@ Test(gpu_parity, nids_small_drop, .timeout = 600)
 Test(gpu_parity, nids_community, .timeout = 900)
 {
 	/* GEN_SHARED_DATA in the environment wins: the data may sit elsewhere where the GPU is. */
-	static char rules[512];
-	const char *dir = getenv("GEN_SHARED_DATA") ? getenv("GEN_SHARED_DATA") : GEN_SHARED_DATA;
-	snprintf(rules, sizeof(rules), "%s/snort-community/community.rules", dir);
-	const char *kv[] = { "rules", rules, "action", "alert", NULL };
+	const char *kv[] = { "rules", tl_require_community_rules(), "action", "alert", NULL };
 	parity_one("nids", kv);
 }
 
@@ -448,7 +435,7 @@ Test(gpu_backend, overlap_in_order)
 	st = l2_blob();
 	umem = umem_new(usize);
 	batches_fill(&g, umem, d[0], NB, N, PKTGEN_IMIX);
-	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	static const char *const mems[] = { "gather", "staged", "mapped" };
 	for (int m = 0; m < 3; m++) {
 		setenv("GEN_GPU_MEM", mems[m], 1);
@@ -689,7 +676,7 @@ Test(gpu_backend, shared_state_refcount)
 
 	gpu_require();
 	struct nf_hdr *st = l2_blob();
-	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = 256 };
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
 	struct backend_chain *a = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	struct backend_chain *b = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);

@@ -15,6 +15,7 @@
 #include "registry.h"
 #include "ipsec_esp.h"
 #include "backend.h"
+#include "testlib.h"
 
 #define ENC_KEY_HEX "2b7e151628aed2a6abf7158809cf4f3c"
 #define AUTH_KEY_HEX "0123456789abcdef0123456789abcdef01234567"
@@ -27,26 +28,12 @@ static uint8_t enc_key[16], auth_key[20];
 
 static void unhex(const char *s, uint8_t *out, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned int x;
-		sscanf(s + 2 * i, "%2x", &x);
-		out[i] = (uint8_t)x;
-	}
+	cr_assert_eq(tl_unhex(s, out, n), 0, "not %zu bytes of hex: '%s'", n, s);
 }
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
-static void rnd_bytes(uint8_t *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		b[i] = (uint8_t)(rnd() >> 29);
-}
+static uint64_t rnd(void) { return tl_rnd(&rng_state); }
+static void rnd_bytes(uint8_t *b, size_t n) { tl_rnd_bytes(&rng_state, b, n); }
 
 static void setup(void)
 {
@@ -192,15 +179,6 @@ struct esp_view {
 	uint8_t iv[16];
 };
 
-static uint16_t csum_fold(const uint8_t *p, uint32_t n)
-{
-	uint32_t s = 0;
-	for (uint32_t i = 0; i < n; i += 2)
-		s += (uint32_t)(p[i] << 8 | p[i + 1]);
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 /*
  * Independent check of one encrypted frame with OpenSSL: outer header fields,
@@ -219,7 +197,7 @@ static void verify_esp(const uint8_t *orig, uint32_t olen, uint32_t l2, const ui
 	cr_assert_eq(nf_get16(ip + 6), (oip[6] & 0x40) ? 0x4000 : 0, "DF copied, no fragment bits");
 	cr_assert_eq(ip[8], 64);
 	cr_assert_eq(ip[9], 50);
-	cr_assert_eq(csum_fold(ip, 20), 0xffff, "outer IPv4 checksum");
+	cr_assert_eq(tl_csum_fold(ip, 20), 0xffff, "outer IPv4 checksum");
 	cr_assert_eq(nf_get32(ip + 12), TUN_SRC);
 	cr_assert_eq(nf_get32(ip + 16), TUN_DST);
 
@@ -279,7 +257,7 @@ static uint32_t oracle_encap(const uint8_t *orig, uint32_t olen, uint32_t l2, ui
 	ip[9] = 50;
 	nf_put32(ip + 12, TUN_DST);
 	nf_put32(ip + 16, TUN_SRC);
-	nf_put16(ip + 10, (uint16_t)~csum_fold(ip, 20));
+	nf_put16(ip + 10, (uint16_t)~tl_csum_fold(ip, 20));
 	uint8_t *esp = ip + 20;
 	nf_put32(esp, spi);
 	nf_put32(esp + 4, seq);
@@ -1147,9 +1125,9 @@ Test(ipsec, cpu_backend_chain_encrypt_then_decrypt)
 	struct nf_ipsec_esp *enc = make_sa("encrypt", NULL, NULL), *dec = make_sa("decrypt", NULL, NULL);
 	uint8_t *umem = calloc(n, fs), *orig = calloc(n, fs);
 	struct gen_desc *d = calloc(n, sizeof(*d));
-	struct chain_prog one = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr }, .mini_batch = 256 };
+	struct chain_prog one = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &enc->hdr }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
 	struct chain_prog two = { .n = 2, .type = { NF_T_IPSEC_ESP, NF_T_IPSEC_ESP }, .state = { &enc->hdr, &dec->hdr },
-				  .mini_batch = 256 };
+				  .mini_batch = GEN_MINI_BATCH_DEFAULT };
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t len = 34 + (uint32_t)(rnd() % 1400);

@@ -5,6 +5,7 @@
  * backtracking, headers checked from the test's own knowledge of each frame.
  */
 #include <criterion/criterion.h>
+#include "testlib.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +14,9 @@
 #include "nids_build.h"
 #include "registry.h"
 
-#define COMMUNITY GEN_SHARED_DATA "/snort-community/community.rules"
+/* The Snort community rules (shared data): testlib.h finds them; tests skip without them, except in CI. */
+#define COMMUNITY tl_community_rules(NULL)
 
-/* The rule set lives outside the project (shared data). Without it the tests skip,
- * except in CI, where it is always laid out beside the clone. */
-static void require_community(void)
-{
-	if (access(COMMUNITY, R_OK) == 0)
-		return;
-	if (getenv("CI"))
-		cr_assert_fail("%s is missing", COMMUNITY);
-	cr_skip_test("Snort community rules not found at %s", COMMUNITY);
-}
 
 /* ---- frames ------------------------------------------------------------------- */
 
@@ -50,14 +42,8 @@ struct frame {
 	int has_l4;
 };
 
-static uint32_t rnd_state = 0x2545f491;
-static uint32_t rnd(void)
-{
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 17;
-	rnd_state ^= rnd_state << 5;
-	return rnd_state;
-}
+static uint64_t rnd_state = 0x2545f491;
+static uint32_t rnd(void) { return (uint32_t)(tl_rnd(&rnd_state) >> 32); }
 
 static void mk_frame(struct frame *f, const struct pk *k)
 {
@@ -429,7 +415,7 @@ static void load_community(void)
 {
 	char err[512];
 
-	require_community();
+	tl_require_community_rules();
 	cr_assert_eq(nids_ruleset_load(COMMUNITY, &community, err, sizeof(err)), 0, "%s", err);
 	cr_assert_gt(community.n, 3000);
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Loading the Snort community rules: counts checked against the file itself. */
 #include <criterion/criterion.h>
+#include "testlib.h"
 #include <unistd.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -9,18 +10,9 @@
 #include "nids_build.h"
 #include "registry.h"
 
-#define COMMUNITY GEN_SHARED_DATA "/snort-community/community.rules"
+/* The Snort community rules (shared data): testlib.h finds them; tests skip without them, except in CI. */
+#define COMMUNITY tl_community_rules(NULL)
 
-/* The rule set lives outside the project (shared data). Without it the tests skip,
- * except in CI, where it is always laid out beside the clone. */
-static void require_community(void)
-{
-	if (access(COMMUNITY, R_OK) == 0)
-		return;
-	if (getenv("CI"))
-		cr_assert_fail("%s is missing", COMMUNITY);
-	cr_skip_test("Snort community rules not found at %s", COMMUNITY);
-}
 
 struct file_counts {
 	uint32_t rules, commented, without_content, noalert;
@@ -70,7 +62,7 @@ Test(nids_community, load_counts)
 	struct nids_ruleset rs;
 	char err[512];
 
-	require_community();
+	tl_require_community_rules();
 	fc = count_file();
 
 	cr_assert_eq(nids_ruleset_load(COMMUNITY, &rs, err, sizeof(err)), 0, "%s", err);
@@ -91,13 +83,17 @@ Test(nids_community, build_and_report)
 {
 	const struct nf_ops *ops = nf_ops_find("nids");
 	cr_assert_not_null(ops);
+	/* A path relative to chains.ini's directory, as an operator writes it. */
+	char base[4096];
+	snprintf(base, sizeof(base), "%s", COMMUNITY);
+	*strstr(base, "/snort-community/community.rules") = '\0';
 	struct nf_kv kv[] = { { "rules", "snort-community/community.rules", 7 } };
 	struct nf_cfg cfg = { .name = "ids", .file = "chains.ini", .line = 6, .kv = kv, .nkv = 1,
-			      .base_dir = GEN_SHARED_DATA };
+			      .base_dir = base };
 	struct nf_hdr *h = NULL;
 	char err[512] = "";
 
-	require_community();
+	tl_require_community_rules();
 
 	cr_assert_eq(ops->build(&cfg, &h, err, sizeof(err)), 0, "%s", err);
 	const struct nids_load_summary *s = nids_summary(h);

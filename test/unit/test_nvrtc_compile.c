@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "testlib.h"
 
 /* The few NVRTC entry points used, declared here so the test needs no CUDA headers. */
 typedef int (*nvrtc_create_fn)(void **prog, const char *src, const char *name, int nheaders,
@@ -69,7 +70,8 @@ Test(nvrtc, agent_and_every_nf_compile)
 	cr_assert(create && compile && log_size && get_log && destroy && err_str,
 		  "libnvrtc lacks an expected symbol");
 
-	const char *inc = "-I" GEN_SOURCE_DIR "/nf";
+	char inc[4096 + 2] = "-I";
+	cr_assert_eq(tl_source_path("nf", inc + 2, sizeof(inc) - 2), 0, "%s: not found", inc + 2);
 	const char *opts[] = { inc, "--std=c++17", "-default-device" };
 	void *prog = NULL;
 	int rc = create(&prog, kernel_src, "agent_probe.cu", 0, NULL, NULL);

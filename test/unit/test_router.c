@@ -12,17 +12,11 @@
 #include <unistd.h>
 #include "agent.h"
 #include "registry.h"
+#include "testlib.h"
 
 static uint64_t rng_state;
 
-static uint64_t rnd(void)
-{
-	/* xorshift64*: reproducible from the seed printed on failure. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rnd(void) { return tl_rnd(&rng_state); }
 
 static uint32_t mask_of(uint32_t len)
 {

@@ -24,6 +24,7 @@
 #include "nf/agent.h"
 #include "nf/registry.h"
 #include "test/bench/pktgen.h"
+#include "testlib.h"
 #ifdef GEN_HAVE_CUDA
 #include "cuda/backend_gpu.h"
 #include "cuda/rtc.h"
@@ -44,6 +45,8 @@ static void fresh_cache(void)
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/gen_rtc_XXXXXX");
 	cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
 	setenv("GEN_CACHE_DIR", tmpdir, 1);
+	/* Custom NFs compile against the source tree's headers, wherever the build was copied. */
+	tl_nf_include_from_source();
 }
 
 static void cleanup(void)
@@ -98,28 +101,18 @@ static const char *write_file(const char *name, const char *text)
 
 static struct nf_hdr *nf_make(const char *type, const char *const *kv)
 {
-	const struct nf_ops *ops = nf_ops_find(type);
-	struct nf_kv kvs[16];
-	struct nf_cfg cfg = { .name = type, .file = "rtc.ini", .line = 1, .kv = kvs, .base_dir = "/" };
-	struct nf_hdr *h = NULL;
 	char err[2048] = "";
+	struct nf_hdr *h = tl_nf_make(type, kv, err, sizeof(err));
 
-	if (!ops)
-		return NULL;
-	for (int i = 0; kv && kv[2 * i]; i++) {
-		kvs[i] = (struct nf_kv){ kv[2 * i], kv[2 * i + 1], 2 + i };
-		cfg.nkv = i + 1;
-	}
-	cr_assert_eq(ops->build(&cfg, &h, err, sizeof(err)), 0, "building %s: %s", type, err);
+	cr_assert(h, "building %s: %s", type, err);
 	return h;
 }
 
 static struct nf_hdr *blob_dup(const struct nf_hdr *h)
 {
-	struct nf_hdr *c = aligned_alloc(64, (h->size + 63) & ~63u);
+	struct nf_hdr *c = tl_blob_dup(h);
 
 	cr_assert(c);
-	memcpy(c, h, h->size);
 	return c;
 }
 
@@ -172,17 +165,17 @@ static struct nf_hdr *make_custom(const char *name, const char *text, const char
 	return nf_make("custom", kv);
 }
 
-static char *slurp(const char *path)
+/* A file of the source tree (testlib.h says where that is). */
+static char *source_text(const char *rel)
 {
-	FILE *f = fopen(path, "r");
-	static char buf[16384];
-	size_t n;
+	static char *text;
+	char path[4096];
 
-	cr_assert(f, "%s: %s", path, strerror(errno));
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
+	cr_assert_eq(tl_source_path(rel, path, sizeof(path)), 0, "%s: not found", path);
+	free(text);
+	text = tl_slurp(path, NULL);
+	cr_assert(text, "%s: %s", path, strerror(errno));
+	return text;
 }
 
 /* ---- NVRTC only (no GPU) ---- */
@@ -250,6 +243,7 @@ Test(rtc, cache_hit_and_corruption, .fini = cleanup, .timeout = 300)
 
 	/* Flip one byte of the CUBIN in the cache file. */
 	snprintf(path, sizeof(path), "%s/%s.cubin", tmpdir, key90);
+	cr_assert_eq(chmod(path, 0600), 0, "%s: %s", path, strerror(errno)); /* entries are stored read-only */
 	int fd = open(path, O_RDWR);
 	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
 	uint8_t b;
@@ -315,8 +309,8 @@ Test(rtc, custom_example_compiles, .fini = cleanup, .timeout = 300)
 	struct rtc_cubin c;
 
 	nvrtc_require();
-	struct nf_hdr *h = make_custom("dscp_marker.c", slurp(GEN_SOURCE_DIR "/etc/gen/nf/dscp_marker.c"), "46");
-	struct nf_hdr *h2 = make_custom("ttl_guard.c", slurp(GEN_SOURCE_DIR "/etc/gen/nf/ttl_guard.c"), "3");
+	struct nf_hdr *h = make_custom("dscp_marker.c", source_text("etc/gen/nf/dscp_marker.c"), "46");
+	struct nf_hdr *h2 = make_custom("ttl_guard.c", source_text("etc/gen/nf/ttl_guard.c"), "3");
 	struct chain_prog p = { .n = 3, .type = { NF_T_CUSTOM, NF_T_TTL_DEC, NF_T_CUSTOM }, .state = { h, NULL, h2 } };
 	p.state[1] = nf_make("ttl_dec", NULL);
 	build_ok(&p, &c);
@@ -513,7 +507,7 @@ Test(rtc_gpu, custom_dscp_marker, .fini = cleanup, .timeout = 300)
 {
 	gpu_require();
 	struct nf_hdr *b[3] = { make_router(),
-				make_custom("dscp_marker.c", slurp(GEN_SOURCE_DIR "/etc/gen/nf/dscp_marker.c"), "46"),
+				make_custom("dscp_marker.c", source_text("etc/gen/nf/dscp_marker.c"), "46"),
 				make_firewall() };
 	parity(b, 3, false, false);
 	for (int i = 0; i < 3; i++)
@@ -664,7 +658,7 @@ Test(rtc_gpu, no_nvrtc, .fini = cleanup, .timeout = 120)
 	cr_assert_eq(gpu->submit(bc, r.d, NPKT), 0);
 	wait_one(bc, r.d, NPKT);
 	gpu->chain_destroy(bc);
-	struct nf_hdr *c = make_custom("dscp_marker.c", slurp(GEN_SOURCE_DIR "/etc/gen/nf/dscp_marker.c"), "46");
+	struct nf_hdr *c = make_custom("dscp_marker.c", source_text("etc/gen/nf/dscp_marker.c"), "46");
 	p.type[0] = NF_T_CUSTOM;
 	p.state[0] = c;
 	char err[2048] = "";
