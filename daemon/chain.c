@@ -35,6 +35,7 @@ struct inflight {
 	const struct backend_ops *be; /* what ran it: a fallback must not mix backends */
 	struct backend_chain *bc;
 	int64_t submitted_ns;
+	uint64_t now;                 /* the batch's time, for its NFs (a rerun keeps it) */
 };
 
 struct ctl_state {
@@ -255,9 +256,9 @@ static int submit_timed(struct ctl_state *s, struct inflight *f, uint32_t cnt)
 	int r;
 
 	if (f->be != &backend_cpu)
-		return f->be->submit(f->bc, f->descs, cnt);
+		return f->be->submit(f->bc, f->descs, cnt, f->now);
 	t0 = spin_now_ns();
-	r = f->be->submit(f->bc, f->descs, cnt);
+	r = f->be->submit(f->bc, f->descs, cnt, f->now);
 	add64(&s->me->busy_ns, spin_now_ns() - t0);
 	add64(&s->me->cpu_pkts, cnt);
 	return r;
@@ -281,7 +282,7 @@ static int run_guarded(struct ctl_state *s, struct inflight *f, bool cpu_only)
 	}
 	guard_arm(g);
 	if (cpu_only)
-		backend_cpu_run(&s->c->cur->prog, s->c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n);
+		backend_cpu_run(&s->c->cur->prog, s->c->workers[f->q].area, GEN_FRAME_SIZE, f->descs, f->n, f->now);
 	else
 		r = submit_timed(s, f, f->n);
 	guard_leave(g);
@@ -487,6 +488,7 @@ static uint32_t submit_some(struct ctl_state *s)
 		f->n = cnt;
 		f->q = q;
 		f->busy = true;
+		f->now = backend_batch_time();
 		if (LOAD(&c->failed)) {
 			drop_failed(s, f);
 			continue;

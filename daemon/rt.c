@@ -66,6 +66,7 @@ static void chain_prog_from_cfg(const struct cfg *cfg, const struct cfg_chain *c
 	}
 	prog->mini_batch = cfg->mini_batch;
 	prog->gpu = cc->gpu;
+	prog->chain_id = cc->id;
 }
 
 /*

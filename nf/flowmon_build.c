@@ -55,7 +55,7 @@ uint32_t nf_fm_top(const struct nf_flowmon *st, struct nf_flow_slot *out, uint32
 	if (!all)
 		return 0;
 	for (uint32_t i = 0; i < st->nslots; i++)
-		if (slots[i].key)
+		if (slots[i].key && slots[i].key != FM_TOMB)
 			all[n++] = slots[i];
 	qsort(all, n, sizeof(*all), fm_cmp);
 	if (n > max)

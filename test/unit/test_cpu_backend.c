@@ -19,6 +19,9 @@
 #include "nf/registry.h"
 #include "test/bench/pktgen.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 #define RULES GEN_SHARED_DATA "/snort-community/community.rules"
 #define NPKT 3000 /* several chunks of the backend, the last one partial */
 
@@ -143,7 +146,7 @@ static void batch_vs_one_by_one(const char *action, int mode)
 		traffic(ua, da, mode, 0x9e3779b97f4a7c15ull + (uint64_t)round);
 		memcpy(ub, ua, bytes);
 		memcpy(db, da, NPKT * sizeof(*da));
-		backend_cpu_run(&pa, ua, PKTGEN_FRAME, da, NPKT);
+		backend_cpu_run(&pa, ua, PKTGEN_FRAME, da, NPKT, GEN_TEST_NOW);
 		one_by_one(&pb, ub, db, NPKT);
 		for (uint32_t i = 0; i < NPKT; i++) {
 			cr_assert_eq(da[i].verdict, db[i].verdict, "%s round %d packet %u: verdict", action, round, i);
@@ -194,7 +197,7 @@ static void *worker_main(void *arg)
 
 	/* Batches of 500: the counters are flushed 6 times per thread. */
 	for (uint32_t b = 0; b < NPKT; b += 500)
-		backend_cpu_run(w->p, w->umem, PKTGEN_FRAME, w->d + b, 500);
+		backend_cpu_run(w->p, w->umem, PKTGEN_FRAME, w->d + b, 500, GEN_TEST_NOW);
 	return NULL;
 }
 
@@ -224,7 +227,7 @@ Test(cpu_backend, counters_exact_across_threads, .timeout = 120)
 	}
 	for (int t = 0; t < T; t++)
 		cr_assert_eq(pthread_create(&tid[t], NULL, worker_main, &w[t]), 0);
-	backend_cpu_run(&pb, u1, PKTGEN_FRAME, d1, NPKT);
+	backend_cpu_run(&pb, u1, PKTGEN_FRAME, d1, NPKT, GEN_TEST_NOW);
 	for (int t = 0; t < T; t++)
 		pthread_join(tid[t], NULL);
 	for (uint32_t i = 0; i < pa.n; i++) {

@@ -28,6 +28,9 @@
 #include "nf/registry.h"
 #include "test/bench/pktgen.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 #define NSIZES 4
 static const int sizes[NSIZES] = { 64, 1500, PKTGEN_RANDOM, PKTGEN_IMIX };
 static const uint32_t batches[] = { 1, 255, 256, 257, 10000 };
@@ -183,7 +186,7 @@ static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t um
 	cr_assert_eq(gpu->umem_attach(umem, umem_size, PKTGEN_FRAME), 0);
 	bc = gpu->chain_create(prog, umem, umem_size, PKTGEN_FRAME);
 	cr_assert(bc, "chain_create: %s", strerror(errno));
-	cr_assert_eq(gpu->submit(bc, descs, n), 0);
+	cr_assert_eq(gpu->submit(bc, descs, n, GEN_TEST_NOW), 0);
 	time_t t0 = time(NULL);
 	while ((r = gpu->complete(bc, &got, &got_n)) == 0)
 		cr_assert(time(NULL) - t0 < 60, "batch of %u did not complete", n);
@@ -238,7 +241,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	pktgen_batch(&g, in, din, n, size_mode);
 	if (d->pre) { /* decrypt tests: the input is ESP made by a cpu encryptor */
 		struct chain_prog pp = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { blob_dup(d->pre) } };
-		backend_cpu_run(&pp, in, PKTGEN_FRAME, din, n);
+		backend_cpu_run(&pp, in, PKTGEN_FRAME, din, n, GEN_TEST_NOW);
 		for (uint32_t i = 0; i < n; i++)
 			din[i].verdict = 0xffffffffu;
 		free(pp.state[0]);
@@ -253,7 +256,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	}
 	prog_of(&pc, d, sc);
 	prog_of(&pg, d, sg);
-	backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc, n);
+	backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc, n, GEN_TEST_NOW);
 	gpu_run_batch(&pg, ug, usize, dg, n, v, gread);
 
 	if (d->esp_enc < 0) {
@@ -495,8 +498,8 @@ Test(gpu_backend, overlap_in_order)
 		int sub = 0, done = 0;
 		uint32_t k = gpu->max_inflight;
 		for (; sub < (int)k; sub++)
-			cr_assert_eq(gpu->submit(bc, d[sub], N), 0);
-		cr_assert_eq(gpu->submit(bc, d[sub], N), -EBUSY);
+			cr_assert_eq(gpu->submit(bc, d[sub], N, GEN_TEST_NOW), 0);
+		cr_assert_eq(gpu->submit(bc, d[sub], N, GEN_TEST_NOW), -EBUSY);
 		while (done < NB) {
 			struct gen_desc *got;
 			uint32_t n;
@@ -510,7 +513,7 @@ Test(gpu_backend, overlap_in_order)
 				cr_assert(got[i].verdict == NF_PASS && !memcmp(umem + got[i].addr, "\x02\x11\x22\x33\x44\x55", 6));
 			done++;
 			if (sub < NB)
-				cr_assert_eq(gpu->submit(bc, d[sub++], N), 0);
+				cr_assert_eq(gpu->submit(bc, d[sub++], N, GEN_TEST_NOW), 0);
 		}
 		/* Each chain_create uploads the host blob afresh: counters start from it. */
 		cr_assert_eq(counter(bc, 0, L2RW_C_REWRITTEN), (uint64_t)NB * N);
@@ -543,7 +546,7 @@ Test(gpu_backend, fault_hands_batch_back)
 	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
-		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
+		cr_assert_eq(gpu->submit(bc, d[b], N, GEN_TEST_NOW), 0);
 	int want[3] = { 1, -EIO, 1 };
 	for (int b = 0; b < 3;) {
 		struct gen_desc *got;
@@ -599,12 +602,12 @@ static void fault_after(const char *nf, const char *mem, int want)
 	pc.state[0] = cs;
 	static struct gen_desc dc[N];
 	memcpy(dc, ref, sizeof(dc));
-	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N);
+	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N, GEN_TEST_NOW);
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
 	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
-		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
+		cr_assert_eq(gpu->submit(bc, d[b], N, GEN_TEST_NOW), 0);
 	int wants[3] = { 1, want, 1 };
 	for (int b = 0; b < 3;) {
 		struct gen_desc *got;
@@ -666,7 +669,7 @@ Test(gpu_backend, shared_state_refcount)
 		struct gen_desc *got;
 		uint32_t n;
 		pktgen_batch(&g, umem, d, N, 64);
-		cr_assert_eq(gpu->submit(both[k], d, N), 0);
+		cr_assert_eq(gpu->submit(both[k], d, N, GEN_TEST_NOW), 0);
 		while (gpu->complete(both[k], &got, &n) == 0)
 			;
 	}
@@ -706,10 +709,10 @@ Test(gpu_backend, every_device)
 		pktgen_batch(&g, umem, d, N, PKTGEN_IMIX);
 		memcpy(uc, umem, usize);
 		memcpy(dc, d, sizeof(d));
-		backend_cpu_run(&p, uc, PKTGEN_FRAME, dc, N);
+		backend_cpu_run(&p, uc, PKTGEN_FRAME, dc, N, GEN_TEST_NOW);
 		struct gen_desc *got;
 		uint32_t n;
-		cr_assert_eq(gpu->submit(bc, d, N), 0);
+		cr_assert_eq(gpu->submit(bc, d, N, GEN_TEST_NOW), 0);
 		while (gpu->complete(bc, &got, &n) == 0)
 			;
 		cr_assert(!memcmp(d, dc, sizeof(d)), "device %d: descs differ", dev);
