@@ -937,7 +937,8 @@ const char *chain_placement(struct gen_chain *c)
 	return LOAD(&c->backend_name);
 }
 
-int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len)
+/* NF i's live state, read (src NULL) or written, wherever the chain runs now. */
+static int chain_state_io(struct gen_chain *c, uint32_t i, void *dst, const void *src, uint32_t off, uint32_t len)
 {
 	struct timespec until;
 	struct place p;
@@ -953,9 +954,19 @@ int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, u
 	if (pthread_mutex_timedlock(&c->place_lock, &until))
 		return -EBUSY;
 	p = place_of(c->cur, LOAD(&c->on_cpu));
-	r = p.be->state_read(p.bc, i, dst, off, len);
+	r = src ? p.be->state_write(p.bc, i, src, off, len) : p.be->state_read(p.bc, i, dst, off, len);
 	pthread_mutex_unlock(&c->place_lock);
 	return r;
+}
+
+int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len)
+{
+	return chain_state_io(c, i, dst, NULL, off, len);
+}
+
+int chain_state_write(struct gen_chain *c, uint32_t i, const void *src, uint32_t off, uint32_t len)
+{
+	return chain_state_io(c, i, NULL, src, off, len);
 }
 
 int chain_stop(struct gen_chain *c)
