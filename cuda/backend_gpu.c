@@ -747,7 +747,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		.n = n,
 		.frame_size = bc->frame_size,
 		.mem = bc->mem == GPU_MEM_GATHER ? GPU_PKT_GATHER : bc->mem == GPU_MEM_STAGED ? GPU_PKT_STAGED : GPU_PKT_INPLACE,
-		.chain = bc->prog.chain_id,
+		.chain_id = bc->prog.chain_id,
 		.now = now,
 	};
 	if (bc->mem == GPU_MEM_GATHER) {

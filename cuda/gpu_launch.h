@@ -58,7 +58,7 @@ struct gpu_launch {
 	uint32_t tail;     /* gather: bytes staged after it (NFs may append) */
 	uint32_t writes;   /* gather: the chain may change packet bytes (else nothing is written back) */
 	uint32_t smem;     /* gather: records in dynamic shared memory, blockDim.x * stride bytes */
-	uint32_t chain;    /* the chain's id (nf_pkt.chain) */
+	uint32_t chain_id; /* the chain's id (nf_pkt.chain) */
 	uint32_t pad;
 	uint64_t now;      /* the batch's time (nf_pkt.now), ns since the epoch */
 };
@@ -269,7 +269,7 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 	k->p.len = len;
 	k->p.in_port = 0;
 	k->p.seq = i;
-	k->p.chain = l.chain;
+	k->p.chain = l.chain_id;
 	k->p.now = l.now;
 	if (l.mem != GPU_PKT_GATHER) {
 		k->p.buf = l.mem == GPU_PKT_STAGED ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + k->base;

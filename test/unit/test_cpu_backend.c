@@ -123,7 +123,7 @@ static void one_by_one(const struct chain_prog *p, uint8_t *umem, struct gen_des
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t base = d[i].addr - d[i].addr % PKTGEN_FRAME;
 		struct nf_pkt pk = { .buf = umem + base, .off = (uint32_t)(d[i].addr - base), .len = d[i].len,
-				     .cap = PKTGEN_FRAME, .seq = i };
+				     .cap = PKTGEN_FRAME, .seq = i, .now = GEN_TEST_NOW };
 		d[i].verdict = (uint32_t)nf_agent_run(&c, &pk);
 		d[i].addr = base + pk.off;
 		d[i].len = pk.len;
