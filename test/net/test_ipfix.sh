@@ -16,8 +16,8 @@ net_setup
 PORT=$((20000 + $$ % 20000))
 cfg_begin
 cat >>"$WORK/chains.ini" <<CFG
-flow_idle_timeout = 1
-flow_active_timeout = 2
+flow_idle_timeout = 2
+flow_active_timeout = 4
 ipfix_collector = 127.0.0.1:$PORT
 
 [nf fm]
@@ -61,16 +61,16 @@ send --proto udp --sport 40000 --dport 5001 --flows 4 --count 1000 --rate 20000 
 recv_wait a
 ctl --json flows fm >"$WORK/flows1.json"
 [ "$(json_get "$WORK/flows1.json" "len(j['top'])")" = 4 ] || fail "genctl flows: $(cat "$WORK/flows1.json")"
-sleep 3
+sleep 4
 ctl --json flows fm >"$WORK/flows2.json"
 [ "$(json_get "$WORK/flows2.json" "len(j['top'])")" = 0 ] || fail "idle flows still in the table: $(cat "$WORK/flows2.json")"
 ok "genctl flows shows the 4 flows, then none once they expired"
 
-# One flow for 5 s at 200 packets/s: active timeout 2 s.
+# One flow for 5 s at 200 packets/s: active timeout 4 s.
 recv_start b r0 --idle 2
 send --proto udp --sport 45000 --dport 5001 --flows 1 --count 1000 --rate 200 --size 100
 recv_wait b
-sleep 2
+sleep 3.5
 T1=$(date +%s.%N)
 ctl --json status >"$WORK/status.json"
 touch "$WORK/stop"
@@ -119,7 +119,9 @@ for p, v in short.items():
     assert len(v) == 1 and v[0][:4] == (250, 250 * 82, 250 * 96, 1), (p, v)
 long = sorted(by[45000], key=lambda x: x[4])
 assert len(long) >= 2, long
-assert [x[3] for x in long[:-1]] == [2] * (len(long) - 1) and long[-1][3] == 1, long
+# Active-timeout parts, then the rest when it went idle (or in one more active part,
+# when the active timeout came round before the idle one: it is evicted all the same).
+assert [x[3] for x in long[:-1]] == [2] * (len(long) - 1) and long[-1][3] in (1, 2), long
 assert sum(x[0] for x in long) == 1000 and sum(x[1] for x in long) == 1000 * 82, long
 assert all(a[5] <= b[4] for a, b in zip(long, long[1:])), long
 print(f"{len(msgs)} messages, {len(recs)} records; the long flow in {len(long)} parts: {[x[0] for x in long]}")
