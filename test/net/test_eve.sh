@@ -14,9 +14,8 @@ cat >"$WORK/local.rules" <<'RULES'
 alert tcp any any -> any 80 (msg:"gen test: tcp \"attack\" word"; content:"attack-word"; sid:1000001; rev:3;)
 alert udp any any -> any 5001 (msg:"gen test: udp probe"; content:"probe-word"; sid:1000002; rev:1;)
 RULES
-cfg_begin
+GEN_EVE_LOG=$WORK/log/eve.json cfg_begin
 cat >>"$WORK/chains.ini" <<CFG
-eve_log = $WORK/log/eve.json
 
 [nf ids]
 type = nids
