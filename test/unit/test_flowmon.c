@@ -404,5 +404,13 @@ Test(flowmon, times_octets_and_tombstones)
 	cr_expect_eq(placed, 8);
 	for (uint32_t k = 0; k < 16; k++)
 		cr_expect_neq(slots[k].key, FM_TOMB, "slot %u still a tombstone with flows waiting", k);
+	/* The report counts the flows in the table now, and every claim since the start. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	cr_assert_eq(nf_ops_find("flowmon")->report(&st->hdr, "flows", out, true), 0);
+	fclose(out);
+	cr_expect(strstr(buf, "\"capacity\":16,\"active\":16,\"seen\":24,"), "%s", buf);
+	free(buf);
 	free(st);
 }
