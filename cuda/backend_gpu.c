@@ -752,7 +752,7 @@ static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t 
 	return 0;
 }
 
-static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n)
+static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n, uint64_t now)
 {
 	struct gpu_slot *sl;
 	struct gpu_launch l;
@@ -779,6 +779,8 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		.n = n,
 		.frame_size = bc->frame_size,
 		.mem = bc->mem == GPU_MEM_GATHER ? GPU_PKT_GATHER : bc->mem == GPU_MEM_STAGED ? GPU_PKT_STAGED : GPU_PKT_INPLACE,
+		.chain_id = bc->prog.chain_id,
+		.now = now,
 	};
 	if (bc->mem == GPU_MEM_GATHER) {
 		r = gather_setup(bc, sl, stride, &l, &gr);

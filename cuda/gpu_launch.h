@@ -58,14 +58,16 @@ struct gpu_launch {
 	uint32_t tail;     /* gather: bytes staged after it (NFs may append) */
 	uint32_t writes;   /* gather: the chain may change packet bytes (else nothing is written back) */
 	uint32_t smem;     /* gather: records in dynamic shared memory, blockDim.x * stride bytes */
-	uint32_t pad[2];
+	uint32_t chain_id; /* the chain's id (nf_pkt.chain) */
+	uint32_t pad;
+	uint64_t now;      /* the batch's time (nf_pkt.now), ns since the epoch */
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
 };
 #if defined(__cplusplus)
-static_assert(sizeof(struct gpu_launch) == 80 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
+static_assert(sizeof(struct gpu_launch) == 88 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #else
-_Static_assert(sizeof(struct gpu_launch) == 80 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
+_Static_assert(sizeof(struct gpu_launch) == 88 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #endif
 
 /* Launch shape, chosen by the backend (backend_gpu.c: grid_for). */
@@ -269,7 +271,8 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 	k->p.len = len;
 	k->p.in_port = 0;
 	k->p.seq = i;
-	k->p.pad = 0;
+	k->p.chain = l.chain_id;
+	k->p.now = l.now;
 	k->p.batch_seq = 0; /* set per NF by the chain's loop */
 	if (l.mem != GPU_PKT_GATHER) {
 		k->p.buf = l.mem == GPU_PKT_STAGED ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + k->base;

@@ -41,6 +41,7 @@ struct chain_prog {
 	uint32_t mini_batch;
 	int gpu;                  /* device index for gpu backends */
 	struct gpu_opts gpu_opts; /* read by gpu backends at chain_create */
+	uint32_t chain_id;        /* nf_pkt.chain of its packets (0: none) */
 };
 
 struct backend_chain; /* opaque, one per (chain, program version) */
@@ -60,12 +61,14 @@ struct backend_ops {
 	void (*chain_destroy)(struct backend_chain *bc);
 	/*
 	 * Start one batch. descs stays owned by the caller until complete() hands it
-	 * back. Returns 0, or -EBUSY when the backend's in-flight slots are full
-	 * (submit it again once a batch completed), or another -errno on failure.
-	 * On any error the batch was not taken: the descs and their frames are
-	 * untouched, and the caller may run it elsewhere (the fallback).
+	 * back. now is the batch's time (ns since the epoch, CLOCK_REALTIME): every
+	 * packet's nf_pkt.now, so that NF state never depends on which device ran
+	 * the batch or when. Returns 0, or -EBUSY when the backend's in-flight slots
+	 * are full (submit it again once a batch completed), or another -errno on
+	 * failure. On any error the batch was not taken: the descs and their frames
+	 * are untouched, and the caller may run it elsewhere (the fallback).
 	 */
-	int (*submit)(struct backend_chain *bc, struct gen_desc *descs, uint32_t n);
+	int (*submit)(struct backend_chain *bc, struct gen_desc *descs, uint32_t n, uint64_t now);
 	/*
 	 * Non-blocking: if the oldest in-flight batch is done, return 1 and its descs
 	 * and count; 0 if none is done; -errno if it failed, with descs/n still
@@ -119,6 +122,8 @@ int gpu_backend_probe(char *why, size_t len);
 
 /* Run one batch on the host: the cpu backend's body (tests and benchmarks call it directly). */
 void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,
-		     struct gen_desc *descs, uint32_t n);
+		     struct gen_desc *descs, uint32_t n, uint64_t now);
+/* The time a batch is stamped with: CLOCK_REALTIME in ns. */
+uint64_t backend_batch_time(void);
 
 #endif

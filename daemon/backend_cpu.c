@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "backend.h"
 #include "../nf/agent.h"
 #include "../nf/registry.h"
@@ -88,7 +89,7 @@ static inline uint64_t frame_base(uint64_t addr, uint32_t frame_size)
  * twice in one chain sees the chunk twice in a row rather than interleaved.
  */
 static void run_chunk(const struct nf_chain *c, const uint64_t *bseq, uint8_t *umem, uint32_t frame_size,
-		      struct gen_desc *descs, uint32_t first, uint32_t n)
+		      struct gen_desc *descs, uint32_t first, uint32_t n, uint32_t chain_id, uint64_t now)
 {
 	struct nf_pkt pkt[CPU_CHUNK], *live[CPU_CHUNK];
 	uint32_t at[CPU_CHUNK]; /* live[k] is packet first + at[k] */
@@ -105,6 +106,8 @@ static void run_chunk(const struct nf_chain *c, const uint64_t *bseq, uint8_t *u
 			.len = d->len,
 			.cap = frame_size,
 			.seq = first + i,
+			.chain = chain_id,
+			.now = now,
 		};
 		live[i] = &pkt[i];
 		at[i] = i;
@@ -145,7 +148,7 @@ static __thread struct nf_count_cache cpu_counts;
  * the batch gets the same number on either backend.
  */
 static void run_chain(const struct nf_chain *c, uint8_t *umem, uint32_t frame_size, struct gen_desc *descs,
-		      uint32_t n)
+		      uint32_t n, uint32_t chain_id, uint64_t now)
 {
 	struct nf_hdr *st[NF_CHAIN_MAX];
 	uint64_t bseq[NF_CHAIN_MAX];
@@ -156,17 +159,25 @@ static void run_chain(const struct nf_chain *c, uint8_t *umem, uint32_t frame_si
 	nf_reserve(nnf, st, n, bseq);
 	nf_count_open(&cpu_counts);
 	for (uint32_t i = 0; i < n; i += CPU_CHUNK)
-		run_chunk(c, bseq, umem, frame_size, descs, i, n - i < CPU_CHUNK ? n - i : CPU_CHUNK);
+		run_chunk(c, bseq, umem, frame_size, descs, i, n - i < CPU_CHUNK ? n - i : CPU_CHUNK, chain_id, now);
 	nf_count_close(&cpu_counts);
 }
 
 void backend_cpu_run(const struct chain_prog *prog, uint8_t *umem, uint32_t frame_size,
-		     struct gen_desc *descs, uint32_t n)
+		     struct gen_desc *descs, uint32_t n, uint64_t now)
 {
 	struct nf_chain c;
 
 	chain_fill(&c, prog);
-	run_chain(&c, umem, frame_size, descs, n);
+	run_chain(&c, umem, frame_size, descs, n, prog->chain_id, now);
+}
+
+uint64_t backend_batch_time(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int cpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
@@ -200,11 +211,11 @@ static void cpu_chain_destroy(struct backend_chain *bc)
 	free(bc);
 }
 
-static int cpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n)
+static int cpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t n, uint64_t now)
 {
 	if (bc->busy)
 		return -EBUSY;
-	run_chain(&bc->chain, bc->umem, bc->frame_size, descs, n);
+	run_chain(&bc->chain, bc->umem, bc->frame_size, descs, n, bc->prog.chain_id, now);
 	bc->done = descs;
 	bc->done_n = n;
 	bc->busy = true;

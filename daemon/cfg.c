@@ -265,6 +265,51 @@ static void load_metrics_listen(struct cfg_parser *p, struct cfg *c, const struc
 	c->metrics_port = (uint16_t)port;
 }
 
+/* eve_log = PATH | journal | off; ipfix_collector = A.B.C.D:PORT; flow_*_timeout = seconds. */
+static void load_events(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
+{
+	const struct nf_kv *kv;
+	unsigned long v;
+
+	if ((kv = sect_get(s, "eve_log"))) {
+		if (kv->value[0] != '/' && strcmp(kv->value, "journal") && strcmp(kv->value, "off"))
+			cfg_perr(p, kv->line, "eve_log must be an absolute path, journal or off, got '%s'", kv->value);
+		else if (!(c->eve_log = strdup(kv->value)))
+			p->oom = true;
+	}
+	if ((kv = sect_get(s, "flow_idle_timeout"))) {
+		if (parse_ulong(kv->value, 1, CFG_FLOW_TIMEOUT_MAX, &v))
+			cfg_perr(p, kv->line, "flow_idle_timeout must be seconds 1..%u, got '%s'", CFG_FLOW_TIMEOUT_MAX, kv->value);
+		else
+			c->flow_idle_s = (uint32_t)v;
+	}
+	if ((kv = sect_get(s, "flow_active_timeout"))) {
+		if (parse_ulong(kv->value, 1, CFG_FLOW_TIMEOUT_MAX, &v))
+			cfg_perr(p, kv->line, "flow_active_timeout must be seconds 1..%u, got '%s'", CFG_FLOW_TIMEOUT_MAX,
+			     kv->value);
+		else
+			c->flow_active_s = (uint32_t)v;
+	}
+	if ((kv = sect_get(s, "ipfix_collector"))) {
+		char host[INET_ADDRSTRLEN];
+		const char *colon = strrchr(kv->value, ':');
+		struct in_addr a;
+
+		if (!colon || (size_t)(colon - kv->value) >= sizeof(host) || parse_ulong(colon + 1, 1, 65535, &v)) {
+			cfg_perr(p, kv->line, "ipfix_collector must be IPV4ADDRESS:PORT (e.g. 192.0.2.9:4739), got '%s'", kv->value);
+			return;
+		}
+		memcpy(host, kv->value, (size_t)(colon - kv->value));
+		host[colon - kv->value] = '\0';
+		if (inet_pton(AF_INET, host, &a) != 1) {
+			cfg_perr(p, kv->line, "ipfix_collector must be an IPv4 address and a port, got '%s'", kv->value);
+			return;
+		}
+		c->ipfix_addr = ntohl(a.s_addr);
+		c->ipfix_port = (uint16_t)v;
+	}
+}
+
 static enum cfg_fail load_fail(struct cfg_parser *p, const struct nf_kv *kv)
 {
 	static const char *const names[] = { "closed", "open", NULL };
@@ -353,7 +398,8 @@ static void load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect 
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
 					     "tx_thread", "metrics_listen", "fail", "max_wait_us", "hybrid_pps",
-					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", NULL };
+					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
+					     "flow_active_timeout", "ipfix_collector", NULL };
 	const struct nf_kv *kv, *kv_max;
 	unsigned long v;
 	int i;
@@ -443,6 +489,7 @@ static void load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect 
 	}
 	if ((kv = sect_get(s, "metrics_listen")))
 		load_metrics_listen(p, c, kv);
+	load_events(p, c, s);
 }
 
 static void known_types(char *buf, size_t len)
@@ -882,6 +929,8 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->queues = 1;
 	c->max_batch = 65536;
 	c->mini_batch = GEN_MINI_BATCH_DEFAULT;
+	c->flow_idle_s = CFG_FLOW_IDLE_DEFAULT;
+	c->flow_active_s = CFG_FLOW_ACTIVE_DEFAULT;
 	c->file = strdup(path);
 	c->base_dir = dir_of(path);
 	if (!c->file || !c->base_dir) {
@@ -913,6 +962,8 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	else
 		cfg_perr(&p, 1, "no [gen] section (it must list the ports)");
 	if (!c->control && !(c->control = strdup(CFG_DEFAULT_CONTROL)))
+		p.oom = true;
+	if (!c->eve_log && !(c->eve_log = strdup(CFG_DEFAULT_EVE_LOG)))
 		p.oom = true;
 	for (int i = 0; i < p.nsects; i++) {
 		if (p.sects[i].kind != CFG_SECT_NF)
@@ -979,6 +1030,7 @@ void cfg_free(struct cfg *c)
 		free(c->ports[i]);
 	free(c->ports);
 	free(c->control);
+	free(c->eve_log);
 	free(c->file);
 	free(c->base_dir);
 	free(c);

@@ -79,6 +79,11 @@ struct cfg_chain {
 	struct gpu_opts gpu_opts;                /* gpu_mem, gpu_mode, gpu_agent; [gen]'s compile timeout */
 };
 
+#define CFG_DEFAULT_EVE_LOG "/var/log/gen/eve.json"
+#define CFG_FLOW_IDLE_DEFAULT 15
+#define CFG_FLOW_ACTIVE_DEFAULT 1800
+#define CFG_FLOW_TIMEOUT_MAX 604800
+
 struct cfg {
 	char *file, *base_dir;                   /* base_dir: where relative paths resolve */
 	char **ports;                            /* interface names; port N is ports[N-1] */
@@ -98,6 +103,10 @@ struct cfg {
 	char *control;
 	uint32_t metrics_addr;                   /* metrics_listen: 127.0.0.0/8, host order */
 	uint16_t metrics_port;                   /* 0: no HTTP metrics listener */
+	char *eve_log;                           /* nids events: a file, "journal" or "off" */
+	uint32_t flow_idle_s, flow_active_s;     /* flowmon: flows expire after these */
+	uint32_t ipfix_addr;                     /* ipfix_collector, host order; port 0: no export */
+	uint16_t ipfix_port;
 	struct cfg_nf *nfs;
 	int n_nfs;
 	struct cfg_chain *chains;

@@ -35,6 +35,7 @@ struct inflight {
 	const struct backend_ops *be; /* what ran it: a fallback must not mix backends */
 	struct backend_chain *bc;
 	int64_t submitted_ns;
+	uint64_t now;                 /* the batch's time, for its NFs (a rerun keeps it) */
 };
 
 struct ctl_state {
@@ -269,9 +270,9 @@ static int submit_timed(struct ctl_state *s, struct inflight *f, uint32_t cnt)
 	int r;
 
 	if (f->be != s->c->cur->be->fallback)
-		return f->be->submit(f->bc, f->descs, cnt);
+		return f->be->submit(f->bc, f->descs, cnt, f->now);
 	t0 = spin_now_ns();
-	r = f->be->submit(f->bc, f->descs, cnt);
+	r = f->be->submit(f->bc, f->descs, cnt, f->now);
 	add64(&s->me->busy_ns, spin_now_ns() - t0);
 	add64(&s->me->cpu_pkts, cnt);
 	return r;
@@ -303,7 +304,7 @@ static int fallback_run(struct ctl_state *s, struct inflight *f)
 
 	if (!bc)
 		return s->c->cur->be->fallback ? -ENOMEM : -ENODEV;
-	r = s->fb->submit(bc, f->descs, f->n);
+	r = s->fb->submit(bc, f->descs, f->n, f->now);
 	if (r)
 		return r;
 	return s->fb->complete(bc, &descs, &n) == 1 ? 0 : -EPROTO;
@@ -621,6 +622,7 @@ static uint32_t submit_some(struct ctl_state *s)
 			f->n = cnt;
 			f->q = q;
 			f->busy = true;
+			f->now = backend_batch_time();
 		}
 		if (LOAD(&c->failed)) {
 			drop_failed(s, f);
@@ -1066,7 +1068,8 @@ const char *chain_placement(struct gen_chain *c)
 	return LOAD(&c->backend_name);
 }
 
-int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len)
+/* NF i's live state, read (src NULL) or written, wherever the chain runs now. */
+static int chain_state_io(struct gen_chain *c, uint32_t i, void *dst, const void *src, uint32_t off, uint32_t len)
 {
 	struct timespec until;
 	struct place p;
@@ -1082,9 +1085,19 @@ int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, u
 	if (pthread_mutex_timedlock(&c->place_lock, &until))
 		return -EBUSY;
 	p = place_of(c->cur, LOAD(&c->on_cpu));
-	r = p.be->state_read(p.bc, i, dst, off, len);
+	r = src ? p.be->state_write(p.bc, i, src, off, len) : p.be->state_read(p.bc, i, dst, off, len);
 	pthread_mutex_unlock(&c->place_lock);
 	return r;
+}
+
+int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len)
+{
+	return chain_state_io(c, i, dst, NULL, off, len);
+}
+
+int chain_state_write(struct gen_chain *c, uint32_t i, const void *src, uint32_t off, uint32_t len)
+{
+	return chain_state_io(c, i, NULL, src, off, len);
 }
 
 int chain_stop(struct gen_chain *c)

@@ -146,6 +146,12 @@ const char *chain_backend_error(struct gen_chain *c);
  * -EBUSY: a move or swap held the chain CHAIN_READ_WAIT_MS (dst is untouched).
  */
 int chain_state_read(struct gen_chain *c, uint32_t i, void *dst, uint32_t off, uint32_t len);
+/*
+ * Write bytes of NF i's live state while the chain runs (the daemon's side of
+ * the alert rings and of flow eviction: words the NFs only read, or slots no
+ * packet has touched for a timeout). -EBUSY as chain_state_read.
+ */
+int chain_state_write(struct gen_chain *c, uint32_t i, const void *src, uint32_t off, uint32_t len);
 /* Upper bound in ns of latency bucket b; the bucket of a sojourn of ns. */
 uint64_t chain_lat_bucket_ns(int b);
 int chain_lat_bucket(uint64_t ns);

@@ -25,6 +25,8 @@
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "ctl.h"
+#include "events.h"
+#include "flowexp.h"
 #include "metrics.h"
 #include "notify.h"
 #include "rt.h"
@@ -175,7 +177,33 @@ struct gend {
 	uint64_t last_rx;
 	struct timespec last_ts;
 	double pps;
+	struct events ev;     /* nids alert events */
+	struct flowexp fx;    /* flow expiry and IPFIX export */
+	int64_t last_ev_ms;
 };
+
+/* How often the alert rings are drained (flows are swept once a second). */
+#define GEND_EVENTS_MS 200
+
+/* The running config's eve_log, flow timeouts and collector; a problem is logged, never fatal. */
+static void events_setup(struct gend *g)
+{
+	const struct cfg *c = g->rt.cfg;
+	char msg[512];
+
+	if (events_configure(&g->ev, c->eve_log, msg, sizeof(msg)))
+		log_msg(LOG_WARNING, "%s", msg);
+	if (flowexp_configure(&g->fx, c->flow_idle_s, c->flow_active_s, c->ipfix_addr, c->ipfix_port, msg, sizeof(msg)))
+		log_msg(LOG_WARNING, "%s", msg);
+}
+
+/* Off the packet path: drain the alert rings, sweep the flow tables. */
+static void events_run(struct gend *g, bool final)
+{
+	events_poll(&g->ev, &g->rt);
+	flowexp_poll(&g->fx, &g->rt, final);
+	g->last_ev_ms = ctl_now_ms();
+}
 
 static void set_status(struct gend *g)
 {
@@ -232,6 +260,7 @@ static int do_reload(struct gend *g, FILE *out)
 
 	notify_reloading();
 	notify_busy_begin(GEN_STEP_MAX_USEC);
+	events_poll(&g->ev, &g->rt); /* a replaced nids takes its ring with it */
 	log_msg(LOG_INFO, "reloading %s", g->config);
 	r = rt_reload(&g->rt, g->config, err, sizeof(err));
 	if (r) {
@@ -240,6 +269,7 @@ static int do_reload(struct gend *g, FILE *out)
 		if (out)
 			fprintf(out, "%s\n", err);
 	} else {
+		events_setup(g); /* the eve file is reopened on every reload (logrotate) */
 		log_msg(LOG_INFO, "reload applied: generation %u, %d chains", g->rt.generation, g->rt.nchains);
 		if (out)
 			fprintf(out, "reload applied: generation %u, %d chains\n", g->rt.generation, g->rt.nchains);
@@ -277,6 +307,8 @@ static int h_status(void *ctx, FILE *out, bool json)
 	if (!json) {
 		rt_print_status(&g->rt, out, false);
 		print_ctl_stats(g, out, false);
+		events_print(&g->ev, out, false);
+		flowexp_print(&g->fx, out, false);
 		return 0;
 	}
 	/* The runtime's object, with "control" added as its last member. */
@@ -297,6 +329,10 @@ static int h_status(void *ctx, FILE *out, bool json)
 	fwrite(buf, 1, len - 1, out);
 	fputc(',', out);
 	print_ctl_stats(g, out, true);
+	fputc(',', out);
+	events_print(&g->ev, out, true);
+	fputc(',', out);
+	flowexp_print(&g->fx, out, true);
 	fputs("}\n", out);
 	free(buf);
 	return 0;
@@ -329,6 +365,20 @@ static int h_metrics(void *ctx, FILE *out, bool json)
 		     "gen_control_dropped_total{reason=\"evicted\"} %llu\n"
 		     "gen_control_dropped_total{reason=\"refused\"} %llu\n",
 		(unsigned long long)st.timed_out, (unsigned long long)st.evicted, (unsigned long long)st.refused);
+	fprintf(out, "# HELP gen_eve_events_total NIDS alert events drained from the rings, by outcome.\n"
+		     "# TYPE gen_eve_events_total counter\n"
+		     "gen_eve_events_total{outcome=\"written\"} %llu\n"
+		     "gen_eve_events_total{outcome=\"unwritten\"} %llu\n"
+		     "gen_eve_events_total{outcome=\"incomplete\"} %llu\n",
+		(unsigned long long)g->ev.written, (unsigned long long)g->ev.unwritten, (unsigned long long)g->ev.skipped);
+	fprintf(out, "# HELP gen_flows_expired_total Flows evicted from flowmon tables after their idle timeout.\n"
+		     "# TYPE gen_flows_expired_total counter\ngen_flows_expired_total %llu\n"
+		     "# HELP gen_ipfix_records_total Flow records sent to the IPFIX collector.\n"
+		     "# TYPE gen_ipfix_records_total counter\ngen_ipfix_records_total %llu\n"
+		     "# HELP gen_ipfix_send_errors_total IPFIX messages that could not be sent.\n"
+		     "# TYPE gen_ipfix_send_errors_total counter\ngen_ipfix_send_errors_total %llu\n",
+		(unsigned long long)g->fx.expired, (unsigned long long)g->fx.exported,
+		(unsigned long long)g->fx.send_errors);
 	return 0;
 }
 
@@ -474,6 +524,7 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
 	sigaddset(&mask, SIGPIPE);
 	/* Blocked before any thread starts, so only the event loop sees them. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
@@ -503,6 +554,9 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	}
 	log_msg(LOG_INFO, "backend: %s", g->rt.backend_why);
 	log_data_path(&g->rt);
+	events_init(&g->ev);
+	flowexp_init(&g->fx);
+	events_setup(g);
 	cfd = ctl_open(g->rt.cfg->control);
 	if (cfd < 0) {
 		log_msg(LOG_ERR, "failed to open the control socket %s: %s", g->rt.cfg->control, strerror(-cfd));
@@ -564,6 +618,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 
 		if (hwait >= 0 && (wait < 0 || hwait < wait))
 			wait = hwait;
+		if (wait < 0 || wait > GEND_EVENTS_MS)
+			wait = GEND_EVENTS_MS;
 		/* Wakes for a client's deadline too, so one that sends nothing is dropped on time. */
 		if (poll(pfd, 5, wait) < 0) {
 			if (errno == EINTR)
@@ -574,6 +630,8 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 			if (read(tfd, &ticks, sizeof(ticks)) > 0)
 				tick(g);
 		}
+		if (ctl_now_ms() - g->last_ev_ms >= GEND_EVENTS_MS)
+			events_run(g, false);
 		if (pfd[1].revents)
 			poll_faults(g); /* what a client reads of a failed chain already holds in XDP */
 		ctl_server_run(g->ctl);
@@ -586,6 +644,14 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 				continue;
 			if (si.ssi_signo == SIGHUP) {
 				do_reload(g, NULL);
+			} else if (si.ssi_signo == SIGUSR1) {
+				char msg[512];
+
+				events_poll(&g->ev, &g->rt);
+				if (events_reopen(&g->ev, msg, sizeof(msg)))
+					log_msg(LOG_WARNING, "%s", msg);
+				else if (g->ev.sink == EV_FILE)
+					log_msg(LOG_INFO, "reopened %s", g->ev.path);
 			} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 				log_msg(LOG_INFO, "signal %d: draining chains and detaching", si.ssi_signo);
 				break;
@@ -593,6 +659,9 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		}
 	}
 	notify_stopping();
+	events_run(g, true); /* the last alerts, and every flow still in a table (forced end) */
+	events_fini(&g->ev);
+	flowexp_fini(&g->fx);
 	snprintf(control, sizeof(control), "%s", g->rt.cfg->control);
 	rt_stop(&g->rt);
 	ctl_server_free(g->ctl);

@@ -68,6 +68,7 @@ static void chain_prog_from_cfg(const struct cfg *cfg, const struct cfg_chain *c
 	prog->mini_batch = cfg->mini_batch;
 	prog->gpu = cc->gpu;
 	prog->gpu_opts = cc->gpu_opts;
+	prog->chain_id = cc->id;
 }
 
 /*

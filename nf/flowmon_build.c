@@ -55,7 +55,7 @@ uint32_t nf_fm_top(const struct nf_flowmon *st, struct nf_flow_slot *out, uint32
 	if (!all)
 		return 0;
 	for (uint32_t i = 0; i < st->nslots; i++)
-		if (slots[i].key)
+		if (slots[i].key && slots[i].key != FM_TOMB)
 			all[n++] = slots[i];
 	qsort(all, n, sizeof(*all), fm_cmp);
 	if (n > max)
@@ -79,12 +79,18 @@ static int flowmon_report(const struct nf_hdr *h, const char *what, FILE *out, b
 	char s[INET_ADDRSTRLEN], d[INET_ADDRSTRLEN];
 	uint32_t n;
 
+	const struct nf_flow_slot *slots = NF_AT(st, st->slots_off, const struct nf_flow_slot *);
+	uint64_t live = 0;
+
 	if (strcmp(what, "flows"))
 		return -ENOENT;
+	/* Flows in the table now: claimed, not evicted (the counter counts every claim since the start). */
+	for (uint32_t i = 0; i < st->nslots; i++)
+		live += slots[i].key && slots[i].key != FM_TOMB;
 	n = nf_fm_top(st, top, FM_REPORT_TOP);
 	if (json) {
-		fprintf(out, "{\"capacity\":%u,\"active\":%" PRIu64 ",\"insert_failed\":%" PRIu64 ",\"top\":[",
-			st->nslots, st->counters[FM_C_FLOWS], st->counters[FM_C_INSERT_FAILED]);
+		fprintf(out, "{\"capacity\":%u,\"active\":%" PRIu64 ",\"seen\":%" PRIu64 ",\"insert_failed\":%" PRIu64
+			",\"top\":[", st->nslots, live, st->counters[FM_C_FLOWS], st->counters[FM_C_INSERT_FAILED]);
 		for (uint32_t i = 0; i < n; i++)
 			fprintf(out,
 				"%s{\"proto\":%u,\"src\":\"%s\",\"sport\":%u,\"dst\":\"%s\",\"dport\":%u,"
@@ -94,8 +100,8 @@ static int flowmon_report(const struct nf_hdr *h, const char *what, FILE *out, b
 		fprintf(out, "]}\n");
 		return 0;
 	}
-	fprintf(out, "%" PRIu64 " flows in %u slots, %" PRIu64 " packets found no slot\n", st->counters[FM_C_FLOWS],
-		st->nslots, st->counters[FM_C_INSERT_FAILED]);
+	fprintf(out, "%" PRIu64 " flows in %u slots (%" PRIu64 " seen), %" PRIu64 " packets found no slot\n", live,
+		st->nslots, st->counters[FM_C_FLOWS], st->counters[FM_C_INSERT_FAILED]);
 	fprintf(out, "%-5s %-21s %-21s %12s %14s\n", "PROTO", "SOURCE", "DESTINATION", "PACKETS", "BYTES");
 	for (uint32_t i = 0; i < n; i++) {
 		char sa[32], da[32];

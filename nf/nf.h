@@ -65,6 +65,9 @@ enum nf_type {
  * staging slot); the packet occupies buf[off, off+len). An NF may move off down
  * (prepend, e.g. ESP tunnel) or change len, staying within [0, cap).
  * seq is the packet's index in its batch (unique within one agent launch).
+ * now is the batch's time, ns since the Unix epoch, supplied by the host once
+ * per batch (the same for every packet of it): NF code never reads a clock.
+ * chain is the id of the chain the batch belongs to (0: none, e.g. a test).
  * batch_seq is what the backend reserved for this NF and this batch, before the
  * chain ran (nf_ops.seq_counter: ESP's sequence numbers): packet seq of the batch
  * owns number batch_seq + seq. 0 when nothing was reserved (an NF called
@@ -77,7 +80,8 @@ struct nf_pkt {
 	uint32_t cap;
 	uint32_t in_port;
 	uint32_t seq;
-	uint32_t pad;
+	uint32_t chain;
+	uint64_t now;
 	uint64_t batch_seq;
 };
 
@@ -100,12 +104,17 @@ _Static_assert(sizeof(struct nf_hdr) == 16, "nf_hdr crosses to the GPU");
 #define NF_ATOMIC_CAS32(p, o, n) atomicCAS((unsigned int *)(p), (unsigned int)(o), (unsigned int)(n))
 #define NF_ATOMIC_OR64(p, v) atomicOr((unsigned long long *)(p), (unsigned long long)(v))
 #define NF_ATOMIC_LOAD64(p) (*(volatile unsigned long long *)(p))
+#define NF_ATOMIC_MAX64(p, v) atomicMax((unsigned long long *)(p), (unsigned long long)(v))
+/* Store v to *p after every earlier write of this thread is visible device-wide (a record's "published" mark). */
+#define NF_STORE32_RELEASE(p, v) (__threadfence(), *(volatile unsigned int *)(p) = (unsigned int)(v))
 #else
 #define NF_ATOMIC_ADD64(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define NF_ATOMIC_CAS64(p, o, n) nf_cas64_((p), (o), (n))
 #define NF_ATOMIC_CAS32(p, o, n) nf_cas32_((p), (o), (n))
 #define NF_ATOMIC_OR64(p, v) __atomic_fetch_or((p), (v), __ATOMIC_RELAXED)
 #define NF_ATOMIC_LOAD64(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define NF_ATOMIC_MAX64(p, v) nf_max64_((p), (v))
+#define NF_STORE32_RELEASE(p, v) __atomic_store_n((p), (uint32_t)(v), __ATOMIC_RELEASE)
 /* CAS returning the old value, like CUDA's atomicCAS. */
 static inline uint64_t nf_cas64_(uint64_t *p, uint64_t o, uint64_t n)
 {
@@ -116,6 +125,14 @@ static inline uint32_t nf_cas32_(uint32_t *p, uint32_t o, uint32_t n)
 {
 	__atomic_compare_exchange_n(p, &o, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	return o;
+}
+/* *p = max(*p, v), like CUDA's atomicMax. */
+static inline void nf_max64_(uint64_t *p, uint64_t v)
+{
+	uint64_t o = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (o < v && !__atomic_compare_exchange_n(p, &o, v, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 #endif
 

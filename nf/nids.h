@@ -79,6 +79,7 @@ enum {
 	NIDS_C_ALERT_PACKETS, /* packets with at least one firing */
 	NIDS_C_DROPPED,
 	NIDS_C_VERIFY_ABORTED, /* verification hit NIDS_VERIFY_BUDGET: treated as no match */
+	NIDS_C_EVENTS_LOST,    /* firings not recorded as events: the alert ring was full */
 	NIDS_C_MAX,
 };
 
@@ -147,6 +148,34 @@ struct nids_port_key {
 	uint32_t rule;
 };
 
+/*
+ * The alert ring: one fixed-size event per firing, written by whoever runs the
+ * NF (cpu threads, GPU threads) and drained by the daemon off the packet path.
+ * A writer reserves index h by CAS on head while h - tail < size (else it
+ * counts NIDS_C_EVENTS_LOST and goes on: nothing waits), fills record h % size
+ * and then publishes it by storing seq = h + 1 (low 32 bits). The reader copies
+ * published records, then moves tail past them; tail is the only word of the
+ * ring the reader writes.
+ */
+struct nids_ring {
+	uint64_t head; /* next index to reserve */
+	uint64_t tail; /* first index not yet drained */
+	uint32_t size; /* records, a power of two */
+	uint32_t recs_off; /* struct nids_alert[size], from the blob start */
+	uint64_t pad;
+};
+
+struct nids_alert {
+	uint64_t ts;    /* the batch's time, ns since the epoch (nf_pkt.now) */
+	uint32_t rule;  /* rule index: sid, rev and msg are in the host tail */
+	uint32_t src, dst;
+	uint16_t sport, dport; /* 0 unless tcp or udp with an L4 header */
+	uint8_t proto;
+	uint8_t chain;  /* nf_pkt.chain */
+	uint16_t pad;
+	uint32_t seq;   /* index + 1 once the record is complete */
+};
+
 /* Host-only rule details, for reports. */
 struct nids_rule_info {
 	uint32_t sid;
@@ -182,7 +211,8 @@ struct nf_nids {
 	uint32_t load_report;  /* offset of struct nids_load_summary + its text */
 	uint32_t ac_bytes;     /* bytes of the automaton tables (dfa, outputs, triggers, needs) */
 	uint32_t port_idx_off; /* uint32_t[65537]: first keys[] entry with port >= p (0: none, search) */
-	uint32_t pad[2];
+	uint32_t ring_off;     /* struct nids_ring, then its records (0: no events) */
+	uint32_t pad;
 	uint8_t class_of[256]; /* byte -> class, case folded */
 	uint64_t counters[NIDS_C_MAX];
 };
@@ -193,6 +223,8 @@ _Static_assert(sizeof(struct nids_content) == 24, "nids_content crosses to the G
 _Static_assert(sizeof(struct nids_rule) == 52, "nids_rule crosses to the GPU");
 _Static_assert(sizeof(struct nids_port_key) == 8, "nids_port_key crosses to the GPU");
 _Static_assert(sizeof(struct nids_rule_info) == 16, "nids_rule_info is part of the blob");
+_Static_assert(sizeof(struct nids_ring) == 32, "nids_ring crosses to the GPU");
+_Static_assert(sizeof(struct nids_alert) == 32, "nids_alert crosses to the GPU");
 _Static_assert(sizeof(struct nf_nids) == 16 + 26 * 4 + 256 + 8 * NIDS_C_MAX, "nf_nids crosses to the GPU");
 
 /* What one packet offers the rules. */
@@ -205,6 +237,8 @@ struct nids_view {
 	uint16_t sport, dport;
 	uint8_t proto;
 	uint8_t has_l4;
+	uint32_t chain; /* for events: the packet's chain and batch time */
+	uint64_t now;
 };
 
 NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
@@ -253,6 +287,8 @@ NF_FN int nids_view_init(const struct nf_pkt *p, struct nids_view *v)
 	v->l3_len = tot - ihl;
 	v->saddr = nf_get32(ip + 12);
 	v->daddr = nf_get32(ip + 16);
+	v->chain = p->chain;
+	v->now = p->now;
 	v->proto = ip[9];
 	v->sport = v->dport = 0;
 	v->l4 = v->l3;
@@ -594,7 +630,36 @@ NF_FN void nids_scan_payload(const struct nf_nids *st, struct nids_scan *sc, con
 		nids_scan_lanes(st, sc, buf, len, 1);
 }
 
-/* Rule ri: header, then contents. Returns 1 when it fires (counted). */
+/* Record a firing of rule ri on packet v in the alert ring, or count it lost when the ring is full. */
+NF_FN void nids_event(struct nf_nids *st, const struct nids_view *v, uint32_t ri)
+{
+	struct nids_ring *r = NF_AT(st, st->ring_off, struct nids_ring *);
+	uint64_t h = NF_ATOMIC_LOAD64(&r->head);
+
+	for (;;) {
+		if (h - NF_ATOMIC_LOAD64(&r->tail) >= r->size) {
+			NF_COUNT(&st->hdr, NIDS_C_EVENTS_LOST);
+			return;
+		}
+		uint64_t o = NF_ATOMIC_CAS64(&r->head, h, h + 1);
+		if (o == h)
+			break;
+		h = o;
+	}
+	struct nids_alert *a = NF_AT(st, r->recs_off, struct nids_alert *) + (h & (r->size - 1));
+	a->ts = v->now;
+	a->rule = ri;
+	a->src = v->saddr;
+	a->dst = v->daddr;
+	a->sport = v->sport;
+	a->dport = v->dport;
+	a->proto = v->proto;
+	a->chain = (uint8_t)v->chain;
+	a->pad = 0;
+	NF_STORE32_RELEASE(&a->seq, (uint32_t)(h + 1));
+}
+
+/* Rule ri: header, then contents. Returns 1 when it fires (counted, and an event when the NF keeps them). */
 NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, uint32_t ri)
 {
 	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
@@ -606,6 +671,8 @@ NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, ui
 	if (m <= 0)
 		return 0;
 	NF_COUNT_ADD(NF_AT(st, st->alerts_off, uint64_t *) + ri, 1);
+	if (st->ring_off)
+		nids_event(st, v, ri);
 	return 1;
 }
 
@@ -686,6 +753,8 @@ static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const s
 	w->dport = (uint16_t)__shfl_sync(m, (uint32_t)v->dport, L);
 	w->proto = (uint8_t)__shfl_sync(m, (uint32_t)v->proto, L);
 	w->has_l4 = (uint8_t)__shfl_sync(m, (uint32_t)v->has_l4, L);
+	w->chain = __shfl_sync(m, v->chain, L);
+	w->now = __shfl_sync(m, (unsigned long long)v->now, L);
 }
 
 /*

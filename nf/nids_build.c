@@ -4,6 +4,7 @@
  * (nids_ac.c) laid out in one state blob (layout in nids.h, choices in nids.md),
  * and the NF's nf_ops.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +45,14 @@ static void put_spec(struct nf_nids *st, const struct nids_src_spec *in, struct 
 	}
 }
 
-int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hdr **ret_state, char *err,
+int nids_compile(const struct nids_ruleset *rs, uint32_t action, struct nf_hdr **ret_state, char *err,
 		 size_t errlen)
+{
+	return nids_compile_events(rs, action, NIDS_EVENTS_DEFAULT, ret_state, err, errlen);
+}
+
+int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint32_t events,
+			struct nf_hdr **ret_state, char *err, size_t errlen)
 {
 	struct nids_ruleset rs = *rs_in; /* count lists get sorted for the summary */
 	struct nids_ac a;
@@ -116,6 +123,7 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	uint32_t keys_off = take(&l, sum.port_keys * sizeof(struct nids_port_key), 8);
 	uint32_t port_idx_off = sum.port_keys ? take(&l, 65537 * 4, 8) : 0;
 	uint32_t alerts_off = take(&l, rs.n * 8, 64);
+	uint32_t ring_off = events ? take(&l, sizeof(struct nids_ring) + (size_t)events * sizeof(struct nids_alert), 64) : 0;
 	uint32_t info_off = take(&l, rs.n * sizeof(struct nids_rule_info), 8);
 	uint32_t msg_off = take(&l, nmsg, 1);
 
@@ -175,6 +183,13 @@ int nids_compile(const struct nids_ruleset *rs_in, uint32_t action, struct nf_hd
 	st->need_off = need_off;
 	st->keys_off = keys_off;
 	st->alerts_off = alerts_off;
+	st->ring_off = ring_off;
+	if (ring_off) {
+		struct nids_ring *ring = NF_AT(st, ring_off, struct nids_ring *);
+
+		ring->size = events;
+		ring->recs_off = ring_off + (uint32_t)sizeof(struct nids_ring);
+	}
 	st->info_off = info_off;
 	st->load_report = load_off;
 	st->ac_bytes = sum.ac_bytes;
@@ -282,6 +297,12 @@ out:
 
 int nids_build_file(const char *path, uint32_t action, struct nf_hdr **ret_state, char *err, size_t errlen)
 {
+	return nids_build_file_events(path, action, NIDS_EVENTS_DEFAULT, ret_state, err, errlen);
+}
+
+int nids_build_file_events(const char *path, uint32_t action, uint32_t events, struct nf_hdr **ret_state,
+			   char *err, size_t errlen)
+{
 	struct nids_ruleset rs;
 	int rc = nids_ruleset_load(path, &rs, err, errlen);
 
@@ -292,7 +313,7 @@ int nids_build_file(const char *path, uint32_t action, struct nf_hdr **ret_state
 		nids_ruleset_free(&rs);
 		return -EINVAL;
 	}
-	rc = nids_compile(&rs, action, ret_state, err, errlen);
+	rc = nids_compile_events(&rs, action, events, ret_state, err, errlen);
 	nids_ruleset_free(&rs);
 	return rc;
 }
@@ -312,9 +333,9 @@ const char *nids_summary_text(const struct nf_hdr *h)
 
 static int nids_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, char *err, size_t errlen)
 {
-	static const char *const known[] = { "rules", "action", NULL };
+	static const char *const known[] = { "rules", "action", "events", NULL };
 	char path[4096], inner[4096 + 256]; /* room for the path in a message */
-	uint32_t action = NIDS_ACT_ALERT;
+	uint32_t action = NIDS_ACT_ALERT, events = NIDS_EVENTS_DEFAULT;
 	const char *v;
 	int line, rc;
 
@@ -330,13 +351,27 @@ static int nids_build(const struct nf_cfg *cfg, struct nf_hdr **ret_state, char 
 			return -EINVAL;
 		}
 	}
+	v = nf_cfg_get(cfg, "events", &line);
+	if (v) {
+		char *end;
+		unsigned long n;
+
+		errno = 0;
+		n = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 1;
+		if (!isdigit((unsigned char)*v) || *end || errno || n > NIDS_EVENTS_MAX || (n & (n - 1))) {
+			snprintf(err, errlen, "%s:%d: nf '%s': events must be 0 (none) or a power of two up to %u, not '%s'",
+				 cfg->file, line, cfg->name, NIDS_EVENTS_MAX, v);
+			return -EINVAL;
+		}
+		events = (uint32_t)n;
+	}
 	v = nf_cfg_get(cfg, "rules", &line);
 	if (!v) {
 		snprintf(err, errlen, "%s:%d: nf '%s': nids needs rules = FILE", cfg->file, cfg->line, cfg->name);
 		return -EINVAL;
 	}
 	nf_cfg_path(cfg, v, path, sizeof(path));
-	rc = nids_build_file(path, action, ret_state, inner, sizeof(inner));
+	rc = nids_build_file_events(path, action, events, ret_state, inner, sizeof(inner));
 	if (rc)
 		snprintf(err, errlen, "%s:%d: nf '%s': %s", cfg->file, line, cfg->name, inner);
 	return rc;
@@ -413,6 +448,7 @@ static int nids_report(const struct nf_hdr *h, const char *what, FILE *out, bool
 
 static const char *const nids_counter_names[] = {
 	"packets", "inspected", "not_inspected", "no_l4", "alerts", "alert_packets", "dropped", "verify_aborted",
+	"events_lost",
 };
 _Static_assert(sizeof(nids_counter_names) / sizeof(nids_counter_names[0]) == NIDS_C_MAX, "counter names");
 

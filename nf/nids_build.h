@@ -73,11 +73,20 @@ void nids_src_rule_free(struct nids_src_rule *r);
 void nids_ruleset_free(struct nids_ruleset *rs);
 /* "title: name=n, ..." most frequent first (sorts l); nothing when l is empty. */
 void nids_counts_print(FILE *f, const char *title, struct nids_count_list *l);
-/* Compile rs into a state blob (freed with free()). */
+/* Alert events the ring holds by default (`events =` of [nf]), and at most. */
+#define NIDS_EVENTS_DEFAULT 4096u
+#define NIDS_EVENTS_MAX (1u << 20)
+
+/* Compile rs into a state blob (freed with free()), with an alert ring of NIDS_EVENTS_DEFAULT. */
 int nids_compile(const struct nids_ruleset *rs, uint32_t action, struct nf_hdr **ret_state, char *err,
 		 size_t errlen);
+/* The same with a ring of `events` records (a power of two; 0: no ring, firings are only counted). */
+int nids_compile_events(const struct nids_ruleset *rs, uint32_t action, uint32_t events,
+			struct nf_hdr **ret_state, char *err, size_t errlen);
 /* Load + compile a rules file. */
 int nids_build_file(const char *path, uint32_t action, struct nf_hdr **ret_state, char *err, size_t errlen);
+int nids_build_file_events(const char *path, uint32_t action, uint32_t events, struct nf_hdr **ret_state,
+			   char *err, size_t errlen);
 
 /* The load figures kept in the blob (host-only tail), followed by the text summary. */
 struct nids_load_summary {

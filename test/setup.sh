@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential cmake pkg-config clang llvm gcc-multilib libbpf-dev libxdp-dev bpftool
       libinih-dev libcriterion-dev libsystemd-dev libssl-dev iproute2 python3 jq systemd util-linux procps
-      xdp-tools python3-prometheus-client bash-completion file dpkg-dev python3-yaml python3-kubernetes"
+      xdp-tools python3-prometheus-client python3-scapy bash-completion file dpkg-dev python3-yaml python3-kubernetes"
 # Hyperscan (gen-bench's cpu peer for nids) is packaged for amd64 only.
 if [ "$(dpkg --print-architecture)" = amd64 ]; then
 	PKGS="$PKGS libhyperscan-dev"

@@ -26,6 +26,9 @@
 #include "daemon/backend.h"
 #include "test/bench/peers.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 #define NFR 256
 #define FR 2048
 #define HEAD 256
@@ -116,7 +119,7 @@ static double nf_ns(struct frames *f, struct nf_ipsec_esp *st, int backend, int 
 				if (!with_nf)
 					continue;
 				if (backend) {
-					backend_cpu_run(&prog, f->work, FR, d, NFR);
+					backend_cpu_run(&prog, f->work, FR, d, NFR, GEN_TEST_NOW);
 					continue;
 				}
 				for (uint32_t i = 0; i < NFR; i++) {

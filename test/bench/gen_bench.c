@@ -41,6 +41,9 @@
 #include "test/bench/peers.h"
 #include "test/bench/pktgen.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 /* Batches' worth of frames: twice what a backend keeps in flight, so that batches
  * that completed are restored in the background while the others run. */
 #define NBUF 16
@@ -217,7 +220,7 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 	restorer_start(rs, bn, n);
 	/* Warm-up: every in-flight slot once, so first launches and buffer growth are not timed. */
 	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++)
-		backend_gpu->submit(bc, bn->desc + (size_t)w * BATCH_MAX, n);
+		backend_gpu->submit(bc, bn->desc + (size_t)w * BATCH_MAX, n, GEN_TEST_NOW);
 	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF;) {
 		struct gen_desc *d;
 		uint32_t k;
@@ -244,7 +247,7 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 		}
 		while (t1 - t0 < bn->seconds && sub - done < NBUF && restorer_ready(rs, (uint32_t)(sub % NBUF))) {
 			uint32_t slot = (uint32_t)(sub % NBUF);
-			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n);
+			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n, GEN_TEST_NOW);
 			if (r == -EBUSY)
 				break;
 			if (r) {
@@ -475,7 +478,7 @@ static void *cpu_worker(void *arg)
 		restore_range(pl->bn, pl->slot, first, cnt);
 		pthread_barrier_wait(&pl->bar); /* all restored: the clock starts */
 		backend_cpu_run(pl->prog, pl->bn->umem, PKTGEN_FRAME, pl->bn->desc + (size_t)pl->slot * BATCH_MAX + first,
-				cnt);
+				cnt, GEN_TEST_NOW);
 		pthread_barrier_wait(&pl->bar); /* all done: the clock stops */
 	}
 	return NULL;
@@ -520,7 +523,7 @@ static double cpu_point(struct bench *bn, const struct chain_prog *prog, uint32_
 		if (threads == 1) {
 			restore_range(bn, slot, 0, n);
 			t0 = now();
-			backend_cpu_run(prog, bn->umem, PKTGEN_FRAME, bn->desc + (size_t)slot * BATCH_MAX, n);
+			backend_cpu_run(prog, bn->umem, PKTGEN_FRAME, bn->desc + (size_t)slot * BATCH_MAX, n, GEN_TEST_NOW);
 		} else {
 			cpu_pool.bn = bn;
 			cpu_pool.prog = prog;

@@ -117,6 +117,8 @@ cfg_paper_nfs() {
 }
 
 # Write the [gen] section to $WORK/chains.ini; the caller appends [nf]/[chain] sections.
+# NIDS alert events are drained but not written unless GEN_EVE_LOG names a file
+# (a benchmark's alerts would fill a disk).
 cfg_begin() {
 	cat >"$WORK/chains.ini" <<-EOF2
 	[gen]
@@ -126,6 +128,7 @@ cfg_begin() {
 	xdp_mode = native
 	queues = ${NET_QUEUES:-1}
 	control = $SOCK
+	eve_log = ${GEN_EVE_LOG:-off}
 	EOF2
 }
 

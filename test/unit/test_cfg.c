@@ -211,6 +211,11 @@ static const struct bad_case bad[] = {
 	{ "[gen]\nports = a\nbackend = fast\n", 3, "backend must be auto, gpu, cpu or hybrid" },
 	{ "[gen]\nports = a\nmax_wait_us = -1\n", 3, "max_wait_us must be microseconds" },
 	{ "[gen]\nports = a\nhybrid_pps = lots\n", 3, "hybrid_pps must be packets per second" },
+	{ "[gen]\nports = a\neve_log = eve.json\n", 3, "eve_log must be an absolute path, journal or off" },
+	{ "[gen]\nports = a\nflow_idle_timeout = 0\n", 3, "flow_idle_timeout must be seconds 1..604800" },
+	{ "[gen]\nports = a\nflow_active_timeout = 1h\n", 3, "flow_active_timeout must be seconds 1..604800" },
+	{ "[gen]\nports = a\nipfix_collector = 192.0.2.9\n", 3, "ipfix_collector must be IPV4ADDRESS:PORT" },
+	{ "[gen]\nports = a\nipfix_collector = collector:4739\n", 3, "ipfix_collector must be an IPv4 address" },
 	{ "[gen]\nports = a\nlatency_target_us = 10\n", 3, "unknown key 'latency_target_us' in [gen]" },
 	{ "[gen]\nports = a\n[chain c]\nid = 1\nmatch = any\noutput = 1\nlatency_target_us = 2000000\n", 7,
 	  "latency_target_us must be microseconds 0..1000000" },
@@ -589,5 +594,24 @@ Test(cfg, elastic_keys)
 				"[chain x]\nid = 1\nmatch = any\noutput = 1\n");
 	cr_assert_eq(cfg_chain_equal(c, x, d, cfg_chain_find(d, "x")), false, "a new [gen] default changes the chain");
 	cfg_free(d);
+	cfg_free(c);
+}
+
+Test(cfg, events_and_flow_export_keys)
+{
+	struct cfg *c = load_ok("[gen]\nports = a\n");
+
+	cr_assert_str_eq(c->eve_log, "/var/log/gen/eve.json");
+	cr_assert_eq(c->flow_idle_s, 15);
+	cr_assert_eq(c->flow_active_s, 1800);
+	cr_assert_eq(c->ipfix_port, 0);
+	cfg_free(c);
+	c = load_ok("[gen]\nports = a\neve_log = journal\nflow_idle_timeout = 5\nflow_active_timeout = 60\n"
+		    "ipfix_collector = 192.0.2.9:4739\n");
+	cr_assert_str_eq(c->eve_log, "journal");
+	cr_assert_eq(c->flow_idle_s, 5);
+	cr_assert_eq(c->flow_active_s, 60);
+	cr_assert_eq(c->ipfix_addr, 0xc0000209);
+	cr_assert_eq(c->ipfix_port, 4739);
 	cfg_free(c);
 }

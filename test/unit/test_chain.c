@@ -76,7 +76,7 @@ static void fake_destroy(struct backend_chain *bc)
 }
 
 /* The batch's NFs on a copy of its frames and descs: what a staged device does before it writes back. */
-static void run_staged(struct backend_chain *bc, const struct gen_desc *d, uint32_t n)
+static void run_staged(struct backend_chain *bc, const struct gen_desc *d, uint32_t n, uint64_t now)
 {
 	struct gen_desc *copy = malloc(n * sizeof(*copy));
 
@@ -86,11 +86,11 @@ static void run_staged(struct backend_chain *bc, const struct gen_desc *d, uint3
 
 		memcpy(fake.scratch + base, bc->umem + base, GEN_FRAME_SIZE);
 	}
-	backend_cpu_run(&bc->prog, fake.scratch, GEN_FRAME_SIZE, copy, n);
+	backend_cpu_run(&bc->prog, fake.scratch, GEN_FRAME_SIZE, copy, n, now);
 	free(copy);
 }
 
-static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
+static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n, uint64_t now)
 {
 	uint64_t k;
 	int err = 0;
@@ -111,7 +111,7 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
 		return -ENOMEM;
 	}
 	if (k == fake.fail_at && fake.fail == FAIL_EIO) {
-		run_staged(bc, d, n);
+		run_staged(bc, d, n, now);
 		snprintf(bc->err, sizeof(bc->err), "fake: batch %lu failed before its write-back", (unsigned long)k);
 		err = -EIO;
 	} else if (k == fake.fail_at && fake.fail == FAIL_ESTALE) {
@@ -119,12 +119,12 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
 
 		/* The frames are written, the descs not yet: a fault in the middle of the write-back. */
 		memcpy(copy, d, n * sizeof(*copy));
-		backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, copy, n);
+		backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, copy, n, now);
 		free(copy);
 		snprintf(bc->err, sizeof(bc->err), "fake: batch %lu failed during its write-back", (unsigned long)k);
 		err = -ESTALE;
 	} else {
-		backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, d, n);
+		backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, d, n, now);
 	}
 	bc->slot[(bc->head + bc->n) % 16].d = d;
 	bc->slot[(bc->head + bc->n) % 16].n = n;

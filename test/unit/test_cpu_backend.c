@@ -20,6 +20,9 @@
 #include "test/bench/pktgen.h"
 #include "testlib.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 #define NPKT 3000 /* several chunks of the backend, the last one partial */
 
 static struct nf_hdr *build_nf(const char *type, const struct nf_kv *kv, int nkv)
@@ -114,7 +117,7 @@ static void one_by_one(const struct chain_prog *p, uint8_t *umem, struct gen_des
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t base = d[i].addr - d[i].addr % PKTGEN_FRAME;
 		struct nf_pkt pk = { .buf = umem + base, .off = (uint32_t)(d[i].addr - base), .len = d[i].len,
-				     .cap = PKTGEN_FRAME, .seq = i };
+				     .cap = PKTGEN_FRAME, .seq = i, .now = GEN_TEST_NOW };
 		d[i].verdict = (uint32_t)nf_agent_run(&c, bseq, &pk);
 		d[i].addr = base + pk.off;
 		d[i].len = pk.len;
@@ -137,7 +140,7 @@ static void batch_vs_one_by_one(const char *action, int mode)
 		traffic(ua, da, mode, 0x9e3779b97f4a7c15ull + (uint64_t)round);
 		memcpy(ub, ua, bytes);
 		memcpy(db, da, NPKT * sizeof(*da));
-		backend_cpu_run(&pa, ua, PKTGEN_FRAME, da, NPKT);
+		backend_cpu_run(&pa, ua, PKTGEN_FRAME, da, NPKT, GEN_TEST_NOW);
 		one_by_one(&pb, ub, db, NPKT);
 		for (uint32_t i = 0; i < NPKT; i++) {
 			cr_assert_eq(da[i].verdict, db[i].verdict, "%s round %d packet %u: verdict", action, round, i);
@@ -188,7 +191,7 @@ static void *worker_main(void *arg)
 
 	/* Batches of 500: the counters are flushed 6 times per thread. */
 	for (uint32_t b = 0; b < NPKT; b += 500)
-		backend_cpu_run(w->p, w->umem, PKTGEN_FRAME, w->d + b, 500);
+		backend_cpu_run(w->p, w->umem, PKTGEN_FRAME, w->d + b, 500, GEN_TEST_NOW);
 	return NULL;
 }
 
@@ -218,7 +221,7 @@ Test(cpu_backend, counters_exact_across_threads, .timeout = 120)
 	}
 	for (int t = 0; t < T; t++)
 		cr_assert_eq(pthread_create(&tid[t], NULL, worker_main, &w[t]), 0);
-	backend_cpu_run(&pb, u1, PKTGEN_FRAME, d1, NPKT);
+	backend_cpu_run(&pb, u1, PKTGEN_FRAME, d1, NPKT, GEN_TEST_NOW);
 	for (int t = 0; t < T; t++)
 		pthread_join(tid[t], NULL);
 	for (uint32_t i = 0; i < pa.n; i++) {

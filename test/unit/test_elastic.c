@@ -72,7 +72,7 @@ static void fake_destroy(struct backend_chain *bc)
 	free(bc);
 }
 
-static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
+static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n, uint64_t batch_time)
 {
 	uint64_t now = fake_now_ns(), wait = 0;
 	int q = bc->q;
@@ -106,7 +106,7 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n)
 	fake.max_wait_ns = wait > fake.max_wait_ns ? wait : fake.max_wait_ns;
 	fake.submits++;
 	pthread_mutex_unlock(&fake.lock);
-	backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, d, n);
+	backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, d, n, batch_time);
 	bc->slot[(bc->head + bc->n) % FAKE_SLOTS].d = d;
 	bc->slot[(bc->head + bc->n) % FAKE_SLOTS].n = n;
 	bc->slot[(bc->head + bc->n) % FAKE_SLOTS].due = now + fake.batch_ns;

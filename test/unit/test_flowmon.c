@@ -328,3 +328,89 @@ Test(flowmon, racing_claims)
 	}
 	free(flows);
 }
+
+static void send_one(struct nf_flowmon *st, const struct flow *fl, uint64_t now)
+{
+	struct nf_pkt p = { .buf = (uint8_t *)fl->frame, .len = fl->len, .cap = sizeof(fl->frame), .now = now };
+
+	cr_assert_eq(nf_flowmon_run(st, &p), NF_PASS);
+}
+
+/*
+ * first is the batch time of a flow's first packet, last of its latest (never
+ * going back when an older batch comes late); octets count IPv4 bytes. A slot
+ * made a tombstone (as the daemon evicts: counts zeroed, then the key) keeps
+ * the flows probed past it reachable, and a new flow reuses it only after
+ * looking through its whole window, so no flow is ever in two slots.
+ */
+Test(flowmon, times_octets_and_tombstones)
+{
+	struct nf_flowmon *st = make_table(16);
+	struct nf_flow_slot *slots = NF_AT(st, st->slots_off, struct nf_flow_slot *);
+	struct flow fl[40];
+	uint32_t in = 0;
+
+	for (uint32_t i = 0; i < 40; i++)
+		make_flow(&fl[i], i);
+	send_one(st, &fl[0], 1000);
+	send_one(st, &fl[0], 3000);
+	send_one(st, &fl[0], 2000); /* a batch of another queue, stamped earlier, done later */
+	const struct nf_flow_slot *s = find(st, &fl[0]);
+	cr_assert_not_null(s);
+	cr_expect_eq(s->first, 1000);
+	cr_expect_eq(s->last, 3000);
+	cr_expect_eq(s->packets, 3);
+	cr_expect_eq(s->bytes, 3 * fl[0].len);
+	cr_expect_eq(s->octets, 3 * (fl[0].len - 14));
+
+	/* Fill the table (16 slots, probe 16): every flow finds a slot until it is full. */
+	for (uint32_t i = 1; i < 40; i++)
+		send_one(st, &fl[i], 5000 + i);
+	for (uint32_t i = 0; i < 40; i++)
+		in += find(st, &fl[i]) != NULL;
+	cr_assert_eq(in, 16);
+	cr_assert_eq(st->counters[FM_C_INSERT_FAILED], 24);
+	/* Evict every flow whose slot is at an even index. */
+	for (uint32_t k = 0; k < 16; k += 2) {
+		memset((uint8_t *)&slots[k] + 8, 0, sizeof(slots[k]) - 8);
+		slots[k].key = FM_TOMB;
+	}
+	/* The flows left are all still found (counts go on in their slots). */
+	for (uint32_t i = 0; i < 40; i++) {
+		const struct nf_flow_slot *t = find(st, &fl[i]);
+		uint64_t before = t ? t->packets : 0;
+
+		if (!t)
+			continue;
+		send_one(st, &fl[i], 9000);
+		cr_expect_eq(find(st, &fl[i]), t, "flow %u moved", i);
+		cr_expect_eq(t->packets, before + 1);
+	}
+	/* New flows take the tombstones: 8 of them fit, each in exactly one slot, times from their batch. */
+	uint32_t placed = 0;
+	for (uint32_t i = 0; i < 40; i++) {
+		if (find(st, &fl[i]))
+			continue;
+		send_one(st, &fl[i], 20000);
+		send_one(st, &fl[i], 21000);
+		const struct nf_flow_slot *t = find(st, &fl[i]);
+		if (!t)
+			continue;
+		placed++;
+		cr_expect_eq(t->packets, 2, "flow %u: counts of the evicted flow leaked in", i);
+		cr_expect_eq(t->first, 20000);
+		cr_expect_eq(t->last, 21000);
+	}
+	cr_expect_eq(placed, 8);
+	for (uint32_t k = 0; k < 16; k++)
+		cr_expect_neq(slots[k].key, FM_TOMB, "slot %u still a tombstone with flows waiting", k);
+	/* The report counts the flows in the table now, and every claim since the start. */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	cr_assert_eq(nf_ops_find("flowmon")->report(&st->hdr, "flows", out, true), 0);
+	fclose(out);
+	cr_expect(strstr(buf, "\"capacity\":16,\"active\":16,\"seen\":24,"), "%s", buf);
+	free(buf);
+	free(st);
+}

@@ -30,6 +30,9 @@
 #include "test/bench/pktgen.h"
 #include "testlib.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 #define NSIZES 4
 static const int sizes[NSIZES] = { 64, 1500, PKTGEN_RANDOM, PKTGEN_IMIX };
 static const uint32_t batches[] = { 1, 255, 256, 257, 10000 };
@@ -176,7 +179,7 @@ static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t um
 
 	bc = gpu->chain_create(prog, umem, umem_size, PKTGEN_FRAME, err, sizeof(err));
 	cr_assert(bc, "chain_create: %s: %s", strerror(errno), err);
-	cr_assert_eq(gpu->submit(bc, descs, n), 0);
+	cr_assert_eq(gpu->submit(bc, descs, n, GEN_TEST_NOW), 0);
 	time_t t0 = time(NULL);
 	while ((r = gpu->complete(bc, &got, &got_n)) == 0)
 		cr_assert(time(NULL) - t0 < 60, "batch of %u did not complete", n);
@@ -211,6 +214,75 @@ static void counters_equal(const struct nf_hdr *a, const struct nf_hdr *b, const
 			     (unsigned long)cb[k]);
 }
 
+static int alert_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct nids_alert));
+}
+
+/* The alert rings hold the same records: the GPU's threads take places in another order. */
+static void alerts_equal(const struct nf_nids *a, const struct nf_nids *b, const char *what)
+{
+	const struct nids_ring *ra = NF_AT(a, a->ring_off, const struct nids_ring *);
+	const struct nids_ring *rb = NF_AT(b, b->ring_off, const struct nids_ring *);
+	uint32_t n = ra->head < ra->size ? (uint32_t)ra->head : ra->size;
+	struct nids_alert *x = calloc(n + 1, sizeof(*x)), *y = calloc(n + 1, sizeof(*y));
+
+	cr_assert_eq(ra->head, rb->head, "%s: alert ring head: cpu %lu gpu %lu", what, (unsigned long)ra->head,
+		     (unsigned long)rb->head);
+	/* A full ring kept whichever firings came first: the same number (events_lost agrees), not the same ones. */
+	if (a->counters[NIDS_C_EVENTS_LOST])
+		n = 0;
+	memcpy(x, NF_AT(a, ra->recs_off, const struct nids_alert *), n * sizeof(*x));
+	memcpy(y, NF_AT(b, rb->recs_off, const struct nids_alert *), n * sizeof(*y));
+	for (uint32_t i = 0; i < n; i++) {
+		cr_assert(y[i].seq >= 1 && y[i].seq <= n, "%s: gpu alert record %u unpublished", what, i);
+		x[i].seq = y[i].seq = 0; /* where a record landed is the only difference allowed */
+	}
+	qsort(x, n, sizeof(*x), alert_cmp);
+	qsort(y, n, sizeof(*y), alert_cmp);
+	cr_assert(!memcmp(x, y, n * sizeof(*x)), "%s: alert records differ", what);
+	free(x);
+	free(y);
+}
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const struct nf_flow_slot *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The flow tables hold the same flows, with the same counts and times (slots may differ on a race). */
+static void flows_equal(const struct nf_flowmon *a, const struct nf_flowmon *b, const char *what)
+{
+	const struct nf_flow_slot *sa = NF_AT(a, a->slots_off, const struct nf_flow_slot *);
+	const struct nf_flow_slot *sb = NF_AT(b, b->slots_off, const struct nf_flow_slot *);
+	struct nf_flow_slot *x = calloc(a->nslots, sizeof(*x)), *y = calloc(a->nslots, sizeof(*y));
+	uint32_t nx = 0, ny = 0;
+
+	for (uint32_t i = 0; i < a->nslots; i++) {
+		if (sa[i].key)
+			x[nx++] = sa[i];
+		if (sb[i].key)
+			y[ny++] = sb[i];
+	}
+	cr_assert_eq(nx, ny, "%s: flows: cpu %u gpu %u", what, nx, ny);
+	qsort(x, nx, sizeof(*x), slot_cmp);
+	qsort(y, ny, sizeof(*y), slot_cmp);
+	cr_assert(!memcmp(x, y, nx * sizeof(*x)), "%s: flow slots differ (counts or first/last seen)", what);
+	free(x);
+	free(y);
+}
+
+static void state_equal(const struct nf_hdr *a, const struct nf_hdr *b, const char *what)
+{
+	counters_equal(a, b, what);
+	if (a->type == NF_T_NIDS && ((const struct nf_nids *)a)->ring_off)
+		alerts_equal((const struct nf_nids *)a, (const struct nf_nids *)b, what);
+	if (a->type == NF_T_FLOWMON)
+		flows_equal((const struct nf_flowmon *)a, (const struct nf_flowmon *)b, what);
+}
+
 static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, const struct variant *v, uint64_t seed)
 {
 	size_t usize = (size_t)BATCH_MAX * PKTGEN_FRAME;
@@ -231,7 +303,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	pktgen_batch(&g, in, din, n, size_mode);
 	if (d->pre) { /* decrypt tests: the input is ESP made by a cpu encryptor */
 		struct chain_prog pp = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { blob_dup(d->pre) } };
-		backend_cpu_run(&pp, in, PKTGEN_FRAME, din, n);
+		backend_cpu_run(&pp, in, PKTGEN_FRAME, din, n, GEN_TEST_NOW);
 		for (uint32_t i = 0; i < n; i++)
 			din[i].verdict = 0xffffffffu;
 		free(pp.state[0]);
@@ -246,7 +318,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	}
 	prog_of(&pc, d, sc);
 	prog_of(&pg, d, sg);
-	backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc, n);
+	backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc, n, GEN_TEST_NOW);
 	gpu_run_batch(&pg, ug, usize, dg, n, v, gread);
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -262,7 +334,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	for (uint32_t i = 0; i < d->n; i++) {
 		char w2[200];
 		snprintf(w2, sizeof(w2), "%s nf %u", what, i);
-		counters_equal(sc[i], gread[i], w2);
+		state_equal(sc[i], gread[i], w2);
 		free(sc[i]);
 		free(sg[i]);
 		free(gread[i]);
@@ -445,8 +517,8 @@ Test(gpu_backend, overlap_in_order)
 		int sub = 0, done = 0;
 		uint32_t k = gpu->max_inflight;
 		for (; sub < (int)k; sub++)
-			cr_assert_eq(gpu->submit(bc, d[sub], N), 0);
-		cr_assert_eq(gpu->submit(bc, d[sub], N), -EBUSY);
+			cr_assert_eq(gpu->submit(bc, d[sub], N, GEN_TEST_NOW), 0);
+		cr_assert_eq(gpu->submit(bc, d[sub], N, GEN_TEST_NOW), -EBUSY);
 		while (done < NB) {
 			struct gen_desc *got;
 			uint32_t n;
@@ -460,7 +532,7 @@ Test(gpu_backend, overlap_in_order)
 				cr_assert(got[i].verdict == NF_PASS && !memcmp(umem + got[i].addr, "\x02\x11\x22\x33\x44\x55", 6));
 			done++;
 			if (sub < NB)
-				cr_assert_eq(gpu->submit(bc, d[sub++], N), 0);
+				cr_assert_eq(gpu->submit(bc, d[sub++], N, GEN_TEST_NOW), 0);
 		}
 		/* Each chain_create uploads the host blob afresh: counters start from it. */
 		cr_assert_eq(counter(bc, 0, L2RW_C_REWRITTEN), (uint64_t)NB * N);
@@ -510,7 +582,7 @@ Test(gpu_backend, esp_numbers_follow_submit_order, .timeout = 300)
 		while (done < NB) {
 			struct gen_desc *got;
 			uint32_t n;
-			while (sub < NB && gpu->submit(bc, d[sub], N) == 0)
+			while (sub < NB && gpu->submit(bc, d[sub], N, GEN_TEST_NOW) == 0)
 				sub++;
 			int r = gpu->complete(bc, &got, &n);
 			cr_assert_geq(r, 0);
@@ -518,7 +590,7 @@ Test(gpu_backend, esp_numbers_follow_submit_order, .timeout = 300)
 				done++;
 		}
 		for (int b = 0; b < NB; b++)
-			backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc[b], N);
+			backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc[b], N, GEN_TEST_NOW);
 		for (int b = 0; b < NB; b++) {
 			for (uint32_t i = 0; i < N; i++) {
 				cr_assert_eq(d[b][i].verdict, dc[b][i].verdict, "%s: batch %d packet %u verdict", mems[m], b, i);
@@ -563,7 +635,7 @@ Test(gpu_backend, fault_hands_batch_back)
 	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
-		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
+		cr_assert_eq(gpu->submit(bc, d[b], N, GEN_TEST_NOW), 0);
 	int want[3] = { 1, -EIO, 1 };
 	for (int b = 0; b < 3;) {
 		struct gen_desc *got;
@@ -619,12 +691,12 @@ static void fault_after(const char *nf, const char *mem, int want)
 	pc.state[0] = cs;
 	static struct gen_desc dc[N];
 	memcpy(dc, ref, sizeof(dc));
-	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N);
+	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N, GEN_TEST_NOW);
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
 	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
-		cr_assert_eq(gpu->submit(bc, d[b], N), 0);
+		cr_assert_eq(gpu->submit(bc, d[b], N, GEN_TEST_NOW), 0);
 	int wants[3] = { 1, want, 1 };
 	for (int b = 0; b < 3;) {
 		struct gen_desc *got;
@@ -686,7 +758,7 @@ Test(gpu_backend, shared_state_refcount)
 		struct gen_desc *got;
 		uint32_t n;
 		pktgen_batch(&g, umem, d, N, 64);
-		cr_assert_eq(gpu->submit(both[k], d, N), 0);
+		cr_assert_eq(gpu->submit(both[k], d, N, GEN_TEST_NOW), 0);
 		while (gpu->complete(both[k], &got, &n) == 0)
 			;
 	}
@@ -726,10 +798,10 @@ Test(gpu_backend, every_device)
 		pktgen_batch(&g, umem, d, N, PKTGEN_IMIX);
 		memcpy(uc, umem, usize);
 		memcpy(dc, d, sizeof(d));
-		backend_cpu_run(&p, uc, PKTGEN_FRAME, dc, N);
+		backend_cpu_run(&p, uc, PKTGEN_FRAME, dc, N, GEN_TEST_NOW);
 		struct gen_desc *got;
 		uint32_t n;
-		cr_assert_eq(gpu->submit(bc, d, N), 0);
+		cr_assert_eq(gpu->submit(bc, d, N, GEN_TEST_NOW), 0);
 		while (gpu->complete(bc, &got, &n) == 0)
 			;
 		cr_assert(!memcmp(d, dc, sizeof(d)), "device %d: descs differ", dev);

@@ -17,6 +17,9 @@
 #include "backend.h"
 #include "testlib.h"
 
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
+
 #define ENC_KEY_HEX "2b7e151628aed2a6abf7158809cf4f3c"
 #define AUTH_KEY_HEX "0123456789abcdef0123456789abcdef01234567"
 #define SPI 0x1234abcdu
@@ -1135,7 +1138,7 @@ Test(ipsec, cpu_backend_chain_encrypt_then_decrypt)
 		memcpy(umem + (size_t)i * fs + head, orig + (size_t)i * fs, len);
 		d[i] = (struct gen_desc){ .addr = (uint64_t)i * fs + head, .len = len };
 	}
-	backend_cpu_run(&two, umem, fs, d, n);
+	backend_cpu_run(&two, umem, fs, d, n, GEN_TEST_NOW);
 	for (uint32_t i = 0; i < n; i++) {
 		cr_assert_eq(d[i].verdict, NF_PASS, "packet %u", i);
 		cr_assert_eq(d[i].addr / fs, i, "packet %u left its frame", i);
@@ -1148,7 +1151,7 @@ Test(ipsec, cpu_backend_chain_encrypt_then_decrypt)
 		memcpy(umem + (size_t)i * fs + head, orig + (size_t)i * fs, len);
 		d[i] = (struct gen_desc){ .addr = (uint64_t)i * fs + head, .len = len };
 	}
-	backend_cpu_run(&one, umem, fs, d, n);
+	backend_cpu_run(&one, umem, fs, d, n, GEN_TEST_NOW);
 	for (uint32_t i = 0; i < n; i++) {
 		struct esp_view ev;
 		cr_assert_eq(d[i].verdict, NF_PASS);
@@ -1231,8 +1234,8 @@ static void three_runs(const struct three_runs *t, int round)
 	struct nf_hdr *one = &t->one->hdr;
 	uint64_t first;
 
-	backend_cpu_run(&pa, t->ua, t->fs, t->da, t->n);
-	backend_cpu_run(&pc, t->uc, t->fs, t->dc, t->n);
+	backend_cpu_run(&pa, t->ua, t->fs, t->da, t->n, GEN_TEST_NOW);
+	backend_cpu_run(&pc, t->uc, t->fs, t->dc, t->n, GEN_TEST_NOW);
 	nf_reserve(1, &one, t->n, &first);
 	for (uint32_t i = 0; i < t->n; i++) {
 		struct gen_desc *a = &t->da[i], *b = &t->db[i], *c = &t->dc[i];
@@ -1319,7 +1322,7 @@ Test(ipsec, cpu_backend_batch_seq_overflow)
 		d[i] = (struct gen_desc){ .addr = (uint64_t)i * fs + 256, .len = 100 };
 	}
 	enc->seq_last = ESP_SEQ_MAX - 4;
-	backend_cpu_run(&pa, umem, fs, d, n);
+	backend_cpu_run(&pa, umem, fs, d, n, GEN_TEST_NOW);
 	for (uint32_t i = 0; i < n; i++) {
 		cr_assert_eq(d[i].verdict, i < 4 ? NF_PASS : NF_DROP, "packet %u", i);
 		if (i < 4)
@@ -1394,7 +1397,7 @@ Test(ipsec, cpu_backend_decrypt_batch_identical_to_one_by_one, .timeout = 120)
 	t.one->host_accel = dec->host_accel; /* the same crypto, one packet at a time */
 	for (int round = 0; round < 4; round++) {
 		batch_frames(src, sd, n, fs);
-		backend_cpu_run(&pe, src, fs, sd, n);
+		backend_cpu_run(&pe, src, fs, sd, n, GEN_TEST_NOW);
 		decrypt_frames(src, sd, n, t.ua, t.da, n, fs);
 		three_runs(&t, round);
 		cr_assert_eq(dec->replay_top, t.one->replay_top);
@@ -1424,7 +1427,7 @@ static void *cpu_job_run(void *arg)
 	struct chain_prog p = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { &j->enc->hdr } };
 
 	for (uint32_t b = 0; b < j->n; b += 300)
-		backend_cpu_run(&p, j->umem, 2048, j->d + b, j->n - b < 300 ? j->n - b : 300);
+		backend_cpu_run(&p, j->umem, 2048, j->d + b, j->n - b < 300 ? j->n - b : 300, GEN_TEST_NOW);
 	return NULL;
 }
 
@@ -1518,7 +1521,7 @@ Test(ipsec, state_write_never_takes_numbers_back)
 			gen_frame(umem + (size_t)i * fs + 256, 100, 0);
 			d[i] = (struct gen_desc){ .addr = (uint64_t)i * fs + 256, .len = 100 };
 		}
-		cr_assert_eq(backend_cpu.submit(bc, d, n), 0);
+		cr_assert_eq(backend_cpu.submit(bc, d, n, GEN_TEST_NOW), 0);
 		cr_assert_eq(backend_cpu.complete(bc, &done, &nd), 1);
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t s = frame_seq(umem + d[i].addr);

@@ -893,3 +893,115 @@ Test(nids_hand, batch_group_scan_identical_to_one_by_one)
 	free(h);
 	unlink(path);
 }
+
+/* ---- alert events ------------------------------------------------------------------------ */
+
+/*
+ * Every firing of the hand cases becomes one record in the alert ring, in
+ * firing order on the host: rule (its sid), 5-tuple, chain and batch time as
+ * the packet had them. A ring too small for them counts the rest in
+ * events_lost and takes records again once the reader moved its tail.
+ */
+Test(nids_hand, alert_events_match_the_packets)
+{
+	struct nids_ruleset rs;
+	struct nf_hdr *h;
+	char err[512];
+	uint32_t want_sid[256], want_src[256], want_dport[256], nwant = 0;
+	uint64_t want_ts[256];
+
+	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(nids_compile_events(&rs, NIDS_ACT_ALERT, 16, &h, err, sizeof(err)), 0, "%s", err);
+	struct nf_nids *st = (struct nf_nids *)h;
+	struct nids_ring *ring = NF_AT(st, st->ring_off, struct nids_ring *);
+	const struct nids_alert *rec = NF_AT(st, ring->recs_off, const struct nids_alert *);
+	const struct nids_rule_info *info = NF_AT(st, st->info_off, const struct nids_rule_info *);
+	cr_assert_neq(st->ring_off, 0);
+	cr_assert_eq(ring->size, 16);
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const struct hand_case *hc = &cases[c];
+		struct pk k = { .proto = hc->proto, .sa = hc->sa + 0x0a000000u * (hc->sa < 256), .da = hc->da,
+				.sp = hc->sp, .dp = hc->dp, .pay = (const uint8_t *)hc->pay,
+				.plen = hc->plen < 0 ? (uint32_t)strlen(hc->pay) : (uint32_t)hc->plen };
+		struct frame f;
+		uint64_t before = st->counters[NIDS_C_ALERTS];
+
+		mk_frame(&f, &k);
+		struct nf_pkt p = { .buf = f.buf, .len = f.len, .cap = sizeof(f.buf), .chain = 7,
+				    .now = 1764547200123456789ull + c * 1000 };
+		nf_nids_run(h, &p);
+		/* Which sids fired, in rule order (the order verification finds them need not be). */
+		for (uint64_t i = before; i < st->counters[NIDS_C_ALERTS]; i++) {
+			want_src[nwant] = k.sa;
+			want_dport[nwant] = (k.proto == 6 || k.proto == 17) ? k.dp : 0;
+			want_ts[nwant] = p.now;
+			want_sid[nwant++] = 0;
+		}
+		for (int j = 0, at = nwant - (int)(st->counters[NIDS_C_ALERTS] - before); j < 4 && hc->want[j]; j++)
+			want_sid[at + j] = hc->want[j];
+	}
+	cr_assert_gt(nwant, 16, "the hand cases fire more rules than the ring holds");
+	cr_expect_eq(ring->head, 16);
+	cr_expect_eq(st->counters[NIDS_C_EVENTS_LOST], nwant - 16);
+	for (uint32_t i = 0; i < 16; i++) {
+		const struct nids_alert *a = &rec[i];
+		int sid_ok = 0;
+
+		cr_expect_eq(a->seq, i + 1, "record %u published", i);
+		cr_expect_eq(a->ts, want_ts[i], "record %u: time", i);
+		cr_expect_eq(a->src, want_src[i], "record %u: source", i);
+		cr_expect_eq(a->dport, want_dport[i], "record %u: destination port", i);
+		cr_expect_eq(a->chain, 7);
+		/* A case with several sids may record them in any order: the sid is one of its case's. */
+		for (uint32_t j = 0; j < nwant; j++)
+			sid_ok |= want_ts[j] == a->ts && want_sid[j] == info[a->rule].sid;
+		cr_expect(sid_ok, "record %u: sid %u is not one the packet fired", i, info[a->rule].sid);
+	}
+	/* The reader took 10: that much room again, and the records go on at 16. */
+	ring->tail = 10;
+	struct pk k = { .proto = 6, .sa = IP(10, 9, 8, 7), .da = IP(192, 0, 2, 1), .sp = 40000, .dp = 80,
+			.pay = (const uint8_t *)"an attack", .plen = 9 };
+	struct frame f;
+	mk_frame(&f, &k);
+	struct nf_pkt p = { .buf = f.buf, .len = f.len, .cap = sizeof(f.buf), .chain = 2, .now = 42 };
+	for (int i = 0; i < 12; i++)
+		nf_nids_run(h, &p);
+	cr_expect_eq(ring->head, 26);
+	cr_expect_eq(st->counters[NIDS_C_EVENTS_LOST], nwant - 16 + 2);
+	const struct nids_alert *a = &rec[16 % 16];
+	cr_expect_eq(a->seq, 17);
+	cr_expect_eq(info[a->rule].sid, 1001);
+	cr_expect_eq(a->src, IP(10, 9, 8, 7));
+	cr_expect_eq(a->dst, IP(192, 0, 2, 1));
+	cr_expect_eq(a->sport, 40000);
+	cr_expect_eq(a->dport, 80);
+	cr_expect_eq(a->proto, 6);
+	cr_expect_eq(a->ts, 42);
+	free(h);
+
+	/* events = 0: no ring, firings are counted only. */
+	cr_assert_eq(nids_compile_events(&rs, NIDS_ACT_ALERT, 0, &h, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(((struct nf_nids *)h)->ring_off, 0);
+	nf_nids_run(h, &p);
+	cr_expect_eq(((struct nf_nids *)h)->counters[NIDS_C_ALERTS], 1);
+	cr_expect_eq(((struct nf_nids *)h)->counters[NIDS_C_EVENTS_LOST], 0);
+	free(h);
+	nids_ruleset_free(&rs);
+}
+
+Test(nids_hand, events_key)
+{
+	const struct nf_ops *ops = nf_ops_find("nids");
+	struct nf_kv kv[] = { { "rules", "local.rules", 3 }, { "events", "64", 4 } };
+	struct nf_cfg cfg = { .name = "ids", .file = "chains.ini", .line = 2, .kv = kv, .nkv = 2, .base_dir = hand_dir };
+	struct nf_hdr *h = NULL;
+	char err[512] = "";
+
+	cr_assert_eq(ops->build(&cfg, &h, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(NF_AT(h, ((struct nf_nids *)h)->ring_off, struct nids_ring *)->size, 64);
+	free(h);
+	kv[1].value = "100";
+	cr_expect_eq(ops->build(&cfg, &h, err, sizeof(err)), -EINVAL);
+	cr_expect_str_eq(err, "chains.ini:4: nf 'ids': events must be 0 (none) or a power of two up to 1048576, not '100'");
+}

@@ -35,7 +35,8 @@ static const char kernel_src[] =
 	"	p.cap = frame_size;\n"
 	"	p.in_port = 0;\n"
 	"	p.seq = i;\n"
-	"	p.pad = 0;\n"
+	"	p.chain = 0;\n"
+	"	p.now = 0;\n"
 	"	verdicts[i] = nf_agent_run(c, NULL, &p);\n"
 	"	lens[i] = p.len;\n"
 	"}\n";

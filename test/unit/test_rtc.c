@@ -274,6 +274,9 @@ Test(rtc, cache_hit_and_corruption, .fini = cleanup, .timeout = 300)
 /* Valid C (the cpu build accepts it), not valid for NVRTC (C++): the error names the line. */
 static const char bad_custom[] =
 	"#include <gen_nf.h>\n"
+
+/* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
+#define GEN_TEST_NOW 1764547200000000000ull
 	"struct st { uint32_t params[8]; };\n"
 	"NF_FN int bad(struct st *s, struct nf_pkt *p)\n"
 	"{\n"
@@ -381,7 +384,7 @@ static void run_gpu(struct run *r, struct chain_prog *p, uint32_t n, const char 
 	cr_assert(strstr(desc, !strcmp(agent, "fused") ? ": fused agent" : ": generic agent"), "%s", desc);
 	for (uint32_t i = 0; i < n; i += serial ? 1 : n) {
 		uint32_t k = serial ? 1 : n;
-		cr_assert_eq(gpu->submit(bc, r->d + i, k), 0);
+		cr_assert_eq(gpu->submit(bc, r->d + i, k, GEN_TEST_NOW), 0);
 		wait_one(bc, r->d + i, k);
 	}
 	for (uint32_t i = 0; i < p->n; i++)
@@ -429,7 +432,7 @@ static void parity(struct nf_hdr *const *blobs, uint32_t nnf, bool serial, bool 
 
 		pktgen_batch(&g, in, din, n, modes[m]);
 		run_init(&cpu, in, din, n, blobs, nnf, &p);
-		backend_cpu_run(&p, cpu.umem, PKTGEN_FRAME, cpu.d, n);
+		backend_cpu_run(&p, cpu.umem, PKTGEN_FRAME, cpu.d, n, GEN_TEST_NOW);
 		if (with_generic) {
 			run_init(&gen, in, din, n, blobs, nnf, &p);
 			run_gpu(&gen, &p, n, "generic", serial);
@@ -566,7 +569,7 @@ Test(rtc_gpu, second_create_is_cache_hit, .fini = cleanup, .timeout = 300)
 	cr_assert_eq(gpu_backend_fused_timing(a, &ms, &hit), 0);
 	cr_assert(hit);
 	cr_log_info("cache hit: %.1f ms: %s", ms, desc);
-	cr_assert_eq(gpu->submit(a, r.d, NPKT), 0);
+	cr_assert_eq(gpu->submit(a, r.d, NPKT, GEN_TEST_NOW), 0);
 	wait_one(a, r.d, NPKT);
 	gpu->chain_destroy(a);
 	gpu->umem_detach(r.umem);
@@ -590,7 +593,7 @@ Test(rtc_gpu, auto_switches_between_batches, .fini = cleanup, .timeout = 300)
 	memcpy(in, r.umem, usize);
 	memcpy(din, r.d, sizeof(din));
 	run_init(&c, in, din, NPKT, &h, 1, &pc);
-	backend_cpu_run(&pc, c.umem, PKTGEN_FRAME, c.d, NPKT);
+	backend_cpu_run(&pc, c.umem, PKTGEN_FRAME, c.d, NPKT, GEN_TEST_NOW);
 	time_t t0 = time(NULL);
 	while (fused < 3) {
 		cr_assert(time(NULL) - t0 < 120, "the fused agent never became active: %s", desc);
@@ -598,7 +601,7 @@ Test(rtc_gpu, auto_switches_between_batches, .fini = cleanup, .timeout = 300)
 		bool f = strstr(desc, ": fused agent") != NULL;
 		memcpy(r.umem, in, usize);
 		memcpy(r.d, din, sizeof(din));
-		cr_assert_eq(gpu->submit(bc, r.d, NPKT), 0);
+		cr_assert_eq(gpu->submit(bc, r.d, NPKT, GEN_TEST_NOW), 0);
 		wait_one(bc, r.d, NPKT);
 		cr_assert(!memcmp(r.d, c.d, sizeof(din)), "batch %d (%s): descs differ from the cpu", generic + fused, desc);
 		cr_assert(!memcmp(r.umem, c.umem, usize), "batch %d (%s): frames differ from the cpu", generic + fused, desc);
@@ -655,7 +658,7 @@ Test(rtc_gpu, no_nvrtc, .fini = cleanup, .timeout = 120)
 	struct backend_chain *bc = create_ttl(&r, &p, h, "auto");
 	gpu->describe(bc, desc, sizeof(desc));
 	cr_assert(strstr(desc, ": generic agent (no NVRTC"), "%s", desc);
-	cr_assert_eq(gpu->submit(bc, r.d, NPKT), 0);
+	cr_assert_eq(gpu->submit(bc, r.d, NPKT, GEN_TEST_NOW), 0);
 	wait_one(bc, r.d, NPKT);
 	gpu->chain_destroy(bc);
 	struct nf_hdr *c = make_custom("dscp_marker.c", source_text("etc/gen/nf/dscp_marker.c"), "46");
