@@ -78,6 +78,7 @@ struct rx_sock {
 	struct xsk_ring_cons rx;
 	struct chain_io *io;
 	int port;
+	struct rx_sock *next; /* on the list of sockets being closed */
 };
 
 /* One (port, queue): its fill/completion rings, and a TX-only socket. */
@@ -128,7 +129,7 @@ struct qworker {
 	uint32_t lost;        /* frames a gone port's kernel side kept: written off, never reused */
 	uint32_t in_chains; /* handed to controllers, not yet back */
 
-	/* Changed only while the worker is paused (xsk_pause/xsk_resume). */
+	/* Changed only by the worker, some on behalf of the main thread (xsk.c: xsk_call). */
 	struct rx_sock *rx[GEN_MAX_RX_SOCKS];
 	int nrx;
 	struct chain_io *ios[GEN_MAX_IOS];
@@ -153,8 +154,11 @@ struct qworker {
 	pthread_t thread;
 	bool running;
 	int stop;
-	int pause_req;
-	int paused;
+	/* One change at a time from the main thread: fn and arg, then call_seq; the worker acks. */
+	void (*call_fn)(struct qworker *w, void *arg);
+	void *call_arg;
+	uint32_t call_seq;
+	uint32_t call_ack;
 	uint64_t loops;
 	uint64_t accounting_errors;
 };
@@ -175,17 +179,25 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 int xsk_worker_start(struct qworker *w);
 void xsk_worker_stop(struct qworker *w);
 void xsk_worker_fini(struct qworker *w, const struct backend_ops *be);
-void xsk_pause(struct qworker *w);
-void xsk_resume(struct qworker *w);
 /*
- * While paused: make io receive what the classifier gives chain cls_id on `port`:
- * an RX socket (returns its fd, for the XSKMAP), or on a synthetic port a route
+ * Return once the worker has finished the pass it was in: whatever it read
+ * before (the host classification table, a route) it no longer holds.
+ */
+void xsk_sync(struct qworker *w);
+/*
+ * The main thread changes what a worker serves with the calls below. The slow
+ * parts (creating or closing a socket) run on the caller's thread; the worker
+ * only takes the change between two passes (xsk_call), so the other chains on
+ * it are never paused.
+ *
+ * Make io receive what the classifier gives chain cls_id on `port`: an RX
+ * socket (returns its fd, for the XSKMAP), or on a synthetic port a route
  * (returns 0). -errno on failure.
  */
 int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id, char *err, size_t errlen);
-/* While paused: remove every RX socket of io, moving frames still in their RX rings to io->in. */
+/* Remove every RX socket of io, moving frames still in their RX rings to io->in. */
 void xsk_rx_remove(struct qworker *w, struct chain_io *io);
-/* While paused: make the worker drain / stop draining io->out. */
+/* Make the worker drain / stop draining io->out. */
 int xsk_io_add(struct qworker *w, struct chain_io *io);
 void xsk_io_remove(struct qworker *w, struct chain_io *io);
 /* Kernel-side AF_XDP drop counters of every socket of the queue, added into sum. */

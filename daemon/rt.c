@@ -211,17 +211,40 @@ static int install_rules(struct rt *rt, const struct cfg *cfg, char *err, size_t
 		snprintf(err, errlen, "failed to install the classification table: %s", cls_strerror(rt->cls));
 		return r;
 	}
-	/* Generators of synthetic ports read the host table once per burst: past a pause none holds the old one. */
+	/* Generators of synthetic ports read the host table once per burst: past a pass none holds the old one. */
 	for (int q = 0; q < rt->nq; q++) {
 		for (int p = 0; p < rt->nports; p++) {
 			if (rt->workers[q].port[p].synth) {
-				xsk_pause(&rt->workers[q]);
-				xsk_resume(&rt->workers[q]);
+				xsk_sync(&rt->workers[q]);
 				break;
 			}
 		}
 	}
 	return 0;
+}
+
+/*
+ * Out of the XSKMAP, its sockets and rings out of the workers, its controllers
+ * stopped. The workers of the other chains only take each change between two
+ * passes (xsk.c: xsk_call); nothing here pauses them.
+ */
+static void chain_unwire(struct rt *rt, struct rt_chain *rc)
+{
+	for (int q = 0; q < rt->nq; q++)
+		for (int p = 0; p < GEN_MAX_PORTS; p++)
+			if (rc->cls_id[p])
+				cls_xsk_clear(rt->cls, rc->cls_id[p], (uint32_t)q);
+	/* Redirects already under way land in its RX rings within an RCU grace period. */
+	cls_wait_readers();
+	for (int q = 0; q < rt->nq; q++)
+		xsk_rx_remove(&rt->workers[q], &rc->c.io[q]);
+	chain_stop(&rc->c);
+	/* The worker sends what the controllers handed back (at most 1 s while TX rings are full). */
+	for (int q = 0; q < rt->nq; q++) {
+		for (int tries = 0; tries < 10000 && ring_count(&rc->c.io[q].out); tries++)
+			sleep_us(100);
+		xsk_io_remove(&rt->workers[q], &rc->c.io[q]);
+	}
 }
 
 static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chain *cc, char *err, size_t errlen)
@@ -270,7 +293,6 @@ static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chai
 	for (int q = 0; q < rt->nq; q++) {
 		struct qworker *w = &rt->workers[q];
 
-		xsk_pause(w);
 		r = xsk_io_add(w, &rc->c.io[q]);
 		for (int p = 0; !r && p < cfg->nports; p++) {
 			if (!rc->cls_id[p])
@@ -284,7 +306,6 @@ static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chai
 			else
 				r = 0;
 		}
-		xsk_resume(w);
 		if (r)
 			goto fail;
 	}
@@ -292,21 +313,8 @@ static int chain_add(struct rt *rt, const struct cfg *cfg, const struct cfg_chai
 	rt->chains[rt->nchains++] = rc;
 	return 0;
 fail:
-	/* Nothing classifies to it yet: unwind without draining anything but its own rings. */
-	for (int q = 0; q < rt->nq; q++) {
-		for (int p = 0; p < cfg->nports; p++)
-			if (rc->cls_id[p])
-				cls_xsk_clear(rt->cls, rc->cls_id[p], (uint32_t)q);
-		xsk_pause(&rt->workers[q]);
-		xsk_rx_remove(&rt->workers[q], &rc->c.io[q]);
-		xsk_resume(&rt->workers[q]);
-	}
-	chain_stop(&rc->c);
-	for (int q = 0; q < rt->nq; q++) {
-		xsk_pause(&rt->workers[q]);
-		xsk_io_remove(&rt->workers[q], &rc->c.io[q]);
-		xsk_resume(&rt->workers[q]);
-	}
+	/* Nothing classifies to it yet: unwinding drains nothing but its own rings. */
+	chain_unwire(rt, rc);
 	for (int p = 0; p < GEN_MAX_PORTS; p++)
 		rt->id_used[rc->cls_id[p]] = 0;
 	rt->id_used[0] = 0;
@@ -319,25 +327,7 @@ fail:
 /* The table no longer sends it anything: drain what it holds, then free it. */
 static void chain_remove(struct rt *rt, struct rt_chain *rc)
 {
-	for (int q = 0; q < rt->nq; q++)
-		for (int p = 0; p < GEN_MAX_PORTS; p++)
-			if (rc->cls_id[p])
-				cls_xsk_clear(rt->cls, rc->cls_id[p], (uint32_t)q);
-	/* Redirects already under way finish within an RCU grace period. */
-	sleep_us(20000);
-	for (int q = 0; q < rt->nq; q++) {
-		xsk_pause(&rt->workers[q]);
-		xsk_rx_remove(&rt->workers[q], &rc->c.io[q]);
-		xsk_resume(&rt->workers[q]);
-	}
-	chain_stop(&rc->c);
-	for (int q = 0; q < rt->nq; q++) {
-		for (int tries = 0; tries < 1000 && ring_count(&rc->c.io[q].out); tries++)
-			sleep_us(1000);
-		xsk_pause(&rt->workers[q]);
-		xsk_io_remove(&rt->workers[q], &rc->c.io[q]);
-		xsk_resume(&rt->workers[q]);
-	}
+	chain_unwire(rt, rc);
 	for (int p = 0; p < GEN_MAX_PORTS; p++)
 		if (rc->cls_id[p])
 			rt->id_used[rc->cls_id[p]] = 0;

@@ -442,7 +442,7 @@ static bool worker_has_work(const struct qworker *w)
 	for (int i = 0; i < w->nios; i++)
 		if (ring_count(&w->ios[i]->out))
 			return true;
-	return LOAD(&w->stop) || LOAD(&w->pause_req);
+	return LOAD(&w->stop) || LOAD(&w->call_seq) != w->call_ack;
 }
 
 /*
@@ -487,6 +487,17 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 	pq->tx_unkicked = 0;
 }
 
+/* A change handed over by xsk_call: run it, then say so. */
+static void worker_take_call(struct qworker *w)
+{
+	uint32_t seq = LOAD(&w->call_seq);
+
+	if (seq == w->call_ack)
+		return;
+	w->call_fn(w, w->call_arg);
+	STORE(&w->call_ack, seq);
+}
+
 static void *worker_main(void *arg)
 {
 	struct qworker *w = arg;
@@ -498,13 +509,7 @@ static void *worker_main(void *arg)
 	while (!LOAD(&w->stop)) {
 		uint32_t work = 0;
 
-		if (LOAD(&w->pause_req)) {
-			STORE(&w->paused, 1);
-			while (LOAD(&w->pause_req))
-				nap();
-			STORE(&w->paused, 0);
-			continue;
-		}
+		worker_take_call(w);
 		for (int p = 0; p < w->nports; p++) {
 			if (w->port[p].synth) {
 				work += synth_rx(w, p);
@@ -622,19 +627,40 @@ int xsk_worker_start(struct qworker *w)
 	return 0;
 }
 
-void xsk_pause(struct qworker *w)
+/*
+ * Run fn on the worker between two of its passes, and wait until it ran. The
+ * worker owns its socket and ring lists, frame pool and counters; a change to
+ * them is a few array edits there, so the chains it serves are not held up
+ * while the slow parts of a change (creating and closing sockets, RCU grace
+ * periods, controller threads) run on the caller's thread before or after.
+ * Before the worker starts or after it stopped, fn runs here.
+ */
+static void xsk_call(struct qworker *w, void (*fn)(struct qworker *w, void *arg), void *arg)
 {
-	if (!w->running)
+	uint32_t seq;
+
+	if (!w->running) {
+		fn(w, arg);
 		return;
-	STORE(&w->pause_req, 1);
+	}
+	w->call_fn = fn;
+	w->call_arg = arg;
+	seq = w->call_seq + 1;
+	STORE(&w->call_seq, seq);
 	wake_kick(&w->wake);
-	while (!LOAD(&w->paused))
+	while (LOAD(&w->call_ack) != seq)
 		nap();
 }
 
-void xsk_resume(struct qworker *w)
+static void call_nothing(struct qworker *w, void *arg)
 {
-	STORE(&w->pause_req, 0);
+	(void)w;
+	(void)arg;
+}
+
+void xsk_sync(struct qworker *w)
+{
+	xsk_call(w, call_nothing, NULL);
 }
 
 /*
@@ -696,13 +722,34 @@ static void rx_sock_close(struct rx_sock *s)
 	free(s);
 }
 
+struct rx_call {
+	int port;
+	uint32_t cls_id;
+	struct chain_io *io;
+	struct rx_sock *sock;       /* to add; or, on removal, the list of those removed */
+	int r;
+};
+
+static void rx_add_on_worker(struct qworker *w, void *arg)
+{
+	struct rx_call *c = arg;
+
+	if (w->port[c->port].synth) {
+		synth_route(w->port[c->port].synth, c->cls_id, c->io);
+		return;
+	}
+	w->rx[w->nrx++] = c->sock;
+	set_fill_targets(w);
+}
+
 int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id, char *err, size_t errlen)
 {
+	struct rx_call c = { .port = port, .cls_id = cls_id, .io = io };
 	struct rx_sock *s;
 	int r;
 
 	if (w->port[port].synth) {
-		synth_route(w->port[port].synth, cls_id, io);
+		xsk_call(w, rx_add_on_worker, &c);
 		return 0;
 	}
 	if (w->nrx >= GEN_MAX_RX_SOCKS) {
@@ -712,6 +759,7 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	/* Created here, before the worker knows of it: a bind takes long, the hand-over does not. */
 	r = rx_sock_open(s, (int)if_nametoindex(w->ifname[port]), w->q, w->port[port].tx_fd);
 	if (r < 0) {
 		snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[port], w->q,
@@ -721,50 +769,87 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id
 	}
 	s->io = io;
 	s->port = port;
-	w->rx[w->nrx++] = s;
-	set_fill_targets(w);
+	c.sock = s;
+	xsk_call(w, rx_add_on_worker, &c);
 	return s->fd;
 }
 
-void xsk_rx_remove(struct qworker *w, struct chain_io *io)
+/* The worker lets go of io's RX sockets, after moving what their rings still hold to io->in. */
+static void rx_remove_on_worker(struct qworker *w, void *arg)
 {
+	struct rx_call *c = arg;
+
 	for (int p = 0; p < w->nports; p++)
 		if (w->port[p].synth)
-			synth_unroute(w->port[p].synth, io);
+			synth_unroute(w->port[p].synth, c->io);
 	for (int i = 0; i < w->nrx;) {
 		struct rx_sock *s = w->rx[i];
 
-		if (s->io != io) {
+		if (s->io != c->io) {
 			i++;
 			continue;
 		}
-		receive(w, s); /* frames already in its RX ring still belong to the chain */
-		while (receive(w, s))
+		while (receive(w, s)) /* frames already in its RX ring still belong to the chain */
 			;
-		rx_sock_close(s);
 		w->rx[i] = w->rx[--w->nrx];
+		s->next = c->sock;
+		c->sock = s;
 	}
 	set_fill_targets(w);
 }
 
-int xsk_io_add(struct qworker *w, struct chain_io *io)
+void xsk_rx_remove(struct qworker *w, struct chain_io *io)
 {
-	if (w->nios >= GEN_MAX_IOS)
-		return -ENOSPC;
-	w->ios[w->nios++] = io;
-	return 0;
+	struct rx_call c = { .io = io };
+
+	xsk_call(w, rx_remove_on_worker, &c);
+	/* Closed here: a socket's release waits for a grace period of its own. */
+	while (c.sock) {
+		struct rx_sock *s = c.sock;
+
+		c.sock = s->next;
+		rx_sock_close(s);
+	}
 }
 
-void xsk_io_remove(struct qworker *w, struct chain_io *io)
+static void io_add_on_worker(struct qworker *w, void *arg)
 {
+	struct rx_call *c = arg;
+
+	if (w->nios >= GEN_MAX_IOS) {
+		c->r = -ENOSPC;
+		return;
+	}
+	w->ios[w->nios++] = c->io;
+}
+
+int xsk_io_add(struct qworker *w, struct chain_io *io)
+{
+	struct rx_call c = { .io = io };
+
+	xsk_call(w, io_add_on_worker, &c);
+	return c.r;
+}
+
+static void io_remove_on_worker(struct qworker *w, void *arg)
+{
+	struct rx_call *c = arg;
+
 	for (int i = 0; i < w->nios; i++) {
-		if (w->ios[i] == io) {
-			while (forward(w, io))
+		if (w->ios[i] == c->io) {
+			while (forward(w, c->io))
 				;
 			w->ios[i] = w->ios[--w->nios];
 			return;
 		}
 	}
+}
+
+void xsk_io_remove(struct qworker *w, struct chain_io *io)
+{
+	struct rx_call c = { .io = io };
+
+	xsk_call(w, io_remove_on_worker, &c);
 }
 
 void xsk_worker_stop(struct qworker *w)
