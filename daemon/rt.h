@@ -74,6 +74,8 @@ int rt_poll_faults(struct rt *rt, char *msg, size_t len);
  */
 int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len);
 
+/* rt_show.c: what genctl and the log show. */
+const char *rt_port_state_name(enum rt_port_state st);
 /* Totals for the rate shown in STATUS=. */
 uint64_t rt_rx_total(const struct rt *rt);
 
