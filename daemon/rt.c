@@ -667,7 +667,11 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	bool applied;
 	int r;
 
+	char ports[1024];
+
 	err[0] = 0;
+	/* Ports by name and ifindex: one replaced by another netdev of its name is bound anew first. */
+	rt_ports_resolve(rt, ports, sizeof(ports));
 	r = reload_prepare(rt, path, &pl, err, errlen);
 	if (!r) {
 		r = reload_commit(rt, &pl, &applied, err, errlen);
@@ -683,6 +687,7 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	}
 	rt->reloads_ok++;
 	rt->last_reload_error[0] = 0;
+	snprintf(err, errlen, "%s", ports);
 	return 0;
 }
 
@@ -707,6 +712,76 @@ void rt_stop(struct rt *rt)
 	rt->cfg = NULL;
 }
 
+/*
+ * Port p's netdev is gone and one of the same name is back as ifindex: XDP
+ * attached to it, the port's sockets made anew on it (xsk_port_rebind), the
+ * classification table rebuilt with the new ifindex. The other ports and their
+ * chains carry on meanwhile. 0 with a line for the log in msg, or -errno with
+ * the reason there (the port stays gone, or partly bound).
+ */
+static int port_rebind(struct rt *rt, int p, int ifindex, bool up, char *msg, size_t len)
+{
+	char err[512] = "";
+	int r = 0;
+
+	for (int q = 0; q < rt->nq && !r; q++) {
+		/* What the worker still held of the old netdev is back in the pool first (xsk.c: port_reclaim). */
+		xsk_sync(&rt->workers[q]);
+		r = xsk_port_rebind(&rt->workers[q], p, ifindex, err, sizeof(err));
+	}
+	if (!r) {
+		cls_detach(rt->cls, rt->ifindex[p]); /* the old netdev is gone: this only forgets it */
+		rt->ifindex[p] = ifindex;
+		r = cls_attach(rt->cls, ifindex, rt->cfg->xdp_native);
+		if (r)
+			snprintf(err, sizeof(err), "%s", cls_strerror(rt->cls));
+	}
+	if (!r)
+		r = install_rules(rt, rt->cfg, err, sizeof(err));
+	if (r) {
+		snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d) but cannot be bound: %s; restart gend",
+			 p + 1, rt->cfg->ports[p], ifindex, err);
+		return r;
+	}
+	rt->port_state[p] = up ? RT_PORT_UP : RT_PORT_DOWN;
+	for (int q = 0; q < rt->nq; q++)
+		xsk_port_state(&rt->workers[q], p, !up, false);
+	snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d): XDP attached, sockets bound, %s",
+		 p + 1, rt->cfg->ports[p], ifindex, up ? "sending again" : "down until it is up");
+	return 0;
+}
+
+int rt_ports_resolve(struct rt *rt, char *msg, size_t len)
+{
+	char line[640];
+	size_t o = 0;
+	int n = 0;
+
+	msg[0] = 0;
+	for (int p = 0; p < rt->nports; p++) {
+		int idx;
+
+		if (rt->workers[0].port[p].synth)
+			continue;
+		idx = (int)if_nametoindex(rt->cfg->ports[p]);
+		if (idx == rt->ifindex[p] || (!idx && rt->port_state[p] == RT_PORT_GONE))
+			continue;
+		if (rt->port_state[p] != RT_PORT_GONE) {
+			rt->port_state[p] = RT_PORT_GONE;
+			for (int q = 0; q < rt->nq; q++)
+				xsk_port_state(&rt->workers[q], p, true, true);
+			snprintf(line, sizeof(line), "port %d '%s' is gone (found on a check: its netdev went unnoticed)",
+				 p + 1, rt->cfg->ports[p]);
+		}
+		if (idx)
+			port_rebind(rt, p, idx, true, line, sizeof(line));
+		if (o < len)
+			o += (size_t)snprintf(msg + o, len - o, "%s%s", n ? "\n" : "", line);
+		n++;
+	}
+	return n;
+}
+
 int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len)
 {
 	for (int p = 0; p < rt->nports; p++) {
@@ -715,10 +790,9 @@ int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t 
 		if (rt->workers[0].port[p].synth)
 			continue;
 		if (ev->ifindex != rt->ifindex[p]) {
-			/* Same name, new netdev: the old one's sockets and UMEM rings cannot move to it. */
+			/* Same name, new netdev: bind it anew. */
 			if (!ev->gone && rt->port_state[p] == RT_PORT_GONE && !strcmp(ev->name, rt->cfg->ports[p])) {
-				snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d): restart gend to bind it",
-					 p + 1, ev->name, ev->ifindex);
+				port_rebind(rt, p, ev->ifindex, ev->up, msg, len);
 				return 1;
 			}
 			continue;

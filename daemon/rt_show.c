@@ -83,30 +83,52 @@ static const char *port_mode(const struct rt *rt, int p)
 	return pq->synth ? "synthetic" : pq->zerocopy ? "zero-copy" : "copy";
 }
 
+void rt_port_drops(const struct rt *rt, int p, struct rt_port_drops *d)
+{
+	memset(d, 0, sizeof(*d));
+	for (int q = 0; q < rt->nq; q++) {
+		d->down_drops += __atomic_load_n(&rt->workers[q].port[p].down_drops, __ATOMIC_RELAXED);
+		d->frames_back += __atomic_load_n(&rt->workers[q].port[p].frames_back, __ATOMIC_RELAXED);
+		d->fill_ring_empty += xsk_fill_empty(&rt->workers[q], p);
+	}
+	/* A gone port has no counters left to read: what it had is gone with it. */
+	if (rt->port_state[p] != RT_PORT_GONE)
+		link_stats(rt->ifindex[p], &d->kernel);
+}
+
+void rt_chain_xsk_drops(const struct rt_chain *rc, const struct rt *rt, struct xdp_statistics *xs)
+{
+	memset(xs, 0, sizeof(*xs));
+	for (int q = 0; q < rt->nq; q++)
+		xsk_read_io_stats(&rt->workers[q], &rc->c.io[q], xs);
+}
+
 static void print_ports(struct rt *rt, FILE *out, bool json)
 {
 	struct synth_stats ss;
+	struct rt_port_drops d;
 
 	for (int p = 0; p < rt->nports; p++) {
 		bool synth = rt->workers[0].port[p].synth;
 
 		if (synth)
 			synth_sums(rt, p, &ss);
+		else
+			rt_port_drops(rt, p, &d);
 		if (json) {
 			fprintf(out, "%s{\"name\":", p ? "," : "");
 			ctl_json_str(out, rt->cfg->ports[p]);
 			fprintf(out, ",\"mode\":\"%s\",\"state\":\"%s\"", port_mode(rt, p),
 				port_state_names[rt->port_state[p]]);
-			if (!synth) {
-				uint64_t drops = 0, back = 0;
-
-				for (int q = 0; q < rt->nq; q++) {
-					drops += __atomic_load_n(&rt->workers[q].port[p].down_drops, __ATOMIC_RELAXED);
-					back += __atomic_load_n(&rt->workers[q].port[p].frames_back, __ATOMIC_RELAXED);
-				}
-				fprintf(out, ",\"down_drops\":%lu,\"frames_back\":%lu", (unsigned long)drops,
-					(unsigned long)back);
-			}
+			if (!synth)
+				fprintf(out, ",\"ifindex\":%d,\"down_drops\":%lu,\"frames_back\":%lu,\"fill_ring_empty\":%lu,"
+					"\"kernel\":{\"rx_packets\":%lu,\"rx_dropped\":%lu,\"rx_errors\":%lu,\"rx_missed\":%lu,"
+					"\"tx_packets\":%lu,\"tx_dropped\":%lu,\"tx_errors\":%lu}", rt->ifindex[p],
+					(unsigned long)d.down_drops, (unsigned long)d.frames_back, (unsigned long)d.fill_ring_empty,
+					(unsigned long)d.kernel.rx_packets, (unsigned long)d.kernel.rx_dropped,
+					(unsigned long)d.kernel.rx_errors, (unsigned long)d.kernel.rx_missed,
+					(unsigned long)d.kernel.tx_packets, (unsigned long)d.kernel.tx_dropped,
+					(unsigned long)d.kernel.tx_errors);
 			if (synth)
 				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu",
 					(unsigned long)ss.generated, (unsigned long)ss.unmatched, (unsigned long)ss.malformed,
@@ -117,8 +139,12 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 				p + 1, rt->cfg->ports[p], (unsigned long)ss.generated, (unsigned long)ss.unmatched,
 				(unsigned long)ss.malformed, (unsigned long)ss.no_socket);
 		} else {
-			fprintf(out, "port %d:       %s AF_XDP %s mode, %s\n", p + 1, rt->cfg->ports[p], port_mode(rt, p),
-				port_state_names[rt->port_state[p]]);
+			fprintf(out, "port %d:       %s AF_XDP %s mode, %s; drops: kernel rx %lu (missed %lu, errors %lu), "
+				"tx %lu (errors %lu), fill ring empty %lu, while down %lu\n", p + 1, rt->cfg->ports[p],
+				port_mode(rt, p), port_state_names[rt->port_state[p]], (unsigned long)d.kernel.rx_dropped,
+				(unsigned long)d.kernel.rx_missed, (unsigned long)d.kernel.rx_errors,
+				(unsigned long)d.kernel.tx_dropped, (unsigned long)d.kernel.tx_errors,
+				(unsigned long)d.fill_ring_empty, (unsigned long)d.down_drops);
 		}
 	}
 }
@@ -329,9 +355,11 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 		double avg;
 		const char *be = __atomic_load_n(&rc->c.backend_name, __ATOMIC_ACQUIRE);
 		struct elastic_view e;
+		struct xdp_statistics xs;
 
 		chain_sums(rc, &rx, &tx, &drop);
 		chain_batch(rc, &last, &avg);
+		rt_chain_xsk_drops(rc, rt, &xs);
 		for (int p = 0; p < GEN_MAX_PORTS; p++)
 			if (rc->cls_id[p])
 				matched += st.matched[rc->cls_id[p]];
@@ -340,12 +368,14 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			ctl_json_str(out, rc->c.name);
 			fprintf(out, ",\"id\":%u,\"rx_packets\":%lu,\"tx_packets\":%lu,\"dropped\":%lu,\"batch_last\":%u,"
 				"\"batch_avg\":%.1f,\"batch_max\":%u,\"batches\":%lu,\"xdp_matched\":%lu,\"backend\":\"%s\","
-				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu",
+				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu,"
+				"\"xsk_rx_dropped\":%llu,\"xsk_rx_ring_full\":%llu",
 				rc->c.id, (unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg,
 				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
 				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost,
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
-				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED));
+				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED), xs.rx_dropped,
+				xs.rx_ring_full);
 			elastic_view(rc, &e);
 			print_elastic_json(rc, &e, out);
 			print_latency_json(rc, out);
@@ -368,7 +398,8 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				fprintf(out, "; target %u us %s", rc->c.cur->latency_target_us, e.target_missed ? "MISSED" : "met");
 			if (e.hybrid)
 				fprintf(out, "; hybrid on %s, %lu moves", e.placement, (unsigned long)e.switches);
-			fprintf(out, "\n");
+			fprintf(out, "\n    dropped before it: af_xdp rx dropped %llu, rx ring full %llu\n", xs.rx_dropped,
+				xs.rx_ring_full);
 			print_nf_counters(rt, rc, out, false);
 		}
 	}
