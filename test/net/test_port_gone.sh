@@ -133,4 +133,24 @@ recv_wait b3
 got=$(json_get "$WORK/b3.json" "j['received']")
 [ "$got" = 3000 ] || fail "chain b after a reload with gout2 replaced: $got of 3000"
 ok "gout2 replaced while its rtnetlink messages were lost: bound again on the port check (3000 of 3000)"
+
+# The input port: gin deleted and re-created; XDP is attached to the new gin
+# and chain a receives on it again.
+nsenter --net=/var/run/netns/"$NS_SND" ip link del s0 || fail "cannot delete s0"
+for _ in $(seq 50); do [ "$(st "[p['state'] for p in j['port_modes'] if p['name']=='gin'][0]")" = gone ] && break; sleep 0.1; done
+ip link add s0 netns "$NS_SND" type veth peer name gin netns "$NS_GEN" || fail "veth s0/gin again"
+nsenter --net=/var/run/netns/"$NS_SND" ip link set s0 address $MAC_S0 up
+nsenter --net=/var/run/netns/"$NS_SND" sysctl -qw net.ipv6.conf.s0.disable_ipv6=1
+gen ip link set gin address $MAC_GIN up
+for _ in $(seq 30); do grep -q "port 1 'gin' is back as a new interface.*sockets bound" "$WORK/gend.log" && break; sleep 0.1; done
+grep -q "port 1 'gin' is back as a new interface.*sockets bound" "$WORK/gend.log" || fail "gin not bound again: $(grep gin "$WORK/gend.log")"
+gen ip -d link show gin | grep -q "prog/xdp" || fail "no XDP program on the new gin"
+sleep 0.3
+recv_start a3 r0 --idle 2
+send --dport 5001 --stream 6 --count 3000 --rate $RATE --size 64
+recv_wait a3
+got=$(json_get "$WORK/a3.json" "j['received']")
+[ "$got" = 3000 ] || fail "chain a after gin came back: $got of 3000"
+ok "input port gin deleted and re-created: XDP attached to the new one, chain a received 3000 of 3000"
+[ "$(st "j['frame_accounting_errors']")" = 0 ] || fail "frame accounting broken"
 gend_stop || fail "gend exited non-zero"
