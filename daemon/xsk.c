@@ -678,22 +678,29 @@ void xsk_sync(struct qworker *w)
  * because libxdp binds every shared socket against the UMEM's first socket, which
  * the kernel accepts only on that socket's own netdev and queue.
  */
-static int rx_sock_open(struct rx_sock *s, int ifindex, uint32_t q, int pool_fd)
+/* An unbound AF_XDP socket, and the address that binds it to (ifindex, q) sharing pool_fd's UMEM. */
+static int shared_socket(int ifindex, uint32_t q, int pool_fd, struct sockaddr_xdp *sxdp)
 {
-	struct xdp_mmap_offsets off;
-	socklen_t optlen = sizeof(off);
-	uint32_t ndescs = GEN_RXTX_SIZE;
-	struct sockaddr_xdp sxdp = {
+	*sxdp = (struct sockaddr_xdp){
 		.sxdp_family = AF_XDP,
 		.sxdp_ifindex = (uint32_t)ifindex,
 		.sxdp_queue_id = q,
 		.sxdp_flags = XDP_SHARED_UMEM,
 		.sxdp_shared_umem_fd = (uint32_t)pool_fd,
 	};
+	return socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+}
+
+static int rx_sock_open(struct rx_sock *s, int ifindex, uint32_t q, int pool_fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	uint32_t ndescs = GEN_RXTX_SIZE;
+	struct sockaddr_xdp sxdp;
 	void *map;
 	int fd, r;
 
-	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	fd = shared_socket(ifindex, q, pool_fd, &sxdp);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_XDP, XDP_RX_RING, &ndescs, sizeof(ndescs)) ||
@@ -923,16 +930,10 @@ static int port_sock_open(struct port_new *n, int ifindex, uint32_t q, int pool_
 	struct xdp_mmap_offsets off;
 	socklen_t optlen = sizeof(off);
 	uint32_t fill = GEN_FILL_SIZE, comp = GEN_COMP_SIZE, txn = GEN_RXTX_SIZE;
-	struct sockaddr_xdp sxdp = {
-		.sxdp_family = AF_XDP,
-		.sxdp_ifindex = (uint32_t)ifindex,
-		.sxdp_queue_id = q,
-		.sxdp_flags = XDP_SHARED_UMEM,
-		.sxdp_shared_umem_fd = (uint32_t)pool_fd,
-	};
+	struct sockaddr_xdp sxdp;
 	char *f, *c, *t;
 
-	n->fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	n->fd = shared_socket(ifindex, q, pool_fd, &sxdp);
 	if (n->fd < 0)
 		return -errno;
 	if (setsockopt(n->fd, SOL_XDP, XDP_UMEM_FILL_RING, &fill, sizeof(fill)) ||

@@ -128,6 +128,12 @@ cfg_begin() {
 	EOF2
 }
 
+# [nf ttl] (ttl_dec), [nf to_r0] and [nf to_r1] (l2_rewrite to the receivers' MACs).
+cfg_ttl_nfs() {
+	printf '\n[nf ttl]\ntype = ttl_dec\n\n[nf to_r0]\ntype = l2_rewrite\ndst_mac = %s\n\n[nf to_r1]\ntype = l2_rewrite\ndst_mac = %s\n' \
+		"$MAC_R0" "$MAC_R1" >>"$WORK/chains.ini"
+}
+
 # One chain with no NFs, UDP from any port to port 2: the benchmarks' path.
 cfg_empty_chain() {
 	printf '\n[chain empty]\nid = 1\nmatch = proto udp\noutput = 2\n' >>"$WORK/chains.ini"

@@ -19,17 +19,8 @@ rt() { [ "$RT" = 1 ] && { chrt -a -f -p 10 "$1" >/dev/null || fail "chrt"; }; re
 net_require
 net_setup
 cfg_begin
+cfg_ttl_nfs
 cat >>"$WORK/chains.ini" <<EOF
-[nf ttl]
-type = ttl_dec
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[nf to_r1]
-type = l2_rewrite
-dst_mac = $MAC_R1
 
 [chain steady]
 id = 1
