@@ -664,10 +664,9 @@ static int reload_commit(struct rt *rt, struct reload_plan *pl, bool *applied, c
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 {
 	struct reload_plan pl;
+	char ports[1024];
 	bool applied;
 	int r;
-
-	char ports[1024];
 
 	err[0] = 0;
 	/* Ports by name and ifindex: one replaced by another netdev of its name is bound anew first. */
@@ -683,6 +682,8 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	if (r) {
 		rt->reloads_failed++;
 		snprintf(rt->last_reload_error, sizeof(rt->last_reload_error), "%s", err);
+		if (ports[0] && strlen(err) + 1 < errlen)
+			snprintf(err + strlen(err), errlen - strlen(err), "\n%s", ports);
 		return r;
 	}
 	rt->reloads_ok++;
