@@ -667,6 +667,11 @@ static void wait_readers(void)
 	usleep(50 * 1000);
 }
 
+void cls_wait_readers(void)
+{
+	wait_readers();
+}
+
 int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 {
 	struct classifier *s = c->skel;

@@ -72,6 +72,8 @@ const struct cls_tab *cls_host_table(struct cls *c);
 
 int cls_xsk_set(struct cls *c, uint32_t chain_id, uint32_t queue, int xsk_fd);
 int cls_xsk_clear(struct cls *c, uint32_t chain_id, uint32_t queue);
+/* Wait for an RCU grace period: every XDP program run (and redirect) begun before it has ended. */
+void cls_wait_readers(void);
 /* What a packet of chain_id meets while (chain, queue) has no socket: dropped (closed) or passed. */
 int cls_set_fail(struct cls *c, uint32_t chain_id, bool closed);
 

@@ -99,6 +99,8 @@ struct rx_sock {
 	struct xsk_ring_cons rx;
 	struct chain_io *io;
 	int port;
+	uint32_t cls_id;      /* its key in the XSKMAP, with the queue */
+	struct rx_sock *next; /* on the list of sockets being closed */
 };
 
 /* One (port, queue): its fill/completion rings, and a TX-only socket. */
@@ -125,6 +127,12 @@ struct port_q {
 	bool reclaimed;    /* the worker has taken back what the gone port held */
 	uint64_t down_drops; /* frames for it dropped while it was down or gone */
 	uint64_t frames_back; /* frames taken back from its rings when it went */
+	/*
+	 * Once its netdev came back as a new one (xsk_port_rebind): the TX socket
+	 * with its own fill and completion rings, made by hand (tx_xsk is NULL).
+	 */
+	int own_fd;
+	struct xsk_map { void *addr; size_t size; } own_map[3]; /* fill, completion, TX */
 };
 
 #define GEN_MAX_RX_SOCKS 1024
@@ -148,7 +156,7 @@ struct qworker {
 	uint32_t lost;        /* frames a gone port's kernel side kept: written off, never reused */
 	uint32_t in_chains; /* handed to controllers, not yet back */
 
-	/* Changed only while the worker is paused (xsk_pause/xsk_resume). */
+	/* Changed only by the worker, some on behalf of the main thread (xsk.c: xsk_call). */
 	struct rx_sock *rx[GEN_MAX_RX_SOCKS];
 	int nrx;
 	struct chain_io *ios[GEN_MAX_IOS];
@@ -168,14 +176,19 @@ struct qworker {
 	struct wake kick_wake;
 	pthread_t kick_thread;
 	bool kick_running;
+	uint32_t kick_passes; /* the kicker's passes, for a grace period before its ports' rings change */
 	int npfd;
 
 	pthread_t thread;
 	bool running;
 	int stop;
-	int pause_req;
-	int paused;
+	/* One change at a time from the main thread: fn and arg, then call_seq; the worker acks. */
+	void (*call_fn)(struct qworker *w, void *arg);
+	void *call_arg;
+	uint32_t call_seq;
+	uint32_t call_ack;
 	uint64_t accounting_errors;
+	struct xdp_statistics retired; /* main thread: kernel counters of RX sockets closed so far */
 };
 
 enum xsk_bind { XSK_BIND_AUTO, XSK_BIND_ZEROCOPY, XSK_BIND_COPY, XSK_BIND_MAX };
@@ -194,25 +207,50 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 int xsk_worker_start(struct qworker *w);
 void xsk_worker_stop(struct qworker *w);
 void xsk_worker_fini(struct qworker *w, const struct backend_ops *be);
-void xsk_pause(struct qworker *w);
-void xsk_resume(struct qworker *w);
 /*
- * While paused: make io receive what the classifier gives chain cls_id on `port`:
- * an RX socket (returns its fd, for the XSKMAP), or on a synthetic port a route
+ * Return once the worker has finished the pass it was in: whatever it read
+ * before (the host classification table, a route) it no longer holds.
+ */
+void xsk_sync(struct qworker *w);
+/*
+ * The main thread changes what a worker serves with the calls below. The slow
+ * parts (creating or closing a socket) run on the caller's thread; the worker
+ * only takes the change between two passes (xsk_call), so the other chains on
+ * it are never paused.
+ *
+ * Make io receive what the classifier gives chain cls_id on `port`: an RX
+ * socket (returns its fd, for the XSKMAP), or on a synthetic port a route
  * (returns 0). -errno on failure.
  */
 int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id, char *err, size_t errlen);
-/* While paused: remove every RX socket of io, moving frames still in their RX rings to io->in. */
+/* Remove every RX socket of io, moving frames still in their RX rings to io->in. */
 void xsk_rx_remove(struct qworker *w, struct chain_io *io);
-/* While paused: make the worker drain / stop draining io->out. */
+/* Make the worker drain / stop draining io->out. */
 int xsk_io_add(struct qworker *w, struct chain_io *io);
 void xsk_io_remove(struct qworker *w, struct chain_io *io);
-/* Kernel-side AF_XDP drop counters of every socket of the queue, added into sum. */
+/*
+ * Main thread. Kernel-side AF_XDP counters of every socket of the queue (and of
+ * those closed before), added into sum; rx_fill_ring_empty_descs once per port.
+ */
 void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum);
+/* Those of io's RX sockets only: what the kernel dropped on the way to one chain. */
+void xsk_read_io_stats(const struct qworker *w, const struct chain_io *io, struct xdp_statistics *sum);
+/* Frames that found port p's fill ring empty on this queue (each also in some socket's rx_dropped). */
+uint64_t xsk_fill_empty(const struct qworker *w, int p);
 /* Hand n received frames to a chain's inbox; what its ring refuses is dropped and recycled. */
 void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *d, uint32_t n);
 /* Main thread: port p went down or came back up, or its netdev is gone. */
 void xsk_port_state(struct qworker *w, int p, bool down, bool gone);
+/*
+ * Main thread: port p's netdev is gone and one of the same name is back as
+ * ifindex. Make its TX socket (sharing the UMEM through another port's socket,
+ * with fill and completion rings of its own), hand its rings to the worker,
+ * then give every chain's RX socket on p a new one bound to the new netdev
+ * and put it into the classifier's XSKMAP in place of the old one. The port
+ * stays marked down until xsk_port_state says otherwise. -errno with err on
+ * failure: the port is left gone, or without some chain's socket.
+ */
+int xsk_port_rebind(struct qworker *w, int p, int ifindex, char *err, size_t errlen);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 

@@ -269,6 +269,7 @@ static int do_reload(struct gend *g, FILE *out)
 		if (out)
 			fprintf(out, "%s\n", err);
 	} else {
+		log_lines(LOG_WARNING, err); /* ports found replaced, if any */
 		events_setup(g); /* the eve file is reopened on every reload (logrotate) */
 		log_msg(LOG_INFO, "reload applied: generation %u, %d chains", g->rt.generation, g->rt.nchains);
 		if (out)
@@ -637,8 +638,13 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 		ctl_server_run(g->ctl);
 		if (g->http)
 			ctl_server_run(g->http);
-		if ((pfd[4].revents & POLLIN) && (r = link_read(lfd, on_link, g)) < 0)
-			log_msg(LOG_WARNING, "reading interface events: %s; some may have been missed", strerror(-r));
+		if ((pfd[4].revents & POLLIN) && (r = link_read(lfd, on_link, g)) < 0) {
+			char msg[1024];
+
+			log_msg(LOG_WARNING, "reading interface events: %s; checking every port", strerror(-r));
+			if (rt_ports_resolve(&g->rt, msg, sizeof(msg)))
+				log_lines(LOG_WARNING, msg);
+		}
 		if (pfd[0].revents & POLLIN) {
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;

@@ -7,6 +7,7 @@
 #define GEN_LINK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct link_event {
 	int ifindex;
@@ -17,7 +18,16 @@ struct link_event {
 
 /* A non-blocking netlink socket subscribed to link changes; -errno on failure. */
 int link_open(void);
+/* A netdev's own counters (IFLA_STATS64): what the kernel dropped before or after gend. */
+struct link_stats {
+	uint64_t rx_packets, rx_dropped, rx_errors, rx_missed;
+	uint64_t tx_packets, tx_dropped, tx_errors;
+};
+
 /* Read what is pending and call fn for each link message; 0 or -errno. */
 int link_read(int fd, void (*fn)(const struct link_event *ev, void *ctx), void *ctx);
+
+/* The counters of ifindex in gend's network namespace; 0 or -errno (-ENOENT: no such netdev). */
+int link_stats(int ifindex, struct link_stats *st);
 
 #endif

@@ -138,6 +138,21 @@ static void print_chains(struct rt *rt, FILE *out)
 		label(out, rc->c.name);
 		fprintf(out, ",reason=\"backend_lost\"} %lu\n", (unsigned long)ld64(&rc->c.backend_lost));
 	}
+	family(out, "gen_chain_xsk_drops_total", "counter",
+	       "Packets for a chain the kernel dropped at its AF_XDP sockets, by reason: rx_dropped (no free frame: "
+	       "the fill ring was empty, or too long) and rx_ring_full (its RX ring was full).");
+	for (int i = 0; i < rt->nchains; i++) {
+		struct rt_chain *rc = rt->chains[i];
+		struct xdp_statistics xs;
+
+		rt_chain_xsk_drops(rc, rt, &xs);
+		fprintf(out, "gen_chain_xsk_drops_total{chain=");
+		label(out, rc->c.name);
+		fprintf(out, ",reason=\"rx_dropped\"} %llu\n", xs.rx_dropped);
+		fprintf(out, "gen_chain_xsk_drops_total{chain=");
+		label(out, rc->c.name);
+		fprintf(out, ",reason=\"rx_ring_full\"} %llu\n", xs.rx_ring_full);
+	}
 	family(out, "gen_chain_batches_total", "counter", "Batches a chain ran.");
 	PER_CHAIN(out, rt, "gen_chain_batches_total", "%lu", (unsigned long)ld64(&rc->c.batches));
 	family(out, "gen_chain_batch_packets_total", "counter",
@@ -189,8 +204,27 @@ static void print_ports(struct rt *rt, FILE *out)
 		label(out, rt->cfg->ports[p]);
 		fprintf(out, ",mode=\"%s\"} 1\n", pq->synth ? "synthetic" : pq->zerocopy ? "zero-copy" : "copy");
 	}
+	family(out, "gen_port_drops_total", "counter",
+	       "Packets a port dropped outside the chains, by counter: the netdev's own (kernel_rx_dropped, "
+	       "kernel_rx_missed, kernel_rx_errors, kernel_tx_dropped, kernel_tx_errors), AF_XDP fill_ring_empty, "
+	       "and frames for it dropped while it was down.");
+	for (int p = 0; p < rt->nports; p++) {
+		static const char *const what[] = { "kernel_rx_dropped", "kernel_rx_missed", "kernel_rx_errors",
+						    "kernel_tx_dropped", "kernel_tx_errors", "fill_ring_empty", "down" };
+		struct rt_port_drops d;
+		uint64_t v[7];
+
+		if (rt->workers[0].port[p].synth)
+			continue;
+		rt_port_drops(rt, p, &d);
+		v[0] = d.kernel.rx_dropped, v[1] = d.kernel.rx_missed, v[2] = d.kernel.rx_errors;
+		v[3] = d.kernel.tx_dropped, v[4] = d.kernel.tx_errors, v[5] = d.fill_ring_empty, v[6] = d.down_drops;
+		for (int k = 0; k < 7; k++)
+			fprintf(out, "gen_port_drops_total{port=\"%d\",counter=\"%s\"} %lu\n", p + 1, what[k],
+				(unsigned long)v[k]);
+	}
 	family(out, "gen_queue_xsk_events_total", "counter",
-	       "AF_XDP socket statistics of a queue, summed over its sockets (reset when sockets are replaced).");
+	       "AF_XDP socket statistics of a queue, summed over its sockets and those closed before (rx_fill_ring_empty once per port).");
 	for (int q = 0; q < rt->nq; q++) {
 		struct xdp_statistics xs = { 0 };
 

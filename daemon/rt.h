@@ -56,8 +56,19 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	     const char *pin_dir, char *err, size_t errlen);
 /* Whether cfg fits the classifier (rules, ids); -E2BIG with FILE:LINE otherwise. */
 int rt_check_capacity(const struct cfg *cfg, char *err, size_t errlen);
-/* Apply a new config file as a diff. 0, or -errno with FILE:LINE errors in err; nothing changes then. */
+/*
+ * Apply a new config file as a diff. 0, or -errno with FILE:LINE errors in err;
+ * nothing changes then. Ports are resolved first (rt_ports_resolve): on
+ * success err holds a line for each port that changed, or is empty.
+ */
 int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen);
+/*
+ * Ports by name and ifindex, for when rtnetlink messages were missed: a netdev
+ * gone unnoticed is marked gone; one replaced by another of the same name is
+ * bound anew (XDP, sockets, rules). Returns how many ports changed, a line
+ * each in msg for the log.
+ */
+int rt_ports_resolve(struct rt *rt, char *msg, size_t len);
 /* Drain every chain, detach our XDP programs, remove our pins, free everything. */
 void rt_stop(struct rt *rt);
 
@@ -75,6 +86,16 @@ int rt_poll_faults(struct rt *rt, char *msg, size_t len);
  */
 int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len);
 
+/* rt_show.c: what genctl and the log show. */
+const char *rt_port_state_name(enum rt_port_state st);
+/* A port's drops outside the chains: the kernel's own counters, AF_XDP fill ring empty, while down. */
+struct rt_port_drops {
+	struct link_stats kernel;
+	uint64_t fill_ring_empty, down_drops, frames_back;
+};
+void rt_port_drops(const struct rt *rt, int p, struct rt_port_drops *d);
+/* What the kernel dropped at a chain's own AF_XDP sockets (rx_dropped, rx_ring_full). */
+void rt_chain_xsk_drops(const struct rt_chain *rc, const struct rt *rt, struct xdp_statistics *xs);
 /* Totals for the rate shown in STATUS=. */
 uint64_t rt_rx_total(const struct rt *rt);
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_xdp.h>
+#include "cls.h"
 #include "dp.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -26,6 +27,12 @@ static inline uint64_t frame_base(uint64_t addr)
 }
 
 static void set_fill_targets(struct qworker *w);
+
+/* The port's TX socket (libxdp's, or the one made when its netdev came back), or -1. */
+static int port_fd(const struct port_q *pq)
+{
+	return pq->tx_xsk || pq->own_fd > 0 ? pq->tx_fd : -1;
+}
 
 #define HUGE_PAGE (2u << 20)
 
@@ -316,8 +323,9 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	struct gen_desc d[GEN_BURST];
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
 	struct port_q *pq = &w->port[port];
-	uint32_t room = pq->synth ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 	bool down = LOAD(&pq->down);
+	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_rebind). */
+	uint32_t room = pq->synth || down ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 
 	if (room > GEN_BURST)
 		room = GEN_BURST;
@@ -444,7 +452,7 @@ static bool worker_has_work(const struct qworker *w)
 	for (int i = 0; i < w->nios; i++)
 		if (ring_count(&w->ios[i]->out))
 			return true;
-	return LOAD(&w->stop) || LOAD(&w->pause_req);
+	return LOAD(&w->stop) || LOAD(&w->call_seq) != w->call_ack;
 }
 
 /*
@@ -489,6 +497,17 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 	pq->tx_unkicked = 0;
 }
 
+/* A change handed over by xsk_call: run it, then say so. */
+static void worker_take_call(struct qworker *w)
+{
+	uint32_t seq = LOAD(&w->call_seq);
+
+	if (seq == w->call_ack)
+		return;
+	w->call_fn(w, w->call_arg);
+	STORE(&w->call_ack, seq);
+}
+
 static void *worker_main(void *arg)
 {
 	struct qworker *w = arg;
@@ -500,13 +519,7 @@ static void *worker_main(void *arg)
 	while (!LOAD(&w->stop)) {
 		uint32_t work = 0;
 
-		if (LOAD(&w->pause_req)) {
-			STORE(&w->paused, 1);
-			while (LOAD(&w->pause_req))
-				nap();
-			STORE(&w->paused, 0);
-			continue;
-		}
+		worker_take_call(w);
 		for (int p = 0; p < w->nports; p++) {
 			if (w->port[p].synth) {
 				work += synth_rx(w, p);
@@ -546,14 +559,14 @@ static void *worker_main(void *arg)
 /* Descriptors in a TX ring the kernel has not taken yet. */
 static bool tx_waiting(const struct port_q *pq)
 {
-	return pq->tx_xsk && __atomic_load_n(pq->tx.producer, __ATOMIC_ACQUIRE) !=
+	return port_fd(pq) >= 0 && __atomic_load_n(pq->tx.producer, __ATOMIC_ACQUIRE) !=
 				     __atomic_load_n(pq->tx.consumer, __ATOMIC_ACQUIRE);
 }
 
 static bool kick_has_work(const struct qworker *w)
 {
 	for (int p = 0; p < w->nports; p++)
-		if (tx_waiting(&w->port[p]))
+		if (!LOAD(&w->port[p].gone) && tx_waiting(&w->port[p]))
 			return true;
 	return LOAD(&w->stop);
 }
@@ -587,12 +600,14 @@ static void *kicker_main(void *arg)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			if (!tx_waiting(pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))
+			/* A gone port's rings may be replaced (xsk_port_rebind): not touched until it is back. */
+			if (LOAD(&pq->gone) || !tx_waiting(pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))
 				continue;
 			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN || errno == EBUSY ||
 			    errno == ENOBUFS)
 				kicked++;
 		}
+		STORE(&w->kick_passes, w->kick_passes + 1);
 		if (kicked)
 			spin_reset(&spin);
 		else if (!spin_again(&spin))
@@ -623,19 +638,40 @@ int xsk_worker_start(struct qworker *w)
 	return 0;
 }
 
-void xsk_pause(struct qworker *w)
+/*
+ * Run fn on the worker between two of its passes, and wait until it ran. The
+ * worker owns its socket and ring lists, frame pool and counters; a change to
+ * them is a few array edits there, so the chains it serves are not held up
+ * while the slow parts of a change (creating and closing sockets, RCU grace
+ * periods, controller threads) run on the caller's thread before or after.
+ * Before the worker starts or after it stopped, fn runs here.
+ */
+static void xsk_call(struct qworker *w, void (*fn)(struct qworker *w, void *arg), void *arg)
 {
-	if (!w->running)
+	uint32_t seq;
+
+	if (!w->running) {
+		fn(w, arg);
 		return;
-	STORE(&w->pause_req, 1);
+	}
+	w->call_fn = fn;
+	w->call_arg = arg;
+	seq = w->call_seq + 1;
+	STORE(&w->call_seq, seq);
 	wake_kick(&w->wake);
-	while (!LOAD(&w->paused))
+	while (LOAD(&w->call_ack) != seq)
 		nap();
 }
 
-void xsk_resume(struct qworker *w)
+static void call_nothing(struct qworker *w, void *arg)
 {
-	STORE(&w->pause_req, 0);
+	(void)w;
+	(void)arg;
+}
+
+void xsk_sync(struct qworker *w)
+{
+	xsk_call(w, call_nothing, NULL);
 }
 
 /*
@@ -643,22 +679,29 @@ void xsk_resume(struct qworker *w)
  * because libxdp binds every shared socket against the UMEM's first socket, which
  * the kernel accepts only on that socket's own netdev and queue.
  */
-static int rx_sock_open(struct rx_sock *s, int ifindex, uint32_t q, int pool_fd)
+/* An unbound AF_XDP socket, and the address that binds it to (ifindex, q) sharing pool_fd's UMEM. */
+static int shared_socket(int ifindex, uint32_t q, int pool_fd, struct sockaddr_xdp *sxdp)
 {
-	struct xdp_mmap_offsets off;
-	socklen_t optlen = sizeof(off);
-	uint32_t ndescs = GEN_RXTX_SIZE;
-	struct sockaddr_xdp sxdp = {
+	*sxdp = (struct sockaddr_xdp){
 		.sxdp_family = AF_XDP,
 		.sxdp_ifindex = (uint32_t)ifindex,
 		.sxdp_queue_id = q,
 		.sxdp_flags = XDP_SHARED_UMEM,
 		.sxdp_shared_umem_fd = (uint32_t)pool_fd,
 	};
+	return socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+}
+
+static int rx_sock_open(struct rx_sock *s, int ifindex, uint32_t q, int pool_fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	uint32_t ndescs = GEN_RXTX_SIZE;
+	struct sockaddr_xdp sxdp;
 	void *map;
 	int fd, r;
 
-	fd = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	fd = shared_socket(ifindex, q, pool_fd, &sxdp);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_XDP, XDP_RX_RING, &ndescs, sizeof(ndescs)) ||
@@ -690,6 +733,8 @@ fail:
 	return r;
 }
 
+static void sock_stats(int fd, struct xdp_statistics *sum);
+
 static void rx_sock_close(struct rx_sock *s)
 {
 	munmap(s->map, s->map_size);
@@ -697,13 +742,34 @@ static void rx_sock_close(struct rx_sock *s)
 	free(s);
 }
 
+struct rx_call {
+	int port;
+	uint32_t cls_id;
+	struct chain_io *io;
+	struct rx_sock *sock;       /* to add; or, on removal, the list of those removed */
+	int r;
+};
+
+static void rx_add_on_worker(struct qworker *w, void *arg)
+{
+	struct rx_call *c = arg;
+
+	if (w->port[c->port].synth) {
+		synth_route(w->port[c->port].synth, c->cls_id, c->io);
+		return;
+	}
+	w->rx[w->nrx++] = c->sock;
+	set_fill_targets(w);
+}
+
 int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id, char *err, size_t errlen)
 {
+	struct rx_call c = { .port = port, .cls_id = cls_id, .io = io };
 	struct rx_sock *s;
 	int r;
 
 	if (w->port[port].synth) {
-		synth_route(w->port[port].synth, cls_id, io);
+		xsk_call(w, rx_add_on_worker, &c);
 		return 0;
 	}
 	if (w->nrx >= GEN_MAX_RX_SOCKS) {
@@ -713,6 +779,7 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	/* Created here, before the worker knows of it: a bind takes long, the hand-over does not. */
 	r = rx_sock_open(s, (int)if_nametoindex(w->ifname[port]), w->q, w->port[port].tx_fd);
 	if (r < 0) {
 		snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[port], w->q,
@@ -722,50 +789,301 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id
 	}
 	s->io = io;
 	s->port = port;
-	w->rx[w->nrx++] = s;
-	set_fill_targets(w);
+	s->cls_id = cls_id;
+	c.sock = s;
+	xsk_call(w, rx_add_on_worker, &c);
 	return s->fd;
 }
 
-void xsk_rx_remove(struct qworker *w, struct chain_io *io)
+/* The worker lets go of io's RX sockets, after moving what their rings still hold to io->in. */
+static void rx_remove_on_worker(struct qworker *w, void *arg)
 {
+	struct rx_call *c = arg;
+
 	for (int p = 0; p < w->nports; p++)
 		if (w->port[p].synth)
-			synth_unroute(w->port[p].synth, io);
+			synth_unroute(w->port[p].synth, c->io);
 	for (int i = 0; i < w->nrx;) {
 		struct rx_sock *s = w->rx[i];
 
-		if (s->io != io) {
+		if (s->io != c->io) {
 			i++;
 			continue;
 		}
-		receive(w, s); /* frames already in its RX ring still belong to the chain */
-		while (receive(w, s))
+		while (receive(w, s)) /* frames already in its RX ring still belong to the chain */
 			;
-		rx_sock_close(s);
 		w->rx[i] = w->rx[--w->nrx];
+		s->next = c->sock;
+		c->sock = s;
 	}
 	set_fill_targets(w);
 }
 
-int xsk_io_add(struct qworker *w, struct chain_io *io)
+void xsk_rx_remove(struct qworker *w, struct chain_io *io)
 {
-	if (w->nios >= GEN_MAX_IOS)
-		return -ENOSPC;
-	w->ios[w->nios++] = io;
-	return 0;
+	struct rx_call c = { .io = io };
+
+	xsk_call(w, rx_remove_on_worker, &c);
+	/* Closed here: a socket's release waits for a grace period of its own. */
+	while (c.sock) {
+		struct rx_sock *s = c.sock;
+
+		c.sock = s->next;
+		sock_stats(s->fd, &w->retired); /* the queue's totals keep what it dropped */
+		rx_sock_close(s);
+	}
 }
 
-void xsk_io_remove(struct qworker *w, struct chain_io *io)
+static void io_add_on_worker(struct qworker *w, void *arg)
 {
+	struct rx_call *c = arg;
+
+	if (w->nios >= GEN_MAX_IOS) {
+		c->r = -ENOSPC;
+		return;
+	}
+	w->ios[w->nios++] = c->io;
+}
+
+int xsk_io_add(struct qworker *w, struct chain_io *io)
+{
+	struct rx_call c = { .io = io };
+
+	xsk_call(w, io_add_on_worker, &c);
+	return c.r;
+}
+
+static void io_remove_on_worker(struct qworker *w, void *arg)
+{
+	struct rx_call *c = arg;
+
 	for (int i = 0; i < w->nios; i++) {
-		if (w->ios[i] == io) {
-			while (forward(w, io))
+		if (w->ios[i] == c->io) {
+			while (forward(w, c->io))
 				;
 			w->ios[i] = w->ios[--w->nios];
 			return;
 		}
 	}
+}
+
+void xsk_io_remove(struct qworker *w, struct chain_io *io)
+{
+	struct rx_call c = { .io = io };
+
+	xsk_call(w, io_remove_on_worker, &c);
+}
+
+/* The hand-made TX socket of a port that came back, and its rings. */
+static void own_close(struct port_q *pq)
+{
+	for (int i = 0; i < 3; i++)
+		if (pq->own_map[i].addr)
+			munmap(pq->own_map[i].addr, pq->own_map[i].size);
+	memset(pq->own_map, 0, sizeof(pq->own_map));
+	if (pq->own_fd > 0)
+		close(pq->own_fd);
+	pq->own_fd = 0;
+}
+
+/* Map one ring of fd; the caller points the ring's fields into it. */
+static char *map_ring(int fd, uint64_t pgoff, const struct xdp_ring_offset *o, size_t desc, uint32_t n,
+		      struct xsk_map *m)
+{
+	m->size = o->desc + n * desc;
+	m->addr = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, pgoff);
+	if (m->addr == MAP_FAILED) {
+		m->addr = NULL;
+		return NULL;
+	}
+	return m->addr;
+}
+
+#define RING_POINT(r, base, o, n)                                       \
+	do {                                                            \
+		(r)->mask = (n) - 1;                                    \
+		(r)->size = (n);                                        \
+		(r)->producer = (uint32_t *)((base) + (o)->producer);   \
+		(r)->consumer = (uint32_t *)((base) + (o)->consumer);   \
+		(r)->flags = (uint32_t *)((base) + (o)->flags);         \
+		(r)->ring = (base) + (o)->desc;                         \
+		(r)->cached_prod = *(r)->producer;                      \
+		(r)->cached_cons = *(r)->consumer;                      \
+	} while (0)
+
+/* What the worker takes over for a port that came back: its new socket and rings. */
+struct port_new {
+	int p;
+	int fd;
+	struct xsk_map map[3];
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq;
+};
+
+/*
+ * A TX socket with fill and completion rings on (ifindex, queue), sharing the
+ * UMEM through pool_fd: a socket of another port, bound to another netdev, so
+ * the kernel gives this one a buffer pool of its own (hence its own rings).
+ * The copy or zero-copy mode and need_wakeup follow the sharing socket.
+ */
+static int port_sock_open(struct port_new *n, int ifindex, uint32_t q, int pool_fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	uint32_t fill = GEN_FILL_SIZE, comp = GEN_COMP_SIZE, txn = GEN_RXTX_SIZE;
+	struct sockaddr_xdp sxdp;
+	char *f, *c, *t;
+
+	n->fd = shared_socket(ifindex, q, pool_fd, &sxdp);
+	if (n->fd < 0)
+		return -errno;
+	if (setsockopt(n->fd, SOL_XDP, XDP_UMEM_FILL_RING, &fill, sizeof(fill)) ||
+	    setsockopt(n->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &comp, sizeof(comp)) ||
+	    setsockopt(n->fd, SOL_XDP, XDP_TX_RING, &txn, sizeof(txn)) ||
+	    getsockopt(n->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
+		return -errno;
+	f = map_ring(n->fd, XDP_UMEM_PGOFF_FILL_RING, &off.fr, sizeof(uint64_t), fill, &n->map[0]);
+	c = map_ring(n->fd, XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, sizeof(uint64_t), comp, &n->map[1]);
+	t = map_ring(n->fd, XDP_PGOFF_TX_RING, &off.tx, sizeof(struct xdp_desc), txn, &n->map[2]);
+	if (!f || !c || !t)
+		return -errno;
+	RING_POINT(&n->fq, f, &off.fr, fill);
+	n->fq.cached_cons += fill; /* a producer's view: free slots up to the consumer plus the size */
+	RING_POINT(&n->cq, c, &off.cr, comp);
+	RING_POINT(&n->tx, t, &off.tx, txn);
+	n->tx.cached_cons += txn;
+	if (bind(n->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
+		return -errno;
+	return 0;
+}
+
+/* On the worker: the port's rings are the new socket's; the old ones come back for closing. */
+static void port_new_on_worker(struct qworker *w, void *arg)
+{
+	struct port_new *n = arg;
+	struct port_q *pq = &w->port[n->p];
+
+	pq->own_fd = n->fd;
+	memcpy(pq->own_map, n->map, sizeof(n->map));
+	pq->fq = n->fq;
+	pq->cq = n->cq;
+	pq->tx = n->tx;
+	pq->tx_fd = n->fd;
+	pq->in_fill = pq->in_tx = pq->tx_unkicked = 0; /* port_reclaim took every frame back */
+	pq->reclaimed = false;
+	STORE(&pq->gone, 0);
+}
+
+struct rx_swap {
+	struct rx_sock *old, *new;
+};
+
+static void rx_swap_on_worker(struct qworker *w, void *arg)
+{
+	struct rx_swap *x = arg;
+
+	for (int i = 0; i < w->nrx; i++) {
+		if (w->rx[i] == x->old) {
+			while (receive(w, x->old))
+				;
+			w->rx[i] = x->new;
+		}
+	}
+	set_fill_targets(w);
+}
+
+/* The kicker thread (tx_thread = yes) has finished every pass that could have begun before now. */
+static void kicker_grace(struct qworker *w)
+{
+	uint32_t p0;
+
+	if (!w->kick_running)
+		return;
+	p0 = LOAD(&w->kick_passes);
+	wake_kick(&w->kick_wake);
+	while (LOAD(&w->kick_passes) - p0 < 2) {
+		wake_kick(&w->kick_wake);
+		nap();
+	}
+}
+
+int xsk_port_rebind(struct qworker *w, int p, int ifindex, char *err, size_t errlen)
+{
+	struct port_new n = { .p = p, .fd = -1 };
+	int pool_fd = -1, r;
+
+	/* Its rings still hold frames until the worker has taken them back. */
+	xsk_sync(w);
+	if (!LOAD(&w->port[p].gone) || !w->port[p].reclaimed) {
+		snprintf(err, errlen, "port '%s' queue %u: the old interface's rings are not taken back yet", w->ifname[p], w->q);
+		return -EBUSY;
+	}
+	for (int k = 0; k < w->nports && pool_fd < 0; k++)
+		if (k != p && !LOAD(&w->port[k].gone) && port_fd(&w->port[k]) >= 0)
+			pool_fd = port_fd(&w->port[k]);
+	if (pool_fd < 0) {
+		snprintf(err, errlen, "port '%s' queue %u: no other port left to share the UMEM through; restart gend",
+			 w->ifname[p], w->q);
+		return -ENODEV;
+	}
+	r = port_sock_open(&n, ifindex, w->q, pool_fd);
+	if (r) {
+		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s", w->ifname[p],
+			 ifindex, w->q, strerror(-r));
+		for (int i = 0; i < 3; i++)
+			if (n.map[i].addr)
+				munmap(n.map[i].addr, n.map[i].size);
+		if (n.fd >= 0)
+			close(n.fd);
+		return r;
+	}
+	/*
+	 * The old socket and its rings go before the worker gets the new ones: a
+	 * gone port's rings are touched by neither the worker (reclaimed, down)
+	 * nor the kicker (gone) meanwhile, and libxdp unmaps through &pq->fq.
+	 */
+	kicker_grace(w);
+	if (w->port[p].tx_xsk)
+		xsk_socket__delete(w->port[p].tx_xsk);
+	w->port[p].tx_xsk = NULL;
+	own_close(&w->port[p]);
+	w->port[p].tx_fd = -1;
+	xsk_call(w, port_new_on_worker, &n);
+	w->port[p].zerocopy = sock_zerocopy(n.fd);
+
+	/* Every chain's RX socket on p: a new one on the new netdev, into the XSKMAP, then the old one goes. */
+	r = 0;
+	for (int i = 0; i < w->nrx; i++) {
+		struct rx_swap x = { .old = w->rx[i] };
+		int fd;
+
+		if (x.old->port != p)
+			continue;
+		x.new = calloc(1, sizeof(*x.new));
+		if (!x.new) {
+			r = -ENOMEM;
+			continue;
+		}
+		fd = rx_sock_open(x.new, ifindex, w->q, n.fd);
+		if (fd < 0) {
+			r = fd;
+			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[p], w->q,
+				 strerror(-fd));
+			free(x.new);
+			continue;
+		}
+		x.new->io = x.old->io;
+		x.new->port = p;
+		x.new->cls_id = x.old->cls_id;
+		xsk_call(w, rx_swap_on_worker, &x);
+		if (cls_xsk_set(w->cls, x.new->cls_id, w->q, fd) < 0) {
+			r = -EIO;
+			snprintf(err, errlen, "%s", cls_strerror(w->cls));
+		}
+		sock_stats(x.old->fd, &w->retired);
+		rx_sock_close(x.old);
+	}
+	return r;
 }
 
 void xsk_worker_stop(struct qworker *w)
@@ -804,6 +1122,7 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 	for (int p = 0; p < w->nports; p++) {
 		if (w->port[p].tx_xsk)
 			xsk_socket__delete(w->port[p].tx_xsk);
+		own_close(&w->port[p]);
 		synth_free(w->port[p].synth);
 	}
 	if (w->umem)
@@ -820,25 +1139,57 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 	memset(w, 0, sizeof(*w));
 }
 
+/* The kernel's counters of one AF_XDP socket added into sum (main thread). */
+static void sock_stats(int fd, struct xdp_statistics *sum)
+{
+	struct xdp_statistics st;
+	socklen_t len = sizeof(st);
+
+	if (getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len))
+		return;
+	sum->rx_dropped += st.rx_dropped;
+	sum->rx_invalid_descs += st.rx_invalid_descs;
+	sum->rx_ring_full += st.rx_ring_full;
+	sum->tx_invalid_descs += st.tx_invalid_descs;
+}
+
+/*
+ * rx_fill_ring_empty_descs belongs to the buffer pool of a (port, queue), which
+ * every socket there shares and reports alike: read it once, from the port's
+ * TX socket. A frame that found the fill ring empty is counted again in the
+ * rx_dropped of the socket it was for.
+ */
+uint64_t xsk_fill_empty(const struct qworker *w, int p)
+{
+	struct xdp_statistics st;
+	socklen_t len = sizeof(st);
+
+	if (port_fd(&w->port[p]) < 0 || getsockopt(port_fd(&w->port[p]), SOL_XDP, XDP_STATISTICS, &st, &len))
+		return 0;
+	return st.rx_fill_ring_empty_descs;
+}
+
+void xsk_read_io_stats(const struct qworker *w, const struct chain_io *io, struct xdp_statistics *sum)
+{
+	for (int i = 0; i < w->nrx; i++)
+		if (w->rx[i]->io == io)
+			sock_stats(w->rx[i]->fd, sum);
+}
+
 void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum)
 {
-	for (int i = 0; i < w->nrx; i++) {
-		struct xdp_statistics st;
-		socklen_t len = sizeof(st);
-
-		if (getsockopt(w->rx[i]->fd, SOL_XDP, XDP_STATISTICS, &st, &len))
-			continue;
-		sum->rx_dropped += st.rx_dropped;
-		sum->rx_invalid_descs += st.rx_invalid_descs;
-		sum->rx_ring_full += st.rx_ring_full;
-		sum->rx_fill_ring_empty_descs += st.rx_fill_ring_empty_descs;
-	}
+	sum->rx_dropped += w->retired.rx_dropped;
+	sum->rx_ring_full += w->retired.rx_ring_full;
+	sum->rx_invalid_descs += w->retired.rx_invalid_descs;
+	for (int i = 0; i < w->nrx; i++)
+		sock_stats(w->rx[i]->fd, sum);
 	for (int p = 0; p < w->nports; p++) {
-		struct xdp_statistics st;
-		socklen_t len = sizeof(st);
+		struct xdp_statistics st = { 0 };
 
-		if (!w->port[p].tx_xsk || getsockopt(w->port[p].tx_fd, SOL_XDP, XDP_STATISTICS, &st, &len))
+		if (port_fd(&w->port[p]) < 0)
 			continue;
+		sock_stats(port_fd(&w->port[p]), &st);
 		sum->tx_invalid_descs += st.tx_invalid_descs;
+		sum->rx_fill_ring_empty_descs += xsk_fill_empty(w, p);
 	}
 }
