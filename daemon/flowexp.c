@@ -236,13 +236,18 @@ static void sweep(struct flowexp *fx, struct fx_table *t, struct gen_chain *c, u
 			if (sh->key != s->key)
 				*sh = (struct fx_shadow){ .key = s->key, .start_ns = s->first ? s->first : s->last };
 			moved = s->packets != sh->packets;
-			if (force || now - s->last >= fx->idle_ns) {
+			/*
+			 * A batch stamped after this sweep's clock read can leave last (or
+			 * first) ahead of now: such a flow is busy, never idle (the unsigned
+			 * difference would wrap and evict it).
+			 */
+			if (force || (s->last < now && now - s->last >= fx->idle_ns)) {
 				if (moved)
 					fx_emit(fx, s, sh, force ? FX_END_FORCED : FX_END_IDLE, now);
 				if (!force && !fx_evict(c, k, off))
 					fx->expired++;
 				sh->key = 0;
-			} else if (now - sh->start_ns >= fx->active_ns) {
+			} else if (sh->start_ns < now && now - sh->start_ns >= fx->active_ns) {
 				if (moved)
 					fx_emit(fx, s, sh, FX_END_ACTIVE, now);
 				*sh = (struct fx_shadow){ .key = s->key, .packets = s->packets, .bytes = s->bytes,

@@ -32,7 +32,7 @@ EOF
 # Loopback only: another address is a config error, found by --check.
 sed "s/^metrics_listen = .*/metrics_listen = 0.0.0.0:$PORT/" "$WORK/chains.ini" >"$WORK/bad.ini"
 if "$GEND" --check "$WORK/bad.ini" >"$WORK/bad.out" 2>&1; then fail "metrics_listen on 0.0.0.0 accepted"; fi
-grep -q "bad.ini:8: metrics_listen must be a loopback IPv4 address" "$WORK/bad.out" || fail "$(cat "$WORK/bad.out")"
+grep -q "bad.ini:$(grep -n "^metrics_listen" "$WORK/bad.ini" | cut -d: -f1): metrics_listen must be a loopback IPv4 address" "$WORK/bad.out" || fail "$(cat "$WORK/bad.out")"
 ok "metrics_listen outside 127.0.0.0/8 is refused with FILE:LINE"
 gend_start
 
