@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cuda_runtime_api.h>
 #include "gpu_agent.h"
 #include "backend_gpu.h"
@@ -60,6 +61,10 @@
  */
 #define GPU_STAGE_SLACK 256
 #define GPU_UMEM_MAX 64
+/* Devices whose stuck state is kept (device indexes above are never marked). */
+#define GPU_DEV_MAX 64
+/* How long a chain's teardown waits for its batches in flight before it leaves them running. */
+#define GPU_TEARDOWN_WAIT_MS 2000
 #define GPU_ERR_LEN 2048
 
 /*
@@ -138,6 +143,7 @@ static struct {
 	struct gpu_state *states;
 	struct gpu_umem umem[GPU_UMEM_MAX];
 	_Atomic uint64_t submits;
+	_Atomic bool stuck[GPU_DEV_MAX]; /* a kernel on the device never ended (see chain_free) */
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static int gpu_note_error(char *err, cudaError_t e, const char *what, const char *file, int line)
@@ -277,9 +283,14 @@ static void gpu_umem_detach(void *umem)
 	for (int i = 0; i < GPU_UMEM_MAX; i++) {
 		if (g.umem[i].host != umem)
 			continue;
+		/* A kernel that never ends may still read it; unregistering would wait for it (chain_free). */
+		for (int d = 0; d < GPU_DEV_MAX; d++)
+			if (atomic_load(&g.stuck[d]))
+				goto out;
 		CUDA_TRY(err, cudaHostUnregister(umem), "cudaHostUnregister(UMEM)");
 		g.umem[i].host = NULL;
 	}
+out:
 	pthread_mutex_unlock(&g.lock);
 }
 
@@ -413,9 +424,47 @@ static int slot_reserve_recs(struct backend_chain *bc, struct gpu_slot *sl, uint
 	return 0;
 }
 
+/*
+ * True when a batch of bc is still running after wait_ms: its kernel does not
+ * end (an NF that loops), and CUDA cannot abort one launch.
+ */
+static bool chain_stuck(struct backend_chain *bc, int wait_ms)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	for (int waited = 0;; waited += 10) {
+		bool busy = false;
+
+		for (int i = 0; i < GPU_INFLIGHT; i++)
+			busy |= bc->slot[i].done && cudaEventQuery(bc->slot[i].done) == cudaErrorNotReady;
+		if (!busy)
+			return false;
+		if (waited >= wait_ms)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static bool dev_stuck(int dev)
+{
+	return dev >= 0 && dev < GPU_DEV_MAX && atomic_load(&g.stuck[dev]);
+}
+
+/*
+ * Free a chain's device resources. Never waits on a device where a kernel does
+ * not end: cudaStreamSynchronize, cudaFree and cudaFreeHost would wait for it
+ * forever and block gend's main thread (a reload, SIGTERM). Such a chain, and
+ * every chain freed on that device afterwards, is left allocated instead; only
+ * the process's end (destroying the context) reclaims it.
+ */
 static void chain_free(struct backend_chain *bc)
 {
 	cudaSetDevice(bc->dev);
+	if (dev_stuck(bc->dev) || chain_stuck(bc, GPU_TEARDOWN_WAIT_MS)) {
+		if (bc->dev >= 0 && bc->dev < GPU_DEV_MAX)
+			atomic_store(&g.stuck[bc->dev], true);
+		return;
+	}
 	for (int i = 0; i < GPU_INFLIGHT; i++) {
 		struct gpu_slot *sl = &bc->slot[i];
 
