@@ -153,6 +153,16 @@ cfg_chain() {
 	printf 'output = %s\n' "$5" >>"$WORK/chains.ini"
 }
 
+# The fail-mode tests' two chains, both out of port 2: fw (a firewall allowing UDP,
+# so closed by default) on dport 5001, plain (MAC rewrite only, open) on dport 5002.
+cfg_fw_plain() {
+	printf 'allow proto udp\n' >"$WORK/fw.rules"
+	printf '\n[nf fw]\ntype = firewall\nrules = fw.rules\n' >>"$WORK/chains.ini"
+	cfg_nfs to_r0
+	cfg_chain fw 1 "proto udp dport 5001" "fw to_r0" 2
+	cfg_chain plain 2 "proto udp dport 5002" "to_r0" 2
+}
+
 # One chain with no NFs, UDP from any port to port 2: the benchmarks' path.
 cfg_empty_chain() {
 	printf '\n[chain empty]\nid = 1\nmatch = proto udp\noutput = 2\n' >>"$WORK/chains.ini"

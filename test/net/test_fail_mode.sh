@@ -10,32 +10,10 @@
 . "$(dirname "$0")/lib.sh"
 net_require
 net_setup
-printf 'allow proto udp\n' >"$WORK/fw.rules"
-
 write_cfg() { # $1: extra [gen] line
 	cfg_begin
 	[ -n "$1" ] && echo "$1" >>"$WORK/chains.ini"
-	cat >>"$WORK/chains.ini" <<EOF
-[nf fw]
-type = firewall
-rules = fw.rules
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[chain fw]
-id = 1
-match = proto udp dport 5001
-nfs = fw to_r0
-output = 2
-
-[chain plain]
-id = 2
-match = proto udp dport 5002
-nfs = to_r0
-output = 2
-EOF
+	cfg_fw_plain
 }
 
 rx() { json_get "$1" "sum(s['received'] for s in j['streams'] if s['id']==$2)"; }

@@ -20,29 +20,8 @@ command -v xdp-loader >/dev/null || skip "needs xdp-loader (xdp-tools)"
 command -v clang >/dev/null || skip "needs clang"
 net_setup
 gx() { nsenter --net=/var/run/netns/"$NS_GEN" "$@"; }
-printf 'allow proto udp\n' >"$WORK/fw.rules"
 cfg_begin
-cat >>"$WORK/chains.ini" <<EOF2
-[nf fw]
-type = firewall
-rules = fw.rules
-
-[nf to_r0]
-type = l2_rewrite
-dst_mac = $MAC_R0
-
-[chain fw]
-id = 1
-match = proto udp dport 5001
-nfs = fw to_r0
-output = 2
-
-[chain plain]
-id = 2
-match = proto udp dport 5002
-nfs = to_r0
-output = 2
-EOF2
+cfg_fw_plain
 
 rx() { json_get "$1" "sum(s['received'] for s in j['streams'] if s['id']==$2)"; }
 both() { # $1 name, $2 count: stream 1 to fw, 2 to plain, 3 unmatched
