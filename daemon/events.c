@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <systemd/sd-journal.h>
+#include "backend.h"
 #include "ctl.h"
 #include "events.h"
 #include "rt.h"
@@ -26,14 +26,6 @@
 
 #define EV_STUCK_NS 2000000000ull
 #define EV_CHUNK 1024 /* records read at a time */
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void events_init(struct events *ev)
 {
@@ -238,7 +230,7 @@ static uint64_t drain_one(struct events *ev, struct rt *rt, struct rt_chain *rc,
 		if (!done) {
 			/* The oldest is not complete yet: wait for it, within reason. */
 			struct ev_stuck *s = stuck_of(ev, hb);
-			uint64_t now = real_ns();
+			uint64_t now = backend_batch_time(); /* the clock batches are stamped with */
 
 			if (s->blob != hb || s->idx != r.tail) {
 				*s = (struct ev_stuck){ hb, r.tail, now };

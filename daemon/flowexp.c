@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#include "backend.h"
 #include "ctl.h"
 #include "flowexp.h"
 #include "rt.h"
@@ -40,14 +40,6 @@ struct fx_table {
 	bool seen;
 	struct fx_table *next;
 };
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 void flowexp_init(struct flowexp *fx)
 {
@@ -297,7 +289,7 @@ static void drop_unseen(struct flowexp *fx)
 
 void flowexp_poll(struct flowexp *fx, struct rt *rt, bool force)
 {
-	uint64_t now = real_ns();
+	uint64_t now = backend_batch_time(); /* the clock batches are stamped with */
 
 	if (!force && now - fx->last_sweep_ns < FX_SWEEP_NS)
 		return;
