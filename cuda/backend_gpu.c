@@ -108,6 +108,7 @@ struct gpu_slot {
 	uint32_t n;
 	uint32_t stride;         /* staged: bytes per slot this batch */
 	bool failed;
+	int64_t launched_ns;     /* CLOCK_MONOTONIC at submit, for the stuck check */
 };
 
 struct backend_chain {
@@ -424,6 +425,19 @@ static int slot_reserve_recs(struct backend_chain *bc, struct gpu_slot *sl, uint
 	return 0;
 }
 
+static bool dev_stuck(int dev)
+{
+	return dev >= 0 && dev < GPU_DEV_MAX && atomic_load(&g.stuck[dev]);
+}
+
+static int64_t gpu_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /*
  * True when a batch of bc is still running after wait_ms: its kernel does not
  * end (an NF that loops), and CUDA cannot abort one launch.
@@ -445,10 +459,6 @@ static bool chain_stuck(struct backend_chain *bc, int wait_ms)
 	}
 }
 
-static bool dev_stuck(int dev)
-{
-	return dev >= 0 && dev < GPU_DEV_MAX && atomic_load(&g.stuck[dev]);
-}
 
 /*
  * Free a chain's device resources. Never waits on a device where a kernel does
@@ -847,6 +857,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	sl->n = n;
 	sl->failed = false;
 	sl->inject_after = false;
+	sl->launched_ns = gpu_mono_ns();
 	bc->inflight++;
 	fault = fault_now();
 	if (fault == 1) {
@@ -907,8 +918,17 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 	sl = &bc->slot[bc->head];
 	if (!sl->failed) {
 		e = cudaEventQuery(sl->done);
-		if (e == cudaErrorNotReady)
+		if (e == cudaErrorNotReady) {
+			/*
+			 * A batch this late runs a kernel that may never end: from now on no
+			 * teardown on this device waits for it (chain_free), whichever chain
+			 * is torn down first.
+			 */
+			if (!dev_stuck(bc->dev) && bc->dev >= 0 && bc->dev < GPU_DEV_MAX &&
+			    gpu_mono_ns() - sl->launched_ns > (int64_t)GPU_TEARDOWN_WAIT_MS * 1000000)
+				atomic_store(&g.stuck[bc->dev], true);
 			return 0;
+		}
 		if (e != cudaSuccess)
 			gpu_note_error(bc->err, e, "batch failed on the GPU", __FILE__, __LINE__);
 	}
@@ -985,6 +1005,14 @@ int gpu_backend_fused_timing(const struct backend_chain *bc, double *ms, bool *c
 	return bc->fused ? fused_timing(bc->fused, ms, cache_hit) : -ENOENT;
 }
 
+static bool gpu_device_stuck(void)
+{
+	for (int d = 0; d < GPU_DEV_MAX; d++)
+		if (atomic_load(&g.stuck[d]))
+			return true;
+	return false;
+}
+
 static void gpu_shutdown(void)
 {
 	fused_shutdown();
@@ -1002,6 +1030,7 @@ static const struct backend_ops gpu_ops = {
 	.state_write = gpu_state_write,
 	.describe = gpu_describe,
 	.shutdown = gpu_shutdown,
+	.device_stuck = gpu_device_stuck,
 	.last_error = gpu_last_error,
 	.max_inflight = GPU_INFLIGHT,
 	.fallback = &backend_cpu,

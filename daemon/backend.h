@@ -91,6 +91,12 @@ struct backend_ops {
 	/* Optional: quiesce background work (agent builds) before the daemon tears down. */
 	void (*shutdown)(void);
 	/*
+	 * Optional: true when a device still runs a kernel that never ended (an NF
+	 * that loops). The process must then end without the runtime's teardown at
+	 * exit, which could wait for that kernel; the driver reclaims the device.
+	 */
+	bool (*device_stuck)(void);
+	/*
 	 * The chain's last failure in words ("FILE:LINE: what: error"), "" if none:
 	 * per chain, so controllers of different chains never share it. Optional.
 	 */

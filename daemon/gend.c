@@ -680,6 +680,12 @@ static int run(struct gend *g, const char *backend, uint32_t frames)
 	close(tfd);
 	close(sfd);
 	notify_keeper_stop();
+	if (rt_device_stuck(&g->rt)) {
+		/* exit() would run the GPU runtime's teardown, which may wait for that kernel. */
+		log_msg(LOG_INFO, "gend stopped cleanly (a GPU kernel that never ended is left to the driver)");
+		fflush(NULL);
+		_exit(0);
+	}
 	log_msg(LOG_INFO, "gend stopped cleanly");
 	return 0;
 }

@@ -692,6 +692,16 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+bool rt_device_stuck(const struct rt *rt)
+{
+	const struct backend_ops *be[] = { rt->be, backend_gpu };
+
+	for (size_t i = 0; i < sizeof(be) / sizeof(be[0]); i++)
+		if (be[i] && be[i]->device_stuck && be[i]->device_stuck())
+			return true;
+	return false;
+}
+
 void rt_stop(struct rt *rt)
 {
 	if (rt->be && rt->be->shutdown)

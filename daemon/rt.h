@@ -71,6 +71,8 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen);
 int rt_ports_resolve(struct rt *rt, char *msg, size_t len);
 /* Drain every chain, detach our XDP programs, remove our pins, free everything. */
 void rt_stop(struct rt *rt);
+/* A device still runs a kernel that never ended: end with _exit (backend.h, device_stuck). */
+bool rt_device_stuck(const struct rt *rt);
 
 /*
  * Chains that failed since the last call (daemon/guard.h): their sockets leave
