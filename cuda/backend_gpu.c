@@ -145,12 +145,45 @@ static struct {
 	struct gpu_umem umem[GPU_UMEM_MAX];
 	_Atomic uint64_t submits;
 	_Atomic bool stuck[GPU_DEV_MAX]; /* a kernel on the device never ended (see chain_free) */
+	_Atomic bool lost[GPU_DEV_MAX];  /* a sticky error poisoned the device's context (lost_why set) */
+	_Atomic bool lost_claim[GPU_DEV_MAX];
+	char lost_why[GPU_DEV_MAX][256];
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Errors after which the context runs nothing more until the process ends (CUDA's "sticky" errors). */
+static bool sticky(cudaError_t e)
+{
+	switch (e) {
+	case cudaErrorIllegalAddress:
+	case cudaErrorLaunchTimeout:
+	case cudaErrorAssert:
+	case cudaErrorHardwareStackError:
+	case cudaErrorIllegalInstruction:
+	case cudaErrorMisalignedAddress:
+	case cudaErrorInvalidAddressSpace:
+	case cudaErrorInvalidPc:
+	case cudaErrorLaunchFailure:
+	case cudaErrorECCUncorrectable:
+		return true;
+	default:
+		return false;
+	}
+}
 
 static int gpu_note_error(char *err, cudaError_t e, const char *what, const char *file, int line)
 {
+	int dev = -1;
+
 	/* The backend never logs (only the top of the daemon does); the caller's buffer keeps it. */
 	snprintf(err, GPU_ERR_LEN, "%s:%d: %s: %s", file, line, what, cudaGetErrorString(e));
+	if (sticky(e) && cudaGetDevice(&dev) == cudaSuccess && dev >= 0 && dev < GPU_DEV_MAX) {
+		bool was = false;
+
+		if (atomic_compare_exchange_strong(&g.lost_claim[dev], &was, true)) {
+			snprintf(g.lost_why[dev], sizeof(g.lost_why[dev]), "%s", err);
+			atomic_store(&g.lost[dev], true);
+		}
+	}
 	return -EIO;
 }
 
@@ -585,6 +618,13 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 		if (ret_err)
 			snprintf(ret_err, errlen, "no CUDA device %d (%d present)", prog->gpu, ndev);
 		errno = ENODEV;
+		return NULL;
+	}
+	if (prog->gpu < GPU_DEV_MAX && atomic_load(&g.lost[prog->gpu])) {
+		if (ret_err)
+			snprintf(ret_err, errlen, "GPU %d is lost until gend restarts (%s)", prog->gpu,
+				 g.lost_why[prog->gpu]);
+		errno = ENOTRECOVERABLE;
 		return NULL;
 	}
 	bc = calloc(1, sizeof(*bc));

@@ -56,6 +56,11 @@ struct backend_ops {
 	 * failure, with what failed in err (a compiler's FILE:LINE lines may
 	 * follow on lines of their own); err may be NULL.
 	 */
+	/*
+	 * errno ENOTRECOVERABLE: the device can run nothing until the process
+	 * restarts (a fault poisoned its context); the caller may make the chain
+	 * on the fallback instead.
+	 */
 	struct backend_chain *(*chain_create)(const struct chain_prog *prog, void *umem, size_t umem_size,
 					      uint32_t frame_size, char *err, size_t errlen);
 	void (*chain_destroy)(struct backend_chain *bc);

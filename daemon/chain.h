@@ -30,6 +30,8 @@ struct chain_ver {
 	int out_port;          /* 0-based */
 	char nfs[256];         /* NF names, for display */
 	uint32_t generation;
+	/* Made on the backend's fallback because its device is lost (backend.h, ENOTRECOVERABLE): why. */
+	char fallback_why[256];
 };
 
 /* The controller of one queue of a chain. */

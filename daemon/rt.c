@@ -84,6 +84,16 @@ static struct chain_ver *make_ver(struct rt *rt, const struct cfg *cfg, const st
 
 	chain_prog_from_cfg(cfg, cc, &prog);
 	v = chain_ver_new(&prog, be, rt->workers, rt->nq, cc->output - 1, err, errlen);
+	if (!v && errno == ENOTRECOVERABLE && be->fallback) {
+		/* Its device is lost until gend restarts: the chain runs where a failed batch would. */
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", err);
+		be = be->fallback;
+		v = chain_ver_new(&prog, be, rt->workers, rt->nq, cc->output - 1, err, errlen);
+		if (v)
+			snprintf(v->fallback_why, sizeof(v->fallback_why), "%s", why);
+	}
 	if (!v)
 		return NULL;
 	if (want == CFG_BACKEND_HYBRID && be != &backend_cpu && chain_ver_add_cpu(v, rt->workers, rt->nq, err, errlen)) {

@@ -543,6 +543,12 @@ void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
 			say(LOG_INFO, msg);
 			rc->switches_said = e.switches;
 		}
+		if (rc->c.cur->fallback_why[0] && !rc->fallback_said) {
+			snprintf(msg, sizeof(msg), "chain '%s' runs on the %s backend until gend restarts: %s",
+				 rc->c.name, rc->c.cur->be->name, rc->c.cur->fallback_why);
+			say(LOG_WARNING, msg);
+			rc->fallback_said = true;
+		}
 		if (__atomic_load_n(&rc->c.backend_failed, __ATOMIC_ACQUIRE) && !rc->fallback_said &&
 		    __atomic_load_n(&rc->c.backend_err_set, __ATOMIC_ACQUIRE)) {
 			snprintf(msg, sizeof(msg), "chain '%s' fell back from the %s backend to %s: %s", rc->c.name,

@@ -23,4 +23,7 @@ if [ ! -d .devbundle/data ]; then
 	mkdir -p .devbundle/data
 	cp -r ../shared/data/snort-community .devbundle/data/
 fi
+# What the GPU machine lacks for test_xdp_attach: xdp-loader (with libxdp's objects) and a compiled second program.
+[ -x .devbundle/xdp-loader ] || bash ../shared/tools/device-bundle.sh .devbundle >/dev/null
+clang -g -O2 -target bpf -c test/net/xdp_count.bpf.c -o .devbundle/xdp_count.o
 du -sh .devbuild .devbundle

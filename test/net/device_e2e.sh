@@ -12,18 +12,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/bundle_env.sh"
 bundle_env "$bundle"
 export GEN_LD_PATH=${GEN_LD_PATH:-$bundle} GEN_BUILD=$build
+# No clang there: test_xdp_attach takes its second program from the bundle.
+[ -f "$bundle/xdp_count.o" ] && export GEN_XDP_COUNT_OBJ=$bundle/xdp_count.o
 rc=0
 for backend in gpu; do
-	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu test_hybrid_gpu test_multiqueue test_backend_auto test_paper_chain_debug test_multiqueue_debug}; do
+	for t in ${GEN_E2E_TESTS:-test_forward test_reload test_notify test_paper_chain test_hitless test_gpu_fallback test_multi_gpu test_hybrid_gpu test_multiqueue test_backend_auto test_paper_chain_debug test_multiqueue_debug test_nf_fault test_eve test_xdp_attach}; do
 		echo "== net/$t backend=$backend"
 		# NAME_debug: the same test against gend-debug (frame accounting asserted).
 		script=${t%_debug}
 		gend_bin=
 		[ "$script" != "$t" ] && gend_bin=$build/daemon/gend-debug
-		GEN_GEND=$gend_bin GEN_BACKEND=$backend timeout 300 bash "$here/$script.sh" >"/tmp/e2e-$t.log" 2>&1
+		# Past the limit: what gend's threads wait on, then the test ends (hang_diag.sh).
+		GEN_GEND=$gend_bin GEN_BACKEND=$backend bash "$here/../bench/hang_diag.sh" "${GEN_E2E_LIMIT:-300}" \
+			bash "$here/$script.sh" >"/tmp/e2e-$t.log" 2>&1
 		r=$?
 		grep -E "^(ok|FAIL|SKIP)" "/tmp/e2e-$t.log"
-		[ $r = 0 ] || { rc=1; tail -n 30 "/tmp/e2e-$t.log"; }
+		[ $r = 0 ] || { rc=1; tail -n "$([ $r = 124 ] && echo 150 || echo 30)" "/tmp/e2e-$t.log"; }
 		echo "net/$t backend=$backend rc=$r"
 	done
 done
