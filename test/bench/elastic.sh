@@ -9,7 +9,8 @@
 #   steps    Fig. 7: offered load x1 x2 x3 x4 x3 x2 x1 of a base (ELASTIC_BASE_FRAC of
 #            the capacity, default 0.2: x4 is 80 %), STEP_SECONDS (5) per step,
 #            sampled every 10 ms, for the paper's batcher, with the latency bound
-#            (max_wait_us, latency_target_us) and with hybrid placement -> steps.csv
+#            (max_wait_us, latency_target_us) and with hybrid placement -> steps.csv, and per
+#            step the batch size it settles at, how soon, and its drops -> settle.csv
 #   sweep    offered load 1 %..110 % of each backend's capacity: throughput, p50/p99
 #            (ELASTIC_SWEEP: backends, default "cpu hybrid", "gpu cpu hybrid" with a GPU;
 #            100 % is the first one's capacity)
@@ -31,7 +32,7 @@ GEN_PORTS="synth:0 synth:1"
 [ -x "$GEND" ] || skip "build gend first ($BUILD)"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || skip "no bpffs"
 mkdir -p "$OUT"
-rm -f "$OUT"/{steps,sweep,cdf,sizes,chainlen,fig6}.csv
+rm -f "$OUT"/{steps,settle,sweep,cdf,sizes,chainlen,fig6}.csv
 default_parts="steps sweep sizes chainlen"
 default_sweep="cpu hybrid"
 if [ "$BE" = gpu ]; then default_parts="$default_parts fig6"; default_sweep="gpu cpu hybrid"; fi

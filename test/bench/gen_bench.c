@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,16 +90,41 @@ static void restore(struct bench *bn, uint32_t b, uint32_t n)
 	restore_range(bn, b, 0, n);
 }
 
+/*
+ * GEN_BENCH_REGIONS=r (diagnostic only): batch slot b uses the frames of slot
+ * b % r, so r < NBUF shrinks the frames the GPU reads to r slots' worth while
+ * NBUF batches still cycle; batches in flight together then share frames and
+ * their output bytes are garbage. For telling footprint effects (TLBs, caches)
+ * from batch-size effects; never for figures of record.
+ */
+static uint32_t bench_regions(void)
+{
+	const char *v = getenv("GEN_BENCH_REGIONS");
+	int r = v ? atoi(v) : 0;
+
+	return r > 0 && r < NBUF ? (uint32_t)r : NBUF;
+}
+
 static void gen_traffic(struct bench *bn, int size_mode)
 {
 	struct pktgen g = { .rng = 0x1234567 };
+	uint32_t regions = bench_regions();
 
 	for (uint32_t b = 0; b < NBUF; b++) {
-		size_t base = (size_t)b * BATCH_MAX * PKTGEN_FRAME;
-		pktgen_batch(&g, bn->pristine + base, bn->pdesc + (size_t)b * BATCH_MAX, BATCH_MAX, size_mode);
+		size_t base = (size_t)(b % regions) * BATCH_MAX * PKTGEN_FRAME;
+		struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX;
+
+		if (b >= regions) {
+			memcpy(pd, bn->pdesc + (size_t)(b % regions) * BATCH_MAX, BATCH_MAX * sizeof(*pd));
+			continue;
+		}
+		pktgen_batch(&g, bn->pristine + base, pd, BATCH_MAX, size_mode);
 		for (uint32_t i = 0; i < BATCH_MAX; i++)
-			bn->pdesc[(size_t)b * BATCH_MAX + i].addr += base;
+			pd[i].addr += base;
 	}
+	if (regions < NBUF)
+		fprintf(stderr, "gen-bench: GEN_BENCH_REGIONS=%u: batches share frames (diagnostic; output bytes are garbage)\n",
+			regions);
 	memcpy(bn->umem, bn->pristine, bn->umem_size);
 }
 
@@ -452,10 +479,16 @@ static void multi_report(struct bench *bn0, int ndev)
 }
 
 /*
- * Persistent cpu workers, one per thread of -T, started once: worker t restores
- * and then runs slice t of every posted batch. Three barrier rounds per batch
- * (posted, restored = clock starts, done = clock stops) replace the thread
- * start-ups per batch the figure used to include.
+ * Persistent cpu workers, one per thread of -T, started once. Two ways to use
+ * them (both print, see cpu_peers_report):
+ * - free-running (cpu_point): each worker loops on a slice of its own for the
+ *   whole measurement: restore its packets (untimed), run the chain on them
+ *   (timed on its own clock). The figure is the sum of each worker's packets
+ *   over its own busy time: T cores each running the chain, as T controllers
+ *   of the daemon do, and as the peers run (peers.c).
+ * - one batch split over the workers (cpu_point_split): three barrier rounds
+ *   per batch (posted, restored = clock starts, done = clock stops), so the
+ *   clock also holds the workers' wake-up skew and the slowest slice.
  */
 struct cpu_pool {
 	pthread_barrier_t bar; /* the workers and the main thread */
@@ -463,8 +496,34 @@ struct cpu_pool {
 	struct bench *bn;
 	const struct chain_prog *prog;
 	uint32_t slot, n;
+	bool free_run;         /* this round: free-running until stop */
+	atomic_int stop;
+	double busy[NBUF * 16];  /* free-running: seconds each worker ran the chain */
+	uint64_t pkts[NBUF * 16];
 };
 static struct cpu_pool cpu_pool;
+
+/* Free-running worker t: slice m of n packets, in its own slot (and part of it when T > NBUF). */
+static void cpu_free_run(struct cpu_pool *pl, int t)
+{
+	uint32_t m = (uint32_t)((uint64_t)pl->n / (uint32_t)pl->threads), slot = (uint32_t)t % NBUF;
+	uint32_t first = (uint32_t)t / NBUF * m;
+	double busy = 0;
+	uint64_t pkts = 0;
+
+	if (!m)
+		m = 1;
+	while (!atomic_load_explicit(&pl->stop, memory_order_relaxed)) {
+		restore_range(pl->bn, slot, first, m);
+		double t0 = now();
+		backend_cpu_run(pl->prog, pl->bn->umem, PKTGEN_FRAME, pl->bn->desc + (size_t)slot * BATCH_MAX + first, m,
+				GEN_TEST_NOW);
+		busy += now() - t0;
+		pkts += m;
+	}
+	pl->busy[t] = busy;
+	pl->pkts[t] = pkts;
+}
 
 static void *cpu_worker(void *arg)
 {
@@ -472,7 +531,12 @@ static void *cpu_worker(void *arg)
 	int t = (int)(intptr_t)arg;
 
 	for (;;) {
-		pthread_barrier_wait(&pl->bar); /* a batch is posted */
+		pthread_barrier_wait(&pl->bar); /* a batch is posted, or a free-running round starts */
+		if (pl->free_run) {
+			cpu_free_run(pl, t);
+			pthread_barrier_wait(&pl->bar);
+			continue;
+		}
 		uint32_t first = (uint32_t)((uint64_t)pl->n * t / pl->threads);
 		uint32_t cnt = (uint32_t)((uint64_t)pl->n * (t + 1) / pl->threads) - first;
 		restore_range(pl->bn, pl->slot, first, cnt);
@@ -491,6 +555,8 @@ static int cpu_pool_start(int threads)
 
 	if (cpu_pool.threads)
 		return cpu_pool.threads == threads ? 0 : -EINVAL;
+	if (threads > (int)(sizeof(cpu_pool.busy) / sizeof(cpu_pool.busy[0])))
+		return -EINVAL;
 	pthread_barrier_init(&cpu_pool.bar, NULL, (unsigned int)threads + 1);
 	cpu_pool.threads = threads;
 	for (int t = 0; t < threads; t++) {
@@ -507,33 +573,64 @@ static int cpu_pool_start(int threads)
 
 /*
  * Mpps of the cpu backend on batches of n: on the calling thread when threads
- * is 1, else split over the persistent workers (restores untimed either way).
+ * is 1, else on the persistent workers, free-running, each on n / threads
+ * packets of its own (restores untimed either way).
  */
 static double cpu_point(struct bench *bn, const struct chain_prog *prog, uint32_t n, int threads)
+{
+	double busy = 0, mpps = 0;
+	uint64_t pkts = 0;
+
+	if (threads > 1) {
+		struct timespec d = { (time_t)bn->seconds, (long)((bn->seconds - (time_t)bn->seconds) * 1e9) };
+
+		if (cpu_pool_start(threads))
+			return -1;
+		cpu_pool.bn = bn;
+		cpu_pool.prog = prog;
+		cpu_pool.n = n;
+		cpu_pool.free_run = true;
+		atomic_store(&cpu_pool.stop, 0);
+		pthread_barrier_wait(&cpu_pool.bar);
+		nanosleep(&d, NULL);
+		atomic_store(&cpu_pool.stop, 1);
+		pthread_barrier_wait(&cpu_pool.bar);
+		cpu_pool.free_run = false;
+		for (int t = 0; t < threads; t++)
+			mpps += cpu_pool.busy[t] > 0 ? cpu_pool.pkts[t] / cpu_pool.busy[t] / 1e6 : 0;
+		return mpps;
+	}
+	for (int it = 0; busy < bn->seconds || it < 2; it++) {
+		uint32_t slot = (uint32_t)(it % NBUF);
+
+		restore_range(bn, slot, 0, n);
+		double t0 = now();
+		backend_cpu_run(prog, bn->umem, PKTGEN_FRAME, bn->desc + (size_t)slot * BATCH_MAX, n, GEN_TEST_NOW);
+		busy += now() - t0;
+		pkts += n;
+	}
+	return pkts / busy / 1e6;
+}
+
+/* Mpps of one batch of n split over the workers, a barrier per batch (the earlier method; see cpu_pool). */
+static double cpu_point_split(struct bench *bn, const struct chain_prog *prog, uint32_t n, int threads)
 {
 	double busy = 0;
 	uint64_t pkts = 0;
 
-	if (threads > 1 && cpu_pool_start(threads))
+	if (threads < 2)
+		return cpu_point(bn, prog, n, 1);
+	if (cpu_pool_start(threads))
 		return -1;
 	for (int it = 0; busy < bn->seconds || it < 2; it++) {
-		uint32_t slot = (uint32_t)(it % NBUF);
-		double t0;
-
-		if (threads == 1) {
-			restore_range(bn, slot, 0, n);
-			t0 = now();
-			backend_cpu_run(prog, bn->umem, PKTGEN_FRAME, bn->desc + (size_t)slot * BATCH_MAX, n, GEN_TEST_NOW);
-		} else {
-			cpu_pool.bn = bn;
-			cpu_pool.prog = prog;
-			cpu_pool.slot = slot;
-			cpu_pool.n = n;
-			pthread_barrier_wait(&cpu_pool.bar);
-			pthread_barrier_wait(&cpu_pool.bar);
-			t0 = now();
-			pthread_barrier_wait(&cpu_pool.bar);
-		}
+		cpu_pool.bn = bn;
+		cpu_pool.prog = prog;
+		cpu_pool.slot = (uint32_t)(it % NBUF);
+		cpu_pool.n = n;
+		pthread_barrier_wait(&cpu_pool.bar);
+		pthread_barrier_wait(&cpu_pool.bar);
+		double t0 = now();
+		pthread_barrier_wait(&cpu_pool.bar);
 		busy += now() - t0;
 		pkts += n;
 	}
@@ -598,6 +695,9 @@ static void cpu_peers_report(struct bench *bn, struct peers *p, const char *size
 	       size, n);
 	mpps = cpu_point(bn, &bn->prog, n, threads);
 	printf("%-72s %9.2f %9.1f\n", "gen cpu backend: whole chain", mpps, threads * 1e3 / mpps);
+	mpps = cpu_point_split(bn, &bn->prog, n, threads);
+	printf("%-72s %9.2f %9.1f\n", "gen cpu backend: whole chain, one batch split, barrier per batch", mpps,
+	       threads * 1e3 / mpps);
 	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
 		int i = cpu_nf_index(&bn->prog, pairs[k].type);
 		if (i < 0)
