@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * chains.ini's values: strict parsers (the whole string or an error), key
+ * lookups and checks within a section, and the keys [gen] and [chain] share
+ * (backend, fail, the batcher's latency keys, gpu_*), [gen] giving the defaults.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cfg_keys.h"
+
+int cfg_parse_ulong(const char *s, unsigned long lo, unsigned long hi, unsigned long *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Unknown keys and repeats of non-repeatable keys are errors. */
+void cfg_check_keys(struct cfg_parser *p, const struct cfg_sect *s, const char *what, const char *const *known,
+		    const char *repeatable)
+{
+	for (int i = 0; i < s->nkv; i++) {
+		const char *k = s->kv[i].key;
+		bool ok = false;
+
+		for (const char *const *kn = known; *kn; kn++)
+			ok |= !strcmp(*kn, k);
+		if (!ok) {
+			cfg_perr(p, s->kv[i].line, "unknown key '%s' in %s", k, what);
+			continue;
+		}
+		if (repeatable && !strcmp(repeatable, k))
+			continue;
+		for (int j = 0; j < i; j++) {
+			if (!strcmp(s->kv[j].key, k)) {
+				cfg_perr(p, s->kv[i].line, "duplicate key '%s' (first at line %d)", k, s->kv[j].line);
+				break;
+			}
+		}
+	}
+}
+
+const struct nf_kv *cfg_sect_get(const struct cfg_sect *s, const char *key)
+{
+	for (int i = 0; i < s->nkv; i++)
+		if (!strcmp(s->kv[i].key, key))
+			return &s->kv[i];
+	return NULL;
+}
+
+int cfg_pick(const char *v, const char *const *names)
+{
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(v, names[i]))
+			return i;
+	return -1;
+}
+
+static const char *const backend_names[] = { "auto", "gpu", "cpu", "hybrid", NULL };
+static const char *const gpu_mode_names[] = GPU_MODE_NAMES;
+static const char *const gpu_mem_names[] = GPU_MEM_NAMES;
+static const char *const gpu_agent_names[] = GPU_AGENT_NAMES;
+
+const char *cfg_backend_name(enum cfg_backend b)
+{
+	return b < CFG_BACKEND_MAX ? backend_names[b] : "?";
+}
+
+void cfg_load_backend(struct cfg_parser *p, const struct nf_kv *kv, enum cfg_backend *ret)
+{
+	int i = cfg_pick(kv->value, backend_names);
+
+	if (i < 0)
+		cfg_perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
+	else
+		*ret = (enum cfg_backend)i;
+}
+
+enum cfg_fail cfg_load_fail(struct cfg_parser *p, const struct nf_kv *kv)
+{
+	static const char *const names[] = { "closed", "open", NULL };
+	int i = cfg_pick(kv->value, names);
+
+	if (i < 0) {
+		cfg_perr(p, kv->line, "fail must be closed or open, got '%s'", kv->value);
+		return CFG_FAIL_UNSET;
+	}
+	return i == 0 ? CFG_FAIL_CLOSED : CFG_FAIL_OPEN;
+}
+
+/*
+ * The batcher's latency keys and hybrid's threshold, in [gen] (defaults) or a
+ * [chain]; a key left out keeps what *ret_ holds. target NULL: not allowed here.
+ */
+void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *max_wait, uint32_t *target,
+		      uint64_t *hybrid_pps)
+{
+	const struct nf_kv *kv;
+	unsigned long v;
+
+	if ((kv = cfg_sect_get(s, "max_wait_us"))) {
+		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
+			cfg_perr(p, kv->line, "max_wait_us must be microseconds 0..%u (0: no bound), got '%s'", CFG_MAX_WAIT_US,
+			     kv->value);
+		else
+			*max_wait = (uint32_t)v;
+	}
+	if (target && (kv = cfg_sect_get(s, "latency_target_us"))) {
+		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
+			cfg_perr(p, kv->line, "latency_target_us must be microseconds 0..%u (0: none), got '%s'",
+			     CFG_MAX_WAIT_US, kv->value);
+		else
+			*target = (uint32_t)v;
+	}
+	if ((kv = cfg_sect_get(s, "hybrid_pps"))) {
+		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_HYBRID_PPS, &v))
+			cfg_perr(p, kv->line, "hybrid_pps must be packets per second 0..%llu (0: by the measured cpu load), got '%s'",
+			     CFG_MAX_HYBRID_PPS, kv->value);
+		else
+			*hybrid_pps = v;
+	}
+}
+
+/*
+ * How the gpu backend runs chains, in [gen] (defaults) or a [chain]; a key left
+ * out keeps what *o holds. The compile timeout only in [gen] (gen true).
+ */
+void cfg_load_gpu_opts(struct cfg_parser *p, const struct cfg_sect *s, struct gpu_opts *o, bool gen)
+{
+	const struct nf_kv *kv;
+	unsigned long v;
+	int i;
+
+	if ((kv = cfg_sect_get(s, "gpu_mode"))) {
+		if ((i = cfg_pick(kv->value, gpu_mode_names)) < 0)
+			cfg_perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
+		else
+			o->mode = (enum gpu_mode)i;
+	}
+	if ((kv = cfg_sect_get(s, "gpu_mem"))) {
+		if ((i = cfg_pick(kv->value, gpu_mem_names)) < 0)
+			cfg_perr(p, kv->line, "gpu_mem must be gather, mapped or staged, got '%s'", kv->value);
+		else
+			o->mem = (enum gpu_mem)i;
+	}
+	if ((kv = cfg_sect_get(s, "gpu_agent"))) {
+		if ((i = cfg_pick(kv->value, gpu_agent_names)) < 0)
+			cfg_perr(p, kv->line, "gpu_agent must be auto, generic or fused, got '%s'", kv->value);
+		else
+			o->agent = (enum gpu_agent)i;
+	}
+	if (gen && (kv = cfg_sect_get(s, "gpu_compile_timeout"))) {
+		if (cfg_parse_ulong(kv->value, 1, CFG_MAX_COMPILE_TIMEOUT, &v))
+			cfg_perr(p, kv->line, "gpu_compile_timeout must be seconds 1..%d, got '%s'", CFG_MAX_COMPILE_TIMEOUT,
+			     kv->value);
+		else
+			o->compile_timeout_s = (uint32_t)v;
+	}
+}
