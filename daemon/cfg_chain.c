@@ -271,19 +271,10 @@ void cfg_load_chain(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 		cfg_perr(p, kv->line, "output '%s' is not a port number 1..%d or a name in ports", kv->value,
 		     c->nports);
 
-	if ((kv = cfg_sect_get(s, "gpu"))) {
-		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_GPU, &v))
-			cfg_perr(p, kv->line, "gpu must be a device index 0..%d, got '%s'", CFG_MAX_GPU, kv->value);
-		else
-			ch->gpu = (int)v;
-	}
-	if ((kv = cfg_sect_get(s, "priority"))) {
-		if (cfg_parse_ulong(kv->value, 0, CFG_PRIORITY_MAX, &v))
-			cfg_perr(p, kv->line, "priority must be an integer in 0..%d, got '%s'", CFG_PRIORITY_MAX,
-			     kv->value);
-		else
-			ch->priority = (int)v;
-	}
+	if (cfg_get_ulong(p, s, "gpu", 0, CFG_MAX_GPU, "a device index", "", &v))
+		ch->gpu = (int)v;
+	if (cfg_get_ulong(p, s, "priority", 0, CFG_PRIORITY_MAX, "an integer in", "", &v))
+		ch->priority = (int)v;
 	if ((kv = cfg_sect_get(s, "fail")))
 		ch->fail = cfg_load_fail(p, kv);
 	if ((kv = cfg_sect_get(s, "backend")))

@@ -125,19 +125,10 @@ static void load_synth(struct cfg_parser *p, struct cfg *c, const struct cfg_sec
 		else
 			c->synth.size = (uint32_t)v;
 	}
-	if ((kv = cfg_sect_get(s, "synth_flows"))) {
-		if (cfg_parse_ulong(kv->value, 1, SYNTH_MAX_FLOWS, &v))
-			cfg_perr(p, kv->line, "synth_flows must be an integer in 1..%d, got '%s'", SYNTH_MAX_FLOWS, kv->value);
-		else
-			c->synth.flows = (uint32_t)v;
-	}
-	if ((kv = cfg_sect_get(s, "synth_rate"))) {
-		if (cfg_parse_ulong(kv->value, 0, 1000000000ul, &v))
-			cfg_perr(p, kv->line, "synth_rate must be packets per second 0..1000000000 (0: as fast as possible), got '%s'",
-			     kv->value);
-		else
-			c->synth.rate = v;
-	}
+	if (cfg_get_ulong(p, s, "synth_flows", 1, SYNTH_MAX_FLOWS, "an integer in", "", &v))
+		c->synth.flows = (uint32_t)v;
+	if (cfg_get_ulong(p, s, "synth_rate", 0, 1000000000ul, "packets per second", " (0: as fast as possible)", &v))
+		c->synth.rate = v;
 	if ((kv = cfg_sect_get(s, "synth_count"))) {
 		if (cfg_parse_ulong(kv->value, 0, ULONG_MAX, &v))
 			cfg_perr(p, kv->line, "synth_count must be a number of frames (0: no end), got '%s'", kv->value);
@@ -185,19 +176,10 @@ static void load_events(struct cfg_parser *p, struct cfg *c, const struct cfg_se
 		else if (!(c->eve_log = strdup(kv->value)))
 			p->oom = true;
 	}
-	if ((kv = cfg_sect_get(s, "flow_idle_timeout"))) {
-		if (cfg_parse_ulong(kv->value, 1, CFG_FLOW_TIMEOUT_MAX, &v))
-			cfg_perr(p, kv->line, "flow_idle_timeout must be seconds 1..%u, got '%s'", CFG_FLOW_TIMEOUT_MAX, kv->value);
-		else
-			c->flow_idle_s = (uint32_t)v;
-	}
-	if ((kv = cfg_sect_get(s, "flow_active_timeout"))) {
-		if (cfg_parse_ulong(kv->value, 1, CFG_FLOW_TIMEOUT_MAX, &v))
-			cfg_perr(p, kv->line, "flow_active_timeout must be seconds 1..%u, got '%s'", CFG_FLOW_TIMEOUT_MAX,
-			     kv->value);
-		else
-			c->flow_active_s = (uint32_t)v;
-	}
+	if (cfg_get_ulong(p, s, "flow_idle_timeout", 1, CFG_FLOW_TIMEOUT_MAX, "seconds", "", &v))
+		c->flow_idle_s = (uint32_t)v;
+	if (cfg_get_ulong(p, s, "flow_active_timeout", 1, CFG_FLOW_TIMEOUT_MAX, "seconds", "", &v))
+		c->flow_active_s = (uint32_t)v;
 	if ((kv = cfg_sect_get(s, "ipfix_collector"))) {
 		char host[INET_ADDRSTRLEN];
 		const char *colon = strrchr(kv->value, ':');
@@ -226,7 +208,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 					     "tx_thread", "metrics_listen", "fail", "max_wait_us", "hybrid_pps",
 					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
 					     "flow_active_timeout", "ipfix_collector", NULL };
-	const struct nf_kv *kv, *kv_max;
+	const struct nf_kv *kv;
 	unsigned long v;
 	int i;
 
@@ -275,28 +257,15 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	}
 	load_synth(p, c, s);
 	cfg_load_gpu_opts(p, s, &c->gpu_opts, true);
-	if ((kv = cfg_sect_get(s, "queues"))) {
-		if (cfg_parse_ulong(kv->value, 1, CFG_MAX_QUEUES, &v))
-			cfg_perr(p, kv->line, "queues must be an integer in 1..%d, got '%s'", CFG_MAX_QUEUES, kv->value);
-		else
-			c->queues = (int)v;
-	}
-	if ((kv = cfg_sect_get(s, "mini_batch"))) {
-		if (cfg_parse_ulong(kv->value, 1, CFG_MAX_MINI_BATCH, &v))
-			cfg_perr(p, kv->line, "mini_batch must be an integer in 1..%d, got '%s'", CFG_MAX_MINI_BATCH,
-			     kv->value);
-		else
-			c->mini_batch = (uint32_t)v;
-	}
-	if ((kv_max = cfg_sect_get(s, "max_batch"))) {
-		if (cfg_parse_ulong(kv_max->value, 1, CFG_MAX_MAX_BATCH, &v))
-			cfg_perr(p, kv_max->line, "max_batch must be an integer in 1..%u, got '%s'", CFG_MAX_MAX_BATCH,
-			     kv_max->value);
-		else
-			c->max_batch = (uint32_t)v;
-	}
+	if (cfg_get_ulong(p, s, "queues", 1, CFG_MAX_QUEUES, "an integer in", "", &v))
+		c->queues = (int)v;
+	if (cfg_get_ulong(p, s, "mini_batch", 1, CFG_MAX_MINI_BATCH, "an integer in", "", &v))
+		c->mini_batch = (uint32_t)v;
+	if (cfg_get_ulong(p, s, "max_batch", 1, CFG_MAX_MAX_BATCH, "an integer in", "", &v))
+		c->max_batch = (uint32_t)v;
 	if (c->max_batch < c->mini_batch) {
-		kv = kv_max ? kv_max : cfg_sect_get(s, "mini_batch");
+		if (!(kv = cfg_sect_get(s, "max_batch")))
+			kv = cfg_sect_get(s, "mini_batch");
 		cfg_perr(p, kv ? kv->line : s->line, "max_batch (%u) is smaller than mini_batch (%u)", c->max_batch,
 		     c->mini_batch);
 	}

@@ -58,6 +58,20 @@ const struct nf_kv *cfg_sect_get(const struct cfg_sect *s, const char *key)
 	return NULL;
 }
 
+bool cfg_get_ulong(struct cfg_parser *p, const struct cfg_sect *s, const char *key, unsigned long lo,
+		   unsigned long hi, const char *unit, const char *note, unsigned long *ret)
+{
+	const struct nf_kv *kv = cfg_sect_get(s, key);
+
+	if (!kv)
+		return false;
+	if (cfg_parse_ulong(kv->value, lo, hi, ret)) {
+		cfg_perr(p, kv->line, "%s must be %s %lu..%lu%s, got '%s'", key, unit, lo, hi, note, kv->value);
+		return false;
+	}
+	return true;
+}
+
 int cfg_pick(const char *v, const char *const *names)
 {
 	for (int i = 0; names[i]; i++)
@@ -105,30 +119,15 @@ enum cfg_fail cfg_load_fail(struct cfg_parser *p, const struct nf_kv *kv)
 void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *max_wait, uint32_t *target,
 		      uint64_t *hybrid_pps)
 {
-	const struct nf_kv *kv;
 	unsigned long v;
 
-	if ((kv = cfg_sect_get(s, "max_wait_us"))) {
-		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
-			cfg_perr(p, kv->line, "max_wait_us must be microseconds 0..%u (0: no bound), got '%s'", CFG_MAX_WAIT_US,
-			     kv->value);
-		else
-			*max_wait = (uint32_t)v;
-	}
-	if (target && (kv = cfg_sect_get(s, "latency_target_us"))) {
-		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_WAIT_US, &v))
-			cfg_perr(p, kv->line, "latency_target_us must be microseconds 0..%u (0: none), got '%s'",
-			     CFG_MAX_WAIT_US, kv->value);
-		else
-			*target = (uint32_t)v;
-	}
-	if ((kv = cfg_sect_get(s, "hybrid_pps"))) {
-		if (cfg_parse_ulong(kv->value, 0, CFG_MAX_HYBRID_PPS, &v))
-			cfg_perr(p, kv->line, "hybrid_pps must be packets per second 0..%llu (0: by the measured cpu load), got '%s'",
-			     CFG_MAX_HYBRID_PPS, kv->value);
-		else
-			*hybrid_pps = v;
-	}
+	if (cfg_get_ulong(p, s, "max_wait_us", 0, CFG_MAX_WAIT_US, "microseconds", " (0: no bound)", &v))
+		*max_wait = (uint32_t)v;
+	if (target && cfg_get_ulong(p, s, "latency_target_us", 0, CFG_MAX_WAIT_US, "microseconds", " (0: none)", &v))
+		*target = (uint32_t)v;
+	if (cfg_get_ulong(p, s, "hybrid_pps", 0, CFG_MAX_HYBRID_PPS, "packets per second",
+			  " (0: by the measured cpu load)", &v))
+		*hybrid_pps = v;
 }
 
 /*
@@ -159,11 +158,6 @@ void cfg_load_gpu_opts(struct cfg_parser *p, const struct cfg_sect *s, struct gp
 		else
 			o->agent = (enum gpu_agent)i;
 	}
-	if (gen && (kv = cfg_sect_get(s, "gpu_compile_timeout"))) {
-		if (cfg_parse_ulong(kv->value, 1, CFG_MAX_COMPILE_TIMEOUT, &v))
-			cfg_perr(p, kv->line, "gpu_compile_timeout must be seconds 1..%d, got '%s'", CFG_MAX_COMPILE_TIMEOUT,
-			     kv->value);
-		else
-			o->compile_timeout_s = (uint32_t)v;
-	}
+	if (gen && cfg_get_ulong(p, s, "gpu_compile_timeout", 1, CFG_MAX_COMPILE_TIMEOUT, "seconds", "", &v))
+		o->compile_timeout_s = (uint32_t)v;
 }

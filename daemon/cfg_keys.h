@@ -23,6 +23,12 @@ int cfg_parse_ulong(const char *s, unsigned long lo, unsigned long hi, unsigned 
 int cfg_pick(const char *v, const char *const *names);
 /* The first key named key in s, or NULL. */
 const struct nf_kv *cfg_sect_get(const struct cfg_sect *s, const char *key);
+/*
+ * key, when s has it, as an integer in lo..hi: true with *ret set. A bad value
+ * is the error "KEY must be UNIT LO..HI[NOTE], got 'VALUE'"; absent or bad: false.
+ */
+bool cfg_get_ulong(struct cfg_parser *p, const struct cfg_sect *s, const char *key, unsigned long lo,
+		   unsigned long hi, const char *unit, const char *note, unsigned long *ret);
 /* Unknown keys, and repeats of any key but `repeatable` (may be NULL), are errors. */
 void cfg_check_keys(struct cfg_parser *p, const struct cfg_sect *s, const char *what, const char *const *known,
 		    const char *repeatable);
