@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <net/if.h>
 #include <stdlib.h>
@@ -139,6 +140,18 @@ static void load_synth(struct cfg_parser *p, struct cfg *c, const struct cfg_sec
 		load_synth_proto(p, c, kv);
 }
 
+/* HOST:PORT (at the last ':'), PORT 1..65535: 0 with host and *port set, or -EINVAL. */
+static int split_host_port(const char *s, char host[INET_ADDRSTRLEN], unsigned long *port)
+{
+	const char *colon = strrchr(s, ':');
+
+	if (!colon || (size_t)(colon - s) >= INET_ADDRSTRLEN || cfg_parse_ulong(colon + 1, 1, 65535, port))
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	return 0;
+}
+
 /*
  * metrics_listen = 127.x.y.z:PORT. Loopback only: the page tells anyone who can
  * reach it the host's traffic figures, and gend has no authentication.
@@ -146,16 +159,13 @@ static void load_synth(struct cfg_parser *p, struct cfg *c, const struct cfg_sec
 static void load_metrics_listen(struct cfg_parser *p, struct cfg *c, const struct nf_kv *kv)
 {
 	char host[INET_ADDRSTRLEN];
-	const char *colon = strrchr(kv->value, ':');
 	struct in_addr a;
 	unsigned long port;
 
-	if (!colon || (size_t)(colon - kv->value) >= sizeof(host) || cfg_parse_ulong(colon + 1, 1, 65535, &port)) {
+	if (split_host_port(kv->value, host, &port)) {
 		cfg_perr(p, kv->line, "metrics_listen must be ADDRESS:PORT (e.g. 127.0.0.1:9469), got '%s'", kv->value);
 		return;
 	}
-	memcpy(host, kv->value, (size_t)(colon - kv->value));
-	host[colon - kv->value] = '\0';
 	if (inet_pton(AF_INET, host, &a) != 1 || (ntohl(a.s_addr) >> 24) != 127) {
 		cfg_perr(p, kv->line, "metrics_listen must be a loopback IPv4 address (127.0.0.0/8), got '%s'", host);
 		return;
@@ -182,15 +192,12 @@ static void load_events(struct cfg_parser *p, struct cfg *c, const struct cfg_se
 		c->flow_active_s = (uint32_t)v;
 	if ((kv = cfg_sect_get(s, "ipfix_collector"))) {
 		char host[INET_ADDRSTRLEN];
-		const char *colon = strrchr(kv->value, ':');
 		struct in_addr a;
 
-		if (!colon || (size_t)(colon - kv->value) >= sizeof(host) || cfg_parse_ulong(colon + 1, 1, 65535, &v)) {
+		if (split_host_port(kv->value, host, &v)) {
 			cfg_perr(p, kv->line, "ipfix_collector must be IPV4ADDRESS:PORT (e.g. 192.0.2.9:4739), got '%s'", kv->value);
 			return;
 		}
-		memcpy(host, kv->value, (size_t)(colon - kv->value));
-		host[colon - kv->value] = '\0';
 		if (inet_pton(AF_INET, host, &a) != 1) {
 			cfg_perr(p, kv->line, "ipfix_collector must be an IPv4 address and a port, got '%s'", kv->value);
 			return;
