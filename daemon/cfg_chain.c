@@ -275,10 +275,8 @@ void cfg_load_chain(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 		ch->gpu = (int)v;
 	if (cfg_get_ulong(p, s, "priority", 0, CFG_PRIORITY_MAX, "an integer in", "", &v))
 		ch->priority = (int)v;
-	if ((kv = cfg_sect_get(s, "fail")))
-		ch->fail = cfg_load_fail(p, kv);
-	if ((kv = cfg_sect_get(s, "backend")))
-		cfg_load_backend(p, kv, &ch->backend);
+	cfg_load_fail(p, s, &ch->fail);
+	cfg_load_backend(p, s, &ch->backend);
 	cfg_load_elastic(p, s, &ch->max_wait_us, &ch->latency_target_us, &ch->hybrid_pps);
 	cfg_load_gpu_opts(p, s, &ch->gpu_opts, false);
 }

@@ -225,43 +225,17 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		load_ports(p, c, kv);
 	else
 		cfg_perr(p, s->line, "[gen] needs 'ports' (the interface names, space separated)");
-	if ((kv = cfg_sect_get(s, "backend")))
-		cfg_load_backend(p, kv, &c->backend);
+	cfg_load_backend(p, s, &c->backend);
 	cfg_load_elastic(p, s, &c->max_wait_us, NULL, &c->hybrid_pps);
-	if ((kv = cfg_sect_get(s, "unmatched"))) {
-		static const char *const names[] = { "pass", "drop", NULL };
-
-		if ((i = cfg_pick(kv->value, names)) < 0)
-			cfg_perr(p, kv->line, "unmatched must be pass or drop, got '%s'", kv->value);
-		else
-			c->unmatched_drop = i == 1;
-	}
-	if ((kv = cfg_sect_get(s, "fail")))
-		c->fail = cfg_load_fail(p, kv);
-	if ((kv = cfg_sect_get(s, "xdp_mode"))) {
-		static const char *const names[] = { "native", "skb", NULL };
-
-		if ((i = cfg_pick(kv->value, names)) < 0)
-			cfg_perr(p, kv->line, "xdp_mode must be native or skb, got '%s'", kv->value);
-		else
-			c->xdp_native = i == 0;
-	}
-	if ((kv = cfg_sect_get(s, "xdp_bind"))) {
-		static const char *const names[] = { "auto", "zerocopy", "copy", NULL };
-
-		if ((i = cfg_pick(kv->value, names)) < 0)
-			cfg_perr(p, kv->line, "xdp_bind must be auto, zerocopy or copy, got '%s'", kv->value);
-		else
-			c->xdp_bind = i;
-	}
-	if ((kv = cfg_sect_get(s, "tx_thread"))) {
-		static const char *const names[] = { "no", "yes", NULL };
-
-		if ((i = cfg_pick(kv->value, names)) < 0)
-			cfg_perr(p, kv->line, "tx_thread must be no or yes, got '%s'", kv->value);
-		else
-			c->tx_thread = i == 1;
-	}
+	if ((i = cfg_get_choice(p, s, "unmatched", (const char *const[]){ "pass", "drop", NULL })) >= 0)
+		c->unmatched_drop = i == 1;
+	cfg_load_fail(p, s, &c->fail);
+	if ((i = cfg_get_choice(p, s, "xdp_mode", (const char *const[]){ "native", "skb", NULL })) >= 0)
+		c->xdp_native = i == 0;
+	if ((i = cfg_get_choice(p, s, "xdp_bind", (const char *const[]){ "auto", "zerocopy", "copy", NULL })) >= 0)
+		c->xdp_bind = i;
+	if ((i = cfg_get_choice(p, s, "tx_thread", (const char *const[]){ "no", "yes", NULL })) >= 0)
+		c->tx_thread = i == 1;
 	load_synth(p, c, s);
 	cfg_load_gpu_opts(p, s, &c->gpu_opts, true);
 	if (cfg_get_ulong(p, s, "queues", 1, CFG_MAX_QUEUES, "an integer in", "", &v))

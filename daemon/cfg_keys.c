@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cfg_keys.h"
@@ -90,26 +91,41 @@ const char *cfg_backend_name(enum cfg_backend b)
 	return b < CFG_BACKEND_MAX ? backend_names[b] : "?";
 }
 
-void cfg_load_backend(struct cfg_parser *p, const struct nf_kv *kv, enum cfg_backend *ret)
+int cfg_get_choice(struct cfg_parser *p, const struct cfg_sect *s, const char *key, const char *const *names)
 {
-	int i = cfg_pick(kv->value, backend_names);
+	const struct nf_kv *kv = cfg_sect_get(s, key);
+	char list[128];
+	size_t used = 0;
+	int i, n;
 
-	if (i < 0)
-		cfg_perr(p, kv->line, "backend must be auto, gpu, cpu or hybrid, got '%s'", kv->value);
-	else
+	if (!kv)
+		return -1;
+	if ((i = cfg_pick(kv->value, names)) >= 0)
+		return i;
+	for (n = 0; names[n]; n++)
+		;
+	list[0] = '\0';
+	for (i = 0; i < n && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", !i ? "" : i == n - 1 ? " or " : ", ",
+					 names[i]);
+	cfg_perr(p, kv->line, "%s must be %s, got '%s'", key, list, kv->value);
+	return -1;
+}
+
+void cfg_load_backend(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_backend *ret)
+{
+	int i = cfg_get_choice(p, s, "backend", backend_names);
+
+	if (i >= 0)
 		*ret = (enum cfg_backend)i;
 }
 
-enum cfg_fail cfg_load_fail(struct cfg_parser *p, const struct nf_kv *kv)
+void cfg_load_fail(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_fail *ret)
 {
-	static const char *const names[] = { "closed", "open", NULL };
-	int i = cfg_pick(kv->value, names);
+	int i = cfg_get_choice(p, s, "fail", (const char *const[]){ "closed", "open", NULL });
 
-	if (i < 0) {
-		cfg_perr(p, kv->line, "fail must be closed or open, got '%s'", kv->value);
-		return CFG_FAIL_UNSET;
-	}
-	return i == 0 ? CFG_FAIL_CLOSED : CFG_FAIL_OPEN;
+	if (i >= 0)
+		*ret = i == 0 ? CFG_FAIL_CLOSED : CFG_FAIL_OPEN;
 }
 
 /*
@@ -136,28 +152,15 @@ void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *
  */
 void cfg_load_gpu_opts(struct cfg_parser *p, const struct cfg_sect *s, struct gpu_opts *o, bool gen)
 {
-	const struct nf_kv *kv;
 	unsigned long v;
 	int i;
 
-	if ((kv = cfg_sect_get(s, "gpu_mode"))) {
-		if ((i = cfg_pick(kv->value, gpu_mode_names)) < 0)
-			cfg_perr(p, kv->line, "gpu_mode must be rtc or pipeline, got '%s'", kv->value);
-		else
-			o->mode = (enum gpu_mode)i;
-	}
-	if ((kv = cfg_sect_get(s, "gpu_mem"))) {
-		if ((i = cfg_pick(kv->value, gpu_mem_names)) < 0)
-			cfg_perr(p, kv->line, "gpu_mem must be gather, mapped or staged, got '%s'", kv->value);
-		else
-			o->mem = (enum gpu_mem)i;
-	}
-	if ((kv = cfg_sect_get(s, "gpu_agent"))) {
-		if ((i = cfg_pick(kv->value, gpu_agent_names)) < 0)
-			cfg_perr(p, kv->line, "gpu_agent must be auto, generic or fused, got '%s'", kv->value);
-		else
-			o->agent = (enum gpu_agent)i;
-	}
+	if ((i = cfg_get_choice(p, s, "gpu_mode", gpu_mode_names)) >= 0)
+		o->mode = (enum gpu_mode)i;
+	if ((i = cfg_get_choice(p, s, "gpu_mem", gpu_mem_names)) >= 0)
+		o->mem = (enum gpu_mem)i;
+	if ((i = cfg_get_choice(p, s, "gpu_agent", gpu_agent_names)) >= 0)
+		o->agent = (enum gpu_agent)i;
 	if (gen && cfg_get_ulong(p, s, "gpu_compile_timeout", 1, CFG_MAX_COMPILE_TIMEOUT, "seconds", "", &v))
 		o->compile_timeout_s = (uint32_t)v;
 }

@@ -33,9 +33,15 @@ bool cfg_get_ulong(struct cfg_parser *p, const struct cfg_sect *s, const char *k
 void cfg_check_keys(struct cfg_parser *p, const struct cfg_sect *s, const char *what, const char *const *known,
 		    const char *repeatable);
 
-/* Keys of [gen] (the defaults) and [chain]; on an error *ret is left as it is. */
-void cfg_load_backend(struct cfg_parser *p, const struct nf_kv *kv, enum cfg_backend *ret);
-enum cfg_fail cfg_load_fail(struct cfg_parser *p, const struct nf_kv *kv);
+/*
+ * key, when s has it, as one of names (NULL-terminated): its index. A value not
+ * among them is the error "KEY must be A, B or C, got 'VALUE'"; absent or bad: -1.
+ */
+int cfg_get_choice(struct cfg_parser *p, const struct cfg_sect *s, const char *key, const char *const *names);
+
+/* Keys of [gen] (the defaults) and [chain]; absent or bad, *ret is left as it is. */
+void cfg_load_backend(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_backend *ret);
+void cfg_load_fail(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_fail *ret);
 void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *max_wait, uint32_t *target,
 		      uint64_t *hybrid_pps);
 void cfg_load_gpu_opts(struct cfg_parser *p, const struct cfg_sect *s, struct gpu_opts *o, bool gen);
