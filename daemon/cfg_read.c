@@ -106,8 +106,6 @@ int cfg_split_ws(char *s, char **tok, int max)
 	return n;
 }
 
-/* ---- the line reader and inih handler ---- */
-
 static bool valid_name(const char *s)
 {
 	size_t n = strlen(s);

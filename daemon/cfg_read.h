@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Reading chains.ini into sections of keys, each with its line number, and the
- * error list every later check adds to. What the keys mean is cfg.c's business.
+ * error list every later check adds to. What the keys mean is the business of
+ * cfg.c, cfg_gen.c and cfg_chain.c.
  */
 #ifndef GEN_CFG_READ_H
 #define GEN_CFG_READ_H

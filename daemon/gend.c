@@ -81,13 +81,13 @@ static void lib_log(int level, bool is_debug, const char *fmt, va_list ap)
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	lib_log(level == LIBBPF_WARN ? 5 : 7, level == LIBBPF_DEBUG, fmt, ap);
+	lib_log(level == LIBBPF_WARN ? LOG_NOTICE : LOG_DEBUG, level == LIBBPF_DEBUG, fmt, ap);
 	return 0;
 }
 
 static int libxdp_log(enum libxdp_print_level level, const char *fmt, va_list ap)
 {
-	lib_log(level == LIBXDP_WARN ? 5 : 7, level == LIBXDP_DEBUG, fmt, ap);
+	lib_log(level == LIBXDP_WARN ? LOG_NOTICE : LOG_DEBUG, level == LIBXDP_DEBUG, fmt, ap);
 	return 0;
 }
 

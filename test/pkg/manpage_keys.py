@@ -3,7 +3,7 @@
 """gen-chains.ini(5) against the parser, so that neither drifts from the other.
 
 1. The key tables are read from the sources: the `known[]` arrays of load_gen and
-   load_chain in daemon/cfg.c, and of each NF builder (the nf_ops of every
+   load_chain in daemon/cfg_gen.c and daemon/cfg_chain.c, and of each NF builder (the nf_ops of every
    nf/*_build.c names its type and build function). Every key there must be in
    the man page under its section or NF type, and every key of the page there.
 2. Every key of the page is fed to the real `gend --check`: none may be refused
@@ -42,15 +42,14 @@ def enclosing_function(text, off):
 
 def parser_tables():
     tables = {}
-    cfg = open(os.path.join(src, 'daemon/cfg.c')).read()
-    for off, keys in known_arrays(cfg):
-        fn = enclosing_function(cfg, off)
-        sect = {'load_gen': 'gen', 'load_chain': 'chain'}.get(fn)
-        if sect:
-            tables[sect] = set(keys)
     for sect in ('gen', 'chain'):
+        path = f'daemon/cfg_{sect}.c'
+        cfg = open(os.path.join(src, path)).read()
+        for off, keys in known_arrays(cfg):
+            if enclosing_function(cfg, off) == f'cfg_load_{sect}':
+                tables[sect] = set(keys)
         if sect not in tables:
-            fails.append(f'daemon/cfg.c: no known[] table found for [{sect}] (renamed?)')
+            fails.append(f'{path}: no known[] table found for [{sect}] in cfg_load_{sect} (renamed?)')
     for path in sorted(glob.glob(os.path.join(src, 'nf/*_build.c'))):
         text = open(path).read()
         ops = re.findall(r'const struct nf_ops nf_ops_\w+\s*=\s*\{(.*?)\};', text, re.S)
