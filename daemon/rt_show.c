@@ -54,6 +54,7 @@ static void synth_sums(const struct rt *rt, int p, struct synth_stats *sum)
 		sum->unmatched += __atomic_load_n(&st->unmatched, __ATOMIC_RELAXED);
 		sum->malformed += __atomic_load_n(&st->malformed, __ATOMIC_RELAXED);
 		sum->no_socket += __atomic_load_n(&st->no_socket, __ATOMIC_RELAXED);
+		sum->missed += __atomic_load_n(&st->missed, __ATOMIC_RELAXED);
 		for (int c = 0; c < GEN_MAX_CHAINS; c++)
 			sum->matched[c] += __atomic_load_n(&st->matched[c], __ATOMIC_RELAXED);
 	}
@@ -131,14 +132,15 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 					(unsigned long)d.kernel.tx_packets, (unsigned long)d.kernel.tx_dropped,
 					(unsigned long)d.kernel.tx_errors);
 			if (synth)
-				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu",
-					(unsigned long)ss.generated, (unsigned long)ss.unmatched, (unsigned long)ss.malformed,
-					(unsigned long)ss.no_socket);
+				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu,"
+					"\"missed\":%lu", (unsigned long)ss.generated, (unsigned long)ss.unmatched,
+					(unsigned long)ss.malformed, (unsigned long)ss.no_socket, (unsigned long)ss.missed);
 			fprintf(out, "}");
 		} else if (synth) {
-			fprintf(out, "port %d:       %s synthetic: generated %lu, unmatched %lu, malformed %lu, no socket %lu\n",
-				p + 1, rt->cfg->ports[p], (unsigned long)ss.generated, (unsigned long)ss.unmatched,
-				(unsigned long)ss.malformed, (unsigned long)ss.no_socket);
+			fprintf(out, "port %d:       %s synthetic: generated %lu, unmatched %lu, malformed %lu, no socket %lu, "
+				"missed %lu\n", p + 1, rt->cfg->ports[p], (unsigned long)ss.generated,
+				(unsigned long)ss.unmatched, (unsigned long)ss.malformed, (unsigned long)ss.no_socket,
+				(unsigned long)ss.missed);
 		} else {
 			fprintf(out, "port %d:       %s AF_XDP %s mode, %s; drops: kernel rx %lu (missed %lu, errors %lu), "
 				"tx %lu (errors %lu), fill ring empty %lu, while down %lu\n", p + 1, rt->cfg->ports[p],

@@ -221,6 +221,12 @@ static uint32_t budget(struct synth_port *s, uint32_t want, uint64_t now)
 
 	if (s->cfg.count && s->st.generated + want > s->cfg.count)
 		want = (uint32_t)(s->cfg.count - s->st.generated);
+	if (s->cfg.count && !want) {
+		/* Done: nothing more is asked for, so nothing is missed. */
+		s->tokens = 0;
+		s->last_ns = now;
+		return 0;
+	}
 	if (!rate) {
 		s->last_ns = now;
 		return want;
@@ -228,8 +234,10 @@ static uint32_t budget(struct synth_port *s, uint32_t want, uint64_t now)
 	s->tokens += (double)(now - s->last_ns) * (double)rate / 1e9;
 	s->last_ns = now;
 	cap = rate / 1000.0 > SYNTH_BURST ? rate / 1000.0 : SYNTH_BURST; /* at most 1 ms of backlog */
-	if (s->tokens > cap)
+	if (s->tokens > cap) {
+		__atomic_store_n(&s->st.missed, s->st.missed + (uint64_t)(s->tokens - cap), __ATOMIC_RELAXED);
 		s->tokens = cap;
+	}
 	if (s->tokens < want)
 		want = (uint32_t)s->tokens;
 	s->tokens -= want;
@@ -283,8 +291,12 @@ uint32_t synth_rx(struct qworker *w, int p)
 	uint64_t now = now_ns();
 	uint32_t n, nd = 0;
 
-	if (!t || w->in_chains >= SYNTH_IN_FLIGHT)
-		return 0; /* no table yet: nothing would be classified; or the chains are behind */
+	if (!t) {
+		s->last_ns = now; /* no table yet: nothing would be classified, and nothing is asked for */
+		return 0;
+	}
+	if (w->in_chains >= SYNTH_IN_FLIGHT)
+		return 0; /* the chains are behind: the rate's tokens pile up, and past 1 ms count as missed */
 	n = SYNTH_IN_FLIGHT - w->in_chains;
 	if (n > SYNTH_BURST)
 		n = SYNTH_BURST;

@@ -57,6 +57,7 @@ port, port3 = st['port_modes'][0], st['port_modes'][2]
 assert [p['mode'] for p in st['port_modes']] == ['synthetic', 'copy', 'synthetic'], st['port_modes']
 assert port['generated'] == 2 * per_q and port3['generated'] == 2 * per_q, st['port_modes']
 assert port['unmatched'] == third and port['malformed'] == 0 and port['no_socket'] == 0, port
+assert port['missed'] == 0 and port3['missed'] == 0, st['port_modes']  # 20 kpps: always room
 assert port3['unmatched'] == 2 * third and port3['malformed'] == 0 and port3['no_socket'] == 0, port3
 assert st['xdp']['unmatched'] >= 3 * third, st['xdp']  # plus whatever the kernel saw on gout
 c = {x['name']: x for x in s['chains']}
@@ -81,6 +82,20 @@ PY
 ok "synthetic port: classification, exact counts, per-flow order through a real port"
 gend_stop || fail "gend exit (gend-debug aborts on a frame it cannot account for)"
 ok "gend stopped cleanly"
+
+# Far more than the chains carry: what finds no room is counted as missed, as a NIC would.
+sed -i 's/^synth_count = .*//; s/^synth_rate = .*/synth_rate = 200000000/' "$WORK/chains.ini"
+gend_start
+sleep 1
+ctl --json status >"$WORK/st2.json"
+gend_stop || fail "gend exit after the overload"
+python3 - "$WORK/st2.json" <<'PY' || fail "overload: $(cat "$WORK/st2.json")"
+import json, sys
+p = json.load(open(sys.argv[1]))['port_modes'][0]
+assert p['missed'] > p['generated'] > 0, p
+print("asked 200 Mpps per generator: generated", p['generated'], "missed", p['missed'])
+PY
+ok "synthetic port: frames with no room at the offered rate counted as missed"
 
 # Bad synthetic-port settings are refused with FILE:LINE.
 for bad in "ports = synth:x gout" "synth_size = 40" "synth_flows = 0" "synth_proto = udp sctp" "xdp_bind = fast"; do
