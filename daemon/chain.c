@@ -57,7 +57,8 @@ struct ctl_state {
 	uint32_t win_batches, win_full; /* batches of the window, and those the limit cut short */
 	uint64_t win_hist[CHAIN_LAT_BUCKETS];
 	uint32_t backlog0;      /* ring count at the window's start */
-	int miss_run, meet_run;
+	uint64_t stalls0;       /* the input's stalls and ring-full drops at the window's start */
+	int miss_run, meet_run, calm_run;
 
 	/* Hybrid placement (the controller of queue 0 decides for the chain). */
 	uint64_t pl_start, pl_rx0, pl_busy0[GEN_MAX_QUEUES], pl_pkts0[GEN_MAX_QUEUES];
@@ -745,13 +746,27 @@ static void controller_idle_failed(struct ctl_state *s)
 	}
 }
 
+/* What the input could not hand this queue of the chain: stalls and inbox-full drops. */
+static uint64_t input_stalls(const struct ctl_state *s)
+{
+	const struct chain_io *io = &s->c->io[s->q];
+
+	return __atomic_load_n(&io->stalls, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&io->drop[CHAIN_IO_DROP_RING_FULL], __ATOMIC_RELAXED);
+}
+
 /*
  * The latency target, once per window: above it, more batches in flight, then
  * halve the batch limit; under half of it, let the limit grow back by a quarter
  * (bigger batches cost less per packet); in between, hold. When the limit cut
  * most batches short and the backlog did not shrink over the window, the chain
  * is short of throughput: smaller batches would only make that worse, so the
- * limit doubles back and the miss is reported.
+ * limit doubles back and the miss is reported. A window in which the input
+ * had frames it found no room for (chain_io.stalls, or the chain's inbox full)
+ * is saturated too, a shortfall that never shows as a backlog here (a NIC ring
+ * or a synthetic port holds back or drops it): within the target, one more
+ * batch in flight. The depth comes back down only after TARGET_RUNS calm
+ * windows in a row (under half the target, no stall), so that it does not flap.
  */
 static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
 {
@@ -761,9 +776,11 @@ static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
 	uint32_t lo = c->max_batch < LIM_MIN ? c->max_batch : LIM_MIN;
 	bool short_of_tput = s->win_full * 2 > s->win_batches && backlog >= s->backlog0 && backlog > s->lim;
 	bool miss = p99 > target;
+	bool saturated = input_stalls(s) != s->stalls0;
 
 	if (miss)
 		add64(&c->target_misses, 1);
+	s->calm_run = !miss && !saturated && p99 < target / 2 ? s->calm_run + 1 : 0;
 	if (short_of_tput) {
 		s->lim = s->lim * 2 < c->max_batch ? s->lim * 2 : c->max_batch;
 		s->depth = cap;
@@ -772,11 +789,15 @@ static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
 			s->depth++;
 		else
 			s->lim = s->lim / 2 > lo ? s->lim / 2 : lo;
+	} else if (saturated && s->depth < cap) {
+		s->depth++;
 	} else if (p99 < target / 2) {
 		if (s->lim < c->max_batch)
 			s->lim = s->lim + s->lim / 4 + 1 < c->max_batch ? s->lim + s->lim / 4 + 1 : c->max_batch;
-		else if (s->depth > s->depth0)
+		else if (s->depth > s->depth0 && s->calm_run >= TARGET_RUNS) {
 			s->depth--;
+			s->calm_run = 0;
+		}
 	}
 	s->miss_run = miss ? s->miss_run + 1 : 0;
 	s->meet_run = miss ? 0 : s->meet_run + 1;
@@ -818,6 +839,7 @@ static void window_end(struct ctl_state *s, uint64_t now)
 	memset(s->win_hist, 0, sizeof(s->win_hist));
 	s->win_pkts = 0;
 	s->win_batches = s->win_full = 0;
+	s->stalls0 = input_stalls(s);
 	s->win_start = now;
 	s->backlog0 = ring_count(&s->c->io[s->q].in);
 }

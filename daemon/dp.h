@@ -53,6 +53,13 @@ struct chain_io {
 	uint64_t rx_packets; /* written by the worker */
 	uint64_t tx_packets; /* written by the worker */
 	uint64_t drop[CHAIN_IO_DROP_MAX]; /* written by the worker, per reason */
+	/*
+	 * Written by the worker: passes in which its input had frames for the
+	 * queue's chains but no room to take them (a synthetic generator at its
+	 * cap of frames in the chains, as a NIC ring would be full). The latency
+	 * target reads it as "short of throughput" (chain.c: adapt_to_target).
+	 */
+	uint64_t stalls;
 	int out_port;        /* 0-based; read by the worker when it drains `out` */
 	struct wake *chain_wake; /* the controller's: kicked after pushing to `in` */
 	struct wake *worker_wake; /* the worker's: kicked after pushing to `out` */

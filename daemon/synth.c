@@ -295,8 +295,13 @@ uint32_t synth_rx(struct qworker *w, int p)
 		s->last_ns = now; /* no table yet: nothing would be classified, and nothing is asked for */
 		return 0;
 	}
-	if (w->in_chains >= SYNTH_IN_FLIGHT)
-		return 0; /* the chains are behind: the rate's tokens pile up, and past 1 ms count as missed */
+	if (w->in_chains >= SYNTH_IN_FLIGHT) {
+		/* The chains are behind: the rate's tokens pile up (past 1 ms they count as missed). */
+		if (__atomic_load_n(&s->cfg.rate, __ATOMIC_RELAXED))
+			for (int i = 0; i < w->nios; i++)
+				__atomic_store_n(&w->ios[i]->stalls, w->ios[i]->stalls + 1, __ATOMIC_RELAXED);
+		return 0;
+	}
 	n = SYNTH_IN_FLIGHT - w->in_chains;
 	if (n > SYNTH_BURST)
 		n = SYNTH_BURST;
