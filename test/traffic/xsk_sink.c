@@ -8,10 +8,11 @@
  * With --xdp-drop, the benchmarks' receiver behind gend instead: xdp_drop.bpf.o
  * attached in native mode, counting per CPU and dropping every frame, so what
  * the receiving side costs is one XDP program run (no skb, no socket). The
- * window opens at the first frame and closes after SECONDS, on SIGINT/SIGTERM,
- * or once nothing has arrived for --idle MS (default 500; 0: never); pps is
- * the window's frames over the time from its first reading to its last
- * change. Prints {"mode":"xdp-drop",...,"pps":P}; "total" and "bytes" count
+ * counters are read every 10 ms. The window opens at the first reading that
+ * finds XDROP_OPEN more frames than the one before (traffic, not a stray
+ * neighbour solicitation) and closes after SECONDS, on SIGINT/SIGTERM, or once
+ * nothing has arrived for --idle MS (default 500; 0: never); pps is the
+ * window's frames over the time from its first reading to its last change. Prints {"mode":"xdp-drop",...,"pps":P}; "total" and "bytes" count
  * everything since the program was attached.
  *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
@@ -60,8 +61,10 @@ static volatile int stop;
 #define XDROP_MAP "drop_count"
 #define XDROP_POLL_NS (10 * 1000 * 1000)
 #define XDROP_IDLE_MS 500 /* default of --idle */
-/* As the first frame may take: the sender may need a while to start. */
+/* As the first traffic may take: the sender may need a while to start. */
 #define XDROP_FIRST_MS 10000
+/* Frames within one reading that open the window: 6400 per second. */
+#define XDROP_OPEN 64
 
 /* The map's value, per CPU (xdp_drop.bpf.c). */
 struct xdrop_count {
@@ -119,14 +122,14 @@ static int xdrop_read(int map_fd, struct xdrop_count *per_cpu, int ncpu, struct 
 }
 
 /*
- * The measuring loop, once the program is attached: wait for the first frame,
+ * The measuring loop, once the program is attached: wait for traffic,
  * then follow the counters until SECONDS, idleness or a signal.
  */
 static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *ifname)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct timespec nap = { 0, XDROP_POLL_NS };
-	struct xdrop_count *per_cpu, c = { 0 }, first = { 0 }, last = { 0 };
+	struct xdrop_count *per_cpu, c = { 0 }, prev = { 0 }, first = { 0 }, last = { 0 };
 	double t0 = 0, tlast = 0, t, tstart = now_s();
 	int r;
 
@@ -140,7 +143,7 @@ static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *ifna
 		if (r)
 			goto out;
 		t = now_s();
-		if (!t0 && c.packets) {
+		if (!t0 && c.packets - prev.packets >= XDROP_OPEN) {
 			t0 = tlast = t;
 			first = last = c;
 		} else if (t0 && c.packets != last.packets) {
@@ -149,6 +152,7 @@ static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *ifna
 		}
 		if (t0 ? t - t0 >= secs || (idle_ms && (t - tlast) * 1000 >= (double)idle_ms) : (t - tstart) * 1000 >= XDROP_FIRST_MS)
 			break;
+		prev = c;
 		nanosleep(&nap, NULL);
 	}
 	/* A last reading: what arrived since the previous one counts in the total. */
