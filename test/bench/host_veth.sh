@@ -71,9 +71,8 @@ xdrop_start() {
 	return 1
 }
 
-# After the sender: its window closes once r0 is idle; "Mpps-at-r0 frames-received".
-xdrop_wait() {
-	wait "$XDROP"
+# Once it has ended (its window closes when r0 is idle): "Mpps-at-r0 frames-received".
+xdrop_result() {
 	tail -n 1 "$WORK/xdrop.json" | python3 -c "import json,sys; j=json.load(sys.stdin); print(f\"{j.get('pps', 0) / 1e6:.3f} {j.get('total', 0)}\")"
 }
 
@@ -99,7 +98,8 @@ for s in gen-traffic xdp-trafficgen; do
 	# A sender that cannot run here: its receiver is stopped at once (SIGTERM detaches the XDP one).
 	if xdrop_start; then
 		if G[$s,xdp-drop]=$(gend_run "$s"); then
-			R[$s,xdp-drop]=$(xdrop_wait)
+			wait "$XDROP"
+			R[$s,xdp-drop]=$(xdrop_result)
 			G[$s,xdp-drop]=$(forwarded "${G[$s,xdp-drop]}")
 		else
 			G[$s,xdp-drop]=
