@@ -4,13 +4,17 @@
 #  1. gend, one empty chain (sender -> s0|gin [gend] gout|r0 -> receiver): the
 #     chain's forwarding rate while the sender runs (gend's TX counter), once
 #     per receiver on r0:
+#     Copy-mode AF_XDP TX on veth runs the receiving side inline in gend's
+#     sendto(), so the receiver's cost is charged to gend's figure:
 #     - xdp-drop: an XDP program on r0 that counts and drops
-#       (gen-xsk-sink --xdp-drop). Copy-mode AF_XDP TX on veth runs the
-#       receiving side inline in gend's sendto(), so the receiver's cost is
-#       charged to gend: this one costs one XDP run per frame, keeps each
-#       queue on its own r0 queue, and gives the rate received at r0 too;
+#       (gen-xsk-sink --xdp-drop): no IP stack, no socket, each queue on its
+#       own r0 queue, but veth copies each frame into a page first (the skb
+#       of copy-mode TX lacks XDP's 256 B of headroom);
+#     - tc-drop: the same program at tc ingress of r0 (--tc-drop): the skb
+#       is dropped as it comes, no copy, no IP stack: the cheapest here;
 #     - gen-traffic recv: the AF_PACKET receiver (one socket for every
-#       queue, the whole stack up to it in gend's sendto()), as before;
+#       queue, the IP stack and the socket's lock in gend's sendto()), as before;
+#     the two counting ones also give the rate received at r0;
 #  2. the ceiling: a plain AF_XDP receiver (test/traffic/xsk_sink.c: one socket
 #     and one thread per queue, frames straight back to the fill ring) on gin,
 #     same sender, same testbed, no receiver behind it; gend's share of it;
@@ -61,9 +65,9 @@ gend_run() { # $1 = sender name; sends with gen-traffic or xdp-trafficgen
 # "Mpps tx0" -> "Mpps forwarded": frames gend sent since tx0, read once the receiver has seen the last of them.
 forwarded() { echo "${1% *} $(($(tx) - ${1#* }))"; }
 
-# The XDP receiver on r0 (counts and drops); returns 1 with the reason in xdrop.err where it cannot attach.
+# The counting receiver on r0, $1 = xdp-drop or tc-drop; returns 1 with the reason in xdrop.err where it cannot attach.
 xdrop_start() {
-	nsenter --net=/var/run/netns/"$NS_RCV" $SINK --xdp-drop r0 "$((SECS + 10))" >"$WORK/xdrop.json" 2>"$WORK/xdrop.err" &
+	nsenter --net=/var/run/netns/"$NS_RCV" $SINK --"$1" r0 "$((SECS + 10))" >"$WORK/xdrop.json" 2>"$WORK/xdrop.err" &
 	XDROP=$!
 	for _ in $(seq 50); do grep -q ready "$WORK/xdrop.json" 2>/dev/null && return 0; sleep 0.1; done
 	kill "$XDROP" 2>/dev/null
@@ -92,23 +96,26 @@ ceiling_run() {
 
 # Per "sender,receiver": gend's "Mpps forwarded" (G), r0's "Mpps received" (R); per sender the ceiling (C).
 declare -A G R C
-RECEIVERS="xdp-drop gen-traffic-recv"
+RECEIVERS="xdp-drop tc-drop gen-traffic-recv"
+declare -A XDROP_ERR
 gend_start
 for s in gen-traffic xdp-trafficgen; do
-	# A sender that cannot run here: its receiver is stopped at once (SIGTERM detaches the XDP one).
-	if xdrop_start; then
-		if G[$s,xdp-drop]=$(gend_run "$s"); then
-			wait "$XDROP"
-			R[$s,xdp-drop]=$(xdrop_result)
-			G[$s,xdp-drop]=$(forwarded "${G[$s,xdp-drop]}")
+	# A sender that cannot run here: its receiver is stopped at once (SIGTERM detaches the counting ones).
+	for r in xdp-drop tc-drop; do
+		if xdrop_start $r; then
+			if G[$s,$r]=$(gend_run "$s"); then
+				wait "$XDROP"
+				R[$s,$r]=$(xdrop_result)
+				G[$s,$r]=$(forwarded "${G[$s,$r]}")
+			else
+				G[$s,$r]=
+				kill "$XDROP"
+				wait "$XDROP"
+			fi
 		else
-			G[$s,xdp-drop]=
-			kill "$XDROP"
-			wait "$XDROP"
+			XDROP_ERR[$r]=$(grep -m1 "gen-xsk-sink" "$WORK/xdrop.err")
 		fi
-	else
-		XDROP_ERR=$(head -n 1 "$WORK/xdrop.err")
-	fi
+	done
 	recv_start thru r0 --idle 2
 	if G[$s,gen-traffic-recv]=$(gend_run "$s"); then
 		recv_wait thru
@@ -133,15 +140,19 @@ if [ "${LATENCY:-0}" = 1 ]; then
 fi
 gend_stop
 C[gen-traffic]=$(ceiling_run gen-traffic)
-if [ -n "${G[xdp-trafficgen,gen-traffic-recv]}${G[xdp-trafficgen,xdp-drop]:-}" ]; then
+if [ -n "${G[xdp-trafficgen,gen-traffic-recv]}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
 	C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen)
 fi
 
 for s in gen-traffic xdp-trafficgen; do
 	for r in $RECEIVERS; do
-		rname=$([ "$r" = xdp-drop ] && echo "xdp-drop on r0" || echo "gen-traffic recv (AF_PACKET) on r0")
-		if [ "$r" = xdp-drop ] && [ -n "${XDROP_ERR+set}" ]; then
-			echo "veth, $Q queue(s), sender $s, receiver $rname: not run (${XDROP_ERR:-the XDP receiver did not start})"
+		case $r in
+		xdp-drop) rname="xdp-drop (native XDP) on r0" ;;
+		tc-drop) rname="tc-drop (tc ingress) on r0" ;;
+		*) rname="gen-traffic recv (AF_PACKET) on r0" ;;
+		esac
+		if [ -n "${XDROP_ERR[$r]+set}" ]; then
+			echo "veth, $Q queue(s), sender $s, receiver $rname: not run (${XDROP_ERR[$r]:-the receiver did not start})"
 			continue
 		fi
 		if [ -z "${G[$s,$r]:-}" ]; then
@@ -155,7 +166,7 @@ g, fwd = g.split()
 g, c, fwd = float(g), float(c), int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a"
 r = rcv.split()
-if len(r) == 2:  # the XDP receiver: its own rate, and its count against what gend forwarded
+if len(r) == 2:  # a counting receiver: its own rate, and its count against what gend forwarded
     at_r0 = f"received at r0 {float(r[0]):.3f} Mpps ({r[1]} of {fwd} forwarded); "
 else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "

@@ -214,8 +214,8 @@ send --afxdp --queue-base 5 --count 10 >/dev/null 2>"$WORK/send8.err" &&
 	fail "--afxdp on queue 5 of a 2-queue veth was accepted"
 ok "--afxdp on a queue the device does not have is an error"
 
-# 8. gen-xsk-sink --xdp-drop, the benchmarks' receiver: an XDP program that
-# counts and drops. Exact frame and byte counts, nothing left attached at the
+# 8. gen-xsk-sink --xdp-drop / --tc-drop, the benchmarks' receivers: a program
+# (XDP, or tc ingress) that counts and drops. Exact frame and byte counts, nothing left attached at the
 # end of its window or on SIGTERM, a second one on the device refused, and a
 # missing object named.
 SINK=$(dirname "$GT")/gen-xsk-sink
@@ -224,12 +224,17 @@ if [ ! -x "$SINK" ] || [ ! -f "$(dirname "$GT")/xdp_drop.bpf.o" ]; then
 else
 	inb() { nsenter --net=/var/run/netns/"$NB" "$@"; }
 	has_xdp() { inb ip link show "$DB" | grep -q "xdp"; }
-	# sink_start NAME SECONDS [options]: the XDP receiver on DB writing $WORK/NAME.json, returns once attached.
+	# sink_start NAME SECONDS [options]: the XDP receiver (--tc-drop in options: the tc one) on DB writing
+	# $WORK/NAME.json, returns once attached.
 	sink_start() {
-		local name=$1 secs=$2
+		local name=$1 secs=$2 mode=--xdp-drop
 		shift 2
+		if [ "${1:-}" = --tc-drop ]; then
+			mode=$1
+			shift
+		fi
 		# nsenter execs the receiver: $! is its pid, for the SIGTERM below.
-		nsenter --net=/var/run/netns/"$NB" "$SINK" --xdp-drop "$DB" "$secs" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+		nsenter --net=/var/run/netns/"$NB" "$SINK" $mode "$DB" "$secs" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
 		eval "SINK_$name=$!"
 		for _ in $(seq 100); do grep -q ready "$WORK/$name.out" 2>/dev/null && return 0; sleep 0.05; done
 		fail "receiver $name not ready: $(cat "$WORK/$name.err")"
@@ -239,7 +244,7 @@ else
 		eval "pid=\$SINK_$1"
 		wait "$pid" || fail "receiver $1 exited with an error: $(cat "$WORK/$1.err")"
 		tail -n 1 "$WORK/$1.out" >"$WORK/$1.json"
-		jq -e '.mode == "xdp-drop"' "$WORK/$1.json" >/dev/null || fail "receiver $1 printed no report: $(cat "$WORK/$1.out")"
+		jq -e '.mode == "xdp-drop" or .mode == "tc-drop"' "$WORK/$1.json" >/dev/null || fail "receiver $1 printed no report: $(cat "$WORK/$1.out")"
 	}
 	xsend() { send "$@" >"$WORK/xsend.out" 2>&1 || fail "sender: $(cat "$WORK/xsend.out")"; }
 
@@ -257,6 +262,18 @@ else
 		fail "x1: window figures out of range: $(cat "$WORK/x1.json")"
 	has_xdp && fail "the XDP program is still attached to $DB after the receiver ended"
 	ok "$N frames sent, $N counted and dropped, program detached at the end"
+
+	# The same at tc ingress: its clsact qdisc goes with it.
+	sink_start x4 30 --tc-drop
+	inb tc filter show dev "$DB" ingress | grep -q tc_drop_count || fail "no tc filter on $DB while the receiver runs"
+	xsend --threads 2 --count $N --rate 50000 --size 128 --flows 8
+	sink_wait x4
+	expect "$WORK/x4.json" .mode tc-drop
+	expect "$WORK/x4.json" .total $N
+	# skb->len at tc ingress holds the Ethernet header: the same 124.
+	expect "$WORK/x4.json" .bytes $((N * 124))
+	inb tc qdisc show dev "$DB" | grep -q clsact && fail "the clsact qdisc is still on $DB after the tc receiver ended"
+	ok "tc ingress: $N frames counted and dropped, filter and qdisc removed at the end"
 
 	# 2. A second receiver on the same device is refused and leaves the first attached.
 	sink_start x2 60 --idle 0

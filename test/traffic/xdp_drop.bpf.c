@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The benchmarks' cheap receiver: counts every frame (and its bytes) on the
- * CPU that receives it and drops it. gen-xsk-sink --xdp-drop loads it in
- * native mode and sums the per-CPU counters.
+ * The benchmarks' cheap receivers: count every frame (and its bytes) on the
+ * CPU that receives it and drop it. gen-xsk-sink --xdp-drop attaches the XDP
+ * one in native mode, --tc-drop the tc one at clsact ingress; either way it
+ * sums the per-CPU counters.
  */
 #include <linux/bpf.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
 struct drop_count {
@@ -19,17 +21,30 @@ struct {
 	__type(value, struct drop_count);
 } drop_count SEC(".maps");
 
-SEC("xdp")
-int xdp_drop_count(struct xdp_md *ctx)
+static __always_inline void count(__u64 bytes)
 {
 	__u32 zero = 0;
 	struct drop_count *c = bpf_map_lookup_elem(&drop_count, &zero);
 
 	if (c) {
 		c->packets++;
-		c->bytes += ctx->data_end - ctx->data;
+		c->bytes += bytes;
 	}
+}
+
+SEC("xdp")
+int xdp_drop_count(struct xdp_md *ctx)
+{
+	count(ctx->data_end - ctx->data);
 	return XDP_DROP;
+}
+
+/* At tc ingress the frame's Ethernet header is in skb->len. */
+SEC("tc")
+int tc_drop_count(struct __sk_buff *skb)
+{
+	count(skb->len);
+	return TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -7,22 +7,27 @@
  *
  * With --xdp-drop, the benchmarks' receiver behind gend instead: xdp_drop.bpf.o
  * attached in native mode, counting per CPU and dropping every frame, so what
- * the receiving side costs is one XDP program run (no skb, no socket). The
+ * the receiving side costs is one XDP program run (no socket, no IP stack; on
+ * veth, a frame that came as an skb with less than XDP_PACKET_HEADROOM is
+ * first copied into a page for XDP). With --tc-drop, the same counting at tc
+ * ingress (clsact): the skb is dropped as it is, no copy. The
  * counters are read every 10 ms. The window opens at the first reading that
  * finds XDROP_OPEN more frames than the one before (traffic, not a stray
  * neighbour solicitation) and closes after SECONDS, on SIGINT/SIGTERM, or once
  * nothing has arrived for --idle MS (default 500; 0: never); pps is the
- * window's frames over the time from its first reading to its last change. Prints {"mode":"xdp-drop",...,"pps":P}; "total" and "bytes" count
- * everything since the program was attached.
+ * window's frames over the time from its first reading to its last change.
+ * Prints {"mode":"xdp-drop" (or "tc-drop"),...,"pps":P}; "total" and "bytes"
+ * count everything since the program was attached.
  *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
- *        gen-xsk-sink --xdp-drop IFNAME SECONDS [--obj PATH] [--idle MS]
+ *        gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]
  */
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +63,8 @@ static volatile int stop;
 
 #define XDROP_OBJ "xdp_drop.bpf.o"
 #define XDROP_PROG "xdp_drop_count"
+#define XDROP_TC_PROG "tc_drop_count"
+#define XDROP_TC_PRIO 1
 #define XDROP_MAP "drop_count"
 #define XDROP_POLL_NS (10 * 1000 * 1000)
 #define XDROP_IDLE_MS 500 /* default of --idle */
@@ -125,7 +132,7 @@ static int xdrop_read(int map_fd, struct xdrop_count *per_cpu, int ncpu, struct 
  * The measuring loop, once the program is attached: wait for traffic,
  * then follow the counters until SECONDS, idleness or a signal.
  */
-static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *ifname)
+static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *mode, const char *ifname)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct timespec nap = { 0, XDROP_POLL_NS };
@@ -159,9 +166,9 @@ static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *ifna
 	r = xdrop_read(map_fd, per_cpu, ncpu, &c);
 	if (r)
 		goto out;
-	printf("{\"mode\":\"xdp-drop\",\"ifname\":\"%s\",\"received\":%lu,\"total\":%lu,\"bytes\":%lu,"
+	printf("{\"mode\":\"%s\",\"ifname\":\"%s\",\"received\":%lu,\"total\":%lu,\"bytes\":%lu,"
 	       "\"seconds\":%.3f,\"pps\":%.0f%s}\n",
-	       ifname, (unsigned long)(last.packets - first.packets), (unsigned long)c.packets, (unsigned long)c.bytes,
+	       mode, ifname, (unsigned long)(last.packets - first.packets), (unsigned long)c.packets, (unsigned long)c.bytes,
 	       tlast - t0, tlast > t0 ? (double)(last.packets - first.packets) / (tlast - t0) : 0.0,
 	       xdrop_signal ? ",\"signal\":true" : "");
 	fflush(stdout);
@@ -170,23 +177,73 @@ out:
 	return r;
 }
 
-#define XDROP_USAGE "usage: gen-xsk-sink --xdp-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n"
+#define XDROP_USAGE "usage: gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n"
 
-/* gen-xsk-sink --xdp-drop IFNAME SECONDS [--obj PATH] [--idle MS] */
+/* Where the counting program sits: native XDP, or tc ingress (clsact). */
+struct xdrop_hook {
+	bool tc;
+	unsigned int ifindex;
+	int prog_fd;
+	bool made_clsact; /* the clsact qdisc is ours: removed on detach */
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts opts;
+};
+
+static int xdrop_attach(struct xdrop_hook *h)
+{
+	int r;
+
+	if (!h->tc)
+		return bpf_xdp_attach((int)h->ifindex, h->prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	h->hook = (struct bpf_tc_hook){ .sz = sizeof(h->hook), .ifindex = (int)h->ifindex,
+					.attach_point = BPF_TC_INGRESS };
+	r = bpf_tc_hook_create(&h->hook);
+	if (r && r != -EEXIST)
+		return r;
+	h->made_clsact = !r;
+	/* Without BPF_TC_F_REPLACE: a filter already at this handle and priority is an error, not replaced. */
+	h->opts = (struct bpf_tc_opts){ .sz = sizeof(h->opts), .prog_fd = h->prog_fd, .handle = 1,
+					.priority = XDROP_TC_PRIO };
+	r = bpf_tc_attach(&h->hook, &h->opts);
+	if (r && h->made_clsact) {
+		h->hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&h->hook);
+	}
+	return r;
+}
+
+/* Only our program: one attached since by someone else stays. */
+static int xdrop_detach(struct xdrop_hook *h)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, xopts, .old_prog_fd = h->prog_fd);
+	LIBBPF_OPTS(bpf_tc_opts, topts, .handle = 1, .priority = XDROP_TC_PRIO);
+	int r;
+
+	if (!h->tc)
+		return bpf_xdp_detach((int)h->ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &xopts);
+	r = bpf_tc_detach(&h->hook, &topts);
+	if (!r && h->made_clsact) {
+		/* Both attach points: libbpf removes the qdisc itself only then (one alone is flushed). */
+		h->hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		r = bpf_tc_hook_destroy(&h->hook);
+	}
+	return r;
+}
+
+/* gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS] */
 static int xdrop_main(int argc, char **argv)
 {
-	LIBBPF_OPTS(bpf_xdp_attach_opts, dopts);
+	struct xdrop_hook h = { .tc = !strcmp(argv[1], "--tc-drop") };
 	struct sigaction sa = { .sa_handler = xdrop_on_signal };
 	char path[4096];
-	const char *ifname, *obj_path = NULL;
+	const char *ifname, *obj_path = NULL, *prog_name = h.tc ? XDROP_TC_PROG : XDROP_PROG;
 	struct bpf_object *obj;
-	struct bpf_program *prog;
+	struct bpf_program *prog, *p;
 	struct bpf_map *map;
-	unsigned int ifindex;
 	long idle_ms = XDROP_IDLE_MS;
 	double secs;
 	char *end;
-	int r, prog_fd, rc = 1;
+	int r, rc = 1;
 
 	if (argc < 4 || argc % 2) {
 		fprintf(stderr, XDROP_USAGE);
@@ -221,8 +278,8 @@ static int xdrop_main(int argc, char **argv)
 		}
 		obj_path = path;
 	}
-	ifindex = if_nametoindex(ifname);
-	if (!ifindex) {
+	h.ifindex = if_nametoindex(ifname);
+	if (!h.ifindex) {
 		fprintf(stderr, "gen-xsk-sink: no interface '%s': %s\n", ifname, strerror(errno));
 		return 1;
 	}
@@ -231,39 +288,42 @@ static int xdrop_main(int argc, char **argv)
 		fprintf(stderr, "gen-xsk-sink: cannot open %s: %s\n", obj_path, strerror(errno));
 		return 1;
 	}
-	prog = bpf_object__find_program_by_name(obj, XDROP_PROG);
+	prog = bpf_object__find_program_by_name(obj, prog_name);
 	map = bpf_object__find_map_by_name(obj, XDROP_MAP);
 	if (!prog || !map) {
-		fprintf(stderr, "gen-xsk-sink: %s has no program '%s' or no map '%s'\n", obj_path, XDROP_PROG, XDROP_MAP);
+		fprintf(stderr, "gen-xsk-sink: %s has no program '%s' or no map '%s'\n", obj_path, prog_name, XDROP_MAP);
 		goto close;
 	}
+	/* The object holds both receivers: only the one asked for is loaded. */
+	bpf_object__for_each_program(p, obj)
+		bpf_program__set_autoload(p, p == prog);
 	r = bpf_object__load(obj);
 	if (r) {
 		fprintf(stderr, "gen-xsk-sink: cannot load %s: %s\n", obj_path, strerror(-r));
 		goto close;
 	}
-	prog_fd = bpf_program__fd(prog);
+	h.prog_fd = bpf_program__fd(prog);
 	/* Detached on every way out below; a signal before that only ends the wait early. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	r = bpf_xdp_attach((int)ifindex, prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	r = xdrop_attach(&h);
 	if (r) {
-		fprintf(stderr, "gen-xsk-sink: cannot attach %s to %s in native mode: %s%s\n", XDROP_PROG, ifname,
-			strerror(-r), r == -EBUSY || r == -EEXIST ? " (another XDP program is attached)" : "");
+		fprintf(stderr, "gen-xsk-sink: cannot attach %s to %s %s: %s%s\n", prog_name, ifname,
+			h.tc ? "at tc ingress" : "in native XDP mode", strerror(-r),
+			r == -EBUSY || r == -EEXIST ? (h.tc ? " (another tc filter has its priority)" :
+						       " (another XDP program is attached)") : "");
 		goto close;
 	}
 	printf("{\"ready\":true}\n");
 	fflush(stdout);
-	r = xdrop_measure(bpf_map__fd(map), secs, idle_ms, ifname);
+	r = xdrop_measure(bpf_map__fd(map), secs, idle_ms, h.tc ? "tc-drop" : "xdp-drop", ifname);
 	if (r)
 		fprintf(stderr, "gen-xsk-sink: cannot read the counters of %s: %s\n", XDROP_MAP, strerror(-r));
 	else
 		rc = 0;
-	/* Only our program: one attached since by someone else stays. */
-	dopts.old_prog_fd = prog_fd;
-	r = bpf_xdp_detach((int)ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &dopts);
+	r = xdrop_detach(&h);
 	if (r) {
-		fprintf(stderr, "gen-xsk-sink: cannot detach %s from %s: %s\n", XDROP_PROG, ifname, strerror(-r));
+		fprintf(stderr, "gen-xsk-sink: cannot detach %s from %s: %s\n", prog_name, ifname, strerror(-r));
 		rc = 1;
 	}
 close:
@@ -331,11 +391,11 @@ int main(int argc, char **argv)
 	uint64_t total = 0, start = 0;
 	uint16_t bind = XDP_USE_NEED_WAKEUP;
 
-	if (argc > 1 && !strcmp(argv[1], "--xdp-drop"))
+	if (argc > 1 && (!strcmp(argv[1], "--xdp-drop") || !strcmp(argv[1], "--tc-drop")))
 		return xdrop_main(argc, argv);
 	if (argc < 4) {
 		fprintf(stderr, "usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]\n"
-				"       gen-xsk-sink --xdp-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n");
+				"       gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n");
 		return 2;
 	}
 	nq = (uint32_t)atoi(argv[2]);
