@@ -49,21 +49,31 @@ trafficgen() {
 	case $? in 0 | 124 | 130) return 0 ;; *) return 1 ;; esac
 }
 
-# gend: rate while the sender runs, and its TX counter before it ("Mpps tx0")
+# CPU time (clock ticks) of gend's port workers and TX kickers (threads gen-w*, gen-t*) so far.
+worker_ticks() {
+	cat /proc/"$GEND_PID"/task/*/stat 2>/dev/null | awk '$2 ~ /^\(gen-[wt][0-9]+\)$/ { t += $14 + $15 } END { print t + 0 }'
+}
+
+# gend: rate while the sender runs, its TX counter before it, and its port
+# workers' CPU ns per packet sent meanwhile (which holds on a busy box, where
+# the rate follows whatever else runs): "Mpps tx0 ns".
 gend_run() { # $1 = sender name; sends with gen-traffic or xdp-trafficgen
-	local a b t0 t1
-	a=$(tx); t0=$(date +%s.%N)
+	local a b t0 t1 c0 c1
+	a=$(tx); t0=$(date +%s.%N); c0=$(worker_ticks)
 	if [ "$1" = gen-traffic ]; then
 		send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json $GT_SEND
 	else
 		trafficgen || return 1
 	fi
-	t1=$(date +%s.%N); b=$(tx)
-	echo "$(pps "$a" "$b" "$t0" "$t1") $a"
+	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(tx)
+	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))")"
 }
 
-# "Mpps tx0" -> "Mpps forwarded": frames gend sent since tx0, read once the receiver has seen the last of them.
-forwarded() { echo "${1% *} $(($(tx) - ${1#* }))"; }
+# "Mpps tx0 ns" -> "Mpps forwarded ns": frames gend sent since tx0, read once the receiver has seen the last of them.
+forwarded() {
+	local f=($1)
+	echo "${f[0]} $(($(tx) - f[1])) ${f[2]}"
+}
 
 # The counting receiver on r0, $1 = xdp-drop or tc-drop; returns 1 with the reason in xdrop.err where it cannot attach.
 xdrop_start() {
@@ -162,7 +172,7 @@ for s in gen-traffic xdp-trafficgen; do
 		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" <<'PY'
 import sys
 q, s, rname, g, rcv, c, be, mode, fill, tt = sys.argv[1:11]
-g, fwd = g.split()
+g, fwd, ns = g.split()
 g, c, fwd = float(g), float(c), int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a"
 r = rcv.split()
@@ -171,7 +181,7 @@ if len(r) == 2:  # a counting receiver: its own rate, and its count against what
 else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
-      f"AF_XDP {mode} mode, tx_thread {tt}, fill ring empty {fill}); {at_r0}"
+      f"AF_XDP {mode} mode, tx_thread {tt}, fill ring empty {fill}; port workers {ns} ns CPU per packet); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it")
 PY
 	done
