@@ -14,7 +14,8 @@
 #       is dropped as it comes, no copy, no IP stack: the cheapest here;
 #     - gen-traffic recv: the AF_PACKET receiver (one socket for every
 #       queue, the IP stack and the socket's lock in gend's sendto()), as before;
-#     the two counting ones also give the rate received at r0;
+#     the two counting ones also give the rate received at r0; every line
+#     gives gend's port workers' CPU ns per packet (what holds on a busy box);
 #  2. the ceiling: a plain AF_XDP receiver (test/traffic/xsk_sink.c: one socket
 #     and one thread per queue, frames straight back to the fill ring) on gin,
 #     same sender, same testbed, no receiver behind it; gend's share of it;

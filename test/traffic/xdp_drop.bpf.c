@@ -8,11 +8,7 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
-
-struct drop_count {
-	__u64 packets;
-	__u64 bytes;
-};
+#include "xdp_drop.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -39,6 +39,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/xsk.h>
+#include "xdp_drop.h"
 
 #define SINK_FRAMES 8192u
 #define SINK_FRAME 4096u
@@ -62,22 +63,13 @@ struct sink_q {
 static volatile int stop;
 
 #define XDROP_OBJ "xdp_drop.bpf.o"
-#define XDROP_PROG "xdp_drop_count"
-#define XDROP_TC_PROG "tc_drop_count"
 #define XDROP_TC_PRIO 1
-#define XDROP_MAP "drop_count"
 #define XDROP_POLL_NS (10 * 1000 * 1000)
 #define XDROP_IDLE_MS 500 /* default of --idle */
 /* As the first traffic may take: the sender may need a while to start. */
 #define XDROP_FIRST_MS 10000
 /* Frames within one reading that open the window: 6400 per second. */
 #define XDROP_OPEN 64
-
-/* The map's value, per CPU (xdp_drop.bpf.c). */
-struct xdrop_count {
-	uint64_t packets;
-	uint64_t bytes;
-};
 
 static volatile sig_atomic_t xdrop_signal;
 
@@ -114,13 +106,13 @@ static int xdrop_default_obj(char *dst, size_t len)
 }
 
 /* Sum of every CPU's counters. */
-static int xdrop_read(int map_fd, struct xdrop_count *per_cpu, int ncpu, struct xdrop_count *sum)
+static int xdrop_read(int map_fd, struct drop_count *per_cpu, int ncpu, struct drop_count *sum)
 {
 	uint32_t zero = 0;
 
 	if (bpf_map_lookup_elem(map_fd, &zero, per_cpu))
 		return -errno;
-	*sum = (struct xdrop_count){ 0 };
+	*sum = (struct drop_count){ 0 };
 	for (int i = 0; i < ncpu; i++) {
 		sum->packets += per_cpu[i].packets;
 		sum->bytes += per_cpu[i].bytes;
@@ -136,7 +128,7 @@ static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *mode
 {
 	int ncpu = libbpf_num_possible_cpus();
 	struct timespec nap = { 0, XDROP_POLL_NS };
-	struct xdrop_count *per_cpu, c = { 0 }, prev = { 0 }, first = { 0 }, last = { 0 };
+	struct drop_count *per_cpu, c = { 0 }, prev = { 0 }, first = { 0 }, last = { 0 };
 	double t0 = 0, tlast = 0, t, tstart = now_s();
 	int r;
 
@@ -157,7 +149,9 @@ static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *mode
 			tlast = t;
 			last = c;
 		}
-		if (t0 ? t - t0 >= secs || (idle_ms && (t - tlast) * 1000 >= (double)idle_ms) : (t - tstart) * 1000 >= XDROP_FIRST_MS)
+		if (!t0 && (t - tstart) * 1000 >= XDROP_FIRST_MS)
+			break; /* no traffic: reported as such */
+		if (t0 && (t - t0 >= secs || (idle_ms && (t - tlast) * 1000 >= (double)idle_ms)))
 			break;
 		prev = c;
 		nanosleep(&nap, NULL);
