@@ -6,8 +6,10 @@
 #    worker and one controller per queue), CPU ns per packet per stage (perf);
 #  - veth, empty chain, 64 B, 1, 4, 8 queues: gend against a plain AF_XDP
 #    receiver's ceiling in the same testbed, per sender (gen-traffic's AF_XDP
-#    sender; xdp-trafficgen where the kernel runs it), with TX kicks on the
-#    port worker (tx_thread = no) and on a thread of their own (yes);
+#    sender; xdp-trafficgen where the kernel runs it) and per receiver behind
+#    gend on r0 (xdp-drop, tc-drop: count and drop; gen-traffic's AF_PACKET
+#    receiver), with TX kicks on the port worker (tx_thread = no) and on a
+#    thread of their own (yes);
 #  - veth latency at half of gend's one-queue rate, cpu backend.
 # Usage: test/bench/host_bench.sh [seconds per figure]
 # Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), VETH_QUEUES

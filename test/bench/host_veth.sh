@@ -2,13 +2,27 @@
 # SPDX-License-Identifier: GPL-2.0
 # Benchmark (prints figures, asserts nothing): 64 B over veth with Q queues,
 #  1. gend, one empty chain (sender -> s0|gin [gend] gout|r0 -> receiver): the
-#     chain's forwarding rate while the sender runs;
+#     chain's forwarding rate while the sender runs (gend's TX counter), once
+#     per receiver on r0:
+#     Copy-mode AF_XDP TX on veth runs the receiving side inline in gend's
+#     sendto(), so the receiver's cost is charged to gend's figure:
+#     - xdp-drop: an XDP program on r0 that counts and drops
+#       (gen-xsk-sink --xdp-drop): no IP stack, no socket, each queue on its
+#       own r0 queue, but veth copies each frame into a page first (the skb
+#       of copy-mode TX lacks XDP's 256 B of headroom);
+#     - tc-drop: the same program at tc ingress of r0 (--tc-drop): the skb
+#       is dropped as it comes, no copy, no IP stack: the cheapest here;
+#     - gen-traffic recv: the AF_PACKET receiver (one socket for every
+#       queue, the IP stack and the socket's lock in gend's sendto()), as before;
+#     the two counting ones also give the rate received at r0; every line
+#     gives gend's port workers' CPU ns per packet (what holds on a busy box);
 #  2. the ceiling: a plain AF_XDP receiver (test/traffic/xsk_sink.c: one socket
 #     and one thread per queue, frames straight back to the fill ring) on gin,
-#     same sender, same testbed; gend's share of it;
-#  3. with LATENCY=1: latency at half of gend's rate (receiver's p50/p99).
+#     same sender, same testbed, no receiver behind it; gend's share of it;
+#  3. with LATENCY=1: latency at half of gend's rate (gen-traffic's receiver,
+#     which reads the timestamps: p50/p99).
 # Senders: gen-traffic's AF_XDP sender (one thread per queue), and xdp-trafficgen
-# (xdp-tools) where the kernel runs it; each figure names its sender.
+# (xdp-tools) where the kernel runs it; each figure names its sender and receiver.
 # Usage: test/bench/host_veth.sh QUEUES [seconds]   (root; run by host_bench.sh)
 # Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=yes (gend's
 # [gen] tx_thread: copy-mode TX kicks on a thread of their own per queue).
@@ -36,17 +50,45 @@ trafficgen() {
 	case $? in 0 | 124 | 130) return 0 ;; *) return 1 ;; esac
 }
 
-# gend: rate while the sender runs
+# CPU time (clock ticks) of gend's port workers and TX kickers (threads gen-w*, gen-t*) so far.
+worker_ticks() {
+	cat /proc/"$GEND_PID"/task/*/stat 2>/dev/null | awk '$2 ~ /^\(gen-[wt][0-9]+\)$/ { t += $14 + $15 } END { print t + 0 }'
+}
+
+# gend: rate while the sender runs, its TX counter before it, and its port
+# workers' CPU ns per packet sent meanwhile (which holds on a busy box, where
+# the rate follows whatever else runs): "Mpps tx0 ns".
 gend_run() { # $1 = sender name; sends with gen-traffic or xdp-trafficgen
-	local a b t0 t1
-	a=$(tx); t0=$(date +%s.%N)
+	local a b t0 t1 c0 c1
+	a=$(tx); t0=$(date +%s.%N); c0=$(worker_ticks)
 	if [ "$1" = gen-traffic ]; then
 		send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json $GT_SEND
 	else
 		trafficgen || return 1
 	fi
-	t1=$(date +%s.%N); b=$(tx)
-	echo "$(pps "$a" "$b" "$t0" "$t1")"
+	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(tx)
+	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))")"
+}
+
+# "Mpps tx0 ns" -> "Mpps forwarded ns": frames gend sent since tx0, read once the receiver has seen the last of them.
+forwarded() {
+	local f=($1)
+	echo "${f[0]} $(($(tx) - f[1])) ${f[2]}"
+}
+
+# The counting receiver on r0, $1 = xdp-drop or tc-drop; returns 1 with the reason in xdrop.err where it cannot attach.
+xdrop_start() {
+	nsenter --net=/var/run/netns/"$NS_RCV" $SINK --"$1" r0 "$((SECS + 10))" >"$WORK/xdrop.json" 2>"$WORK/xdrop.err" &
+	XDROP=$!
+	for _ in $(seq 50); do grep -q ready "$WORK/xdrop.json" 2>/dev/null && return 0; sleep 0.1; done
+	kill "$XDROP" 2>/dev/null
+	wait "$XDROP"
+	return 1
+}
+
+# Once it has ended (its window closes when r0 is idle): "Mpps-at-r0 frames-received".
+xdrop_result() {
+	tail -n 1 "$WORK/xdrop.json" | python3 -c "import json,sys; j=json.load(sys.stdin); print(f\"{j.get('pps', 0) / 1e6:.3f} {j.get('total', 0)}\")"
 }
 
 # ceiling: the sink on gin instead of gend
@@ -63,18 +105,45 @@ ceiling_run() {
 	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")"
 }
 
-declare -A G C
+# Per "sender,receiver": gend's "Mpps forwarded" (G), r0's "Mpps received" (R); per sender the ceiling (C).
+declare -A G R C
+RECEIVERS="xdp-drop tc-drop gen-traffic-recv"
+declare -A XDROP_ERR
 gend_start
-recv_start thru r0 --idle 2
-G[gen-traffic]=$(gend_run gen-traffic)
-G[xdp-trafficgen]=$(gend_run xdp-trafficgen) || G[xdp-trafficgen]=
-recv_wait thru
+for s in gen-traffic xdp-trafficgen; do
+	# A sender that cannot run here: its receiver is stopped at once (SIGTERM detaches the counting ones).
+	for r in xdp-drop tc-drop; do
+		if xdrop_start $r; then
+			if G[$s,$r]=$(gend_run "$s"); then
+				wait "$XDROP"
+				R[$s,$r]=$(xdrop_result)
+				G[$s,$r]=$(forwarded "${G[$s,$r]}")
+			else
+				G[$s,$r]=
+				kill "$XDROP"
+				wait "$XDROP"
+			fi
+		else
+			XDROP_ERR[$r]=$(grep -m1 "gen-xsk-sink" "$WORK/xdrop.err")
+		fi
+	done
+	recv_start thru r0 --idle 2
+	if G[$s,gen-traffic-recv]=$(gend_run "$s"); then
+		recv_wait thru
+		R[$s,gen-traffic-recv]=$(json_get "$WORK/thru.json" "j['received']")
+		G[$s,gen-traffic-recv]=$(forwarded "${G[$s,gen-traffic-recv]}")
+	else
+		G[$s,gen-traffic-recv]=
+		kill "$RECV_thru"
+		wait "$RECV_thru"
+	fi
+done
 ctl --json status >"$WORK/st.json"
 FILL=$(json_get "$WORK/st.json" "j['xsk']['rx_fill_ring_empty']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
 if [ "${LATENCY:-0}" = 1 ]; then
-	HALF=$(python3 -c "print(int(float('${G[gen-traffic]}') * 1e6 / 2))")
+	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")
 	recv_start lat r0 --idle 2
 	send --dport 5001 --stream 2 --duration "$SECS" --rate "$HALF" --flows 16 --size 64 --json $GT_SEND
 	recv_wait lat
@@ -82,21 +151,41 @@ if [ "${LATENCY:-0}" = 1 ]; then
 fi
 gend_stop
 C[gen-traffic]=$(ceiling_run gen-traffic)
-if [ -n "${G[xdp-trafficgen]}" ]; then C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen); fi
+if [ -n "${G[xdp-trafficgen,gen-traffic-recv]}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
+	C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen)
+fi
 
 for s in gen-traffic xdp-trafficgen; do
-	if [ -z "${G[$s]}" ]; then
-		echo "veth, $Q queue(s), sender $s: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
-		continue
-	fi
-	python3 - "$Q" "$s" "${G[$s]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" <<'PY'
+	for r in $RECEIVERS; do
+		case $r in
+		xdp-drop) rname="xdp-drop (native XDP) on r0" ;;
+		tc-drop) rname="tc-drop (tc ingress) on r0" ;;
+		*) rname="gen-traffic recv (AF_PACKET) on r0" ;;
+		esac
+		if [ -n "${XDROP_ERR[$r]+set}" ]; then
+			echo "veth, $Q queue(s), sender $s, receiver $rname: not run (${XDROP_ERR[$r]:-the receiver did not start})"
+			continue
+		fi
+		if [ -z "${G[$s,$r]:-}" ]; then
+			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
+			continue
+		fi
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" <<'PY'
 import sys
-q, s, g, c, be, mode, fill, tt = sys.argv[1:9]
-g, c = float(g), float(c)
+q, s, rname, g, rcv, c, be, mode, fill, tt = sys.argv[1:11]
+g, fwd, ns = g.split()
+g, c, fwd = float(g), float(c), int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a"
-print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}: gend {g:.3f} Mpps (backend {be}, AF_XDP {mode} mode, "
-      f"tx_thread {tt}, fill ring empty {fill}); plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it")
+r = rcv.split()
+if len(r) == 2:  # a counting receiver: its own rate, and its count against what gend forwarded
+    at_r0 = f"received at r0 {float(r[0]):.3f} Mpps ({r[1]} of {fwd} forwarded); "
+else:
+    at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
+print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
+      f"AF_XDP {mode} mode, tx_thread {tt}, fill ring empty {fill}; port workers {ns} ns CPU per packet); {at_r0}"
+      f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it")
 PY
+	done
 done
-[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-no}, sender gen-traffic at half of gend's rate (${HALF} pps): $LAT"
+[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-no}, sender gen-traffic at half of gend's rate with that receiver (${HALF} pps), receiver gen-traffic recv (AF_PACKET) on r0: $LAT"
 exit 0

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # gen-traffic over one veth pair between two namespaces: what is sent must be
-# received exactly, and a wrong expectation must show up as loss.
+# received exactly, and a wrong expectation must show up as loss; and the
+# XDP receiver of the benchmarks (gen-xsk-sink --xdp-drop, next to gen-traffic).
 # usage: test_traffic.sh PATH/TO/gen-traffic
 set -u
 GT=${1:-$(dirname "$0")/../../build/test/traffic/gen-traffic}
@@ -37,6 +38,8 @@ ip netns add "$NB" || fail "cannot create namespace $NB"
 # Two queues each way, so that --threads/--queue-base have a queue per thread.
 ip link add "$DA" netns "$NA" numtxqueues 2 numrxqueues 2 type veth \
 	peer name "$DB" netns "$NB" numtxqueues 2 numrxqueues 2 || fail "cannot create veth pair"
+# No IPv6 on the sending side: its solicitations would reach the receivers too (8 counts every frame).
+nsenter --net=/var/run/netns/"$NA" sysctl -qw net.ipv6.conf."$DA".disable_ipv6=1
 nsenter --net=/var/run/netns/"$NA" ip link set "$DA" address 02:00:00:00:0a:01 up
 nsenter --net=/var/run/netns/"$NB" ip link set "$DB" address 02:00:00:00:0b:01 up
 
@@ -210,4 +213,89 @@ fi
 send --afxdp --queue-base 5 --count 10 >/dev/null 2>"$WORK/send8.err" &&
 	fail "--afxdp on queue 5 of a 2-queue veth was accepted"
 ok "--afxdp on a queue the device does not have is an error"
+
+# 8. gen-xsk-sink --xdp-drop / --tc-drop, the benchmarks' receivers: a program
+# (XDP, or tc ingress) that counts and drops. Exact frame and byte counts, nothing left attached at the
+# end of its window or on SIGTERM, a second one on the device refused, and a
+# missing object named.
+SINK=$(dirname "$GT")/gen-xsk-sink
+if [ ! -x "$SINK" ] || [ ! -f "$(dirname "$GT")/xdp_drop.bpf.o" ]; then
+	echo "SKIP: gen-xsk-sink or its xdp_drop.bpf.o is not built next to $GT"
+else
+	inb() { nsenter --net=/var/run/netns/"$NB" "$@"; }
+	has_xdp() { inb ip link show "$DB" | grep -q "xdp"; }
+	# sink_start NAME SECONDS [options]: the XDP receiver (--tc-drop in options: the tc one) on DB writing
+	# $WORK/NAME.json, returns once attached.
+	sink_start() {
+		local name=$1 secs=$2 mode=--xdp-drop
+		shift 2
+		if [ "${1:-}" = --tc-drop ]; then
+			mode=$1
+			shift
+		fi
+		# nsenter execs the receiver: $! is its pid, for the SIGTERM below.
+		nsenter --net=/var/run/netns/"$NB" "$SINK" $mode "$DB" "$secs" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+		eval "SINK_$name=$!"
+		for _ in $(seq 100); do grep -q ready "$WORK/$name.out" 2>/dev/null && return 0; sleep 0.05; done
+		fail "receiver $name not ready: $(cat "$WORK/$name.err")"
+	}
+	sink_wait() {
+		local pid
+		eval "pid=\$SINK_$1"
+		wait "$pid" || fail "receiver $1 exited with an error: $(cat "$WORK/$1.err")"
+		tail -n 1 "$WORK/$1.out" >"$WORK/$1.json"
+		jq -e '.mode == "xdp-drop" or .mode == "tc-drop"' "$WORK/$1.json" >/dev/null || fail "receiver $1 printed no report: $(cat "$WORK/$1.out")"
+	}
+	xsend() { send "$@" >"$WORK/xsend.out" 2>&1 || fail "sender: $(cat "$WORK/xsend.out")"; }
+
+	# 1. A known count over both queues: every frame and byte counted, nothing left attached.
+	N=20000
+	sink_start x1 30
+	has_xdp || fail "no XDP program on $DB while the receiver runs"
+	inb ip -d link show "$DB" | grep -q "prog/xdp id .* name xdp_drop_count" || fail "$DB does not show the program in native mode"
+	xsend --threads 2 --count $N --rate 50000 --size 128 --flows 8
+	sink_wait x1
+	expect "$WORK/x1.json" .total $N
+	# 128 B on the wire with the FCS: 124 in the frame XDP sees.
+	expect "$WORK/x1.json" .bytes $((N * 124))
+	jq -e '.received > 0 and .received <= .total and .pps > 0 and .seconds > 0' "$WORK/x1.json" >/dev/null ||
+		fail "x1: window figures out of range: $(cat "$WORK/x1.json")"
+	has_xdp && fail "the XDP program is still attached to $DB after the receiver ended"
+	ok "$N frames sent, $N counted and dropped, program detached at the end"
+
+	# The same at tc ingress: its clsact qdisc goes with it.
+	sink_start x4 30 --tc-drop
+	inb tc filter show dev "$DB" ingress | grep -q tc_drop_count || fail "no tc filter on $DB while the receiver runs"
+	xsend --threads 2 --count $N --rate 50000 --size 128 --flows 8
+	sink_wait x4
+	expect "$WORK/x4.json" .mode tc-drop
+	expect "$WORK/x4.json" .total $N
+	# skb->len at tc ingress holds the Ethernet header: the same 124.
+	expect "$WORK/x4.json" .bytes $((N * 124))
+	inb tc qdisc show dev "$DB" | grep -q clsact && fail "the clsact qdisc is still on $DB after the tc receiver ended"
+	ok "tc ingress: $N frames counted and dropped, filter and qdisc removed at the end"
+
+	# 2. A second receiver on the same device is refused and leaves the first attached.
+	sink_start x2 60 --idle 0
+	xsend --count 500 --rate 50000 --size 64
+	inb "$SINK" --xdp-drop "$DB" 5 --idle 0 >"$WORK/dup.json" 2>"$WORK/dup.err" &&
+		fail "a second receiver attached over the first: $(cat "$WORK/dup.json")"
+	grep -q "another XDP program" "$WORK/dup.err" || fail "second receiver: unclear error: $(cat "$WORK/dup.err")"
+	has_xdp || fail "the refused receiver detached the first one's program"
+	# 3. SIGTERM: it reports what it counted and detaches.
+	xsend --count 700 --rate 50000 --size 64
+	kill -TERM "$SINK_x2"
+	sink_wait x2
+	expect "$WORK/x2.json" .total 1200
+	expect "$WORK/x2.json" .signal true
+	has_xdp && fail "the XDP program is still attached to $DB after SIGTERM"
+	ok "a second receiver is refused; SIGTERM reports 1200 frames and detaches"
+
+	# 4. A missing object is named.
+	inb "$SINK" --xdp-drop "$DB" 1 --obj "$WORK/none.o" >/dev/null 2>"$WORK/noobj.err" &&
+		fail "a missing object was accepted"
+	grep -q "none.o" "$WORK/noobj.err" || fail "missing object: error does not name it: $(cat "$WORK/noobj.err")"
+	has_xdp && fail "a failed start left a program attached"
+	ok "a missing object is an error naming it"
+fi
 exit 0

@@ -4,19 +4,42 @@
  * against. One socket and one thread per queue, libxdp's default redirect
  * program, every frame back to the fill ring as soon as it is counted; nothing
  * else. Prints one JSON object: {"queues":N,"received":R,"seconds":S,"pps":P}.
+ *
+ * With --xdp-drop, the benchmarks' receiver behind gend instead: xdp_drop.bpf.o
+ * attached in native mode, counting per CPU and dropping every frame, so what
+ * the receiving side costs is one XDP program run (no socket, no IP stack; on
+ * veth, a frame that came as an skb with less than XDP_PACKET_HEADROOM is
+ * first copied into a page for XDP). With --tc-drop, the same counting at tc
+ * ingress (clsact): the skb is dropped as it is, no copy. The
+ * counters are read every 10 ms. The window opens at the first reading that
+ * finds XDROP_OPEN more frames than the one before (traffic, not a stray
+ * neighbour solicitation) and closes after SECONDS, on SIGINT/SIGTERM, or once
+ * nothing has arrived for --idle MS (default 500; 0: never); pps is the
+ * window's frames over the time from its first reading to its last change.
+ * Prints {"mode":"xdp-drop" (or "tc-drop"),...,"pps":P}; "total" and "bytes"
+ * count everything since the program was attached.
+ *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
+ *        gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]
  */
 #include <errno.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <xdp/xsk.h>
+#include "xdp_drop.h"
 
 #define SINK_FRAMES 8192u
 #define SINK_FRAME 4096u
@@ -38,6 +61,269 @@ struct sink_q {
 };
 
 static volatile int stop;
+
+#define XDROP_OBJ "xdp_drop.bpf.o"
+#define XDROP_TC_PRIO 1
+#define XDROP_POLL_NS (10 * 1000 * 1000)
+#define XDROP_IDLE_MS 500 /* default of --idle */
+/* As the first traffic may take: the sender may need a while to start. */
+#define XDROP_FIRST_MS 10000
+/* Frames within one reading that open the window: 6400 per second. */
+#define XDROP_OPEN 64
+
+static volatile sig_atomic_t xdrop_signal;
+
+static void xdrop_on_signal(int sig)
+{
+	xdrop_signal = sig;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* xdp_drop.bpf.o next to this binary, in dst. */
+static int xdrop_default_obj(char *dst, size_t len)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -errno;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = 0;
+	if ((size_t)snprintf(dst, len, "%s/%s", self, XDROP_OBJ) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Sum of every CPU's counters. */
+static int xdrop_read(int map_fd, struct drop_count *per_cpu, int ncpu, struct drop_count *sum)
+{
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(map_fd, &zero, per_cpu))
+		return -errno;
+	*sum = (struct drop_count){ 0 };
+	for (int i = 0; i < ncpu; i++) {
+		sum->packets += per_cpu[i].packets;
+		sum->bytes += per_cpu[i].bytes;
+	}
+	return 0;
+}
+
+/*
+ * The measuring loop, once the program is attached: wait for traffic,
+ * then follow the counters until SECONDS, idleness or a signal.
+ */
+static int xdrop_measure(int map_fd, double secs, long idle_ms, const char *mode, const char *ifname)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct timespec nap = { 0, XDROP_POLL_NS };
+	struct drop_count *per_cpu, c = { 0 }, prev = { 0 }, first = { 0 }, last = { 0 };
+	double t0 = 0, tlast = 0, t, tstart = now_s();
+	int r;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	while (!xdrop_signal) {
+		r = xdrop_read(map_fd, per_cpu, ncpu, &c);
+		if (r)
+			goto out;
+		t = now_s();
+		if (!t0 && c.packets - prev.packets >= XDROP_OPEN) {
+			t0 = tlast = t;
+			first = last = c;
+		} else if (t0 && c.packets != last.packets) {
+			tlast = t;
+			last = c;
+		}
+		if (!t0 && (t - tstart) * 1000 >= XDROP_FIRST_MS)
+			break; /* no traffic: reported as such */
+		if (t0 && (t - t0 >= secs || (idle_ms && (t - tlast) * 1000 >= (double)idle_ms)))
+			break;
+		prev = c;
+		nanosleep(&nap, NULL);
+	}
+	/* A last reading: what arrived since the previous one counts in the total. */
+	r = xdrop_read(map_fd, per_cpu, ncpu, &c);
+	if (r)
+		goto out;
+	printf("{\"mode\":\"%s\",\"ifname\":\"%s\",\"received\":%lu,\"total\":%lu,\"bytes\":%lu,"
+	       "\"seconds\":%.3f,\"pps\":%.0f%s}\n",
+	       mode, ifname, (unsigned long)(last.packets - first.packets), (unsigned long)c.packets, (unsigned long)c.bytes,
+	       tlast - t0, tlast > t0 ? (double)(last.packets - first.packets) / (tlast - t0) : 0.0,
+	       xdrop_signal ? ",\"signal\":true" : "");
+	fflush(stdout);
+out:
+	free(per_cpu);
+	return r;
+}
+
+#define XDROP_USAGE "usage: gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n"
+
+/* Where the counting program sits: native XDP, or tc ingress (clsact). */
+struct xdrop_hook {
+	bool tc;
+	unsigned int ifindex;
+	int prog_fd;
+	bool made_clsact; /* the clsact qdisc is ours: removed on detach */
+	struct bpf_tc_hook hook;
+	struct bpf_tc_opts opts;
+};
+
+static int xdrop_attach(struct xdrop_hook *h)
+{
+	int r;
+
+	if (!h->tc)
+		return bpf_xdp_attach((int)h->ifindex, h->prog_fd, XDP_FLAGS_DRV_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	h->hook = (struct bpf_tc_hook){ .sz = sizeof(h->hook), .ifindex = (int)h->ifindex,
+					.attach_point = BPF_TC_INGRESS };
+	r = bpf_tc_hook_create(&h->hook);
+	if (r && r != -EEXIST)
+		return r;
+	h->made_clsact = !r;
+	/* Without BPF_TC_F_REPLACE: a filter already at this handle and priority is an error, not replaced. */
+	h->opts = (struct bpf_tc_opts){ .sz = sizeof(h->opts), .prog_fd = h->prog_fd, .handle = 1,
+					.priority = XDROP_TC_PRIO };
+	r = bpf_tc_attach(&h->hook, &h->opts);
+	if (r && h->made_clsact) {
+		h->hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		bpf_tc_hook_destroy(&h->hook);
+	}
+	return r;
+}
+
+/* Only our program: one attached since by someone else stays. */
+static int xdrop_detach(struct xdrop_hook *h)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, xopts, .old_prog_fd = h->prog_fd);
+	LIBBPF_OPTS(bpf_tc_opts, topts, .handle = 1, .priority = XDROP_TC_PRIO);
+	int r;
+
+	if (!h->tc)
+		return bpf_xdp_detach((int)h->ifindex, XDP_FLAGS_DRV_MODE | XDP_FLAGS_REPLACE, &xopts);
+	r = bpf_tc_detach(&h->hook, &topts);
+	if (!r && h->made_clsact) {
+		/* Both attach points: libbpf removes the qdisc itself only then (one alone is flushed). */
+		h->hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
+		r = bpf_tc_hook_destroy(&h->hook);
+	}
+	return r;
+}
+
+/* gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS] */
+static int xdrop_main(int argc, char **argv)
+{
+	struct xdrop_hook h = { .tc = !strcmp(argv[1], "--tc-drop") };
+	struct sigaction sa = { .sa_handler = xdrop_on_signal };
+	char path[4096];
+	const char *ifname, *obj_path = NULL, *prog_name = h.tc ? XDROP_TC_PROG : XDROP_PROG;
+	struct bpf_object *obj;
+	struct bpf_program *prog, *p;
+	struct bpf_map *map;
+	long idle_ms = XDROP_IDLE_MS;
+	double secs;
+	char *end;
+	int r, rc = 1;
+
+	if (argc < 4 || argc % 2) {
+		fprintf(stderr, XDROP_USAGE);
+		return 2;
+	}
+	ifname = argv[2];
+	secs = strtod(argv[3], &end);
+	if (*end || end == argv[3] || !(secs > 0)) {
+		fprintf(stderr, "gen-xsk-sink: SECONDS '%s' is not a positive number\n", argv[3]);
+		return 2;
+	}
+	for (int i = 4; i < argc; i += 2) {
+		if (!strcmp(argv[i], "--obj")) {
+			obj_path = argv[i + 1];
+		} else if (!strcmp(argv[i], "--idle")) {
+			idle_ms = strtol(argv[i + 1], &end, 10);
+			if (*end || end == argv[i + 1] || idle_ms < 0) {
+				fprintf(stderr, "gen-xsk-sink: --idle '%s' is not a number of milliseconds\n", argv[i + 1]);
+				return 2;
+			}
+		} else {
+			fprintf(stderr, "gen-xsk-sink: unknown option '%s'\n" XDROP_USAGE, argv[i]);
+			return 2;
+		}
+	}
+	if (!obj_path) {
+		r = xdrop_default_obj(path, sizeof(path));
+		if (r) {
+			fprintf(stderr, "gen-xsk-sink: cannot find %s next to this binary: %s (use --obj)\n", XDROP_OBJ,
+				strerror(-r));
+			return 1;
+		}
+		obj_path = path;
+	}
+	h.ifindex = if_nametoindex(ifname);
+	if (!h.ifindex) {
+		fprintf(stderr, "gen-xsk-sink: no interface '%s': %s\n", ifname, strerror(errno));
+		return 1;
+	}
+	obj = bpf_object__open_file(obj_path, NULL);
+	if (!obj) {
+		fprintf(stderr, "gen-xsk-sink: cannot open %s: %s\n", obj_path, strerror(errno));
+		return 1;
+	}
+	prog = bpf_object__find_program_by_name(obj, prog_name);
+	map = bpf_object__find_map_by_name(obj, XDROP_MAP);
+	if (!prog || !map) {
+		fprintf(stderr, "gen-xsk-sink: %s has no program '%s' or no map '%s'\n", obj_path, prog_name, XDROP_MAP);
+		goto close;
+	}
+	/* The object holds both receivers: only the one asked for is loaded. */
+	bpf_object__for_each_program(p, obj)
+		bpf_program__set_autoload(p, p == prog);
+	r = bpf_object__load(obj);
+	if (r) {
+		fprintf(stderr, "gen-xsk-sink: cannot load %s: %s\n", obj_path, strerror(-r));
+		goto close;
+	}
+	h.prog_fd = bpf_program__fd(prog);
+	/* Detached on every way out below; a signal before that only ends the wait early. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	r = xdrop_attach(&h);
+	if (r) {
+		fprintf(stderr, "gen-xsk-sink: cannot attach %s to %s %s: %s%s\n", prog_name, ifname,
+			h.tc ? "at tc ingress" : "in native XDP mode", strerror(-r),
+			r == -EBUSY || r == -EEXIST ? (h.tc ? " (another tc filter has its priority)" :
+						       " (another XDP program is attached)") : "");
+		goto close;
+	}
+	printf("{\"ready\":true}\n");
+	fflush(stdout);
+	r = xdrop_measure(bpf_map__fd(map), secs, idle_ms, h.tc ? "tc-drop" : "xdp-drop", ifname);
+	if (r)
+		fprintf(stderr, "gen-xsk-sink: cannot read the counters of %s: %s\n", XDROP_MAP, strerror(-r));
+	else
+		rc = 0;
+	r = xdrop_detach(&h);
+	if (r) {
+		fprintf(stderr, "gen-xsk-sink: cannot detach %s from %s: %s\n", prog_name, ifname, strerror(-r));
+		rc = 1;
+	}
+close:
+	bpf_object__close(obj);
+	return rc;
+}
 
 static int sink_open(struct sink_q *s)
 {
@@ -99,8 +385,11 @@ int main(int argc, char **argv)
 	uint64_t total = 0, start = 0;
 	uint16_t bind = XDP_USE_NEED_WAKEUP;
 
+	if (argc > 1 && (!strcmp(argv[1], "--xdp-drop") || !strcmp(argv[1], "--tc-drop")))
+		return xdrop_main(argc, argv);
 	if (argc < 4) {
-		fprintf(stderr, "usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]\n");
+		fprintf(stderr, "usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]\n"
+				"       gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n");
 		return 2;
 	}
 	nq = (uint32_t)atoi(argv[2]);
