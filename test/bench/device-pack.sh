@@ -9,7 +9,7 @@ build=${1:-build-gpu}
 rm -rf .devbuild
 cp -a "$build" .devbuild
 find .devbuild -type d -name CMakeFiles -prune -exec rm -rf {} +
-find .devbuild \( -name '*.o' -o -name '*.a' \) -delete
+find .devbuild \( -name '*.o' -o -name '*.a' \) ! -name '*.bpf.o' -delete
 # What only the CI machine runs stays behind (the carry is limited): the fuzz
 # replayers and the unit tests that have no GPU part.
 rm -rf .devbuild/test/fuzz

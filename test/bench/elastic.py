@@ -81,9 +81,9 @@ def steps(base, step_s, mode, csv):
         sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', '10', 'stats'], stdout=f)
         marks, missed = [], []
         for m in STEPS:
-            missed.append(port_missed())
             set_rate(base * m)
             marks.append((time.monotonic_ns(), base * m))
+            missed.append(port_missed())  # after the new rate: the step's own frames only
             time.sleep(step_s)
         missed.append(port_missed())
         sampler.terminate()
