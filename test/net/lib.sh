@@ -163,6 +163,13 @@ cfg_fw_plain() {
 	cfg_chain plain 2 "proto udp dport 5002" "to_r0" 2
 }
 
+# The port tests' two chains: a (dport 5001) out of gout to r0, b (dport 5002) out of gout2 to r1.
+cfg_a_b() {
+	cfg_nfs to_r0 to_r1
+	cfg_chain a 1 "proto udp dport 5001" "to_r0" 2
+	cfg_chain b 2 "proto udp dport 5002" "to_r1" 3
+}
+
 # One chain with no NFs, UDP from any port to port 2: the benchmarks' path.
 cfg_empty_chain() {
 	printf '\n[chain empty]\nid = 1\nmatch = proto udp\noutput = 2\n' >>"$WORK/chains.ini"

@@ -12,9 +12,7 @@
 net_require
 net_setup
 cfg_begin
-cfg_nfs to_r0 to_r1
-cfg_chain a 1 "proto udp dport 5001" "to_r0" 2
-cfg_chain b 2 "proto udp dport 5002" "to_r1" 3
+cfg_a_b
 gend_start
 st() { ctl --json status >"$WORK/st.json" && json_get "$WORK/st.json" "$1"; }
 
