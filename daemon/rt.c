@@ -739,11 +739,10 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#ifndef IFF_LOWER_UP
-#define IFF_LOWER_UP 0x10000 /* linux/if.h, which clashes with net/if.h */
-#endif
-
-/* Whether the netdev named name is up (IFF_UP and IFF_LOWER_UP), as rtnetlink would say. */
+/*
+ * Whether the netdev named name is up. SIOCGIFFLAGS has 16 bits of flags, so
+ * not IFF_LOWER_UP (rtnetlink's test, link.c); IFF_RUNNING is up with a carrier.
+ */
 static bool netdev_up(const char *name)
 {
 	struct ifreq ifr = { 0 };
@@ -754,7 +753,7 @@ static bool netdev_up(const char *name)
 		return false;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (!ioctl(fd, SIOCGIFFLAGS, &ifr))
-		up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_LOWER_UP);
+		up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 	close(fd);
 	return up;
 }

@@ -81,7 +81,7 @@ t0=$(date +%s%N)
 for _ in $(seq 200); do [ "$(gout2 state)" = up ] && break; sleep 0.1; done
 [ "$(gout2 state)" = up ] || fail "gout2 not bound after the fault was lifted: $(cat "$WORK/st.json")"
 echo "# gout2 bound $(( ($(date +%s%N) - t0) / 1000000 )) ms after the fault was lifted: $(grep "gout2' is back.*sockets bound" "$WORK/gend.log")"
-grep -q "gout2' is back as a new interface.*sockets bound.*(attempt [0-9]*, on the retry timer)" "$WORK/gend.log" ||
+grep -q "gout2' is back as a new interface.*sockets bound, sending again (attempt [0-9]*, on the retry timer)" "$WORK/gend.log" ||
 	fail "no log line for the binding: $(grep gout2 "$WORK/gend.log")"
 [ "$(gout2 ifindex)" = "$NEW" ] && [ -z "$(gout2 rebind_error)" ] || fail "status after binding: $(cat "$WORK/st.json")"
 gen ip -d link show gout2 | grep -q "prog/xdp" || fail "no XDP program on the new gout2"
