@@ -66,6 +66,7 @@ while [ $(($(date +%s) + PERIOD - start)) -le "$SECS" ]; do
 	RELOADS=$((RELOADS + 1))
 	r=$(rss_kib)
 	[ "$r" -gt "$RSS_MAX" ] && RSS_MAX=$r
+	echo "$r" >>"$WORK/rss"
 	# Open fds of each config the same every time it comes back (the added chain has sockets of its own).
 	if [ $((RELOADS % 2)) = 0 ]; then
 		[ "$(nfds)" = "$F0" ] || fail "open fds with config A: $F0 at the start, $(nfds) after reload $RELOADS"
@@ -90,6 +91,8 @@ d = {k: a[k] - b[k] for k in a}
 counted = sum(d[k] for k in ("chain_dropped", "xdp_malformed", "xdp_no_socket", "xsk_rx_dropped", "xsk_rx_ring_full"))
 counted += rcv["ring_drops"]
 left = sent - rcv["received"] - counted
+rss = [int(x) for x in open(w + "/rss")] if int(reloads) else [int(r0)]
+print("soak RSS (KiB) after each reload: " + " ".join(map(str, rss)))
 print(f"soak: {secs} s at {rate} pps (80 % of {cap}), {reloads} reloads; sent {sent}, received {rcv['received']}, "
       f"counted drops {counted} (" + ", ".join(f"{k} {v}" for k, v in d.items() if v) + f", receiver ring {rcv['ring_drops']}); "
       f"unaccounted {left}; latency p99 {rcv['latency_us']['p99']} us max {rcv['latency_us']['max']} us; "
