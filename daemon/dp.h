@@ -128,7 +128,7 @@ struct port_q {
 	uint64_t down_drops; /* frames for it dropped while it was down or gone */
 	uint64_t frames_back; /* frames taken back from its rings when it went */
 	/*
-	 * Once its netdev came back as a new one (xsk_port_rebind): the TX socket
+	 * Once its netdev came back as a new one (xsk_port_commit): the TX socket
 	 * with its own fill and completion rings, made by hand (tx_xsk is NULL).
 	 */
 	int own_fd;

@@ -324,7 +324,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
 	struct port_q *pq = &w->port[port];
 	bool down = LOAD(&pq->down);
-	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_rebind). */
+	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_commit). */
 	uint32_t room = pq->synth || down ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 
 	if (room > GEN_BURST)
@@ -600,7 +600,7 @@ static void *kicker_main(void *arg)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			/* A gone port's rings may be replaced (xsk_port_rebind): not touched until it is back. */
+			/* A gone port's rings may be replaced (xsk_port_commit): not touched until it is back. */
 			if (LOAD(&pq->gone) || !tx_waiting(pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))
 				continue;
 			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN || errno == EBUSY ||
