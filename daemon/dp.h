@@ -266,6 +266,9 @@ void xsk_port_commit(struct qworker *w, struct port_new *n);
 int xsk_port_map(struct qworker *w, int p, char *err, size_t errlen);
 /* gend-debug's test overrides from the environment (xsk.c: GEN_FAULT_REBIND_Q), read once at start. */
 int xsk_fault_setup(char *err, size_t errlen);
+/* Whether that override makes this attempt fail: on queue q, or at XSK_FAULT_XDP (false but in gend-debug). */
+#define XSK_FAULT_XDP (-2L)
+bool xsk_rebind_fault(long q);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 

@@ -818,6 +818,11 @@ static int port_rebind(struct rt *rt, int p, int ifindex, bool up, enum rt_rebin
 	}
 	for (q = 0; q < rt->nq && !r; q++)
 		r = xsk_port_map(&rt->workers[q], p, err, sizeof(err));
+	if (!r && xsk_rebind_fault(XSK_FAULT_XDP)) {
+		r = -EBUSY;
+		snprintf(err, sizeof(err), "failed to attach XDP on '%s': %s (injected: GEN_FAULT_REBIND_Q)",
+			 rt->cfg->ports[p], strerror(-r));
+	}
 	if (!r) {
 		r = cls_attach(rt->cls, ifindex, rt->cfg->xdp_native);
 		if (r)

@@ -1018,7 +1018,8 @@ static void kicker_grace(struct qworker *w)
  * A test override (gend-debug only): GEN_FAULT_REBIND_Q=Q[:N] makes the first
  * N (default 1) attempts to bind a returning port's sockets on queue Q fail
  * with EBUSY; GEN_FAULT_REBIND_Q=Q:/PATH makes them fail while PATH exists.
- * It fails as the bind of that queue's TX socket would.
+ * It fails as the bind of that queue's TX socket would. Q = xdp: the step
+ * after the sockets moved fails instead, as attaching XDP would (rt.c).
  */
 static struct {
 	long q, n;
@@ -1032,7 +1033,12 @@ int xsk_fault_setup(char *err, size_t errlen)
 
 	if (!v)
 		return 0;
-	rebind_fault.q = strtol(v, &end, 10);
+	if (!strncmp(v, "xdp", 3)) {
+		rebind_fault.q = XSK_FAULT_XDP;
+		end = (char *)v + 3;
+	} else {
+		rebind_fault.q = strtol(v, &end, 10);
+	}
 	rebind_fault.n = 1;
 	if (end != v && end[0] == ':' && end[1] == '/') {
 		snprintf(rebind_fault.path, sizeof(rebind_fault.path), "%s", end + 1);
@@ -1040,16 +1046,16 @@ int xsk_fault_setup(char *err, size_t errlen)
 	} else if (*end == ':') {
 		rebind_fault.n = strtol(end + 1, &end, 10);
 	}
-	if (end == v || *end || rebind_fault.q < 0 || rebind_fault.n < 0) {
-		snprintf(err, errlen, "GEN_FAULT_REBIND_Q='%s': expected QUEUE, QUEUE:COUNT or QUEUE:/PATH", v);
+	if (end == v || *end || rebind_fault.q < XSK_FAULT_XDP || rebind_fault.q == -1 || rebind_fault.n < 0) {
+		snprintf(err, errlen, "GEN_FAULT_REBIND_Q='%s': expected Q, Q:COUNT or Q:/PATH, Q a queue or xdp", v);
 		return -EINVAL;
 	}
 	return 0;
 }
 
-static bool rebind_fault_now(uint32_t q)
+bool xsk_rebind_fault(long q)
 {
-	if (rebind_fault.q != (long)q)
+	if (rebind_fault.q != q)
 		return false;
 	if (rebind_fault.path[0])
 		return !access(rebind_fault.path, F_OK);
@@ -1066,7 +1072,7 @@ int xsk_fault_setup(char *err, size_t errlen)
 	return 0;
 }
 
-static bool rebind_fault_now(uint32_t q)
+bool xsk_rebind_fault(long q)
 {
 	(void)q;
 	return false;
@@ -1117,7 +1123,7 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 	}
 	n->p = p;
 	n->fd = -1;
-	injected = rebind_fault_now(w->q);
+	injected = xsk_rebind_fault(w->q);
 	r = injected ? -EBUSY : port_sock_open(n, ifindex, w->q, pool_fd);
 	if (r) {
 		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s%s", w->ifname[p],

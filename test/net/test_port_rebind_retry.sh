@@ -8,6 +8,8 @@
 # one log line per kind of attempt however many link messages come), try again
 # on link events, on its timer and on a reload, and once the fault is lifted
 # bind both queues: chain b forwards on both again, every frame accounted.
+# Then the step after the sockets moved fails (XDP): the port stays gone with
+# every queue on the new netdev, and a retry attaches XDP.
 . "$(dirname "$0")/lib.sh"
 export NET_QUEUES=2
 GEND=${GEN_GEND:-$BUILD/daemon/gend-debug}
@@ -42,12 +44,7 @@ recv_start a r0 --idle 3
 sa=$!
 touch "$FAULT"
 sleep 0.3
-ip link add r1 netns "$NS_RCV" numtxqueues 2 numrxqueues 2 type veth peer name gout2 netns "$NS_GEN" \
-	numtxqueues 2 numrxqueues 2 ||
-	fail "veth r1/gout2 again"
-gen ip link set gout2 address $MAC_GOUT2 up
-rcv ip link set r1 address $MAC_R1 up
-rcv ip addr add 10.10.3.2/24 dev r1
+net_gout2
 NEW=$(gen ip -o link show gout2 | cut -d: -f1)
 for _ in $(seq 30); do [ -n "$(gout2 rebind_error)" ] && break; sleep 0.1; done
 err=$(gout2 rebind_error)
@@ -114,3 +111,40 @@ ok "chain a: $got of $N across the failed and retried binding"
 [ "$(st "j['frame_accounting_errors']")" = 0 ] || fail "frame accounting broken"
 gend_stop || fail "gend exited non-zero"
 ok "every frame accounted (gend-debug)"
+
+# The step after the sockets moved fails (XDP on the new netdev): every queue
+# is on the new netdev, and the next attempts only attach XDP and the rules.
+export GEN_FAULT_REBIND_Q=xdp:$FAULT
+gend_start
+unset GEN_FAULT_REBIND_Q
+re_create() {
+	rcv ip link del r1 || fail "cannot delete r1"
+	for _ in $(seq 50); do [ "$(gout2 state)" = gone ] && break; sleep 0.1; done
+	[ "$(gout2 state)" = gone ] || fail "gout2 not marked gone: $(cat "$WORK/st.json")"
+	net_gout2
+	NEW=$(gen ip -o link show gout2 | cut -d: -f1)
+}
+touch "$FAULT"
+re_create
+for _ in $(seq 30); do [ -n "$(gout2 rebind_error)" ] && break; sleep 0.1; done
+err=$(gout2 rebind_error)
+case $err in *"attach XDP"*GEN_FAULT_REBIND_Q*) ;; *) fail "rebind_error: '$err'";; esac
+[ "$(gout2 state)" = gone ] && [ "$(gout2 ifindex)" = "$NEW" ] ||
+	fail "after the sockets moved: state $(gout2 state), ifindex $(gout2 ifindex) (new $NEW)"
+gen ip -d link show gout2 | grep -q "prog/xdp" && fail "XDP on gout2 while attaching it fails"
+ok "attaching XDP failed after the sockets moved: gout2 gone, on the new ifindex, the error shown"
+rm -f "$FAULT"
+for _ in $(seq 100); do [ "$(gout2 state)" = up ] && break; sleep 0.1; done
+[ "$(gout2 state)" = up ] && [ -z "$(gout2 rebind_error)" ] || fail "gout2 not bound: $(cat "$WORK/st.json")"
+gen ip -d link show gout2 | grep -q "prog/xdp" || fail "no XDP program on the new gout2"
+recv_start b2 r1 --idle 2
+(send_b 4 3000 0) &
+sb=$!
+send_b 5 3000 1 || fail "sender b"
+wait $sb || fail "sender b"
+recv_wait b2
+got=$(json_get "$WORK/b2.json" "j['received']")
+[ "$got" = 6000 ] || fail "chain b after XDP was attached on a retry: $got of 6000"
+ok "retried: XDP attached, chain b forwarded 6000 of 6000 through both queues"
+[ "$(st "j['frame_accounting_errors']")" = 0 ] || fail "frame accounting broken"
+gend_stop || fail "gend exited non-zero"
