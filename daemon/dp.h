@@ -135,7 +135,7 @@ struct port_q {
 	uint64_t down_drops; /* frames for it dropped while it was down or gone */
 	uint64_t frames_back; /* frames taken back from its rings when it went */
 	/*
-	 * Once its netdev came back as a new one (xsk_port_rebind): the TX socket
+	 * Once its netdev came back as a new one (xsk_port_commit): the TX socket
 	 * with its own fill and completion rings, made by hand (tx_xsk is NULL).
 	 */
 	int own_fd;
@@ -249,15 +249,33 @@ void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *
 /* Main thread: port p went down or came back up, or its netdev is gone. */
 void xsk_port_state(struct qworker *w, int p, bool down, bool gone);
 /*
- * Main thread: port p's netdev is gone and one of the same name is back as
- * ifindex. Make its TX socket (sharing the UMEM through another port's socket,
- * with fill and completion rings of its own), hand its rings to the worker,
- * then give every chain's RX socket on p a new one bound to the new netdev
- * and put it into the classifier's XSKMAP in place of the old one. The port
- * stays marked down until xsk_port_state says otherwise. -errno with err on
- * failure: the port is left gone, or without some chain's socket.
+ * Main thread: port p's netdev is gone (its rings taken back) and one of the
+ * same name is back as ifindex. A returning port is bound in two steps so that
+ * a failure on one queue leaves every queue as it was:
+ * - xsk_port_prepare makes this queue's sockets on the new netdev (a TX socket
+ *   sharing the UMEM through another port's socket, with fill and completion
+ *   rings of its own, and one RX socket per chain's RX socket on p) and uses
+ *   none of them. NULL with the reason in err: nothing changed.
+ * - xsk_port_commit (cannot fail) closes the old netdev's sockets and hands
+ *   the new ones to the worker; xsk_port_map then puts the chains' new RX
+ *   sockets into the classifier's XSKMAP (again, idempotent).
+ * What a prepare made may wait for the next attempt on the same netdev while
+ * another queue fails (a closed socket keeps its queue busy a while in the
+ * kernel): xsk_port_prepared_valid says whether it still matches the chains'
+ * RX sockets on p. xsk_port_unprepare frees it.
+ * The port stays marked down until xsk_port_state says otherwise.
  */
-int xsk_port_rebind(struct qworker *w, int p, int ifindex, char *err, size_t errlen);
+struct port_new;
+int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **n, char *err, size_t errlen);
+bool xsk_port_prepared_valid(const struct qworker *w, const struct port_new *n);
+void xsk_port_unprepare(struct port_new *n);
+void xsk_port_commit(struct qworker *w, struct port_new *n);
+int xsk_port_map(struct qworker *w, int p, char *err, size_t errlen);
+/* gend-debug's test overrides from the environment (xsk.c: GEN_FAULT_REBIND_Q), read once at start. */
+int xsk_fault_setup(char *err, size_t errlen);
+/* Whether that override makes this attempt fail: on queue q, or at XSK_FAULT_XDP (false but in gend-debug). */
+#define XSK_FAULT_XDP (-2L)
+bool xsk_rebind_fault(long q);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 

@@ -229,6 +229,7 @@ static void on_link(const struct link_event *ev, void *ctx)
 
 static void tick(struct gend *g)
 {
+	char msg[2048];
 	struct timespec now;
 	uint64_t rx = rt_rx_total(&g->rt);
 	double dt;
@@ -244,6 +245,8 @@ static void tick(struct gend *g)
 	set_status(g);
 	notify_watchdog();
 	poll_faults(g);
+	if (rt_rebind_retry(&g->rt, msg, sizeof(msg)))
+		log_lines(LOG_WARNING, msg);
 }
 
 /*
@@ -272,6 +275,8 @@ static int do_reload(struct gend *g, FILE *out)
 		log_lines(LOG_WARNING, err); /* ports found replaced, if any */
 		events_setup(g); /* the eve file is reopened on every reload (logrotate) */
 		log_msg(LOG_INFO, "reload applied: generation %u, %d chains", g->rt.generation, g->rt.nchains);
+		if (out && err[0])
+			fprintf(out, "%s\n", err);
 		if (out)
 			fprintf(out, "reload applied: generation %u, %d chains\n", g->rt.generation, g->rt.nchains);
 	}

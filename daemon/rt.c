@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -408,6 +410,8 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	rt->nq = cfg->queues;
 	select_backend(rt, cfg, backend_override);
 	r = rt_check_capacity(cfg, err, errlen);
+	if (!r)
+		r = xsk_fault_setup(err, errlen);
 	if (r)
 		return r;
 	for (int p = 0; p < cfg->nports; p++) {
@@ -712,6 +716,8 @@ bool rt_device_stuck(const struct rt *rt)
 	return false;
 }
 
+static void rebind_unpark(struct rt *rt, int p);
+
 void rt_stop(struct rt *rt)
 {
 	if (rt->be && rt->be->shutdown)
@@ -719,6 +725,8 @@ void rt_stop(struct rt *rt)
 	if (rt->cls)
 		cls_detach_all(rt->cls);
 	rt->attached = false;
+	for (int p = 0; rt->workers && p < rt->nports; p++)
+		rebind_unpark(rt, p);
 	while (rt->nchains)
 		chain_remove(rt, rt->chains[rt->nchains - 1]);
 	for (int q = 0; rt->workers && q < rt->nq; q++) {
@@ -733,48 +741,173 @@ void rt_stop(struct rt *rt)
 	rt->cfg = NULL;
 }
 
-/*
- * Port p's netdev is gone and one of the same name is back as ifindex: XDP
- * attached to it, the port's sockets made anew on it (xsk_port_rebind), the
- * classification table rebuilt with the new ifindex. The other ports and their
- * chains carry on meanwhile. 0 with a line for the log in msg, or -errno with
- * the reason there (the port stays gone, or partly bound).
- */
-static int port_rebind(struct rt *rt, int p, int ifindex, bool up, char *msg, size_t len)
+static int64_t now_ms(void)
 {
-	char err[512] = "";
-	int r = 0;
+	struct timespec ts;
 
-	for (int q = 0; q < rt->nq && !r; q++) {
-		/* What the worker still held of the old netdev is back in the pool first (xsk.c: port_reclaim). */
-		xsk_sync(&rt->workers[q]);
-		r = xsk_port_rebind(&rt->workers[q], p, ifindex, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Whether the netdev named name is up. SIOCGIFFLAGS has 16 bits of flags, so
+ * not IFF_LOWER_UP (rtnetlink's test, link.c); IFF_RUNNING is up with a carrier.
+ */
+static bool netdev_up(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool up = false;
+
+	if (fd < 0)
+		return false;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (!ioctl(fd, SIOCGIFFLAGS, &ifr))
+		up = (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+	close(fd);
+	return up;
+}
+
+/* What was made for a port's returning netdev and not used: freed. */
+static void rebind_unpark(struct rt *rt, int p)
+{
+	for (int q = 0; q < rt->nq; q++) {
+		xsk_port_unprepare(rt->rebind[p].ready[q]);
+		rt->rebind[p].ready[q] = NULL;
 	}
-	if (!r) {
+	rt->rebind[p].ready_ifindex = 0;
+}
+
+static const char *const rebind_why_names[] = { "on a link event", "on the retry timer", "on a port check" };
+
+/*
+ * Port p's netdev is gone and one of the same name is back as ifindex: the
+ * port's sockets made anew on it on every queue (xsk_port_prepare, all before
+ * any is used, then xsk_port_commit), XDP attached to it, the classification
+ * table rebuilt with the new ifindex. The other ports and their chains carry
+ * on meanwhile. A failure on one queue leaves every queue on the old netdev;
+ * one after the sockets moved (XDP, rules) leaves them on the new one, and the
+ * next attempt does only what is left. 0 with a line for the log in msg, or
+ * -errno: the port stays gone, the attempt is due again (struct rt_rebind),
+ * and msg holds a line only when the log has not said it yet.
+ */
+static int port_rebind(struct rt *rt, int p, int ifindex, bool up, enum rt_rebind_why why, char *msg, size_t len)
+{
+	struct rt_rebind *rb = &rt->rebind[p];
+	char err[512] = "";
+	int r = 0, q;
+	int64_t delay;
+
+	rb->attempts++;
+	if (ifindex != rt->ifindex[p]) {
+		for (q = 0; q < rt->nq; q++) {
+			/* Sockets still on a netdev that came and went before: taken back like any gone port's. */
+			xsk_port_state(&rt->workers[q], p, true, true);
+			/* What the worker still held of the old netdev is back in the pool first (xsk.c: port_reclaim). */
+			xsk_sync(&rt->workers[q]);
+		}
+		if (rb->ready_ifindex != ifindex)
+			rebind_unpark(rt, p);
+		rb->ready_ifindex = ifindex;
+		for (q = 0; q < rt->nq && !r; q++) {
+			if (rb->ready[q] && !xsk_port_prepared_valid(&rt->workers[q], rb->ready[q])) {
+				xsk_port_unprepare(rb->ready[q]); /* the chains on p changed since */
+				rb->ready[q] = NULL;
+			}
+			if (!rb->ready[q])
+				r = xsk_port_prepare(&rt->workers[q], p, ifindex, &rb->ready[q], err, sizeof(err));
+		}
+		if (r)
+			goto failed; /* every queue still on the old netdev; what was made waits for the next attempt */
+		for (q = 0; q < rt->nq; q++) {
+			xsk_port_commit(&rt->workers[q], rb->ready[q]);
+			rb->ready[q] = NULL;
+		}
 		cls_detach(rt->cls, rt->ifindex[p]); /* the old netdev is gone: this only forgets it */
 		rt->ifindex[p] = ifindex;
+	}
+	for (q = 0; q < rt->nq && !r; q++)
+		r = xsk_port_map(&rt->workers[q], p, err, sizeof(err));
+	if (!r && xsk_rebind_fault(XSK_FAULT_XDP)) {
+		r = -EBUSY;
+		snprintf(err, sizeof(err), "failed to attach XDP on '%s': %s (injected: GEN_FAULT_REBIND_Q)",
+			 rt->cfg->ports[p], strerror(-r));
+	}
+	if (!r) {
 		r = cls_attach(rt->cls, ifindex, rt->cfg->xdp_native);
 		if (r)
 			snprintf(err, sizeof(err), "%s", cls_strerror(rt->cls));
 	}
 	if (!r)
 		r = install_rules(rt, rt->cfg, err, sizeof(err));
-	if (r) {
-		snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d) but cannot be bound: %s; restart gend",
-			 p + 1, rt->cfg->ports[p], ifindex, err);
-		return r;
-	}
+	if (r)
+		goto failed;
 	rt->port_state[p] = up ? RT_PORT_UP : RT_PORT_DOWN;
-	for (int q = 0; q < rt->nq; q++)
+	for (q = 0; q < rt->nq; q++)
 		xsk_port_state(&rt->workers[q], p, !up, false);
 	snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d): XDP attached, sockets bound, %s",
 		 p + 1, rt->cfg->ports[p], ifindex, up ? "sending again" : "down until it is up");
+	if (rb->attempts > 1)
+		snprintf(msg + strlen(msg), len - strlen(msg), " (attempt %u, %s)", rb->attempts, rebind_why_names[why]);
+	memset(rb, 0, sizeof(*rb));
 	return 0;
+failed:
+	rb->pending = true;
+	if (why == RT_REBIND_TIMER)
+		rb->timer_tries++;
+	delay = 1000LL << (rb->timer_tries < 6 ? rb->timer_tries : 6);
+	rb->next_ms = now_ms() + (delay < 60000 ? delay : 60000);
+	if (strcmp(rb->error, err)) {
+		snprintf(rb->error, sizeof(rb->error), "%s", err);
+		rb->said = 0;
+	}
+	msg[0] = 0;
+	if (!(rb->said & 1u << why) || why == RT_REBIND_CHECK) {
+		rb->said |= 1u << why;
+		snprintf(msg, len, "port %d '%s' is back as a new interface (ifindex %d) but cannot be bound "
+			 "(attempt %u, %s): %s; the port stays gone, tried again on its next link event, on a reload "
+			 "and by the timer (next in %lld s)", p + 1, rt->cfg->ports[p], ifindex, rb->attempts,
+			 rebind_why_names[why], err, (long long)(rb->next_ms - now_ms() + 999) / 1000);
+	}
+	return r;
+}
+
+/* One more line for the log in msg (o of len used, n lines so far). */
+static void msg_add(char *msg, size_t len, size_t *o, int *n, const char *line)
+{
+	if (*o < len)
+		*o += (size_t)snprintf(msg + *o, len - *o, "%s%s", *n ? "\n" : "", line);
+	(*n)++;
+}
+
+int rt_rebind_retry(struct rt *rt, char *msg, size_t len)
+{
+	char line[768];
+	size_t o = 0;
+	int n = 0;
+
+	msg[0] = 0;
+	for (int p = 0; p < rt->nports; p++) {
+		int idx;
+
+		if (!rt->rebind[p].pending || now_ms() < rt->rebind[p].next_ms)
+			continue;
+		idx = (int)if_nametoindex(rt->cfg->ports[p]);
+		if (!idx) { /* gone again: its next return is a link event */
+			rebind_unpark(rt, p);
+			rt->rebind[p].next_ms = now_ms() + 60000;
+			continue;
+		}
+		port_rebind(rt, p, idx, netdev_up(rt->cfg->ports[p]), RT_REBIND_TIMER, line, sizeof(line));
+		if (line[0])
+			msg_add(msg, len, &o, &n, line);
+	}
+	return n > 0;
 }
 
 int rt_ports_resolve(struct rt *rt, char *msg, size_t len)
 {
-	char line[640];
+	char line[768];
 	size_t o = 0;
 	int n = 0;
 
@@ -785,7 +918,7 @@ int rt_ports_resolve(struct rt *rt, char *msg, size_t len)
 		if (rt->workers[0].port[p].synth)
 			continue;
 		idx = (int)if_nametoindex(rt->cfg->ports[p]);
-		if (idx == rt->ifindex[p] || (!idx && rt->port_state[p] == RT_PORT_GONE))
+		if ((idx == rt->ifindex[p] && !rt->rebind[p].pending) || (!idx && rt->port_state[p] == RT_PORT_GONE))
 			continue;
 		if (rt->port_state[p] != RT_PORT_GONE) {
 			rt->port_state[p] = RT_PORT_GONE;
@@ -795,10 +928,8 @@ int rt_ports_resolve(struct rt *rt, char *msg, size_t len)
 				 p + 1, rt->cfg->ports[p]);
 		}
 		if (idx)
-			port_rebind(rt, p, idx, true, line, sizeof(line));
-		if (o < len)
-			o += (size_t)snprintf(msg + o, len - o, "%s%s", n ? "\n" : "", line);
-		n++;
+			port_rebind(rt, p, idx, netdev_up(rt->cfg->ports[p]), RT_REBIND_CHECK, line, sizeof(line));
+		msg_add(msg, len, &o, &n, line);
 	}
 	return n;
 }
@@ -810,12 +941,14 @@ int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t 
 
 		if (rt->workers[0].port[p].synth)
 			continue;
-		if (ev->ifindex != rt->ifindex[p]) {
-			/* Same name, new netdev: bind it anew. */
+		if (ev->ifindex != rt->ifindex[p] || rt->rebind[p].pending) {
+			/* Same name, new netdev (or one whose binding failed before): bind it anew. */
 			if (!ev->gone && rt->port_state[p] == RT_PORT_GONE && !strcmp(ev->name, rt->cfg->ports[p])) {
-				port_rebind(rt, p, ev->ifindex, ev->up, msg, len);
-				return 1;
+				port_rebind(rt, p, ev->ifindex, ev->up, RT_REBIND_LINK, msg, len);
+				return msg[0] != 0;
 			}
+			if (ev->ifindex == rt->ifindex[p])
+				return 0;
 			continue;
 		}
 		st = ev->gone ? RT_PORT_GONE : ev->up ? RT_PORT_UP : RT_PORT_DOWN;

@@ -15,6 +15,29 @@
 
 enum rt_port_state { RT_PORT_UP, RT_PORT_DOWN, RT_PORT_GONE, RT_PORT_STATE_MAX };
 
+/* What tried to bind a returning port (port_rebind): a failure is logged once per kind and error. */
+enum rt_rebind_why { RT_REBIND_LINK, RT_REBIND_TIMER, RT_REBIND_CHECK };
+
+/*
+ * A port whose netdev came back (same name, new ifindex) but could not be
+ * bound to it: the port stays gone (every queue on the old netdev, or every
+ * queue on the new one with XDP or the rules not there yet), and binding is
+ * tried again on the netdev's next link event, on a reload and by the main
+ * loop's timer (rt_rebind_retry): 1 s after a failure, then after 2, 4 ... 60 s
+ * as the timer's own attempts fail.
+ */
+struct rt_rebind {
+	bool pending;
+	uint32_t attempts;     /* since the netdev came back */
+	uint32_t timer_tries;  /* of those, the timer's: its next one waits 1 s << timer_tries, 60 s at most */
+	uint32_t said;         /* the kinds (1 << why) whose failure the log showed with this error */
+	int64_t next_ms;       /* CLOCK_MONOTONIC ms of the next timed attempt */
+	char error[256];
+	/* The queues whose sockets on ready_ifindex were made while another failed: kept for the next attempt. */
+	struct port_new *ready[GEN_MAX_QUEUES];
+	int ready_ifindex;
+};
+
 struct rt_chain {
 	struct gen_chain c;
 	const struct cfg_chain *cc;          /* in rt->cfg */
@@ -34,6 +57,7 @@ struct rt {
 	char backend_why[256];
 	int ifindex[GEN_MAX_PORTS];
 	enum rt_port_state port_state[GEN_MAX_PORTS]; /* from rtnetlink (rt_link_event) */
+	struct rt_rebind rebind[GEN_MAX_PORTS];
 	int nports;
 	struct qworker *workers;
 	int nq;
@@ -87,6 +111,12 @@ int rt_poll_faults(struct rt *rt, char *msg, size_t len);
  * the pool. Returns 1 with a line for the log in msg when a port changed state.
  */
 int rt_link_event(struct rt *rt, const struct link_event *ev, char *msg, size_t len);
+/*
+ * The main loop's timer: ports whose binding failed and whose next attempt is
+ * due (struct rt_rebind) are tried again. Returns 1 with lines for the log in
+ * msg when there is something to say.
+ */
+int rt_rebind_retry(struct rt *rt, char *msg, size_t len);
 
 /* rt_show.c: what genctl and the log show. */
 const char *rt_port_state_name(enum rt_port_state st);

@@ -131,6 +131,10 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 					(unsigned long)d.kernel.rx_errors, (unsigned long)d.kernel.rx_missed,
 					(unsigned long)d.kernel.tx_packets, (unsigned long)d.kernel.tx_dropped,
 					(unsigned long)d.kernel.tx_errors);
+			if (!synth) {
+				fprintf(out, ",\"rebind_attempts\":%u,\"rebind_error\":", rt->rebind[p].attempts);
+				ctl_json_str(out, rt->rebind[p].error);
+			}
 			if (synth)
 				fprintf(out, ",\"generated\":%lu,\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu,"
 					"\"missed\":%lu", (unsigned long)ss.generated, (unsigned long)ss.unmatched,
@@ -148,6 +152,9 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 				(unsigned long)d.kernel.rx_missed, (unsigned long)d.kernel.rx_errors,
 				(unsigned long)d.kernel.tx_dropped, (unsigned long)d.kernel.tx_errors,
 				(unsigned long)d.fill_ring_empty, (unsigned long)d.down_drops);
+			if (rt->rebind[p].pending)
+				fprintf(out, "              a netdev of its name is back, binding it failed (%u attempts): %s\n",
+					rt->rebind[p].attempts, rt->rebind[p].error);
 		}
 	}
 }

@@ -324,7 +324,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
 	struct port_q *pq = &w->port[port];
 	bool down = LOAD(&pq->down);
-	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_rebind). */
+	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_commit). */
 	uint32_t room = pq->synth || down ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 
 	if (room > GEN_BURST)
@@ -600,7 +600,7 @@ static void *kicker_main(void *arg)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			/* A gone port's rings may be replaced (xsk_port_rebind): not touched until it is back. */
+			/* A gone port's rings may be replaced (xsk_port_commit): not touched until it is back. */
 			if (LOAD(&pq->gone) || !tx_waiting(pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))
 				continue;
 			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN || errno == EBUSY ||
@@ -911,13 +911,19 @@ static char *map_ring(int fd, uint64_t pgoff, const struct xdp_ring_offset *o, s
 		(r)->cached_cons = *(r)->consumer;                      \
 	} while (0)
 
-/* What the worker takes over for a port that came back: its new socket and rings. */
+/*
+ * A port's sockets on a new netdev for one queue, all made before any is used
+ * (xsk_port_prepare): its TX socket with its rings, and one RX socket for each
+ * chain's RX socket on the port (rx_old[i] is replaced by rx_new[i]).
+ */
 struct port_new {
 	int p;
 	int fd;
 	struct xsk_map map[3];
 	struct xsk_ring_prod fq, tx;
 	struct xsk_ring_cons cq;
+	int nrx;
+	struct rx_sock *rx_old[GEN_MAX_RX_SOCKS], *rx_new[GEN_MAX_RX_SOCKS];
 };
 
 /*
@@ -1007,10 +1013,94 @@ static void kicker_grace(struct qworker *w)
 	}
 }
 
-int xsk_port_rebind(struct qworker *w, int p, int ifindex, char *err, size_t errlen)
+#ifdef GEN_DEBUG
+/*
+ * A test override (gend-debug only): GEN_FAULT_REBIND_Q=Q[:N] makes the first
+ * N (default 1) attempts to bind a returning port's sockets on queue Q fail
+ * with EBUSY; GEN_FAULT_REBIND_Q=Q:/PATH makes them fail while PATH exists.
+ * It fails as the bind of that queue's TX socket would. Q = xdp: the step
+ * after the sockets moved fails instead, as attaching XDP would (rt.c).
+ */
+static struct {
+	long q, n;
+	char path[256];
+} rebind_fault = { -1, 0, "" };
+
+int xsk_fault_setup(char *err, size_t errlen)
 {
-	struct port_new n = { .p = p, .fd = -1 };
+	const char *v = getenv("GEN_FAULT_REBIND_Q");
+	char *end;
+
+	if (!v)
+		return 0;
+	if (!strncmp(v, "xdp", 3)) {
+		rebind_fault.q = XSK_FAULT_XDP;
+		end = (char *)v + 3;
+	} else {
+		rebind_fault.q = strtol(v, &end, 10);
+	}
+	rebind_fault.n = 1;
+	if (end != v && end[0] == ':' && end[1] == '/') {
+		snprintf(rebind_fault.path, sizeof(rebind_fault.path), "%s", end + 1);
+		end += strlen(end);
+	} else if (*end == ':') {
+		rebind_fault.n = strtol(end + 1, &end, 10);
+	}
+	if (end == v || *end || rebind_fault.q < XSK_FAULT_XDP || rebind_fault.q == -1 || rebind_fault.n < 0) {
+		snprintf(err, errlen, "GEN_FAULT_REBIND_Q='%s': expected Q, Q:COUNT or Q:/PATH, Q a queue or xdp", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool xsk_rebind_fault(long q)
+{
+	if (rebind_fault.q != q)
+		return false;
+	if (rebind_fault.path[0])
+		return !access(rebind_fault.path, F_OK);
+	if (rebind_fault.n <= 0)
+		return false;
+	rebind_fault.n--;
+	return true;
+}
+#else
+int xsk_fault_setup(char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	return 0;
+}
+
+bool xsk_rebind_fault(long q)
+{
+	(void)q;
+	return false;
+}
+#endif
+
+void xsk_port_unprepare(struct port_new *n)
+{
+	if (!n)
+		return;
+	for (int i = 0; i < n->nrx; i++)
+		if (n->rx_new[i])
+			rx_sock_close(n->rx_new[i]);
+	for (int i = 0; i < 3; i++)
+		if (n->map[i].addr)
+			munmap(n->map[i].addr, n->map[i].size);
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n);
+}
+
+int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **out, char *err, size_t errlen)
+{
+	struct port_new *n;
 	int pool_fd = -1, r;
+	bool injected;
+
+	*out = NULL;
 
 	/* Its rings still hold frames until the worker has taken them back. */
 	xsk_sync(w);
@@ -1026,17 +1116,78 @@ int xsk_port_rebind(struct qworker *w, int p, int ifindex, char *err, size_t err
 			 w->ifname[p], w->q);
 		return -ENODEV;
 	}
-	r = port_sock_open(&n, ifindex, w->q, pool_fd);
-	if (r) {
-		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s", w->ifname[p],
-			 ifindex, w->q, strerror(-r));
-		for (int i = 0; i < 3; i++)
-			if (n.map[i].addr)
-				munmap(n.map[i].addr, n.map[i].size);
-		if (n.fd >= 0)
-			close(n.fd);
-		return r;
+	n = calloc(1, sizeof(*n));
+	if (!n) {
+		snprintf(err, errlen, "port '%s' queue %u: out of memory", w->ifname[p], w->q);
+		return -ENOMEM;
 	}
+	n->p = p;
+	n->fd = -1;
+	injected = xsk_rebind_fault(w->q);
+	r = injected ? -EBUSY : port_sock_open(n, ifindex, w->q, pool_fd);
+	if (r) {
+		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s%s", w->ifname[p],
+			 ifindex, w->q, strerror(-r), injected ? " (injected: GEN_FAULT_REBIND_Q)" : "");
+		goto fail;
+	}
+	/* Every chain's RX socket on p: its replacement on the new netdev. */
+	for (int i = 0; i < w->nrx; i++) {
+		struct rx_sock *s;
+		int fd;
+
+		if (w->rx[i]->port != p)
+			continue;
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			r = -ENOMEM;
+			snprintf(err, errlen, "port '%s' queue %u: out of memory", w->ifname[p], w->q);
+			goto fail;
+		}
+		fd = rx_sock_open(s, ifindex, w->q, n->fd);
+		if (fd < 0) {
+			r = fd;
+			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[p], w->q,
+				 strerror(-fd));
+			free(s);
+			goto fail;
+		}
+		s->io = w->rx[i]->io;
+		s->port = p;
+		s->cls_id = w->rx[i]->cls_id;
+		n->rx_old[n->nrx] = w->rx[i];
+		n->rx_new[n->nrx++] = s;
+	}
+	*out = n;
+	return 0;
+fail:
+	xsk_port_unprepare(n);
+	return r;
+}
+
+bool xsk_port_prepared_valid(const struct qworker *w, const struct port_new *n)
+{
+	int k = 0;
+
+	for (int i = 0; i < w->nrx; i++) {
+		int j;
+
+		if (w->rx[i]->port != n->p)
+			continue;
+		for (j = 0; j < n->nrx; j++)
+			if (n->rx_old[j] == w->rx[i] && n->rx_new[j]->io == w->rx[i]->io &&
+			    n->rx_new[j]->cls_id == w->rx[i]->cls_id)
+				break;
+		if (j == n->nrx)
+			return false;
+		k++;
+	}
+	return k == n->nrx;
+}
+
+void xsk_port_commit(struct qworker *w, struct port_new *n)
+{
+	int p = n->p;
+
 	/*
 	 * The old socket and its rings go before the worker gets the new ones: a
 	 * gone port's rings are touched by neither the worker (reclaimed, down)
@@ -1048,42 +1199,29 @@ int xsk_port_rebind(struct qworker *w, int p, int ifindex, char *err, size_t err
 	w->port[p].tx_xsk = NULL;
 	own_close(&w->port[p]);
 	w->port[p].tx_fd = -1;
-	xsk_call(w, port_new_on_worker, &n);
-	w->port[p].zerocopy = sock_zerocopy(n.fd);
+	xsk_call(w, port_new_on_worker, n);
+	w->port[p].zerocopy = sock_zerocopy(n->fd);
+	for (int i = 0; i < n->nrx; i++) {
+		struct rx_swap x = { .old = n->rx_old[i], .new = n->rx_new[i] };
 
-	/* Every chain's RX socket on p: a new one on the new netdev, into the XSKMAP, then the old one goes. */
-	r = 0;
-	for (int i = 0; i < w->nrx; i++) {
-		struct rx_swap x = { .old = w->rx[i] };
-		int fd;
-
-		if (x.old->port != p)
-			continue;
-		x.new = calloc(1, sizeof(*x.new));
-		if (!x.new) {
-			r = -ENOMEM;
-			continue;
-		}
-		fd = rx_sock_open(x.new, ifindex, w->q, n.fd);
-		if (fd < 0) {
-			r = fd;
-			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[p], w->q,
-				 strerror(-fd));
-			free(x.new);
-			continue;
-		}
-		x.new->io = x.old->io;
-		x.new->port = p;
-		x.new->cls_id = x.old->cls_id;
 		xsk_call(w, rx_swap_on_worker, &x);
-		if (cls_xsk_set(w->cls, x.new->cls_id, w->q, fd) < 0) {
-			r = -EIO;
-			snprintf(err, errlen, "%s", cls_strerror(w->cls));
-		}
 		sock_stats(x.old->fd, &w->retired);
 		rx_sock_close(x.old);
 	}
-	return r;
+	free(n);
+}
+
+int xsk_port_map(struct qworker *w, int p, char *err, size_t errlen)
+{
+	for (int i = 0; i < w->nrx; i++) {
+		if (w->rx[i]->port != p)
+			continue;
+		if (cls_xsk_set(w->cls, w->rx[i]->cls_id, w->q, w->rx[i]->fd) < 0) {
+			snprintf(err, errlen, "%s", cls_strerror(w->cls));
+			return -EIO;
+		}
+	}
+	return 0;
 }
 
 void xsk_worker_stop(struct qworker *w)

@@ -50,6 +50,15 @@ net_teardown() {
 	exit $rc
 }
 
+# The second egress link, port 3: r1 (rcv) -- gout2 (gen); again when a test re-creates it.
+net_gout2() {
+	local mq="numtxqueues ${NET_QUEUES:-1} numrxqueues ${NET_QUEUES:-1}"
+	ip link add r1 netns "$NS_RCV" $mq type veth peer name gout2 netns "$NS_GEN" $mq || fail "veth r1/gout2"
+	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout2 address $MAC_GOUT2 up
+	nsenter --net=/var/run/netns/"$NS_RCV" ip link set r1 address $MAC_R1 up
+	nsenter --net=/var/run/netns/"$NS_RCV" ip addr add 10.10.3.2/24 dev r1
+}
+
 net_setup() {
 	trap net_teardown EXIT
 	trap 'exit 1' INT TERM
@@ -66,13 +75,9 @@ net_setup() {
 		set -- $l
 		nsenter --net=/var/run/netns/"$1" ip link set "$2" mtu 1500 up
 	done
-	# A second egress link, port 3: r1 (rcv) -- gout2 (gen).
-	ip link add r1 netns "$NS_RCV" $mq type veth peer name gout2 netns "$NS_GEN" $mq || fail "veth r1/gout2"
-	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout2 address $MAC_GOUT2 up
-	nsenter --net=/var/run/netns/"$NS_RCV" ip link set r1 address $MAC_R1 up
+	net_gout2
 	nsenter --net=/var/run/netns/"$NS_SND" ip addr add 10.10.1.1/24 dev s0
 	nsenter --net=/var/run/netns/"$NS_RCV" ip addr add 10.10.2.2/24 dev r0
-	nsenter --net=/var/run/netns/"$NS_RCV" ip addr add 10.10.3.2/24 dev r1
 	# Unmatched packets go up gen's own stack, which routes them to r0: proof that they passed.
 	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.1.2/24 dev gin
 	nsenter --net=/var/run/netns/"$NS_GEN" ip addr add 10.10.2.1/24 dev gout
@@ -161,6 +166,13 @@ cfg_fw_plain() {
 	cfg_nfs to_r0
 	cfg_chain fw 1 "proto udp dport 5001" "fw to_r0" 2
 	cfg_chain plain 2 "proto udp dport 5002" "to_r0" 2
+}
+
+# The port tests' two chains: a (dport 5001) out of gout to r0, b (dport 5002) out of gout2 to r1.
+cfg_a_b() {
+	cfg_nfs to_r0 to_r1
+	cfg_chain a 1 "proto udp dport 5001" "to_r0" 2
+	cfg_chain b 2 "proto udp dport 5002" "to_r1" 3
 }
 
 # One chain with no NFs, UDP from any port to port 2: the benchmarks' path.

@@ -12,9 +12,7 @@
 net_require
 net_setup
 cfg_begin
-cfg_nfs to_r0 to_r1
-cfg_chain a 1 "proto udp dport 5001" "to_r0" 2
-cfg_chain b 2 "proto udp dport 5002" "to_r1" 3
+cfg_a_b
 gend_start
 st() { ctl --json status >"$WORK/st.json" && json_get "$WORK/st.json" "$1"; }
 
@@ -58,10 +56,7 @@ recv_start a2 r0 --idle 3
 (send --dport 5001 --stream 3 --count $N --rate $RATE --size 64) &
 sa=$!
 sleep 0.5
-ip link add r1 netns "$NS_RCV" type veth peer name gout2 netns "$NS_GEN" || fail "veth r1/gout2 again"
-gen ip link set gout2 address $MAC_GOUT2 up
-rcv ip link set r1 address $MAC_R1 up
-rcv ip addr add 10.10.3.2/24 dev r1
+net_gout2
 gout2_state() { st "[p['state'] for p in j['port_modes'] if p['name']=='gout2'][0]"; }
 for _ in $(seq 30); do
 	grep -q "port 3 'gout2' is back as a new interface.*sockets bound" "$WORK/gend.log" && [ "$(gout2_state)" = up ] && break
@@ -95,10 +90,7 @@ ctl status
 # gout2 is bound anew.
 kill -STOP "$GEND_PID"
 rcv ip link del r1
-ip link add r1 netns "$NS_RCV" type veth peer name gout2 netns "$NS_GEN" || fail "veth r1/gout2 a third time"
-gen ip link set gout2 address $MAC_GOUT2 up
-rcv ip link set r1 address $MAC_R1 up
-rcv ip addr add 10.10.3.2/24 dev r1
+net_gout2
 for i in $(seq 100); do echo "link add gx$i type veth peer name gy$i"; echo "link del gx$i"; done >"$WORK/flood.batch"
 gen ip -batch "$WORK/flood.batch" || fail "link message flood"
 kill -CONT "$GEND_PID"
