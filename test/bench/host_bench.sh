@@ -26,7 +26,7 @@ done
 for q in ${VETH_QUEUES-1 4 8}; do
 	for tt in no yes; do
 		TX_THREAD=$tt LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 |
-			grep -E "^(veth|SKIP|FAIL)"
+			grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
 	done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -102,7 +102,8 @@ ceiling_run() {
 		trafficgen
 	fi
 	wait $sp
-	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")"
+	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")" ||
+		echo "ceiling ($1): no figure from the plain receiver: $(head -c 300 "$WORK/sink.err")" >&2
 }
 
 # Per "sender,receiver": gend's "Mpps forwarded" (G), r0's "Mpps received" (R); per sender the ceiling (C).
@@ -174,8 +175,8 @@ for s in gen-traffic xdp-trafficgen; do
 import sys
 q, s, rname, g, rcv, c, be, mode, fill, tt = sys.argv[1:11]
 g, fwd, ns = g.split()
-g, c, fwd = float(g), float(c), int(fwd)
-share = f"{100 * g / c:.0f} %" if c > 0 else "n/a"
+g, c, fwd = float(g), float(c) if c.strip() else 0.0, int(fwd)
+share = f"{100 * g / c:.0f} %" if c > 0 else "n/a (the plain receiver gave no figure: see its stderr)"
 r = rcv.split()
 if len(r) == 2:  # a counting receiver: its own rate, and its count against what gend forwarded
     at_r0 = f"received at r0 {float(r[0]):.3f} Mpps ({r[1]} of {fwd} forwarded); "
