@@ -93,9 +93,22 @@ xdrop_result() {
 
 # ceiling: the sink on gin instead of gend
 ceiling_run() {
-	nsenter --net=/var/run/netns/"$NS_GEN" $SINK gin "$Q" "$SECS" >"$WORK/sink.json" 2>"$WORK/sink.err" &
-	local sp=$!
-	for _ in $(seq 50); do grep -q ready "$WORK/sink.json" 2>/dev/null && break; sleep 0.1; done
+	local sp
+	# gend's sockets on gin were just closed: the kernel frees a queue's AF_XDP
+	# binding a little later (EBUSY until then), so the sink tries again for 10 s.
+	for _ in $(seq 20); do
+		nsenter --net=/var/run/netns/"$NS_GEN" $SINK gin "$Q" "$SECS" >"$WORK/sink.json" 2>"$WORK/sink.err" &
+		sp=$!
+		for _ in $(seq 50); do
+			grep -q ready "$WORK/sink.json" 2>/dev/null && break
+			kill -0 $sp 2>/dev/null || break
+			sleep 0.1
+		done
+		grep -q ready "$WORK/sink.json" 2>/dev/null && break
+		wait $sp
+		grep -q "busy" "$WORK/sink.err" || break
+		sleep 0.5
+	done
 	if [ "$1" = gen-traffic ]; then
 		send --dport 5001 --stream 1 --duration "$((SECS + 2))" --rate 0 --flows 16 --size 64 --json $GT_SEND
 	else
