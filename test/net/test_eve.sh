@@ -123,4 +123,55 @@ n_old=$(grep -c 1000001 "$WORK/log/eve.json.1")
 [ "$n_old" = 30 ] || fail "the renamed file holds $n_old tcp events, want 30"
 ok "SIGUSR1 reopens eve_log: the renamed file keeps the old events, the new one gets the next 5"
 gend_stop || fail "gend exit"
+
+# eve_log = journal: each alert is one journal entry (sd_journal_send). A
+# private mount namespace puts a small receiver where journald's socket would
+# be, so the entries can be read whether or not the machine runs journald.
+if command -v unshare >/dev/null; then
+	made=
+	[ -d /run/systemd/journal ] || { mkdir -p /run/systemd/journal && made=1; }
+	sed -i "s|^eve_log = .*|eve_log = journal|" "$WORK/chains.ini"
+	cat >"$WORK/jrecv.py" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[2] + '.pid', 'w').write(str(os.getpid()))
+with open(sys.argv[2], 'ab') as f:
+    while True:
+        d = s.recv(65536)
+        f.write(d.replace(b'\n', b'\x1f') + b'\n')  # one datagram per line
+        f.flush()
+PY
+	unshare -m --propagation private bash -c '
+		mount -t tmpfs none /run/systemd/journal || exit 1
+		python3 "$1/jrecv.py" /run/systemd/journal/socket "$1/journal.out" &
+		for _ in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+		exec nsenter --net=/var/run/netns/"$2" "$3" -f -c "$1/chains.ini"' _ "$WORK" "$NS_GEN" "$GEND" \
+		>"$WORK/gend.log" 2>&1 &
+	GEND_PID=$!
+	for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	[ -S "$SOCK" ] || fail "gend (eve_log = journal) did not start: $(cat "$WORK/gend.log")"
+	recv_start j r0 --idle 2
+	send --proto tcp --sport 42000 --dport 80 --flows 1 --count 7 --rate 200 --payload-hex "$HEX_TCP" --fill zero
+	recv_wait j
+	sleep 0.5
+	gend_stop || fail "gend exit (eve_log = journal)"
+	kill "$(cat "$WORK/journal.out.pid")" 2>/dev/null
+	[ -n "$made" ] && rmdir /run/systemd/journal 2>/dev/null
+	python3 - "$WORK/journal.out" <<'PY' || fail "journal entries: $(cat "$WORK/journal.out" 2>/dev/null)"
+import json, sys
+ents = []
+for line in open(sys.argv[1], 'rb'):
+    f = dict(kv.split(b'=', 1) for kv in line.rstrip(b'\n').split(b'\x1f') if b'=' in kv)
+    if f.get(b'GEN_EVENT') == b'alert':
+        ents.append(f)
+assert len(ents) == 7, f"{len(ents)} alert entries, want 7"
+for f in ents:
+    e = json.loads(f[b'MESSAGE'])
+    assert e['event_type'] == 'alert' and e['alert']['signature_id'] == 1000001 and e['dest_port'] == 80, e
+    assert f[b'GEN_SID'] == b'1000001' and f[b'SYSLOG_IDENTIFIER'] == b'gend' and f[b'PRIORITY'] == b'4', f
+print("7 journal entries: MESSAGE is the EVE line, GEN_EVENT=alert, GEN_SID, SYSLOG_IDENTIFIER=gend")
+PY
+	ok "eve_log = journal: one journal entry per alert with the EVE line and its fields"
+fi
 ok "done"
