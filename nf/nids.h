@@ -465,23 +465,27 @@ NF_FN void nids_window(const struct nids_content *c, int32_t cursor, int32_t len
 NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const uint8_t *buf, uint32_t len)
 {
 	const struct nids_content *cs = NF_AT(st, st->contents_off, const struct nids_content *) + r->content;
-	/* Positions inside an IPv4 payload (< 65536): 16 bits keep a GPU thread's stack small. */
-	uint16_t next[NIDS_MAX_CONTENTS + 1]; /* next start to try for content k */
-	uint16_t cur[NIDS_MAX_CONTENTS + 1];  /* cursor on entry to content k */
+	/*
+	 * Positions inside an IPv4 payload (< 65536): 16 bits keep a GPU thread's
+	 * stack small. The cursor on entry to content k is kept only for the
+	 * current k: a backtrack recomputes it from the latest positive content
+	 * before k (the end of its match: next - 1 + len), 0 when there is none.
+	 */
+	uint16_t next[NIDS_MAX_CONTENTS]; /* next start to try for content k */
+	uint16_t cur = 0;                 /* cursor on entry to content k */
 	uint32_t budget = NIDS_VERIFY_BUDGET;
 	int32_t n = r->ncontents, k = 0, L = (int32_t)len;
 
 	if (n > NIDS_MAX_CONTENTS || len > 65535)
 		return 0;
 	next[0] = 0;
-	cur[0] = 0;
 	while (k < n) {
 		const struct nids_content *c = &cs[k];
 		const uint8_t *pat = NF_AT(st, c->bytes, const uint8_t *);
 		int32_t ws, we, p;
 		int ok;
 
-		nids_window(c, cur[k], L, &ws, &we);
+		nids_window(c, cur, L, &ws, &we);
 		if ((int32_t)next[k] > ws)
 			ws = next[k];
 		p = nids_find(buf, ws, we, pat, c->len, c->flags & NIDS_CF_NOCASE, &budget);
@@ -489,15 +493,16 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 			return -1;
 		if (c->flags & NIDS_CF_NEGATED) {
 			ok = p < 0;
-			cur[k + 1] = cur[k];
 		} else {
 			ok = p >= 0;
 			next[k] = (uint16_t)(p + 1);
-			cur[k + 1] = (uint16_t)(p + (int32_t)c->len);
+			if (ok)
+				cur = (uint16_t)(p + (int32_t)c->len);
 		}
 		if (ok) {
 			k++;
-			next[k] = 0;
+			if (k < n)
+				next[k] = 0;
 			continue;
 		}
 		/* Backtrack to the latest positive content: it tries its next occurrence. */
@@ -506,6 +511,10 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 			k--;
 		if (k < 0)
 			return 0;
+		int32_t j = k - 1;
+		while (j >= 0 && (cs[j].flags & NIDS_CF_NEGATED))
+			j--;
+		cur = j < 0 ? 0 : (uint16_t)(next[j] - 1 + cs[j].len);
 	}
 	return 1;
 }
