@@ -36,6 +36,17 @@ typedef unsigned long long uintptr_t;
 #include <stddef.h>
 #endif
 
+/*
+ * A loop with a constant trip count that the GPU compilers unroll fully, so that
+ * the arrays it indexes live in registers instead of a thread's stack; the host
+ * compiler decides alone.
+ */
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define NF_UNROLL _Pragma("unroll")
+#else
+#define NF_UNROLL
+#endif
+
 #include "nf_list.h"
 
 /* C++ (nvcc, NVRTC) spells the C11 keyword static_assert. */
