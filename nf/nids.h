@@ -748,7 +748,11 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 #endif
 
 #if defined(__CUDA_ARCH__)
-/* Lane L's packet view, for the lanes of mask m (all of which call this). */
+/*
+ * Lane L's packet view, for the lanes of mask m (all of which call this), on
+ * a warp whose packets share chain and now (the batch's): those are the
+ * caller's own, which keeps two fewer copies live through the rule checks.
+ */
 static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const struct nids_view *v, int L,
 							 struct nids_view *w)
 {
@@ -762,8 +766,17 @@ static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const s
 	w->dport = (uint16_t)__shfl_sync(m, (uint32_t)v->dport, L);
 	w->proto = (uint8_t)__shfl_sync(m, (uint32_t)v->proto, L);
 	w->has_l4 = (uint8_t)__shfl_sync(m, (uint32_t)v->has_l4, L);
-	w->chain = __shfl_sync(m, v->chain, L);
-	w->now = __shfl_sync(m, (unsigned long long)v->now, L);
+	w->chain = v->chain;
+	w->now = v->now;
+}
+
+/* Whether the packets of the lanes of m share chain and now (the agents run one batch per launch: always). */
+static __device__ __forceinline__ int nids_warp_same_batch(unsigned int m, const struct nids_view *v)
+{
+	int L = __ffs(m) - 1;
+
+	return __all_sync(m, v->chain == __shfl_sync(m, v->chain, L) &&
+				     v->now == __shfl_sync(m, (unsigned long long)v->now, L));
 }
 
 /*
@@ -774,14 +787,15 @@ static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const s
  * checked, their counters and each packet's firings are those of the one-lane
  * loop (nids_check_port), which the cpu runs. Every active lane calls this;
  * has_ports says whether the lane's packet is tcp or udp with an L4 header.
+ * m is the active lanes' mask; their packets must share chain and now
+ * (nids_view_of_lane).
  */
-static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids *st, const struct nids_view *v,
-								 int has_ports)
+static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids *st, unsigned int m,
+								 const struct nids_view *v, int has_ports)
 {
 	const uint32_t *idx = NF_AT(st, st->port_idx_off, const uint32_t *);
 	const struct nids_port_key *key = NF_AT(st, st->keys_off, const struct nids_port_key *);
 	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
-	unsigned int m = __activemask();
 	uint32_t lane = threadIdx.x & 31, rank = __popc(m & ((1u << lane) - 1)), nact = __popc(m);
 	uint32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, mine = 0;
 
@@ -880,8 +894,9 @@ NF_FN int nids_run_scanned(struct nf_nids *st, struct nf_pkt *p, const struct ni
 	/* Short rules: a port key narrows them down; keyed rules are tcp or udp. */
 	int has_ports = v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP);
 #if defined(__CUDA_ARCH__)
-	if (NIDS_WARP_PORTS && st->nkeys && st->port_idx_off)
-		fired += nids_check_ports_warp(st, &v, has_ports);
+	unsigned int act = __activemask();
+	if (NIDS_WARP_PORTS && st->nkeys && st->port_idx_off && nids_warp_same_batch(act, &v))
+		fired += nids_check_ports_warp(st, act, &v, has_ports);
 	else
 #endif
 	if (st->nkeys && has_ports) {
