@@ -52,6 +52,19 @@
 /* Pattern ids one rescan covers (a bitmap of this many bits). */
 #define NIDS_RANGE 1024
 /*
+ * On the GPU (sm_70 on) a rescan's bitmap is not part of struct nids_scan,
+ * where it would take 128 bytes of every thread's stack for a rare case, but
+ * one of NIDS_RANGE_SLOTS per block in shared memory: a thread takes its
+ * warp's slot under the slot's lock for the rescans (nids_range_lock).
+ */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+#define NIDS_RANGE_SHARED 1
+#else
+#define NIDS_RANGE_SHARED 0
+#endif
+/* Slots: one per warp of a block of up to 256 threads; bigger blocks share them. */
+#define NIDS_RANGE_SLOTS 8
+/*
  * Long payloads are scanned as NIDS_LANES interleaved lanes (shorter ones: fewer).
  * A GPU thread has no out-of-order core to overlap its table loads: it gets more
  * lanes. The lane count changes only the order patterns are found in, never the
@@ -248,6 +261,10 @@ NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c
 struct nids_smem {
 	const void *owner;
 	uint8_t class_of[256];
+#if NIDS_RANGE_SHARED
+	int range_lock[NIDS_RANGE_SLOTS];
+	uint64_t range_bits[NIDS_RANGE_SLOTS][NIDS_RANGE / 64];
+#endif
 };
 static __shared__ struct nids_smem nids_sm;
 
@@ -262,7 +279,37 @@ static __device__ __forceinline__ void nf_nids_block_init(void *state)
 		dst[k] = src[k];
 	if (threadIdx.x == 0)
 		nids_sm.owner = st;
+#if NIDS_RANGE_SHARED
+	if (threadIdx.x < NIDS_RANGE_SLOTS)
+		nids_sm.range_lock[threadIdx.x] = 0;
+#endif
 }
+#endif
+
+#if NIDS_RANGE_SHARED
+#define NIDS_RANGE_SLOT ((threadIdx.x >> 5) & (NIDS_RANGE_SLOTS - 1))
+/* The rescans' bitmap of sc. */
+#define NIDS_BITS(sc) (nids_sm.range_bits[NIDS_RANGE_SLOT])
+
+/*
+ * Take the warp's slot. Lanes of one warp may wait for each other here: from
+ * sm_70 on, a waiting lane does not keep the lane holding the lock from
+ * running (independent thread scheduling).
+ */
+static __device__ __forceinline__ void nids_range_lock(void)
+{
+	while (atomicCAS(&nids_sm.range_lock[NIDS_RANGE_SLOT], 0, 1))
+		;
+	__threadfence_block();
+}
+
+static __device__ __forceinline__ void nids_range_unlock(void)
+{
+	__threadfence_block();
+	atomicExch(&nids_sm.range_lock[NIDS_RANGE_SLOT], 0);
+}
+#else
+#define NIDS_BITS(sc) ((sc)->u.bits)
 #endif
 
 NF_FN const uint8_t *nids_classes(const struct nf_nids *st)
@@ -541,7 +588,9 @@ NF_FN uint32_t nids_ctz64(uint64_t b)
 struct nids_scan {
 	union {
 		uint16_t list[NIDS_SEEN_LIST];
-		uint64_t bits[NIDS_RANGE / 64];
+#if !NIDS_RANGE_SHARED
+		uint64_t bits[NIDS_RANGE / 64]; /* range mode (GPU: NIDS_BITS) */
+#endif
 	} u;
 	uint32_t n;      /* list mode: distinct patterns seen (may exceed the list) */
 	uint32_t lo, hi; /* range mode: pattern ids [lo, hi); hi == 0 in list mode */
@@ -553,7 +602,7 @@ NF_FN int nids_seen(const struct nids_scan *sc, uint32_t pat)
 		if (pat < sc->lo || pat >= sc->hi)
 			return 1;
 		pat -= sc->lo;
-		return (int)((sc->u.bits[pat >> 6] >> (pat & 63)) & 1);
+		return (int)((NIDS_BITS(sc)[pat >> 6] >> (pat & 63)) & 1);
 	}
 	for (uint32_t k = 0; k < sc->n && k < NIDS_SEEN_LIST; k++)
 		if ((sc->u.list[k] & ~NIDS_OUT_TRIG) == pat)
@@ -571,7 +620,7 @@ NF_FN void nids_outputs(const struct nf_nids *st, struct nids_scan *sc, uint32_t
 		uint32_t e = op[j], pat = e & ~NIDS_OUT_TRIG;
 		if (sc->hi) {
 			if (pat >= sc->lo && pat < sc->hi)
-				sc->u.bits[(pat - sc->lo) >> 6] |= 1ull << ((pat - sc->lo) & 63);
+				NIDS_BITS(sc)[(pat - sc->lo) >> 6] |= 1ull << ((pat - sc->lo) & 63);
 			continue;
 		}
 		if (sc->n > NIDS_SEEN_LIST || nids_seen(sc, pat))
@@ -845,10 +894,10 @@ NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const 
 		sc->lo = lo;
 		sc->hi = lo + NIDS_RANGE;
 		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
-			sc->u.bits[w] = 0;
+			NIDS_BITS(sc)[w] = 0;
 		nids_scan_payload(st, sc, v->l3, v->l3_len);
 		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
-			for (uint64_t b = sc->u.bits[w]; b; b &= b - 1) {
+			for (uint64_t b = NIDS_BITS(sc)[w]; b; b &= b - 1) {
 				uint32_t pat = lo + w * 64 + (uint32_t)nids_ctz64(b);
 				if (pat < st->npatterns && tf[pat] != tf[pat + 1])
 					fired += nids_check_trigger(st, sc, v, pat);
@@ -889,7 +938,13 @@ NF_FN int nids_run_scanned(struct nf_nids *st, struct nf_pkt *p, const struct ni
 			if (sc.u.list[t] & NIDS_OUT_TRIG)
 				fired += nids_check_trigger(st, &sc, &v, sc.u.list[t] & ~NIDS_OUT_TRIG);
 	} else {
+#if NIDS_RANGE_SHARED
+		nids_range_lock();
 		fired += nids_scan_ranges(st, &sc, &v);
+		nids_range_unlock();
+#else
+		fired += nids_scan_ranges(st, &sc, &v);
+#endif
 	}
 	/* Short rules: a port key narrows them down; keyed rules are tcp or udp. */
 	int has_ports = v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP);
