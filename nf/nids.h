@@ -244,8 +244,7 @@ _Static_assert(sizeof(struct nf_nids) == 16 + 26 * 4 + 256 + 8 * NIDS_C_MAX, "nf
 struct nids_view {
 	const uint8_t *l3; /* IP payload */
 	uint32_t l3_len;
-	const uint8_t *l4; /* L4 payload, when has_l4 */
-	uint32_t l4_len;
+	uint32_t l4_len;   /* L4 payload: the last l4_len bytes of the IP payload, when has_l4 (nids_l4) */
 	uint32_t saddr, daddr;
 	uint16_t sport, dport;
 	uint8_t proto;
@@ -253,6 +252,12 @@ struct nids_view {
 	uint32_t chain; /* for events: the packet's chain and batch time */
 	uint64_t now;
 };
+
+/* The L4 payload of a view that has one (no pointer of its own: one less thing to keep in registers). */
+NF_FN const uint8_t *nids_l4(const struct nids_view *v)
+{
+	return v->l3 + (v->l3_len - v->l4_len);
+}
 
 NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
 
@@ -338,7 +343,6 @@ NF_FN int nids_view_init(const struct nf_pkt *p, struct nids_view *v)
 	v->now = p->now;
 	v->proto = ip[9];
 	v->sport = v->dport = 0;
-	v->l4 = v->l3;
 	v->l4_len = 0;
 	v->has_l4 = 0;
 	if (nf_get16(ip + 6) & 0x1fff)
@@ -366,7 +370,6 @@ NF_FN int nids_view_init(const struct nf_pkt *p, struct nids_view *v)
 	} else {
 		return 1;
 	}
-	v->l4 = l4 + hl;
 	v->l4_len = n - hl;
 	v->has_l4 = 1;
 	return 1;
@@ -723,7 +726,7 @@ NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, ui
 	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
 	if (!nids_header_match(st, r, v))
 		return 0;
-	int m = r->proto ? nids_verify(st, r, v->l4, v->l4_len) : nids_verify(st, r, v->l3, v->l3_len);
+	int m = r->proto ? nids_verify(st, r, nids_l4(v), v->l4_len) : nids_verify(st, r, v->l3, v->l3_len);
 	if (m < 0)
 		NF_COUNT(&st->hdr, NIDS_C_VERIFY_ABORTED);
 	if (m <= 0)
@@ -806,7 +809,6 @@ static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const s
 							 struct nids_view *w)
 {
 	w->l3 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l3, L);
-	w->l4 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l4, L);
 	w->l3_len = __shfl_sync(m, v->l3_len, L);
 	w->l4_len = __shfl_sync(m, v->l4_len, L);
 	w->saddr = __shfl_sync(m, v->saddr, L);
