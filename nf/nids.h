@@ -886,6 +886,17 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 }
 #endif
 
+/* Range mode: the first pattern id >= from in [sc->lo, sc->hi) that was seen, else sc->hi. */
+NF_FN uint32_t nids_next_seen(const struct nids_scan *sc, uint32_t from)
+{
+	for (uint32_t x = from - sc->lo; x < NIDS_RANGE; x = (x | 63) + 1) {
+		uint64_t b = NIDS_BITS(sc)[x >> 6] >> (x & 63);
+		if (b)
+			return sc->lo + x + nids_ctz64(b);
+	}
+	return sc->hi;
+}
+
 /* Payloads with more distinct patterns than the list holds: one scan per range of pattern ids. */
 NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const struct nids_view *v)
 {
@@ -898,12 +909,10 @@ NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const 
 		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
 			NIDS_BITS(sc)[w] = 0;
 		nids_scan_payload(st, sc, v->l3, v->l3_len);
-		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
-			for (uint64_t b = NIDS_BITS(sc)[w]; b; b &= b - 1) {
-				uint32_t pat = lo + w * 64 + (uint32_t)nids_ctz64(b);
-				if (pat < st->npatterns && tf[pat] != tf[pat + 1])
-					fired += nids_check_trigger(st, sc, v, pat);
-			}
+		/* The seen patterns in id order; only the id is held through a trigger's rules. */
+		for (uint32_t pat = nids_next_seen(sc, lo); pat < sc->hi; pat = nids_next_seen(sc, pat + 1))
+			if (pat < st->npatterns && tf[pat] != tf[pat + 1])
+				fired += nids_check_trigger(st, sc, v, pat);
 	}
 	return fired;
 }
