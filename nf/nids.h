@@ -737,26 +737,28 @@ NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, ui
 	return 1;
 }
 
-/* The rules triggered by pattern pat: those whose other indexed contents were seen too. */
+/*
+ * The rules triggered by pattern pat: those whose other indexed contents were
+ * seen too. The tables are found from the blob's offsets where they are used,
+ * not held as pointers through each rule's check (on the GPU, registers).
+ */
 NF_FN uint32_t nids_check_trigger(struct nf_nids *st, const struct nids_scan *sc, const struct nids_view *v,
 				  uint32_t pat)
 {
 	const uint32_t *tf = NF_AT(st, st->trig_off, const uint32_t *);
-	const uint32_t *tr = NF_AT(st, st->trig_rules_off, const uint32_t *);
-	const uint16_t *need = NF_AT(st, st->need_off, const uint16_t *);
-	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
-	uint32_t fired = 0;
+	uint32_t fired = 0, t1 = tf[pat + 1];
 
-	for (uint32_t t = tf[pat]; t < tf[pat + 1]; t++) {
-		uint32_t ri = tr[t];
-		const struct nids_rule *r = &rules[ri];
+	for (uint32_t t = tf[pat]; t < t1; t++) {
+		uint32_t ri = NF_AT(st, st->trig_rules_off, const uint32_t *)[t];
+		const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
 		if (r->proto && (r->proto != v->proto || !v->has_l4))
 			continue;
-		uint32_t k = 0;
-		for (; k < r->nneed; k++)
-			if (!nids_seen(sc, need[r->need + k]))
+		const uint16_t *need = NF_AT(st, st->need_off, const uint16_t *) + r->need;
+		uint32_t k = 0, nn = r->nneed;
+		for (; k < nn; k++)
+			if (!nids_seen(sc, need[k]))
 				break;
-		if (k == r->nneed)
+		if (k == nn)
 			fired += nids_check_rule(st, v, ri);
 	}
 	return fired;
