@@ -847,8 +847,6 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 								 const struct nids_view *v, int has_ports)
 {
 	const uint32_t *idx = NF_AT(st, st->port_idx_off, const uint32_t *);
-	const struct nids_port_key *key = NF_AT(st, st->keys_off, const struct nids_port_key *);
-	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
 	uint32_t lane = threadIdx.x & 31, rank = __popc(m & ((1u << lane) - 1)), nact = __popc(m);
 	uint32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, mine = 0;
 
@@ -867,11 +865,12 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 		uint32_t f = 0;
 		for (uint32_t j = rank; j < n; j += nact) {
 			uint32_t k = j < n1 ? la0 + j : lb0 + (j - n1);
-			const struct nids_rule *r = &rules[key[k].rule];
+			struct nids_port_key key = NF_AT(st, st->keys_off, const struct nids_port_key *)[k];
+			const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + key.rule;
 			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */
-			if (j >= n1 && nids_port_match(st, key[k].side ? &r->sport : &r->dport, w.sport))
+			if (j >= n1 && nids_port_match(st, key.side ? &r->sport : &r->dport, w.sport))
 				continue;
-			f += nids_check_rule(st, &w, key[k].rule);
+			f += nids_check_rule(st, &w, key.rule);
 		}
 #if __CUDA_ARCH__ >= 800
 		f = __reduce_add_sync(m, f);
