@@ -46,6 +46,12 @@ typedef unsigned long long uintptr_t;
 #else
 #define NF_UNROLL
 #endif
+/* A short loop inlined at many places that the GPU compilers keep rolled (code size, registers). */
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define NF_NO_UNROLL _Pragma("unroll 1")
+#else
+#define NF_NO_UNROLL
+#endif
 
 #include "nf_list.h"
 

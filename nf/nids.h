@@ -607,6 +607,7 @@ NF_FN int nids_seen(const struct nids_scan *sc, uint32_t pat)
 		pat -= sc->lo;
 		return (int)((NIDS_BITS(sc)[pat >> 6] >> (pat & 63)) & 1);
 	}
+	NF_NO_UNROLL
 	for (uint32_t k = 0; k < sc->n && k < NIDS_SEEN_LIST; k++)
 		if ((sc->u.list[k] & ~NIDS_OUT_TRIG) == pat)
 			return 1;
