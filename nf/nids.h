@@ -807,6 +807,7 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
  * Lane L's packet view, for the lanes of mask m (all of which call this), on
  * a warp whose packets share chain and now (the batch's): those are the
  * caller's own, which keeps two fewer copies live through the rule checks.
+ * Ports, protocol and has_l4 travel packed two to a word.
  */
 static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const struct nids_view *v, int L,
 							 struct nids_view *w)
@@ -816,10 +817,12 @@ static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const s
 	w->l4_len = __shfl_sync(m, v->l4_len, L);
 	w->saddr = __shfl_sync(m, v->saddr, L);
 	w->daddr = __shfl_sync(m, v->daddr, L);
-	w->sport = (uint16_t)__shfl_sync(m, (uint32_t)v->sport, L);
-	w->dport = (uint16_t)__shfl_sync(m, (uint32_t)v->dport, L);
-	w->proto = (uint8_t)__shfl_sync(m, (uint32_t)v->proto, L);
-	w->has_l4 = (uint8_t)__shfl_sync(m, (uint32_t)v->has_l4, L);
+	uint32_t ports = __shfl_sync(m, (uint32_t)v->sport << 16 | v->dport, L);
+	uint32_t proto = __shfl_sync(m, (uint32_t)v->proto << 8 | v->has_l4, L);
+	w->sport = (uint16_t)(ports >> 16);
+	w->dport = (uint16_t)ports;
+	w->proto = (uint8_t)(proto >> 8);
+	w->has_l4 = (uint8_t)proto;
 	w->chain = v->chain;
 	w->now = v->now;
 }
