@@ -41,15 +41,12 @@ typedef unsigned long long uintptr_t;
  * the arrays it indexes live in registers instead of a thread's stack; the host
  * compiler decides alone.
  */
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#if defined(__CUDA_ARCH__) || defined(__CUDACC_RTC__)
 #define NF_UNROLL _Pragma("unroll")
-#else
-#define NF_UNROLL
-#endif
 /* A short loop inlined at many places that the GPU compilers keep rolled (code size, registers). */
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define NF_NO_UNROLL _Pragma("unroll 1")
 #else
+#define NF_UNROLL
 #define NF_NO_UNROLL
 #endif
 
