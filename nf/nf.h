@@ -36,6 +36,20 @@ typedef unsigned long long uintptr_t;
 #include <stddef.h>
 #endif
 
+/*
+ * A loop with a constant trip count that the GPU compilers unroll fully, so that
+ * the arrays it indexes live in registers instead of a thread's stack; the host
+ * compiler decides alone.
+ */
+#if defined(__CUDA_ARCH__) || defined(__CUDACC_RTC__)
+#define NF_UNROLL _Pragma("unroll")
+/* A short loop inlined at many places that the GPU compilers keep rolled (code size, registers). */
+#define NF_NO_UNROLL _Pragma("unroll 1")
+#else
+#define NF_UNROLL
+#define NF_NO_UNROLL
+#endif
+
 #include "nf_list.h"
 
 /* C++ (nvcc, NVRTC) spells the C11 keyword static_assert. */

@@ -52,6 +52,19 @@
 /* Pattern ids one rescan covers (a bitmap of this many bits). */
 #define NIDS_RANGE 1024
 /*
+ * On the GPU (sm_70 on) a rescan's bitmap is not part of struct nids_scan,
+ * where it would take 128 bytes of every thread's stack for a rare case, but
+ * one of NIDS_RANGE_SLOTS per block in shared memory: a thread takes its
+ * warp's slot under the slot's lock for the rescans (nids_range_lock).
+ */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+#define NIDS_RANGE_SHARED 1
+#else
+#define NIDS_RANGE_SHARED 0
+#endif
+/* Slots: one per warp of a block of up to 256 threads; bigger blocks share them. */
+#define NIDS_RANGE_SLOTS 8
+/*
  * Long payloads are scanned as NIDS_LANES interleaved lanes (shorter ones: fewer).
  * A GPU thread has no out-of-order core to overlap its table loads: it gets more
  * lanes. The lane count changes only the order patterns are found in, never the
@@ -231,8 +244,7 @@ _Static_assert(sizeof(struct nf_nids) == 16 + 26 * 4 + 256 + 8 * NIDS_C_MAX, "nf
 struct nids_view {
 	const uint8_t *l3; /* IP payload */
 	uint32_t l3_len;
-	const uint8_t *l4; /* L4 payload, when has_l4 */
-	uint32_t l4_len;
+	uint32_t l4_len;   /* L4 payload: the last l4_len bytes of the IP payload, when has_l4 (nids_l4) */
 	uint32_t saddr, daddr;
 	uint16_t sport, dport;
 	uint8_t proto;
@@ -241,6 +253,12 @@ struct nids_view {
 	uint64_t now;
 };
 
+/* The L4 payload of a view that has one (no pointer of its own: one less thing to keep in registers). */
+NF_FN const uint8_t *nids_l4(const struct nids_view *v)
+{
+	return v->l3 + (v->l3_len - v->l4_len);
+}
+
 NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c; }
 
 #if defined(__CUDACC__)
@@ -248,6 +266,10 @@ NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c
 struct nids_smem {
 	const void *owner;
 	uint8_t class_of[256];
+#if NIDS_RANGE_SHARED
+	int range_lock[NIDS_RANGE_SLOTS];
+	uint64_t range_bits[NIDS_RANGE_SLOTS][NIDS_RANGE / 64];
+#endif
 };
 static __shared__ struct nids_smem nids_sm;
 
@@ -262,7 +284,37 @@ static __device__ __forceinline__ void nf_nids_block_init(void *state)
 		dst[k] = src[k];
 	if (threadIdx.x == 0)
 		nids_sm.owner = st;
+#if NIDS_RANGE_SHARED
+	if (threadIdx.x < NIDS_RANGE_SLOTS)
+		nids_sm.range_lock[threadIdx.x] = 0;
+#endif
 }
+#endif
+
+#if NIDS_RANGE_SHARED
+#define NIDS_RANGE_SLOT ((threadIdx.x >> 5) & (NIDS_RANGE_SLOTS - 1))
+/* The rescans' bitmap of sc. */
+#define NIDS_BITS(sc) (nids_sm.range_bits[NIDS_RANGE_SLOT])
+
+/*
+ * Take the warp's slot. Lanes of one warp may wait for each other here: from
+ * sm_70 on, a waiting lane does not keep the lane holding the lock from
+ * running (independent thread scheduling).
+ */
+static __device__ __forceinline__ void nids_range_lock(void)
+{
+	while (atomicCAS(&nids_sm.range_lock[NIDS_RANGE_SLOT], 0, 1))
+		;
+	__threadfence_block();
+}
+
+static __device__ __forceinline__ void nids_range_unlock(void)
+{
+	__threadfence_block();
+	atomicExch(&nids_sm.range_lock[NIDS_RANGE_SLOT], 0);
+}
+#else
+#define NIDS_BITS(sc) ((sc)->u.bits)
 #endif
 
 NF_FN const uint8_t *nids_classes(const struct nf_nids *st)
@@ -291,7 +343,6 @@ NF_FN int nids_view_init(const struct nf_pkt *p, struct nids_view *v)
 	v->now = p->now;
 	v->proto = ip[9];
 	v->sport = v->dport = 0;
-	v->l4 = v->l3;
 	v->l4_len = 0;
 	v->has_l4 = 0;
 	if (nf_get16(ip + 6) & 0x1fff)
@@ -319,7 +370,6 @@ NF_FN int nids_view_init(const struct nf_pkt *p, struct nids_view *v)
 	} else {
 		return 1;
 	}
-	v->l4 = l4 + hl;
 	v->l4_len = n - hl;
 	v->has_l4 = 1;
 	return 1;
@@ -465,23 +515,27 @@ NF_FN void nids_window(const struct nids_content *c, int32_t cursor, int32_t len
 NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const uint8_t *buf, uint32_t len)
 {
 	const struct nids_content *cs = NF_AT(st, st->contents_off, const struct nids_content *) + r->content;
-	/* Positions inside an IPv4 payload (< 65536): 16 bits keep a GPU thread's stack small. */
-	uint16_t next[NIDS_MAX_CONTENTS + 1]; /* next start to try for content k */
-	uint16_t cur[NIDS_MAX_CONTENTS + 1];  /* cursor on entry to content k */
+	/*
+	 * Positions inside an IPv4 payload (< 65536): 16 bits keep a GPU thread's
+	 * stack small. The cursor on entry to content k is kept only for the
+	 * current k: a backtrack recomputes it from the latest positive content
+	 * before k (the end of its match: next - 1 + len), 0 when there is none.
+	 */
+	uint16_t next[NIDS_MAX_CONTENTS]; /* next start to try for content k */
+	uint16_t cur = 0;                 /* cursor on entry to content k */
 	uint32_t budget = NIDS_VERIFY_BUDGET;
 	int32_t n = r->ncontents, k = 0, L = (int32_t)len;
 
 	if (n > NIDS_MAX_CONTENTS || len > 65535)
 		return 0;
 	next[0] = 0;
-	cur[0] = 0;
 	while (k < n) {
 		const struct nids_content *c = &cs[k];
 		const uint8_t *pat = NF_AT(st, c->bytes, const uint8_t *);
 		int32_t ws, we, p;
 		int ok;
 
-		nids_window(c, cur[k], L, &ws, &we);
+		nids_window(c, cur, L, &ws, &we);
 		if ((int32_t)next[k] > ws)
 			ws = next[k];
 		p = nids_find(buf, ws, we, pat, c->len, c->flags & NIDS_CF_NOCASE, &budget);
@@ -489,15 +543,16 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 			return -1;
 		if (c->flags & NIDS_CF_NEGATED) {
 			ok = p < 0;
-			cur[k + 1] = cur[k];
 		} else {
 			ok = p >= 0;
 			next[k] = (uint16_t)(p + 1);
-			cur[k + 1] = (uint16_t)(p + (int32_t)c->len);
+			if (ok)
+				cur = (uint16_t)(p + (int32_t)c->len);
 		}
 		if (ok) {
 			k++;
-			next[k] = 0;
+			if (k < n)
+				next[k] = 0;
 			continue;
 		}
 		/* Backtrack to the latest positive content: it tries its next occurrence. */
@@ -506,6 +561,10 @@ NF_FN int nids_verify(const struct nf_nids *st, const struct nids_rule *r, const
 			k--;
 		if (k < 0)
 			return 0;
+		int32_t j = k - 1;
+		while (j >= 0 && (cs[j].flags & NIDS_CF_NEGATED))
+			j--;
+		cur = j < 0 ? 0 : (uint16_t)(next[j] - 1 + cs[j].len);
 	}
 	return 1;
 }
@@ -532,7 +591,9 @@ NF_FN uint32_t nids_ctz64(uint64_t b)
 struct nids_scan {
 	union {
 		uint16_t list[NIDS_SEEN_LIST];
-		uint64_t bits[NIDS_RANGE / 64];
+#if !NIDS_RANGE_SHARED
+		uint64_t bits[NIDS_RANGE / 64]; /* range mode (GPU: NIDS_BITS) */
+#endif
 	} u;
 	uint32_t n;      /* list mode: distinct patterns seen (may exceed the list) */
 	uint32_t lo, hi; /* range mode: pattern ids [lo, hi); hi == 0 in list mode */
@@ -544,8 +605,9 @@ NF_FN int nids_seen(const struct nids_scan *sc, uint32_t pat)
 		if (pat < sc->lo || pat >= sc->hi)
 			return 1;
 		pat -= sc->lo;
-		return (int)((sc->u.bits[pat >> 6] >> (pat & 63)) & 1);
+		return (int)((NIDS_BITS(sc)[pat >> 6] >> (pat & 63)) & 1);
 	}
+	NF_NO_UNROLL
 	for (uint32_t k = 0; k < sc->n && k < NIDS_SEEN_LIST; k++)
 		if ((sc->u.list[k] & ~NIDS_OUT_TRIG) == pat)
 			return 1;
@@ -562,7 +624,7 @@ NF_FN void nids_outputs(const struct nf_nids *st, struct nids_scan *sc, uint32_t
 		uint32_t e = op[j], pat = e & ~NIDS_OUT_TRIG;
 		if (sc->hi) {
 			if (pat >= sc->lo && pat < sc->hi)
-				sc->u.bits[(pat - sc->lo) >> 6] |= 1ull << ((pat - sc->lo) & 63);
+				NIDS_BITS(sc)[(pat - sc->lo) >> 6] |= 1ull << ((pat - sc->lo) & 63);
 			continue;
 		}
 		if (sc->n > NIDS_SEEN_LIST || nids_seen(sc, pat))
@@ -665,7 +727,7 @@ NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, ui
 	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
 	if (!nids_header_match(st, r, v))
 		return 0;
-	int m = r->proto ? nids_verify(st, r, v->l4, v->l4_len) : nids_verify(st, r, v->l3, v->l3_len);
+	int m = r->proto ? nids_verify(st, r, nids_l4(v), v->l4_len) : nids_verify(st, r, v->l3, v->l3_len);
 	if (m < 0)
 		NF_COUNT(&st->hdr, NIDS_C_VERIFY_ABORTED);
 	if (m <= 0)
@@ -676,26 +738,28 @@ NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, ui
 	return 1;
 }
 
-/* The rules triggered by pattern pat: those whose other indexed contents were seen too. */
+/*
+ * The rules triggered by pattern pat: those whose other indexed contents were
+ * seen too. The tables are found from the blob's offsets where they are used,
+ * not held as pointers through each rule's check (on the GPU, registers).
+ */
 NF_FN uint32_t nids_check_trigger(struct nf_nids *st, const struct nids_scan *sc, const struct nids_view *v,
 				  uint32_t pat)
 {
 	const uint32_t *tf = NF_AT(st, st->trig_off, const uint32_t *);
-	const uint32_t *tr = NF_AT(st, st->trig_rules_off, const uint32_t *);
-	const uint16_t *need = NF_AT(st, st->need_off, const uint16_t *);
-	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
-	uint32_t fired = 0;
+	uint32_t fired = 0, t1 = tf[pat + 1];
 
-	for (uint32_t t = tf[pat]; t < tf[pat + 1]; t++) {
-		uint32_t ri = tr[t];
-		const struct nids_rule *r = &rules[ri];
+	for (uint32_t t = tf[pat]; t < t1; t++) {
+		uint32_t ri = NF_AT(st, st->trig_rules_off, const uint32_t *)[t];
+		const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
 		if (r->proto && (r->proto != v->proto || !v->has_l4))
 			continue;
-		uint32_t k = 0;
-		for (; k < r->nneed; k++)
-			if (!nids_seen(sc, need[r->need + k]))
+		const uint16_t *need = NF_AT(st, st->need_off, const uint16_t *) + r->need;
+		uint32_t k = 0, nn = r->nneed;
+		for (; k < nn; k++)
+			if (!nids_seen(sc, need[k]))
 				break;
-		if (k == r->nneed)
+		if (k == nn)
 			fired += nids_check_rule(st, v, ri);
 	}
 	return fired;
@@ -739,22 +803,37 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 #endif
 
 #if defined(__CUDA_ARCH__)
-/* Lane L's packet view, for the lanes of mask m (all of which call this). */
+/*
+ * Lane L's packet view, for the lanes of mask m (all of which call this), on
+ * a warp whose packets share chain and now (the batch's): those are the
+ * caller's own, which keeps two fewer copies live through the rule checks.
+ * Ports, protocol and has_l4 travel packed two to a word.
+ */
 static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const struct nids_view *v, int L,
 							 struct nids_view *w)
 {
 	w->l3 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l3, L);
-	w->l4 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l4, L);
 	w->l3_len = __shfl_sync(m, v->l3_len, L);
 	w->l4_len = __shfl_sync(m, v->l4_len, L);
 	w->saddr = __shfl_sync(m, v->saddr, L);
 	w->daddr = __shfl_sync(m, v->daddr, L);
-	w->sport = (uint16_t)__shfl_sync(m, (uint32_t)v->sport, L);
-	w->dport = (uint16_t)__shfl_sync(m, (uint32_t)v->dport, L);
-	w->proto = (uint8_t)__shfl_sync(m, (uint32_t)v->proto, L);
-	w->has_l4 = (uint8_t)__shfl_sync(m, (uint32_t)v->has_l4, L);
-	w->chain = __shfl_sync(m, v->chain, L);
-	w->now = __shfl_sync(m, (unsigned long long)v->now, L);
+	uint32_t ports = __shfl_sync(m, (uint32_t)v->sport << 16 | v->dport, L);
+	uint32_t proto = __shfl_sync(m, (uint32_t)v->proto << 8 | v->has_l4, L);
+	w->sport = (uint16_t)(ports >> 16);
+	w->dport = (uint16_t)ports;
+	w->proto = (uint8_t)(proto >> 8);
+	w->has_l4 = (uint8_t)proto;
+	w->chain = v->chain;
+	w->now = v->now;
+}
+
+/* Whether the packets of the lanes of m share chain and now (the agents run one batch per launch: always). */
+static __device__ __forceinline__ int nids_warp_same_batch(unsigned int m, const struct nids_view *v)
+{
+	int L = __ffs(m) - 1;
+
+	return __all_sync(m, v->chain == __shfl_sync(m, v->chain, L) &&
+				     v->now == __shfl_sync(m, (unsigned long long)v->now, L));
 }
 
 /*
@@ -765,14 +844,13 @@ static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const s
  * checked, their counters and each packet's firings are those of the one-lane
  * loop (nids_check_port), which the cpu runs. Every active lane calls this;
  * has_ports says whether the lane's packet is tcp or udp with an L4 header.
+ * m is the active lanes' mask; their packets must share chain and now
+ * (nids_view_of_lane).
  */
-static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids *st, const struct nids_view *v,
-								 int has_ports)
+static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids *st, unsigned int m,
+								 const struct nids_view *v, int has_ports)
 {
 	const uint32_t *idx = NF_AT(st, st->port_idx_off, const uint32_t *);
-	const struct nids_port_key *key = NF_AT(st, st->keys_off, const struct nids_port_key *);
-	const struct nids_rule *rules = NF_AT(st, st->rules_off, const struct nids_rule *);
-	unsigned int m = __activemask();
 	uint32_t lane = threadIdx.x & 31, rank = __popc(m & ((1u << lane) - 1)), nact = __popc(m);
 	uint32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, mine = 0;
 
@@ -791,11 +869,12 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 		uint32_t f = 0;
 		for (uint32_t j = rank; j < n; j += nact) {
 			uint32_t k = j < n1 ? la0 + j : lb0 + (j - n1);
-			const struct nids_rule *r = &rules[key[k].rule];
+			struct nids_port_key key = NF_AT(st, st->keys_off, const struct nids_port_key *)[k];
+			const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + key.rule;
 			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */
-			if (j >= n1 && nids_port_match(st, key[k].side ? &r->sport : &r->dport, w.sport))
+			if (j >= n1 && nids_port_match(st, key.side ? &r->sport : &r->dport, w.sport))
 				continue;
-			f += nids_check_rule(st, &w, key[k].rule);
+			f += nids_check_rule(st, &w, key.rule);
 		}
 #if __CUDA_ARCH__ >= 800
 		f = __reduce_add_sync(m, f);
@@ -812,6 +891,17 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 }
 #endif
 
+/* Range mode: the first pattern id >= from in [sc->lo, sc->hi) that was seen, else sc->hi. */
+NF_FN uint32_t nids_next_seen(const struct nids_scan *sc, uint32_t from)
+{
+	for (uint32_t x = from - sc->lo; x < NIDS_RANGE; x = (x | 63) + 1) {
+		uint64_t b = NIDS_BITS(sc)[x >> 6] >> (x & 63);
+		if (b)
+			return sc->lo + x + nids_ctz64(b);
+	}
+	return sc->hi;
+}
+
 /* Payloads with more distinct patterns than the list holds: one scan per range of pattern ids. */
 NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const struct nids_view *v)
 {
@@ -822,14 +912,12 @@ NF_FN uint32_t nids_scan_ranges(struct nf_nids *st, struct nids_scan *sc, const 
 		sc->lo = lo;
 		sc->hi = lo + NIDS_RANGE;
 		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
-			sc->u.bits[w] = 0;
+			NIDS_BITS(sc)[w] = 0;
 		nids_scan_payload(st, sc, v->l3, v->l3_len);
-		for (uint32_t w = 0; w < NIDS_RANGE / 64; w++)
-			for (uint64_t b = sc->u.bits[w]; b; b &= b - 1) {
-				uint32_t pat = lo + w * 64 + (uint32_t)nids_ctz64(b);
-				if (pat < st->npatterns && tf[pat] != tf[pat + 1])
-					fired += nids_check_trigger(st, sc, v, pat);
-			}
+		/* The seen patterns in id order; only the id is held through a trigger's rules. */
+		for (uint32_t pat = nids_next_seen(sc, lo); pat < sc->hi; pat = nids_next_seen(sc, pat + 1))
+			if (pat < st->npatterns && tf[pat] != tf[pat + 1])
+				fired += nids_check_trigger(st, sc, v, pat);
 	}
 	return fired;
 }
@@ -866,13 +954,20 @@ NF_FN int nids_run_scanned(struct nf_nids *st, struct nf_pkt *p, const struct ni
 			if (sc.u.list[t] & NIDS_OUT_TRIG)
 				fired += nids_check_trigger(st, &sc, &v, sc.u.list[t] & ~NIDS_OUT_TRIG);
 	} else {
+#if NIDS_RANGE_SHARED
+		nids_range_lock();
 		fired += nids_scan_ranges(st, &sc, &v);
+		nids_range_unlock();
+#else
+		fired += nids_scan_ranges(st, &sc, &v);
+#endif
 	}
 	/* Short rules: a port key narrows them down; keyed rules are tcp or udp. */
 	int has_ports = v.has_l4 && (v.proto == NF_IPPROTO_TCP || v.proto == NF_IPPROTO_UDP);
 #if defined(__CUDA_ARCH__)
-	if (NIDS_WARP_PORTS && st->nkeys && st->port_idx_off)
-		fired += nids_check_ports_warp(st, &v, has_ports);
+	unsigned int act = __activemask();
+	if (NIDS_WARP_PORTS && st->nkeys && st->port_idx_off && nids_warp_same_batch(act, &v))
+		fired += nids_check_ports_warp(st, act, &v, has_ports);
 	else
 #endif
 	if (st->nkeys && has_ports) {

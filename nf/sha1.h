@@ -38,21 +38,29 @@ NF_FN void sha1_init(uint32_t h[5])
 		a = t_;                                                \
 	} while (0)
 
-/* Compress one block, given as its 16 message words, into h. Four loops, one per round function. */
+/*
+ * Compress one block, given as its 16 message words, into h. Four loops, one per
+ * round function, unrolled on the GPU: w then stays in registers (a loop
+ * counter indexing it put it on the thread's stack).
+ */
 NF_FN void sha1_compress(uint32_t h[5], uint32_t w[16])
 {
 	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-	int i;
 
-	for (i = 0; i < 16; i++)
+	NF_UNROLL
+	for (int i = 0; i < 16; i++)
 		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u, w[i]);
-	for (; i < 20; i++)
+	NF_UNROLL
+	for (int i = 16; i < 20; i++)
 		SHA1_ROUND((b & c) | (~b & d), 0x5a827999u, SHA1_W(i));
-	for (; i < 40; i++)
+	NF_UNROLL
+	for (int i = 20; i < 40; i++)
 		SHA1_ROUND(b ^ c ^ d, 0x6ed9eba1u, SHA1_W(i));
-	for (; i < 60; i++)
+	NF_UNROLL
+	for (int i = 40; i < 60; i++)
 		SHA1_ROUND((b & c) | (d & (b | c)), 0x8f1bbcdcu, SHA1_W(i));
-	for (; i < 80; i++)
+	NF_UNROLL
+	for (int i = 60; i < 80; i++)
 		SHA1_ROUND(b ^ c ^ d, 0xca62c1d6u, SHA1_W(i));
 	h[0] += a;
 	h[1] += b;

@@ -894,6 +894,65 @@ Test(nids_hand, batch_group_scan_identical_to_one_by_one)
 	unlink(path);
 }
 
+/* Does pat[0, n) occur in b[0, len)? */
+static int has_bytes(const uint8_t *b, uint32_t len, const char *pat, uint32_t n)
+{
+	for (uint32_t i = 0; i + n <= len; i++)
+		if (!memcmp(b + i, pat, n))
+			return 1;
+	return 0;
+}
+
+/*
+ * Payloads that see more than NIDS_SEEN_LIST distinct patterns take the range
+ * rescans: each dense rule must still fire exactly on the packets that hold
+ * both its contents (counted here with memcmp), no more and no fewer.
+ */
+Test(nids_hand, range_rescans_fire_exactly_the_matching_rules)
+{
+	enum { N = 64, R = 81 };
+	char path[300], err[512] = "";
+	struct nf_kv kv[] = { { "rules", path, 3 } };
+	struct nf_cfg cfg = { .name = "ids", .file = "chains.ini", .line = 2, .kv = kv, .nkv = 1, .base_dir = hand_dir };
+	struct nf_hdr *h = NULL;
+	static struct frame f;
+	uint64_t want[R] = { 0 };
+	uint8_t pay[160];
+	int ranged = 0;
+
+	dense_rules(path, sizeof(path));
+	cr_assert_eq(nf_ops_find("nids")->build(&cfg, &h, err, sizeof(err)), 0, "%s", err);
+	struct nf_nids *st = (struct nf_nids *)h;
+	cr_assert_eq(st->nrules, R);
+	for (int i = 0; i < N; i++) {
+		uint32_t plen = 60 + rnd() % 100, seen = 0;
+		for (uint32_t b = 0; b < plen; b++)
+			pay[b] = (uint8_t)"ABC"[rnd() % 3];
+		for (int r = 0; r < R; r++) {
+			char c[4] = { "ABC"[r % 3], "ABC"[r / 3 % 3], "ABC"[r / 9 % 3], "ABC"[r / 27 % 3] };
+			char t[3] = { c[0], 'A', 'A' };
+			seen += has_bytes(pay, plen, c, 4);
+			want[r] += has_bytes(pay, plen, c, 4) && has_bytes(pay, plen, t, 3);
+		}
+		ranged += seen > NIDS_SEEN_LIST;
+		struct pk k = { .proto = 17, .sa = rnd(), .da = rnd(), .sp = 1000, .dp = 80, .pay = pay, .plen = plen };
+		mk_frame(&f, &k);
+		struct nf_pkt p = { .buf = f.buf, .len = f.len, .cap = sizeof(f.buf) };
+		cr_assert_eq(nf_nids_run(h, &p), NF_PASS);
+	}
+	cr_assert_gt(ranged, N / 4, "too few payloads take the range rescans (%d of %d)", ranged, N);
+	const struct nids_rule_info *info = NF_AT(st, st->info_off, const struct nids_rule_info *);
+	const uint64_t *got = NF_AT(st, st->alerts_off, const uint64_t *);
+	for (uint32_t ri = 0; ri < st->nrules; ri++) {
+		uint32_t r = info[ri].sid - 3000;
+		cr_assert_lt(r, (uint32_t)R);
+		cr_expect_eq(got[ri], want[r], "sid %u: %llu firings, %llu packets hold both contents", info[ri].sid,
+			     (unsigned long long)got[ri], (unsigned long long)want[r]);
+	}
+	free(h);
+	unlink(path);
+}
+
 /* ---- alert events ------------------------------------------------------------------------ */
 
 /*
