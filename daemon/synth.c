@@ -233,7 +233,8 @@ static uint32_t budget(struct synth_port *s, uint32_t want, uint64_t now)
 	}
 	s->tokens += (double)(now - s->last_ns) * (double)rate / 1e9;
 	s->last_ns = now;
-	cap = rate / 1000.0 > SYNTH_BURST ? rate / 1000.0 : SYNTH_BURST; /* at most 1 ms of backlog */
+	/* At most 1 ms of backlog, and never less than a NIC ring's worth (SYNTH_IN_FLIGHT). */
+	cap = rate / 1000.0 > SYNTH_IN_FLIGHT ? rate / 1000.0 : SYNTH_IN_FLIGHT;
 	if (s->tokens > cap) {
 		__atomic_store_n(&s->st.missed, s->st.missed + (uint64_t)(s->tokens - cap), __ATOMIC_RELAXED);
 		s->tokens = cap;
