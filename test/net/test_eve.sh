@@ -129,7 +129,8 @@ gend_stop || fail "gend exit"
 # be, so the entries can be read whether or not the machine runs journald.
 if command -v unshare >/dev/null; then
 	made=
-	[ -d /run/systemd/journal ] || { mkdir -p /run/systemd/journal && made=1; }
+	[ -d /run/systemd ] || made=/run/systemd
+	[ -d /run/systemd/journal ] || { mkdir -p /run/systemd/journal && made=${made:-/run/systemd/journal}; }
 	sed -i "s|^eve_log = .*|eve_log = journal|" "$WORK/chains.ini"
 	cat >"$WORK/jrecv.py" <<'PY'
 import os, socket, sys
@@ -157,7 +158,7 @@ PY
 	sleep 0.5
 	gend_stop || fail "gend exit (eve_log = journal)"
 	kill "$(cat "$WORK/journal.out.pid")" 2>/dev/null
-	[ -n "$made" ] && rmdir /run/systemd/journal 2>/dev/null
+	[ -n "$made" ] && rmdir /run/systemd/journal "$made" 2>/dev/null
 	python3 - "$WORK/journal.out" <<'PY' || fail "journal entries: $(cat "$WORK/journal.out" 2>/dev/null)"
 import json, sys
 ents = []
