@@ -5,7 +5,8 @@
 # the second adds chain `added` and changes chain `other` (its NF list). The
 # same traffic runs once without reloads first, as the reference. `steady`
 # must lose nothing and its p99 latency (receiver's figure) must stay within
-# STORM_P99_US (2000) during the storm. Prints one line `storm: ...`.
+# STORM_P99_US (2000) during the storm, or within 1.5x the quiet run's p99
+# where other load makes even that one slower. Prints one line `storm: ...`.
 #
 # The box this runs on is shared: other work's load would show up in the
 # latency as much as a reload does. So gend, the sender and the receiver run
@@ -77,8 +78,11 @@ echo "storm: $RELOADS reloads in $MS ms ($((MS / (RELOADS > 0 ? RELOADS : 1))) m
 [ "$RELOADS" -ge 10 ] || fail "only $RELOADS reloads in the storm"
 [ "$got" = $N ] && [ "$(json_get "$WORK/storm.json" "j['lost']")" = 0 ] || fail "untouched chain lost packets: $(cat "$WORK/storm.json")"
 ok "untouched chain: $N of $N across $RELOADS reloads"
-python3 -c "import sys; sys.exit(0 if float('$s99') <= $P99_MAX else 1)" ||
-	fail "untouched chain's p99 during the storm: $s99 us > $P99_MAX us"
-ok "untouched chain's p99 during the storm $s99 us <= $P99_MAX us"
+# The bound: STORM_P99_US, or 1.5x the quiet run's p99 when the box itself is
+# slower than that (other load: then the reloads must not add half again).
+lim=$(python3 -c "print(max($P99_MAX, 1.5 * float('$q99')))")
+python3 -c "import sys; sys.exit(0 if float('$s99') <= $lim else 1)" ||
+	fail "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us)"
+ok "untouched chain's p99 during the storm $s99 us <= $lim us (quiet run: $q99 us)"
 kill -0 "$GEND_PID" || fail "gend died"
 gend_stop || fail "gend exit"
