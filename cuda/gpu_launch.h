@@ -250,14 +250,9 @@ struct gpu_pkt {
 	bool live;       /* i < n */
 };
 
-/*
- * Descriptor i's frame (base) and the packet's offset in it, and in gather
- * mode the windows staged with it (w0, w1, g0, g1). gpu_pkt_load computes
- * them, and gpu_pkt_store again from the same descriptor (the chain has not
- * rewritten it yet), so that none of them is held through the chain.
- */
-static __device__ __forceinline__ void gpu_pkt_frame(const struct gpu_launch &l, uint32_t i, struct gpu_pkt *k,
-						     uint32_t *ret_off, uint32_t *ret_len)
+/* Load descriptor i and locate the packet; gather mode stages it (all 32 lanes call this). */
+static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, uint32_t i, uint8_t *rec,
+						    struct gpu_pkt *k, bool gather)
 {
 	uint32_t off = 0, len = 0;
 
@@ -272,10 +267,18 @@ static __device__ __forceinline__ void gpu_pkt_frame(const struct gpu_launch &l,
 		k->base = 0;
 		k->verdict_in = NF_DROP;
 	}
-	*ret_off = off;
-	*ret_len = len;
-	if (l.mem != GPU_PKT_GATHER)
+	k->p.off = off;
+	k->p.len = len;
+	k->p.in_port = 0;
+	k->p.seq = i;
+	k->p.chain = l.chain_id;
+	k->p.now = l.now;
+	k->p.batch_seq = 0; /* set per NF by the chain's loop */
+	if (l.mem != GPU_PKT_GATHER) {
+		k->p.buf = l.mem == GPU_PKT_STAGED ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + k->base;
+		k->p.cap = l.mem == GPU_PKT_STAGED ? l.stride : l.frame_size;
 		return;
+	}
 	gpu_window(l, off, len, &k->w0, &k->w1);
 	k->g0 = off & ~15u;
 	k->g1 = (uint32_t)((uint64_t)off + len + 15) & ~15u;
@@ -295,27 +298,6 @@ static __device__ __forceinline__ void gpu_pkt_frame(const struct gpu_launch &l,
 	}
 	if (!k->live || k->g1 < k->g0)
 		k->g1 = k->g0;
-}
-
-/* Load descriptor i and locate the packet; gather mode stages it (all 32 lanes call this). */
-static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, uint32_t i, uint8_t *rec,
-						    struct gpu_pkt *k, bool gather)
-{
-	uint32_t off, len;
-
-	gpu_pkt_frame(l, i, k, &off, &len);
-	k->p.off = off;
-	k->p.len = len;
-	k->p.in_port = 0;
-	k->p.seq = i;
-	k->p.chain = l.chain_id;
-	k->p.now = l.now;
-	k->p.batch_seq = 0; /* set per NF by the chain's loop */
-	if (l.mem != GPU_PKT_GATHER) {
-		k->p.buf = l.mem == GPU_PKT_STAGED ? l.pkt_base + (uint64_t)i * l.stride : l.pkt_base + k->base;
-		k->p.cap = l.mem == GPU_PKT_STAGED ? l.stride : l.frame_size;
-		return;
-	}
 	k->rec = rec;
 	k->p.buf = rec - k->w0;
 	k->p.cap = l.frame_size;
@@ -329,9 +311,6 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l, uint32_t i, struct gpu_pkt *k,
 						     uint32_t verdict, bool scatter)
 {
-	uint32_t off0, len0;
-
-	gpu_pkt_frame(l, i, k, &off0, &len0);
 	if (l.mem == GPU_PKT_GATHER && scatter) {
 		if (k->live && (k->p.off < k->w0 || (uint64_t)k->p.off + k->p.len > k->w1)) {
 			/* The NF left its declared window: its bytes are not all here. Never write it. */
