@@ -242,16 +242,13 @@ static void return_batch(struct ctl_state *s, struct inflight *f)
 {
 	struct gen_chain *c = s->c;
 	struct chain_io *io = &c->io[f->q];
-	uint32_t drops = 0, done = 0;
+	uint32_t done = 0;
 
-	for (uint32_t i = 0; i < f->n; i++)
-		drops += f->descs[i].verdict != NF_PASS;
+	/* DROP verdicts are counted by the worker that forwards the batch (chain_io.drop[VERDICT]). */
 	record_latency(s, f);
 	while (done < f->n)
 		done += ring_push(&io->out, f->descs + done, f->n - done);
 	wake_kick(io->worker_wake);
-	if (drops)
-		add64(&c->dropped_nf, drops);
 	f->busy = false;
 }
 

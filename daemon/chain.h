@@ -79,7 +79,6 @@ struct gen_chain {
 	int backend_err_set;    /* set after backend_error is written */
 	char backend_error[192]; /* the backend's words on its first failed batch (last_error) */
 	const char *backend_name;
-	uint64_t dropped_nf;    /* DROP verdicts */
 	uint64_t handovers;     /* NF states copied to a new device at a swap */
 
 	/*

@@ -127,13 +127,17 @@ static void print_chains(struct rt *rt, FILE *out)
 		}
 	}
 	family(out, "gen_chain_drops_total", "counter",
-	       "Packets a chain dropped, by reason: an NF's DROP verdict, or a failed backend batch that could not be rerun.");
+	       "Packets a chain dropped, by reason: a DROP verdict (an NF's, or a failed chain's; the sum of "
+	       "gen_chain_dropped_packets_total's verdict over queues), or a failed backend batch that could not be rerun.");
 	for (int i = 0; i < rt->nchains; i++) {
 		struct rt_chain *rc = rt->chains[i];
+		uint64_t verdict = 0;
 
+		for (int q = 0; q < rc->c.nq; q++)
+			verdict += ld64(&rc->c.io[q].drop[CHAIN_IO_DROP_VERDICT]);
 		fprintf(out, "gen_chain_drops_total{chain=");
 		label(out, rc->c.name);
-		fprintf(out, ",reason=\"nf_verdict\"} %lu\n", (unsigned long)ld64(&rc->c.dropped_nf));
+		fprintf(out, ",reason=\"nf_verdict\"} %lu\n", (unsigned long)verdict);
 		fprintf(out, "gen_chain_drops_total{chain=");
 		label(out, rc->c.name);
 		fprintf(out, ",reason=\"backend_lost\"} %lu\n", (unsigned long)ld64(&rc->c.backend_lost));

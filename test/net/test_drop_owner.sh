@@ -125,4 +125,16 @@ for m in 'gen_chain_xsk_drops_total{chain="a",reason="rx_dropped"}' 'gen_chain_x
 	grep -qF "$m " "$WORK/metrics.txt" || fail "metrics lack $m"
 done
 ok "genctl metrics shows the per-chain AF_XDP drops and the per-port drops"
+python3 - "$WORK/metrics.txt" "$WORK/before.json" "$WORK/after.json" <<'PY' || fail "verdict drops in metrics"
+import json, re, sys
+text = open(sys.argv[1]).read()
+fw = json.load(open(sys.argv[3]))["fw_dropped"] - json.load(open(sys.argv[2]))["fw_dropped"]
+per_q = sum(int(v) for v in re.findall(r'^gen_chain_dropped_packets_total\{chain="a",queue="\d+",reason="verdict"\} (\d+)$', text, re.M))
+m = re.search(r'^gen_chain_drops_total\{chain="a",reason="nf_verdict"\} (\d+)$', text, re.M)
+assert m, "no gen_chain_drops_total nf_verdict line for chain a"
+total = int(m.group(1))
+print(f"verdict drops: {total} in gen_chain_drops_total, {per_q} over the queues, firewall denied {fw}")
+assert total == per_q and total >= fw > 0, (total, per_q, fw)
+PY
+ok "gen_chain_drops_total's nf_verdict is the queues' verdict drops, the firewall's among them"
 gend_stop || fail "gend exit"
