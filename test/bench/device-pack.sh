@@ -23,6 +23,12 @@ if [ ! -d .devbundle/data ]; then
 	mkdir -p .devbundle/data
 	cp -r ../shared/data/snort-community .devbundle/data/
 fi
+# DEVPACK_PERF=1: perf and its libraries too, for host_bench.sh's ns per packet by
+# stage (about 25 MiB more: drop the test binaries from .devbuild to stay inside
+# the 64 MiB carry). Debian's perf 6.1 ran on the GPU machine's 6.18 kernel.
+if [ "${DEVPACK_PERF:-0}" = 1 ] && [ ! -x .devbundle/perf ]; then
+	bash ../shared/tools/device-bundle.sh .devbundle /usr/bin/perf >/dev/null
+fi
 # What the GPU machine lacks for test_xdp_attach: xdp-loader (with libxdp's objects) and a compiled second program.
 [ -x .devbundle/xdp-loader ] || bash ../shared/tools/device-bundle.sh .devbundle >/dev/null
 clang -g -O2 -target bpf -c test/net/xdp_count.bpf.c -o .devbundle/xdp_count.o
