@@ -221,25 +221,17 @@ int nf_fw_load(const char *path, uint32_t dflt, struct nf_hdr **ret_state, char 
 {
 	struct nf_fw_rule *rules = NULL;
 	uint32_t n = 0, cap = 0;
-	char *line = NULL;
-	size_t line_cap = 0;
-	int lineno = 0, r = 0;
-	FILE *f;
+	struct nf_lines in;
+	char *line;
+	int r = nf_lines_open(&in, path, "rules", err, errlen);
 
-	f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot open rules file: %s", path, strerror(errno));
+	if (r)
 		return r;
-	}
-	while (getline(&line, &line_cap, f) >= 0) {
+	while ((line = nf_lines_next(&in))) {
 		struct nf_fw_rule rule;
 		const char *why = "";
-		char *hash = strchr(line, '#');
+		int lineno = in.lineno;
 
-		lineno++;
-		if (hash)
-			*hash = 0;
 		r = nf_fw_parse_line(line, &rule, &why);
 		if (r == 1) {
 			r = 0;
@@ -272,8 +264,7 @@ int nf_fw_load(const char *path, uint32_t dflt, struct nf_hdr **ret_state, char 
 	if (r)
 		snprintf(err, errlen, "%s: cannot build the rule table: %s", path, strerror(-r));
 out:
-	fclose(f);
-	free(line);
+	nf_lines_close(&in);
 	free(rules);
 	return r;
 }

@@ -180,28 +180,20 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 	struct nf_rt_nh *nhs = NULL;
 	size_t n = 0, cap = 0;
 	uint32_t nnh = 0, nh_cap = 0;
-	char *line = NULL;
-	size_t line_cap = 0;
-	int lineno = 0, r = 0;
-	FILE *f;
+	struct nf_lines in;
+	char *line;
+	int lineno = 0, r = nf_lines_open(&in, path, "routes", err, errlen);
 
-	f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot open routes file: %s", path, strerror(errno));
+	if (r)
 		return r;
-	}
-	while (getline(&line, &line_cap, f) >= 0) {
+	while ((line = nf_lines_next(&in))) {
 		char tok[3][64];
 		const char *why = NULL;
 		uint8_t mac[6];
 		uint32_t prefix, len;
-		char *hash = strchr(line, '#');
 		int nt;
 
-		lineno++;
-		if (hash)
-			*hash = 0;
+		lineno = in.lineno;
 		nt = sscanf(line, "%63s %63s %63s", tok[0], tok[1], tok[2]);
 		if (nt <= 0)
 			continue;
@@ -263,8 +255,7 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 out_nomem:
 	snprintf(err, errlen, "%s:%d: out of memory", path, lineno);
 out:
-	fclose(f);
-	free(line);
+	nf_lines_close(&in);
 	free(routes);
 	free(nhs);
 	return r;

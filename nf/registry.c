@@ -143,3 +143,37 @@ int nf_cfg_check_keys(const struct nf_cfg *cfg, const char *const *known, char *
 	}
 	return 0;
 }
+
+int nf_lines_open(struct nf_lines *l, const char *path, const char *what, char *err, size_t errlen)
+{
+	*l = (struct nf_lines){ 0 };
+	l->f = fopen(path, "re");
+	if (!l->f) {
+		int r = -errno;
+
+		snprintf(err, errlen, "%s: cannot open %s file: %s", path, what, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+char *nf_lines_next(struct nf_lines *l)
+{
+	char *hash;
+
+	if (getline(&l->line, &l->cap, l->f) < 0)
+		return NULL;
+	l->lineno++;
+	hash = strchr(l->line, '#');
+	if (hash)
+		*hash = 0;
+	return l->line;
+}
+
+void nf_lines_close(struct nf_lines *l)
+{
+	if (l->f)
+		fclose(l->f);
+	free(l->line);
+	*l = (struct nf_lines){ 0 };
+}

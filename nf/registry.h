@@ -72,6 +72,23 @@ uint64_t nf_reserved(const struct nf_hdr *h);
 /* After bytes were written into the host blob h: the counter never goes below before. */
 void nf_reserve_keep(struct nf_hdr *h, uint64_t before);
 
+/*
+ * A table file an NF's builder reads line by line (firewall rules, routes):
+ * each line comes with any '#' comment cut, and lineno says which line it was.
+ */
+struct nf_lines {
+	FILE *f;
+	char *line;
+	size_t cap;
+	int lineno;
+};
+
+/* Open path; what names the file in the error ("rules", "routes"). 0, or -errno with err set. */
+int nf_lines_open(struct nf_lines *l, const char *path, const char *what, char *err, size_t errlen);
+/* The next line, comment cut, or NULL at the end of the file. */
+char *nf_lines_next(struct nf_lines *l);
+void nf_lines_close(struct nf_lines *l);
+
 /* Helpers shared by builders. */
 const char *nf_cfg_get(const struct nf_cfg *cfg, const char *key, int *ret_line);
 /* Resolve a possibly relative path against cfg->base_dir into buf. */
