@@ -220,7 +220,8 @@ int nf_fw_build(const struct nf_fw_rule *rules, uint32_t n, uint32_t dflt, struc
 int nf_fw_load(const char *path, uint32_t dflt, struct nf_hdr **ret_state, char *err, size_t errlen)
 {
 	struct nf_fw_rule *rules = NULL;
-	uint32_t n = 0, cap = 0;
+	uint32_t n = 0;
+	size_t cap = 0;
 	struct nf_lines in;
 	char *line;
 	int r = nf_lines_open(&in, path, "rules", err, errlen);
@@ -246,17 +247,13 @@ int nf_fw_load(const char *path, uint32_t dflt, struct nf_hdr **ret_state, char 
 			r = -E2BIG;
 			goto out;
 		}
-		if (n == cap) {
-			uint32_t nc = cap ? cap * 2 : 64;
-			void *q = realloc(rules, nc * sizeof(*rules));
-			if (!q) {
-				snprintf(err, errlen, "%s:%d: out of memory", path, lineno);
-				r = -ENOMEM;
-				goto out;
-			}
-			rules = q;
-			cap = nc;
+		void *q = nf_grow(rules, &cap, n, sizeof(*rules), 64);
+		if (!q) {
+			snprintf(err, errlen, "%s:%d: out of memory", path, lineno);
+			r = -ENOMEM;
+			goto out;
 		}
+		rules = q;
 		rule.line = (uint32_t)lineno;
 		rules[n++] = rule;
 	}

@@ -179,7 +179,8 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 	struct nf_rt_route *routes = NULL;
 	struct nf_rt_nh *nhs = NULL;
 	size_t n = 0, cap = 0;
-	uint32_t nnh = 0, nh_cap = 0;
+	uint32_t nnh = 0;
+	size_t nh_cap = 0;
 	struct nf_lines in;
 	char *line;
 	int lineno = 0, r = nf_lines_open(&in, path, "routes", err, errlen);
@@ -222,30 +223,18 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 				r = -E2BIG;
 				goto out;
 			}
-			if (nnh == nh_cap) {
-				uint32_t nc = nh_cap ? nh_cap * 2 : 16;
-				void *q = realloc(nhs, nc * sizeof(*nhs));
-				if (!q) {
-					r = -ENOMEM;
-					goto out_nomem;
-				}
-				nhs = q;
-				nh_cap = nc;
-			}
+			void *q = nf_grow(nhs, &nh_cap, nnh, sizeof(*nhs), 16);
+			if (!q)
+				goto out_nomem;
+			nhs = q;
 			memset(&nhs[nnh], 0, sizeof(nhs[nnh]));
 			memcpy(nhs[nnh].mac, mac, 6);
 			nnh++;
 		}
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 1024;
-			void *q = realloc(routes, nc * sizeof(*routes));
-			if (!q) {
-				r = -ENOMEM;
-				goto out_nomem;
-			}
-			routes = q;
-			cap = nc;
-		}
+		void *q = nf_grow(routes, &cap, n, sizeof(*routes), 1024);
+		if (!q)
+			goto out_nomem;
+		routes = q;
 		routes[n++] = (struct nf_rt_route){ prefix, len, nh };
 	}
 	r = nf_rt_build(routes, n, nhs, nnh, ret_state);
@@ -253,6 +242,7 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 		snprintf(err, errlen, "%s: cannot build the route table: %s", path, strerror(-r));
 	goto out;
 out_nomem:
+	r = -ENOMEM;
 	snprintf(err, errlen, "%s:%d: out of memory", path, lineno);
 out:
 	nf_lines_close(&in);

@@ -177,3 +177,17 @@ void nf_lines_close(struct nf_lines *l)
 	free(l->line);
 	*l = (struct nf_lines){ 0 };
 }
+
+void *nf_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+	size_t nc;
+	void *q;
+
+	if (n < *cap)
+		return arr;
+	nc = *cap ? *cap * 2 : first;
+	q = realloc(arr, nc * size);
+	if (q)
+		*cap = nc;
+	return q;
+}

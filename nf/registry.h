@@ -89,6 +89,13 @@ int nf_lines_open(struct nf_lines *l, const char *path, const char *what, char *
 char *nf_lines_next(struct nf_lines *l);
 void nf_lines_close(struct nf_lines *l);
 
+/*
+ * Room for element n of arr (*cap elements of size bytes; doubled when full,
+ * first when empty): the array to use from now on, or NULL when out of memory
+ * (arr is then still the caller's, unchanged).
+ */
+void *nf_grow(void *arr, size_t *cap, size_t n, size_t size, size_t first);
+
 /* Helpers shared by builders. */
 const char *nf_cfg_get(const struct nf_cfg *cfg, const char *key, int *ret_line);
 /* Resolve a possibly relative path against cfg->base_dir into buf. */
