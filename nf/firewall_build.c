@@ -231,7 +231,6 @@ int nf_fw_load(const char *path, uint32_t dflt, struct nf_hdr **ret_state, char 
 	while ((line = nf_lines_next(&in))) {
 		struct nf_fw_rule rule;
 		const char *why = "";
-		int lineno = in.lineno;
 
 		r = nf_fw_parse_line(line, &rule, &why);
 		if (r == 1) {
@@ -239,22 +238,22 @@ int nf_fw_load(const char *path, uint32_t dflt, struct nf_hdr **ret_state, char 
 			continue;
 		}
 		if (r) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			snprintf(err, errlen, "%s:%d: %s", path, in.lineno, why);
 			goto out;
 		}
 		if (n == FW_RULES_MAX) {
-			snprintf(err, errlen, "%s:%d: more than %u rules", path, lineno, FW_RULES_MAX);
+			snprintf(err, errlen, "%s:%d: more than %u rules", path, in.lineno, FW_RULES_MAX);
 			r = -E2BIG;
 			goto out;
 		}
 		void *q = nf_grow(rules, &cap, n, sizeof(*rules), 64);
 		if (!q) {
-			snprintf(err, errlen, "%s:%d: out of memory", path, lineno);
+			snprintf(err, errlen, "%s:%d: out of memory", path, in.lineno);
 			r = -ENOMEM;
 			goto out;
 		}
 		rules = q;
-		rule.line = (uint32_t)lineno;
+		rule.line = (uint32_t)in.lineno;
 		rules[n++] = rule;
 	}
 	r = nf_fw_build(rules, n, dflt, ret_state);

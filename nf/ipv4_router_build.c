@@ -183,7 +183,7 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 	size_t nh_cap = 0;
 	struct nf_lines in;
 	char *line;
-	int lineno = 0, r = nf_lines_open(&in, path, "routes", err, errlen);
+	int r = nf_lines_open(&in, path, "routes", err, errlen);
 
 	if (r)
 		return r;
@@ -194,22 +194,21 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 		uint32_t prefix, len;
 		int nt;
 
-		lineno = in.lineno;
 		nt = sscanf(line, "%63s %63s %63s", tok[0], tok[1], tok[2]);
 		if (nt <= 0)
 			continue;
 		if (nt != 2) {
-			snprintf(err, errlen, "%s:%d: expected 'PREFIX/LEN NEXTHOP_MAC'", path, lineno);
+			snprintf(err, errlen, "%s:%d: expected 'PREFIX/LEN NEXTHOP_MAC'", path, in.lineno);
 			r = -EINVAL;
 			goto out;
 		}
 		if (rt_parse_prefix(tok[0], &prefix, &len, &why)) {
-			snprintf(err, errlen, "%s:%d: '%s': %s", path, lineno, tok[0], why);
+			snprintf(err, errlen, "%s:%d: '%s': %s", path, in.lineno, tok[0], why);
 			r = -EINVAL;
 			goto out;
 		}
 		if (nf_parse_mac(tok[1], mac)) {
-			snprintf(err, errlen, "%s:%d: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", path, lineno, tok[1]);
+			snprintf(err, errlen, "%s:%d: '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", path, in.lineno, tok[1]);
 			r = -EINVAL;
 			goto out;
 		}
@@ -219,7 +218,7 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 			;
 		if (nh == nnh) {
 			if (nnh == RT_NH_MAX) {
-				snprintf(err, errlen, "%s:%d: more than %u distinct next hops", path, lineno, RT_NH_MAX);
+				snprintf(err, errlen, "%s:%d: more than %u distinct next hops", path, in.lineno, RT_NH_MAX);
 				r = -E2BIG;
 				goto out;
 			}
@@ -243,7 +242,7 @@ int nf_rt_load(const char *path, struct nf_hdr **ret_state, char *err, size_t er
 	goto out;
 out_nomem:
 	r = -ENOMEM;
-	snprintf(err, errlen, "%s:%d: out of memory", path, lineno);
+	snprintf(err, errlen, "%s:%d: out of memory", path, in.lineno);
 out:
 	nf_lines_close(&in);
 	free(routes);

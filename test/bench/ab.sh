@@ -23,7 +23,11 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 cmd=${1:-}
 out=${2:-}
-[ -n "$cmd" ] && [ -n "$out" ] || { sed -n '3,19p' "$0" >&2; exit 2; }
+usage() {
+	sed -n '3,20p' "$0" >&2
+	exit 2
+}
+[ -n "$cmd" ] && [ -n "$out" ] || usage
 
 build_one() {
 	local rev=$1 name tree bdir
@@ -75,7 +79,6 @@ run)
 	done
 	;;
 *)
-	sed -n '3,19p' "$0" >&2
-	exit 2
+	usage
 	;;
 esac
