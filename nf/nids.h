@@ -154,12 +154,25 @@ struct nids_rule {
 	uint16_t pad;
 };
 
-/* A short rule and one of the ports that one side of its header requires. */
+/*
+ * A short rule and one of the ports that one side of its header requires, with
+ * what a packet must show for the rule to have a chance, so that most keys are
+ * passed over without reading the rule (nids_key_skip): its protocol, the L4
+ * payload length its first content needs, and, when that content must start at
+ * one fixed position, its first byte there.
+ */
 struct nids_port_key {
 	uint16_t port;
-	uint16_t side; /* 0: the rule's destination port list, 1: its source port list */
+	uint8_t side;      /* 0: the rule's destination port list, 1: its source port list */
+	uint8_t proto;     /* the rule's protocol (tcp or udp) */
 	uint32_t rule;
+	uint16_t need_len; /* the first content cannot match in fewer L4 payload bytes (0: no bound) */
+	uint16_t at;       /* NIDS_AT_ANY, or the one position the first content can start at */
+	uint8_t at_byte;   /* the content's first byte there, case-folded when at_fold */
+	uint8_t at_fold;
+	uint16_t pad;
 };
+#define NIDS_AT_ANY 0xffffu
 
 /*
  * The alert ring: one fixed-size event per firing, written by whoever runs the
@@ -234,7 +247,7 @@ _Static_assert(sizeof(struct nids_port_range) == 8, "nids_port_range crosses to 
 _Static_assert(sizeof(struct nids_addr) == 12, "nids_addr crosses to the GPU");
 _Static_assert(sizeof(struct nids_content) == 24, "nids_content crosses to the GPU");
 _Static_assert(sizeof(struct nids_rule) == 52, "nids_rule crosses to the GPU");
-_Static_assert(sizeof(struct nids_port_key) == 8, "nids_port_key crosses to the GPU");
+_Static_assert(sizeof(struct nids_port_key) == 16, "nids_port_key crosses to the GPU");
 _Static_assert(sizeof(struct nids_rule_info) == 16, "nids_rule_info is part of the blob");
 _Static_assert(sizeof(struct nids_ring) == 32, "nids_ring crosses to the GPU");
 _Static_assert(sizeof(struct nids_alert) == 32, "nids_alert crosses to the GPU");
@@ -786,6 +799,23 @@ NF_FN uint32_t nids_check_trigger(struct nf_nids *st, const struct nids_scan *sc
 }
 
 /*
+ * A key whose rule cannot fire on v: another protocol, too short an L4 payload
+ * for the rule's first content, or the wrong byte where that content must start.
+ * Each is a test the rule's own check would fail without counting anything (the
+ * header's protocol; a first content with no position left, or with one position
+ * that a single byte compare rejects), so skipping changes no verdict or counter.
+ */
+NF_FN int nids_key_skip(const struct nids_port_key *k, const struct nids_view *v)
+{
+	if (k->proto != v->proto || v->l4_len < k->need_len)
+		return 1;
+	if (k->at == NIDS_AT_ANY)
+		return 0;
+	uint8_t b = nids_l4(v)[k->at];
+	return (k->at_fold ? nids_fold(b) : b) != k->at_byte;
+}
+
+/*
  * Short rules keyed on port. When other (the packet's other port, second lookup)
  * is also among a rule's keys, the first lookup took the rule already: skip it.
  */
@@ -809,6 +839,8 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 		}
 	}
 	for (; lo < st->nkeys && key[lo].port == port; lo++) {
+		if (nids_key_skip(&key[lo], v))
+			continue;
 		const struct nids_rule *r = &rules[key[lo].rule];
 		if (second && nids_port_match(st, key[lo].side ? &r->sport : &r->dport, other))
 			continue;
@@ -890,6 +922,8 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 		for (uint32_t j = rank; j < n; j += nact) {
 			uint32_t k = j < n1 ? la0 + j : lb0 + (j - n1);
 			struct nids_port_key key = NF_AT(st, st->keys_off, const struct nids_port_key *)[k];
+			if (nids_key_skip(&key, &w))
+				continue;
 			const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + key.rule;
 			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */
 			if (j >= n1 && nids_port_match(st, key.side ? &r->sport : &r->dport, w.sport))

@@ -94,8 +94,9 @@ uint32_t nids_port_keys(const struct nids_src_rule *r, struct nids_port_key *key
 				if (dup)
 					continue;
 				if (keys)
-					keys[n] = (struct nids_port_key){ .port = (uint16_t)p, .side = (uint16_t)i,
-									  .rule = ri };
+					keys[n] = (struct nids_port_key){ .port = (uint16_t)p, .side = (uint8_t)i,
+									  .proto = r->proto, .rule = ri,
+									  .at = NIDS_AT_ANY };
 				n++;
 			}
 		return n;

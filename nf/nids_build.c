@@ -51,6 +51,43 @@ int nids_compile(const struct nids_ruleset *rs, uint32_t action, struct nf_hdr *
 	return nids_compile_events(rs, action, NIDS_EVENTS_DEFAULT, ret_state, err, errlen);
 }
 
+/*
+ * What a packet must show for key k's rule to have a chance (see struct
+ * nids_port_key), from the rule's first content as verification will search it
+ * (nids_window with the cursor at 0). A negated first content gives no bound.
+ */
+static void key_filter(const struct nf_nids *st, struct nids_port_key *k)
+{
+	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + k->rule;
+	const struct nids_content *c = NF_AT(st, st->contents_off, const struct nids_content *) + r->content;
+	int64_t s, e = -1;
+
+	k->need_len = 0;
+	k->at = NIDS_AT_ANY;
+	if (!r->ncontents || (c->flags & NIDS_CF_NEGATED) || !c->len)
+		return;
+	if (c->flags & NIDS_CF_RELATIVE) {
+		s = c->distance;
+		if (c->flags & NIDS_CF_WITHIN)
+			e = s + c->within;
+	} else {
+		s = c->offset;
+		if (c->flags & NIDS_CF_DEPTH)
+			e = s + c->depth;
+	}
+	if (s < 0)
+		s = 0;
+	/* A match starts at p >= s and ends by the payload's end: at least s + len bytes. */
+	k->need_len = (uint16_t)(s + c->len > 65535 ? 65535 : s + c->len);
+	/* A window exactly as long as the content: one start position. */
+	if (e == s + c->len && s < NIDS_AT_ANY) {
+		const uint8_t *pat = NF_AT(st, c->bytes, const uint8_t *);
+		k->at = (uint16_t)s;
+		k->at_fold = (c->flags & NIDS_CF_NOCASE) ? 1 : 0;
+		k->at_byte = k->at_fold ? nids_fold(pat[0]) : pat[0];
+	}
+}
+
 int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint32_t events,
 			struct nf_hdr **ret_state, char *err, size_t errlen)
 {
@@ -252,6 +289,8 @@ int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint3
 	for (size_t i = 0; i < rs.n; i++)
 		if (a.rule_trig[i] == NIDS_NONE)
 			nk += nids_port_keys(&rs.rules[i], K + nk, (uint32_t)i);
+	for (uint32_t k = 0; k < nk; k++)
+		key_filter(st, &K[k]);
 	qsort(K, nk, sizeof(*K), nids_key_cmp);
 	st->nkeys = nk;
 	if (port_idx_off) {
