@@ -485,7 +485,11 @@ static const char hand_rules[] =
 	"alert tcp any any -> any any (msg:\"negated first\"; content:!\"safe\"; content:\"danger\"; sid:1021;)\n"
 	"alert tcp any any -> any [21,2100:2101,21] (msg:\"short, by port\"; content:\"|0a|\"; sid:1022;)\n"
 	"alert udp any 5353 <> any any (msg:\"short, by port, bidir\"; content:\"q\"; sid:1023;)\n"
-	"alert tcp any any -> any any (msg:\"longer than the indexed prefix\"; content:\"0123456789+-=_~!LONG-TAIL\"; sid:1024;)\n";
+	"alert tcp any any -> any any (msg:\"longer than the indexed prefix\"; content:\"0123456789+-=_~!LONG-TAIL\"; sid:1024;)\n"
+	"alert tcp any any -> any 2200 (msg:\"short, anchored\"; content:\"|16 03|\"; depth:2; sid:1025;)\n"
+	"alert tcp any any -> any 2201 (msg:\"short, anchored, nocase\"; content:\"Hi\"; nocase; offset:3; depth:2; sid:1026;)\n"
+	"alert udp any 2202 -> any any (msg:\"short, relative first\"; content:\"ok\"; distance:2; within:2; sid:1027;)\n"
+	"alert tcp any any -> any 2203 (msg:\"short, two positions\"; content:\"zq\"; depth:3; sid:1028;)\n";
 
 static char hand_dir[] = "/tmp/gen-nids-XXXXXX";
 static char hand_path[256];
@@ -522,8 +526,8 @@ Test(nids_hand, load_counts)
 	char err[512];
 
 	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
-	cr_expect_eq(rs.seen, 24);
-	cr_expect_eq(rs.n, 22);
+	cr_expect_eq(rs.seen, 28);
+	cr_expect_eq(rs.n, 26);
 	cr_expect_eq(rs.skipped, 2);
 	cr_expect_eq(rs.commented, 1);
 	cr_expect_eq(count_of(&rs.skip_reasons, "no content"), 1);
@@ -599,6 +603,21 @@ static const struct hand_case cases[] = {
 	{ "long content", 6, 1, 2, 1, 2, "..0123456789+-=_~!LONG-TAIL", -1, { 1024 } },
 	{ "long content, prefix only", 6, 1, 2, 1, 2, "0123456789+-=_~!LONG-TAI", -1, { 0 } },
 	{ "long content, case", 6, 1, 2, 1, 2, "0123456789+-=_~!long-tail", -1, { 0 } },
+	/* Port keys pass over rules by protocol, payload length and anchored first byte (nids_key_skip). */
+	{ "anchored", 6, 1, 2, 1, 2200, "\x16\x03zz", -1, { 1025 } },
+	{ "anchored, moved", 6, 1, 2, 1, 2200, "z\x16\x03", -1, { 0 } },
+	{ "anchored, second byte", 6, 1, 2, 1, 2200, "\x16\x04", -1, { 0 } },
+	{ "anchored, too short", 6, 1, 2, 1, 2200, "\x16", -1, { 0 } },
+	{ "anchored, udp", 17, 1, 2, 1, 2200, "\x16\x03", -1, { 0 } },
+	{ "anchored nocase", 6, 1, 2, 1, 2201, "abchI", -1, { 1026 } },
+	{ "anchored nocase, upper", 6, 1, 2, 1, 2201, "abcHix", -1, { 1026 } },
+	{ "anchored nocase, moved", 6, 1, 2, 1, 2201, "abhix", -1, { 0 } },
+	{ "relative first", 17, 1, 2, 2202, 9, "xxok", -1, { 1027 } },
+	{ "relative first, moved", 17, 1, 2, 2202, 9, "xokk", -1, { 0 } },
+	{ "relative first, too short", 17, 1, 2, 2202, 9, "xxo", -1, { 0 } },
+	{ "two positions, first", 6, 1, 2, 1, 2203, "zqx", -1, { 1028 } },
+	{ "two positions, second", 6, 1, 2, 1, 2203, "xzq", -1, { 1028 } },
+	{ "two positions, past depth", 6, 1, 2, 1, 2203, "xxzq", -1, { 0 } },
 };
 
 Test(nids_hand, expected_alerts)
@@ -805,10 +824,10 @@ Test(nids_hand, drop_action_and_reports)
 	fclose(out);
 	cr_expect_not_null(strstr(buf, "sid:1001 rev:0 count:2 msg:\"plain\""), "%s", buf);
 	cr_expect_not_null(strstr(buf, "{\"alerts\":[{\"sid\":1001,\"rev\":0,\"count\":2,\"msg\":\"plain\"}],\"total\":2}"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "rules: 24 seen, 22 loaded"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "\"seen\":24,\"loaded\":22,\"skipped\":2"), "%s", buf);
-	/* 1022 and 1023 have no content of NIDS_INDEX_MIN bytes but name their ports. */
-	cr_expect_not_null(strstr(buf, "\"port_rules\":2,\"port_keys\":4,"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "rules: 28 seen, 26 loaded"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "\"seen\":28,\"loaded\":26,\"skipped\":2"), "%s", buf);
+	/* 1022, 1023 and 1025-1028 have no content of NIDS_INDEX_MIN bytes but name their ports. */
+	cr_expect_not_null(strstr(buf, "\"port_rules\":6,\"port_keys\":8,"), "%s", buf);
 	free(buf);
 	free(h);
 
