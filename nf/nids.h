@@ -278,7 +278,6 @@ NF_FN uint8_t nids_fold(uint8_t c) { return (c >= 'A' && c <= 'Z') ? (uint8_t)(c
 /* The byte classes, read once per payload byte, in shared memory (one nids instance per block). */
 struct nids_smem {
 	const void *owner;
-	uint32_t ring_full; /* a thread of this block found the alert ring full (nids_event) */
 	uint8_t class_of[256];
 #if NIDS_RANGE_SHARED
 	int range_lock[NIDS_RANGE_SLOTS];
@@ -296,10 +295,8 @@ static __device__ __forceinline__ void nf_nids_block_init(void *state)
 
 	for (uint32_t k = threadIdx.x; k < 64; k += blockDim.x)
 		dst[k] = src[k];
-	if (threadIdx.x == 0) {
+	if (threadIdx.x == 0)
 		nids_sm.owner = st;
-		nids_sm.ring_full = 0;
-	}
 #if NIDS_RANGE_SHARED
 	if (threadIdx.x < NIDS_RANGE_SLOTS)
 		nids_sm.range_lock[threadIdx.x] = 0;
@@ -708,31 +705,14 @@ NF_FN void nids_scan_payload(const struct nf_nids *st, struct nids_scan *sc, con
 		nids_scan_lanes(st, sc, buf, len, 1);
 }
 
-/*
- * Record a firing of rule ri on packet v in the alert ring, or count it lost when
- * the ring is full. On the GPU a block that found the ring full counts its later
- * firings lost without reading head and tail again (two round trips to device
- * memory each): the reader drains every 200 ms, a block lives for microseconds,
- * and under alert-heavy load the ring is full most of the time.
- */
+/* Record a firing of rule ri on packet v in the alert ring, or count it lost when the ring is full. */
 NF_FN void nids_event(struct nf_nids *st, const struct nids_view *v, uint32_t ri)
 {
 	struct nids_ring *r = NF_AT(st, st->ring_off, struct nids_ring *);
-#if defined(__CUDA_ARCH__)
-	int mine = nids_sm.owner == (const void *)st;
-	if (mine && *(volatile uint32_t *)&nids_sm.ring_full) {
-		NF_COUNT(&st->hdr, NIDS_C_EVENTS_LOST);
-		return;
-	}
-#endif
 	uint64_t h = NF_ATOMIC_LOAD64(&r->head);
 
 	for (;;) {
 		if (h - NF_ATOMIC_LOAD64(&r->tail) >= r->size) {
-#if defined(__CUDA_ARCH__)
-			if (mine)
-				*(volatile uint32_t *)&nids_sm.ring_full = 1;
-#endif
 			NF_COUNT(&st->hdr, NIDS_C_EVENTS_LOST);
 			return;
 		}
