@@ -170,7 +170,8 @@ struct nids_port_key {
 	uint16_t at;       /* NIDS_AT_ANY, or the one position the first content can start at */
 	uint8_t at_byte;   /* the content's first byte there, case-folded when at_fold */
 	uint8_t at_fold;
-	uint16_t pad;
+	uint8_t hdr_any;   /* the rule's addresses and other port are "any": the key's port is its whole header */
+	uint8_t pad;
 };
 #define NIDS_AT_ANY 0xffffu
 
@@ -238,7 +239,7 @@ struct nf_nids {
 	uint32_t ac_bytes;     /* bytes of the automaton tables (dfa, outputs, triggers, needs) */
 	uint32_t port_idx_off; /* uint32_t[65537]: first keys[] entry with port >= p (0: none, search) */
 	uint32_t ring_off;     /* struct nids_ring, then its records (0: no events) */
-	uint32_t pad;
+	uint32_t port_bits_off; /* uint32_t[2048]: bit p set when port p has keys (with port_idx_off) */
 	uint8_t class_of[256]; /* byte -> class, case folded */
 	uint64_t counters[NIDS_C_MAX];
 };
@@ -734,11 +735,14 @@ NF_FN void nids_event(struct nf_nids *st, const struct nids_view *v, uint32_t ri
 	NF_STORE32_RELEASE(&a->seq, (uint32_t)(h + 1));
 }
 
-/* Rule ri: header, then contents. Returns 1 when it fires (counted, and an event when the NF keeps them). */
-NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, uint32_t ri)
+/*
+ * Rule ri: header (unless the caller knows it matches), then contents. Returns 1
+ * when it fires (counted, and an event when the NF keeps them).
+ */
+NF_FN uint32_t nids_check_rule(struct nf_nids *st, const struct nids_view *v, uint32_t ri, int hdr_known)
 {
 	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + ri;
-	if (!nids_header_match(st, r, v))
+	if (!hdr_known && !nids_header_match(st, r, v))
 		return 0;
 	int m = r->proto ? nids_verify(st, r, nids_l4(v), v->l4_len) : nids_verify(st, r, v->l3, v->l3_len);
 	if (m < 0)
@@ -773,9 +777,14 @@ NF_FN uint32_t nids_check_trigger(struct nf_nids *st, const struct nids_scan *sc
 			if (!nids_seen(sc, need[k]))
 				break;
 		if (k == nn)
-			fired += nids_check_rule(st, v, ri);
+			fired += nids_check_rule(st, v, ri, 0);
 	}
 	return fired;
+}
+
+NF_FN int nids_port_has_keys(const struct nf_nids *st, uint16_t port)
+{
+	return (int)((NF_AT(st, st->port_bits_off, const uint32_t *)[port >> 5] >> (port & 31)) & 1);
 }
 
 /*
@@ -807,7 +816,13 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 	uint32_t lo = 0, hi = st->nkeys, fired = 0;
 
 	if (st->port_idx_off) {
-		/* One load for where the port's keys start (a binary search is ~12 dependent loads). */
+		/*
+		 * Most ports have no keys: an 8 KiB bitmap (cache-resident) says so
+		 * before the 256 KiB index is touched. Then one load for where the
+		 * port's keys start (a binary search is ~12 dependent loads).
+		 */
+		if (!nids_port_has_keys(st, port))
+			return 0;
 		lo = NF_AT(st, st->port_idx_off, const uint32_t *)[port];
 	} else {
 		while (lo < hi) {
@@ -824,7 +839,8 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 		const struct nids_rule *r = &rules[key[lo].rule];
 		if (second && nids_port_match(st, key[lo].side ? &r->sport : &r->dport, other))
 			continue;
-		fired += nids_check_rule(st, v, key[lo].rule);
+		/* The first lookup is by source port: a key on the rule's source list (side 1) is its whole header. */
+		fired += nids_check_rule(st, v, key[lo].rule, key[lo].hdr_any && key[lo].side == !second);
 	}
 	return fired;
 }
@@ -886,9 +902,11 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 	uint32_t lane = threadIdx.x & 31, rank = __popc(m & ((1u << lane) - 1)), nact = __popc(m);
 	uint32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, mine = 0;
 
-	if (has_ports) {
+	if (has_ports && nids_port_has_keys(st, v->sport)) {
 		a0 = idx[v->sport];
 		a1 = idx[v->sport + 1];
+	}
+	if (has_ports && nids_port_has_keys(st, v->dport)) {
 		b0 = idx[v->dport];
 		b1 = idx[v->dport + 1];
 	}
@@ -908,7 +926,7 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */
 			if (j >= n1 && nids_port_match(st, key.side ? &r->sport : &r->dport, w.sport))
 				continue;
-			f += nids_check_rule(st, &w, key.rule);
+			f += nids_check_rule(st, &w, key.rule, key.hdr_any && key.side == (j < n1));
 		}
 #if __CUDA_ARCH__ >= 800
 		f = __reduce_add_sync(m, f);

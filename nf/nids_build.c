@@ -62,6 +62,13 @@ static void key_filter(const struct nf_nids *st, struct nids_port_key *k)
 	const struct nids_content *c = NF_AT(st, st->contents_off, const struct nids_content *) + r->content;
 	int64_t s, e = -1;
 
+	/*
+	 * Addresses and the other side's ports "any": a packet whose port on the
+	 * key's side is the key's (a tcp/udp packet with an L4 header: the protocol
+	 * test is the key's own) matches the header in its first direction.
+	 */
+	const struct nids_spec *other = k->side ? &r->dport : &r->sport;
+	k->hdr_any = !r->src.n && !r->src.neg && !r->dst.n && !r->dst.neg && !other->n && !other->neg;
 	k->need_len = 0;
 	k->at = NIDS_AT_ANY;
 	if (!r->ncontents || (c->flags & NIDS_CF_NEGATED) || !c->len)
@@ -142,7 +149,7 @@ int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint3
 	sum.dfa_bytes = (uint32_t)dfa_bytes;
 	sum.ac_bytes = (uint32_t)(dfa_bytes + (nout_states + 1) * 4 + a.nouts * 2 + (a.npatterns + 1) * 4 +
 				  rs.n * 4 + nneed * 2 + 256 + sum.port_keys * sizeof(struct nids_port_key) +
-				  (sum.port_keys ? 65537 * 4 : 0));
+				  (sum.port_keys ? 65537 * 4 + 65536 / 8 : 0));
 	sum.full_dfa_kib = (uint32_t)((uint64_t)a.nstates * 256 * 4 / 1024);
 
 	struct layout l = { sizeof(struct nf_nids) };
@@ -159,6 +166,7 @@ int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint3
 	uint32_t need_off = take(&l, nneed * 2, 8);
 	uint32_t keys_off = take(&l, sum.port_keys * sizeof(struct nids_port_key), 8);
 	uint32_t port_idx_off = sum.port_keys ? take(&l, 65537 * 4, 8) : 0;
+	uint32_t port_bits_off = sum.port_keys ? take(&l, 65536 / 8, 64) : 0;
 	uint32_t alerts_off = take(&l, rs.n * 8, 64);
 	uint32_t ring_off = events ? take(&l, sizeof(struct nids_ring) + (size_t)events * sizeof(struct nids_alert), 64) : 0;
 	uint32_t info_off = take(&l, rs.n * sizeof(struct nids_rule_info), 8);
@@ -302,6 +310,10 @@ int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint3
 			PI[p] = k;
 		}
 		st->port_idx_off = port_idx_off;
+		uint32_t *PB = NF_AT(st, port_bits_off, uint32_t *);
+		for (uint32_t q = 0; q < nk; q++)
+			PB[K[q].port >> 5] |= 1u << (K[q].port & 31);
+		st->port_bits_off = port_bits_off;
 	}
 
 	/* DFA rows and output lists, in new ids. */

@@ -489,7 +489,9 @@ static const char hand_rules[] =
 	"alert tcp any any -> any 2200 (msg:\"short, anchored\"; content:\"|16 03|\"; depth:2; sid:1025;)\n"
 	"alert tcp any any -> any 2201 (msg:\"short, anchored, nocase\"; content:\"Hi\"; nocase; offset:3; depth:2; sid:1026;)\n"
 	"alert udp any 2202 -> any any (msg:\"short, relative first\"; content:\"ok\"; distance:2; within:2; sid:1027;)\n"
-	"alert tcp any any -> any 2203 (msg:\"short, two positions\"; content:\"zq\"; depth:3; sid:1028;)\n";
+	"alert tcp any any -> any 2203 (msg:\"short, two positions\"; content:\"zq\"; depth:3; sid:1028;)\n"
+	"alert tcp 10.0.0.0/8 any -> any 2204 (msg:\"short, by port, with an address\"; content:\"|aa|\"; sid:1029;)\n"
+	"alert tcp any 2205 -> any 2206 (msg:\"short, by port, both sides\"; content:\"|bb|\"; sid:1030;)\n";
 
 static char hand_dir[] = "/tmp/gen-nids-XXXXXX";
 static char hand_path[256];
@@ -526,8 +528,8 @@ Test(nids_hand, load_counts)
 	char err[512];
 
 	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
-	cr_expect_eq(rs.seen, 28);
-	cr_expect_eq(rs.n, 26);
+	cr_expect_eq(rs.seen, 30);
+	cr_expect_eq(rs.n, 28);
 	cr_expect_eq(rs.skipped, 2);
 	cr_expect_eq(rs.commented, 1);
 	cr_expect_eq(count_of(&rs.skip_reasons, "no content"), 1);
@@ -618,6 +620,12 @@ static const struct hand_case cases[] = {
 	{ "two positions, first", 6, 1, 2, 1, 2203, "zqx", -1, { 1028 } },
 	{ "two positions, second", 6, 1, 2, 1, 2203, "xzq", -1, { 1028 } },
 	{ "two positions, past depth", 6, 1, 2, 1, 2203, "xxzq", -1, { 0 } },
+	/* A key is the rule's whole header only when its addresses and other port are any (hdr_any). */
+	{ "keyed, address in", 6, IP(10, 1, 1, 1), 2, 1, 2204, "\xaa", -1, { 1029 } },
+	{ "keyed, address out", 6, IP(11, 1, 1, 1), 2, 1, 2204, "\xaa", -1, { 0 } },
+	{ "keyed both sides", 6, 1, 2, 2205, 2206, "\xbb", -1, { 1030 } },
+	{ "keyed both sides, other port wrong", 6, 1, 2, 2205, 2207, "\xbb", -1, { 0 } },
+	{ "keyed both sides, other port wrong too", 6, 1, 2, 2204, 2206, "\xbb", -1, { 0 } },
 };
 
 Test(nids_hand, expected_alerts)
@@ -824,10 +832,10 @@ Test(nids_hand, drop_action_and_reports)
 	fclose(out);
 	cr_expect_not_null(strstr(buf, "sid:1001 rev:0 count:2 msg:\"plain\""), "%s", buf);
 	cr_expect_not_null(strstr(buf, "{\"alerts\":[{\"sid\":1001,\"rev\":0,\"count\":2,\"msg\":\"plain\"}],\"total\":2}"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "rules: 28 seen, 26 loaded"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "\"seen\":28,\"loaded\":26,\"skipped\":2"), "%s", buf);
-	/* 1022, 1023 and 1025-1028 have no content of NIDS_INDEX_MIN bytes but name their ports. */
-	cr_expect_not_null(strstr(buf, "\"port_rules\":6,\"port_keys\":8,"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "rules: 30 seen, 28 loaded"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "\"seen\":30,\"loaded\":28,\"skipped\":2"), "%s", buf);
+	/* 1022, 1023 and 1025-1030 have no content of NIDS_INDEX_MIN bytes but name their ports. */
+	cr_expect_not_null(strstr(buf, "\"port_rules\":8,\"port_keys\":10,"), "%s", buf);
 	free(buf);
 	free(h);
 
