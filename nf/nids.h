@@ -788,6 +788,19 @@ NF_FN int nids_port_has_keys(const struct nf_nids *st, uint16_t port)
 }
 
 /*
+ * Whether the port-keyed checks use hdr_any. The host does (nids alone and the
+ * paper chain on 16 cores: +3 to +5 %); the GPU does not: its spill stores grew
+ * 310 -> 346 bytes with it, and the H200 measured no gain (RESULTS.md).
+ */
+#ifndef NIDS_HDR_ANY
+#if defined(__CUDA_ARCH__)
+#define NIDS_HDR_ANY 0
+#else
+#define NIDS_HDR_ANY 1
+#endif
+#endif
+
+/*
  * A key whose rule cannot fire on v: another protocol, too short an L4 payload
  * for the rule's first content, or the wrong byte where that content must start.
  * Each is a test the rule's own check would fail without counting anything (the
@@ -840,7 +853,7 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 		if (second && nids_port_match(st, key[lo].side ? &r->sport : &r->dport, other))
 			continue;
 		/* The first lookup is by source port: a key on the rule's source list (side 1) is its whole header. */
-		fired += nids_check_rule(st, v, key[lo].rule, key[lo].hdr_any && key[lo].side == !second);
+		fired += nids_check_rule(st, v, key[lo].rule, NIDS_HDR_ANY && key[lo].hdr_any && key[lo].side == !second);
 	}
 	return fired;
 }
@@ -926,7 +939,7 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */
 			if (j >= n1 && nids_port_match(st, key.side ? &r->sport : &r->dport, w.sport))
 				continue;
-			f += nids_check_rule(st, &w, key.rule, key.hdr_any && key.side == (j < n1));
+			f += nids_check_rule(st, &w, key.rule, NIDS_HDR_ANY && key.hdr_any && key.side == (j < n1));
 		}
 #if __CUDA_ARCH__ >= 800
 		f = __reduce_add_sync(m, f);
