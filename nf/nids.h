@@ -167,13 +167,14 @@ struct nids_port_key {
 	uint8_t proto;     /* the rule's protocol (tcp or udp) */
 	uint32_t rule;
 	uint16_t need_len; /* the first content cannot match in fewer L4 payload bytes (0: no bound) */
-	uint16_t at;       /* NIDS_AT_ANY, or the one position the first content can start at */
-	uint8_t at_byte;   /* the content's first byte there, case-folded when at_fold */
+	uint16_t at;       /* the one position the first content can start at, NIDS_AT_SCAN or NIDS_AT_ANY */
+	uint8_t at_byte;   /* the content's first byte (there), case-folded when at_fold */
 	uint8_t at_fold;
 	uint8_t hdr_any;   /* the rule's addresses and other port are "any": the key's port is its whole header */
 	uint8_t pad;
 };
-#define NIDS_AT_ANY 0xffffu
+#define NIDS_AT_ANY 0xffffu  /* no byte test */
+#define NIDS_AT_SCAN 0xfffeu /* at_byte must occur in the L4 payload (tested on the host only) */
 
 /*
  * The alert ring: one fixed-size event per firing, written by whoever runs the
@@ -800,19 +801,49 @@ NF_FN int nids_port_has_keys(const struct nf_nids *st, uint16_t port)
 #endif
 #endif
 
+/* Does byte b (either case when fold: b is folded) occur in p[0, n)? */
+NF_FN int nids_has_byte(const uint8_t *p, uint32_t n, uint8_t b, int fold)
+{
+	uint8_t b2 = (fold && b >= 'a' && b <= 'z') ? (uint8_t)(b - 32) : b;
+	uint32_t r0 = 0x01010101u * b, r1 = 0x01010101u * b2, i = 0;
+
+	for (; i + 4 <= n; i += 4) {
+		uint32_t w = nf_load32le(p + i);
+		if (nf_zero_bytes(w ^ r0) | nf_zero_bytes(w ^ r1))
+			return 1;
+	}
+	for (; i < n; i++)
+		if (p[i] == b || p[i] == b2)
+			return 1;
+	return 0;
+}
+
 /*
  * A key whose rule cannot fire on v: another protocol, too short an L4 payload
- * for the rule's first content, or the wrong byte where that content must start.
- * Each is a test the rule's own check would fail without counting anything (the
- * header's protocol; a first content with no position left, or with one position
- * that a single byte compare rejects), so skipping changes no verdict or counter.
+ * for the rule's first content, or the wrong byte where that content must start
+ * (or, NIDS_AT_SCAN, its first byte nowhere in the payload). Each is a test the
+ * rule's own check would fail without counting anything (the header's protocol;
+ * a first content with no position left, or whose first byte no position
+ * offers, which verification gives up on without a budget-sized search), so
+ * skipping changes no verdict or counter. *scan caches the last NIDS_AT_SCAN
+ * answer for this packet: (byte | fold << 8) << 1 | found, -1 when none.
  */
-NF_FN int nids_key_skip(const struct nids_port_key *k, const struct nids_view *v)
+NF_FN int nids_key_skip(const struct nids_port_key *k, const struct nids_view *v, int32_t *scan)
 {
 	if (k->proto != v->proto || v->l4_len < k->need_len)
 		return 1;
 	if (k->at == NIDS_AT_ANY)
 		return 0;
+	if (k->at == NIDS_AT_SCAN) {
+#if defined(__CUDA_ARCH__)
+		return 0;
+#else
+		int32_t q = (int32_t)(k->at_byte | (uint32_t)k->at_fold << 8);
+		if (*scan < 0 || (*scan >> 1) != q)
+			*scan = q << 1 | nids_has_byte(nids_l4(v), v->l4_len, k->at_byte, k->at_fold);
+		return !(*scan & 1);
+#endif
+	}
 	uint8_t b = nids_l4(v)[k->at];
 	return (k->at_fold ? nids_fold(b) : b) != k->at_byte;
 }
@@ -846,8 +877,9 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
 				hi = mid;
 		}
 	}
+	int32_t scan = -1;
 	for (; lo < st->nkeys && key[lo].port == port; lo++) {
-		if (nids_key_skip(&key[lo], v))
+		if (nids_key_skip(&key[lo], v, &scan))
 			continue;
 		const struct nids_rule *r = &rules[key[lo].rule];
 		if (second && nids_port_match(st, key[lo].side ? &r->sport : &r->dport, other))
@@ -933,7 +965,8 @@ static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids 
 		for (uint32_t j = rank; j < n; j += nact) {
 			uint32_t k = j < n1 ? la0 + j : lb0 + (j - n1);
 			struct nids_port_key key = NF_AT(st, st->keys_off, const struct nids_port_key *)[k];
-			if (nids_key_skip(&key, &w))
+			int32_t scan = -1;
+			if (nids_key_skip(&key, &w, &scan))
 				continue;
 			const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + key.rule;
 			/* The second lookup skips rules the first one took (their keyed side admits the source port too). */

@@ -86,13 +86,15 @@ static void key_filter(const struct nf_nids *st, struct nids_port_key *k)
 		s = 0;
 	/* A match starts at p >= s and ends by the payload's end: at least s + len bytes. */
 	k->need_len = (uint16_t)(s + c->len > 65535 ? 65535 : s + c->len);
-	/* A window exactly as long as the content: one start position. */
-	if (e == s + c->len && s < NIDS_AT_ANY) {
-		const uint8_t *pat = NF_AT(st, c->bytes, const uint8_t *);
-		k->at = (uint16_t)s;
-		k->at_fold = (c->flags & NIDS_CF_NOCASE) ? 1 : 0;
-		k->at_byte = k->at_fold ? nids_fold(pat[0]) : pat[0];
-	}
+	/*
+	 * A window exactly as long as the content: one start position, whose first
+	 * byte is tested. Otherwise the host looks for the first byte anywhere in
+	 * the payload (a superset of the window: absent there, absent in it).
+	 */
+	const uint8_t *pat = NF_AT(st, c->bytes, const uint8_t *);
+	k->at_fold = (c->flags & NIDS_CF_NOCASE) ? 1 : 0;
+	k->at_byte = k->at_fold ? nids_fold(pat[0]) : pat[0];
+	k->at = e == s + c->len && s < NIDS_AT_SCAN ? (uint16_t)s : NIDS_AT_SCAN;
 }
 
 int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint32_t events,

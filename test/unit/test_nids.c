@@ -491,7 +491,8 @@ static const char hand_rules[] =
 	"alert udp any 2202 -> any any (msg:\"short, relative first\"; content:\"ok\"; distance:2; within:2; sid:1027;)\n"
 	"alert tcp any any -> any 2203 (msg:\"short, two positions\"; content:\"zq\"; depth:3; sid:1028;)\n"
 	"alert tcp 10.0.0.0/8 any -> any 2204 (msg:\"short, by port, with an address\"; content:\"|aa|\"; sid:1029;)\n"
-	"alert tcp any 2205 -> any 2206 (msg:\"short, by port, both sides\"; content:\"|bb|\"; sid:1030;)\n";
+	"alert tcp any 2205 -> any 2206 (msg:\"short, by port, both sides\"; content:\"|bb|\"; sid:1030;)\n"
+	"alert tcp any any -> any 2208 (msg:\"short, by port, nocase anywhere\"; content:\"zZ\"; nocase; sid:1031;)\n";
 
 static char hand_dir[] = "/tmp/gen-nids-XXXXXX";
 static char hand_path[256];
@@ -528,8 +529,8 @@ Test(nids_hand, load_counts)
 	char err[512];
 
 	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
-	cr_expect_eq(rs.seen, 30);
-	cr_expect_eq(rs.n, 28);
+	cr_expect_eq(rs.seen, 31);
+	cr_expect_eq(rs.n, 29);
 	cr_expect_eq(rs.skipped, 2);
 	cr_expect_eq(rs.commented, 1);
 	cr_expect_eq(count_of(&rs.skip_reasons, "no content"), 1);
@@ -626,6 +627,11 @@ static const struct hand_case cases[] = {
 	{ "keyed both sides", 6, 1, 2, 2205, 2206, "\xbb", -1, { 1030 } },
 	{ "keyed both sides, other port wrong", 6, 1, 2, 2205, 2207, "\xbb", -1, { 0 } },
 	{ "keyed both sides, other port wrong too", 6, 1, 2, 2204, 2206, "\xbb", -1, { 0 } },
+	/* An unanchored first content: its first byte must occur somewhere (NIDS_AT_SCAN, either case for nocase). */
+	{ "first byte anywhere, upper", 6, 1, 2, 1, 2208, "xxxxZZ", -1, { 1031 } },
+	{ "first byte anywhere, lower", 6, 1, 2, 1, 2208, "zzxxxx", -1, { 1031 } },
+	{ "first byte anywhere, last bytes", 6, 1, 2, 1, 2208, "xxxxxxxzZ", -1, { 1031 } },
+	{ "first byte nowhere", 6, 1, 2, 1, 2208, "xxxxxxxx", -1, { 0 } },
 };
 
 Test(nids_hand, expected_alerts)
@@ -832,10 +838,10 @@ Test(nids_hand, drop_action_and_reports)
 	fclose(out);
 	cr_expect_not_null(strstr(buf, "sid:1001 rev:0 count:2 msg:\"plain\""), "%s", buf);
 	cr_expect_not_null(strstr(buf, "{\"alerts\":[{\"sid\":1001,\"rev\":0,\"count\":2,\"msg\":\"plain\"}],\"total\":2}"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "rules: 30 seen, 28 loaded"), "%s", buf);
-	cr_expect_not_null(strstr(buf, "\"seen\":30,\"loaded\":28,\"skipped\":2"), "%s", buf);
-	/* 1022, 1023 and 1025-1030 have no content of NIDS_INDEX_MIN bytes but name their ports. */
-	cr_expect_not_null(strstr(buf, "\"port_rules\":8,\"port_keys\":10,"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "rules: 31 seen, 29 loaded"), "%s", buf);
+	cr_expect_not_null(strstr(buf, "\"seen\":31,\"loaded\":29,\"skipped\":2"), "%s", buf);
+	/* 1022, 1023 and 1025-1031 have no content of NIDS_INDEX_MIN bytes but name their ports. */
+	cr_expect_not_null(strstr(buf, "\"port_rules\":9,\"port_keys\":11,"), "%s", buf);
 	free(buf);
 	free(h);
 
