@@ -801,23 +801,6 @@ NF_FN int nids_port_has_keys(const struct nf_nids *st, uint16_t port)
 #endif
 #endif
 
-/* Does byte b (either case when fold: b is folded) occur in p[0, n)? */
-NF_FN int nids_has_byte(const uint8_t *p, uint32_t n, uint8_t b, int fold)
-{
-	uint8_t b2 = (fold && b >= 'a' && b <= 'z') ? (uint8_t)(b - 32) : b;
-	uint32_t r0 = 0x01010101u * b, r1 = 0x01010101u * b2, i = 0;
-
-	for (; i + 4 <= n; i += 4) {
-		uint32_t w = nf_load32le(p + i);
-		if (nf_zero_bytes(w ^ r0) | nf_zero_bytes(w ^ r1))
-			return 1;
-	}
-	for (; i < n; i++)
-		if (p[i] == b || p[i] == b2)
-			return 1;
-	return 0;
-}
-
 /*
  * A key whose rule cannot fire on v: another protocol, too short an L4 payload
  * for the rule's first content, or the wrong byte where that content must start
@@ -839,8 +822,11 @@ NF_FN int nids_key_skip(const struct nids_port_key *k, const struct nids_view *v
 		return 0;
 #else
 		int32_t q = (int32_t)(k->at_byte | (uint32_t)k->at_fold << 8);
-		if (*scan < 0 || (*scan >> 1) != q)
-			*scan = q << 1 | nids_has_byte(nids_l4(v), v->l4_len, k->at_byte, k->at_fold);
+		if (*scan < 0 || (*scan >> 1) != q) {
+			/* The byte as a one-byte pattern: inside the budget for any IPv4 payload. */
+			uint32_t budget = NIDS_VERIFY_BUDGET;
+			*scan = q << 1 | (nids_find(nids_l4(v), 0, (int32_t)v->l4_len, &k->at_byte, 1, k->at_fold, &budget) >= 0);
+		}
 		return !(*scan & 1);
 #endif
 	}

@@ -60,7 +60,7 @@ static void key_filter(const struct nf_nids *st, struct nids_port_key *k)
 {
 	const struct nids_rule *r = NF_AT(st, st->rules_off, const struct nids_rule *) + k->rule;
 	const struct nids_content *c = NF_AT(st, st->contents_off, const struct nids_content *) + r->content;
-	int64_t s, e = -1;
+	int32_t s, e;
 
 	/*
 	 * Addresses and the other side's ports "any": a packet whose port on the
@@ -73,19 +73,10 @@ static void key_filter(const struct nf_nids *st, struct nids_port_key *k)
 	k->at = NIDS_AT_ANY;
 	if (!r->ncontents || (c->flags & NIDS_CF_NEGATED) || !c->len)
 		return;
-	if (c->flags & NIDS_CF_RELATIVE) {
-		s = c->distance;
-		if (c->flags & NIDS_CF_WITHIN)
-			e = s + c->within;
-	} else {
-		s = c->offset;
-		if (c->flags & NIDS_CF_DEPTH)
-			e = s + c->depth;
-	}
-	if (s < 0)
-		s = 0;
+	/* The window verification searches, on a payload longer than any: [s, e), e = INT32_MAX when unbounded. */
+	nids_window(c, 0, INT32_MAX, &s, &e);
 	/* A match starts at p >= s and ends by the payload's end: at least s + len bytes. */
-	k->need_len = (uint16_t)(s + c->len > 65535 ? 65535 : s + c->len);
+	k->need_len = (uint16_t)((int64_t)s + c->len > 65535 ? 65535 : s + c->len);
 	/*
 	 * A window exactly as long as the content: one start position, whose first
 	 * byte is tested. Otherwise the host looks for the first byte anywhere in
@@ -94,7 +85,7 @@ static void key_filter(const struct nf_nids *st, struct nids_port_key *k)
 	const uint8_t *pat = NF_AT(st, c->bytes, const uint8_t *);
 	k->at_fold = (c->flags & NIDS_CF_NOCASE) ? 1 : 0;
 	k->at_byte = k->at_fold ? nids_fold(pat[0]) : pat[0];
-	k->at = e == s + c->len && s < NIDS_AT_SCAN ? (uint16_t)s : NIDS_AT_SCAN;
+	k->at = (int64_t)e - s == c->len && s < (int32_t)NIDS_AT_SCAN ? (uint16_t)s : NIDS_AT_SCAN;
 }
 
 int nids_compile_events(const struct nids_ruleset *rs_in, uint32_t action, uint32_t events,
