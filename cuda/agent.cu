@@ -21,6 +21,26 @@ static __device__ __forceinline__ void chain_to_shared(const struct nf_chain *g,
 	__syncthreads();
 }
 
+/*
+ * nf_agent_run() for a warp: the same NFs in the same order, stopping at the
+ * first that does not pass, with the warp reconverged between two NFs.
+ */
+static __device__ __forceinline__ int gpu_agent_run(const struct gpu_launch &l, const struct nf_chain *c,
+						    const uint64_t *bseq, struct nf_pkt *p, uint32_t live)
+{
+	int v = NF_PASS;
+
+	for (uint32_t i = 0; i < c->n && i < NF_CHAIN_MAX; i++) {
+		if (i)
+			gpu_nf_reconverge(l, live);
+		if (v == NF_PASS) {
+			p->batch_seq = bseq[i];
+			v = nf_dispatch(c->type[i], (void *)(uintptr_t)c->state[i], p) == NF_PASS ? NF_PASS : NF_DROP;
+		}
+	}
+	return v;
+}
+
 __global__ void __launch_bounds__(GPU_BLOCK_MAX, GPU_BLOCKS_PER_SM) gen_agent_rtc(struct gpu_launch l)
 {
 	__shared__ struct nf_chain chain;
@@ -29,7 +49,7 @@ __global__ void __launch_bounds__(GPU_BLOCK_MAX, GPU_BLOCKS_PER_SM) gen_agent_rt
 	gpu_batch_seq_to_shared(l, bseq);
 	chain_to_shared(l.chain, &chain);
 	nf_block_init(&chain);
-	gpu_agent_body(l, [&](struct nf_pkt *p) { return nf_agent_run(&chain, bseq, p); });
+	gpu_agent_body(l, [&](struct nf_pkt *p, uint32_t live) { return gpu_agent_run(l, &chain, bseq, p, live); });
 }
 
 /*

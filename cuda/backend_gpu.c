@@ -33,6 +33,7 @@
  * only at the first CUDA call, so a machine without a driver still runs gend
  * (gpu_backend_probe() then says why the gpu is not usable).
  */
+#include <inttypes.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -109,6 +110,16 @@ struct gpu_slot {
 	uint32_t stride;         /* staged: bytes per slot this batch */
 	bool failed;
 	int64_t launched_ns;     /* CLOCK_MONOTONIC at submit, for the stuck check */
+	cudaEvent_t t0, t1;      /* GEN_GPU_TRACE: around the launch (timing events) */
+};
+
+/* GEN_GPU_TRACE: what the chain's launches did, printed at chain_destroy. */
+struct gpu_trace {
+	cudaEvent_t ref;         /* recorded with the first traced launch */
+	bool have_ref, ref_recorded;
+	uint64_t launches, pkts;
+	double sum_ms, min_ms, max_ms; /* t0 -> t1 of each launch */
+	double first_ms, last_ms;      /* earliest t0, latest t1 (from ref) */
 };
 
 struct backend_chain {
@@ -132,12 +143,14 @@ struct backend_chain {
 	bool smem_ok;            /* gather: records may go to shared memory */
 	int sms;                 /* multiprocessors of the device */
 	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
+	int reconverge;          /* GPU_RECONVERGE_*: warps reconverge between NFs */
 	uint32_t late_polls;     /* complete() found the oldest batch running: its clock is read every 256th */
 	uint64_t overflows;      /* packets an NF moved out of their window (dropped) */
 	cudaStream_t ctl;        /* state reads */
 	struct gpu_slot slot[GPU_INFLIGHT];
 	uint32_t head, inflight;
 	char err[GPU_ERR_LEN];   /* the last failure of its controller's calls (last_error) */
+	struct gpu_trace *trace; /* GEN_GPU_TRACE set: launch timings */
 };
 
 static struct {
@@ -214,6 +227,23 @@ static uint32_t warps_per_sm_from_env(void)
 	return *end || w > 64 ? GPU_WARPS_PER_SM : (uint32_t)w;
 }
 
+/*
+ * Whether a batch's warps reconverge between two NFs (gpu_nf_reconverge):
+ * GEN_GPU_RECONVERGE=0 never, 1 always, auto (default) when the batch's
+ * packets average GPU_RECONVERGE_MEAN bytes or more. Measured on the H200
+ * (test/bench/RESULTS.md), fused paper chain: +9 % at 1500 B, -4 % at 64 B.
+ */
+enum { GPU_RECONVERGE_NEVER, GPU_RECONVERGE_ALWAYS, GPU_RECONVERGE_AUTO };
+#define GPU_RECONVERGE_NAMES { "0", "1", "auto", NULL }
+#define GPU_RECONVERGE_MEAN 512
+
+static uint32_t reconverge_for(const struct backend_chain *bc, uint64_t bytes, uint32_t n)
+{
+	if (bc->reconverge != GPU_RECONVERGE_AUTO)
+		return bc->reconverge == GPU_RECONVERGE_ALWAYS;
+	return n && bytes >= (uint64_t)GPU_RECONVERGE_MEAN * n;
+}
+
 /* Test override var, if set, picks *ret out of names; -EINVAL naming it when it names none. */
 static int env_pick(const char *var, const char *const *names, int *ret, char *err, size_t errlen)
 {
@@ -238,13 +268,14 @@ static int env_pick(const char *var, const char *const *names, int *ret, char *e
 static int opts_resolve(struct backend_chain *bc, const struct gpu_opts *o, char *err, size_t errlen)
 {
 	static const char *const mems[] = GPU_MEM_NAMES, *const modes[] = GPU_MODE_NAMES,
-			  *const agents[] = GPU_AGENT_NAMES;
-	int mem = o->mem, mode = o->mode, agent = o->agent, r;
+			  *const agents[] = GPU_AGENT_NAMES, *const recs[] = GPU_RECONVERGE_NAMES;
+	int mem = o->mem, mode = o->mode, agent = o->agent, rec = GPU_RECONVERGE_AUTO, r;
 	const char *t = getenv("GEN_RTC_TIMEOUT");
 
 	if ((r = env_pick("GEN_GPU_MEM", mems, &mem, err, errlen)) ||
 	    (r = env_pick("GEN_GPU_MODE", modes, &mode, err, errlen)) ||
-	    (r = env_pick("GEN_GPU_AGENT", agents, &agent, err, errlen)))
+	    (r = env_pick("GEN_GPU_AGENT", agents, &agent, err, errlen)) ||
+	    (r = env_pick("GEN_GPU_RECONVERGE", recs, &rec, err, errlen)))
 		return r;
 	if (mem >= GPU_MEM_MAX || mode >= GPU_MODE_MAX || agent >= GPU_AGENT_MAX) {
 		snprintf(err, errlen, "gpu settings out of range (mem %d, mode %d, agent %d)", mem, mode, agent);
@@ -253,6 +284,7 @@ static int opts_resolve(struct backend_chain *bc, const struct gpu_opts *o, char
 	bc->mem = (enum gpu_mem)mem;
 	bc->mode = (enum gpu_mode)mode;
 	bc->agent = (enum gpu_agent)agent;
+	bc->reconverge = rec;
 	bc->compile_timeout_s = t && atoi(t) > 0 ? (uint32_t)atoi(t) : o->compile_timeout_s;
 	return 0;
 }
@@ -518,6 +550,10 @@ static void chain_free(struct backend_chain *bc)
 		}
 		if (sl->done)
 			cudaEventDestroy(sl->done);
+		if (sl->t0)
+			cudaEventDestroy(sl->t0);
+		if (sl->t1)
+			cudaEventDestroy(sl->t1);
 		slot_free_bufs(sl, bc->mem);
 		slot_free_recs(sl);
 		if (sl->hstatus)
@@ -525,6 +561,11 @@ static void chain_free(struct backend_chain *bc)
 	}
 	if (bc->ctl)
 		cudaStreamDestroy(bc->ctl);
+	if (bc->trace) {
+		if (bc->trace->have_ref)
+			cudaEventDestroy(bc->trace->ref);
+		free(bc->trace);
+	}
 	fused_put(bc->fused); /* no batch of this chain is running any more */
 	if (bc->dchain)
 		cudaFree(bc->dchain);
@@ -688,6 +729,16 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 				    "map status")))
 			goto fail;
 	}
+	if (getenv("GEN_GPU_TRACE") && *getenv("GEN_GPU_TRACE") && strcmp(getenv("GEN_GPU_TRACE"), "0")) {
+		bc->trace = calloc(1, sizeof(*bc->trace));
+		for (int i = 0; bc->trace && i < GPU_INFLIGHT; i++)
+			if (cudaEventCreate(&bc->slot[i].t0) != cudaSuccess || cudaEventCreate(&bc->slot[i].t1) != cudaSuccess) {
+				free(bc->trace);
+				bc->trace = NULL;
+			}
+		if (bc->trace)
+			bc->trace->have_ref = cudaEventCreate(&bc->trace->ref) == cudaSuccess;
+	}
 	err = CUDA_TRY(bc->err, cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count");
 	if (err)
 		goto fail;
@@ -707,8 +758,40 @@ fail:
 
 static void gpu_chain_destroy(struct backend_chain *bc)
 {
+	if (bc && bc->trace && bc->trace->launches) {
+		struct gpu_trace *t = bc->trace;
+		double span = t->last_ms - t->first_ms;
+
+		fprintf(stderr,
+			"gpu trace: %" PRIu64 " launches of %.0f packets: t0->t1 mean %.1f us (min %.1f, max %.1f); "
+			"%.2f launches running on average; one launch every %.1f us\n",
+			t->launches, (double)t->pkts / (double)t->launches, 1e3 * t->sum_ms / (double)t->launches,
+			1e3 * t->min_ms, 1e3 * t->max_ms, span > 0 ? t->sum_ms / span : 0, 1e3 * span / (double)t->launches);
+	}
 	if (bc)
 		chain_free(bc);
+}
+
+/* GEN_GPU_TRACE: the finished launch of slot sl into the chain's trace. */
+static void trace_done(struct backend_chain *bc, struct gpu_slot *sl)
+{
+	struct gpu_trace *t = bc->trace;
+	float a, b;
+
+	if (cudaEventElapsedTime(&a, t->ref, sl->t0) != cudaSuccess ||
+	    cudaEventElapsedTime(&b, t->ref, sl->t1) != cudaSuccess)
+		return;
+	if (!t->launches || a < t->first_ms)
+		t->first_ms = a;
+	if (!t->launches || b > t->last_ms)
+		t->last_ms = b;
+	if (!t->launches || b - a < t->min_ms)
+		t->min_ms = b - a;
+	if (b - a > t->max_ms)
+		t->max_ms = b - a;
+	t->sum_ms += b - a;
+	t->launches++;
+	t->pkts += sl->n;
 }
 
 /*
@@ -816,15 +899,18 @@ static uint32_t gather_stride(const struct backend_chain *bc, uint32_t maxlen)
 	return stride > bc->frame_size ? bc->frame_size : (uint32_t)stride;
 }
 
-/* Copy the descriptors in (the kernel reads them over PCIe) and return the batch's longest packet. */
-static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n)
+/* Copy the descriptors in (the kernel reads them over PCIe); the batch's longest packet and its bytes. */
+static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n, uint64_t *bytes)
 {
 	uint32_t hi = 0;
+	uint64_t sum = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
 		sl->hdesc[i] = descs[i];
 		hi = descs[i].len > hi ? descs[i].len : hi;
+		sum += descs[i].len;
 	}
+	*bytes = sum;
 	return hi;
 }
 
@@ -858,6 +944,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	struct gpu_launch l;
 	struct gpu_grid gr;
 	uint32_t maxlen, stride;
+	uint64_t bytes;
 	int r, fault;
 
 	if (bc->inflight == GPU_INFLIGHT)
@@ -869,7 +956,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	r = slot_reserve(bc, sl, n);
 	if (r)
 		return r;
-	maxlen = descs_in(sl, descs, n);
+	maxlen = descs_in(sl, descs, n, &bytes);
 	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen) : 0;
 	gr = grid_for(bc, n, bc->smem_ok ? stride : 0);
 	l = (struct gpu_launch){
@@ -880,6 +967,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		.frame_size = bc->frame_size,
 		.mem = bc->mem == GPU_MEM_GATHER ? GPU_PKT_GATHER : bc->mem == GPU_MEM_STAGED ? GPU_PKT_STAGED : GPU_PKT_INPLACE,
 		.chain_id = bc->prog.chain_id,
+		.reconverge = reconverge_for(bc, bytes, n),
 		.now = now,
 	};
 	if (bc->mem == GPU_MEM_GATHER) {
@@ -911,6 +999,11 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		r = CUDA_TRY(bc->err, stage_in(bc, sl, descs, n), "copy batch to the GPU");
 		l.stride = sl->stride;
 	}
+	if (!r && bc->trace) {
+		if (bc->trace->have_ref && !bc->trace->ref_recorded)
+			bc->trace->ref_recorded = cudaEventRecord(bc->trace->ref, sl->stream) == cudaSuccess;
+		cudaEventRecord(sl->t0, sl->stream);
+	}
 	/* Read once: the whole batch runs on the agent chosen here. */
 	bool fused = fused_ready(bc->fused) && (bc->mode == GPU_MODE_RTC || bc->custom);
 	if (!r && fused)
@@ -921,6 +1014,8 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		r = CUDA_TRY(bc->err, gpu_agent_launch_nf(&l, &gr, i, bc->prog.n - 1, sl->stream), "launch NF kernel");
 	if (!r && bc->mem == GPU_MEM_STAGED)
 		r = CUDA_TRY(bc->err, stage_out(sl, n), "copy batch from the GPU");
+	if (!r && bc->trace)
+		cudaEventRecord(sl->t1, sl->stream);
 	if (!r)
 		r = CUDA_TRY(bc->err, cudaEventRecord(sl->done, sl->stream), "cudaEventRecord");
 	/* Once anything is queued the batch is ours: complete() hands it back with -EIO. */
@@ -990,6 +1085,8 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 		return -EIO;
 	}
 	cudaSetDevice(bc->dev);
+	if (bc->trace && bc->trace->ref_recorded)
+		trace_done(bc, sl);
 	if (bc->mem == GPU_MEM_STAGED)
 		scatter(bc, sl);
 	memcpy(sl->descs, sl->hdesc, sl->n * sizeof(*sl->descs));

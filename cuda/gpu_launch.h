@@ -59,7 +59,7 @@ struct gpu_launch {
 	uint32_t writes;   /* gather: the chain may change packet bytes (else nothing is written back) */
 	uint32_t smem;     /* gather: records in dynamic shared memory, blockDim.x * stride bytes */
 	uint32_t chain_id; /* the chain's id (nf_pkt.chain) */
-	uint32_t pad;
+	uint32_t reconverge; /* the warp reconverges between two NFs (gpu_nf_reconverge) */
 	uint64_t now;      /* the batch's time (nf_pkt.now), ns since the epoch */
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
@@ -364,8 +364,25 @@ static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l
 }
 
 /*
+ * Between two NFs of a chain, when the launch says so: the lanes in live (those
+ * running the chain) wait for each other, so that the next NF starts with the
+ * whole warp. Without it, lanes that left an NF by different paths (nids' rule
+ * checks) may run the next NF in separate groups, one after the other: ncu
+ * counted 13.5 of 32 lanes per AES instruction after nids (fused paper chain,
+ * 1500 B), 18.2 with it. With short packets the groups instead hide each
+ * other's memory waits, and waiting costs more than it saves (the backend
+ * decides per batch: backend_gpu.c, reconverge_for).
+ */
+static __device__ __forceinline__ void gpu_nf_reconverge(const struct gpu_launch &l, uint32_t live)
+{
+	if (l.reconverge)
+		__syncwarp(live);
+}
+
+/*
  * The SFC agent: one packet per thread at a time, the chain run to completion
- * on it by run(p) (the generic dispatch loop, or a fused chain's direct calls).
+ * on it by run(p, live) (the generic dispatch loop, or a fused chain's direct
+ * calls; live: the warp's lanes that run it, for gpu_nf_reconverge).
  * The grid may be smaller than the batch (grid_for caps the warps a launch keeps
  * resident): each block then strides over the batch a block-width at a time,
  * reusing its records. Blocks are whole warps; a thread past the batch's end
@@ -384,9 +401,9 @@ static __device__ __forceinline__ void gpu_agent_body(const struct gpu_launch &l
 		uint32_t i = base + threadIdx.x;
 
 		gpu_pkt_load(l, i, rec, &k, true);
-		uint32_t v = NF_DROP;
+		uint32_t v = NF_DROP, live = __ballot_sync(GPU_FULL, k.live);
 		if (k.live)
-			v = (uint32_t)run(&k.p) == NF_PASS ? NF_PASS : NF_DROP;
+			v = (uint32_t)run(&k.p, live) == NF_PASS ? NF_PASS : NF_DROP;
 		gpu_pkt_store(l, i, &k, v, true);
 		/* The next packets' gather overwrites records this warp's scatter read. */
 		__syncwarp();

@@ -285,19 +285,26 @@ int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, c
 			goto fail;
 	}
 	/* The chain's NFs called directly, in order: NVRTC inlines the whole chain. */
+	/*
+	 * No early return: every live lane reaches each NF boundary, where the warp
+	 * reconverges (gpu_nf_reconverge) before the next NF.
+	 */
 	sb_printf(&b, "\nstatic __device__ __forceinline__ int gen_fused_chain(void *const *s, const struct gpu_launch &l, "
-		      "struct nf_pkt *p)\n{\n");
+		      "struct nf_pkt *p, uint32_t live)\n{\n\tint v = NF_PASS;\n");
 	for (uint32_t i = 0; i < prog->n; i++) {
+		if (i)
+			sb_printf(&b, "\tgpu_nf_reconverge(l, live);\n");
 		/* The batch's reservation for this NF (nf_pkt.batch_seq): a constant index into the parameter. */
-		sb_printf(&b, "\tp->batch_seq = l.batch_seq[%u];\n", i);
+		sb_printf(&b, "\tif (v == NF_PASS) {\n\t\tp->batch_seq = l.batch_seq[%u];\n", i);
 		if (prog->type[i] == NF_T_CUSTOM)
-			sb_printf(&b, "\tif (nf_custom_account((struct nf_custom *)s[%u], GEN_NF%u_ENTRY("
-				      "nf_custom_state((struct nf_custom *)s[%u]), p)) != NF_PASS)\n\t\treturn NF_DROP;\n",
+			sb_printf(&b, "\t\tv = nf_custom_account((struct nf_custom *)s[%u], GEN_NF%u_ENTRY("
+				      "nf_custom_state((struct nf_custom *)s[%u]), p)) == NF_PASS ? NF_PASS : NF_DROP;\n\t}\n",
 				  i, i, i);
 		else
-			sb_printf(&b, "\tif (%s(s[%u], p) != NF_PASS)\n\t\treturn NF_DROP;\n", nf_code[prog->type[i]].fn, i);
+			sb_printf(&b, "\t\tv = %s(s[%u], p) == NF_PASS ? NF_PASS : NF_DROP;\n\t}\n", nf_code[prog->type[i]].fn,
+				  i);
 	}
-	sb_printf(&b, "\treturn NF_PASS;\n}\n");
+	sb_printf(&b, "\treturn v;\n}\n");
 	/* The agent body is the prebuilt agent's (gpu_launch.h); only the chain differs. */
 	/* Test override: blocks per SM the registers are sized for (4: 64 registers, 2: 128). */
 	const char *mb = getenv("GEN_GPU_MINBLOCKS");
@@ -320,7 +327,7 @@ int rtc_generate(const struct chain_prog *prog, int arch, struct rtc_src *src, c
 			sb_printf(&b, "\t%s((void *)(uintptr_t)l.chain->state[%u]);\n", binit_fn[t], i);
 		}
 	}
-	sb_printf(&b, "\t__syncthreads();\n\tgpu_agent_body(l, [&](struct nf_pkt *p) { return gen_fused_chain(s, l, p); });\n}\n");
+	sb_printf(&b, "\t__syncthreads();\n\tgpu_agent_body(l, [&](struct nf_pkt *p, uint32_t live) { return gen_fused_chain(s, l, p, live); });\n}\n");
 	if (b.oom) {
 		e = -ENOMEM;
 		snprintf(err, errlen, "out of memory generating the fused agent");

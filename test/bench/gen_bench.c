@@ -788,7 +788,11 @@ static const char *default_config(const char *rules)
 		   "tunnel_src = 192.0.2.1\ntunnel_dst = 192.0.2.2\n"
 		   /* 1500-byte packets grow by up to 73 bytes: an MTU that carries them, so ESP drops none. */
 		   "mtu = 1600\n\n"
-		   "[chain paper]\nid = 1\nmatch = src 0.0.0.0/0\nnfs = router ids esp\noutput = 2\n",
+		   "[chain paper]\nid = 1\nmatch = src 0.0.0.0/0\nnfs = router ids esp\noutput = 2\n\n"
+		   /* Each NF of the chain alone (-n router, -n ids, -n esp), for profiles by NF. */
+		   "[chain router]\nid = 2\nmatch = src 10.0.0.0/8\nnfs = router\noutput = 2\n\n"
+		   "[chain ids]\nid = 3\nmatch = src 10.1.0.0/16\nnfs = ids\noutput = 2\n\n"
+		   "[chain esp]\nid = 4\nmatch = src 192.168.0.0/16\nnfs = esp\noutput = 2\n",
 		routes, rules);
 	fclose(f);
 	return ini;
