@@ -231,11 +231,13 @@ static uint32_t warps_per_sm_from_env(void)
  * Whether a batch's warps reconverge between two NFs (gpu_nf_reconverge):
  * GEN_GPU_RECONVERGE=0 never, 1 always, auto (default) when the batch's
  * packets average GPU_RECONVERGE_MEAN bytes or more. Measured on the H200
- * (test/bench/RESULTS.md), fused paper chain: +9 % at 1500 B, -4 % at 64 B.
+ * (test/bench/RESULTS.md), fused paper chain, always against never: IMIX
+ * +20 % at 4k batches and +3 % at 64k, 1500 B +1-9 %, 64 B -3-4 % (lanes of
+ * one size that leave nids apart hide each other's waits in ESP).
  */
 enum { GPU_RECONVERGE_NEVER, GPU_RECONVERGE_ALWAYS, GPU_RECONVERGE_AUTO };
 #define GPU_RECONVERGE_NAMES { "0", "1", "auto", NULL }
-#define GPU_RECONVERGE_MEAN 512
+#define GPU_RECONVERGE_MEAN 128
 
 static uint32_t reconverge_for(const struct backend_chain *bc, uint64_t bytes, uint32_t n)
 {

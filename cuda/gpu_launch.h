@@ -367,11 +367,11 @@ static __device__ __forceinline__ uint8_t *gpu_rec_of(const struct gpu_launch &l
  * Between two NFs of a chain, when the launch says so: the lanes in live (those
  * running the chain) wait for each other, so that the next NF starts with the
  * whole warp. Without it, lanes that left an NF by different paths (nids' rule
- * checks) may run the next NF in separate groups, one after the other: ncu
- * counted 13.5 of 32 lanes per AES instruction after nids (fused paper chain,
- * 1500 B), 18.2 with it. With short packets the groups instead hide each
- * other's memory waits, and waiting costs more than it saves (the backend
- * decides per batch: backend_gpu.c, reconverge_for).
+ * checks, packets of other sizes) may run the next NF in separate groups, one
+ * after the other: ncu counted 13.5 of 32 lanes per AES instruction after nids
+ * (fused paper chain, 1500 B), 18.2 with it. With 64-byte packets only the
+ * groups instead hide each other's memory waits, and waiting costs more than
+ * it saves (the backend decides per batch: backend_gpu.c, reconverge_for).
  */
 static __device__ __forceinline__ void gpu_nf_reconverge(const struct gpu_launch &l, uint32_t live)
 {
