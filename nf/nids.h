@@ -886,18 +886,22 @@ NF_FN uint32_t nids_check_port(struct nf_nids *st, const struct nids_view *v, ui
  * Lane L's packet view, for the lanes of mask m (all of which call this), on
  * a warp whose packets share chain and now (the batch's): those are the
  * caller's own, which keeps two fewer copies live through the rule checks.
- * Ports, protocol and has_l4 travel packed two to a word.
+ * Lengths (an IPv4 payload's fit in 16 bits), ports, protocol and has_l4
+ * travel packed two to a word: the caller's loop then keeps the packed words
+ * of its own view, not the fields (each a register held through every rule
+ * check, where the agents run out of registers).
  */
 static __device__ __forceinline__ void nids_view_of_lane(unsigned int m, const struct nids_view *v, int L,
 							 struct nids_view *w)
 {
 	w->l3 = (const uint8_t *)__shfl_sync(m, (unsigned long long)(uintptr_t)v->l3, L);
-	w->l3_len = __shfl_sync(m, v->l3_len, L);
-	w->l4_len = __shfl_sync(m, v->l4_len, L);
+	uint32_t lens = __shfl_sync(m, v->l3_len << 16 | v->l4_len, L);
 	w->saddr = __shfl_sync(m, v->saddr, L);
 	w->daddr = __shfl_sync(m, v->daddr, L);
 	uint32_t ports = __shfl_sync(m, (uint32_t)v->sport << 16 | v->dport, L);
 	uint32_t proto = __shfl_sync(m, (uint32_t)v->proto << 8 | v->has_l4, L);
+	w->l3_len = lens >> 16;
+	w->l4_len = lens & 0xffff;
 	w->sport = (uint16_t)(ports >> 16);
 	w->dport = (uint16_t)ports;
 	w->proto = (uint8_t)(proto >> 8);
@@ -915,6 +919,18 @@ static __device__ __forceinline__ int nids_warp_same_batch(unsigned int m, const
 				     v->now == __shfl_sync(m, (unsigned long long)v->now, L));
 }
 
+/* The keys of port in the index: how many, the first at *k0 (0 and 0 when the bitmap has none). */
+static __device__ __forceinline__ uint32_t nids_port_keys(const struct nf_nids *st, uint16_t port, uint32_t *k0)
+{
+	const uint32_t *idx = NF_AT(st, st->port_idx_off, const uint32_t *);
+
+	*k0 = 0;
+	if (!nids_port_has_keys(st, port))
+		return 0;
+	*k0 = idx[port];
+	return idx[port + 1] - *k0;
+}
+
 /*
  * The port-keyed short rules of a warp's packets, spread over its lanes: one
  * packet at a time, its keyed rules (source port's, then destination port's) go
@@ -929,24 +945,20 @@ static __device__ __forceinline__ int nids_warp_same_batch(unsigned int m, const
 static __device__ __forceinline__ uint32_t nids_check_ports_warp(struct nf_nids *st, unsigned int m,
 								 const struct nids_view *v, int has_ports)
 {
-	const uint32_t *idx = NF_AT(st, st->port_idx_off, const uint32_t *);
 	uint32_t lane = threadIdx.x & 31, rank = __popc(m & ((1u << lane) - 1)), nact = __popc(m);
-	uint32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, mine = 0;
+	uint32_t k0, mine = 0;
+	int want = has_ports && (nids_port_keys(st, v->sport, &k0) || nids_port_keys(st, v->dport, &k0));
 
-	if (has_ports && nids_port_has_keys(st, v->sport)) {
-		a0 = idx[v->sport];
-		a1 = idx[v->sport + 1];
-	}
-	if (has_ports && nids_port_has_keys(st, v->dport)) {
-		b0 = idx[v->dport];
-		b1 = idx[v->dport + 1];
-	}
-	for (unsigned int work = __ballot_sync(m, a1 > a0 || b1 > b0); work; work &= work - 1) {
+	for (unsigned int work = __ballot_sync(m, want); work; work &= work - 1) {
 		int L = __ffs(work) - 1;
 		struct nids_view w;
 		nids_view_of_lane(m, v, L, &w);
-		uint32_t la0 = __shfl_sync(m, a0, L), n1 = __shfl_sync(m, a1, L) - la0;
-		uint32_t lb0 = __shfl_sync(m, b0, L), n = n1 + __shfl_sync(m, b1, L) - lb0;
+		/*
+		 * Lane L's keys, looked up again (the lines the ballot's lookup just
+		 * read): four words held through the loop took stack in every agent.
+		 */
+		uint32_t la0, lb0, n1 = nids_port_keys(st, w.sport, &la0);
+		uint32_t n = n1 + nids_port_keys(st, w.dport, &lb0);
 		uint32_t f = 0;
 		for (uint32_t j = rank; j < n; j += nact) {
 			uint32_t k = j < n1 ? la0 + j : lb0 + (j - n1);
