@@ -866,6 +866,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-m MINI_BATCH] [-q] [-F] [-M]\n"
 		"  -F fused-agent figures only; -M multi-GPU placement figures only\n"
+		"  -n CHAIN without -c: paper (the default), or router, ids, esp (each NF of it alone)\n"
 		"  -P MEM/MODE:BATCH:SIZE one gpu figure (e.g. gather/rtc:65536:64), for profilers\n");
 	exit(2);
 }
