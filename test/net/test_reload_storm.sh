@@ -6,7 +6,8 @@
 # same traffic runs once without reloads first, as the reference. `steady`
 # must lose nothing and its p99 latency (receiver's figure) must stay within
 # STORM_P99_US (2000) during the storm, or within 1.5x the quiet run's p99
-# where other load makes even that one slower. Prints one line `storm: ...`.
+# where other load makes even that one slower (a p99 over it is measured once
+# more before it fails). Prints a line `storm (try N): ...` per measurement.
 #
 # The box this runs on is shared: other work's load would show up in the
 # latency as much as a reload does. So gend, the sender and the receiver run
@@ -65,24 +66,34 @@ phase() {
 	[ "$storm" = 1 ] && RELOADS=$n
 	return 0
 }
-phase quiet 0
-t0=$(date +%s%N)
-phase storm 1
-MS=$((($(date +%s%N) - t0) / 1000000))
-q99=$(json_get "$WORK/quiet.json" "j['latency_us']['p99']")
-s99=$(json_get "$WORK/storm.json" "j['latency_us']['p99']")
-smax=$(json_get "$WORK/storm.json" "j['latency_us']['max']")
-got=$(json_get "$WORK/storm.json" "j['received']")
-echo "storm: $RELOADS reloads in $MS ms ($((MS / (RELOADS > 0 ? RELOADS : 1))) ms each) beside $RATE pps on the untouched chain;" \
-	"p99 without reloads $q99 us, during the storm $s99 us (max $smax us); received $got of $N"
-[ "$RELOADS" -ge 10 ] || fail "only $RELOADS reloads in the storm"
-[ "$got" = $N ] && [ "$(json_get "$WORK/storm.json" "j['lost']")" = 0 ] || fail "untouched chain lost packets: $(cat "$WORK/storm.json")"
-ok "untouched chain: $N of $N across $RELOADS reloads"
 # The bound: STORM_P99_US, or 1.5x the quiet run's p99 when the box itself is
 # slower than that (other load: then the reloads must not add half again).
-lim=$(python3 -c "print(max($P99_MAX, 1.5 * float('$q99')))")
-python3 -c "import sys; sys.exit(0 if float('$s99') <= $lim else 1)" ||
-	fail "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us)"
-ok "untouched chain's p99 during the storm $s99 us <= $lim us (quiet run: $q99 us)"
+# Loss fails at once; a p99 over the bound is measured once more (quiet, then
+# storm), and fails if the second pair is over it too: the quiet run and the
+# storm are seconds apart, and a burst of the shared box's other work in one
+# of them alone moves a p99 of a few hundred microseconds by milliseconds.
+for try in 1 2; do
+	phase quiet 0
+	t0=$(date +%s%N)
+	phase storm 1
+	MS=$((($(date +%s%N) - t0) / 1000000))
+	q99=$(json_get "$WORK/quiet.json" "j['latency_us']['p99']")
+	s99=$(json_get "$WORK/storm.json" "j['latency_us']['p99']")
+	smax=$(json_get "$WORK/storm.json" "j['latency_us']['max']")
+	got=$(json_get "$WORK/storm.json" "j['received']")
+	echo "storm (try $try): $RELOADS reloads in $MS ms ($((MS / (RELOADS > 0 ? RELOADS : 1))) ms each) beside $RATE pps" \
+		"on the untouched chain; p99 without reloads $q99 us, during the storm $s99 us (max $smax us); received $got of $N"
+	[ "$RELOADS" -ge 10 ] || fail "only $RELOADS reloads in the storm"
+	[ "$got" = $N ] && [ "$(json_get "$WORK/storm.json" "j['lost']")" = 0 ] ||
+		fail "untouched chain lost packets: $(cat "$WORK/storm.json")"
+	ok "untouched chain: $N of $N across $RELOADS reloads"
+	lim=$(python3 -c "print(max($P99_MAX, 1.5 * float('$q99')))")
+	if python3 -c "import sys; sys.exit(0 if float('$s99') <= $lim else 1)"; then
+		ok "untouched chain's p99 during the storm $s99 us <= $lim us (quiet run: $q99 us)"
+		break
+	fi
+	[ $try = 2 ] && fail "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us), twice"
+	echo "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us); measuring once more"
+done
 kill -0 "$GEND_PID" || fail "gend died"
 gend_stop || fail "gend exit"
