@@ -731,7 +731,8 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 				    "map status")))
 			goto fail;
 	}
-	if (getenv("GEN_GPU_TRACE") && *getenv("GEN_GPU_TRACE") && strcmp(getenv("GEN_GPU_TRACE"), "0")) {
+	const char *tr = getenv("GEN_GPU_TRACE");
+	if (tr && *tr && strcmp(tr, "0")) {
 		bc->trace = calloc(1, sizeof(*bc->trace));
 		for (int i = 0; bc->trace && i < GPU_INFLIGHT; i++)
 			if (cudaEventCreate(&bc->slot[i].t0) != cudaSuccess || cudaEventCreate(&bc->slot[i].t1) != cudaSuccess) {
