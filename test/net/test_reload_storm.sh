@@ -4,10 +4,13 @@
 # (10) while reloads follow each other back to back, alternating two configs:
 # the second adds chain `added` and changes chain `other` (its NF list). The
 # same traffic runs once without reloads first, as the reference. `steady`
-# must lose nothing and its p99 latency (receiver's figure) must stay within
-# STORM_P99_US (2000) during the storm, or within 1.5x the quiet run's p99
-# where other load makes even that one slower (a p99 over it is measured once
-# more before it fails). Prints a line `storm (try N): ...` per measurement.
+# must lose nothing in gend and its p99 latency (receiver's figure) must stay
+# within STORM_P99_US (2000) during the storm, or within 1.5x the quiet run's
+# p99 where other load makes even that one slower (a p99 over it is measured
+# once more before it fails). Prints a line `storm (try N): ...` per
+# measurement and what each stage counted (sent, matched by the classifier,
+# gend's rx/tx/drops, received); on loss, the sender's output, gend's stats
+# and the four veths' counters.
 #
 # The box this runs on is shared: other work's load would show up in the
 # latency as much as a reload does. So gend, the sender and the receiver run
@@ -46,6 +49,7 @@ N=$((SECS * RATE))
 # phase NAME STORM: the steady stream; with STORM=1, reloads back to back meanwhile.
 phase() {
 	local name=$1 storm=$2 n=0
+	steady_counts >"$WORK/$name.c0"
 	recv_start "$name" r0 --idle 2
 	eval "rt \$RECV_$name"
 	nsenter --net=/var/run/netns/"$NS_SND" "$GT" send --dev s0 --src-mac $MAC_S0 --dst-mac $MAC_GIN --src 10.10.1.1 \
@@ -63,16 +67,52 @@ phase() {
 	fi
 	wait $sender || fail "sender: $(cat "$WORK/send.out")"
 	recv_wait "$name"
+	steady_counts >"$WORK/$name.c1"
 	[ "$storm" = 1 ] && RELOADS=$n
 	return 0
 }
+# steady_counts: chain steady's counters, "xdp_matched rx tx dropped
+# xsk_rx_dropped xsk_rx_ring_full", then gout's TX and r0's RX packets.
+steady_counts() {
+	ctl --json stats | python3 -c "import json,sys
+c=[c for c in json.load(sys.stdin)['chains'] if c['id']==1][0]
+print(c['xdp_matched'], c['rx_packets'], c['tx_packets'], c['dropped'], c['xsk_rx_dropped'], c['xsk_rx_ring_full'])"
+	# /proc/net/dev is the reader's namespace's (/sys stays the host's under nsenter).
+	nsenter --net=/var/run/netns/"$NS_GEN" sed 's/:/ /' /proc/net/dev | awk '$1 == "gout" { print $11 }'
+	nsenter --net=/var/run/netns/"$NS_RCV" sed 's/:/ /' /proc/net/dev | awk '$1 == "r0" { print $3 }'
+}
+# stage_counts NAME: what each stage of the path counted in phase NAME, as "k=v ...".
+stage_counts() {
+	python3 - "$WORK/$1.c0" "$WORK/$1.c1" "$N" "$(json_get "$WORK/$1.json" "j['received']")" <<'PY'
+import sys
+a = [int(x) for x in open(sys.argv[1]).read().split()]
+b = [int(x) for x in open(sys.argv[2]).read().split()]
+d = [y - x for x, y in zip(a, b)]
+print("sent=%s xdp_matched=%d gend_rx=%d gend_tx=%d gend_dropped=%d xsk_rx_dropped=%d xsk_rx_ring_full=%d "
+      "gout_tx=%d r0_rx=%d received=%s" % (sys.argv[3], d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], sys.argv[4]))
+PY
+}
+# where_lost: what each stage counted, to tell where packets went missing.
+where_lost() {
+	echo
+	echo "--- sender"; cat "$WORK/send.out"
+	echo "--- gend stats"; ctl stats 2>&1
+	echo "--- gend status"; ctl status 2>&1
+	local l
+	for l in "$NS_SND s0" "$NS_GEN gin" "$NS_GEN gout" "$NS_RCV r0"; do
+		set -- $l
+		echo "--- $2 ($1)"; nsenter --net=/var/run/netns/"$1" ip -s link show "$2" 2>&1 | tail -n 4
+	done
+}
 # The bound: STORM_P99_US, or 1.5x the quiet run's p99 when the box itself is
 # slower than that (other load: then the reloads must not add half again).
-# Loss fails at once; a p99 over the bound is measured once more (quiet, then
-# storm), and fails if the second pair is over it too: the quiet run and the
+# Loss in gend fails at once; loss before it (in the sender's veth, where the
+# classifier never saw the packets) and a p99 over the bound are each measured
+# once more (quiet, then storm), and fail the second time: the quiet run and the
 # storm are seconds apart, and a burst of the shared box's other work in one
 # of them alone moves a p99 of a few hundred microseconds by milliseconds.
-for try in 1 2; do
+P99_RETRY=0 LOSS_RETRY=0
+for try in 1 2 3; do
 	phase quiet 0
 	t0=$(date +%s%N)
 	phase storm 1
@@ -84,16 +124,32 @@ for try in 1 2; do
 	echo "storm (try $try): $RELOADS reloads in $MS ms ($((MS / (RELOADS > 0 ? RELOADS : 1))) ms each) beside $RATE pps" \
 		"on the untouched chain; p99 without reloads $q99 us, during the storm $s99 us (max $smax us); received $got of $N"
 	[ "$RELOADS" -ge 10 ] || fail "only $RELOADS reloads in the storm"
-	[ "$got" = $N ] && [ "$(json_get "$WORK/storm.json" "j['lost']")" = 0 ] ||
-		fail "untouched chain lost packets: $(cat "$WORK/storm.json")"
+	counts=$(stage_counts storm)
+	echo "storm (try $try) counted: $counts"
+	if ! [ "$got" = $N ] || ! [ "$(json_get "$WORK/storm.json" "j['lost']")" = 0 ]; then
+		# Lost outside gend is the testbed's loss, measured once more like a p99:
+		# before the classifier saw them (it matched fewer than were sent), or
+		# after r0's device took them in (r0 counted every frame gend sent, the
+		# receiver got fewer), while gend passed on all it matched. Any loss
+		# inside gend, or between gend and r0, fails at once.
+		set -- $(echo "$counts" | tr ' =' '\n\n' | sed -n '2~2p')
+		[ $LOSS_RETRY = 0 ] && [ "$3" = "$2" ] && [ "$4" = "$2" ] && [ "$5" = 0 ] && [ "$6" = 0 ] && [ "$7" = 0 ] &&
+			[ "$8" -ge "$4" ] && [ "$9" -ge "$4" ] ||
+			fail "untouched chain lost packets: $(cat "$WORK/storm.json")$(where_lost)"
+		echo "untouched chain: $(($1 - $2)) of $N lost before gend's classifier saw them, $(($4 - ${10})) after r0 took them in (the testbed), none in gend; measuring once more$(where_lost)"
+		LOSS_RETRY=1
+		continue
+	fi
 	ok "untouched chain: $N of $N across $RELOADS reloads"
 	lim=$(python3 -c "print(max($P99_MAX, 1.5 * float('$q99')))")
 	if python3 -c "import sys; sys.exit(0 if float('$s99') <= $lim else 1)"; then
 		ok "untouched chain's p99 during the storm $s99 us <= $lim us (quiet run: $q99 us)"
 		break
 	fi
-	[ $try = 2 ] && fail "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us), twice"
+	[ $P99_RETRY = 1 ] && fail "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us), twice"
 	echo "untouched chain's p99 during the storm: $s99 us > $lim us (quiet run: $q99 us); measuring once more"
+	P99_RETRY=1
+	[ $try = 3 ] && fail "no pair of runs without loss before gend and with the p99 in bounds in three"
 done
 kill -0 "$GEND_PID" || fail "gend died"
 gend_stop || fail "gend exit"

@@ -34,9 +34,14 @@
 #define GT_LAT_SUB 64
 #define GT_LAT_BUCKETS ((48 - 5) * GT_LAT_SUB)
 
+/* The first gaps in a stream's sequence are kept to report where loss fell. */
+#define GT_GAPS 8
+
 struct gt_stream {
 	uint64_t received, distinct, duplicates, reordered, hi;
 	uint64_t *win;
+	uint64_t gap[GT_GAPS][2]; /* [first, last] missing when seen, in order; later arrivals may fill them */
+	uint32_t ngaps;
 };
 
 struct gt_stats {
@@ -52,6 +57,7 @@ struct gt_stats {
 	uint64_t dports[65536];
 	struct gt_stream *streams[65536];
 	uint64_t ring_drops;
+	uint64_t foreign, foreign_ipv4; /* frames in the ring that were not ours (IPv4 ones apart) */
 };
 
 static const char *const size_names[7] = {
@@ -148,6 +154,10 @@ static int stream_account(struct gt_stats *st, uint16_t id, uint64_t seq)
 		return 0;
 	}
 	s->received++;
+	if (seq > s->hi + 1 && s->ngaps < GT_GAPS) {
+		s->gap[s->ngaps][0] = s->hi + 1;
+		s->gap[s->ngaps++][1] = seq - 1;
+	}
 	if (seq > s->hi) {
 		if (seq - s->hi >= GT_WIN_BITS)
 			memset(s->win, 0, GT_WIN_BITS / 8);
@@ -192,8 +202,12 @@ static int account(struct gt_stats *st, const struct tpacket3_hdr *h, const uint
 	uint64_t fcs_len;
 	int vlan;
 
-	if (res == GT_P_FOREIGN)
+	if (res == GT_P_FOREIGN) {
+		st->foreign++;
+		if (h->tp_snaplen >= GT_ETH_LEN && f[12] == 0x08 && f[13] == 0x00)
+			st->foreign_ipv4++;
 		return 0;
+	}
 	if (h->tp_snaplen != h->tp_len && res == GT_P_OK)
 		res = GT_P_BAD_HDR; /* truncated by the ring: cannot verify */
 	st->received++;
@@ -314,7 +328,8 @@ static void report_json(const struct gt_stats *st, const struct gt_recv_opts *o)
 	       (unsigned long long)st->reasons[GT_P_BAD_IP_CSUM],
 	       (unsigned long long)st->reasons[GT_P_BAD_L4_CSUM],
 	       (unsigned long long)st->reasons[GT_P_BAD_FILL]);
-	printf("\"ring_drops\":%llu,", (unsigned long long)st->ring_drops);
+	printf("\"ring_drops\":%llu,\"foreign\":{\"all\":%llu,\"ipv4\":%llu},", (unsigned long long)st->ring_drops,
+	       (unsigned long long)st->foreign, (unsigned long long)st->foreign_ipv4);
 	printf("\"latency_us\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f},",
 	       lat_pct(st, 0.50) / 1e3, lat_pct(st, 0.95) / 1e3, lat_pct(st, 0.99) / 1e3,
 	       (double)st->lat_max / 1e3);
@@ -325,10 +340,14 @@ static void report_json(const struct gt_stats *st, const struct gt_recv_opts *o)
 		if (!s)
 			continue;
 		printf("%s{\"id\":%u,\"received\":%llu,\"lost\":%lld,\"duplicates\":%llu,"
-		       "\"reordered\":%llu,\"highest_seq\":%llu}",
+		       "\"reordered\":%llu,\"highest_seq\":%llu,\"gaps\":[",
 		       first ? "" : ",", id, (unsigned long long)s->received,
 		       (long long)stream_lost(s), (unsigned long long)s->duplicates,
 		       (unsigned long long)s->reordered, (unsigned long long)s->hi);
+		for (uint32_t g = 0; g < s->ngaps; g++)
+			printf("%s[%llu,%llu]", g ? "," : "", (unsigned long long)s->gap[g][0],
+			       (unsigned long long)s->gap[g][1]);
+		printf("]}");
 		first = false;
 	}
 	printf("],\"dports\":{");

@@ -142,6 +142,7 @@ expect "$WORK/run4.json" '.streams[] | select(.id == 3) | .lost' 500
 expect "$WORK/run4.json" '.streams[] | select(.id == 3) | .highest_seq' 2499
 expect "$WORK/run4.json" .lost 500
 expect "$WORK/run4.json" .reordered 0
+expect "$WORK/run4.json" '.streams[] | select(.id == 3) | .gaps | tostring' '[[1000,1499]]'
 recv_start run5 --idle 2 --duration 30
 send --stream 3 --count 1000 --rate 50000 >/dev/null || fail "sender failed"
 send --stream 3 --first-seq 1500 --count 1000 --rate 50000 >/dev/null || fail "sender failed"
