@@ -112,8 +112,14 @@ static void run_chunk(const struct nf_chain *c, const uint64_t *bseq, uint8_t *u
 		live[i] = &pkt[i];
 		at[i] = i;
 		d->verdict = NF_PASS;
-		/* The chunk's headers load in parallel here rather than one miss per packet in the first NF. */
-		__builtin_prefetch(umem + d->addr);
+		/*
+		 * The chunk's headers load in parallel here rather than one miss per
+		 * packet in the first NF. Not for a chain without NFs: nothing reads
+		 * them, and the copy of the line it would bring here only makes the
+		 * port worker's next write to that frame wait for it to be taken back.
+		 */
+		if (c->n)
+			__builtin_prefetch(umem + d->addr);
 	}
 	for (uint32_t f = 0; f < c->n && f < NF_CHAIN_MAX && nlive; f++) {
 		uint32_t kept = 0;

@@ -307,23 +307,34 @@ uint32_t synth_rx(struct qworker *w, int p)
 	if (n > SYNTH_BURST)
 		n = SYNTH_BURST;
 	n = budget(s, w->nfree < n ? w->nfree : n, now);
+	/*
+	 * Write the whole burst, then classify it, as a NIC's DMA and then XDP
+	 * would. Classifying each frame right after writing it made the parse's
+	 * 8-byte read of the addresses (bytes 26-33) wait for the two 32-byte
+	 * stores of the header copy it straddles to reach the cache (no store
+	 * forwarding across two stores): two thirds of the classifier's time.
+	 */
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t base = w->free_frames[--w->nfree], addr = base + frame_offset(base);
-		uint8_t *buf = (uint8_t *)w->area + addr;
-		uint32_t len = make_frame(s, buf, now), rank, chain;
+
+		d[i] = (struct gen_desc){ .addr = addr, .len = make_frame(s, (uint8_t *)w->area + addr, now) };
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t addr = d[i].addr;
+		uint32_t len = d[i].len, rank, chain;
 		struct cls_fields f;
-		enum cls_result r = cls_tab_classify(t, buf, len, s->ifindex, &f, &rank, &chain);
+		enum cls_result r = cls_tab_classify(t, (uint8_t *)w->area + addr, len, s->ifindex, &f, &rank, &chain);
 		struct chain_io *io = r == CLS_MATCH ? s->route[chain] : NULL;
 
 		if (r == CLS_MATCH)
 			count(&s->st.matched[chain]);
 		if (!io) {
 			count(r == CLS_MATCH ? &s->st.no_socket : r == CLS_MALFORMED ? &s->st.malformed : &s->st.unmatched);
-			w->free_frames[w->nfree++] = base;
+			w->free_frames[w->nfree++] = addr - addr % GEN_FRAME_SIZE;
 			continue;
 		}
 		if (io != cur && nd) {
-			xsk_deliver(w, cur, d, nd);
+			xsk_deliver(w, cur, d, nd); /* d[0..nd) only: nd <= i, the frames past i are not touched */
 			nd = 0;
 		}
 		cur = io;
