@@ -1,11 +1,11 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Synthetic ports end to end: two queues of generators on synth:0 send UDP, TCP
-# and ICMP flows; the host copy of the classifier gives UDP to a chain that sends
+# and ICMP flows; the host copy of the classifier gives TCP to a chain that sends
 # it out of a real veth (gout -> r0, checked by gen-traffic's receiver: every
-# frame, each flow in order), TCP to a chain that sends it out of synth:1, and
-# leaves ICMP unmatched. synth:1 generates too: its TCP goes the same way, its
-# UDP (destination 10.255.2.1, ingress synth:1) matches nothing. Every count is
+# frame, its checksums, each flow in order), UDP to a chain that sends it out of
+# synth:1, and leaves ICMP unmatched. synth:1 generates too: its UDP goes the
+# same way, its TCP (destination 10.255.2.1, ingress synth:1) matches nothing. Every count is
 # exact because each generator stops after synth_count frames.
 . "$(dirname "$0")/lib.sh"
 export NET_QUEUES=2
@@ -28,15 +28,15 @@ type = ttl_dec
 type = l2_rewrite
 dst_mac = $MAC_R0
 
-[chain udp_out]
+[chain tcp_out]
 id = 1
-match = proto udp dst 10.255.0.0/24 in synth:0
+match = proto tcp dst 10.255.0.0/24 in synth:0
 nfs = ttl to_r0
 output = gout
 
-[chain tcp_synth]
+[chain udp_synth]
 id = 2
-match = proto tcp dport 5001
+match = proto udp dport 5001
 output = synth:1
 EOF
 recv_start r r0 --idle 3 --dump "$WORK/r.dump"
@@ -60,12 +60,12 @@ assert port['unmatched'] == third and port['malformed'] == 0 and port['no_socket
 assert port3['unmatched'] == 2 * third and port3['malformed'] == 0 and port3['no_socket'] == 0, port3
 assert st['xdp']['unmatched'] >= 3 * third, st['xdp']  # plus whatever the kernel saw on gout
 c = {x['name']: x for x in s['chains']}
-for name, want in (('udp_out', third), ('tcp_synth', 2 * third)):
+for name, want in (('tcp_out', third), ('udp_synth', 2 * third)):
     x = c[name]
     assert x['rx_packets'] == want and x['tx_packets'] == want and x['dropped'] == 0, x
     assert x['xdp_matched'] == want, x
     assert all(v == want // 2 for v in x['rx_per_queue']), x['rx_per_queue']
-assert r['received'] == third and r['lost'] == 0, r
+assert r['received'] == third and r['lost'] == 0 and r['corrupt'] == 0, r
 assert st['frame_accounting_errors'] == 0, st
 last, n = {}, {}
 for line in open(sys.argv[4]):
@@ -73,10 +73,10 @@ for line in open(sys.argv[4]):
     assert seq == last.get(stream, -1) + 1, f"flow {stream}: seq {seq} after {last.get(stream)}"
     last[stream] = seq
     n[stream] = n.get(stream, 0) + 1
-# UDP flows are 0, 3, 6 of each queue; stream = queue * 9 + flow
-assert sorted(n) == [0, 3, 6, 9, 12, 15] and set(n.values()) == {1000}, n
-print("generated", port['generated'], "; udp", c['udp_out']['tx_packets'], "tcp", c['tcp_synth']['tx_packets'],
-      "icmp unmatched", port['unmatched'], "; every UDP flow complete and in order at r0")
+# TCP flows are 1, 4, 7 of each queue; stream = queue * 9 + flow
+assert sorted(n) == [1, 4, 7, 10, 13, 16] and set(n.values()) == {1000}, n
+print("generated", port['generated'], "; tcp", c['tcp_out']['tx_packets'], "udp", c['udp_synth']['tx_packets'],
+      "icmp unmatched", port['unmatched'], "; every TCP flow complete, its checksums valid and in order at r0")
 PY
 ok "synthetic port: classification, exact counts, per-flow order through a real port"
 gend_stop || fail "gend exit (gend-debug aborts on a frame it cannot account for)"
