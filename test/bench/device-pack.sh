@@ -31,5 +31,9 @@ if [ "${DEVPACK_PERF:-0}" = 1 ] && [ ! -x .devbundle/perf ]; then
 fi
 # What the GPU machine lacks for test_xdp_attach: xdp-loader (with libxdp's objects) and a compiled second program.
 [ -x .devbundle/xdp-loader ] || bash ../shared/tools/device-bundle.sh .devbundle >/dev/null
+# xdp-trafficgen (xdp-tools), host_veth.sh's second sender, where this machine has it.
+if [ ! -x .devbundle/xdp-trafficgen ] && command -v xdp-trafficgen >/dev/null; then
+	bash ../shared/tools/device-bundle.sh .devbundle "$(command -v xdp-trafficgen)" >/dev/null
+fi
 clang -g -O2 -target bpf -c test/net/xdp_count.bpf.c -o .devbundle/xdp_count.o
 du -sh .devbuild .devbundle
