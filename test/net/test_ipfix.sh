@@ -66,9 +66,12 @@ ctl --json flows fm >"$WORK/flows2.json"
 [ "$(json_get "$WORK/flows2.json" "len(j['top'])")" = 0 ] || fail "idle flows still in the table: $(cat "$WORK/flows2.json")"
 ok "genctl flows shows the 4 flows, then none once they expired"
 
-# One flow for 5 s at 200 packets/s: active timeout 4 s.
+# One flow for 9 s at 110 packets/s: active timeout 4 s. The table is swept once a
+# second, so a flow only a second longer than the timeout (5 s, as this was) could
+# see no sweep between 4 s and its end when one sweep came late, and leave in one
+# record; 9 s leaves a sweep window of 5 s for the first active-timeout part.
 recv_start b r0 --idle 2
-send --proto udp --sport 45000 --dport 5001 --flows 1 --count 1000 --rate 200 --size 100
+send --proto udp --sport 45000 --dport 5001 --flows 1 --count 1000 --rate 110 --size 100
 recv_wait b
 sleep 3.5
 T1=$(date +%s.%N)
