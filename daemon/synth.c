@@ -281,10 +281,18 @@ static uint32_t make_frame(struct synth_port *s, uint8_t *buf, uint64_t ts)
  * offset in each would all fall into the same few cache sets and miss in L1 and
  * L2 whenever more than a few hundred are in flight; 32 offsets 64 B apart
  * spread them (a NIC's fixed headroom has that problem, the generator need not).
+ * The offset must not follow the frame number's low bits alone: on hugepages
+ * the frame number's low bits are also the physical address's bits 12-16, so
+ * the L2 set (bits 6-16) would repeat every 32 frames (32 sets for all frames;
+ * measured 17-26 % slower than normal pages). Adding the next five bits makes
+ * every 1024 consecutive frames land in distinct L2 sets, and consecutive
+ * frames still in distinct L1 sets.
  */
 static uint64_t frame_offset(uint64_t base)
 {
-	return ((base / GEN_FRAME_SIZE) % 32) * 64;
+	uint64_t k = base / GEN_FRAME_SIZE;
+
+	return ((k + (k >> 5)) % 32) * 64;
 }
 
 static void count(uint64_t *c)
