@@ -59,7 +59,7 @@ def load(f):
     return d
 c0, c1 = load(sys.argv[6]), load(sys.argv[7])
 print(f"synthetic port, {chain} chain, {size} B, {q} queue(s), backend {st['backend']}: {pps / 1e6:.2f} Mpps "
-      f"({pkts} packets in {secs:.1f} s)")
+      f"({pkts} packets in {secs:.1f} s; UMEM on {'2 MiB hugepages' if st.get('umem_hugepages') else 'normal pages'})")
 threads = sorted(n for n in c1 if n.startswith('gen-'))
 print("  CPU per thread (busy polling included): " + ", ".join(
       f"{n} {(c1[n] - c0.get(n, 0)) / tck / secs * 100:.0f}%" for n in threads))
