@@ -22,6 +22,13 @@
 struct cls;
 
 #define GEN_FRAME_SIZE 4096u
+
+/* The start of the UMEM frame an address (a packet at some offset in it) lies in. */
+static inline uint64_t frame_base(uint64_t addr)
+{
+	return addr & ~(uint64_t)(GEN_FRAME_SIZE - 1);
+}
+
 /* Frames moved per ring per worker pass: as many as the synthetic generator makes. */
 #define GEN_BURST 256u
 /* Frames the kernel sends per sendto() on a copy-mode socket (TX_BATCH_SIZE). */

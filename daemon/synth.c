@@ -347,7 +347,7 @@ uint32_t synth_rx(struct qworker *w, int p)
 			count(&s->st.matched[chain]);
 		if (!io) {
 			count(r == CLS_MATCH ? &s->st.no_socket : r == CLS_MALFORMED ? &s->st.malformed : &s->st.unmatched);
-			w->free_frames[w->nfree++] = addr - addr % GEN_FRAME_SIZE;
+			w->free_frames[w->nfree++] = frame_base(addr);
 			continue;
 		}
 		if (io != cur && nd) {

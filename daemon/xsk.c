@@ -21,11 +21,6 @@
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-static inline uint64_t frame_base(uint64_t addr)
-{
-	return addr & ~(uint64_t)(GEN_FRAME_SIZE - 1);
-}
-
 static void set_fill_targets(struct qworker *w);
 
 /* The port's TX socket (libxdp's, or the one made when its netdev came back), or -1. */

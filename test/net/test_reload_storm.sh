@@ -81,16 +81,27 @@ print(c['xdp_matched'], c['rx_packets'], c['tx_packets'], c['dropped'], c['xsk_r
 	nsenter --net=/var/run/netns/"$NS_GEN" sed 's/:/ /' /proc/net/dev | awk '$1 == "gout" { print $11; print $13 }'
 	nsenter --net=/var/run/netns/"$NS_RCV" sed 's/:/ /' /proc/net/dev | awk '$1 == "r0" { print $3 }'
 }
-# stage_counts NAME: what each stage of the path counted in phase NAME, as "k=v ...".
+# stage_counts NAME [outside]: what each stage of the path counted in phase
+# NAME, as "k=v ..."; with "outside", instead exit 0 only when every packet
+# lost was lost outside gend (see below), printing "BEFORE AFTER": how many
+# before the classifier saw them and how many after r0's device took them in.
 stage_counts() {
-	python3 - "$WORK/$1.c0" "$WORK/$1.c1" "$N" "$(json_get "$WORK/$1.json" "j['received']")" <<'PY'
-import sys
+	python3 - "$WORK/$1.c0" "$WORK/$1.c1" "$N" "$WORK/$1.json" "${2:-}" <<'PY'
+import json, sys
 a = [int(x) for x in open(sys.argv[1]).read().split()]
 b = [int(x) for x in open(sys.argv[2]).read().split()]
-d = [y - x for x, y in zip(a, b)]
-print("sent=%s xdp_matched=%d gend_rx=%d gend_tx=%d gend_dropped=%d xsk_rx_dropped=%d xsk_rx_ring_full=%d "
-      "gout_tx=%d gout_tx_dropped=%d r0_rx=%d received=%s"
-      % (sys.argv[3], d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], sys.argv[4]))
+r = json.load(open(sys.argv[4]))
+names = ("xdp_matched", "gend_rx", "gend_tx", "gend_dropped", "xsk_rx_dropped", "xsk_rx_ring_full",
+         "gout_tx", "gout_tx_dropped", "r0_rx")
+c = dict(zip(names, (y - x for x, y in zip(a, b))), sent=int(sys.argv[3]), received=r["received"])
+if sys.argv[5] != "outside":
+    print(" ".join("%s=%d" % (k, c[k]) for k in ("sent",) + names + ("received",)))
+    sys.exit(0)
+ok = (c["gend_rx"] == c["xdp_matched"] and c["gend_tx"] == c["gend_rx"] and c["gend_dropped"] == 0 and
+      c["xsk_rx_dropped"] == 0 and c["xsk_rx_ring_full"] == 0 and c["gout_tx"] >= c["gend_tx"] and
+      c["gout_tx_dropped"] == 0 and c["r0_rx"] >= c["gend_tx"] and r["foreign"]["ipv4"] == 0)
+print(c["sent"] - c["xdp_matched"], c["gend_tx"] - c["received"])
+sys.exit(0 if ok else 1)
 PY
 }
 # where_lost: what each stage counted, to tell where packets went missing.
@@ -126,8 +137,7 @@ for try in 1 2 3; do
 	echo "storm (try $try): $RELOADS reloads in $MS ms ($((MS / (RELOADS > 0 ? RELOADS : 1))) ms each) beside $RATE pps" \
 		"on the untouched chain; p99 without reloads $q99 us, during the storm $s99 us (max $smax us); received $got of $N"
 	[ "$RELOADS" -ge 10 ] || fail "only $RELOADS reloads in the storm"
-	counts=$(stage_counts storm)
-	echo "storm (try $try) counted: $counts"
+	echo "storm (try $try) counted: $(stage_counts storm)"
 	if ! [ "$got" = $N ] || ! [ "$(json_get "$WORK/storm.json" "j['lost']")" = 0 ]; then
 		# Lost outside gend is the testbed's loss, measured once more like a p99:
 		# before the classifier saw them (it matched fewer than were sent), or
@@ -136,12 +146,10 @@ for try in 1 2 3; do
 		# could not parse, which could be one gend mangled), while gend passed
 		# on all it matched. Any loss inside gend, or between gend and r0, fails
 		# at once.
-		set -- $(echo "$counts" | tr ' =' '\n\n' | sed -n '2~2p')
-		[ $LOSS_RETRY = 0 ] && [ "$3" = "$2" ] && [ "$4" = "$2" ] && [ "$5" = 0 ] && [ "$6" = 0 ] && [ "$7" = 0 ] &&
-			[ "$8" -ge "$4" ] && [ "$9" = 0 ] && [ "${10}" -ge "$4" ] &&
-			[ "$(json_get "$WORK/storm.json" "j['foreign']['ipv4']")" = 0 ] ||
+		[ $LOSS_RETRY = 0 ] && where=$(stage_counts storm outside) ||
 			fail "untouched chain lost packets: $(cat "$WORK/storm.json")$(where_lost)"
-		echo "untouched chain: $(($1 - $2)) of $N lost before gend's classifier saw them, $(($4 - ${11})) after r0 took them in (the testbed), none in gend; measuring once more$(where_lost)"
+		set -- $where
+		echo "untouched chain: $1 of $N lost before gend's classifier saw them, $2 after r0 took them in (the testbed), none in gend; measuring once more$(where_lost)"
 		LOSS_RETRY=1
 		continue
 	fi
