@@ -6,7 +6,7 @@
 #    worker and one controller per queue), CPU ns per packet per stage (perf);
 #  - veth, empty chain, 64 B, 1, 4, 8 queues: gend against a plain AF_XDP
 #    receiver's ceiling in the same testbed, per sender (gen-traffic's AF_XDP
-#    sender; xdp-trafficgen where the kernel runs it) and per receiver behind
+#    sender; its XDP sender, --xdp-live; xdp-trafficgen where it runs) and per receiver behind
 #    gend on r0 (xdp-drop, tc-drop: count and drop; gen-traffic's AF_PACKET
 #    receiver), with TX kicks on the port worker (tx_thread = no) and on a
 #    thread of their own (yes);

@@ -21,8 +21,12 @@
 #     same sender, same testbed, no receiver behind it; gend's share of it;
 #  3. with LATENCY=1: latency at half of gend's rate (gen-traffic's receiver,
 #     which reads the timestamps: p50/p99).
-# Senders: gen-traffic's AF_XDP sender (one thread per queue), and xdp-trafficgen
-# (xdp-tools) where the kernel runs it; each figure names its sender and receiver.
+# Senders: gen-traffic's AF_XDP sender (one thread per queue); gen-traffic's XDP
+# sender (--xdp-live: BPF_PROG_RUN live frames, one thread per queue pinned to
+# CPUs 0..Q-1, so that veth puts thread t's frames on gin's queue t); and
+# xdp-trafficgen (xdp-tools) where it runs (Debian 12's 1.3.1 does not load on
+# kernels without the xdp_redirect_map_err tracepoint); each figure names its
+# sender and receiver.
 # Usage: test/bench/host_veth.sh QUEUES [seconds]   (root; run by host_bench.sh)
 # Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=yes (gend's
 # [gen] tx_thread: copy-mode TX kicks on a thread of their own per queue).
@@ -58,14 +62,22 @@ worker_ticks() {
 # gend: rate while the sender runs, its TX counter before it, and its port
 # workers' CPU ns per packet sent meanwhile (which holds on a busy box, where
 # the rate follows whatever else runs): "Mpps tx0 ns".
-gend_run() { # $1 = sender name; sends with gen-traffic or xdp-trafficgen
+# sender NAME SECONDS: gen-traffic (AF_XDP), xdp-live (gen-traffic's XDP sender) or xdp-trafficgen.
+sender() {
+	case $1 in
+	gen-traffic) send --dport 5001 --stream 1 --duration "$2" --rate 0 --flows 16 --size 64 --json $GT_SEND ;;
+	xdp-live) # where the kernel cannot run it: not run, with the reason (in xt.err like xdp-trafficgen's)
+		nsenter --net=/var/run/netns/"$NS_SND" "$GT" send --dev s0 --src-mac $MAC_S0 --dst-mac $MAC_GIN \
+			--src 10.10.1.1 --dst 10.10.2.2 --dport 5001 --stream 1 --duration "$2" --flows 16 --size 64 \
+			--json --xdp-live --threads "$Q" >"$WORK/send.out" 2>"$WORK/xt.err" ;;
+	*) SECS=$2 trafficgen ;;
+	esac
+}
+
+gend_run() { # $1 = sender name
 	local a b t0 t1 c0 c1
 	a=$(tx); t0=$(date +%s.%N); c0=$(worker_ticks)
-	if [ "$1" = gen-traffic ]; then
-		send --dport 5001 --stream 1 --duration "$SECS" --rate 0 --flows 16 --size 64 --json $GT_SEND
-	else
-		trafficgen || return 1
-	fi
+	sender "$1" "$SECS" || return 1
 	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(tx)
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))")"
 }
@@ -109,11 +121,7 @@ ceiling_run() {
 		grep -q "busy" "$WORK/sink.err" || break
 		sleep 0.5
 	done
-	if [ "$1" = gen-traffic ]; then
-		send --dport 5001 --stream 1 --duration "$((SECS + 2))" --rate 0 --flows 16 --size 64 --json $GT_SEND
-	else
-		trafficgen
-	fi
+	sender "$1" "$((SECS + 2))"
 	wait $sp
 	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")" ||
 		echo "ceiling ($1): no figure from the plain receiver: $(head -c 300 "$WORK/sink.err")" >&2
@@ -124,7 +132,8 @@ declare -A G R C
 RECEIVERS="xdp-drop tc-drop gen-traffic-recv"
 declare -A XDROP_ERR
 gend_start
-for s in gen-traffic xdp-trafficgen; do
+SENDERS="gen-traffic xdp-live xdp-trafficgen"
+for s in $SENDERS; do
 	# A sender that cannot run here: its receiver is stopped at once (SIGTERM detaches the counting ones).
 	for r in xdp-drop tc-drop; do
 		if xdrop_start $r; then
@@ -165,11 +174,12 @@ if [ "${LATENCY:-0}" = 1 ]; then
 fi
 gend_stop
 C[gen-traffic]=$(ceiling_run gen-traffic)
+C[xdp-live]=$(ceiling_run xdp-live)
 if [ -n "${G[xdp-trafficgen,gen-traffic-recv]}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
 	C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen)
 fi
 
-for s in gen-traffic xdp-trafficgen; do
+for s in $SENDERS; do
 	for r in $RECEIVERS; do
 		case $r in
 		xdp-drop) rname="xdp-drop (native XDP) on r0" ;;

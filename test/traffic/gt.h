@@ -82,6 +82,8 @@ struct gt_send_opts {
 	int queue_base;    /* -1 = unset; thread t sends on TX queue queue_base + t */
 	bool afxdp;        /* AF_XDP socket instead of AF_PACKET */
 	uint32_t xdp_frames; /* UMEM frames per AF_XDP socket */
+	bool xdp_live;     /* BPF_PROG_RUN live frames (gt_live.c) instead of a socket */
+	const char *xdp_obj; /* xdp_live.bpf.o, or NULL: next to the binary */
 };
 
 struct gt_recv_opts {
@@ -94,6 +96,8 @@ struct gt_recv_opts {
 	const char *dump;       /* per-packet lines: stream seq ttl tos src_mac sport */
 	uint32_t ring_frames;
 	int cpu;
+	bool xdp_pass;       /* attach xdp_live.bpf.o's pass-through program while receiving */
+	const char *xdp_obj; /* NULL: next to the binary */
 };
 
 /* One frame layout: the headers of a given size, pre-built once. */
@@ -182,5 +186,13 @@ void gt_install_signals(void);
 int gt_send(const struct gt_send_opts *o);
 int gt_recv(const struct gt_recv_opts *o);
 int gt_selftest(void);
+
+/* The XDP sender and the receiver's pass-through program (gt_live.c). */
+int gt_live_open(const struct gt_send_opts *o);
+void gt_live_close(void);
+int gt_live_run(const uint8_t *frame, const struct gt_tmpl *t, const struct gt_send_opts *o,
+		uint64_t *sent, uint64_t n);
+int gt_live_pass_attach(const char *ifname, const char *obj);
+void gt_live_pass_detach(void);
 
 #endif

@@ -99,9 +99,9 @@ static void usage(FILE *f)
 		"      --payload-hex HEX --payload-every K --stream ID --first-seq N\n"
 		"      --fill random|zero"
 		" --no-udp-csum --cpu N --json\n"
-		"      --threads N --queue-base Q --afxdp --xdp-frames N\n"
+		"      --threads N --queue-base Q --afxdp --xdp-frames N --xdp-live --xdp-obj PATH\n"
 		"recv: --duration SEC --count N --idle SEC --expect N --ready-file PATH --dump FILE\n"
-		"      --ring-frames N --cpu N --json\n"
+		"      --ring-frames N --cpu N --xdp-pass --xdp-obj PATH --json\n"
 		"See test/traffic/README.md.\n");
 }
 
@@ -196,7 +196,7 @@ enum {
 	O_BURST, O_COUNT, O_DURATION, O_SIZE, O_IMIX, O_VLAN, O_TTL, O_PAYLOAD_HEX,
 	O_PAYLOAD_EVERY, O_STREAM, O_FILL, O_NO_UDP_CSUM, O_CPU, O_JSON, O_IDLE, O_EXPECT,
 	O_READY_FILE, O_DUMP, O_RING_FRAMES, O_FIRST_SEQ, O_THREADS, O_QUEUE_BASE, O_AFXDP,
-	O_XDP_FRAMES,
+	O_XDP_FRAMES, O_XDP_LIVE, O_XDP_OBJ, O_XDP_PASS,
 };
 
 static const struct option send_long[] = {
@@ -229,6 +229,8 @@ static const struct option send_long[] = {
 	{ "queue-base", required_argument, NULL, O_QUEUE_BASE },
 	{ "afxdp", no_argument, NULL, O_AFXDP },
 	{ "xdp-frames", required_argument, NULL, O_XDP_FRAMES },
+	{ "xdp-live", no_argument, NULL, O_XDP_LIVE },
+	{ "xdp-obj", required_argument, NULL, O_XDP_OBJ },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -328,6 +330,8 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 			}
 			o->xdp_frames = (uint32_t)v;
 			break;
+		case O_XDP_LIVE: o->xdp_live = true; break;
+		case O_XDP_OBJ: o->xdp_obj = optarg; break;
 		case O_JSON: o->json = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
@@ -335,6 +339,18 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 	}
 	if (r)
 		return r;
+	if (o->xdp_live) {
+		/* The program writes the sequence number, time and source port of each copy, nothing else. */
+		const char *no = o->afxdp ? "--afxdp" : o->imix ? "--imix" : o->proto != IPPROTO_UDP ? "--proto tcp" : o->rate ? "--rate (it sends as fast as it can)" :
+				 o->payload_len ? "--payload-hex" : o->dport_hi != o->dport_lo ? "--dport LO-HI" : NULL;
+
+		if (no) {
+			fprintf(stderr, "gen-traffic send: --xdp-live sends copies of one UDP frame: not with %s\n", no);
+			return -EINVAL;
+		}
+		o->udp_csum = false; /* the copies' fields change and nothing recomputes it */
+		o->fill_zero = true; /* the fill would follow the sequence number */
+	}
 	if (o->cpu >= 0 && o->queue_base >= 0 && !o->afxdp) {
 		fprintf(stderr, "gen-traffic send: --queue-base without --afxdp pins the threads "
 			"(the kernel picks the queue from the CPU): it cannot go with --cpu\n");
@@ -359,6 +375,8 @@ static const struct option recv_long[] = {
 	{ "dump", required_argument, NULL, O_DUMP },
 	{ "ring-frames", required_argument, NULL, O_RING_FRAMES },
 	{ "cpu", required_argument, NULL, O_CPU },
+	{ "xdp-pass", no_argument, NULL, O_XDP_PASS },
+	{ "xdp-obj", required_argument, NULL, O_XDP_OBJ },
 	{ "json", no_argument, NULL, O_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -384,6 +402,8 @@ static int parse_recv(int argc, char **argv, struct gt_recv_opts *o)
 		case O_DUMP: o->dump = optarg; break;
 		case O_RING_FRAMES: r = parse_u64("ring-frames", optarg, 512, 1u << 20, &v); o->ring_frames = (uint32_t)v; break;
 		case O_CPU: r = parse_u64("cpu", optarg, 0, 4095, &v); o->cpu = (int)v; break;
+		case O_XDP_PASS: o->xdp_pass = true; break;
+		case O_XDP_OBJ: o->xdp_obj = optarg; break;
 		case O_JSON: o->json = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;

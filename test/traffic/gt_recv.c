@@ -569,6 +569,8 @@ int gt_recv(const struct gt_recv_opts *o)
 		fprintf(stderr, "gen-traffic: cannot write dump file '%s': %s\n", o->dump, strerror(errno));
 		return -errno;
 	}
+	if (o->xdp_pass && (r = gt_live_pass_attach(o->ifname, o->xdp_obj)) < 0)
+		goto out;
 	if (o->ready_file && (r = touch(o->ready_file)) < 0) {
 		fprintf(stderr, "gen-traffic: cannot create ready file '%s': %s\n", o->ready_file,
 			strerror(-r));
@@ -624,6 +626,8 @@ int gt_recv(const struct gt_recv_opts *o)
 	fflush(stdout);
 	r = 0;
 out:
+	if (o->xdp_pass)
+		gt_live_pass_detach();
 	if (dump_file)
 		fclose(dump_file);
 	dump_file = NULL;

@@ -4,7 +4,9 @@
  *  - AF_PACKET raw socket, qdisc bypassed, frames handed over with
  *    sendmmsg() in bursts (the default);
  *  - AF_XDP (--afxdp): a TX-only xsk socket on one queue of the interface,
- *    frames written straight into its UMEM, one sendto() kick per burst.
+ *    frames written straight into its UMEM, one sendto() kick per burst;
+ *  - XDP (--xdp-live): the kernel runs xdp_live.bpf.c on copies of one
+ *    frame and sends each out of the interface (gt_live.c), no socket.
  * Frames are patched from pre-built templates; the timestamp and the L4
  * checksum are completed last, right before the hand-over.
  *
@@ -24,6 +26,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,6 +365,55 @@ static double thread_cpu_secs(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig; /* only ends a BPF_PROG_RUN (EINTR) */
+}
+
+/*
+ * --xdp-live: as few runs as can be, as each costs milliseconds to set up and
+ * tear down (measured: about 25 ms on a 2-core VM, whatever its length). A
+ * timer on this thread ends a run with a signal at the deadline, and at least
+ * every second so that a stop is seen.
+ */
+static void run_live(struct gt_sender *s, uint64_t deadline)
+{
+	const struct gt_send_opts *o = &s->o;
+	struct sigevent ev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+	struct itimerspec off = { 0 };
+	timer_t tm;
+	int r = 0;
+
+	ev._sigev_un._tid = gettid(); /* sigev_notify_thread_id, which glibc 2.36 does not name */
+	if (timer_create(CLOCK_MONOTONIC, &ev, &tm)) {
+		s->err = -errno;
+		fprintf(stderr, "gen-traffic: thread %u: no timer: %s\n", s->idx, strerror(errno));
+		return;
+	}
+	while (!gt_stop) {
+		uint64_t now = gt_now_ns(), left = deadline - now, before = s->seq;
+		uint64_t n = o->count ? o->count - s->seq : 1u << 30;
+		struct itimerspec it = { 0 };
+
+		if (now >= deadline || !n)
+			break;
+		left = left < 1000000000ull ? left : 1000000000ull;
+		it.it_value.tv_sec = (time_t)(left / 1000000000ull);
+		it.it_value.tv_nsec = (long)(left % 1000000000ull);
+		timer_settime(tm, 0, &it, NULL);
+		r = gt_live_run(s->bufs[0], s->tmpl[0][0], o, &s->seq, n < (1u << 30) ? n : 1u << 30);
+		timer_settime(tm, 0, &off, NULL);
+		s->bytes += (s->seq - before) * s->tmpl[0][0]->len;
+		if (r < 0 && r != -EINTR) {
+			fprintf(stderr, "gen-traffic: XDP send on '%s' (thread %u) failed: %s\n", o->ifname, s->idx,
+				strerror(-r));
+			s->err = r;
+			break;
+		}
+	}
+	timer_delete(tm);
+}
+
 /* One sender thread: its socket is open, its templates built. */
 static void *run_sender(void *arg)
 {
@@ -390,6 +442,12 @@ static void *run_sender(void *arg)
 	pthread_barrier_wait(&start_barrier);
 	last = start_ns;
 	deadline = o->duration > 0 ? start_ns + (uint64_t)(o->duration * 1e9) : UINT64_MAX;
+	if (o->xdp_live) {
+		run_live(s, deadline);
+		s->t_end = gt_now_ns();
+		s->cpu_s = thread_cpu_secs();
+		return NULL;
+	}
 
 	while (!gt_stop) {
 		uint64_t now = gt_now_ns();
@@ -446,6 +504,11 @@ static void *run_sender(void *arg)
 	return NULL;
 }
 
+static const char *send_mode(const struct gt_send_opts *o)
+{
+	return o->xdp_live ? "xdp-live" : o->afxdp ? "afxdp" : "packet";
+}
+
 static void report(struct gt_sender **th, unsigned int nth, const struct gt_send_opts *o,
 		   uint64_t elapsed_ns)
 {
@@ -476,7 +539,7 @@ static void report(struct gt_sender **th, unsigned int nth, const struct gt_send
 		       "\"tx_dropped\":%llu,\"per_thread\":[",
 		       (unsigned long long)sent, (unsigned long long)bytes, secs, pps, mbps, cpu,
 		       pps_cpu, (unsigned long long)retries, o->stream,
-		       o->proto == IPPROTO_TCP ? "tcp" : "udp", size, o->afxdp ? "afxdp" : "packet",
+		       o->proto == IPPROTO_TCP ? "tcp" : "udp", size, send_mode(o),
 		       nth, (unsigned long long)dropped);
 		for (unsigned int t = 0; t < nth; t++)
 			printf("%s{\"stream\":%u,\"queue\":%d,\"sent\":%llu,\"tx_dropped\":%llu,"
@@ -490,11 +553,11 @@ static void report(struct gt_sender **th, unsigned int nth, const struct gt_send
 		       "cpu %.3f s: %.0f packets per cpu second\n",
 		       (unsigned long long)sent, (unsigned long long)bytes, secs, pps, mbps,
 		       o->stream, (unsigned long long)retries, cpu, pps_cpu);
-		if (nth > 1 || o->afxdp || dropped)
+		if (nth > 1 || o->afxdp || o->xdp_live || dropped)
 			for (unsigned int t = 0; t < nth; t++)
 				printf("  thread %u (%s): stream %u, queue %d, %llu sent, %llu dropped"
 				       " by the device, cpu %.3f s\n", t,
-				       o->afxdp ? "afxdp" : "packet", th[t]->o.stream, th[t]->queue,
+				       send_mode(o), th[t]->o.stream, th[t]->queue,
 				       (unsigned long long)(th[t]->seq - th[t]->dropped),
 				       (unsigned long long)th[t]->dropped, th[t]->cpu_s);
 	}
@@ -530,6 +593,13 @@ static int setup_sender(struct gt_sender *s, const struct gt_send_opts *o, unsig
 		s->iov[i].iov_base = s->bufs[i];
 		s->msg[i].msg_hdr.msg_iov = &s->iov[i];
 		s->msg[i].msg_hdr.msg_iovlen = 1;
+	}
+	if (o->xdp_live) {
+		/* One frame, sequence number and time left to the program (the queue follows the CPU). */
+		struct gt_tmpl *tm = s->tmpl[0][0];
+
+		gt_stamp(s->bufs[0], tm, &s->o, gt_build(s->bufs[0], tm, &s->o, s->o.sport, o->dport_lo, 0, false), 0);
+		return 0;
 	}
 	if (o->afxdp) {
 		s->queue = (o->queue_base < 0 ? 0 : o->queue_base) + (int)t;
@@ -574,7 +644,8 @@ static int pin_for(const struct gt_send_opts *o, unsigned int t)
 		return o->cpu + (int)t;
 	if (!o->afxdp && o->queue_base >= 0)
 		return o->queue_base + (int)t;
-	return -1;
+	/* --xdp-live: every thread on a CPU of its own (the program keeps its state per CPU). */
+	return o->xdp_live ? (int)t : -1;
 }
 
 static void *pinned_sender(void *arg)
@@ -612,6 +683,13 @@ int gt_send(const struct gt_send_opts *o)
 		fprintf(stderr, "gen-traffic: --count and --rate must be at least --threads (%u): "
 			"they are shared out between the threads\n", nth);
 		return -EINVAL;
+	}
+	if (o->xdp_live) {
+		struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+
+		sigaction(SIGALRM, &sa, NULL);
+		if ((r = gt_live_open(o)) < 0)
+			return r;
 	}
 	for (unsigned int t = 0; t < nth; t++) {
 		th[t] = calloc(1, sizeof(*th[t]));
@@ -655,5 +733,7 @@ int gt_send(const struct gt_send_opts *o)
 out:
 	for (unsigned int t = 0; t < nth; t++)
 		free_sender(th[t]);
+	if (o->xdp_live)
+		gt_live_close();
 	return r;
 }

@@ -215,6 +215,49 @@ send --afxdp --queue-base 5 --count 10 >/dev/null 2>"$WORK/send8.err" &&
 	fail "--afxdp on queue 5 of a 2-queue veth was accepted"
 ok "--afxdp on a queue the device does not have is an error"
 
+# 7b. The XDP sender (--xdp-live: BPF_PROG_RUN live frames), received through
+# recv --xdp-pass (veth hands XDP-sent frames only to a peer that runs XDP).
+# The program writes each copy's sequence number, time and source port: exact
+# per-stream counts in order, sport = base + seq % flows per thread, and a
+# latency that only a real timestamp gives. Then what it refuses, and the
+# receiver's program gone from the device afterwards.
+inb() { nsenter --net=/var/run/netns/"$NB" "$@"; }
+has_xdp_on() { inb ip link show "$DB" | grep -q "xdp"; }
+recv_start live --expect 9001 --idle 2 --duration 30 --dump "$WORK/live.dump" --xdp-pass
+has_xdp_on || fail "recv --xdp-pass: no XDP program on $DB while it runs"
+if send --xdp-live --threads 2 --stream 11 --count 9001 --flows 4 --size 128 --json \
+	>"$WORK/sendl.json" 2>"$WORK/sendl.err"; then
+	recv_wait live
+	expect "$WORK/sendl.json" .mode xdp-live
+	expect "$WORK/sendl.json" .sent 9001
+	expect "$WORK/sendl.json" '[.per_thread[].sent] | join(",")' 4501,4500
+	expect "$WORK/live.json" .received 9001
+	expect "$WORK/live.json" .lost 0
+	expect "$WORK/live.json" .corrupt 0
+	expect "$WORK/live.json" .duplicates 0
+	expect "$WORK/live.json" .reordered 0
+	expect "$WORK/live.json" '.streams[] | select(.id == 11) | .highest_seq' 4500
+	expect "$WORK/live.json" '.streams[] | select(.id == 12) | .highest_seq' 4499
+	expect "$WORK/live.json" '.sizes["128-255"]' 9001
+	bad=$(awk '($1 == 11 && $6 != 1024 + $2 % 4) || ($1 == 12 && $6 != 1028 + $2 % 4)' "$WORK/live.dump" | head -3)
+	[ -z "$bad" ] || fail "--xdp-live: a source port is not base + seq % flows: $bad"
+	jq -e '.latency_us.p50 > 0 and .latency_us.max < 1000000' "$WORK/live.json" >/dev/null ||
+		fail "--xdp-live: the program's timestamps give no sane latency: $(jq -c .latency_us "$WORK/live.json")"
+	has_xdp_on && fail "recv --xdp-pass left its program on $DB"
+	ok "--xdp-live --threads 2: 4501 + 4500 frames in order, source ports and timestamps written per copy"
+elif grep -qiE "live|not supported|Invalid argument" "$WORK/sendl.err"; then
+	kill "$RECV_live" 2>/dev/null
+	echo "SKIP: the kernel has no XDP live-frame mode: $(cat "$WORK/sendl.err")"
+else
+	fail "XDP sender failed: $(cat "$WORK/sendl.err")"
+fi
+for bad in "--proto tcp" "--imix" "--afxdp" "--rate 1000" "--dport 1-2"; do
+	# shellcheck disable=SC2086 # the option and its value are two words
+	send --xdp-live --count 10 $bad >/dev/null 2>"$WORK/badl.err" && fail "--xdp-live with $bad was accepted"
+	grep -q -- "not with ${bad%% *}" "$WORK/badl.err" || fail "--xdp-live $bad: unclear error: $(cat "$WORK/badl.err")"
+done
+ok "--xdp-live refuses --proto tcp, --imix, --afxdp, --rate and a dport range, naming each"
+
 # 8. gen-xsk-sink --xdp-drop / --tc-drop, the benchmarks' receivers: a program
 # (XDP, or tc ingress) that counts and drops. Exact frame and byte counts, nothing left attached at the
 # end of its window or on SIGTERM, a second one on the device refused, and a
@@ -223,7 +266,6 @@ SINK=$(dirname "$GT")/gen-xsk-sink
 if [ ! -x "$SINK" ] || [ ! -f "$(dirname "$GT")/xdp_drop.bpf.o" ]; then
 	echo "SKIP: gen-xsk-sink or its xdp_drop.bpf.o is not built next to $GT"
 else
-	inb() { nsenter --net=/var/run/netns/"$NB" "$@"; }
 	has_xdp() { inb ip link show "$DB" | grep -q "xdp"; }
 	# sink_start NAME SECONDS [options]: the XDP receiver (--tc-drop in options: the tc one) on DB writing
 	# $WORK/NAME.json, returns once attached.

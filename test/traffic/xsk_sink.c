@@ -39,6 +39,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/xsk.h>
+#include "obj_path.h"
 #include "xdp_drop.h"
 
 #define SINK_FRAMES 8192u
@@ -84,25 +85,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* xdp_drop.bpf.o next to this binary, in dst. */
-static int xdrop_default_obj(char *dst, size_t len)
-{
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
-
-	if (n <= 0)
-		return -errno;
-	self[n] = 0;
-	slash = strrchr(self, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = 0;
-	if ((size_t)snprintf(dst, len, "%s/%s", self, XDROP_OBJ) >= len)
-		return -ENAMETOOLONG;
-	return 0;
 }
 
 /* Sum of every CPU's counters. */
@@ -264,7 +246,7 @@ static int xdrop_main(int argc, char **argv)
 		}
 	}
 	if (!obj_path) {
-		r = xdrop_default_obj(path, sizeof(path));
+		r = obj_next_to_self(path, sizeof(path), XDROP_OBJ);
 		if (r) {
 			fprintf(stderr, "gen-xsk-sink: cannot find %s next to this binary: %s (use --obj)\n", XDROP_OBJ,
 				strerror(-r));
