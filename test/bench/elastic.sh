@@ -17,7 +17,10 @@
 #            -> sweep.csv, cdf.csv
 #   sizes    capacity at 64..1518 B -> sizes.csv;  chainlen: 1..7 NFs -> chainlen.csv
 #   fig6     gpu_mode rtc vs pipeline at 64 and 128 B: capacity, and p95 at half the
-#            pipeline's 64 B capacity -> fig6.csv
+#            pipeline's 64 B capacity, on ELASTIC_FIG6_QUEUES queues (default 4: with
+#            one queue the port worker and controller cap both modes near 20 Mpps on
+#            the GPU machine, so the figure would be the host path's, not the
+#            agents') -> fig6.csv
 # Environment: GEN_BACKEND (cpu; gpu on the GPU machine) for steps/sizes/chainlen/fig6,
 # ELASTIC_CHAIN (paper with the community rules, else light: router -> flowmon -> esp),
 # ELASTIC_MAX_WAIT_US (200), ELASTIC_TARGET_US (1000), NET_QUEUES (1).
@@ -125,15 +128,16 @@ if [[ $PARTS == *" chainlen "* ]]; then
 fi
 if [[ $PARTS == *" fig6 "* ]]; then
 	echo "== Fig. 6: rtc vs pipeline ($BE)"
-	echo "gpu_mode,size,capacity_pps,rate_pps,tx_pps,p50_us,p95_us,p99_us" >"$OUT/fig6.csv"
+	echo "gpu_mode,size,capacity_pps,rate_pps,tx_pps,p50_us,p95_us,p99_us,queues" >"$OUT/fig6.csv"
 	rate=
+	FQ=${ELASTIC_FIG6_QUEUES:-4}
 	for mode in pipeline rtc; do
 		for size in 64 128; do
-			write_cfg "$BE" "$size" "" "" "gpu_mode = $mode"
+			NET_QUEUES=$FQ write_cfg "$BE" "$size" "" "" "gpu_mode = $mode"
 			run_gend
-			c=$(cap)
+			c=$(GENS=$((2 * FQ)) cap)
 			[ -z "$rate" ] && rate=$(python3 -c "print(int($c / 2))")
-			echo "$mode,$size,$c,$rate,$(python3 "$D0/elastic.py" point "$rate" 3)" | tee -a "$OUT/fig6.csv"
+			echo "$mode,$size,$c,$rate,$(GENS=$((2 * FQ)) python3 "$D0/elastic.py" point "$rate" 3),$FQ" | tee -a "$OUT/fig6.csv"
 			gend_stop
 		done
 	done
