@@ -103,13 +103,16 @@ xdrop_result() {
 	tail -n 1 "$WORK/xdrop.json" | python3 -c "import json,sys; j=json.load(sys.stdin); print(f\"{j.get('pps', 0) / 1e6:.3f} {j.get('total', 0)}\")"
 }
 
-# ceiling: the sink on gin instead of gend
+# ceiling_run SENDER [fwd]: the plain receiver on gin instead of gend; with fwd,
+# the plain forwarder gin -> gout (the counting receiver on r0 already started).
 ceiling_run() {
-	local sp
+	local sp what="gin $Q $SECS"
+	[ "${2:-}" = fwd ] && what="--fwd gin gout $Q $SECS"
 	# gend's sockets on gin were just closed: the kernel frees a queue's AF_XDP
 	# binding a little later (EBUSY until then), so the sink tries again for 10 s.
 	for _ in $(seq 20); do
-		nsenter --net=/var/run/netns/"$NS_GEN" $SINK gin "$Q" "$SECS" >"$WORK/sink.json" 2>"$WORK/sink.err" &
+		# shellcheck disable=SC2086 # what is several arguments
+		nsenter --net=/var/run/netns/"$NS_GEN" $SINK $what >"$WORK/sink.json" 2>"$WORK/sink.err" &
 		sp=$!
 		for _ in $(seq 50); do
 			grep -q ready "$WORK/sink.json" 2>/dev/null && break
@@ -175,6 +178,17 @@ fi
 gend_stop
 C[gen-traffic]=$(ceiling_run gen-traffic)
 C[xdp-live]=$(ceiling_run xdp-live)
+# The plain forwarder with each counting receiver: what AF_XDP forwarding on
+# this veth costs without gend (F, Mpps forwarded; FR, r0's count).
+declare -A F
+for s in gen-traffic xdp-live; do
+	for r in xdp-drop tc-drop; do
+		[ -n "${XDROP_ERR[$r]+set}" ] && continue
+		xdrop_start $r || continue
+		F[$s,$r]=$(ceiling_run "$s" fwd)
+		wait "$XDROP"
+	done
+done
 if [ -n "${G[xdp-trafficgen,gen-traffic-recv]}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
 	C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen)
 fi
@@ -194,9 +208,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" "${F[$s,$r]:-}" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt = sys.argv[1:11]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f = sys.argv[1:12]
 g, fwd, ns = g.split()
 g, c, fwd = float(g), float(c) if c.strip() else 0.0, int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a (the plain receiver gave no figure: see its stderr)"
@@ -207,7 +221,9 @@ else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
       f"AF_XDP {mode} mode, tx_thread {tt}, fill ring empty {fill}; port workers {ns} ns CPU per packet); {at_r0}"
-      f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it")
+      f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it"
+      + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps, gend = {100 * g / float(f):.0f} % of it"
+         if f.strip() and float(f) > 0 else ""))
 PY
 	done
 done

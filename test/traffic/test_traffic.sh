@@ -44,9 +44,10 @@ nsenter --net=/var/run/netns/"$NA" ip link set "$DA" address 02:00:00:00:0a:01 u
 nsenter --net=/var/run/netns/"$NB" ip link set "$DB" address 02:00:00:00:0b:01 up
 
 # recv_start NAME [args]: receiver in B writing $WORK/NAME.json, returns once listening.
+# (RECV_NS and RECV_DEV: receive elsewhere than on DB in B)
 recv_start() {
 	local name=$1; shift
-	nsenter --net=/var/run/netns/"$NB" "$GT" recv --dev "$DB" --json --ready-file "$WORK/$name.ready" "$@" \
+	nsenter --net=/var/run/netns/"${RECV_NS:-$NB}" "$GT" recv --dev "${RECV_DEV:-$DB}" --json --ready-file "$WORK/$name.ready" "$@" \
 		>"$WORK/$name.json" 2>"$WORK/$name.err" &
 	eval "RECV_$name=$!"
 	for _ in $(seq 100); do [ -e "$WORK/$name.ready" ] && return 0; sleep 0.05; done
@@ -333,6 +334,25 @@ else
 	expect "$WORK/x2.json" .signal true
 	has_xdp && fail "the XDP program is still attached to $DB after SIGTERM"
 	ok "a second receiver is refused; SIGTERM reports 1200 frames and detaches"
+
+	# 5. The plain forwarder (--fwd, host_veth.sh's forwarding ceiling), hairpin
+	# on DB: every frame sent from A comes back to A whole, over both queues.
+	RECV_NS=$NA RECV_DEV=$DA recv_start fwd --expect 9001 --idle 2 --duration 30
+	nsenter --net=/var/run/netns/"$NB" "$SINK" --fwd "$DB" "$DB" 2 4 >"$WORK/fwd.out" 2>"$WORK/fwd.err" &
+	FWD=$!
+	for _ in $(seq 100); do grep -q ready "$WORK/fwd.out" 2>/dev/null && break; sleep 0.05; done
+	grep -q ready "$WORK/fwd.out" || fail "forwarder not ready: $(cat "$WORK/fwd.err")"
+	xsend --afxdp --threads 2 --queue-base 0 --stream 11 --count 9001 --rate 40000 --flows 4
+	recv_wait fwd
+	wait "$FWD" || fail "forwarder exited with an error: $(cat "$WORK/fwd.err")"
+	expect "$WORK/fwd.json" .received 9001
+	expect "$WORK/fwd.json" .lost 0
+	expect "$WORK/fwd.json" .corrupt 0
+	tail -n 1 "$WORK/fwd.out" | jq -e '.mode == "fwd" and .forwarded > 0' >/dev/null ||
+		fail "forwarder report: $(tail -n 1 "$WORK/fwd.out")"
+	"$SINK" --fwd "$DB" 2 4 >/dev/null 2>"$WORK/fwdu.err" && fail "--fwd without OUT was accepted"
+	grep -q "usage" "$WORK/fwdu.err" || fail "--fwd without OUT: no usage: $(cat "$WORK/fwdu.err")"
+	ok "--fwd $DB $DB: 9001 frames over two queues back to the sender whole, none lost"
 
 	# 4. A missing object is named.
 	inb "$SINK" --xdp-drop "$DB" 1 --obj "$WORK/none.o" >/dev/null 2>"$WORK/noobj.err" &&

@@ -19,7 +19,16 @@
  * Prints {"mode":"xdp-drop" (or "tc-drop"),...,"pps":P}; "total" and "bytes"
  * count everything since the program was attached.
  *
+ * With --fwd IN OUT, the plain AF_XDP forwarder: per queue, frames received
+ * on IN's queue go out of OUT's queue as they are (one socket when IN is OUT,
+ * else a TX-only socket on OUT sharing the UMEM), each kicked with sendto() as
+ * copy mode needs, and back to the fill ring once the completion ring says
+ * so. What any AF_XDP forwarder pays on that path, with nothing in between:
+ * the ceiling of gend's forwarding. Prints {"mode":"fwd",...,"forwarded":F,
+ * "pps":P}, P from frames completed.
+ *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
+ *        gen-xsk-sink --fwd IN OUT QUEUES SECONDS
  *        gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]
  */
 #include <errno.h>
@@ -49,6 +58,7 @@
 
 struct sink_q {
 	const char *ifname;
+	const char *out;          /* --fwd: the interface frames leave by, else NULL */
 	uint32_t q;
 	uint16_t bind;
 	void *area;
@@ -56,8 +66,11 @@ struct sink_q {
 	struct xsk_socket *xsk;
 	struct xsk_ring_prod fq;
 	struct xsk_ring_cons cq, rx;
+	struct xsk_socket *txs;   /* --fwd to another interface: its TX-only socket */
+	struct xsk_ring_prod tx, txfq; /* txfq: that socket's own fill ring (unused) */
+	struct xsk_ring_cons *tcq, txcq;
 	pthread_t thread;
-	uint64_t received;
+	uint64_t received, forwarded;
 	int err;
 };
 
@@ -321,15 +334,90 @@ static int sink_open(struct sink_q *s)
 	r = xsk_umem__create(&s->umem, s->area, (uint64_t)SINK_FRAMES * SINK_FRAME, &s->fq, &s->cq, &uc);
 	if (r)
 		return r;
-	r = xsk_socket__create(&s->xsk, s->ifname, s->q, s->umem, &s->rx, NULL, &sc);
-	if (r)
-		return r;
+	if (s->out && !strcmp(s->out, s->ifname)) {
+		/* Forwarding back out of the same queue: one socket with both rings. */
+		s->tcq = &s->cq;
+		r = xsk_socket__create(&s->xsk, s->ifname, s->q, s->umem, &s->rx, &s->tx, &sc);
+		if (r)
+			return r;
+	} else {
+		r = xsk_socket__create(&s->xsk, s->ifname, s->q, s->umem, &s->rx, NULL, &sc);
+		if (r)
+			return r;
+	}
+	if (s->out && strcmp(s->out, s->ifname)) {
+		/* TX only: no program on OUT, its own fill and completion rings on the shared UMEM. */
+		struct xsk_socket_config tc = { .tx_size = SINK_RING, .bind_flags = s->bind,
+						.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD };
+
+		s->tcq = &s->txcq;
+		r = xsk_socket__create_shared(&s->txs, s->out, s->q, s->umem, NULL, &s->tx, &s->txfq, &s->txcq, &tc);
+		if (r)
+			return r;
+	}
 	if (xsk_ring_prod__reserve(&s->fq, SINK_RING, &idx) != SINK_RING)
 		return -ENOSPC;
 	for (uint32_t i = 0; i < SINK_RING; i++)
 		*xsk_ring_prod__fill_addr(&s->fq, idx + i) = (uint64_t)i * SINK_FRAME;
 	xsk_ring_prod__submit(&s->fq, SINK_RING);
 	return 0;
+}
+
+/* Frames OUT has sent go back to the fill ring. */
+static void fwd_reap(struct sink_q *s)
+{
+	uint32_t cidx, fidx, n = xsk_ring_cons__peek(s->tcq, SINK_BURST, &cidx);
+
+	if (!n)
+		return;
+	while (xsk_ring_prod__reserve(&s->fq, n, &fidx) != n)
+		;
+	for (uint32_t i = 0; i < n; i++)
+		*xsk_ring_prod__fill_addr(&s->fq, fidx + i) = *xsk_ring_cons__comp_addr(s->tcq, cidx + i);
+	xsk_ring_prod__submit(&s->fq, n);
+	xsk_ring_cons__release(s->tcq, n);
+	__atomic_store_n(&s->forwarded, s->forwarded + n, __ATOMIC_RELAXED);
+}
+
+/* --fwd: each received frame out of OUT as it is. */
+static void *fwd_run(void *arg)
+{
+	struct sink_q *s = arg;
+	int txfd = xsk_socket__fd(s->txs ? s->txs : s->xsk);
+	struct pollfd pfd = { .fd = xsk_socket__fd(s->xsk), .events = POLLIN };
+
+	while (!stop) {
+		uint32_t ridx, tidx, n = xsk_ring_cons__peek(&s->rx, SINK_BURST, &ridx);
+
+		if (n) {
+			/* The ring holds every frame in circulation (SINK_RING): room is certain. */
+			while (xsk_ring_prod__reserve(&s->tx, n, &tidx) != n)
+				fwd_reap(s);
+			for (uint32_t i = 0; i < n; i++) {
+				const struct xdp_desc *in = xsk_ring_cons__rx_desc(&s->rx, ridx + i);
+				struct xdp_desc *o = xsk_ring_prod__tx_desc(&s->tx, tidx + i);
+
+				o->addr = in->addr;
+				o->len = in->len;
+				o->options = 0;
+			}
+			xsk_ring_prod__submit(&s->tx, n);
+			xsk_ring_cons__release(&s->rx, n);
+			__atomic_store_n(&s->received, s->received + n, __ATOMIC_RELAXED);
+		}
+		/* Copy mode sends at most 32 frames a call: kick until the kernel has taken them. */
+		for (int k = 0; k < (int)SINK_BURST / 32 + 1; k++) {
+			if (__atomic_load_n(s->tx.consumer, __ATOMIC_ACQUIRE) == *s->tx.producer)
+				break;
+			if (sendto(txfd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+			    errno != ENOBUFS)
+				break;
+		}
+		fwd_reap(s);
+		if (!n && xsk_ring_prod__needs_wakeup(&s->fq))
+			poll(&pfd, 1, 1);
+	}
+	return NULL;
 }
 
 static void *sink_run(void *arg)
@@ -366,31 +454,42 @@ int main(int argc, char **argv)
 	double secs, el;
 	uint64_t total = 0, start = 0;
 	uint16_t bind = XDP_USE_NEED_WAKEUP;
+	const char *ifname, *out = NULL, *mode = NULL;
 
 	if (argc > 1 && (!strcmp(argv[1], "--xdp-drop") || !strcmp(argv[1], "--tc-drop")))
 		return xdrop_main(argc, argv);
-	if (argc < 4) {
+	if (argc == 6 && !strcmp(argv[1], "--fwd")) {
+		ifname = argv[2];
+		out = argv[3];
+		nq = (uint32_t)atoi(argv[4]);
+		secs = atof(argv[5]);
+	} else if ((argc == 4 || argc == 5) && strcmp(argv[1], "--fwd")) {
+		ifname = argv[1];
+		nq = (uint32_t)atoi(argv[2]);
+		secs = atof(argv[3]);
+		mode = argc > 4 ? argv[4] : NULL;
+	} else {
 		fprintf(stderr, "usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]\n"
+				"       gen-xsk-sink --fwd IN OUT QUEUES SECONDS\n"
 				"       gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n");
 		return 2;
 	}
-	nq = (uint32_t)atoi(argv[2]);
-	secs = atof(argv[3]);
-	if (argc > 4)
-		bind |= !strcmp(argv[4], "zerocopy") ? XDP_ZEROCOPY : XDP_COPY;
+	if (mode)
+		bind |= !strcmp(mode, "zerocopy") ? XDP_ZEROCOPY : XDP_COPY;
 	qs = calloc(nq, sizeof(*qs));
 	if (!qs || !nq)
 		return 2;
 	for (uint32_t q = 0; q < nq; q++) {
 		int r;
 
-		qs[q] = (struct sink_q){ .ifname = argv[1], .q = q, .bind = bind };
+		qs[q] = (struct sink_q){ .ifname = ifname, .out = out, .q = q, .bind = bind };
 		r = sink_open(&qs[q]);
 		if (r) {
-			fprintf(stderr, "gen-xsk-sink: queue %u of %s: %s\n", q, argv[1], strerror(-r));
+			fprintf(stderr, "gen-xsk-sink: queue %u of %s%s%s: %s\n", q, ifname, out ? " -> " : "",
+				out ? out : "", strerror(-r));
 			return 1;
 		}
-		pthread_create(&qs[q].thread, NULL, sink_run, &qs[q]);
+		pthread_create(&qs[q].thread, NULL, out ? fwd_run : sink_run, &qs[q]);
 	}
 	/* Ready: the sender may start. The window opens at the first frame. */
 	printf("{\"ready\":true}\n");
@@ -399,7 +498,7 @@ int main(int argc, char **argv)
 	for (int tries = 0; tries < 100; tries++) {
 		start = 0;
 		for (uint32_t q = 0; q < nq; q++)
-			start += __atomic_load_n(&qs[q].received, __ATOMIC_RELAXED);
+			start += __atomic_load_n(out ? &qs[q].forwarded : &qs[q].received, __ATOMIC_RELAXED);
 		if (start)
 			break;
 		nanosleep(&nap, NULL);
@@ -411,14 +510,21 @@ int main(int argc, char **argv)
 		el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	} while (el < secs);
 	for (uint32_t q = 0; q < nq; q++)
-		total += __atomic_load_n(&qs[q].received, __ATOMIC_RELAXED);
+		total += __atomic_load_n(out ? &qs[q].forwarded : &qs[q].received, __ATOMIC_RELAXED);
 	stop = 1;
 	for (uint32_t q = 0; q < nq; q++) {
 		pthread_join(qs[q].thread, NULL);
+		if (qs[q].txs)
+			xsk_socket__delete(qs[q].txs);
 		xsk_socket__delete(qs[q].xsk);
 		xsk_umem__delete(qs[q].umem);
 	}
-	printf("{\"queues\":%u,\"received\":%lu,\"seconds\":%.3f,\"pps\":%.0f}\n", nq, (unsigned long)(total - start), el,
-	       (double)(total - start) / el);
+	if (out)
+		printf("{\"mode\":\"fwd\",\"in\":\"%s\",\"out\":\"%s\",\"queues\":%u,\"forwarded\":%lu,"
+		       "\"seconds\":%.3f,\"pps\":%.0f}\n", ifname, out, nq, (unsigned long)(total - start), el,
+		       (double)(total - start) / el);
+	else
+		printf("{\"queues\":%u,\"received\":%lu,\"seconds\":%.3f,\"pps\":%.0f}\n", nq,
+		       (unsigned long)(total - start), el, (double)(total - start) / el);
 	return 0;
 }
