@@ -185,24 +185,32 @@ int chain_init(struct gen_chain *c, const char *name, uint32_t id, int nq, uint3
 	return 0;
 }
 
+/*
+ * Bucket of ns: below K = 2^CHAIN_LAT_SUB nanoseconds bucket ns; else, with
+ * 2^e <= ns < 2^(e+1), the octave's (e - SUB + 1)-th row of K buckets, split
+ * by the SUB bits after the leading one.
+ */
 int chain_lat_bucket(uint64_t ns)
 {
+	const int k = 1 << CHAIN_LAT_SUB;
 	int e, b;
 
-	if (ns < 4)
-		return 0;
+	if (ns < (uint64_t)k)
+		return (int)ns;
 	e = 63 - __builtin_clzll(ns);
-	b = (e - 1) * 4 + (int)((ns >> (e - 2)) & 3);
+	b = (e - CHAIN_LAT_SUB + 1) * k + (int)((ns >> (e - CHAIN_LAT_SUB)) & (uint64_t)(k - 1));
 	return b < CHAIN_LAT_BUCKETS ? b : CHAIN_LAT_BUCKETS - 1;
 }
 
+/* The largest ns in bucket b. */
 uint64_t chain_lat_bucket_ns(int b)
 {
-	int e = b / 4 + 1;
+	const int k = 1 << CHAIN_LAT_SUB;
+	int e = b / k + CHAIN_LAT_SUB - 1;
 
-	if (b < 4)
-		return 3;
-	return ((4ull + (uint64_t)(b % 4) + 1) << (e - 2)) - 1;
+	if (b < k)
+		return (uint64_t)b;
+	return (((uint64_t)k + (uint64_t)(b % k) + 1) << (e - CHAIN_LAT_SUB)) - 1;
 }
 
 uint64_t chain_lat_quantile(const uint64_t *hist, double q)

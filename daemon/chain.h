@@ -13,8 +13,13 @@
 #include "dp.h"
 #include "guard.h"
 
-/* Latency: histogram buckets of 4 per power of two of nanoseconds (about 19 % wide). */
-#define CHAIN_LAT_BUCKETS 160
+/*
+ * Latency: histogram buckets of 2^CHAIN_LAT_SUB per power of two of
+ * nanoseconds (8: at most 12.5 % wide, so a p95 or p99 and a ratio of two of
+ * them read to within that), up to 2^42 ns.
+ */
+#define CHAIN_LAT_SUB 3
+#define CHAIN_LAT_BUCKETS (40 << CHAIN_LAT_SUB)
 
 /* One version of a chain's program: swapped in at a batch boundary. */
 struct chain_ver {

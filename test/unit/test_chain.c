@@ -612,3 +612,43 @@ Test(chain, no_fallback_drops_and_stays, .timeout = 30)
 	cr_assert(strstr(err, "backend fake has no fallback"), "%s", err);
 	rig_stop();
 }
+
+/*
+ * The latency histogram's buckets: every value lies in the bucket whose upper
+ * bound is the first at or above it; bounds rise strictly, and a bucket is at
+ * most 1/2^CHAIN_LAT_SUB of its lower edge wide, so a quantile read from it is
+ * within that of the true value.
+ */
+Test(chain, latency_buckets)
+{
+	uint64_t prev = 0;
+
+	for (int b = 0; b < CHAIN_LAT_BUCKETS; b++) {
+		uint64_t up = chain_lat_bucket_ns(b);
+
+		cr_assert_eq(chain_lat_bucket(up), b, "upper bound %llu of bucket %d lands in %d",
+			     (unsigned long long)up, b, chain_lat_bucket(up));
+		if (b) {
+			cr_assert_gt(up, prev, "bucket %d's bound %llu not above %llu", b, (unsigned long long)up,
+				     (unsigned long long)prev);
+			cr_assert_eq(chain_lat_bucket(prev + 1), b, "bucket %d does not start right after %d", b, b - 1);
+			if (prev >= (1u << CHAIN_LAT_SUB))
+				cr_assert_leq((double)(up - prev), (double)(prev + 1) / (1 << CHAIN_LAT_SUB) + 1,
+					      "bucket %d [%llu, %llu] is too wide", b, (unsigned long long)prev + 1,
+					      (unsigned long long)up);
+		}
+		prev = up;
+	}
+	/* A few values by hand: 8 buckets an octave. */
+	cr_assert_eq(chain_lat_bucket_ns(chain_lat_bucket(100000)), 106495); /* [98304, 106495] */
+	cr_assert_eq(chain_lat_bucket_ns(chain_lat_bucket(131072)), 147455); /* [131072, 147455] */
+	cr_assert_eq(chain_lat_bucket(UINT64_MAX), CHAIN_LAT_BUCKETS - 1);
+	{
+		uint64_t h[CHAIN_LAT_BUCKETS] = { 0 };
+
+		h[chain_lat_bucket(1000)] = 90;
+		h[chain_lat_bucket(200000)] = 10;
+		cr_assert_eq(chain_lat_quantile(h, 0.5), chain_lat_bucket_ns(chain_lat_bucket(1000)));
+		cr_assert_eq(chain_lat_quantile(h, 0.95), chain_lat_bucket_ns(chain_lat_bucket(200000)));
+	}
+}
