@@ -11,6 +11,9 @@
 #    receiver), with TX kicks on the port worker (tx_thread = no) and on a
 #    thread of their own (yes);
 #  - veth latency at half of gend's one-queue rate, cpu backend.
+#  - last, a summary: each of issue 10's host-path targets with its figure and its
+#    ratio to the ceiling of the same run (test/bench/host_summary.py; per queue
+#    count and sender, the better of the two counting receivers, tx_thread = no).
 # Usage: test/bench/host_bench.sh [seconds per figure]
 # Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), VETH_QUEUES
 # ("1 4 8"; empty: skip), GEN_LD_PATH (carried libraries, as for test/net), GEN_BACKEND for the synthetic figures (default cpu; gpu on a GPU
@@ -20,13 +23,16 @@ D=$(cd "$(dirname "$0")" && pwd)
 SECS=${1:-5}
 echo "# host_bench: $(hostname), $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(date -u +%FT%TZ), gend from ${GEN_BUILD:-build}"
+LOG=$(mktemp /tmp/gen-host-bench.XXXXXX)
+trap 'rm -f "$LOG"' EXIT
 for q in ${SYNTH_QUEUES-1 2 4 8}; do
 	bash "$D/host_synth.sh" "$q" "$SECS" 2>&1 | grep -v "^ok -"
-done
+done | tee -a "$LOG"
 for q in ${VETH_QUEUES-1 4 8}; do
 	for tt in no yes; do
 		TX_THREAD=$tt LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 |
 			grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
 	done
-done
+done | tee -a "$LOG"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$D/host_summary.py" <"$LOG"
