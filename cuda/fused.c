@@ -40,6 +40,7 @@ static struct {
 			   void **, void **);
 	CUresult (*unload)(CUmodule);
 	CUresult (*err_str)(CUresult, const char **);
+	CUresult (*set_attr)(CUfunction, CUfunction_attribute, int);
 	int status;
 	char why[160];
 } drv;
@@ -59,9 +60,9 @@ static struct {
 static void drv_load(void)
 {
 	static const char *const names[] = { "cuModuleLoadData", "cuModuleGetFunction", "cuLaunchKernel",
-					     "cuModuleUnload", "cuGetErrorString" };
+					     "cuModuleUnload", "cuGetErrorString", "cuFuncSetAttribute" };
 	void **slots[] = { (void **)&drv.load, (void **)&drv.get_fn, (void **)&drv.launch, (void **)&drv.unload,
-			   (void **)&drv.err_str };
+			   (void **)&drv.err_str, (void **)&drv.set_attr };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		enum cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
@@ -149,6 +150,22 @@ static void build(struct fused_agent *a)
 			mod = NULL;
 			e = -EIO;
 		}
+	}
+	/*
+	 * GEN_GPU_CARVEOUT=P (test override, 0-100): the share of each SM's
+	 * unified L1/shared memory the fused agent prefers as shared memory (the
+	 * rest is L1, which caches the agent's stack and the NF tables); unset:
+	 * the driver's choice.
+	 */
+	const char *cv = getenv("GEN_GPU_CARVEOUT");
+	if (!e && cv && *cv) {
+		char *end;
+		long pct = strtol(cv, &end, 10);
+		CUresult c;
+
+		if (*end || pct < 0 || pct > 100 ||
+		    (c = drv.set_attr(fn, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, (int)pct)) != CUDA_SUCCESS)
+			fprintf(stderr, "gen: GEN_GPU_CARVEOUT=%s not applied (0-100)\n", cv);
 	}
 	pthread_mutex_lock(&f.lock);
 	if (!e) {

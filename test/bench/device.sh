@@ -12,6 +12,8 @@
 # veth against a plain AF_XDP receiver, latency at half rate).
 # elastic: test/bench/elastic.sh with backend = gpu (Fig. 6, Fig. 7 steps, the load sweep
 # of gpu, cpu and hybrid, sizes, chain length; CSVs and, with matplotlib, PNGs in OUT_DIR/elastic).
+# span (not in the default list): gen-span, the GPU's read rate from host frames
+# against the span in flight, per kind of pinned memory (RESULTS.md, eighth run).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
 # the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
@@ -64,6 +66,12 @@ if [[ $parts == *" fused "* ]]; then
 	LD_LIBRARY_PATH=$libs GEN_CACHE_DIR=$(mktemp -d /tmp/gen-cold.XXXXXX) \
 		"$build/test/bench/gen-bench" -F -d "${GEN_BENCH_SECONDS:-0.2}" 2>&1 | tee "$out/bench_fused.txt"
 	[ "${PIPESTATUS[0]}" = 0 ] || rc_all=1
+fi
+if [[ $parts == *" span "* ]] && [ -x "$build/test/bench/gen-span" ]; then
+	echo "== gen-span (64 B, 1500 B)"
+	for sz in 64 1500; do
+		LD_LIBRARY_PATH=$libs "$build/test/bench/gen-span" "$sz" 0.2 2>&1 | tee -a "$out/span.txt"
+	done
 fi
 if [[ $parts == *" ncu "* ]] && command -v ncu >/dev/null; then
 	echo "== ncu: rtc agent, 64 B (one launch each; --clock-control none)"
