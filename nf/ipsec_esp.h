@@ -259,6 +259,18 @@ NF_FN struct esp_tabs esp_tabs_of(const struct nf_ipsec_esp *st)
  * SHA instructions when the builder found them (host_accel); the result is the
  * same bytes as the portable code, which the GPU always runs.
  */
+/* IV = AES(iv key, seq): distinct per packet (a permutation of distinct inputs),
+ * unpredictable without the IV key; then CBC in place. */
+NF_FN void esp_iv_cbc_encrypt_with(const struct aes_tables *aes, const uint32_t *iv_rk, const uint32_t *enc_rk,
+				   uint64_t seq, uint8_t *iv_out, uint8_t *buf, uint32_t len)
+{
+	uint32_t iv[4] = { 0, 0, (uint32_t)(seq >> 32), (uint32_t)seq };
+
+	aes128_enc_words(aes, iv_rk, iv);
+	aes_store_block(iv_out, iv);
+	aes128_cbc_encrypt(aes, enc_rk, iv_out, buf, len);
+}
+
 NF_FN void esp_iv_cbc_encrypt(const struct nf_ipsec_esp *st, uint64_t seq, uint8_t *iv_out, uint8_t *buf,
 			      uint32_t len)
 {
@@ -268,13 +280,19 @@ NF_FN void esp_iv_cbc_encrypt(const struct nf_ipsec_esp *st, uint64_t seq, uint8
 		return;
 	}
 #endif
-	/* IV = AES(iv key, seq): distinct per packet (a permutation of distinct inputs),
-	 * unpredictable without the IV key. */
+#if defined(__CUDA_ARCH__)
+	/*
+	 * The block's copy, named by its shared variable: the lookups then compile
+	 * to shared-memory loads, not generic ones (whose address space the
+	 * compiler cannot tell from esp_tabs_of's pointer).
+	 */
+	if (esp_sm.owner == (const void *)st) {
+		esp_iv_cbc_encrypt_with(&esp_sm.aes, esp_sm.iv_rk, esp_sm.enc_rk, seq, iv_out, buf, len);
+		return;
+	}
+#endif
 	struct esp_tabs t = esp_tabs_of(st);
-	uint32_t iv[4] = { 0, 0, (uint32_t)(seq >> 32), (uint32_t)seq };
-	aes128_enc_words(t.aes, t.iv_rk, iv);
-	aes_store_block(iv_out, iv);
-	aes128_cbc_encrypt(t.aes, t.enc_rk, iv_out, buf, len);
+	esp_iv_cbc_encrypt_with(t.aes, t.iv_rk, t.enc_rk, seq, iv_out, buf, len);
 }
 
 NF_FN void esp_cbc_decrypt(const struct nf_ipsec_esp *st, const uint8_t *iv, uint8_t *buf, uint32_t len)
@@ -282,6 +300,12 @@ NF_FN void esp_cbc_decrypt(const struct nf_ipsec_esp *st, const uint8_t *iv, uin
 #if defined(ESP_HOST_X86)
 	if (st->host_accel & ESP_ACCEL_AESNI) {
 		esp_ni_cbc_decrypt(st->ni_dec_rk, iv, buf, len);
+		return;
+	}
+#endif
+#if defined(__CUDA_ARCH__)
+	if (esp_sm.owner == (const void *)st) { /* shared-memory loads, as in esp_iv_cbc_encrypt */
+		aes128_cbc_decrypt(&esp_sm.aes, esp_sm.dec_rk, iv, buf, len);
 		return;
 	}
 #endif
