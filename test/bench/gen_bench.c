@@ -2,7 +2,7 @@
 /*
  * gen-bench: throughput of one chain on synthetic packets in a fake UMEM.
  *
- *   gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F]
+ *   gen-bench [-c chains.ini] [-n CHAIN] [-r RULES] [-d SECONDS] [-T THREADS] [-q] [-F] [-M] [-C]
  *
  * Without -c it benches the paper's chain (ipv4_router -> nids -> ipsec_esp
  * encrypt) with the Snort community rules (-r). Prints:
@@ -21,7 +21,11 @@
  * hit, and Mpps of the generic vs the fused agent at 64 B (batches 1k..64k).
  * Frames are restored from a pristine pool of 64k packets before each batch
  * (the chain rewrites them), by restorer threads, overlapped with the GPU's
- * work and outside the clock (restore_range).
+ * work and outside the clock (restore_range); a chain whose NFs never write
+ * packet bytes has its frames read instead, so that they wait in the host's
+ * caches. For comparison only: GEN_BENCH_COPY=1 copies those too,
+ * GEN_BENCH_NT=1 copies with streaming stores (frames left in DRAM).
+ * -C checks the frames and restores and prints no figures (ctest bench/restore).
  * Figures only: nothing here asserts on timing.
  */
 #include <errno.h>
