@@ -1036,6 +1036,17 @@ int main(int argc, char **argv)
 	}
 	if (threads < 1 || threads > 256)
 		threads = 2;
+	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
+	bn.umem = umem_map(bn.umem_size);
+	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bn.pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.pdesc));
+	bn.desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.desc));
+	if (bn.umem == MAP_FAILED || bn.pristine == MAP_FAILED || !bn.pdesc || !bn.desc) {
+		perror("gen-bench: memory");
+		return 1;
+	}
+	if (check) /* the frames alone: no chain, no rules */
+		return self_check(&bn);
 	if (!file && !(file = default_config(rules))) {
 		perror("gen-bench: temporary config");
 		return 1;
@@ -1047,17 +1058,6 @@ int main(int argc, char **argv)
 		bn.prog.mini_batch = (uint32_t)mini; /* threads per block on the GPU (the paper's mini-batch) */
 		printf("mini_batch %ld (-m)\n", mini);
 	}
-	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
-	bn.umem = umem_map(bn.umem_size);
-	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	bn.pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.pdesc));
-	bn.desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*bn.desc));
-	if (bn.umem == MAP_FAILED || bn.pristine == MAP_FAILED || !bn.pdesc || !bn.desc) {
-		perror("gen-bench: memory");
-		return 1;
-	}
-	if (check)
-		return self_check(&bn);
 
 	static const struct { const char *name; int mode; } smodes[] = { { "64B", 64 }, { "IMIX", PKTGEN_IMIX }, { "1500B", 1500 } };
 	int nsm = quick ? 1 : 3;
