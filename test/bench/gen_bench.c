@@ -95,7 +95,7 @@ static uint32_t bench_regions(void);
  * caches (the frames then wait in DRAM, not in the L3 as a NIC's or the
  * kernel's writes leave them); default: plain stores.
  */
-static int restore_nt = -1;
+static bool restore_nt; /* set once in main */
 static uint64_t restore_sink; /* what read-only restores read (kept so that the reads stay) */
 
 /* Whether any NF of the program may change packet bytes (custom NFs may). */
@@ -197,9 +197,7 @@ static void gen_traffic(struct bench *bn, int size_mode)
 {
 	struct pktgen g = { .rng = 0x1234567 };
 	uint32_t regions = bench_regions();
-	const char *nt = getenv("GEN_BENCH_NT");
 
-	restore_nt = nt && !strcmp(nt, "1");
 	pktgen_batch(&g, bn->pristine, bn->pdesc, BATCH_MAX, size_mode);
 	for (uint32_t b = 1; b < NBUF; b++) {
 		size_t base = (size_t)(b % regions) * BATCH_MAX * PKTGEN_FRAME;
@@ -1036,6 +1034,7 @@ int main(int argc, char **argv)
 	}
 	if (threads < 1 || threads > 256)
 		threads = 2;
+	restore_nt = getenv("GEN_BENCH_NT") && !strcmp(getenv("GEN_BENCH_NT"), "1");
 	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
 	bn.umem = umem_map(bn.umem_size);
 	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
