@@ -25,6 +25,8 @@
  * packet bytes has its frames read instead, so that they wait in the host's
  * caches. For comparison only: GEN_BENCH_COPY=1 copies those too,
  * GEN_BENCH_NT=1 copies with streaming stores (frames left in DRAM).
+ * GEN_BENCH_SLOTS=s cycles gpu batches through s slots (s / 2 in flight) instead
+ * of 16, a smaller span of frames (diagnostic).
  * -C checks the frames and restores and prints no figures (ctest bench/restore).
  * Figures only: nothing here asserts on timing.
  */
@@ -193,6 +195,23 @@ static uint32_t bench_regions(void)
 	return r > 0 && r < NBUF ? (uint32_t)r : NBUF;
 }
 
+/*
+ * GEN_BENCH_SLOTS=s (even, 2..NBUF; diagnostic): the gpu loop cycles its
+ * batches through s slots instead of NBUF and keeps at most s / 2 in flight,
+ * the other half being restored. At 64k batches the default's 16 slots of
+ * 2 KiB frames span 2 GiB of host memory, where the bench's restores and the
+ * GPU's DMA share the host's DRAM; fewer slots shrink that span, and the depth
+ * in flight with it (both move the figure: RESULTS.md). Every frame is distinct
+ * and correct in either mode.
+ */
+static uint32_t bench_slots(void)
+{
+	const char *v = getenv("GEN_BENCH_SLOTS");
+	int s = v ? atoi(v) : 0;
+
+	return s >= 2 && s < NBUF ? (uint32_t)s & ~1u : NBUF;
+}
+
 static void gen_traffic(struct bench *bn, int size_mode)
 {
 	struct pktgen g = { .rng = 0x1234567 };
@@ -295,7 +314,7 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	 */
 	long share = (cpus - 1 - restorer_chains) / restorer_chains;
 	r->threads = share > 1 ? (int)(share < 16 ? share : 16) : 1;
-	for (uint32_t b = 0; b < NBUF; b++) {
+	for (uint32_t b = 0; b < bench_slots(); b++) {
 		restore(bn, b, n);
 		r->ready[b] = RESTORE_CHUNKS;
 	}
@@ -325,7 +344,9 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 {
 	/* One per call: several chains run this at once (multi_report). */
 	struct restorer *rs = calloc(1, sizeof(*rs));
-	uint64_t pkts = 0, sub = 0, done = 0, posted = NBUF;
+	const uint32_t slots = bench_slots();
+	const uint32_t depth = backend_gpu->max_inflight < slots / 2 ? backend_gpu->max_inflight : slots / 2;
+	uint64_t pkts = 0, sub = 0, done = 0, posted = slots;
 	double t0, t1, idle = 0, idle_since = 0;
 	/*
 	 * GEN_BENCH_AHEAD=k: a free slot's frames are restored only once it is
@@ -334,21 +355,21 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 	 * packets a NIC just wrote would be.
 	 */
 	const char *av = getenv("GEN_BENCH_AHEAD");
-	uint64_t ahead = av && atoi(av) > 0 ? (uint64_t)atoi(av) : NBUF;
+	uint64_t ahead = av && atoi(av) > 0 ? (uint64_t)atoi(av) : slots;
 
 	if (!rs)
 		return -1;
 	restorer_start(rs, bn, n);
 	/* Warm-up: every in-flight slot once, so first launches and buffer growth are not timed. */
-	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++)
+	for (uint32_t w = 0; w < depth; w++)
 		backend_gpu->submit(bc, bn->desc + (size_t)w * BATCH_MAX, n, GEN_TEST_NOW);
-	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF;) {
+	for (uint32_t w = 0; w < depth;) {
 		struct gen_desc *d;
 		uint32_t k;
 		if (backend_gpu->complete(bc, &d, &k))
 			w++;
 	}
-	for (uint32_t w = 0; w < backend_gpu->max_inflight && w < NBUF; w++)
+	for (uint32_t w = 0; w < depth; w++)
 		restore(bn, w, n);
 	t0 = now();
 	t1 = t0;
@@ -358,16 +379,15 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 		int r;
 
 		/* Time the backend had a free slot but the next batch was not restored yet. */
-		int waiting = t1 - t0 < bn->seconds && sub - done < backend_gpu->max_inflight &&
-			      !restorer_ready(rs, (uint32_t)(sub % NBUF));
+		int waiting = t1 - t0 < bn->seconds && sub - done < depth && !restorer_ready(rs, (uint32_t)(sub % slots));
 		if (waiting && idle_since == 0)
 			idle_since = t1;
 		else if (!waiting && idle_since > 0) {
 			idle += t1 - idle_since;
 			idle_since = 0;
 		}
-		while (t1 - t0 < bn->seconds && sub - done < NBUF && restorer_ready(rs, (uint32_t)(sub % NBUF))) {
-			uint32_t slot = (uint32_t)(sub % NBUF);
+		while (t1 - t0 < bn->seconds && sub - done < depth && restorer_ready(rs, (uint32_t)(sub % slots))) {
+			uint32_t slot = (uint32_t)(sub % slots);
 			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n, GEN_TEST_NOW);
 			if (r == -EBUSY)
 				break;
@@ -383,13 +403,13 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 			break;
 		}
 		if (r == 1) {
-			__atomic_store_n(&rs->ready[done % NBUF], 0, __ATOMIC_RELAXED);
+			__atomic_store_n(&rs->ready[done % slots], 0, __ATOMIC_RELAXED);
 			done++;
 			pkts += k;
 		}
-		/* Submission posted's slot is free once batch posted - NBUF completed. */
-		for (; posted < done + NBUF && posted < sub + ahead; posted++)
-			restorer_post(rs, (uint32_t)(posted % NBUF));
+		/* Submission posted's slot is free once batch posted - slots completed. */
+		for (; posted < done + slots && posted < sub + ahead; posted++)
+			restorer_post(rs, (uint32_t)(posted % slots));
 		t1 = now();
 	}
 out:
@@ -1035,6 +1055,9 @@ int main(int argc, char **argv)
 	if (threads < 1 || threads > 256)
 		threads = 2;
 	restore_nt = getenv("GEN_BENCH_NT") && !strcmp(getenv("GEN_BENCH_NT"), "1");
+	if (bench_slots() < NBUF)
+		fprintf(stderr, "gen-bench: GEN_BENCH_SLOTS=%u: gpu batches cycle through %u slots, at most %u in flight\n",
+			bench_slots(), bench_slots(), bench_slots() / 2);
 	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
 	bn.umem = umem_map(bn.umem_size);
 	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
