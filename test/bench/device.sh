@@ -14,6 +14,8 @@
 # of gpu, cpu and hybrid, sizes, chain length; CSVs and, with matplotlib, PNGs in OUT_DIR/elastic).
 # span (not in the default list): gen-span, the GPU's read rate from host frames
 # against the span in flight, per kind of pinned memory (RESULTS.md, eighth run).
+# membw (not in the default list): gen-membw, the host's memory bandwidth on 2 GiB
+# and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
 # the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
@@ -71,6 +73,12 @@ if [[ $parts == *" span "* ]] && [ -x "$build/test/bench/gen-span" ]; then
 	echo "== gen-span (64 B, 1500 B)"
 	for sz in 64 1500; do
 		LD_LIBRARY_PATH=$libs "$build/test/bench/gen-span" "$sz" 0.2 2>&1 | tee -a "$out/span.txt"
+	done
+fi
+if [[ $parts == *" membw "* ]] && [ -x "$build/test/bench/gen-membw" ]; then
+	echo "== gen-membw (host memory, 16 threads)"
+	for mib in 2048 128; do
+		"$build/test/bench/gen-membw" "$mib" 16 1 2>&1 | tee -a "$out/membw.txt"
 	done
 fi
 if [[ $parts == *" ncu "* ]] && command -v ncu >/dev/null; then
