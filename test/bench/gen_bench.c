@@ -1022,6 +1022,18 @@ static void usage(void)
 	exit(2);
 }
 
+/*
+ * The end of a run that used the gpu: the backend's shutdown first (a fused
+ * agent may still be compiling in the background, and exit() while it does
+ * crashes inside NVRTC, whose destructors run first), then the UMEM.
+ */
+static void gpu_done(struct bench *bn)
+{
+	if (backend_gpu->shutdown)
+		backend_gpu->shutdown();
+	backend_gpu->umem_detach(bn->umem);
+}
+
 int main(int argc, char **argv)
 {
 	const char *file = NULL, *chain = NULL, *rules = GEN_SHARED_DATA "/snort-community/community.rules";
@@ -1110,7 +1122,7 @@ int main(int argc, char **argv)
 		if (gpu_idle_share > 0.01)
 			printf("(restore wait %.0f %% of the time)\n", 100 * gpu_idle_share);
 		printf("%s/%s batch %u size %s: %.2f Mpps\n", mem, mode, n, size, mpps);
-		backend_gpu->umem_detach(bn.umem);
+		gpu_done(&bn);
 		return 0;
 	}
 	if (multi_only) {
@@ -1119,14 +1131,15 @@ int main(int argc, char **argv)
 		if (gpu_ok && sscanf(why, "%d", &ndev) == 1 && ndev >= 1)
 			multi_report(&bn, ndev);
 		if (gpu_ok)
-			backend_gpu->umem_detach(bn.umem);
+			gpu_done(&bn);
 		return gpu_ok ? 0 : 1;
 	}
 	if (fused_only) {
 #ifdef GEN_HAVE_CUDA
-		if (gpu_ok)
+		if (gpu_ok) {
 			fused_report(&bn);
-		backend_gpu->umem_detach(bn.umem);
+			gpu_done(&bn);
+		}
 #endif
 		return gpu_ok ? 0 : 1;
 	}
@@ -1178,6 +1191,6 @@ int main(int argc, char **argv)
 		printf("%-16s %10.1f %10.1f\n", bn.nf_names[i], nf_ns[i][0], nf_ns[i][1]);
 	peers_destroy(peers);
 	if (gpu_ok)
-		backend_gpu->umem_detach(bn.umem);
+		gpu_done(&bn);
 	return 0;
 }
