@@ -9,8 +9,9 @@
 net_require
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
 getent passwd nobody >/dev/null || skip "needs the user nobody"
-# Some throwaway roots (a chroot built for one run) keep their libraries from
-# other users: then nobody runs nothing at all, genctl or not.
+# Some throwaway roots keep everything from other users (fresh-machine.sh's
+# has / at mode 0700, so nobody cannot load libc.so.6): there nobody runs no
+# program at all, genctl or not.
 setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null ||
 	skip "the user nobody cannot run programs here (setpriv ... true failed)"
 GRP=daemon
