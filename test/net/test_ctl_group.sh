@@ -10,8 +10,8 @@ net_require
 command -v setpriv >/dev/null || skip "needs setpriv (util-linux)"
 getent passwd nobody >/dev/null || skip "needs the user nobody"
 # Some throwaway roots keep everything from other users (fresh-machine.sh's
-# has / at mode 0700, so nobody cannot load libc.so.6): there nobody runs no
-# program at all, genctl or not.
+# has / at mode 0700, so nobody cannot load libc.so.6): there nobody cannot run
+# any program, genctl or not, and the test has nothing to check.
 setpriv --reuid=65534 --regid=65534 --clear-groups true 2>/dev/null ||
 	skip "the user nobody cannot run programs here (setpriv ... true failed)"
 GRP=daemon
