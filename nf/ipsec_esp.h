@@ -254,11 +254,6 @@ NF_FN struct esp_tabs esp_tabs_of(const struct nf_ipsec_esp *st)
 	return t;
 }
 
-/*
- * The three crypto steps of a packet. On the host they take the CPU's AES and
- * SHA instructions when the builder found them (host_accel); the result is the
- * same bytes as the portable code, which the GPU always runs.
- */
 /* IV = AES(iv key, seq): distinct per packet (a permutation of distinct inputs),
  * unpredictable without the IV key; then CBC in place. */
 NF_FN void esp_iv_cbc_encrypt_with(const struct aes_tables *aes, const uint32_t *iv_rk, const uint32_t *enc_rk,
@@ -271,6 +266,11 @@ NF_FN void esp_iv_cbc_encrypt_with(const struct aes_tables *aes, const uint32_t 
 	aes128_cbc_encrypt(aes, enc_rk, iv_out, buf, len);
 }
 
+/*
+ * The three crypto steps of a packet. On the host they take the CPU's AES and
+ * SHA instructions when the builder found them (host_accel); the result is the
+ * same bytes as the portable code, which the GPU always runs.
+ */
 NF_FN void esp_iv_cbc_encrypt(const struct nf_ipsec_esp *st, uint64_t seq, uint8_t *iv_out, uint8_t *buf,
 			      uint32_t len)
 {

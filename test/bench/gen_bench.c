@@ -204,7 +204,9 @@ static uint32_t bench_regions(void)
  * in flight with it (both move the figure: RESULTS.md). Every frame is distinct
  * and correct in either mode.
  */
-static uint32_t bench_slots(void)
+static uint32_t bench_slots = NBUF; /* set once in main */
+
+static uint32_t bench_slots_from_env(void)
 {
 	const char *v = getenv("GEN_BENCH_SLOTS");
 	int s = v ? atoi(v) : 0;
@@ -314,7 +316,7 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	 */
 	long share = (cpus - 1 - restorer_chains) / restorer_chains;
 	r->threads = share > 1 ? (int)(share < 16 ? share : 16) : 1;
-	for (uint32_t b = 0; b < bench_slots(); b++) {
+	for (uint32_t b = 0; b < bench_slots; b++) {
 		restore(bn, b, n);
 		r->ready[b] = RESTORE_CHUNKS;
 	}
@@ -344,7 +346,7 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 {
 	/* One per call: several chains run this at once (multi_report). */
 	struct restorer *rs = calloc(1, sizeof(*rs));
-	const uint32_t slots = bench_slots();
+	const uint32_t slots = bench_slots;
 	const uint32_t depth = backend_gpu->max_inflight < slots / 2 ? backend_gpu->max_inflight : slots / 2;
 	uint64_t pkts = 0, sub = 0, done = 0, posted = slots;
 	double t0, t1, idle = 0, idle_since = 0;
@@ -1025,7 +1027,7 @@ static void usage(void)
 /*
  * The end of a run that used the gpu: the backend's shutdown first (a fused
  * agent may still be compiling in the background, and exit() while it does
- * crashes inside NVRTC, whose destructors run first), then the UMEM.
+ * crashes inside NVRTC), then the UMEM.
  */
 static void gpu_done(struct bench *bn)
 {
@@ -1067,9 +1069,10 @@ int main(int argc, char **argv)
 	if (threads < 1 || threads > 256)
 		threads = 2;
 	restore_nt = getenv("GEN_BENCH_NT") && !strcmp(getenv("GEN_BENCH_NT"), "1");
-	if (bench_slots() < NBUF)
+	bench_slots = bench_slots_from_env();
+	if (bench_slots < NBUF)
 		fprintf(stderr, "gen-bench: GEN_BENCH_SLOTS=%u: gpu batches cycle through %u slots, at most %u in flight\n",
-			bench_slots(), bench_slots(), bench_slots() / 2);
+			bench_slots, bench_slots, bench_slots / 2);
 	bn.umem_size = (size_t)NBUF * BATCH_MAX * PKTGEN_FRAME;
 	bn.umem = umem_map(bn.umem_size);
 	bn.pristine = mmap(NULL, bn.umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

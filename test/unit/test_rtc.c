@@ -57,8 +57,8 @@ static void cleanup(void)
 
 	/*
 	 * A background fused-agent compile still running at exit() crashes in
-	 * NVRTC (its destructors run before any exit handler of ours): shut the
-	 * backend down first, as gend's rt_stop does, and before the cache goes.
+	 * NVRTC, and an exit handler does not prevent it: shut the backend down
+	 * first, as gend's rt_stop does, and before the cache goes.
 	 */
 	if (gpu && gpu->shutdown)
 		gpu->shutdown();
