@@ -94,6 +94,7 @@ struct cfg {
 	bool xdp_native;
 	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
 	bool tx_thread;                          /* TX kicks on a thread of their own per queue */
+	uint32_t tx_sockets;                     /* TX sockets per copy-mode port and queue */
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */
 	int queues;
 	uint32_t max_batch, mini_batch;

@@ -212,7 +212,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "metrics_listen", "fail", "max_wait_us", "hybrid_pps",
+					     "tx_thread", "tx_sockets", "metrics_listen", "fail", "max_wait_us", "hybrid_pps",
 					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
 					     "flow_active_timeout", "ipfix_collector", NULL };
 	const struct nf_kv *kv;
@@ -236,6 +236,8 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->xdp_bind = i;
 	if ((i = cfg_get_choice(p, s, "tx_thread", (const char *const[]){ "no", "yes", NULL })) >= 0)
 		c->tx_thread = i == 1;
+	if (cfg_get_ulong(p, s, "tx_sockets", 1, GEN_MAX_TX_SOCKS, "an integer in", "", &v))
+		c->tx_sockets = (uint32_t)v;
 	load_synth(p, c, s);
 	cfg_load_gpu_opts(p, s, &c->gpu_opts, true);
 	if (cfg_get_ulong(p, s, "queues", 1, CFG_MAX_QUEUES, "an integer in", "", &v))

@@ -147,6 +147,22 @@ struct port_q {
 	 */
 	int own_fd;
 	struct xsk_map { void *addr; size_t size; } own_map[3]; /* fill, completion, TX */
+	/*
+	 * [gen] tx_sockets = N on a copy-mode port: N - 1 more TX-only sockets on
+	 * the same netdev queue, sharing its buffer pool (so its fill and
+	 * completion rings), each kicked by a kicker thread of its own, so that
+	 * the kernel's per-frame copy-mode transmit runs on N cores. A frame goes
+	 * to the socket its flow hashes to (tx_shard_of), which keeps each flow's
+	 * order. Shard 0 is the port's own socket and ring above.
+	 */
+	int ntx;          /* TX sockets in use on this port: 1 + the extra ones */
+	struct tx_shard {
+		int fd;
+		struct xsk_map map;
+		struct xsk_ring_prod tx;
+		uint32_t unkicked;
+	} xtx[GEN_MAX_TX_SOCKS - 1];
+	uint64_t shard_frames[GEN_MAX_TX_SOCKS]; /* frames put on each TX socket's ring (worker; read relaxed) */
 };
 
 #define GEN_MAX_RX_SOCKS 1024
@@ -187,10 +203,16 @@ struct qworker {
 	 * Only with [gen] tx_thread = yes.
 	 */
 	bool tx_thread;
-	struct wake kick_wake;
-	pthread_t kick_thread;
-	bool kick_running;
-	uint32_t kick_passes; /* the kicker's passes, for a grace period before its ports' rings change */
+	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
+	/* kick[0]: shard 0's kicker (tx_thread = yes); kick[s]: TX shard s's on every port (tx_sockets > s). */
+	struct kicker {
+		struct qworker *w;
+		uint32_t s;
+		struct wake wake;
+		pthread_t thread;
+		bool running;
+		uint32_t passes; /* the kicker's passes, for a grace period before its ports' rings change */
+	} kick[GEN_MAX_TX_SOCKS];
 	int npfd;
 
 	pthread_t thread;
@@ -213,6 +235,7 @@ struct xsk_opts {
 	enum xsk_bind bind;
 	const struct synth_cfg *synth; /* for ports named synth:N */
 	bool tx_thread;                /* a TX kicker thread per queue */
+	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
 	struct cls *cls;
 };
 

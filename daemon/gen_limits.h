@@ -14,6 +14,8 @@
 
 /* Ports (netdevs or synthetic) of one gend; sets of ports are uint32_t bit masks. */
 #define GEN_MAX_PORTS 16
+/* TX sockets per copy-mode port and queue ([gen] tx_sockets). */
+#define GEN_MAX_TX_SOCKS 8
 /* Packets per mini-batch (one GPU block each) when chains.ini does not say. */
 #define GEN_MINI_BATCH_DEFAULT 256
 

@@ -132,7 +132,15 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 					(unsigned long)d.kernel.tx_packets, (unsigned long)d.kernel.tx_dropped,
 					(unsigned long)d.kernel.tx_errors);
 			if (!synth) {
-				fprintf(out, ",\"rebind_attempts\":%u,\"rebind_error\":", rt->rebind[p].attempts);
+				fprintf(out, ",\"tx_sockets\":%d,\"tx_socket_frames\":[", rt->workers[0].port[p].ntx);
+				for (int s = 0; s < rt->workers[0].port[p].ntx; s++) {
+					uint64_t sum = 0;
+
+					for (int q = 0; q < rt->nq; q++)
+						sum += __atomic_load_n(&rt->workers[q].port[p].shard_frames[s], __ATOMIC_RELAXED);
+					fprintf(out, "%s%lu", s ? "," : "", (unsigned long)sum);
+				}
+				fprintf(out, "],\"rebind_attempts\":%u,\"rebind_error\":", rt->rebind[p].attempts);
 				ctl_json_str(out, rt->rebind[p].error);
 			}
 			if (synth)
@@ -146,9 +154,13 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 				(unsigned long)ss.unmatched, (unsigned long)ss.malformed, (unsigned long)ss.no_socket,
 				(unsigned long)ss.missed);
 		} else {
-			fprintf(out, "port %d:       %s AF_XDP %s mode, %s; drops: kernel rx %lu (missed %lu, errors %lu), "
+			char ntx[32] = "";
+
+			if (rt->workers[0].port[p].ntx > 1)
+				snprintf(ntx, sizeof(ntx), " (%d TX sockets)", rt->workers[0].port[p].ntx);
+			fprintf(out, "port %d:       %s AF_XDP %s mode%s, %s; drops: kernel rx %lu (missed %lu, errors %lu), "
 				"tx %lu (errors %lu), fill ring empty %lu, while down %lu\n", p + 1, rt->cfg->ports[p],
-				port_mode(rt, p), port_state_names[rt->port_state[p]], (unsigned long)d.kernel.rx_dropped,
+				port_mode(rt, p), ntx, port_state_names[rt->port_state[p]], (unsigned long)d.kernel.rx_dropped,
 				(unsigned long)d.kernel.rx_missed, (unsigned long)d.kernel.rx_errors,
 				(unsigned long)d.kernel.tx_dropped, (unsigned long)d.kernel.tx_errors,
 				(unsigned long)d.fill_ring_empty, (unsigned long)d.down_drops);

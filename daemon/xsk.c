@@ -22,11 +22,78 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static void set_fill_targets(struct qworker *w);
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, int pool_fd);
+static void shards_close(struct tx_shard *x, uint32_t nextra);
 
 /* The port's TX socket (libxdp's, or the one made when its netdev came back), or -1. */
 static int port_fd(const struct port_q *pq)
 {
 	return pq->tx_xsk || pq->own_fd > 0 ? pq->tx_fd : -1;
+}
+
+/* TX shard s of a port: its own socket's ring for 0, else one of the extra sockets' (tx_sockets). */
+static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
+{
+	return s ? &pq->xtx[s - 1].tx : &pq->tx;
+}
+
+static int shard_fd(const struct port_q *pq, uint32_t s)
+{
+	return s ? pq->xtx[s - 1].fd : port_fd(pq);
+}
+
+/*
+ * The TX shard of a frame on a port with n TX sockets: a hash of its IPv4 or
+ * IPv6 addresses, protocol and TCP/UDP ports (behind at most one VLAN tag), so
+ * that every frame of a flow leaves through the same socket, in order. What
+ * is neither goes to shard 0. The frame is read as it leaves, after its NFs:
+ * an ESP tunnel's frames all hash alike, keeping their sequence order.
+ */
+static uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
+{
+	uint32_t off = 12, h = 0, l4 = 0, proto;
+	uint16_t et;
+
+	if (len < 14)
+		return 0;
+	et = (uint16_t)(f[12] << 8 | f[13]);
+	if ((et == 0x8100 || et == 0x88a8) && len >= 18) {
+		off = 16;
+		et = (uint16_t)(f[16] << 8 | f[17]);
+	}
+	off += 2;
+	if (et == 0x0800 && len >= off + 20) {
+		uint32_t a, b, ihl = (f[off] & 15u) * 4;
+
+		memcpy(&a, f + off + 12, 4);
+		memcpy(&b, f + off + 16, 4);
+		proto = f[off + 9];
+		h = a * 0x9e3779b1u ^ b;
+		/* Ports only in the first fragment, and fragments of a flow hash alike without them. */
+		if (!(f[off + 6] & 0x3f) && !f[off + 7] && ihl >= 20)
+			l4 = off + ihl;
+	} else if (et == 0x86dd && len >= off + 40) {
+		uint32_t w[8];
+
+		memcpy(w, f + off + 8, sizeof(w));
+		for (int i = 0; i < 8; i++)
+			h = (h ^ w[i]) * 0x9e3779b1u;
+		proto = f[off + 6];
+		l4 = off + 40;
+	} else {
+		return 0;
+	}
+	if (l4 && (proto == 6 || proto == 17) && len >= l4 + 4) {
+		uint32_t ports;
+
+		memcpy(&ports, f + l4, 4);
+		h ^= ports * 0x85ebca6bu;
+	}
+	h ^= proto;
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	return h % n;
 }
 
 #define HUGE_PAGE (2u << 20)
@@ -120,13 +187,15 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 
 	memset(w, 0, sizeof(*w));
 	w->wake.fd = -1;
-	w->kick_wake.fd = -1;
+	for (uint32_t s = 0; s < GEN_MAX_TX_SOCKS; s++)
+		w->kick[s] = (struct kicker){ .w = w, .s = s, .wake = { .fd = -1 } };
 	w->q = q;
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
+	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
 	r = wake_init(&w->wake);
-	if (!r)
-		r = wake_init(&w->kick_wake);
+	for (uint32_t s = 0; s < w->tx_sockets && !r; s++)
+		r = wake_init(&w->kick[s].wake);
 	if (r) {
 		snprintf(err, errlen, "cannot create the wake-up eventfd of queue %u: %s", q, strerror(-r));
 		return r;
@@ -188,6 +257,18 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 				 o->bind == XSK_BIND_ZEROCOPY ? " in zero-copy mode (xdp_bind = zerocopy)" : "",
 				 strerror(-r));
 			return r;
+		}
+		w->port[p].ntx = 1;
+		/* A zero-copy port transmits from its driver's NAPI, whatever its sockets: one is enough. */
+		if (w->tx_sockets > 1 && !w->port[p].zerocopy) {
+			r = shards_open(w->port[p].xtx, w->tx_sockets - 1, (int)if_nametoindex(w->ifname[p]), q,
+					w->port[p].tx_fd);
+			if (r) {
+				snprintf(err, errlen, "failed to bind the extra TX sockets (tx_sockets = %u) on '%s' queue %u: %s",
+					 w->tx_sockets, w->ifname[p], q, strerror(-r));
+				return r;
+			}
+			w->port[p].ntx = (int)w->tx_sockets;
 		}
 	}
 	set_fill_targets(w);
@@ -313,6 +394,48 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 }
 
 /* Frames back from a controller: DROP verdicts are recycled, the rest sent. */
+/*
+ * forward() on a port with several TX sockets: each passing frame to the ring
+ * of its flow's shard, the rest back to the pool. Every ring has room for all
+ * n (checked by the caller), so no reservation fails.
+ */
+static void forward_sharded(struct qworker *w, struct port_q *pq, const struct gen_desc *d, uint32_t n)
+{
+	uint8_t sh[GEN_BURST];
+	uint32_t cnt[GEN_MAX_TX_SOCKS] = { 0 }, idx[GEN_MAX_TX_SOCKS] = { 0 };
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (d[i].verdict != NF_PASS)
+			continue;
+		sh[i] = (uint8_t)tx_shard_of((const uint8_t *)w->area + d[i].addr, d[i].len, (uint32_t)pq->ntx);
+		cnt[sh[i]]++;
+	}
+	for (int s = 0; s < pq->ntx; s++)
+		if (cnt[s])
+			xsk_ring_prod__reserve(shard_ring(pq, (uint32_t)s), cnt[s], &idx[s]);
+	for (uint32_t i = 0; i < n; i++) {
+		if (d[i].verdict == NF_PASS) {
+			struct xdp_desc *x = xsk_ring_prod__tx_desc(shard_ring(pq, sh[i]), idx[sh[i]]++);
+
+			x->addr = d[i].addr;
+			x->len = d[i].len;
+			x->options = 0;
+		} else {
+			w->free_frames[w->nfree++] = frame_base(d[i].addr);
+		}
+	}
+	for (int s = 0; s < pq->ntx; s++) {
+		if (!cnt[s])
+			continue;
+		xsk_ring_prod__submit(shard_ring(pq, (uint32_t)s), cnt[s]);
+		__atomic_store_n(&pq->shard_frames[s], pq->shard_frames[s] + cnt[s], __ATOMIC_RELAXED);
+		if (s)
+			pq->xtx[s - 1].unkicked += cnt[s];
+		else
+			pq->tx_unkicked += cnt[s];
+	}
+}
+
 static uint32_t forward(struct qworker *w, struct chain_io *io)
 {
 	struct gen_desc d[GEN_BURST];
@@ -322,6 +445,11 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_commit). */
 	uint32_t room = pq->synth || down ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 
+	for (int s = 1; s < pq->ntx && !pq->synth && !down; s++) {
+		uint32_t r = xsk_prod_nb_free(&pq->xtx[s - 1].tx, GEN_BURST);
+
+		room = r < room ? r : room;
+	}
 	if (room > GEN_BURST)
 		room = GEN_BURST;
 	if (pq->synth || down)
@@ -345,6 +473,11 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
 		goto out;
 	}
+	if (npass && pq->ntx > 1) {
+		forward_sharded(w, pq, d, n);
+		pq->in_tx += npass;
+		goto out;
+	}
 	if (npass && xsk_ring_prod__reserve(&pq->tx, npass, &idx) != npass) {
 		ntx = npass; /* cannot happen: room was checked; counted as TX full */
 		npass = 0;
@@ -362,6 +495,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	}
 	if (npass) {
 		xsk_ring_prod__submit(&pq->tx, npass);
+		__atomic_store_n(&pq->shard_frames[0], pq->shard_frames[0] + npass, __ATOMIC_RELAXED);
 		pq->in_tx += npass;
 		pq->tx_unkicked += npass;
 	}
@@ -403,10 +537,16 @@ static void port_reclaim(struct qworker *w, int p)
 		pq->in_fill--;
 		back++;
 	}
-	for (uint32_t i = __atomic_load_n(pq->tx.consumer, __ATOMIC_ACQUIRE); i != pq->tx.cached_prod; i++) {
-		w->free_frames[w->nfree++] = frame_base(xsk_ring_prod__tx_desc(&pq->tx, i)->addr);
-		pq->in_tx--;
-		back++;
+	for (int s = 0; s < pq->ntx; s++) {
+		struct xsk_ring_prod *tx = shard_ring(pq, (uint32_t)s);
+
+		for (uint32_t i = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE); i != tx->cached_prod; i++) {
+			w->free_frames[w->nfree++] = frame_base(xsk_ring_prod__tx_desc(tx, i)->addr);
+			pq->in_tx--;
+			back++;
+		}
+		if (s)
+			pq->xtx[s - 1].unkicked = 0;
 	}
 	for (uint32_t f = 0; f < w->nframes; f++)
 		if (w->fill_owner[f] == p + 1)
@@ -472,15 +612,21 @@ static void worker_sleep(struct qworker *w)
 /*
  * Copy-mode TX only moves on sendto(), and one call sends at most
  * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet; or
- * leave it to the kicker thread (tx_thread = yes).
+ * leave it to the kicker thread (tx_thread = yes). The extra TX sockets
+ * (tx_sockets) always have kicker threads: those are only woken.
  */
 static void kick_tx(struct qworker *w, struct port_q *pq)
 {
 	if (pq->synth || pq->reclaimed)
 		return;
-	if (w->kick_running) {
+	for (int s = 1; s < pq->ntx; s++) {
+		if (pq->xtx[s - 1].unkicked)
+			wake_kick(&w->kick[s].wake);
+		pq->xtx[s - 1].unkicked = 0;
+	}
+	if (w->kick[0].running) {
 		if (pq->tx_unkicked)
-			wake_kick(&w->kick_wake);
+			wake_kick(&w->kick[0].wake);
 	} else if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
 		uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
 
@@ -551,43 +697,54 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Descriptors in a TX ring the kernel has not taken yet. */
-static bool tx_waiting(const struct port_q *pq)
+/* Descriptors in TX shard s of a port that the kernel has not taken yet. */
+static bool tx_waiting(struct port_q *pq, uint32_t s)
 {
-	return port_fd(pq) >= 0 && __atomic_load_n(pq->tx.producer, __ATOMIC_ACQUIRE) !=
-				     __atomic_load_n(pq->tx.consumer, __ATOMIC_ACQUIRE);
+	struct xsk_ring_prod *tx = shard_ring(pq, s);
+
+	return (int)s < pq->ntx && shard_fd(pq, s) >= 0 &&
+	       __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) != __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
 }
 
-static bool kick_has_work(const struct qworker *w)
+static bool kick_has_work(struct kicker *k)
 {
+	struct qworker *w = k->w;
+
 	for (int p = 0; p < w->nports; p++)
-		if (!LOAD(&w->port[p].gone) && tx_waiting(&w->port[p]))
+		if (!LOAD(&w->port[p].gone) && tx_waiting(&w->port[p], k->s))
 			return true;
 	return LOAD(&w->stop);
 }
 
-static void kicker_sleep(struct qworker *w)
+static void kicker_sleep(struct kicker *k)
 {
-	struct pollfd pfd = { .fd = w->kick_wake.fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = k->wake.fd, .events = POLLIN };
 	struct timespec ts = { 0, 1000 * 1000 };
 
-	wake_prepare(&w->kick_wake);
-	if (!kick_has_work(w))
+	wake_prepare(&k->wake);
+	if (!kick_has_work(k))
 		ppoll(&pfd, 1, &ts, NULL);
-	wake_done(&w->kick_wake);
+	wake_done(&k->wake);
 }
 
 /*
  * One sendto() sends at most GEN_KERNEL_TX_BATCH frames in copy mode: kick
- * while the ring holds frames the kernel has not taken and the socket asks.
+ * while the ring holds frames the kernel has not taken and the socket asks
+ * (an extra TX socket shares its pool's wake-up state: kicked whenever its
+ * ring holds frames). Kicker s serves TX shard s of every port of the queue.
  */
 static void *kicker_main(void *arg)
 {
-	struct qworker *w = arg;
+	struct kicker *k = arg;
+	struct qworker *w = k->w;
 	struct spin spin = { 0 };
-	char name[16];
+	char name[32];
 
-	snprintf(name, sizeof(name), "gen-t%u", w->q);
+	if (k->s)
+		snprintf(name, sizeof(name), "gen-t%u.%u", w->q, k->s);
+	else
+		snprintf(name, sizeof(name), "gen-t%u", w->q);
+	name[15] = '\0'; /* a thread's name is at most 15 characters */
 	pthread_setname_np(pthread_self(), name);
 	while (!LOAD(&w->stop)) {
 		uint32_t kicked = 0;
@@ -596,33 +753,50 @@ static void *kicker_main(void *arg)
 			struct port_q *pq = &w->port[p];
 
 			/* A gone port's rings may be replaced (xsk_port_commit): not touched until it is back. */
-			if (LOAD(&pq->gone) || !tx_waiting(pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))
+			if (LOAD(&pq->gone) || !tx_waiting(pq, k->s) ||
+			    (!k->s && !xsk_ring_prod__needs_wakeup(&pq->tx)))
 				continue;
-			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN || errno == EBUSY ||
-			    errno == ENOBUFS)
+			if (sendto(shard_fd(pq, k->s), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN ||
+			    errno == EBUSY || errno == ENOBUFS)
 				kicked++;
 		}
-		STORE(&w->kick_passes, w->kick_passes + 1);
+		STORE(&k->passes, k->passes + 1);
 		if (kicked)
 			spin_reset(&spin);
 		else if (!spin_again(&spin))
-			kicker_sleep(w);
+			kicker_sleep(k);
 	}
 	return NULL;
+}
+
+static int kicker_start(struct kicker *k)
+{
+	int r = pthread_create(&k->thread, NULL, kicker_main, k);
+
+	if (!r)
+		k->running = true;
+	return -r;
 }
 
 int xsk_worker_start(struct qworker *w)
 {
 	bool tx = false;
-	int r;
+	int nshards = 1, r;
 
-	for (int p = 0; p < w->nports; p++)
+	for (int p = 0; p < w->nports; p++) {
 		tx |= w->port[p].tx_xsk != NULL;
-	if (tx && w->tx_thread) {
-		r = pthread_create(&w->kick_thread, NULL, kicker_main, w);
-		if (r)
-			return -r;
-		w->kick_running = true;
+		nshards = w->port[p].ntx > nshards ? w->port[p].ntx : nshards;
+	}
+	if (tx && w->tx_thread && (r = kicker_start(&w->kick[0]))) {
+		xsk_worker_stop(w);
+		return r;
+	}
+	for (int s = 1; s < nshards; s++) {
+		r = kicker_start(&w->kick[s]);
+		if (r) {
+			xsk_worker_stop(w);
+			return r;
+		}
 	}
 	r = pthread_create(&w->thread, NULL, worker_main, w);
 	if (r) {
@@ -917,6 +1091,8 @@ struct port_new {
 	struct xsk_map map[3];
 	struct xsk_ring_prod fq, tx;
 	struct xsk_ring_cons cq;
+	int ntx;
+	struct tx_shard xtx[GEN_MAX_TX_SOCKS - 1];
 	int nrx;
 	struct rx_sock *rx_old[GEN_MAX_RX_SOCKS], *rx_new[GEN_MAX_RX_SOCKS];
 };
@@ -958,6 +1134,59 @@ static int port_sock_open(struct port_new *n, int ifindex, uint32_t q, int pool_
 	return 0;
 }
 
+/*
+ * A TX-only socket on (ifindex, queue) sharing pool_fd's buffer pool: the same
+ * netdev and queue, so the same fill and completion rings.
+ */
+static int shard_open(struct tx_shard *t, int ifindex, uint32_t q, int pool_fd)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	uint32_t txn = GEN_RXTX_SIZE;
+	struct sockaddr_xdp sxdp;
+	char *base;
+
+	t->fd = shared_socket(ifindex, q, pool_fd, &sxdp);
+	if (t->fd < 0)
+		return -errno;
+	if (setsockopt(t->fd, SOL_XDP, XDP_TX_RING, &txn, sizeof(txn)) ||
+	    getsockopt(t->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
+		return -errno;
+	base = map_ring(t->fd, XDP_PGOFF_TX_RING, &off.tx, sizeof(struct xdp_desc), txn, &t->map);
+	if (!base)
+		return -errno;
+	RING_POINT(&t->tx, base, &off.tx, txn);
+	t->tx.cached_cons += txn;
+	if (bind(t->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
+		return -errno;
+	return 0;
+}
+
+static void shards_close(struct tx_shard *x, uint32_t nextra)
+{
+	for (uint32_t i = 0; i < nextra; i++) {
+		if (x[i].map.addr)
+			munmap(x[i].map.addr, x[i].map.size);
+		if (x[i].fd > 0)
+			close(x[i].fd);
+		memset(&x[i], 0, sizeof(x[i]));
+	}
+}
+
+/* nextra TX-only sockets sharing pool_fd's pool; all or none. */
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, int pool_fd)
+{
+	for (uint32_t i = 0; i < nextra; i++) {
+		int r = shard_open(&x[i], ifindex, q, pool_fd);
+
+		if (r) {
+			shards_close(x, i + 1);
+			return r;
+		}
+	}
+	return 0;
+}
+
 /* On the worker: the port's rings are the new socket's; the old ones come back for closing. */
 static void port_new_on_worker(struct qworker *w, void *arg)
 {
@@ -970,6 +1199,8 @@ static void port_new_on_worker(struct qworker *w, void *arg)
 	pq->cq = n->cq;
 	pq->tx = n->tx;
 	pq->tx_fd = n->fd;
+	pq->ntx = n->ntx;
+	memcpy(pq->xtx, n->xtx, sizeof(n->xtx));
 	pq->in_fill = pq->in_tx = pq->tx_unkicked = 0; /* port_reclaim took every frame back */
 	pq->reclaimed = false;
 	STORE(&pq->gone, 0);
@@ -993,18 +1224,21 @@ static void rx_swap_on_worker(struct qworker *w, void *arg)
 	set_fill_targets(w);
 }
 
-/* The kicker thread (tx_thread = yes) has finished every pass that could have begun before now. */
+/* Every kicker thread (tx_thread, tx_sockets) has finished every pass that could have begun before now. */
 static void kicker_grace(struct qworker *w)
 {
-	uint32_t p0;
+	for (int s = 0; s < GEN_MAX_TX_SOCKS; s++) {
+		struct kicker *k = &w->kick[s];
+		uint32_t p0;
 
-	if (!w->kick_running)
-		return;
-	p0 = LOAD(&w->kick_passes);
-	wake_kick(&w->kick_wake);
-	while (LOAD(&w->kick_passes) - p0 < 2) {
-		wake_kick(&w->kick_wake);
-		nap();
+		if (!k->running)
+			continue;
+		p0 = LOAD(&k->passes);
+		wake_kick(&k->wake);
+		while (LOAD(&k->passes) - p0 < 2) {
+			wake_kick(&k->wake);
+			nap();
+		}
 	}
 }
 
@@ -1081,6 +1315,7 @@ void xsk_port_unprepare(struct port_new *n)
 	for (int i = 0; i < n->nrx; i++)
 		if (n->rx_new[i])
 			rx_sock_close(n->rx_new[i]);
+	shards_close(n->xtx, GEN_MAX_TX_SOCKS - 1);
 	for (int i = 0; i < 3; i++)
 		if (n->map[i].addr)
 			munmap(n->map[i].addr, n->map[i].size);
@@ -1124,6 +1359,17 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s%s", w->ifname[p],
 			 ifindex, w->q, strerror(-r), injected ? " (injected: GEN_FAULT_REBIND_Q)" : "");
 		goto fail;
+	}
+	/* Its extra TX sockets again, where their kickers run (a copy-mode port at start). */
+	n->ntx = 1;
+	if (w->tx_sockets > 1 && w->kick[1].running && !sock_zerocopy(n->fd)) {
+		r = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, n->fd);
+		if (r) {
+			snprintf(err, errlen, "failed to bind the extra TX sockets of '%s' (ifindex %d) queue %u: %s",
+				 w->ifname[p], ifindex, w->q, strerror(-r));
+			goto fail;
+		}
+		n->ntx = (int)w->tx_sockets;
 	}
 	/* Every chain's RX socket on p: its replacement on the new netdev. */
 	for (int i = 0; i < w->nrx; i++) {
@@ -1193,6 +1439,8 @@ void xsk_port_commit(struct qworker *w, struct port_new *n)
 		xsk_socket__delete(w->port[p].tx_xsk);
 	w->port[p].tx_xsk = NULL;
 	own_close(&w->port[p]);
+	shards_close(w->port[p].xtx, GEN_MAX_TX_SOCKS - 1);
+	w->port[p].ntx = 1;
 	w->port[p].tx_fd = -1;
 	xsk_call(w, port_new_on_worker, n);
 	w->port[p].zerocopy = sock_zerocopy(n->fd);
@@ -1240,10 +1488,12 @@ void xsk_worker_stop(struct qworker *w)
 	pthread_join(w->thread, NULL);
 	w->running = false;
 kicker:
-	if (w->kick_running) {
-		wake_kick(&w->kick_wake);
-		pthread_join(w->kick_thread, NULL);
-		w->kick_running = false;
+	for (int s = 0; s < GEN_MAX_TX_SOCKS; s++) {
+		if (!w->kick[s].running)
+			continue;
+		wake_kick(&w->kick[s].wake);
+		pthread_join(w->kick[s].thread, NULL);
+		w->kick[s].running = false;
 	}
 }
 
@@ -1256,6 +1506,7 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 		if (w->port[p].tx_xsk)
 			xsk_socket__delete(w->port[p].tx_xsk);
 		own_close(&w->port[p]);
+		shards_close(w->port[p].xtx, GEN_MAX_TX_SOCKS - 1);
 		synth_free(w->port[p].synth);
 	}
 	if (w->umem)
@@ -1268,7 +1519,8 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 	free(w->fill_owner);
 	free(w->pfd);
 	wake_fini(&w->wake);
-	wake_fini(&w->kick_wake);
+	for (int s = 0; s < GEN_MAX_TX_SOCKS; s++)
+		wake_fini(&w->kick[s].wake);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -1321,7 +1573,8 @@ void xsk_read_stats(const struct qworker *w, struct xdp_statistics *sum)
 
 		if (port_fd(&w->port[p]) < 0)
 			continue;
-		sock_stats(port_fd(&w->port[p]), &st);
+		for (int s = 0; s < w->port[p].ntx; s++)
+			sock_stats(shard_fd(&w->port[p], (uint32_t)s), &st);
 		sum->tx_invalid_descs += st.tx_invalid_descs;
 		sum->rx_fill_ring_empty_descs += xsk_fill_empty(w, p);
 	}

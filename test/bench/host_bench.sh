@@ -8,8 +8,9 @@
 #    receiver's ceiling in the same testbed, per sender (gen-traffic's AF_XDP
 #    sender; its XDP sender, --xdp-live; xdp-trafficgen where it runs) and per receiver behind
 #    gend on r0 (xdp-drop, tc-drop: count and drop; gen-traffic's AF_PACKET
-#    receiver), with TX kicks on the port worker (tx_thread = no) and on a
-#    thread of their own (yes);
+#    receiver), with TX kicks on the port worker (tx_thread = no), on a
+#    thread of their own (yes), and with HOST_TX_SOCKETS (default 3) TX
+#    sockets per port queue, each kicked by a thread of its own (tx_sockets);
 #  - veth latency at half of gend's one-queue rate, cpu backend.
 #  - last, a summary: each of issue 10's host-path targets with its figure and its
 #    ratio to the ceiling of the same run (test/bench/host_summary.py; per queue
@@ -29,9 +30,11 @@ for q in ${SYNTH_QUEUES-1 2 4 8}; do
 	bash "$D/host_synth.sh" "$q" "$SECS" 2>&1 | grep -v "^ok -"
 done | tee -a "$LOG"
 for q in ${VETH_QUEUES-1 4 8}; do
-	for tt in no yes; do
-		TX_THREAD=$tt LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 |
-			grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
+	for tt in no yes sockets; do
+		txs=1
+		[ $tt = sockets ] && tt=no txs=${HOST_TX_SOCKETS:-3}
+		TX_THREAD=$tt TX_SOCKETS=$txs LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu \
+			bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
 	done
 done | tee -a "$LOG"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"

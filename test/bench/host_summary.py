@@ -16,25 +16,25 @@ for q, want in ((1, 15.0), (4, 40.0)):
                + (f"{got:.2f} Mpps ({'met' if got >= want else 'missed'})" if got is not None else "not measured"))
 
 veth = re.compile(r'^veth, empty chain, 64 B, (\d+) queue\(s\), sender ([\w-]+), receiver (\S+) .*?gend ([\d.]+) Mpps'
-                  r'.*?tx_thread (\w+).*?plain AF_XDP receiver ([\d.]+) Mpps'
+                  r'.*?tx_thread (\w+)(?:, tx_sockets (\d+))?.*?plain AF_XDP receiver ([\d.]+) Mpps'
                   r'(?:.*?plain AF_XDP forwarder gin -> gout ([\d.]+) Mpps)?', re.M)
 best = {}
-for q, snd, rcv, g, tt, c, f in veth.findall(text):
+for q, snd, rcv, g, tt, txs, c, f in veth.findall(text):
     if rcv not in ('xdp-drop', 'tc-drop') or tt != 'no':
-        continue  # the counting receivers, kicks on the port worker (the default)
-    k = (int(q), snd)
+        continue  # the counting receivers, kicks on the port worker (the default), one or more TX sockets
+    k = (int(q), snd, int(txs or 1))
     g, c = float(g), float(c)
     if k not in best or g > best[k][0]:
         best[k] = (g, c, float(f) if f else None, rcv)
-for (q, snd), (g, c, f, rcv) in sorted(best.items()):
+for (q, snd, txs), (g, c, f, rcv) in sorted(best.items()):
     share = g / c if c > 0 else 0
-    line = (f"veth, empty chain, 64 B, {q} queue(s), sender {snd}: target gend >= 80 % of the plain AF_XDP receiver: "
+    line = (f"veth, empty chain, 64 B, {q} queue(s), sender {snd}, tx_sockets {txs}: target gend >= 80 % of the plain AF_XDP receiver: "
             f"{g:.3f} of {c:.3f} Mpps = {100 * share:.0f} % ({'met' if share >= 0.8 else 'missed'}; receiver {rcv} on r0)")
     if f:
         line += f"; {100 * g / f:.0f} % of the plain AF_XDP forwarder ({f:.3f} Mpps)"
     out.append(line)
-for tt, p99 in re.findall(r'^veth latency, .*?tx_thread (\w+),.*?p99 ([\d.]+) us', text, re.M):
-    out.append(f"veth latency at half rate, tx_thread {tt}: target p99 <= 200 us: {p99} us "
+for tt, txs, p99 in re.findall(r'^veth latency, .*?tx_thread (\w+),(?: tx_sockets (\d+),)?.*?p99 ([\d.]+) us', text, re.M):
+    out.append(f"veth latency at half rate, tx_thread {tt}, tx_sockets {txs or 1}: target p99 <= 200 us: {p99} us "
                f"({'met' if float(p99) <= 200 else 'missed'})")
 print("# summary (issue 10's host-path targets, this run)")
 print("\n".join(out))

@@ -29,7 +29,9 @@
 # sender and receiver.
 # Usage: test/bench/host_veth.sh QUEUES [seconds]   (root; run by host_bench.sh)
 # Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=yes (gend's
-# [gen] tx_thread: copy-mode TX kicks on a thread of their own per queue).
+# [gen] tx_thread: copy-mode TX kicks on a thread of their own per queue),
+# TX_SOCKETS=N (gend's [gen] tx_sockets: N TX sockets per port queue, each on
+# a kicker thread of its own, frames spread by flow).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -56,7 +58,7 @@ trafficgen() {
 
 # CPU time (clock ticks) of gend's port workers and TX kickers (threads gen-w*, gen-t*) so far.
 worker_ticks() {
-	cat /proc/"$GEND_PID"/task/*/stat 2>/dev/null | awk '$2 ~ /^\(gen-[wt][0-9]+\)$/ { t += $14 + $15 } END { print t + 0 }'
+	cat /proc/"$GEND_PID"/task/*/stat 2>/dev/null | awk '$2 ~ /^\(gen-[wt][0-9.]+\)$/ { t += $14 + $15 } END { print t + 0 }'
 }
 
 # gend: rate while the sender runs, its TX counter before it, and its port
@@ -208,9 +210,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" "${F[$s,$r]:-}" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f = sys.argv[1:12]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs = sys.argv[1:13]
 g, fwd, ns = g.split()
 g, c, fwd = float(g), float(c) if c.strip() else 0.0, int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a (the plain receiver gave no figure: see its stderr)"
@@ -220,12 +222,12 @@ if len(r) == 2:  # a counting receiver: its own rate, and its count against what
 else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
-      f"AF_XDP {mode} mode, tx_thread {tt}, fill ring empty {fill}; port workers {ns} ns CPU per packet); {at_r0}"
+      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, fill ring empty {fill}; port workers {ns} ns CPU per packet); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps, gend = {100 * g / float(f):.0f} % of it"
          if f.strip() and float(f) > 0 else ""))
 PY
 	done
 done
-[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-no}, sender gen-traffic at half of gend's rate with that receiver (${HALF} pps), receiver gen-traffic recv (AF_PACKET) on r0: $LAT"
+[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-no}, tx_sockets ${TX_SOCKETS:-1}, sender gen-traffic at half of gend's rate with that receiver (${HALF} pps), receiver gen-traffic recv (AF_PACKET) on r0: $LAT"
 exit 0

@@ -135,6 +135,8 @@ cfg_begin() {
 	control = $SOCK
 	eve_log = ${GEN_EVE_LOG:-off}
 	EOF2
+	# TX sockets per copy-mode port and queue; said only when asked (older gend binaries lack the key).
+	[ -z "${TX_SOCKETS:-}" ] || echo "tx_sockets = $TX_SOCKETS" >>"$WORK/chains.ini"
 }
 
 # The NFs most tests chain, by name: ttl (ttl_dec), to_r0 and to_r1 (l2_rewrite

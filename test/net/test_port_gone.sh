@@ -7,7 +7,8 @@
 # fill rings never run dry. Then an interface of the same name comes back:
 # gend binds it again and chain b forwards, while chain a keeps flowing; and a
 # reload binds a port replaced while gend heard nothing. Run on gend-debug too:
-# every frame accounted.
+# every frame accounted; and with TX_SOCKETS=N (lib.sh: [gen] tx_sockets), the
+# returning ports get their N TX sockets again.
 . "$(dirname "$0")/lib.sh"
 net_require
 net_setup
@@ -77,6 +78,8 @@ recv_wait a2; recv_wait b2
 got=$(json_get "$WORK/b2.json" "j['received']")
 [ "$got" = 5000 ] || fail "chain b after gout2 came back: $got of 5000: $(cat "$WORK/b2.json")"
 ok "gout2 deleted and re-created: gend bound the new netdev, chain b forwarded 5000 of 5000 again, no restart"
+[ "$(st "[p['tx_sockets'] for p in j['port_modes'] if p['name']=='gout2'][0]")" = "${TX_SOCKETS:-1}" ] ||
+	fail "gout2 came back without its ${TX_SOCKETS:-1} TX sockets: $(cat "$WORK/st.json")"
 got=$(json_get "$WORK/a2.json" "sum(s['received'] for s in j['streams'] if s['id']==3)")
 [ "$got" = $N ] || fail "chain a lost $((N - got)) of $N while gout2 came back: $(cat "$WORK/a2.json")"
 ok "chain a: $got of $N across the re-creation"

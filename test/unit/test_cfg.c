@@ -61,11 +61,11 @@ static const char full[] =
 	"unmatched = drop\n"
 	"xdp_mode = skb\n"
 	"queues = 4\n"
+	"tx_sockets = 3\n"
 	"max_batch = 4096\n"
 	"mini_batch = 128\n"
 	"gpu_mode = pipeline\n"
 	"control = /tmp/x/gen.sock\n"
-	"\n"
 	"[nf ttl]\n"
 	"  type = ttl_dec\n"
 	"[nf rw]\n"
@@ -99,6 +99,7 @@ Test(cfg, full_round_trip)
 	cr_assert(c->unmatched_drop);
 	cr_assert(!c->xdp_native);
 	cr_assert_eq(c->queues, 4);
+	cr_assert_eq(c->tx_sockets, 3);
 	cr_assert_eq(c->max_batch, 4096);
 	cr_assert_eq(c->mini_batch, 128);
 	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_PIPELINE);
@@ -173,6 +174,7 @@ Test(cfg, defaults)
 	cr_assert(!c->unmatched_drop);
 	cr_assert(c->xdp_native);
 	cr_assert_eq(c->queues, 1);
+	cr_assert_eq(c->tx_sockets, 1);
 	cr_assert_eq(c->max_batch, 65536);
 	cr_assert_eq(c->mini_batch, 256);
 	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_RTC);
@@ -253,6 +255,8 @@ static const struct bad_case bad[] = {
 	{ GEN "queues = 65\n", 3, "queues must be" },
 	{ GEN "queues = 2x\n", 3, "queues must be" },
 	{ GEN "queues = -1\n", 3, "queues must be" },
+	{ GEN "tx_sockets = 0\n", 3, "tx_sockets must be an integer in 1..8" },
+	{ GEN "tx_sockets = 9\n", 3, "tx_sockets must be an integer in 1..8" },
 	{ GEN "mini_batch = 2048\n", 3, "mini_batch must be" },
 	{ GEN "max_batch = 100\n", 3, "smaller than mini_batch" },
 	{ GEN "\nmini_batch = 512\nmax_batch = 256\n", 5, "smaller than mini_batch" },
