@@ -118,6 +118,20 @@ struct rx_sock {
 };
 
 /* One (port, queue): its fill/completion rings, and a TX-only socket. */
+/* A mapped ring of a socket made by hand. */
+struct xsk_map {
+	void *addr;
+	size_t size;
+};
+
+/* An AF_XDP socket made by hand with fill, completion and TX rings: a buffer pool of its own on the UMEM. */
+struct own_sock {
+	int fd;
+	struct xsk_map map[3]; /* fill, completion, TX */
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq;
+};
+
 struct port_q {
 	struct xsk_ring_prod fq;
 	struct xsk_ring_cons cq;
@@ -146,20 +160,22 @@ struct port_q {
 	 * with its own fill and completion rings, made by hand (tx_xsk is NULL).
 	 */
 	int own_fd;
-	struct xsk_map { void *addr; size_t size; } own_map[3]; /* fill, completion, TX */
+	struct xsk_map own_map[3]; /* fill, completion, TX */
 	/*
-	 * [gen] tx_sockets = N on a copy-mode port: N - 1 more TX-only sockets on
-	 * the same netdev queue, sharing its buffer pool (so its fill and
-	 * completion rings), each kicked by a kicker thread of its own, so that
-	 * the kernel's per-frame copy-mode transmit runs on N cores. A frame goes
-	 * to the socket its flow hashes to (tx_shard_of), which keeps each flow's
-	 * order. Shard 0 is the port's own socket and ring above.
+	 * [gen] tx_sockets = N on a copy-mode port: N - 1 more sockets for TX,
+	 * shard s of queue q bound to the port's queue q + s * queues, each with a
+	 * buffer pool, fill and completion ring of its own (sockets sharing a pool
+	 * serialise every frame's transmit and completion on the pool's lock), and
+	 * each kicked by a kicker thread of its own, so that the kernel's
+	 * per-frame copy-mode transmit runs on N cores. A frame goes to the socket
+	 * its flow hashes to (tx_shard_of), which keeps each flow's order. Shard 0
+	 * is the port's own socket and rings above. Nothing is received on the
+	 * extra queues (no fill frames, no XSKMAP entry).
 	 */
 	int ntx;          /* TX sockets in use on this port: 1 + the extra ones */
+	int ntx_err;      /* why the extra ones could not be bound (errno), 0 when they were or none were asked */
 	struct tx_shard {
-		int fd;
-		struct xsk_map map;
-		struct xsk_ring_prod tx;
+		struct own_sock o;
 		uint32_t unkicked;
 	} xtx[GEN_MAX_TX_SOCKS - 1];
 	uint64_t shard_frames[GEN_MAX_TX_SOCKS]; /* frames put on each TX socket's ring (worker; read relaxed) */
@@ -204,6 +220,7 @@ struct qworker {
 	 */
 	bool tx_thread;
 	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
+	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
 	/* kick[0]: shard 0's kicker (tx_thread = yes); kick[s]: TX shard s's on every port (tx_sockets > s). */
 	struct kicker {
 		struct qworker *w;
@@ -236,6 +253,7 @@ struct xsk_opts {
 	const struct synth_cfg *synth; /* for ports named synth:N */
 	bool tx_thread;                /* a TX kicker thread per queue */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
+	uint32_t nqueues;              /* gend's queues (the extra TX sockets' port queues follow them) */
 	struct cls *cls;
 };
 

@@ -22,7 +22,7 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static void set_fill_targets(struct qworker *w);
-static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, int pool_fd);
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd);
 static void shards_close(struct tx_shard *x, uint32_t nextra);
 
 /* The port's TX socket (libxdp's, or the one made when its netdev came back), or -1. */
@@ -34,12 +34,12 @@ static int port_fd(const struct port_q *pq)
 /* TX shard s of a port: its own socket's ring for 0, else one of the extra sockets' (tx_sockets). */
 static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
 {
-	return s ? &pq->xtx[s - 1].tx : &pq->tx;
+	return s ? &pq->xtx[s - 1].o.tx : &pq->tx;
 }
 
 static int shard_fd(const struct port_q *pq, uint32_t s)
 {
-	return s ? pq->xtx[s - 1].fd : port_fd(pq);
+	return s ? pq->xtx[s - 1].o.fd : port_fd(pq);
 }
 
 /*
@@ -193,6 +193,7 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
 	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
+	w->nq = o->nqueues ? o->nqueues : 1;
 	r = wake_init(&w->wake);
 	for (uint32_t s = 0; s < w->tx_sockets && !r; s++)
 		r = wake_init(&w->kick[s].wake);
@@ -259,16 +260,16 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 			return r;
 		}
 		w->port[p].ntx = 1;
-		/* A zero-copy port transmits from its driver's NAPI, whatever its sockets: one is enough. */
+		/*
+		 * A zero-copy port transmits from its driver's NAPI, whatever its
+		 * sockets: one is enough. A port without the queues for the extra
+		 * ones keeps one; gend logs why (ntx_err).
+		 */
 		if (w->tx_sockets > 1 && !w->port[p].zerocopy) {
-			r = shards_open(w->port[p].xtx, w->tx_sockets - 1, (int)if_nametoindex(w->ifname[p]), q,
+			r = shards_open(w->port[p].xtx, w->tx_sockets - 1, (int)if_nametoindex(w->ifname[p]), q, w->nq,
 					w->port[p].tx_fd);
-			if (r) {
-				snprintf(err, errlen, "failed to bind the extra TX sockets (tx_sockets = %u) on '%s' queue %u: %s",
-					 w->tx_sockets, w->ifname[p], q, strerror(-r));
-				return r;
-			}
-			w->port[p].ntx = (int)w->tx_sockets;
+			w->port[p].ntx = r ? 1 : (int)w->tx_sockets;
+			w->port[p].ntx_err = -r;
 		}
 	}
 	set_fill_targets(w);
@@ -276,16 +277,25 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 }
 
 /* Completed TX frames go back to the free pool. */
-static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
+static uint32_t drain_cq(struct qworker *w, struct xsk_ring_cons *cq)
 {
-	uint32_t idx, n = xsk_ring_cons__peek(&pq->cq, GEN_COMP_SIZE, &idx);
+	uint32_t idx, n = xsk_ring_cons__peek(cq, GEN_COMP_SIZE, &idx);
 
 	for (uint32_t i = 0; i < n; i++)
-		w->free_frames[w->nfree++] = frame_base(*xsk_ring_cons__comp_addr(&pq->cq, idx + i));
-	if (n) {
-		xsk_ring_cons__release(&pq->cq, n);
-		pq->in_tx -= n;
-	}
+		w->free_frames[w->nfree++] = frame_base(*xsk_ring_cons__comp_addr(cq, idx + i));
+	if (n)
+		xsk_ring_cons__release(cq, n);
+	return n;
+}
+
+/* Completed TX frames go back to the free pool: the port's own completion ring, then its extra TX sockets'. */
+static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
+{
+	uint32_t n = drain_cq(w, &pq->cq);
+
+	for (int s = 1; s < pq->ntx; s++)
+		n += drain_cq(w, &pq->xtx[s - 1].o.cq);
+	pq->in_tx -= n;
 	return n;
 }
 
@@ -446,7 +456,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 	uint32_t room = pq->synth || down ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 
 	for (int s = 1; s < pq->ntx && !pq->synth && !down; s++) {
-		uint32_t r = xsk_prod_nb_free(&pq->xtx[s - 1].tx, GEN_BURST);
+		uint32_t r = xsk_prod_nb_free(&pq->xtx[s - 1].o.tx, GEN_BURST);
 
 		room = r < room ? r : room;
 	}
@@ -1087,10 +1097,7 @@ static char *map_ring(int fd, uint64_t pgoff, const struct xdp_ring_offset *o, s
  */
 struct port_new {
 	int p;
-	int fd;
-	struct xsk_map map[3];
-	struct xsk_ring_prod fq, tx;
-	struct xsk_ring_cons cq;
+	struct own_sock o;
 	int ntx;
 	struct tx_shard xtx[GEN_MAX_TX_SOCKS - 1];
 	int nrx;
@@ -1099,11 +1106,12 @@ struct port_new {
 
 /*
  * A TX socket with fill and completion rings on (ifindex, queue), sharing the
- * UMEM through pool_fd: a socket of another port, bound to another netdev, so
- * the kernel gives this one a buffer pool of its own (hence its own rings).
- * The copy or zero-copy mode and need_wakeup follow the sharing socket.
+ * UMEM through pool_fd: a socket of another port (bound to another netdev) or
+ * of another queue, so the kernel gives this one a buffer pool of its own
+ * (hence its own rings). The copy or zero-copy mode and need_wakeup follow the
+ * sharing socket.
  */
-static int port_sock_open(struct port_new *n, int ifindex, uint32_t q, int pool_fd)
+static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_fd)
 {
 	struct xdp_mmap_offsets off;
 	socklen_t optlen = sizeof(off);
@@ -1134,50 +1142,33 @@ static int port_sock_open(struct port_new *n, int ifindex, uint32_t q, int pool_
 	return 0;
 }
 
-/*
- * A TX-only socket on (ifindex, queue) sharing pool_fd's buffer pool: the same
- * netdev and queue, so the same fill and completion rings.
- */
-static int shard_open(struct tx_shard *t, int ifindex, uint32_t q, int pool_fd)
+static void own_sock_close(struct own_sock *o)
 {
-	struct xdp_mmap_offsets off;
-	socklen_t optlen = sizeof(off);
-	uint32_t txn = GEN_RXTX_SIZE;
-	struct sockaddr_xdp sxdp;
-	char *base;
-
-	t->fd = shared_socket(ifindex, q, pool_fd, &sxdp);
-	if (t->fd < 0)
-		return -errno;
-	if (setsockopt(t->fd, SOL_XDP, XDP_TX_RING, &txn, sizeof(txn)) ||
-	    getsockopt(t->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
-		return -errno;
-	base = map_ring(t->fd, XDP_PGOFF_TX_RING, &off.tx, sizeof(struct xdp_desc), txn, &t->map);
-	if (!base)
-		return -errno;
-	RING_POINT(&t->tx, base, &off.tx, txn);
-	t->tx.cached_cons += txn;
-	if (bind(t->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
-		return -errno;
-	return 0;
+	for (int i = 0; i < 3; i++)
+		if (o->map[i].addr)
+			munmap(o->map[i].addr, o->map[i].size);
+	if (o->fd > 0)
+		close(o->fd);
+	memset(o, 0, sizeof(*o));
 }
 
 static void shards_close(struct tx_shard *x, uint32_t nextra)
 {
 	for (uint32_t i = 0; i < nextra; i++) {
-		if (x[i].map.addr)
-			munmap(x[i].map.addr, x[i].map.size);
-		if (x[i].fd > 0)
-			close(x[i].fd);
-		memset(&x[i], 0, sizeof(x[i]));
+		own_sock_close(&x[i].o);
+		x[i].unkicked = 0;
 	}
 }
 
-/* nextra TX-only sockets sharing pool_fd's pool; all or none. */
-static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, int pool_fd)
+/*
+ * The nextra extra TX sockets of queue q, all or none: shard s on the port's
+ * queue q + s * nq, each with a pool and rings of its own on the UMEM that
+ * pool_fd's socket registered.
+ */
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd)
 {
 	for (uint32_t i = 0; i < nextra; i++) {
-		int r = shard_open(&x[i], ifindex, q, pool_fd);
+		int r = port_sock_open(&x[i].o, ifindex, q + (i + 1) * nq, pool_fd);
 
 		if (r) {
 			shards_close(x, i + 1);
@@ -1193,12 +1184,12 @@ static void port_new_on_worker(struct qworker *w, void *arg)
 	struct port_new *n = arg;
 	struct port_q *pq = &w->port[n->p];
 
-	pq->own_fd = n->fd;
-	memcpy(pq->own_map, n->map, sizeof(n->map));
-	pq->fq = n->fq;
-	pq->cq = n->cq;
-	pq->tx = n->tx;
-	pq->tx_fd = n->fd;
+	pq->own_fd = n->o.fd;
+	memcpy(pq->own_map, n->o.map, sizeof(n->o.map));
+	pq->fq = n->o.fq;
+	pq->cq = n->o.cq;
+	pq->tx = n->o.tx;
+	pq->tx_fd = n->o.fd;
 	pq->ntx = n->ntx;
 	memcpy(pq->xtx, n->xtx, sizeof(n->xtx));
 	pq->in_fill = pq->in_tx = pq->tx_unkicked = 0; /* port_reclaim took every frame back */
@@ -1316,11 +1307,8 @@ void xsk_port_unprepare(struct port_new *n)
 		if (n->rx_new[i])
 			rx_sock_close(n->rx_new[i]);
 	shards_close(n->xtx, GEN_MAX_TX_SOCKS - 1);
-	for (int i = 0; i < 3; i++)
-		if (n->map[i].addr)
-			munmap(n->map[i].addr, n->map[i].size);
-	if (n->fd >= 0)
-		close(n->fd);
+	if (n->o.fd >= 0)
+		own_sock_close(&n->o);
 	free(n);
 }
 
@@ -1352,25 +1340,18 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 		return -ENOMEM;
 	}
 	n->p = p;
-	n->fd = -1;
+	n->o.fd = -1;
 	injected = xsk_rebind_fault(w->q);
-	r = injected ? -EBUSY : port_sock_open(n, ifindex, w->q, pool_fd);
+	r = injected ? -EBUSY : port_sock_open(&n->o, ifindex, w->q, pool_fd);
 	if (r) {
 		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s%s", w->ifname[p],
 			 ifindex, w->q, strerror(-r), injected ? " (injected: GEN_FAULT_REBIND_Q)" : "");
 		goto fail;
 	}
-	/* Its extra TX sockets again, where their kickers run (a copy-mode port at start). */
+	/* Its extra TX sockets again, where their kickers run; where they cannot be bound, one (as at start). */
 	n->ntx = 1;
-	if (w->tx_sockets > 1 && w->kick[1].running && !sock_zerocopy(n->fd)) {
-		r = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, n->fd);
-		if (r) {
-			snprintf(err, errlen, "failed to bind the extra TX sockets of '%s' (ifindex %d) queue %u: %s",
-				 w->ifname[p], ifindex, w->q, strerror(-r));
-			goto fail;
-		}
-		n->ntx = (int)w->tx_sockets;
-	}
+	if (w->tx_sockets > 1 && w->kick[1].running && !sock_zerocopy(n->o.fd))
+		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd) ? 1 : (int)w->tx_sockets;
 	/* Every chain's RX socket on p: its replacement on the new netdev. */
 	for (int i = 0; i < w->nrx; i++) {
 		struct rx_sock *s;
@@ -1384,7 +1365,7 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 			snprintf(err, errlen, "port '%s' queue %u: out of memory", w->ifname[p], w->q);
 			goto fail;
 		}
-		fd = rx_sock_open(s, ifindex, w->q, n->fd);
+		fd = rx_sock_open(s, ifindex, w->q, n->o.fd);
 		if (fd < 0) {
 			r = fd;
 			snprintf(err, errlen, "failed to bind AF_XDP socket on '%s' queue %u: %s", w->ifname[p], w->q,
@@ -1443,7 +1424,7 @@ void xsk_port_commit(struct qworker *w, struct port_new *n)
 	w->port[p].ntx = 1;
 	w->port[p].tx_fd = -1;
 	xsk_call(w, port_new_on_worker, n);
-	w->port[p].zerocopy = sock_zerocopy(n->fd);
+	w->port[p].zerocopy = sock_zerocopy(n->o.fd);
 	for (int i = 0; i < n->nrx; i++) {
 		struct rx_swap x = { .old = n->rx_old[i], .new = n->rx_new[i] };
 

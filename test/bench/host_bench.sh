@@ -11,12 +11,15 @@
 #    receiver), with TX kicks on the port worker (tx_thread = no), on a
 #    thread of their own (yes), and with HOST_TX_SOCKETS (default 3) TX
 #    sockets per port queue, each kicked by a thread of its own (tx_sockets);
+#  - veth TX alone, 1 and 4 queues (TX_QUEUES): synthetic input, an empty chain,
+#    out of veth to a tc-drop receiver, with 1-4 TX sockets per port queue
+#    (host_tx.sh);
 #  - veth latency at half of gend's one-queue rate, cpu backend.
 #  - last, a summary: each of issue 10's host-path targets with its figure and its
 #    ratio to the ceiling of the same run (test/bench/host_summary.py; per queue
 #    count and sender, the better of the two counting receivers, tx_thread = no).
 # Usage: test/bench/host_bench.sh [seconds per figure]
-# Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), VETH_QUEUES
+# Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), TX_QUEUES ("1 4"), VETH_QUEUES
 # ("1 4 8"; empty: skip), GEN_LD_PATH (carried libraries, as for test/net), GEN_BACKEND for the synthetic figures (default cpu; gpu on a GPU
 # machine gives the GPU path end to end), HOST_BENCH_PERF=0 to skip perf.
 set -u
@@ -28,6 +31,10 @@ LOG=$(mktemp /tmp/gen-host-bench.XXXXXX)
 trap 'rm -f "$LOG"' EXIT
 for q in ${SYNTH_QUEUES-1 2 4 8}; do
 	bash "$D/host_synth.sh" "$q" "$SECS" 2>&1 | grep -v "^ok -"
+done | tee -a "$LOG"
+# Copy-mode TX alone (synthetic input, veth output): what each more TX socket buys.
+for q in ${TX_QUEUES-1 4}; do
+	bash "$D/host_tx.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth TX|SKIP|FAIL|host_tx|Traceback|[A-Za-z]*Error)"
 done | tee -a "$LOG"
 for q in ${VETH_QUEUES-1 4 8}; do
 	for tt in no yes sockets; do

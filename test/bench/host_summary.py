@@ -36,5 +36,8 @@ for (q, snd, txs), (g, c, f, rcv) in sorted(best.items()):
 for tt, txs, p99 in re.findall(r'^veth latency, .*?tx_thread (\w+),(?: tx_sockets (\d+),)?.*?p99 ([\d.]+) us', text, re.M):
     out.append(f"veth latency at half rate, tx_thread {tt}, tx_sockets {txs or 1}: target p99 <= 200 us: {p99} us "
                f"({'met' if float(p99) <= 200 else 'missed'})")
+for q, n, g in re.findall(r'^veth TX, synthetic input, empty chain, 64 B, (\d+) queue\(s\), tx_sockets (\d+) .*?gend ([\d.]+) Mpps',
+                          text, re.M):
+    out.append(f"veth TX alone (synthetic input), {q} queue(s), tx_sockets {n}: {float(g):.3f} Mpps")
 print("# summary (issue 10's host-path targets, this run)")
 print("\n".join(out))

@@ -51,9 +51,14 @@ net_teardown() {
 }
 
 # The second egress link, port 3: r1 (rcv) -- gout2 (gen); again when a test re-creates it.
+# Queues of a veth: NET_QUEUES on the sender's side; on gend's ports and the
+# receivers NET_QUEUES x TX_SOCKETS, the queues of gend's extra TX sockets
+# ([gen] tx_sockets binds shard s of queue q to queue q + s * queues).
+mq_snd() { echo "numtxqueues ${NET_QUEUES:-1} numrxqueues ${NET_QUEUES:-1}"; }
+mq_gen() { local n=$((${NET_QUEUES:-1} * ${TX_SOCKETS:-1})); echo "numtxqueues $n numrxqueues $n"; }
+
 net_gout2() {
-	local mq="numtxqueues ${NET_QUEUES:-1} numrxqueues ${NET_QUEUES:-1}"
-	ip link add r1 netns "$NS_RCV" $mq type veth peer name gout2 netns "$NS_GEN" $mq || fail "veth r1/gout2"
+	ip link add r1 netns "$NS_RCV" $(mq_gen) type veth peer name gout2 netns "$NS_GEN" $(mq_gen) || fail "veth r1/gout2"
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout2 address $MAC_GOUT2 up
 	nsenter --net=/var/run/netns/"$NS_RCV" ip link set r1 address $MAC_R1 up
 	nsenter --net=/var/run/netns/"$NS_RCV" ip addr add 10.10.3.2/24 dev r1
@@ -64,9 +69,8 @@ net_setup() {
 	trap 'exit 1' INT TERM
 	ip netns add "$NS_SND" && ip netns add "$NS_GEN" && ip netns add "$NS_RCV" || fail "cannot create namespaces"
 	# NET_QUEUES: rx/tx queues per veth (gend's [gen] queues must match).
-	local mq="numtxqueues ${NET_QUEUES:-1} numrxqueues ${NET_QUEUES:-1}"
-	ip link add s0 netns "$NS_SND" $mq type veth peer name gin netns "$NS_GEN" $mq || fail "veth s0/gin"
-	ip link add r0 netns "$NS_RCV" $mq type veth peer name gout netns "$NS_GEN" $mq || fail "veth r0/gout"
+	ip link add s0 netns "$NS_SND" $(mq_snd) type veth peer name gin netns "$NS_GEN" $(mq_gen) || fail "veth s0/gin"
+	ip link add r0 netns "$NS_RCV" $(mq_gen) type veth peer name gout netns "$NS_GEN" $(mq_gen) || fail "veth r0/gout"
 	nsenter --net=/var/run/netns/"$NS_SND" ip link set s0 address $MAC_S0
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gin address $MAC_GIN
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout address $MAC_GOUT

@@ -1,0 +1,41 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# [gen] tx_sockets on ports with and without the queues for it. The veths here
+# have 2 queues on gend's side (gin, gout, gout2), and gend runs 1 queue with
+# tx_sockets = 2: each port binds its second TX socket on queue 1, and a
+# stream of 64 flows to r0 arrives whole, through both sockets. Then the same
+# with tx_sockets = 3, which needs 3 queues: every port keeps one socket, gend
+# says why in its log, and the stream still arrives whole.
+. "$(dirname "$0")/lib.sh"
+net_require
+NET_QUEUES=1 TX_SOCKETS=2 net_setup
+N=20000
+st() { ctl --json status >"$WORK/st.json" && json_get "$WORK/st.json" "$1"; }
+
+for want in 2 3; do
+	TX_SOCKETS=$want cfg_begin
+	cfg_a_b
+	gend_start
+	recv_start a r0 --idle 2
+	send --dport 5001 --stream 1 --count $N --rate 20000 --flows 64 --size 64 || fail "sender"
+	recv_wait a
+	got=$(json_get "$WORK/a.json" "j['received']")
+	[ "$got" = $N ] || fail "tx_sockets = $want: $got of $N arrived: $(cat "$WORK/a.json")"
+	frames=$(st "[p['tx_socket_frames'] for p in j['port_modes'] if p['name']=='gout'][0]")
+	if [ $want = 2 ]; then
+		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[2, 2, 2]" ] ||
+			fail "two TX sockets on every port expected: $(cat "$WORK/st.json")"
+		python3 -c "import sys; f = $frames; sys.exit(not (len(f) == 2 and all(f) and sum(f) == $N))" ||
+			fail "gout's frames per TX socket: $frames (both must carry some, $N in all)"
+		grep -q "port 2 'gout': 2 TX sockets per queue" "$WORK/gend.log" || fail "no log line for gout's TX sockets"
+		ok "tx_sockets = 2 on ports with 2 queues: $N of $N arrived, gout's two sockets carried $frames"
+	else
+		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[1, 1, 1]" ] ||
+			fail "one TX socket on every port expected: $(cat "$WORK/st.json")"
+		grep -q "port 2 'gout': one TX socket per queue: tx_sockets = 3 needs 3 queues on it" "$WORK/gend.log" ||
+			fail "no log line saying why gout kept one socket: $(grep gout "$WORK/gend.log")"
+		ok "tx_sockets = 3 on ports with 2 queues: one socket each, logged; $N of $N arrived"
+	fi
+	[ "$(st "j['frame_accounting_errors']")" = 0 ] || fail "frame accounting broken"
+	gend_stop || fail "gend exit"
+done
