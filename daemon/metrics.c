@@ -208,6 +208,17 @@ static void print_ports(struct rt *rt, FILE *out)
 		label(out, rt->cfg->ports[p]);
 		fprintf(out, ",mode=\"%s\"} 1\n", pq->synth ? "synthetic" : pq->zerocopy ? "zero-copy" : "copy");
 	}
+	family(out, "gen_port_tx_socket_frames_total", "counter",
+	       "Frames a port's TX sockets were given, by socket (more than one with [gen] tx_sockets).");
+	for (int p = 0; p < rt->nports; p++) {
+		if (rt->workers[0].port[p].synth)
+			continue;
+		for (int s = 0; s < rt->workers[0].port[p].ntx; s++) {
+			fprintf(out, "gen_port_tx_socket_frames_total{port=\"%d\",name=", p + 1);
+			label(out, rt->cfg->ports[p]);
+			fprintf(out, ",socket=\"%d\"} %lu\n", s, (unsigned long)rt_port_tx_frames(rt, p, s));
+		}
+	}
 	family(out, "gen_port_drops_total", "counter",
 	       "Packets a port dropped outside the chains, by counter: the netdev's own (kernel_rx_dropped, "
 	       "kernel_rx_missed, kernel_rx_errors, kernel_tx_dropped, kernel_tx_errors), AF_XDP fill_ring_empty, "

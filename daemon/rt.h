@@ -126,6 +126,8 @@ struct rt_port_drops {
 	uint64_t fill_ring_empty, down_drops, frames_back;
 };
 void rt_port_drops(const struct rt *rt, int p, struct rt_port_drops *d);
+/* Frames put on TX socket s of port p (s < its tx_sockets), all queues. */
+uint64_t rt_port_tx_frames(const struct rt *rt, int p, int s);
 /* What the kernel dropped at a chain's own AF_XDP sockets (rx_dropped, rx_ring_full). */
 void rt_chain_xsk_drops(const struct rt_chain *rc, const struct rt *rt, struct xdp_statistics *xs);
 /* Totals for the rate shown in STATUS=. */

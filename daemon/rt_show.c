@@ -98,6 +98,15 @@ void rt_port_drops(const struct rt *rt, int p, struct rt_port_drops *d)
 		link_stats(rt->ifindex[p], &d->kernel);
 }
 
+uint64_t rt_port_tx_frames(const struct rt *rt, int p, int s)
+{
+	uint64_t sum = 0;
+
+	for (int q = 0; q < rt->nq; q++)
+		sum += __atomic_load_n(&rt->workers[q].port[p].shard_frames[s], __ATOMIC_RELAXED);
+	return sum;
+}
+
 void rt_chain_xsk_drops(const struct rt_chain *rc, const struct rt *rt, struct xdp_statistics *xs)
 {
 	memset(xs, 0, sizeof(*xs));
@@ -133,13 +142,8 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 					(unsigned long)d.kernel.tx_errors);
 			if (!synth) {
 				fprintf(out, ",\"tx_sockets\":%d,\"tx_socket_frames\":[", rt->workers[0].port[p].ntx);
-				for (int s = 0; s < rt->workers[0].port[p].ntx; s++) {
-					uint64_t sum = 0;
-
-					for (int q = 0; q < rt->nq; q++)
-						sum += __atomic_load_n(&rt->workers[q].port[p].shard_frames[s], __ATOMIC_RELAXED);
-					fprintf(out, "%s%lu", s ? "," : "", (unsigned long)sum);
-				}
+				for (int s = 0; s < rt->workers[0].port[p].ntx; s++)
+					fprintf(out, "%s%lu", s ? "," : "", (unsigned long)rt_port_tx_frames(rt, p, s));
 				fprintf(out, "],\"rebind_attempts\":%u,\"rebind_error\":", rt->rebind[p].attempts);
 				ctl_json_str(out, rt->rebind[p].error);
 			}

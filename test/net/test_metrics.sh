@@ -91,6 +91,7 @@ assert one("gen_chain_info", chain="web", backend="cpu", output="gout", nfs="ttl
 assert one("gen_nf_events", nf="ttl", type="ttl_dec", counter="forwarded") == n
 assert one("gen_nf_events", nf="to_r0", type="l2_rewrite", counter="rewritten") == n
 assert one("gen_port_info", port="2", name="gout") == 1
+assert one("gen_port_tx_socket_frames", port="2", name="gout", socket="0") == n
 assert len(samples("gen_queue_xsk_events", queue="0")) == 4
 assert one("gen_config_generation") == 0
 assert fams["gen_chain_packets"].type == "counter" and fams["gen_chain_batch_last_packets"].type == "gauge"

@@ -28,6 +28,8 @@ for want in 2 3; do
 		python3 -c "import sys; f = $frames; sys.exit(not (len(f) == 2 and all(f) and sum(f) == $N))" ||
 			fail "gout's frames per TX socket: $frames (both must carry some, $N in all)"
 		grep -q "port 2 'gout': 2 TX sockets per queue" "$WORK/gend.log" || fail "no log line for gout's TX sockets"
+		m=$(ctl metrics | grep '^gen_port_tx_socket_frames_total{port="2",name="gout",socket="1"}' | cut -d' ' -f2)
+		[ "$m" = "$(python3 -c "print($frames[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
 		ok "tx_sockets = 2 on ports with 2 queues: $N of $N arrived, gout's two sockets carried $frames"
 	else
 		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[1, 1, 1]" ] ||
