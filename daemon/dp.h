@@ -257,6 +257,16 @@ struct xsk_opts {
 	struct cls *cls;
 };
 
+/*
+ * The TX socket (0..n-1) of a frame on a port with n of them ([gen] tx_sockets):
+ * a hash of its IPv4 or IPv6 addresses, protocol and, where the datagram is
+ * whole, TCP/UDP ports, behind at most one VLAN tag, so that every frame of a
+ * flow leaves through the same socket, in order; fragments hash on addresses
+ * and protocol alone, as RSS does. Anything else goes to socket 0. The frame
+ * is read as it leaves, after its NFs: an ESP tunnel's frames all hash alike.
+ */
+uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n);
+
 int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, const struct xsk_opts *o,
 		    const struct backend_ops *be, char *err, size_t errlen);
 int xsk_worker_start(struct qworker *w);

@@ -42,14 +42,8 @@ static int shard_fd(const struct port_q *pq, uint32_t s)
 	return s ? pq->xtx[s - 1].o.fd : port_fd(pq);
 }
 
-/*
- * The TX shard of a frame on a port with n TX sockets: a hash of its IPv4 or
- * IPv6 addresses, protocol and TCP/UDP ports (behind at most one VLAN tag), so
- * that every frame of a flow leaves through the same socket, in order. What
- * is neither goes to shard 0. The frame is read as it leaves, after its NFs:
- * an ESP tunnel's frames all hash alike, keeping their sequence order.
- */
-static uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
+/* dp.h */
+uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
 {
 	uint32_t off = 12, h = 0, l4 = 0, proto;
 	uint16_t et;
@@ -69,7 +63,7 @@ static uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
 		memcpy(&b, f + off + 16, 4);
 		proto = f[off + 9];
 		h = a * 0x9e3779b1u ^ b;
-		/* Ports only in the first fragment, and fragments of a flow hash alike without them. */
+		/* Ports only where the datagram is whole: all its fragments (the first too) hash alike without them. */
 		if (!(f[off + 6] & 0x3f) && !f[off + 7] && ihl >= 20)
 			l4 = off + ihl;
 	} else if (et == 0x86dd && len >= off + 40) {
