@@ -31,6 +31,17 @@ for want in 2 3; do
 		m=$(ctl metrics | grep '^gen_port_tx_socket_frames_total{port="2",name="gout",socket="1"}' | cut -d' ' -f2)
 		[ "$m" = "$(python3 -c "print($frames[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
 		ok "tx_sockets = 2 on ports with 2 queues: $N of $N arrived, gout's two sockets carried $frames"
+		# A restart-only key: a reload that changes it is refused, and the running chains stay.
+		sed -i 's/^tx_sockets = 2$/tx_sockets = 1/' "$WORK/chains.ini"
+		if ctl reload >"$WORK/reload.out" 2>&1; then fail "a reload changed tx_sockets: $(cat "$WORK/reload.out")"; fi
+		grep -q "tx_sockets.*cannot change on reload" "$WORK/reload.out" ||
+			fail "the refused reload does not name tx_sockets: $(cat "$WORK/reload.out")"
+		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[2, 2, 2]" ] || fail "the refused reload changed the sockets"
+		recv_start a2 r0 --idle 2
+		send --dport 5001 --stream 2 --count 2000 --rate 20000 --flows 64 --size 64 || fail "sender"
+		recv_wait a2
+		[ "$(json_get "$WORK/a2.json" "j['received']")" = 2000 ] || fail "after the refused reload: $(cat "$WORK/a2.json")"
+		ok "a reload changing tx_sockets is refused (restart only); the chains go on (2000 of 2000)"
 	else
 		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[1, 1, 1]" ] ||
 			fail "one TX socket on every port expected: $(cat "$WORK/st.json")"
