@@ -15,7 +15,10 @@
 #     - gen-traffic recv: the AF_PACKET receiver (one socket for every
 #       queue, the IP stack and the socket's lock in gend's sendto()), as before;
 #     the two counting ones also give the rate received at r0; every line
-#     gives gend's port workers' CPU ns per packet (what holds on a busy box);
+#     gives gend's port workers' CPU ns per packet (what holds on a busy box),
+#     and gend's share of a plain AF_XDP forwarder gin -> gout with the same
+#     receiver (gen-xsk-sink --fwd; with TX_SOCKETS=N it too sends through N
+#     sockets per queue, as gend does);
 #  2. the ceiling: a plain AF_XDP receiver (test/traffic/xsk_sink.c: one socket
 #     and one thread per queue, frames straight back to the fill ring) on gin,
 #     same sender, same testbed, no receiver behind it; gend's share of it;
@@ -109,7 +112,7 @@ xdrop_result() {
 # the plain forwarder gin -> gout (the counting receiver on r0 already started).
 ceiling_run() {
 	local sp what="gin $Q $SECS"
-	[ "${2:-}" = fwd ] && what="--fwd gin gout $Q $SECS"
+	[ "${2:-}" = fwd ] && what="--fwd gin gout $Q $SECS ${TX_SOCKETS:-1}"
 	# gend's sockets on gin were just closed: the kernel frees a queue's AF_XDP
 	# binding a little later (EBUSY until then), so the sink tries again for 10 s.
 	for _ in $(seq 20); do

@@ -352,6 +352,9 @@ else
 		fail "forwarder report: $(tail -n 1 "$WORK/fwd.out")"
 	"$SINK" --fwd "$DB" 2 4 >/dev/null 2>"$WORK/fwdu.err" && fail "--fwd without OUT was accepted"
 	grep -q "usage" "$WORK/fwdu.err" || fail "--fwd without OUT: no usage: $(cat "$WORK/fwdu.err")"
+	"$SINK" --fwd "$DB" "$DB" 2 4 2 >/dev/null 2>"$WORK/fwdt.err" && fail "--fwd IN IN with 2 TX sockets was accepted"
+	grep -q "TXSOCKS must be 1..8, and above 1 only with IN other than OUT" "$WORK/fwdt.err" ||
+		fail "--fwd IN IN with 2 TX sockets: unclear error: $(cat "$WORK/fwdt.err")"
 	ok "--fwd $DB $DB: 9001 frames over two queues back to the sender whole, none lost"
 
 	# 4. A missing object is named.

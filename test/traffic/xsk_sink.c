@@ -25,10 +25,13 @@
  * copy mode needs, and back to the fill ring once the completion ring says
  * so. What any AF_XDP forwarder pays on that path, with nothing in between:
  * the ceiling of gend's forwarding. Prints {"mode":"fwd",...,"forwarded":F,
- * "pps":P}, P from frames completed.
+ * "pps":P}, P from frames completed. With TXSOCKS > 1 (IN other than OUT),
+ * as gend's [gen] tx_sockets: TXSOCKS - 1 more TX-only sockets per queue q
+ * on OUT's queues q + s * QUEUES, each with its own fill and completion rings
+ * and a kicker thread, frames spread by their UDP/TCP source port.
  *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
- *        gen-xsk-sink --fwd IN OUT QUEUES SECONDS
+ *        gen-xsk-sink --fwd IN OUT QUEUES SECONDS [TXSOCKS]
  *        gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]
  */
 #include <errno.h>
@@ -55,6 +58,15 @@
 #define SINK_FRAME 4096u
 #define SINK_RING 4096u
 #define SINK_BURST 256u
+#define SINK_TXSOCKS 8
+
+/* --fwd with TXSOCKS > 1: one more TX-only socket on OUT and the thread that kicks it. */
+struct sink_tx {
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod tx, fq; /* fq: its own fill ring (unused) */
+	struct xsk_ring_cons cq;
+	pthread_t thread;
+};
 
 struct sink_q {
 	const char *ifname;
@@ -69,6 +81,8 @@ struct sink_q {
 	struct xsk_socket *txs;   /* --fwd to another interface: its TX-only socket */
 	struct xsk_ring_prod tx, txfq; /* txfq: that socket's own fill ring (unused) */
 	struct xsk_ring_cons *tcq, txcq;
+	uint32_t ntx, nq;         /* TX sockets in use (1 + extra), queues */
+	struct sink_tx extra[SINK_TXSOCKS - 1];
 	pthread_t thread;
 	uint64_t received, forwarded;
 	int err;
@@ -355,6 +369,16 @@ static int sink_open(struct sink_q *s)
 		if (r)
 			return r;
 	}
+	for (uint32_t k = 1; k < s->ntx; k++) {
+		struct xsk_socket_config tc = { .tx_size = SINK_RING, .bind_flags = s->bind,
+						.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD };
+		struct sink_tx *x = &s->extra[k - 1];
+
+		r = xsk_socket__create_shared(&x->xsk, s->out, s->q + k * s->nq, s->umem, NULL, &x->tx, &x->fq, &x->cq,
+					      &tc);
+		if (r)
+			return r;
+	}
 	if (xsk_ring_prod__reserve(&s->fq, SINK_RING, &idx) != SINK_RING)
 		return -ENOSPC;
 	for (uint32_t i = 0; i < SINK_RING; i++)
@@ -363,20 +387,66 @@ static int sink_open(struct sink_q *s)
 	return 0;
 }
 
-/* Frames OUT has sent go back to the fill ring. */
-static void fwd_reap(struct sink_q *s)
+/* Frames OUT has sent (on one completion ring) go back to the fill ring. */
+static void fwd_reap_one(struct sink_q *s, struct xsk_ring_cons *cq)
 {
-	uint32_t cidx, fidx, n = xsk_ring_cons__peek(s->tcq, SINK_BURST, &cidx);
+	uint32_t cidx, fidx, n = xsk_ring_cons__peek(cq, SINK_BURST, &cidx);
 
 	if (!n)
 		return;
 	while (xsk_ring_prod__reserve(&s->fq, n, &fidx) != n)
 		;
 	for (uint32_t i = 0; i < n; i++)
-		*xsk_ring_prod__fill_addr(&s->fq, fidx + i) = *xsk_ring_cons__comp_addr(s->tcq, cidx + i);
+		*xsk_ring_prod__fill_addr(&s->fq, fidx + i) = *xsk_ring_cons__comp_addr(cq, cidx + i);
 	xsk_ring_prod__submit(&s->fq, n);
-	xsk_ring_cons__release(s->tcq, n);
+	xsk_ring_cons__release(cq, n);
 	__atomic_store_n(&s->forwarded, s->forwarded + n, __ATOMIC_RELAXED);
+}
+
+static void fwd_reap(struct sink_q *s)
+{
+	fwd_reap_one(s, s->tcq);
+	for (uint32_t k = 1; k < s->ntx; k++)
+		fwd_reap_one(s, &s->extra[k - 1].cq);
+}
+
+/* The TX ring of socket k (0: the queue's own). */
+static struct xsk_ring_prod *fwd_ring(struct sink_q *s, uint32_t k)
+{
+	return k ? &s->extra[k - 1].tx : &s->tx;
+}
+
+/* Which socket a frame leaves by: its IPv4 UDP/TCP source port, else 0. */
+static uint32_t fwd_pick(const struct sink_q *s, const uint8_t *f, uint32_t len)
+{
+	if (s->ntx < 2 || len < 38 || f[12] != 0x08 || f[13] != 0x00)
+		return 0;
+	return (uint32_t)(f[14 + (f[14] & 15) * 4] << 8 | f[15 + (f[14] & 15) * 4]) % s->ntx;
+}
+
+/* An extra TX socket's kicker. */
+struct fwd_kick {
+	struct sink_q *s;
+	uint32_t k;
+};
+
+static void *fwd_kick_run(void *arg)
+{
+	struct fwd_kick *fk = arg;
+	struct sink_tx *x = &fk->s->extra[fk->k - 1];
+	int fd = xsk_socket__fd(x->xsk);
+	struct timespec nap = { 0, 20 * 1000 };
+
+	while (!stop) {
+		if (__atomic_load_n(x->tx.consumer, __ATOMIC_ACQUIRE) == __atomic_load_n(x->tx.producer, __ATOMIC_ACQUIRE)) {
+			nanosleep(&nap, NULL);
+			continue;
+		}
+		if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+			break;
+	}
+	free(fk);
+	return NULL;
 }
 
 /* --fwd: each received frame out of OUT as it is. */
@@ -389,7 +459,24 @@ static void *fwd_run(void *arg)
 	while (!stop) {
 		uint32_t ridx, tidx, n = xsk_ring_cons__peek(&s->rx, SINK_BURST, &ridx);
 
-		if (n) {
+		if (n && s->ntx > 1) {
+			/* One frame at a time to its socket's ring (each holds every frame in circulation). */
+			for (uint32_t i = 0; i < n; i++) {
+				const struct xdp_desc *in = xsk_ring_cons__rx_desc(&s->rx, ridx + i);
+				struct xsk_ring_prod *tx = fwd_ring(s, fwd_pick(s, (const uint8_t *)s->area + in->addr, in->len));
+				struct xdp_desc *o;
+
+				while (xsk_ring_prod__reserve(tx, 1, &tidx) != 1)
+					fwd_reap(s);
+				o = xsk_ring_prod__tx_desc(tx, tidx);
+				o->addr = in->addr;
+				o->len = in->len;
+				o->options = 0;
+				xsk_ring_prod__submit(tx, 1);
+			}
+			xsk_ring_cons__release(&s->rx, n);
+			__atomic_store_n(&s->received, s->received + n, __ATOMIC_RELAXED);
+		} else if (n) {
 			/* The ring holds every frame in circulation (SINK_RING): room is certain. */
 			while (xsk_ring_prod__reserve(&s->tx, n, &tidx) != n)
 				fwd_reap(s);
@@ -450,7 +537,7 @@ int main(int argc, char **argv)
 {
 	struct timespec t0, t1, nap = { 0, 100 * 1000 * 1000 };
 	struct sink_q *qs;
-	uint32_t nq;
+	uint32_t nq, ntx = 1;
 	double secs, el;
 	uint64_t total = 0, start = 0;
 	uint16_t bind = XDP_USE_NEED_WAKEUP;
@@ -458,11 +545,17 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && (!strcmp(argv[1], "--xdp-drop") || !strcmp(argv[1], "--tc-drop")))
 		return xdrop_main(argc, argv);
-	if (argc == 6 && !strcmp(argv[1], "--fwd")) {
+	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "--fwd")) {
 		ifname = argv[2];
 		out = argv[3];
 		nq = (uint32_t)atoi(argv[4]);
 		secs = atof(argv[5]);
+		ntx = argc == 7 ? (uint32_t)atoi(argv[6]) : 1;
+		if (!ntx || ntx > SINK_TXSOCKS || (ntx > 1 && !strcmp(ifname, out))) {
+			fprintf(stderr, "gen-xsk-sink: TXSOCKS must be 1..%d, and above 1 only with IN other than OUT\n",
+				SINK_TXSOCKS);
+			return 2;
+		}
 	} else if ((argc == 4 || argc == 5) && strcmp(argv[1], "--fwd")) {
 		ifname = argv[1];
 		nq = (uint32_t)atoi(argv[2]);
@@ -470,7 +563,7 @@ int main(int argc, char **argv)
 		mode = argc > 4 ? argv[4] : NULL;
 	} else {
 		fprintf(stderr, "usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]\n"
-				"       gen-xsk-sink --fwd IN OUT QUEUES SECONDS\n"
+				"       gen-xsk-sink --fwd IN OUT QUEUES SECONDS [TXSOCKS]\n"
 				"       gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]\n");
 		return 2;
 	}
@@ -482,7 +575,7 @@ int main(int argc, char **argv)
 	for (uint32_t q = 0; q < nq; q++) {
 		int r;
 
-		qs[q] = (struct sink_q){ .ifname = ifname, .out = out, .q = q, .bind = bind };
+		qs[q] = (struct sink_q){ .ifname = ifname, .out = out, .q = q, .bind = bind, .ntx = ntx, .nq = nq };
 		r = sink_open(&qs[q]);
 		if (r) {
 			fprintf(stderr, "gen-xsk-sink: queue %u of %s%s%s: %s\n", q, ifname, out ? " -> " : "",
@@ -490,6 +583,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		pthread_create(&qs[q].thread, NULL, out ? fwd_run : sink_run, &qs[q]);
+		for (uint32_t k = 1; k < ntx; k++) {
+			struct fwd_kick *fk = malloc(sizeof(*fk));
+
+			if (!fk)
+				return 1;
+			*fk = (struct fwd_kick){ &qs[q], k };
+			pthread_create(&qs[q].extra[k - 1].thread, NULL, fwd_kick_run, fk);
+		}
 	}
 	/* Ready: the sender may start. The window opens at the first frame. */
 	printf("{\"ready\":true}\n");
@@ -514,15 +615,19 @@ int main(int argc, char **argv)
 	stop = 1;
 	for (uint32_t q = 0; q < nq; q++) {
 		pthread_join(qs[q].thread, NULL);
+		for (uint32_t k = 1; k < ntx; k++) {
+			pthread_join(qs[q].extra[k - 1].thread, NULL);
+			xsk_socket__delete(qs[q].extra[k - 1].xsk);
+		}
 		if (qs[q].txs)
 			xsk_socket__delete(qs[q].txs);
 		xsk_socket__delete(qs[q].xsk);
 		xsk_umem__delete(qs[q].umem);
 	}
 	if (out)
-		printf("{\"mode\":\"fwd\",\"in\":\"%s\",\"out\":\"%s\",\"queues\":%u,\"forwarded\":%lu,"
-		       "\"seconds\":%.3f,\"pps\":%.0f}\n", ifname, out, nq, (unsigned long)(total - start), el,
-		       (double)(total - start) / el);
+		printf("{\"mode\":\"fwd\",\"in\":\"%s\",\"out\":\"%s\",\"queues\":%u,\"tx_sockets\":%u,"
+		       "\"forwarded\":%lu,\"seconds\":%.3f,\"pps\":%.0f}\n", ifname, out, nq, ntx,
+		       (unsigned long)(total - start), el, (double)(total - start) / el);
 	else
 		printf("{\"queues\":%u,\"received\":%lu,\"seconds\":%.3f,\"pps\":%.0f}\n", nq,
 		       (unsigned long)(total - start), el, (double)(total - start) / el);
