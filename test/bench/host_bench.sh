@@ -21,7 +21,9 @@
 # Usage: test/bench/host_bench.sh [seconds per figure]
 # Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), TX_QUEUES ("1 4"), VETH_QUEUES
 # ("1 4 8"; empty: skip), GEN_LD_PATH (carried libraries, as for test/net), GEN_BACKEND for the synthetic figures (default cpu; gpu on a GPU
-# machine gives the GPU path end to end), HOST_BENCH_PERF=0 to skip perf.
+# machine gives the GPU path end to end), HOST_BENCH_PERF=0 to skip perf,
+# HOST_VETH_MODES (default "no yes sockets": tx_thread no, yes, and no with
+# HOST_TX_SOCKETS sockets) to run fewer veth configurations in one call.
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 SECS=${1:-5}
@@ -37,7 +39,7 @@ for q in ${TX_QUEUES-1 4}; do
 	bash "$D/host_tx.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth TX|SKIP|FAIL|host_tx|Traceback|[A-Za-z]*Error)"
 done | tee -a "$LOG"
 for q in ${VETH_QUEUES-1 4 8}; do
-	for tt in no yes sockets; do
+	for tt in ${HOST_VETH_MODES:-no yes sockets}; do
 		txs=1
 		[ $tt = sockets ] && tt=no txs=${HOST_TX_SOCKETS:-3}
 		TX_THREAD=$tt TX_SOCKETS=$txs LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu \
