@@ -29,7 +29,7 @@ for want in 2 3; do
 			fail "gout's frames per TX socket: $frames (both must carry some, $N in all)"
 		grep -q "port 2 'gout': 2 TX sockets per queue" "$WORK/gend.log" || fail "no log line for gout's TX sockets"
 		m=$(ctl metrics | grep '^gen_port_tx_socket_frames_total{port="2",name="gout",socket="1"}' | cut -d' ' -f2)
-		[ "$m" = "$(python3 -c "print($frames[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
+		[ "$m" = "$(python3 -c "print(${frames}[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
 		ok "tx_sockets = 2 on ports with 2 queues: $N of $N arrived, gout's two sockets carried $frames"
 		# A restart-only key: a reload that changes it is refused, and the running chains stay.
 		sed -i 's/^tx_sockets = 2$/tx_sockets = 1/' "$WORK/chains.ini"
