@@ -117,7 +117,6 @@ struct rx_sock {
 	struct rx_sock *next; /* on the list of sockets being closed */
 };
 
-/* One (port, queue): its fill/completion rings, and a TX-only socket. */
 /* A mapped ring of a socket made by hand. */
 struct xsk_map {
 	void *addr;
@@ -132,6 +131,7 @@ struct own_sock {
 	struct xsk_ring_cons cq;
 };
 
+/* One (port, queue): its fill/completion rings, and a TX-only socket. */
 struct port_q {
 	struct xsk_ring_prod fq;
 	struct xsk_ring_cons cq;

@@ -506,8 +506,8 @@ static void log_data_path(const struct rt *rt)
 		else
 			log_msg(LOG_INFO, "port %d '%s': AF_XDP %s mode", p + 1, rt->cfg->ports[p], pq->zerocopy ? "zero-copy" : "copy");
 		if (pq->ntx > 1)
-			log_msg(LOG_INFO, "port %d '%s': %d TX sockets per queue (queues %d..%d)", p + 1, rt->cfg->ports[p],
-				pq->ntx, 0, rt->nq * pq->ntx - 1);
+			log_msg(LOG_INFO, "port %d '%s': %d TX sockets per queue (queues 0..%d)", p + 1, rt->cfg->ports[p],
+				pq->ntx, rt->nq * pq->ntx - 1);
 		else if (pq->ntx_err)
 			log_msg(LOG_NOTICE, "port %d '%s': one TX socket per queue: tx_sockets = %u needs %u queues on it "
 				"(tx_sockets x queues), and binding the extra ones failed: %s", p + 1, rt->cfg->ports[p],

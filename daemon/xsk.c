@@ -397,7 +397,6 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 	return n;
 }
 
-/* Frames back from a controller: DROP verdicts are recycled, the rest sent. */
 /*
  * forward() on a port with several TX sockets: each passing frame to the ring
  * of its flow's shard, the rest back to the pool. Every ring has room for all
@@ -440,6 +439,7 @@ static void forward_sharded(struct qworker *w, struct port_q *pq, const struct g
 	}
 }
 
+/* Frames back from a controller: DROP verdicts are recycled, the rest sent. */
 static uint32_t forward(struct qworker *w, struct chain_io *io)
 {
 	struct gen_desc d[GEN_BURST];
@@ -734,8 +734,8 @@ static void kicker_sleep(struct kicker *k)
 /*
  * One sendto() sends at most GEN_KERNEL_TX_BATCH frames in copy mode: kick
  * while the ring holds frames the kernel has not taken and the socket asks
- * (an extra TX socket shares its pool's wake-up state: kicked whenever its
- * ring holds frames). Kicker s serves TX shard s of every port of the queue.
+ * (an extra TX socket is kicked whenever its ring holds frames). Kicker s
+ * serves TX shard s of every port of the queue.
  */
 static void *kicker_main(void *arg)
 {
@@ -1047,16 +1047,22 @@ void xsk_io_remove(struct qworker *w, struct chain_io *io)
 	xsk_call(w, io_remove_on_worker, &c);
 }
 
+/* A socket made by hand: its three ring mappings and its fd (none: 0). */
+static void maps_close(struct xsk_map map[3], int *fd)
+{
+	for (int i = 0; i < 3; i++)
+		if (map[i].addr)
+			munmap(map[i].addr, map[i].size);
+	memset(map, 0, 3 * sizeof(*map));
+	if (*fd > 0)
+		close(*fd);
+	*fd = 0;
+}
+
 /* The hand-made TX socket of a port that came back, and its rings. */
 static void own_close(struct port_q *pq)
 {
-	for (int i = 0; i < 3; i++)
-		if (pq->own_map[i].addr)
-			munmap(pq->own_map[i].addr, pq->own_map[i].size);
-	memset(pq->own_map, 0, sizeof(pq->own_map));
-	if (pq->own_fd > 0)
-		close(pq->own_fd);
-	pq->own_fd = 0;
+	maps_close(pq->own_map, &pq->own_fd);
 }
 
 /* Map one ring of fd; the caller points the ring's fields into it. */
@@ -1136,20 +1142,10 @@ static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_
 	return 0;
 }
 
-static void own_sock_close(struct own_sock *o)
-{
-	for (int i = 0; i < 3; i++)
-		if (o->map[i].addr)
-			munmap(o->map[i].addr, o->map[i].size);
-	if (o->fd > 0)
-		close(o->fd);
-	memset(o, 0, sizeof(*o));
-}
-
 static void shards_close(struct tx_shard *x, uint32_t nextra)
 {
 	for (uint32_t i = 0; i < nextra; i++) {
-		own_sock_close(&x[i].o);
+		maps_close(x[i].o.map, &x[i].o.fd);
 		x[i].unkicked = 0;
 	}
 }
@@ -1301,8 +1297,7 @@ void xsk_port_unprepare(struct port_new *n)
 		if (n->rx_new[i])
 			rx_sock_close(n->rx_new[i]);
 	shards_close(n->xtx, GEN_MAX_TX_SOCKS - 1);
-	if (n->o.fd >= 0)
-		own_sock_close(&n->o);
+	maps_close(n->o.map, &n->o.fd);
 	free(n);
 }
 

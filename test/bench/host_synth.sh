@@ -31,16 +31,13 @@ else
 fi
 gend_start
 sleep 1
-tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
-# Per-thread CPU time (clock ticks) of gend's data-plane threads.
-cpu() { for t in /proc/"$GEND_PID"/task/*; do printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done; }
-cpu >"$WORK/cpu0"; A=$(tx); T0=$(date +%s.%N)
+gend_thread_ticks >"$WORK/cpu0"; A=$(gend_tx); T0=$(date +%s.%N)
 sleep "$SECS"
-cpu >"$WORK/cpu1"; B=$(tx); T1=$(date +%s.%N)
+gend_thread_ticks >"$WORK/cpu1"; B=$(gend_tx); T1=$(date +%s.%N)
 PERF=
 if command -v perf >/dev/null && [ "${HOST_BENCH_PERF:-1}" = 1 ]; then
-	C=$(tx)
-	perf record -q -F 997 -p "$GEND_PID" -o "$WORK/perf.data" -- sleep 2 >/dev/null 2>&1 && D=$(tx) &&
+	C=$(gend_tx)
+	perf record -q -F 997 -p "$GEND_PID" -o "$WORK/perf.data" -- sleep 2 >/dev/null 2>&1 && D=$(gend_tx) &&
 		perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,sym -n 2>/dev/null |
 		grep -E '^ +[0-9.]+%' >"$WORK/perf.txt" && PERF="$C $D"
 fi

@@ -23,9 +23,6 @@ net_require
 [ -n "${GEN_LD_PATH:-}" ] && SINK="env LD_LIBRARY_PATH=$GEN_LD_PATH $SINK"
 # The veths get the queues of the largest count (lib.sh: mq_gen).
 TX_SOCKETS=$(printf '%s\n' $LIST | sort -n | tail -n 1) net_setup
-tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
-# CPU ticks per thread name of gend, one "name ticks" line each.
-ticks() { for t in /proc/"$GEND_PID"/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done; }
 
 for n in $LIST; do
 	TX_SOCKETS=$n cfg_begin
@@ -44,9 +41,9 @@ EOF
 	for _ in $(seq 50); do grep -q ready "$WORK/rcv.json" 2>/dev/null && break; sleep 0.1; done
 	grep -q ready "$WORK/rcv.json" || { echo "host_tx: the $RECEIVER receiver did not start: $(head -c 300 "$WORK/rcv.err")"; kill $RP; gend_stop; continue; }
 	sleep 1
-	ticks >"$WORK/c0"; a=$(tx); t0=$(date +%s.%N)
+	gend_thread_ticks >"$WORK/c0"; a=$(gend_tx); t0=$(date +%s.%N)
 	sleep "$SECS"
-	ticks >"$WORK/c1"; b=$(tx); t1=$(date +%s.%N)
+	gend_thread_ticks >"$WORK/c1"; b=$(gend_tx); t1=$(date +%s.%N)
 	wait $RP
 	ctl --json status >"$WORK/st.json"
 	gend_stop >/dev/null 2>&1

@@ -48,7 +48,6 @@ cfg_begin
 echo "tx_thread = ${TX_THREAD:-no}" >>"$WORK/chains.ini"
 cfg_empty_chain
 GT_SEND="--afxdp --threads $Q --queue-base 0"
-tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
 pps() { python3 -c "print(f'{($2 - $1) / ($4 - $3) / 1e6:.3f}')" ; }
 
 # xdp-trafficgen on s0 for SECS; prints nothing and returns 1 where it cannot run.
@@ -81,16 +80,16 @@ sender() {
 
 gend_run() { # $1 = sender name
 	local a b t0 t1 c0 c1
-	a=$(tx); t0=$(date +%s.%N); c0=$(worker_ticks)
+	a=$(gend_tx); t0=$(date +%s.%N); c0=$(worker_ticks)
 	sender "$1" "$SECS" || return 1
-	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(tx)
+	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(gend_tx)
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))")"
 }
 
 # "Mpps tx0 ns" -> "Mpps forwarded ns": frames gend sent since tx0, read once the receiver has seen the last of them.
 forwarded() {
 	local f=($1)
-	echo "${f[0]} $(($(tx) - f[1])) ${f[2]}"
+	echo "${f[0]} $(($(gend_tx) - f[1])) ${f[2]}"
 }
 
 # The counting receiver on r0, $1 = xdp-drop or tc-drop; returns 1 with the reason in xdrop.err where it cannot attach.
