@@ -23,7 +23,9 @@
 # ("1 4 8"; empty: skip), GEN_LD_PATH (carried libraries, as for test/net), GEN_BACKEND for the synthetic figures (default cpu; gpu on a GPU
 # machine gives the GPU path end to end), HOST_BENCH_PERF=0 to skip perf,
 # HOST_VETH_MODES (default "no yes sockets": tx_thread no, yes, and no with
-# HOST_TX_SOCKETS sockets) to run fewer veth configurations in one call.
+# HOST_TX_SOCKETS sockets; also sockets-thread, the same with tx_thread yes) to run
+# fewer or other veth configurations in one call; HOST_TX_THREADS (default "no")
+# the tx_thread values of the veth TX figures.
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 SECS=${1:-5}
@@ -36,12 +38,15 @@ for q in ${SYNTH_QUEUES-1 2 4 8}; do
 done | tee -a "$LOG"
 # Copy-mode TX alone (synthetic input, veth output): what each more TX socket buys.
 for q in ${TX_QUEUES-1 4}; do
-	bash "$D/host_tx.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth TX|SKIP|FAIL|host_tx|Traceback|[A-Za-z]*Error)"
+	for tt in ${HOST_TX_THREADS:-no}; do
+		TX_THREAD=$tt bash "$D/host_tx.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth TX|SKIP|FAIL|host_tx|Traceback|[A-Za-z]*Error)"
+	done
 done | tee -a "$LOG"
 for q in ${VETH_QUEUES-1 4 8}; do
 	for tt in ${HOST_VETH_MODES:-no yes sockets}; do
 		txs=1
 		[ $tt = sockets ] && tt=no txs=${HOST_TX_SOCKETS:-3}
+		[ $tt = sockets-thread ] && tt=yes txs=${HOST_TX_SOCKETS:-3}
 		TX_THREAD=$tt TX_SOCKETS=$txs LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu \
 			bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
 	done

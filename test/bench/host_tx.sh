@@ -10,7 +10,9 @@
 # more TX socket buys is the only thing that changes between lines.
 # Usage: test/bench/host_tx.sh QUEUES [seconds]   (root)
 # Environment: TX_SOCKETS_LIST (default "1 2 3 4"), RECEIVER (tc-drop or
-# xdp-drop, default tc-drop), GEN_BACKEND (default cpu).
+# xdp-drop, default tc-drop), GEN_BACKEND (default cpu), TX_THREAD (gend's
+# [gen] tx_thread, default no: with yes the first socket too is kicked by a
+# thread of its own, so the worker sends nothing itself).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -27,6 +29,7 @@ TX_SOCKETS=$(printf '%s\n' $LIST | sort -n | tail -n 1) net_setup
 for n in $LIST; do
 	TX_SOCKETS=$n cfg_begin
 	cat >>"$WORK/chains.ini" <<EOF
+tx_thread = ${TX_THREAD:-no}
 synth_size = 64
 synth_flows = 64
 
@@ -47,9 +50,10 @@ EOF
 	wait $RP
 	ctl --json status >"$WORK/st.json"
 	gend_stop >/dev/null 2>&1
-	python3 - "$Q" "$n" "$RECEIVER" "$a" "$b" "$t0" "$t1" "$WORK/c0" "$WORK/c1" "$WORK/rcv.json" "$WORK/st.json" "$(getconf CLK_TCK)" <<'PY'
+	python3 - "$Q" "$n" "$RECEIVER" "$a" "$b" "$t0" "$t1" "$WORK/c0" "$WORK/c1" "$WORK/rcv.json" "$WORK/st.json" "$(getconf CLK_TCK)" "${TX_THREAD:-no}" <<'PY'
 import json, sys
-q, n, rcv, a, b, t0, t1, c0, c1, rj, sj, hz = sys.argv[1:13]
+q, n, rcv, a, b, t0, t1, c0, c1, rj, sj, hz, tt = sys.argv[1:14]
+tt = ", tx_thread yes" if tt == "yes" else ""
 el = float(t1) - float(t0)
 mpps = (int(b) - int(a)) / el / 1e6
 def load(f):
@@ -64,7 +68,7 @@ busy = {k: v for k, v in busy.items() if v >= 1}
 r = [json.loads(l) for l in open(rj) if l.startswith('{') and '"pps"' in l]
 st = json.load(open(sj))
 out = [p for p in st['port_modes'] if p['name'] == 'gout'][0]
-print(f"veth TX, synthetic input, empty chain, 64 B, {q} queue(s), tx_sockets {n} ({out['mode']} mode, "
+print(f"veth TX, synthetic input, empty chain, 64 B, {q} queue(s), tx_sockets {n}{tt} ({out['mode']} mode, "
       f"{out['tx_sockets']} bound): gend {mpps:.3f} Mpps; {rcv} on r0 {r[-1]['pps'] / 1e6 if r else 0:.3f} Mpps "
       f"(over its whole window); frames per TX socket {out['tx_socket_frames']}; CPU "
       + ", ".join(f"{k} {v:.0f}%" for k, v in sorted(busy.items())))
