@@ -121,6 +121,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->synth = (struct synth_cfg){ .size = 64, .flows = 16, .proto = { NF_IPPROTO_UDP }, .nproto = 1 };
 	c->queues = 1;
 	c->tx_sockets = 1;
+	c->tx_thread = CFG_TX_THREAD_AUTO;
 	c->max_batch = 65536;
 	c->mini_batch = GEN_MINI_BATCH_DEFAULT;
 	c->flow_idle_s = CFG_FLOW_IDLE_DEFAULT;

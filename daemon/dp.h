@@ -168,7 +168,8 @@ struct port_q {
 	 * serialise every frame's transmit and completion on the pool's lock), and
 	 * each kicked by a kicker thread of its own, so that the kernel's
 	 * per-frame copy-mode transmit runs on N cores. A frame goes to the socket
-	 * its flow hashes to (tx_shard_of), which keeps each flow's order. Shard 0
+	 * its flow's bucket is given (tx_balance_pick), which keeps each flow's
+	 * order and the flows spread evenly over the sockets. Shard 0
 	 * is the port's own socket and rings above. Nothing is received on the
 	 * extra queues (no fill frames, no XSKMAP entry).
 	 */
@@ -179,12 +180,20 @@ struct port_q {
 		uint32_t unkicked;
 	} xtx[GEN_MAX_TX_SOCKS - 1];
 	uint64_t shard_frames[GEN_MAX_TX_SOCKS]; /* frames put on each TX socket's ring (worker; read relaxed) */
+	struct tx_balance *bal; /* which socket each flow bucket leaves through (tx_sockets > 1) */
 };
 
 #define GEN_MAX_RX_SOCKS 1024
 #define GEN_MAX_IOS 256
 
 /* Per queue: one UMEM shared by every port and chain on it, and its worker. */
+/* [gen] tx_thread: who kicks a copy-mode port's first TX socket (the others always have kicker threads). */
+enum xsk_kick0 {
+	XSK_KICK0_WORKER,  /* no: the port worker, inline */
+	XSK_KICK0_THREAD,  /* yes: a kicker thread per queue, for every port */
+	XSK_KICK0_SHARDED, /* auto: the kicker thread for ports with several TX sockets, the worker for the rest */
+};
+
 struct qworker {
 	uint32_t q;
 	int nports;
@@ -216,12 +225,14 @@ struct qworker {
 	 * receiving side's softirq runs there too, so the kick costs more than the
 	 * rest of the loop; it runs on its own thread, the worker only fills the
 	 * TX ring. It touches nothing of the worker's but sendto() on TX sockets.
-	 * Only with [gen] tx_thread = yes.
+	 * With [gen] tx_thread = yes for every port; with auto (the default) for
+	 * the ports that have more than one TX socket (tx_sockets), whose other
+	 * sockets have kickers anyway: the worker then sends nothing itself.
 	 */
-	bool tx_thread;
+	enum xsk_kick0 tx_thread;
 	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
 	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
-	/* kick[0]: shard 0's kicker (tx_thread = yes); kick[s]: TX shard s's on every port (tx_sockets > s). */
+	/* kick[0]: shard 0's kicker (tx_thread); kick[s]: TX shard s's on every port (tx_sockets > s). */
 	struct kicker {
 		struct qworker *w;
 		uint32_t s;
@@ -251,21 +262,45 @@ struct xsk_opts {
 	uint32_t nframes;
 	enum xsk_bind bind;
 	const struct synth_cfg *synth; /* for ports named synth:N */
-	bool tx_thread;                /* a TX kicker thread per queue */
+	enum xsk_kick0 tx_thread;      /* who kicks each port's first TX socket */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
 	uint32_t nqueues;              /* gend's queues (the extra TX sockets' port queues follow them) */
 	struct cls *cls;
 };
 
 /*
- * The TX socket (0..n-1) of a frame on a port with n of them ([gen] tx_sockets):
- * a hash of its IPv4 or IPv6 addresses, protocol and, where the datagram is
- * whole, TCP/UDP ports, behind at most one VLAN tag, so that every frame of a
- * flow leaves through the same socket, in order; fragments hash on addresses
- * and protocol alone, as RSS does. Anything else goes to socket 0. The frame
+ * A frame's flow, for the choice of its TX socket on a port with several
+ * ([gen] tx_sockets): a hash of its IPv4 or IPv6 addresses, protocol and, where
+ * the datagram is whole, TCP/UDP ports, behind at most one VLAN tag, so that
+ * every frame of a flow hashes alike; fragments hash on addresses and protocol
+ * alone, as RSS does. False for anything else (it goes to socket 0). The frame
  * is read as it leaves, after its NFs: an ESP tunnel's frames all hash alike.
  */
-uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n);
+bool tx_flow_hash(const uint8_t *f, uint32_t len, uint32_t *hash);
+
+/*
+ * Flow buckets to TX sockets. Hashing n flows straight onto the sockets leaves
+ * them uneven when there are few (16 flows on 3 sockets: 1, 10 and 5), and the
+ * busiest socket then caps the port. Instead a bucket (GEN_TX_BUCKETS of them,
+ * by hash) is given, when a frame first uses it, to the socket that has the
+ * fewest buckets in use, and keeps it while its frames keep coming; a bucket
+ * that carried nothing for GEN_TX_IDLE_MS is freed (tx_balance_sweep) and may be
+ * given another socket next time. A flow therefore never changes socket while
+ * it sends, which keeps its order: a frame sent after such a pause cannot pass
+ * one queued 64 ms before it. Times are coarse milliseconds.
+ */
+#define GEN_TX_BUCKETS 4096u
+#define GEN_TX_IDLE_MS 64u
+struct tx_balance {
+	uint8_t sock[GEN_TX_BUCKETS]; /* 1 + the bucket's socket; 0: free */
+	uint32_t seen[GEN_TX_BUCKETS]; /* when the bucket last carried a frame */
+	uint32_t used[GEN_MAX_TX_SOCKS]; /* buckets given to each socket */
+	uint32_t cursor;               /* the next bucket tx_balance_sweep looks at */
+};
+/* The socket (0..n-1) of a frame of flow hash at time now_ms. */
+uint32_t tx_balance_pick(struct tx_balance *b, uint32_t hash, uint32_t n, uint32_t now_ms);
+/* Frees the idle buckets among the next count. */
+void tx_balance_sweep(struct tx_balance *b, uint32_t now_ms, uint32_t count);
 
 int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, const struct xsk_opts *o,
 		    const struct backend_ops *be, char *err, size_t errlen);

@@ -43,13 +43,13 @@ static int shard_fd(const struct port_q *pq, uint32_t s)
 }
 
 /* dp.h */
-uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
+bool tx_flow_hash(const uint8_t *f, uint32_t len, uint32_t *hash)
 {
 	uint32_t off = 12, h = 0, l4 = 0, proto;
 	uint16_t et;
 
 	if (len < 14)
-		return 0;
+		return false;
 	et = (uint16_t)(f[12] << 8 | f[13]);
 	if ((et == 0x8100 || et == 0x88a8) && len >= 18) {
 		off = 16;
@@ -75,7 +75,7 @@ uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
 		proto = f[off + 6];
 		l4 = off + 40;
 	} else {
-		return 0;
+		return false;
 	}
 	if (l4 && (proto == 6 || proto == 17) && len >= l4 + 4) {
 		uint32_t ports;
@@ -87,7 +87,55 @@ uint32_t tx_shard_of(const uint8_t *f, uint32_t len, uint32_t n)
 	h ^= h >> 16;
 	h *= 0x7feb352du;
 	h ^= h >> 15;
-	return h % n;
+	*hash = h;
+	return true;
+}
+
+/* dp.h */
+uint32_t tx_balance_pick(struct tx_balance *b, uint32_t hash, uint32_t n, uint32_t now_ms)
+{
+	uint32_t k = hash & (GEN_TX_BUCKETS - 1), s = b->sock[k], best;
+
+	if (s && s <= n && now_ms - b->seen[k] <= GEN_TX_IDLE_MS) {
+		b->seen[k] = now_ms;
+		return s - 1;
+	}
+	if (s)
+		b->used[s - 1]--; /* idle (or its socket is gone): given again below */
+	/* The socket with the fewest buckets; ties go by the hash, so that no socket is always first. */
+	best = hash % n;
+	for (uint32_t i = 1; i < n; i++) {
+		uint32_t c = (hash + i) % n;
+
+		if (b->used[c] < b->used[best])
+			best = c;
+	}
+	b->used[best]++;
+	b->sock[k] = (uint8_t)(best + 1);
+	b->seen[k] = now_ms;
+	return best;
+}
+
+/* dp.h */
+void tx_balance_sweep(struct tx_balance *b, uint32_t now_ms, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t k = b->cursor++ & (GEN_TX_BUCKETS - 1);
+
+		if (b->sock[k] && now_ms - b->seen[k] > GEN_TX_IDLE_MS) {
+			b->used[b->sock[k] - 1]--;
+			b->sock[k] = 0;
+		}
+	}
+}
+
+/* Coarse milliseconds, for the TX buckets' idle times. */
+static uint32_t coarse_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
 #define HUGE_PAGE (2u << 20)
@@ -259,6 +307,10 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 		 * sockets: one is enough. A port without the queues for the extra
 		 * ones keeps one; gend logs why (ntx_err).
 		 */
+		if (w->tx_sockets > 1 && !(w->port[p].bal = calloc(1, sizeof(*w->port[p].bal)))) {
+			snprintf(err, errlen, "out of memory for the TX sockets of '%s' queue %u", w->ifname[p], q);
+			return -ENOMEM;
+		}
 		if (w->tx_sockets > 1 && !w->port[p].zerocopy) {
 			r = shards_open(w->port[p].xtx, w->tx_sockets - 1, (int)if_nametoindex(w->ifname[p]), q, w->nq,
 					w->port[p].tx_fd);
@@ -399,18 +451,22 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 
 /*
  * forward() on a port with several TX sockets: each passing frame to the ring
- * of its flow's shard, the rest back to the pool. Every ring has room for all
- * n (checked by the caller), so no reservation fails.
+ * of its flow bucket's shard, the rest back to the pool. Every ring has room
+ * for all n (checked by the caller), so no reservation fails.
  */
 static void forward_sharded(struct qworker *w, struct port_q *pq, const struct gen_desc *d, uint32_t n)
 {
 	uint8_t sh[GEN_BURST];
-	uint32_t cnt[GEN_MAX_TX_SOCKS] = { 0 }, idx[GEN_MAX_TX_SOCKS] = { 0 };
+	uint32_t cnt[GEN_MAX_TX_SOCKS] = { 0 }, idx[GEN_MAX_TX_SOCKS] = { 0 }, now = coarse_ms(), h;
 
+	/* A whole sweep of the buckets every GEN_TX_BUCKETS / 16 bursts. */
+	tx_balance_sweep(pq->bal, now, 16);
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].verdict != NF_PASS)
 			continue;
-		sh[i] = (uint8_t)tx_shard_of((const uint8_t *)w->area + d[i].addr, d[i].len, (uint32_t)pq->ntx);
+		sh[i] = tx_flow_hash((const uint8_t *)w->area + d[i].addr, d[i].len, &h)
+				? (uint8_t)tx_balance_pick(pq->bal, h, (uint32_t)pq->ntx, now)
+				: 0;
 		cnt[sh[i]]++;
 	}
 	for (int s = 0; s < pq->ntx; s++)
@@ -613,10 +669,16 @@ static void worker_sleep(struct qworker *w)
 	wake_done(&w->wake);
 }
 
+/* Whether port pq's first TX socket is kicked by kicker thread 0 (tx_thread) rather than by the worker. */
+static bool kick0_threaded(const struct qworker *w, const struct port_q *pq)
+{
+	return w->kick[0].running && (w->tx_thread == XSK_KICK0_THREAD || pq->ntx > 1);
+}
+
 /*
  * Copy-mode TX only moves on sendto(), and one call sends at most
  * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet; or
- * leave it to the kicker thread (tx_thread = yes). The extra TX sockets
+ * leave it to the kicker thread (tx_thread). The extra TX sockets
  * (tx_sockets) always have kicker threads: those are only woken.
  */
 static void kick_tx(struct qworker *w, struct port_q *pq)
@@ -628,7 +690,7 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 			wake_kick(&w->kick[s].wake);
 		pq->xtx[s - 1].unkicked = 0;
 	}
-	if (w->kick[0].running) {
+	if (kick0_threaded(w, pq)) {
 		if (pq->tx_unkicked)
 			wake_kick(&w->kick[0].wake);
 	} else if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
@@ -758,7 +820,7 @@ static void *kicker_main(void *arg)
 
 			/* A gone port's rings may be replaced (xsk_port_commit): not touched until it is back. */
 			if (LOAD(&pq->gone) || !tx_waiting(pq, k->s) ||
-			    (!k->s && !xsk_ring_prod__needs_wakeup(&pq->tx)))
+			    (!k->s && (!kick0_threaded(w, pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))))
 				continue;
 			if (sendto(shard_fd(pq, k->s), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN ||
 			    errno == EBUSY || errno == ENOBUFS)
@@ -791,7 +853,9 @@ int xsk_worker_start(struct qworker *w)
 		tx |= w->port[p].tx_xsk != NULL;
 		nshards = w->port[p].ntx > nshards ? w->port[p].ntx : nshards;
 	}
-	if (tx && w->tx_thread && (r = kicker_start(&w->kick[0]))) {
+	/* tx_thread = auto: kicker 0 only where some port has more than one TX socket. */
+	if (tx && (w->tx_thread == XSK_KICK0_THREAD || (w->tx_thread == XSK_KICK0_SHARDED && nshards > 1)) &&
+	    (r = kicker_start(&w->kick[0]))) {
 		xsk_worker_stop(w);
 		return r;
 	}
@@ -1182,6 +1246,8 @@ static void port_new_on_worker(struct qworker *w, void *arg)
 	pq->tx_fd = n->o.fd;
 	pq->ntx = n->ntx;
 	memcpy(pq->xtx, n->xtx, sizeof(n->xtx));
+	if (pq->bal)
+		memset(pq->bal, 0, sizeof(*pq->bal)); /* its sockets are new: every flow bucket is free */
 	pq->in_fill = pq->in_tx = pq->tx_unkicked = 0; /* port_reclaim took every frame back */
 	pq->reclaimed = false;
 	STORE(&pq->gone, 0);
@@ -1477,6 +1543,7 @@ void xsk_worker_fini(struct qworker *w, const struct backend_ops *be)
 			xsk_socket__delete(w->port[p].tx_xsk);
 		own_close(&w->port[p]);
 		shards_close(w->port[p].xtx, GEN_MAX_TX_SOCKS - 1);
+		free(w->port[p].bal);
 		synth_free(w->port[p].synth);
 	}
 	if (w->umem)

@@ -10,22 +10,24 @@
 #    gend on r0 (xdp-drop, tc-drop: count and drop; gen-traffic's AF_PACKET
 #    receiver), with TX kicks on the port worker (tx_thread = no), on a
 #    thread of their own (yes), and with HOST_TX_SOCKETS (default 3) TX
-#    sockets per port queue, each kicked by a thread of its own (tx_sockets);
+#    sockets per port queue, each kicked by a thread of its own (sockets:
+#    tx_sockets with tx_thread = auto, the default; sockets-worker: the first
+#    socket kicked by the port worker, tx_thread = no);
 #  - veth TX alone, 1 and 4 queues (TX_QUEUES): synthetic input, an empty chain,
 #    out of veth to a tc-drop receiver, with 1-4 TX sockets per port queue
 #    (host_tx.sh);
 #  - veth latency at half of gend's one-queue rate, cpu backend.
 #  - last, a summary: each of issue 10's host-path targets with its figure and its
 #    ratio to the ceiling of the same run (test/bench/host_summary.py; per queue
-#    count and sender, the better of the two counting receivers, tx_thread = no).
+#    count, sender and TX sockets, the better of the two counting receivers).
 # Usage: test/bench/host_bench.sh [seconds per figure]
 # Environment: GEN_BUILD (default build/), SYNTH_QUEUES ("1 2 4"), TX_QUEUES ("1 4"), VETH_QUEUES
 # ("1 4 8"; empty: skip), GEN_LD_PATH (carried libraries, as for test/net), GEN_BACKEND for the synthetic figures (default cpu; gpu on a GPU
 # machine gives the GPU path end to end), HOST_BENCH_PERF=0 to skip perf,
-# HOST_VETH_MODES (default "no yes sockets": tx_thread no, yes, and no with
-# HOST_TX_SOCKETS sockets; also sockets-thread, the same with tx_thread yes) to run
-# fewer or other veth configurations in one call; HOST_TX_THREADS (default "no")
-# the tx_thread values of the veth TX figures.
+# HOST_VETH_MODES (default "no yes sockets": tx_thread no, yes, and auto with
+# HOST_TX_SOCKETS sockets; also sockets-worker, those sockets with tx_thread no) to
+# run fewer or other veth configurations in one call; HOST_TX_THREADS (default
+# "auto") the tx_thread values of the veth TX figures.
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 SECS=${1:-5}
@@ -38,15 +40,15 @@ for q in ${SYNTH_QUEUES-1 2 4 8}; do
 done | tee -a "$LOG"
 # Copy-mode TX alone (synthetic input, veth output): what each more TX socket buys.
 for q in ${TX_QUEUES-1 4}; do
-	for tt in ${HOST_TX_THREADS:-no}; do
+	for tt in ${HOST_TX_THREADS:-auto}; do
 		TX_THREAD=$tt bash "$D/host_tx.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth TX|SKIP|FAIL|host_tx|Traceback|[A-Za-z]*Error)"
 	done
 done | tee -a "$LOG"
 for q in ${VETH_QUEUES-1 4 8}; do
 	for tt in ${HOST_VETH_MODES:-no yes sockets}; do
 		txs=1
-		[ $tt = sockets ] && tt=no txs=${HOST_TX_SOCKETS:-3}
-		[ $tt = sockets-thread ] && tt=yes txs=${HOST_TX_SOCKETS:-3}
+		[ $tt = sockets ] && tt=auto txs=${HOST_TX_SOCKETS:-3}
+		[ $tt = sockets-worker ] && tt=no txs=${HOST_TX_SOCKETS:-3}
 		TX_THREAD=$tt TX_SOCKETS=$txs LATENCY=$([ "$q" = 1 ] && echo 1 || echo 0) GEN_BACKEND=cpu \
 			bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
 	done

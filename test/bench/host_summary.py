@@ -20,7 +20,7 @@ veth = re.compile(r'^veth, empty chain, 64 B, (\d+) queue\(s\), sender ([\w-]+),
                   r'(?:.*?plain AF_XDP forwarder gin -> gout ([\d.]+) Mpps)?', re.M)
 best = {}
 for q, snd, rcv, g, tt, txs, c, f in veth.findall(text):
-    if rcv not in ('xdp-drop', 'tc-drop') or (tt != 'no' and int(txs or 1) == 1):
+    if rcv not in ('xdp-drop', 'tc-drop') or (tt == 'yes' and int(txs or 1) == 1):
         continue  # the counting receivers; one socket kicked by the port worker (the default), or several
     k = (int(q), snd, int(txs or 1), tt)
     g, c = float(g), float(c)
@@ -28,7 +28,7 @@ for q, snd, rcv, g, tt, txs, c, f in veth.findall(text):
         best[k] = (g, c, float(f) if f else None, rcv)
 for (q, snd, txs, tt), (g, c, f, rcv) in sorted(best.items()):
     share = g / c if c > 0 else 0
-    how = f"tx_sockets {txs}" + (", tx_thread yes" if tt == 'yes' else "")
+    how = f"tx_sockets {txs}" + (f", tx_thread {tt}" if int(txs or 1) > 1 else "")
     line = (f"veth, empty chain, 64 B, {q} queue(s), sender {snd}, {how}: target gend >= 80 % of the plain AF_XDP receiver: "
             f"{g:.3f} of {c:.3f} Mpps = {100 * share:.0f} % ({'met' if share >= 0.8 else 'missed'}; receiver {rcv} on r0)")
     if f:
@@ -37,7 +37,7 @@ for (q, snd, txs, tt), (g, c, f, rcv) in sorted(best.items()):
 for tt, txs, p99 in re.findall(r'^veth latency, .*?tx_thread (\w+),(?: tx_sockets (\d+),)?.*?p99 ([\d.]+) us', text, re.M):
     out.append(f"veth latency at half rate, tx_thread {tt}, tx_sockets {txs or 1}: target p99 <= 200 us: {p99} us "
                f"({'met' if float(p99) <= 200 else 'missed'})")
-for q, n, tt, g in re.findall(r'^veth TX, synthetic input, empty chain, 64 B, (\d+) queue\(s\), tx_sockets (\d+)(, tx_thread yes)? .*?gend ([\d.]+) Mpps',
+for q, n, tt, g in re.findall(r'^veth TX, synthetic input, empty chain, 64 B, (\d+) queue\(s\), tx_sockets (\d+)(, tx_thread \w+)? .*?gend ([\d.]+) Mpps',
                              text, re.M):
     out.append(f"veth TX alone (synthetic input), {q} queue(s), tx_sockets {n}{tt}: {float(g):.3f} Mpps")
 print("# summary (issue 10's host-path targets, this run)")

@@ -11,8 +11,9 @@
 # Usage: test/bench/host_tx.sh QUEUES [seconds]   (root)
 # Environment: TX_SOCKETS_LIST (default "1 2 3 4"), RECEIVER (tc-drop or
 # xdp-drop, default tc-drop), GEN_BACKEND (default cpu), TX_THREAD (gend's
-# [gen] tx_thread, default no: with yes the first socket too is kicked by a
-# thread of its own, so the worker sends nothing itself).
+# [gen] tx_thread, default auto: the first socket too is kicked by a thread of
+# its own when there are several, so the worker sends nothing itself; no: the
+# worker kicks it).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -29,7 +30,7 @@ TX_SOCKETS=$(printf '%s\n' $LIST | sort -n | tail -n 1) net_setup
 for n in $LIST; do
 	TX_SOCKETS=$n cfg_begin
 	cat >>"$WORK/chains.ini" <<EOF
-tx_thread = ${TX_THREAD:-no}
+tx_thread = ${TX_THREAD:-auto}
 synth_size = 64
 synth_flows = 64
 
@@ -50,10 +51,10 @@ EOF
 	wait $RP
 	ctl --json status >"$WORK/st.json"
 	gend_stop >/dev/null 2>&1
-	python3 - "$Q" "$n" "$RECEIVER" "$a" "$b" "$t0" "$t1" "$WORK/c0" "$WORK/c1" "$WORK/rcv.json" "$WORK/st.json" "$(getconf CLK_TCK)" "${TX_THREAD:-no}" <<'PY'
+	python3 - "$Q" "$n" "$RECEIVER" "$a" "$b" "$t0" "$t1" "$WORK/c0" "$WORK/c1" "$WORK/rcv.json" "$WORK/st.json" "$(getconf CLK_TCK)" "${TX_THREAD:-auto}" <<'PY'
 import json, sys
 q, n, rcv, a, b, t0, t1, c0, c1, rj, sj, hz, tt = sys.argv[1:14]
-tt = ", tx_thread yes" if tt == "yes" else ""
+tt = f", tx_thread {tt}"
 el = float(t1) - float(t0)
 mpps = (int(b) - int(a)) / el / 1e6
 def load(f):

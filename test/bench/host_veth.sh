@@ -31,10 +31,10 @@
 # kernels without the xdp_redirect_map_err tracepoint); each figure names its
 # sender and receiver.
 # Usage: test/bench/host_veth.sh QUEUES [seconds]   (root; run by host_bench.sh)
-# Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=yes (gend's
-# [gen] tx_thread: copy-mode TX kicks on a thread of their own per queue),
-# TX_SOCKETS=N (gend's [gen] tx_sockets: N TX sockets per port queue, each on
-# a kicker thread of its own, frames spread by flow).
+# Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=no|yes|auto
+# (gend's [gen] tx_thread, default auto: who kicks copy-mode TX), TX_SOCKETS=N
+# (gend's [gen] tx_sockets: N TX sockets per port queue, each on a kicker
+# thread of its own, flows spread over them).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -45,7 +45,7 @@ net_require
 [ -n "${GEN_LD_PATH:-}" ] && SINK="env LD_LIBRARY_PATH=$GEN_LD_PATH $SINK"
 net_setup
 cfg_begin
-echo "tx_thread = ${TX_THREAD:-no}" >>"$WORK/chains.ini"
+echo "tx_thread = ${TX_THREAD:-auto}" >>"$WORK/chains.ini"
 cfg_empty_chain
 GT_SEND="--afxdp --threads $Q --queue-base 0"
 pps() { python3 -c "print(f'{($2 - $1) / ($4 - $3) / 1e6:.3f}')" ; }
@@ -212,7 +212,7 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-no}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" <<'PY'
 import sys
 q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs = sys.argv[1:13]
 g, fwd, ns = g.split()
@@ -231,5 +231,5 @@ print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gen
 PY
 	done
 done
-[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-no}, tx_sockets ${TX_SOCKETS:-1}, sender gen-traffic at half of gend's rate with that receiver (${HALF} pps), receiver gen-traffic recv (AF_PACKET) on r0: $LAT"
+[ -n "${LAT:-}" ] && echo "veth latency, empty chain, 64 B, $Q queue(s), backend $BACKEND, tx_thread ${TX_THREAD:-auto}, tx_sockets ${TX_SOCKETS:-1}, sender gen-traffic at half of gend's rate with that receiver (${HALF} pps), receiver gen-traffic recv (AF_PACKET) on r0: $LAT"
 exit 0
