@@ -522,6 +522,20 @@ static void log_data_path(const struct rt *rt)
 				"BPF_PROG_TYPE_EXT, LIBXDP_SKIP_DISPATCHER is set, or a crashed run's lone gen_cls was "
 				"replaced in place): no other XDP program can share the port", p + 1, rt->cfg->ports[p]);
 	}
+	/*
+	 * Every data-plane thread polls while it has work: with more of them than
+	 * CPUs, more TX sockets made veth slower (8 queues with 3 sockets on 16
+	 * CPUs, test/bench/RESULTS.md).
+	 */
+	int ntx = 1;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	for (int p = 0; p < rt->nports; p++)
+		ntx = rt->workers[0].port[p].ntx > ntx ? rt->workers[0].port[p].ntx : ntx;
+	if (ntx > 1 && ncpu > 0 && (long)rt->nq * (2 + ntx) > ncpu)
+		log_msg(LOG_NOTICE, "queues = %d, tx_sockets = %d: %d data-plane threads (per queue a port worker, a "
+			"controller and %d TX kickers) on %ld CPUs; past the CPUs more TX sockets are slower, not faster",
+			rt->nq, ntx, rt->nq * (2 + ntx), ntx, ncpu);
 }
 
 static int run(struct gend *g, const char *backend, uint32_t frames)

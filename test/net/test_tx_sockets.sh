@@ -33,6 +33,13 @@ for want in 2 3; do
 		gend_thread_ticks | grep -q '^gen-t0 ' || fail "tx_thread = auto with 2 TX sockets: no kicker thread gen-t0"
 		gend_thread_ticks | grep -q '^gen-t0.1 ' || fail "no kicker thread gen-t0.1 for the second TX socket"
 		grep -q "port 2 'gout': 2 TX sockets per queue" "$WORK/gend.log" || fail "no log line for gout's TX sockets"
+		# 1 queue x (worker + controller + 2 kickers) = 4 polling threads: a notice where the CPUs are fewer.
+		if [ "$(nproc)" -lt 4 ]; then
+			grep -q "queues = 1, tx_sockets = 2: 4 data-plane threads .* on $(nproc) CPUs" "$WORK/gend.log" ||
+				fail "no notice of 4 data-plane threads on $(nproc) CPUs"
+		elif grep -q "data-plane threads" "$WORK/gend.log"; then
+			fail "a notice of too many data-plane threads on $(nproc) CPUs"
+		fi
 		m=$(ctl metrics | grep '^gen_port_tx_socket_frames_total{port="2",name="gout",socket="1"}' | cut -d' ' -f2)
 		[ "$m" = "$(python3 -c "print(${frames}[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
 		ok "tx_sockets = 2 on ports with 2 queues: $N of $N arrived, gout's two sockets carried $frames"
