@@ -284,22 +284,32 @@ bool tx_flow_hash(const uint8_t *f, uint32_t len, uint32_t *hash);
  * busiest socket then caps the port. Instead a bucket (GEN_TX_BUCKETS of them,
  * by hash) is given, when a frame first uses it, to the socket that has the
  * fewest buckets in use, and keeps it while its frames keep coming; a bucket
- * that carried nothing for GEN_TX_IDLE_MS is freed (tx_balance_sweep) and may be
- * given another socket next time. A flow therefore never changes socket while
- * it sends, which keeps its order: a frame sent after such a pause cannot pass
- * one queued 64 ms before it. Times are coarse milliseconds.
+ * that carried nothing for GEN_TX_IDLE_MS, and whose last frame the kernel has
+ * taken from its socket's TX ring, is freed (tx_balance_sweep) and may be given
+ * another socket next time. A flow therefore never changes socket while it
+ * sends, and never while a frame of it waits in a ring: its order holds. Times
+ * are coarse milliseconds; ring positions are the rings' free-running indexes.
  */
 #define GEN_TX_BUCKETS 4096u
 #define GEN_TX_IDLE_MS 64u
 struct tx_balance {
-	uint8_t sock[GEN_TX_BUCKETS]; /* 1 + the bucket's socket; 0: free */
+	uint8_t sock[GEN_TX_BUCKETS];  /* 1 + the bucket's socket; 0: free */
 	uint32_t seen[GEN_TX_BUCKETS]; /* when the bucket last carried a frame */
+	uint32_t sent[GEN_TX_BUCKETS]; /* its socket's TX ring position just past the bucket's last frame */
+	uint32_t done[GEN_MAX_TX_SOCKS]; /* each socket's TX ring consumer position, as the caller last read it */
 	uint32_t used[GEN_MAX_TX_SOCKS]; /* buckets given to each socket */
-	uint32_t cursor;               /* the next bucket tx_balance_sweep looks at */
+	uint32_t cursor;                 /* the next bucket tx_balance_sweep looks at */
 };
-/* The socket (0..n-1) of a frame of flow hash at time now_ms. */
+static inline uint32_t tx_bucket(uint32_t hash)
+{
+	return hash & (GEN_TX_BUCKETS - 1);
+}
+/*
+ * The socket (0..n-1) of a frame of flow hash at time now_ms; the caller then
+ * sets sent[tx_bucket(hash)] to the ring position past the frame.
+ */
 uint32_t tx_balance_pick(struct tx_balance *b, uint32_t hash, uint32_t n, uint32_t now_ms);
-/* Frees the idle buckets among the next count. */
+/* Frees the idle, drained buckets among the next count. */
 void tx_balance_sweep(struct tx_balance *b, uint32_t now_ms, uint32_t count);
 
 int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, const struct xsk_opts *o,

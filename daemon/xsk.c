@@ -91,12 +91,18 @@ bool tx_flow_hash(const uint8_t *f, uint32_t len, uint32_t *hash)
 	return true;
 }
 
+/* A given bucket that may be given again: idle long enough, and its last frame out of its ring. */
+static bool bucket_free_to_move(const struct tx_balance *b, uint32_t k, uint32_t now_ms)
+{
+	return now_ms - b->seen[k] > GEN_TX_IDLE_MS && (int32_t)(b->done[b->sock[k] - 1] - b->sent[k]) >= 0;
+}
+
 /* dp.h */
 uint32_t tx_balance_pick(struct tx_balance *b, uint32_t hash, uint32_t n, uint32_t now_ms)
 {
-	uint32_t k = hash & (GEN_TX_BUCKETS - 1), s = b->sock[k], best;
+	uint32_t k = tx_bucket(hash), s = b->sock[k], best;
 
-	if (s && s <= n && now_ms - b->seen[k] <= GEN_TX_IDLE_MS) {
+	if (s && s <= n && !bucket_free_to_move(b, k, now_ms)) {
 		b->seen[k] = now_ms;
 		return s - 1;
 	}
@@ -122,7 +128,7 @@ void tx_balance_sweep(struct tx_balance *b, uint32_t now_ms, uint32_t count)
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t k = b->cursor++ & (GEN_TX_BUCKETS - 1);
 
-		if (b->sock[k] && now_ms - b->seen[k] > GEN_TX_IDLE_MS) {
+		if (b->sock[k] && bucket_free_to_move(b, k, now_ms)) {
 			b->used[b->sock[k] - 1]--;
 			b->sock[k] = 0;
 		}
@@ -457,16 +463,24 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 static void forward_sharded(struct qworker *w, struct port_q *pq, const struct gen_desc *d, uint32_t n)
 {
 	uint8_t sh[GEN_BURST];
+	uint16_t bk[GEN_BURST];
 	uint32_t cnt[GEN_MAX_TX_SOCKS] = { 0 }, idx[GEN_MAX_TX_SOCKS] = { 0 }, now = coarse_ms(), h;
+	struct tx_balance *b = pq->bal;
 
+	for (int s = 0; s < pq->ntx; s++)
+		b->done[s] = __atomic_load_n(shard_ring(pq, (uint32_t)s)->consumer, __ATOMIC_ACQUIRE);
 	/* A whole sweep of the buckets every GEN_TX_BUCKETS / 16 bursts. */
-	tx_balance_sweep(pq->bal, now, 16);
+	tx_balance_sweep(b, now, 16);
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].verdict != NF_PASS)
 			continue;
-		sh[i] = tx_flow_hash((const uint8_t *)w->area + d[i].addr, d[i].len, &h)
-				? (uint8_t)tx_balance_pick(pq->bal, h, (uint32_t)pq->ntx, now)
-				: 0;
+		if (tx_flow_hash((const uint8_t *)w->area + d[i].addr, d[i].len, &h)) {
+			sh[i] = (uint8_t)tx_balance_pick(b, h, (uint32_t)pq->ntx, now);
+			bk[i] = (uint16_t)tx_bucket(h);
+		} else {
+			sh[i] = 0;
+			bk[i] = UINT16_MAX; /* no flow: socket 0, no bucket */
+		}
 		cnt[sh[i]]++;
 	}
 	for (int s = 0; s < pq->ntx; s++)
@@ -479,6 +493,8 @@ static void forward_sharded(struct qworker *w, struct port_q *pq, const struct g
 			x->addr = d[i].addr;
 			x->len = d[i].len;
 			x->options = 0;
+			if (bk[i] != UINT16_MAX)
+				b->sent[bk[i]] = idx[sh[i]];
 		} else {
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
 		}

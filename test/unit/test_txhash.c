@@ -198,6 +198,30 @@ Test(txhash, a_busy_flow_stays_an_idle_one_moves)
 	free(c);
 }
 
+Test(txhash, a_bucket_waits_for_its_ring)
+{
+	/* Idle for longer than GEN_TX_IDLE_MS, but its last frame is still in its socket's ring: it stays. */
+	struct tx_balance *b = calloc(1, sizeof(*b));
+	uint32_t f = sender_flow(0), k = tx_bucket(f), s, t = 500;
+
+	cr_assert(b);
+	s = tx_balance_pick(b, f, 2, t);
+	b->sent[k] = 41;  /* the frame went to ring position 40 */
+	b->done[s] = 40;  /* the kernel has taken 40 frames of that ring: not this one */
+	for (uint32_t i = 1; i < 30; i++) /* the other socket fills up with flows meanwhile... */
+		tx_balance_pick(b, sender_flow(i), 2, t);
+	t += 10 * GEN_TX_IDLE_MS;
+	tx_balance_sweep(b, t, GEN_TX_BUCKETS);
+	cr_assert_eq(b->sock[k], s + 1, "the sweep freed a bucket whose frame was still queued");
+	cr_assert_eq(tx_balance_pick(b, f, 2, t), s, "a flow moved while its frame was still queued");
+	/* Taken (done passes sent) and idle again: now the sweep frees it. */
+	b->done[s] = 41;
+	t += 10 * GEN_TX_IDLE_MS;
+	tx_balance_sweep(b, t, GEN_TX_BUCKETS);
+	cr_assert_eq(b->sock[k], 0, "an idle, drained bucket was kept");
+	free(b);
+}
+
 Test(txhash, fewer_sockets_than_before)
 {
 	/* A port back with fewer TX sockets: a bucket on a socket it lost is given one it has. */
