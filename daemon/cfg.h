@@ -84,9 +84,6 @@ struct cfg_chain {
 #define CFG_FLOW_ACTIVE_DEFAULT 1800
 #define CFG_FLOW_TIMEOUT_MAX 604800
 
-/* [gen] tx_thread: auto gives the first TX socket a kicker thread when tx_sockets > 1. */
-enum cfg_tx_thread { CFG_TX_THREAD_NO, CFG_TX_THREAD_YES, CFG_TX_THREAD_AUTO };
-
 struct cfg {
 	char *file, *base_dir;                   /* base_dir: where relative paths resolve */
 	char **ports;                            /* interface names; port N is ports[N-1] */
@@ -96,7 +93,7 @@ struct cfg {
 	enum cfg_fail fail;                      /* [gen] fail; UNSET: closed for nids, firewall, ipsec_esp */
 	bool xdp_native;
 	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
-	int tx_thread;                           /* enum cfg_tx_thread: TX kicks on a thread of their own per queue */
+	enum cfg_tx_thread tx_thread;            /* TX kicks on a thread of their own per queue */
 	uint32_t tx_sockets;                     /* TX sockets per copy-mode port and queue */
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */
 	int queues;

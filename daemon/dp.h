@@ -187,13 +187,6 @@ struct port_q {
 #define GEN_MAX_IOS 256
 
 /* Per queue: one UMEM shared by every port and chain on it, and its worker. */
-/* [gen] tx_thread: who kicks a copy-mode port's first TX socket (the others always have kicker threads). */
-enum xsk_kick0 {
-	XSK_KICK0_WORKER,  /* no: the port worker, inline */
-	XSK_KICK0_THREAD,  /* yes: a kicker thread per queue, for every port */
-	XSK_KICK0_SHARDED, /* auto: the kicker thread for ports with several TX sockets, the worker for the rest */
-};
-
 struct qworker {
 	uint32_t q;
 	int nports;
@@ -229,7 +222,7 @@ struct qworker {
 	 * the ports that have more than one TX socket (tx_sockets), whose other
 	 * sockets have kickers anyway: the worker then sends nothing itself.
 	 */
-	enum xsk_kick0 tx_thread;
+	enum cfg_tx_thread tx_thread;
 	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
 	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
 	/* kick[0]: shard 0's kicker (tx_thread); kick[s]: TX shard s's on every port (tx_sockets > s). */
@@ -262,7 +255,7 @@ struct xsk_opts {
 	uint32_t nframes;
 	enum xsk_bind bind;
 	const struct synth_cfg *synth; /* for ports named synth:N */
-	enum xsk_kick0 tx_thread;      /* who kicks each port's first TX socket */
+	enum cfg_tx_thread tx_thread;  /* who kicks each port's first TX socket */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
 	uint32_t nqueues;              /* gend's queues (the extra TX sockets' port queues follow them) */
 	struct cls *cls;

@@ -16,6 +16,13 @@
 #define GEN_MAX_PORTS 16
 /* TX sockets per copy-mode port and queue ([gen] tx_sockets). */
 #define GEN_MAX_TX_SOCKS 8
+/*
+ * [gen] tx_thread (in its choices' order): who kicks a copy-mode port's first
+ * TX socket (the others always have kicker threads): the port worker, inline
+ * (no); a kicker thread per queue, for every port (yes); that thread for ports
+ * with several TX sockets and the worker for the rest (auto).
+ */
+enum cfg_tx_thread { CFG_TX_THREAD_NO, CFG_TX_THREAD_YES, CFG_TX_THREAD_AUTO };
 /* Packets per mini-batch (one GPU block each) when chains.ini does not say. */
 #define GEN_MINI_BATCH_DEFAULT 256
 

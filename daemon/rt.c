@@ -434,9 +434,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 		return -ENOMEM;
 	for (int q = 0; q < rt->nq; q++) {
 		struct xsk_opts o = { .nframes = nframes, .bind = (enum xsk_bind)cfg->xdp_bind, .synth = &cfg->synth,
-				      .cls = rt->cls, .tx_thread = cfg->tx_thread == CFG_TX_THREAD_YES    ? XSK_KICK0_THREAD
-						   : cfg->tx_thread == CFG_TX_THREAD_AUTO ? XSK_KICK0_SHARDED
-											  : XSK_KICK0_WORKER,
+				      .cls = rt->cls, .tx_thread = cfg->tx_thread,
 				      .tx_sockets = cfg->tx_sockets, .nqueues = (uint32_t)rt->nq };
 
 		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, &o, rt->be, err, errlen);

@@ -688,7 +688,7 @@ static void worker_sleep(struct qworker *w)
 /* Whether port pq's first TX socket is kicked by kicker thread 0 (tx_thread) rather than by the worker. */
 static bool kick0_threaded(const struct qworker *w, const struct port_q *pq)
 {
-	return w->kick[0].running && (w->tx_thread == XSK_KICK0_THREAD || pq->ntx > 1);
+	return w->kick[0].running && (w->tx_thread == CFG_TX_THREAD_YES || pq->ntx > 1);
 }
 
 /*
@@ -870,7 +870,7 @@ int xsk_worker_start(struct qworker *w)
 		nshards = w->port[p].ntx > nshards ? w->port[p].ntx : nshards;
 	}
 	/* tx_thread = auto: kicker 0 only where some port has more than one TX socket. */
-	if (tx && (w->tx_thread == XSK_KICK0_THREAD || (w->tx_thread == XSK_KICK0_SHARDED && nshards > 1)) &&
+	if (tx && (w->tx_thread == CFG_TX_THREAD_YES || (w->tx_thread == CFG_TX_THREAD_AUTO && nshards > 1)) &&
 	    (r = kicker_start(&w->kick[0]))) {
 		xsk_worker_stop(w);
 		return r;

@@ -48,12 +48,8 @@ import json, sys
 q, a, b, t0, t1 = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 tck = int(sys.argv[8]); st = json.load(open(sys.argv[11])); size = sys.argv[12]; chain = sys.argv[13]
 pkts = b - a; secs = t1 - t0; pps = pkts / secs
-def load(f):
-    d = {}
-    for line in open(f):
-        name, ticks = line.rsplit(None, 1)
-        d[name] = d.get(name, 0) + int(ticks)
-    return d
+def load(f):  # gend_thread_ticks: one "name ticks" line per thread name
+    return {name: int(t) for name, t in (line.rsplit(None, 1) for line in open(f))}
 c0, c1 = load(sys.argv[6]), load(sys.argv[7])
 print(f"synthetic port, {chain} chain, {size} B, {q} queue(s), backend {st['backend']}: {pps / 1e6:.2f} Mpps "
       f"({pkts} packets in {secs:.1f} s; UMEM on {'2 MiB hugepages' if st.get('umem_hugepages') else 'normal pages'})")

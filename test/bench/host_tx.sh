@@ -57,12 +57,8 @@ q, n, rcv, a, b, t0, t1, c0, c1, rj, sj, hz, tt = sys.argv[1:14]
 tt = f", tx_thread {tt}"
 el = float(t1) - float(t0)
 mpps = (int(b) - int(a)) / el / 1e6
-def load(f):
-    d = {}
-    for line in open(f):
-        name, t = line.rsplit(None, 1)
-        d[name] = d.get(name, 0) + int(t)
-    return d
+def load(f):  # gend_thread_ticks: one "name ticks" line per thread name
+    return {name: int(t) for name, t in (line.rsplit(None, 1) for line in open(f))}
 x, y = load(c0), load(c1)
 busy = {k: (y[k] - x.get(k, 0)) / int(hz) / el * 100 for k in y if k.startswith('gen-')}
 busy = {k: v for k, v in busy.items() if v >= 1}

@@ -209,10 +209,12 @@ gend_stop() {
 ctl() { "$GENCTL" -s "$SOCK" "$@"; }
 
 # The benchmarks' readings of a running gend: its first chain's TX packets so
-# far, and each thread's CPU time so far ("name ticks" lines).
+# far, and its threads' CPU time so far ("name ticks" lines, one per name: threads
+# of one name summed).
 gend_tx() { ctl --json stats | python3 -c "import json,sys; print(json.load(sys.stdin)['chains'][0]['tx_packets'])"; }
 gend_thread_ticks() {
-	for t in /proc/"$GEND_PID"/task/*; do printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done
+	for t in /proc/"$GEND_PID"/task/*; do printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"; done |
+		awk '{ t = $NF; $NF = ""; sub(/ $/, ""); s[$0] += t } END { for (n in s) print n, s[n] }'
 }
 
 # json_get FILE EXPR: python3 expression on the parsed object `j`.
