@@ -54,6 +54,8 @@
  * SMs idle, so several run side by side (the controller keeps as many).
  */
 #define GPU_INFLIGHT 8
+/* Slots a chain has; GEN_GPU_INFLIGHT (test override, 1..this) keeps that many in flight. */
+#define GPU_INFLIGHT_MAX 16
 /*
  * Staged slots are packed: a slot holds the frame from its start to the end of
  * the batch's longest packet plus this much room to grow (ESP adds < 64 bytes),
@@ -62,6 +64,8 @@
  */
 #define GPU_STAGE_SLACK 256
 #define GPU_UMEM_MAX 64
+/* Descriptor areas registered with descs_attach (gend: one per batch slot of each controller). */
+#define GPU_DREG_MAX 1024
 /* Devices whose stuck state is kept (device indexes above are never marked). */
 #define GPU_DEV_MAX 64
 /* How long a chain's teardown waits for its batches in flight before it leaves them running. */
@@ -109,6 +113,7 @@ struct gpu_slot {
 	uint32_t n;
 	uint32_t stride;         /* staged: bytes per slot this batch */
 	bool failed;
+	bool zc;                 /* the device works on the caller's descs in place (descs_attach) */
 	int64_t launched_ns;     /* CLOCK_MONOTONIC at submit, for the stuck check */
 	cudaEvent_t t0, t1;      /* GEN_GPU_TRACE: around the launch (timing events) */
 };
@@ -140,6 +145,8 @@ struct backend_chain {
 	uint32_t frame_size;
 	uint32_t win_head, win_tail; /* gather: the window the chain's NFs may grow into */
 	bool writes;             /* gather: some NF may change packet bytes */
+	bool desc_copy;          /* GEN_GPU_DESC_COPY=1: copy descs even where they are attached */
+	bool zc_last;            /* the last batch submitted had its descs worked on in place */
 	bool smem_ok;            /* gather: records may go to shared memory */
 	int sms;                 /* multiprocessors of the device */
 	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
@@ -147,16 +154,30 @@ struct backend_chain {
 	uint32_t late_polls;     /* complete() found the oldest batch running: its clock is read every 256th */
 	uint64_t overflows;      /* packets an NF moved out of their window (dropped) */
 	cudaStream_t ctl;        /* state reads */
-	struct gpu_slot slot[GPU_INFLIGHT];
+	struct gpu_slot slot[GPU_INFLIGHT_MAX];
+	uint32_t depth;          /* slots used as the ring: GPU_INFLIGHT or GEN_GPU_INFLIGHT */
 	uint32_t head, inflight;
 	char err[GPU_ERR_LEN];   /* the last failure of its controller's calls (last_error) */
 	struct gpu_trace *trace; /* GEN_GPU_TRACE set: launch timings */
+};
+
+/*
+ * A descriptor area the device reads and writes in place. Entries are filled
+ * under g.lock and published by their host pointer; submit() looks them up
+ * without the lock.
+ */
+struct gpu_dreg {
+	_Atomic(uint8_t *) host;
+	size_t size;
+	uint8_t *dev;
 };
 
 static struct {
 	pthread_mutex_t lock;
 	struct gpu_state *states;
 	struct gpu_umem umem[GPU_UMEM_MAX];
+	struct gpu_dreg dreg[GPU_DREG_MAX];
+	_Atomic uint32_t ndreg; /* entries [0, ndreg) may be in use */
 	_Atomic uint64_t submits;
 	_Atomic bool stuck[GPU_DEV_MAX]; /* a kernel on the device never ended (see chain_free) */
 	_Atomic bool lost[GPU_DEV_MAX];  /* a sticky error poisoned the device's context (lost_why set) */
@@ -215,16 +236,18 @@ static const char *gpu_last_error(struct backend_chain *bc)
  * (test/bench/RESULTS.md, the sweep).
  */
 #define GPU_WARPS_PER_SM 16
-static uint32_t warps_per_sm_from_env(void)
+
+/* A test or benchmark override: var as a number in [lo, hi], else def. */
+static uint32_t env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi)
 {
-	const char *v = getenv("GEN_GPU_WARPS_PER_SM");
+	const char *v = getenv(var);
 	char *end;
-	unsigned long w;
+	unsigned long n;
 
 	if (!v || !*v)
-		return GPU_WARPS_PER_SM;
-	w = strtoul(v, &end, 10);
-	return *end || w > 64 ? GPU_WARPS_PER_SM : (uint32_t)w;
+		return def;
+	n = strtoul(v, &end, 10);
+	return *end || n < lo || n > hi ? def : (uint32_t)n;
 }
 
 /*
@@ -322,6 +345,15 @@ int gpu_backend_probe(char *why, size_t len)
 	return 0;
 }
 
+/* Whether a kernel on some device never ended (see chain_free). */
+static bool any_stuck(void)
+{
+	for (int d = 0; d < GPU_DEV_MAX; d++)
+		if (atomic_load(&g.stuck[d]))
+			return true;
+	return false;
+}
+
 static int gpu_umem_attach(void *umem, size_t size, uint32_t frame_size)
 {
 	char err[GPU_ERR_LEN];
@@ -353,14 +385,85 @@ static void gpu_umem_detach(void *umem)
 		if (g.umem[i].host != umem)
 			continue;
 		/* A kernel that never ends may still read it; unregistering would wait for it (chain_free). */
-		for (int d = 0; d < GPU_DEV_MAX; d++)
-			if (atomic_load(&g.stuck[d]))
-				goto out;
+		if (any_stuck())
+			goto out;
 		CUDA_TRY(err, cudaHostUnregister(umem), "cudaHostUnregister(UMEM)");
 		g.umem[i].host = NULL;
 	}
 out:
 	pthread_mutex_unlock(&g.lock);
+}
+
+static int gpu_descs_attach(void *p, size_t size)
+{
+	char err[GPU_ERR_LEN];
+	uint8_t *dev = NULL;
+	int r = -ENOSPC;
+
+	pthread_mutex_lock(&g.lock);
+	for (uint32_t i = 0; i < GPU_DREG_MAX; i++) {
+		struct gpu_dreg *e = &g.dreg[i];
+
+		if (atomic_load_explicit(&e->host, memory_order_relaxed))
+			continue;
+		r = CUDA_TRY(err, cudaHostRegister(p, size, cudaHostRegisterMapped | cudaHostRegisterPortable),
+			     "cudaHostRegister(descs)");
+		if (!r && (r = CUDA_TRY(err, cudaHostGetDevicePointer((void **)&dev, p, 0), "map descs")))
+			cudaHostUnregister(p);
+		if (r)
+			break;
+		e->size = size;
+		e->dev = dev;
+		atomic_store_explicit(&e->host, (uint8_t *)p, memory_order_release);
+		if (atomic_load(&g.ndreg) < i + 1)
+			atomic_store(&g.ndreg, i + 1);
+		break;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return r;
+}
+
+static int gpu_descs_detach(void *p)
+{
+	char err[GPU_ERR_LEN];
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&g.lock);
+	for (uint32_t i = 0; i < GPU_DREG_MAX; i++) {
+		struct gpu_dreg *e = &g.dreg[i];
+
+		if (atomic_load_explicit(&e->host, memory_order_relaxed) != p)
+			continue;
+		/* A kernel that never ends may still write them: they stay registered, and the caller keeps them. */
+		if (any_stuck()) {
+			r = -EBUSY;
+			break;
+		}
+		atomic_store_explicit(&e->host, NULL, memory_order_release);
+		r = CUDA_TRY(err, cudaHostUnregister(p), "cudaHostUnregister(descs)");
+		break;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return r;
+}
+
+/* The device address of descs[0, n) when they lie in an attached area, else NULL. */
+static struct gen_desc *descs_dev(const struct gen_desc *descs, uint32_t n)
+{
+	static __thread uint32_t hint; /* a controller submits from the same few areas */
+	const uint8_t *a = (const uint8_t *)descs, *b = (const uint8_t *)(descs + n);
+	uint32_t m = atomic_load_explicit(&g.ndreg, memory_order_acquire);
+
+	for (uint32_t k = 0; k < m; k++) {
+		uint32_t i = (hint + k) % m;
+		const uint8_t *h = atomic_load_explicit(&g.dreg[i].host, memory_order_acquire);
+
+		if (h && a >= h && b <= h + g.dreg[i].size) {
+			hint = i;
+			return (struct gen_desc *)(g.dreg[i].dev + (a - h));
+		}
+	}
+	return NULL;
 }
 
 static bool umem_registered(const void *umem, size_t size)
@@ -517,7 +620,7 @@ static bool chain_stuck(struct backend_chain *bc, int wait_ms)
 	for (int waited = 0;; waited += 10) {
 		bool busy = false;
 
-		for (int i = 0; i < GPU_INFLIGHT; i++)
+		for (int i = 0; i < GPU_INFLIGHT_MAX; i++)
 			busy |= bc->slot[i].done && cudaEventQuery(bc->slot[i].done) == cudaErrorNotReady;
 		if (!busy)
 			return false;
@@ -543,7 +646,7 @@ static void chain_free(struct backend_chain *bc)
 			atomic_store(&g.stuck[bc->dev], true);
 		return;
 	}
-	for (int i = 0; i < GPU_INFLIGHT; i++) {
+	for (int i = 0; i < GPU_INFLIGHT_MAX; i++) {
 		struct gpu_slot *sl = &bc->slot[i];
 
 		if (sl->stream) {
@@ -717,7 +820,9 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 		if ((err = CUDA_TRY(bc->err, cudaHostGetDevicePointer((void **)&bc->dumem, umem, 0), "map UMEM")))
 			goto fail;
 	}
-	for (int i = 0; i < GPU_INFLIGHT; i++) {
+	/* Batches in flight: GEN_GPU_INFLIGHT overrides (tests, benchmarks). */
+	bc->depth = env_u32("GEN_GPU_INFLIGHT", GPU_INFLIGHT, 1, GPU_INFLIGHT_MAX);
+	for (uint32_t i = 0; i < bc->depth; i++) {
 		/* Non-blocking streams: never serialised behind the legacy default stream. */
 		struct gpu_slot *sl = &bc->slot[i];
 
@@ -734,7 +839,7 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	const char *tr = getenv("GEN_GPU_TRACE");
 	if (tr && *tr && strcmp(tr, "0")) {
 		bc->trace = calloc(1, sizeof(*bc->trace));
-		for (int i = 0; bc->trace && i < GPU_INFLIGHT; i++)
+		for (uint32_t i = 0; bc->trace && i < bc->depth; i++)
 			if (cudaEventCreate(&bc->slot[i].t0) != cudaSuccess || cudaEventCreate(&bc->slot[i].t1) != cudaSuccess) {
 				free(bc->trace);
 				bc->trace = NULL;
@@ -745,7 +850,9 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	err = CUDA_TRY(bc->err, cudaDeviceGetAttribute(&bc->sms, cudaDevAttrMultiProcessorCount, bc->dev), "SM count");
 	if (err)
 		goto fail;
-	bc->warps_per_sm = warps_per_sm_from_env();
+	bc->warps_per_sm = env_u32("GEN_GPU_WARPS_PER_SM", GPU_WARPS_PER_SM, 0, 64);
+	const char *dc = getenv("GEN_GPU_DESC_COPY");
+	bc->desc_copy = dc && !strcmp(dc, "1");
 	chain_window(bc);
 	err = fused_attach(bc);
 	if (err)
@@ -902,14 +1009,19 @@ static uint32_t gather_stride(const struct backend_chain *bc, uint32_t maxlen)
 	return stride > bc->frame_size ? bc->frame_size : (uint32_t)stride;
 }
 
-/* Copy the descriptors in (the kernel reads them over PCIe); the batch's longest packet and its bytes. */
-static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n, uint64_t *bytes)
+/*
+ * The batch's longest packet and its bytes; with copy, the descriptors are
+ * copied into the slot's own (the kernel reads them over PCIe), else the
+ * kernel works on the caller's in place.
+ */
+static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n, bool copy, uint64_t *bytes)
 {
 	uint32_t hi = 0;
 	uint64_t sum = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		sl->hdesc[i] = descs[i];
+		if (copy)
+			sl->hdesc[i] = descs[i];
 		hi = descs[i].len > hi ? descs[i].len : hi;
 		sum += descs[i].len;
 	}
@@ -950,21 +1062,24 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	uint64_t bytes;
 	int r, fault;
 
-	if (bc->inflight == GPU_INFLIGHT)
+	if (bc->inflight == bc->depth)
 		return -EBUSY;
-	sl = &bc->slot[(bc->head + bc->inflight) % GPU_INFLIGHT];
+	sl = &bc->slot[(bc->head + bc->inflight) % bc->depth];
 	r = CUDA_TRY(bc->err, cudaSetDevice(bc->dev), "cudaSetDevice");
 	if (r)
 		return r;
 	r = slot_reserve(bc, sl, n);
 	if (r)
 		return r;
-	maxlen = descs_in(sl, descs, n, &bytes);
+	/* Staged batches keep their own copy: the scatter reads the descs as submitted beside the results. */
+	struct gen_desc *zd = bc->mem != GPU_MEM_STAGED && !bc->desc_copy ? descs_dev(descs, n) : NULL;
+	maxlen = descs_in(sl, descs, n, !zd, &bytes);
 	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen) : 0;
 	gr = grid_for(bc, n, bc->smem_ok ? stride : 0);
 	l = (struct gpu_launch){
 		.chain = bc->dchain,
-		.descs = sl->ddesc,
+		.descs = zd ? zd : sl->ddesc,
+		.zc = zd != NULL,
 		.pkt_base = bc->mem == GPU_MEM_STAGED ? sl->dstage : bc->dumem,
 		.n = n,
 		.frame_size = bc->frame_size,
@@ -987,6 +1102,8 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	nf_reserve(bc->prog.n < NF_CHAIN_MAX ? bc->prog.n : NF_CHAIN_MAX, bc->prog.state, n, l.batch_seq);
 	sl->descs = descs;
 	sl->n = n;
+	sl->zc = zd != NULL;
+	bc->zc_last = sl->zc;
 	sl->failed = false;
 	sl->inject_after = false;
 	sl->launched_ns = gpu_mono_ns();
@@ -1076,7 +1193,7 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 	failed = sl->failed || e != cudaSuccess || sl->inject_after;
 	*ret_descs = sl->descs;
 	*ret_n = sl->n;
-	bc->head = (bc->head + 1) % GPU_INFLIGHT;
+	bc->head = (bc->head + 1) % bc->depth;
 	bc->inflight--;
 	if (bc->mem == GPU_MEM_GATHER && sl->hstatus)
 		bc->overflows += __atomic_load_n(&sl->hstatus[GPU_ST_OVERFLOW], __ATOMIC_ACQUIRE);
@@ -1092,7 +1209,8 @@ static int gpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 		trace_done(bc, sl);
 	if (bc->mem == GPU_MEM_STAGED)
 		scatter(bc, sl);
-	memcpy(sl->descs, sl->hdesc, sl->n * sizeof(*sl->descs));
+	if (!sl->zc)
+		memcpy(sl->descs, sl->hdesc, sl->n * sizeof(*sl->descs));
 	return 1;
 }
 
@@ -1120,10 +1238,12 @@ static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
 	else
 		snprintf(what, sizeof(what), "generic agent (%s)", bc->fused_why);
 	if (bc->overflows)
-		snprintf(buf, len, "gpu %d: %s, %s, %llu packets left their window (dropped)", bc->dev, what,
-			 gpu_backend_describe(bc), (unsigned long long)bc->overflows);
+		snprintf(buf, len, "gpu %d: %s, %s%s, %llu packets left their window (dropped)", bc->dev, what,
+			 gpu_backend_describe(bc), bc->zc_last ? ", descs in place" : "",
+			 (unsigned long long)bc->overflows);
 	else
-		snprintf(buf, len, "gpu %d: %s, %s", bc->dev, what, gpu_backend_describe(bc));
+		snprintf(buf, len, "gpu %d: %s, %s%s", bc->dev, what, gpu_backend_describe(bc),
+			 bc->zc_last ? ", descs in place" : "");
 	return 0;
 }
 
@@ -1148,10 +1268,7 @@ int gpu_backend_fused_timing(const struct backend_chain *bc, double *ms, bool *c
 
 static bool gpu_device_stuck(void)
 {
-	for (int d = 0; d < GPU_DEV_MAX; d++)
-		if (atomic_load(&g.stuck[d]))
-			return true;
-	return false;
+	return any_stuck();
 }
 
 static void gpu_shutdown(void)
@@ -1163,6 +1280,8 @@ static const struct backend_ops gpu_ops = {
 	.name = "gpu",
 	.umem_attach = gpu_umem_attach,
 	.umem_detach = gpu_umem_detach,
+	.descs_attach = gpu_descs_attach,
+	.descs_detach = gpu_descs_detach,
 	.chain_create = gpu_chain_create,
 	.chain_destroy = gpu_chain_destroy,
 	.submit = gpu_submit,

@@ -60,14 +60,16 @@ struct gpu_launch {
 	uint32_t smem;     /* gather: records in dynamic shared memory, blockDim.x * stride bytes */
 	uint32_t chain_id; /* the chain's id (nf_pkt.chain) */
 	uint32_t reconverge; /* the warp reconverges between two NFs (gpu_nf_reconverge) */
+	uint32_t zc;       /* descs is the caller's array (descs_attach): storing one may be visible to the host */
+	uint32_t pad_;
 	uint64_t now;      /* the batch's time (nf_pkt.now), ns since the epoch */
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
 };
 #if defined(__cplusplus)
-static_assert(sizeof(struct gpu_launch) == 88 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
+static_assert(sizeof(struct gpu_launch) == 96 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #else
-_Static_assert(sizeof(struct gpu_launch) == 88 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
+_Static_assert(sizeof(struct gpu_launch) == 96 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #endif
 
 /* Launch shape, chosen by the backend (backend_gpu.c: grid_for). */
@@ -321,10 +323,20 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 		}
 		uint32_t wlen = l.writes && k->live ? k->p.len : 0;
 		__syncwarp();
-		if (__any_sync(GPU_FULL, wlen != 0) && (threadIdx.x & 31) == 0)
+		if (__any_sync(GPU_FULL, wlen != 0 || (l.zc && l.writes && k->live)) && (threadIdx.x & 31) == 0)
 			gpu_mark_touched(l);
 		__syncwarp();
 		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1);
+	} else if (l.mem == GPU_PKT_GATHER && l.zc && l.writes) {
+		/*
+		 * A pipeline launch before the last stores descriptors that may have
+		 * moved (addr, len) into the caller's array: after that a rerun would
+		 * not start from the batch as submitted.
+		 */
+		__syncwarp();
+		if (__any_sync(GPU_FULL, k->live) && (threadIdx.x & 31) == 0)
+			gpu_mark_touched(l);
+		__syncwarp();
 	}
 	if (k->live) {
 		struct gen_desc d;

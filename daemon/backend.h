@@ -52,6 +52,17 @@ struct backend_ops {
 	int (*umem_attach)(void *umem, size_t size, uint32_t frame_size);
 	void (*umem_detach)(void *umem);
 	/*
+	 * Optional: [p, p + size) holds descriptor arrays that the caller passes to
+	 * submit(). The backend may then work on them in place: the device reads
+	 * the descs and writes its results into them, with no copy in submit() or
+	 * complete() (arrays outside any attached area are copied as before). Call
+	 * before the arrays are used. descs_detach(p) once no batch uses them;
+	 * nonzero when it could not (a device still runs a kernel that never
+	 * ended): the caller must then never free them.
+	 */
+	int (*descs_attach)(void *p, size_t size);
+	int (*descs_detach)(void *p);
+	/*
 	 * Upload the program (state blobs) and set up streams. NULL + errno on
 	 * failure, with what failed in err (a compiler's FILE:LINE lines may
 	 * follow on lines of their own); err may be NULL.
@@ -79,9 +90,10 @@ struct backend_ops {
 	 * and count; 0 if none is done; -errno if it failed, with descs/n still
 	 * returned. Batches complete in submit order. The error says what the
 	 * caller may do with the failed batch:
-	 *   -EIO     the descs and every byte of their frames are as submitted: the
-	 *            batch may be rerun elsewhere (the fallback) and each NF then
-	 *            runs exactly once on each packet;
+	 *   -EIO     the descs and every byte of their frames are as submitted
+	 *            (descs worked on in place may hold a verdict, which a rerun
+	 *            sets anew): the batch may be rerun elsewhere (the fallback)
+	 *            and each NF then runs exactly once on each packet;
 	 *   -ESTALE  some frames may already hold NF output (a fault after the
 	 *            backend began writing packets back): a rerun could apply an NF
 	 *            twice, so the caller drops the batch and counts it.

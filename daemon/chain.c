@@ -34,6 +34,7 @@ struct inflight {
 	bool busy;
 	const struct backend_ops *be; /* what ran it: a fallback must not mix backends */
 	struct backend_chain *bc;
+	const struct backend_ops *attached; /* descs attached to this backend (descs_attach) */
 	int64_t submitted_ns;
 	uint64_t now;                 /* the batch's time, for its NFs (a rerun keeps it) */
 };
@@ -954,6 +955,35 @@ static void place_window(struct ctl_state *s, uint64_t now)
 	}
 }
 
+/*
+ * A batch slot's descriptors, in whole pages of their own: a backend that can
+ * work on them in place (descs_attach: the GPU reads and writes them over PCIe)
+ * gets them attached, so that submit and complete copy none.
+ */
+static int slot_descs_alloc(struct ctl_state *s, uint32_t i)
+{
+	size_t size = ((size_t)s->c->max_batch * sizeof(struct gen_desc) + 4095) & ~(size_t)4095;
+	const struct backend_ops *be = s->c->cur->be;
+	struct gen_desc *d = aligned_alloc(4096, size);
+
+	if (!d)
+		return -ENOMEM;
+	memset(d, 0, size);
+	s->slot[i].descs = d;
+	s->slot[i].attached = be->descs_attach && !be->descs_attach(d, size) ? be : NULL;
+	return 0;
+}
+
+static void slot_descs_free(struct ctl_state *s, uint32_t i)
+{
+	const struct backend_ops *be = s->slot[i].attached;
+
+	/* Still attached to a device that runs a kernel that never ended: it may write them yet. */
+	if (be && be->descs_detach(s->slot[i].descs))
+		return;
+	free(s->slot[i].descs);
+}
+
 static void *controller_main(void *arg)
 {
 	struct chain_ctl *me = arg;
@@ -971,8 +1001,7 @@ static void *controller_main(void *arg)
 	if (s.nslots < 1)
 		s.nslots = 1;
 	for (uint32_t i = 0; i < s.nslots; i++) {
-		s.slot[i].descs = calloc(c->max_batch, sizeof(struct gen_desc));
-		if (!s.slot[i].descs) {
+		if (slot_descs_alloc(&s, i)) {
 			chain_fail(c, "out of memory for its batches");
 			s.nslots = i;
 			break;
@@ -1016,7 +1045,7 @@ static void *controller_main(void *arg)
 out:
 	drop_cpu_fallback(&s);
 	for (uint32_t i = 0; i < s.nslots; i++)
-		free(s.slot[i].descs);
+		slot_descs_free(&s, i);
 	guard_thread_fini(&me->guard);
 	STORE(&me->exited, 1);
 	return NULL;

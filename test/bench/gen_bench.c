@@ -249,17 +249,51 @@ static void gen_traffic(struct bench *bn, int size_mode)
  * batches run, so the submitting thread never copies packets. One slot per
  * request; several slots are restored at once.
  */
-#define RESTORE_CHUNKS 16 /* pieces of a slot, restored by as many threads at once */
+#define RESTORE_CHUNKS 16 /* pieces of a slot at most, restored by as many threads at once */
+#define RESTORE_SPIN_S 200e-6 /* a restorer with nothing to do spins this long before it sleeps */
+
+/* Pieces a slot of n packets is restored in: one per 1024 packets, up to RESTORE_CHUNKS. */
+static inline uint32_t restore_chunks(uint32_t n)
+{
+	uint32_t k = n / 1024;
+
+	return k < 1 ? 1 : k > RESTORE_CHUNKS ? RESTORE_CHUNKS : k;
+}
+
+static inline void restore_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
 struct restorer {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* only for sleeping and waking */
 	pthread_cond_t cond;
 	struct bench *bn;
 	uint32_t n;
-	uint32_t queue[NBUF * RESTORE_CHUNKS], qhead, qtail; /* slot * RESTORE_CHUNKS + chunk */
-	int ready[NBUF]; /* atomic: chunks of the slot restored; RESTORE_CHUNKS when whole */
-	int threads, stop;
+	/* Items slot * RESTORE_CHUNKS + chunk; qtail published by the submitting thread, qhead claimed by CAS. */
+	uint32_t queue[NBUF * RESTORE_CHUNKS];
+	uint32_t qhead __attribute__((aligned(64)));
+	uint32_t qtail __attribute__((aligned(64)));
+	int ready[NBUF] __attribute__((aligned(64))); /* atomic: chunks of the slot restored */
+	int threads, stop, sleepers;
 	pthread_t tid[16];
 };
+
+/* The next item, claimed without the lock; false when none is queued. */
+static bool restorer_claim(struct restorer *r, uint32_t *item)
+{
+	uint32_t h = __atomic_load_n(&r->qhead, __ATOMIC_ACQUIRE);
+
+	while (h != __atomic_load_n(&r->qtail, __ATOMIC_ACQUIRE)) {
+		uint32_t it = r->queue[h % (NBUF * RESTORE_CHUNKS)];
+		if (__atomic_compare_exchange_n(&r->qhead, &h, h + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			*item = it;
+			return true;
+		}
+	}
+	return false;
+}
 
 static void *restorer_main(void *arg)
 {
@@ -268,35 +302,57 @@ static void *restorer_main(void *arg)
 	for (;;) {
 		uint32_t item;
 
-		pthread_mutex_lock(&r->lock);
-		while (r->qhead == r->qtail && !r->stop)
-			pthread_cond_wait(&r->cond, &r->lock);
-		if (r->qhead == r->qtail) {
+		/*
+		 * Spin while there is work now and then: at small batches slots come
+		 * back every few microseconds, and a post that must wake a sleeper
+		 * costs the submitting thread a futex call (its time is what the bench
+		 * measures). Sleep only after RESTORE_SPIN_S without an item.
+		 */
+		double t0 = now();
+		bool got = false;
+		while (!(got = restorer_claim(r, &item)) && !__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE) &&
+		       now() - t0 < RESTORE_SPIN_S)
+			restore_pause();
+		if (!got) {
+			pthread_mutex_lock(&r->lock);
+			__atomic_fetch_add(&r->sleepers, 1, __ATOMIC_SEQ_CST);
+			while (__atomic_load_n(&r->qhead, __ATOMIC_SEQ_CST) == __atomic_load_n(&r->qtail, __ATOMIC_SEQ_CST) &&
+			       !__atomic_load_n(&r->stop, __ATOMIC_SEQ_CST))
+				pthread_cond_wait(&r->cond, &r->lock);
+			__atomic_fetch_sub(&r->sleepers, 1, __ATOMIC_SEQ_CST);
 			pthread_mutex_unlock(&r->lock);
-			return NULL;
+			if (!restorer_claim(r, &item)) {
+				if (__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE))
+					return NULL;
+				continue;
+			}
 		}
-		item = r->queue[r->qhead++ % (NBUF * RESTORE_CHUNKS)];
-		pthread_mutex_unlock(&r->lock);
-		uint32_t slot = item / RESTORE_CHUNKS, c = item % RESTORE_CHUNKS;
-		uint32_t first = (uint32_t)((uint64_t)r->n * c / RESTORE_CHUNKS);
-		restore_range(r->bn, slot, first, (uint32_t)((uint64_t)r->n * (c + 1) / RESTORE_CHUNKS) - first);
+		uint32_t slot = item / RESTORE_CHUNKS, c = item % RESTORE_CHUNKS, k = restore_chunks(r->n);
+		uint32_t first = (uint32_t)((uint64_t)r->n * c / k);
+		restore_range(r->bn, slot, first, (uint32_t)((uint64_t)r->n * (c + 1) / k) - first);
 		__atomic_fetch_add(&r->ready[slot], 1, __ATOMIC_RELEASE);
 	}
 }
 
 static int restorer_ready(struct restorer *r, uint32_t slot)
 {
-	return __atomic_load_n(&r->ready[slot], __ATOMIC_ACQUIRE) == RESTORE_CHUNKS;
+	return __atomic_load_n(&r->ready[slot], __ATOMIC_ACQUIRE) == (int)restore_chunks(r->n);
 }
 
+/* Queue slot's chunks (the submitting thread only): no lock unless a restorer sleeps. */
 static void restorer_post(struct restorer *r, uint32_t slot)
 {
+	uint32_t t = r->qtail;
+
 	__atomic_store_n(&r->ready[slot], 0, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&r->lock);
-	for (uint32_t c = 0; c < RESTORE_CHUNKS; c++)
-		r->queue[r->qtail++ % (NBUF * RESTORE_CHUNKS)] = slot * RESTORE_CHUNKS + c;
-	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
+	for (uint32_t c = 0; c < restore_chunks(r->n); c++)
+		r->queue[t++ % (NBUF * RESTORE_CHUNKS)] = slot * RESTORE_CHUNKS + c;
+	__atomic_store_n(&r->qtail, t, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&r->sleepers, __ATOMIC_SEQ_CST)) {
+		pthread_mutex_lock(&r->lock);
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+	}
 }
 
 /* Chains restored at once (multi_report sets it), so that their restorers share the cores. */
@@ -318,7 +374,7 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	r->threads = share > 1 ? (int)(share < 16 ? share : 16) : 1;
 	for (uint32_t b = 0; b < bench_slots; b++) {
 		restore(bn, b, n);
-		r->ready[b] = RESTORE_CHUNKS;
+		r->ready[b] = (int)restore_chunks(n);
 	}
 	for (int t = 0; t < r->threads; t++)
 		pthread_create(&r->tid[t], NULL, restorer_main, r);
@@ -327,7 +383,7 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 static void restorer_stop(struct restorer *r)
 {
 	pthread_mutex_lock(&r->lock);
-	r->stop = 1;
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	for (int t = 0; t < r->threads; t++)
@@ -336,6 +392,15 @@ static void restorer_stop(struct restorer *r)
 
 /* Share of the timed loop the backend could have taken a batch that was still being restored. */
 static __thread double gpu_idle_share;
+/*
+ * Where the submitting thread's time went in the last gpu_loop (printed with
+ * -P): inside submit(), inside complete() that returned a batch, inside
+ * complete() that found none done, and the mean batches in flight.
+ */
+static __thread struct loop_phases {
+	double submit, complete, poll, inflight;
+	uint64_t batches, polls;
+} gpu_phases;
 
 /*
  * Mpps of one gpu chain with batches of n kept in flight for bn->seconds. The
@@ -347,7 +412,12 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 	/* One per call: several chains run this at once (multi_report). */
 	struct restorer *rs = calloc(1, sizeof(*rs));
 	const uint32_t slots = bench_slots;
-	const uint32_t depth = backend_gpu->max_inflight < slots / 2 ? backend_gpu->max_inflight : slots / 2;
+	/* GEN_BENCH_DEPTH=k (up to slots - 1): batches kept in flight, with GEN_GPU_INFLIGHT >= k. */
+	const char *dv = getenv("GEN_BENCH_DEPTH");
+	const uint32_t depth = dv && atoi(dv) > 0 && (uint32_t)atoi(dv) < slots ? (uint32_t)atoi(dv)
+			       : backend_gpu->max_inflight < slots / 2 ? backend_gpu->max_inflight
+								       : slots / 2;
+	struct loop_phases ph = { 0 };
 	uint64_t pkts = 0, sub = 0, done = 0, posted = slots;
 	double t0, t1, idle = 0, idle_since = 0;
 	/*
@@ -390,7 +460,9 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 		}
 		while (t1 - t0 < bn->seconds && sub - done < depth && restorer_ready(rs, (uint32_t)(sub % slots))) {
 			uint32_t slot = (uint32_t)(sub % slots);
+			double ts = now();
 			r = backend_gpu->submit(bc, bn->desc + (size_t)slot * BATCH_MAX, n, GEN_TEST_NOW);
+			ph.submit += now() - ts;
 			if (r == -EBUSY)
 				break;
 			if (r) {
@@ -399,10 +471,20 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 			}
 			sub++;
 		}
+		double tc = now();
 		r = backend_gpu->complete(bc, &d, &k);
+		double tc1 = now();
 		if (r < 0) {
 			fprintf(stderr, "gen-bench: batch failed on the gpu\n");
 			break;
+		}
+		ph.inflight += (double)(sub - done) * (tc1 - t1);
+		if (r == 1) {
+			ph.complete += tc1 - tc;
+			ph.batches++;
+		} else {
+			ph.poll += tc1 - tc;
+			ph.polls++;
 		}
 		if (r == 1) {
 			__atomic_store_n(&rs->ready[done % slots], 0, __ATOMIC_RELAXED);
@@ -419,6 +501,8 @@ out:
 	restorer_stop(rs);
 	free(rs);
 	gpu_idle_share = idle / (t1 - t0);
+	ph.inflight /= t1 - t0;
+	gpu_phases = ph;
 	return pkts / (t1 - t0) / 1e6;
 }
 
@@ -491,6 +575,27 @@ static uint8_t *umem_map(size_t size)
 	return p;
 }
 
+/*
+ * The bench's frames and its batches' descriptors to the gpu backend: the
+ * descriptors attached as gend attaches its batch slots, so that the device
+ * works on them in place (GEN_GPU_DESC_COPY=1 makes it copy them anyway).
+ */
+static int bench_attach(struct bench *b)
+{
+	if (backend_gpu->umem_attach(b->umem, b->umem_size, PKTGEN_FRAME))
+		return -ENOMEM;
+	if (backend_gpu->descs_attach)
+		backend_gpu->descs_attach(b->desc, (size_t)NBUF * BATCH_MAX * sizeof(*b->desc));
+	return 0;
+}
+
+static void bench_detach(struct bench *b)
+{
+	if (backend_gpu->descs_detach)
+		backend_gpu->descs_detach(b->desc);
+	backend_gpu->umem_detach(b->umem);
+}
+
 /* A second bench over fresh memory, with the same packets as from. */
 static int bench_clone(struct bench *to, const struct bench *from)
 {
@@ -499,8 +604,7 @@ static int bench_clone(struct bench *to, const struct bench *from)
 	to->pristine = mmap(NULL, to->umem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	to->pdesc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*to->pdesc));
 	to->desc = calloc((size_t)NBUF * BATCH_MAX, sizeof(*to->desc));
-	if (to->umem == MAP_FAILED || to->pristine == MAP_FAILED || !to->pdesc || !to->desc ||
-	    backend_gpu->umem_attach(to->umem, to->umem_size, PKTGEN_FRAME))
+	if (to->umem == MAP_FAILED || to->pristine == MAP_FAILED || !to->pdesc || !to->desc || bench_attach(to))
 		return -ENOMEM;
 	return 0;
 }
@@ -591,7 +695,7 @@ static void multi_report(struct bench *bn0, int ndev)
 	for (int c = 0; c < MG_CHAINS; c++)
 		bn[c].prog.gpu = 0;
 	for (int c = 1; c < MG_CHAINS; c++)
-		backend_gpu->umem_detach(bn[c].umem);
+		bench_detach(&bn[c]);
 }
 
 /*
@@ -984,20 +1088,53 @@ static void fused_report(struct bench *bn)
  * restore must put back the window an NF may touch (64 bytes either side)
  * after the frames were overwritten. 0 when all hold, else 1.
  */
+/*
+ * Every slot's first n packets restored by the restorer threads after the
+ * frames were overwritten: posted in a burst, then one by one with pauses
+ * long enough that the restorers go to sleep and must be woken.
+ */
+static int restore_threaded(struct bench *bn, uint32_t n)
+{
+	struct restorer *rs = calloc(1, sizeof(*rs));
+
+	if (!rs)
+		return -ENOMEM;
+	restorer_start(rs, bn, n);
+	memset(bn->umem, 0xa5, bn->umem_size);
+	for (uint32_t b = 0; b < NBUF; b++) {
+		restorer_post(rs, b);
+		if (b >= NBUF / 2)
+			usleep(1000);
+	}
+	for (uint32_t b = 0; b < NBUF; b++)
+		while (!restorer_ready(rs, b))
+			restore_pause();
+	restorer_stop(rs);
+	free(rs);
+	return 0;
+}
+
 static int self_check(struct bench *bn)
 {
 	static const int modes[] = { 64, PKTGEN_IMIX, 1500 };
 	bool writes = bn->writes;
-	size_t bad = 0;
+	size_t bad = 0, checked = 0;
 
 	bn->writes = true;
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
 		gen_traffic(bn, modes[m]);
 		memset(bn->umem, 0xa5, bn->umem_size);
-		for (uint32_t b = 0; b < NBUF; b++)
-			restore_range(bn, b, 0, BATCH_MAX);
+		/* The restorer threads, as the gpu loop uses them: 64k, 3000 (2 chunks) and 1000 (1) a slot. */
+		uint32_t n = m == 0 ? BATCH_MAX : m == 1 ? 3000 : 1000;
+		if (m == 0) {
+			for (uint32_t b = 0; b < NBUF; b++)
+				restore_range(bn, b, 0, BATCH_MAX);
+		} else if (restore_threaded(bn, n)) {
+			return 1;
+		}
+		checked += (size_t)NBUF * n;
 		for (uint32_t b = 0; b < NBUF; b++) {
-			for (uint32_t i = 0; i < BATCH_MAX; i++) {
+			for (uint32_t i = 0; i < n; i++) {
 				const struct gen_desc *d = bn->desc + (size_t)b * BATCH_MAX + i;
 				const struct gen_desc *pd = bn->pdesc + (size_t)b * BATCH_MAX + i;
 				const struct gen_desc *pool = bn->pdesc + (i + b * POOL_STEP) % BATCH_MAX;
@@ -1010,7 +1147,7 @@ static int self_check(struct bench *bn)
 		}
 	}
 	bn->writes = writes;
-	printf("gen-bench -C: %zu of %u packets wrong after restore\n", bad, 3 * NBUF * BATCH_MAX);
+	printf("gen-bench -C: %zu of %zu packets wrong after restore\n", bad, checked);
 	return bad ? 1 : 0;
 }
 
@@ -1033,7 +1170,7 @@ static void gpu_done(struct bench *bn)
 {
 	if (backend_gpu->shutdown)
 		backend_gpu->shutdown();
-	backend_gpu->umem_detach(bn->umem);
+	bench_detach(bn);
 }
 
 int main(int argc, char **argv)
@@ -1105,7 +1242,7 @@ int main(int argc, char **argv)
 	if (!gpu_ok) {
 		if (backend_gpu)
 			gpu_backend_probe(why, sizeof(why));
-	} else if (backend_gpu->umem_attach(bn.umem, bn.umem_size, PKTGEN_FRAME)) {
+	} else if (bench_attach(&bn)) {
 		fprintf(stderr, "gen-bench: umem_attach failed\n");
 		gpu_ok = 0;
 	}
@@ -1124,6 +1261,13 @@ int main(int argc, char **argv)
 		double mpps = gpu_point(&bn, n, mem, mode);
 		if (gpu_idle_share > 0.01)
 			printf("(restore wait %.0f %% of the time)\n", 100 * gpu_idle_share);
+		if (gpu_phases.batches) {
+			double b = (double)gpu_phases.batches;
+			printf("(submitting thread per batch: submit %.1f us, complete %.1f us, polls %.1f us in %.0f calls; "
+			       "%.2f batches in flight on average)\n",
+			       1e6 * gpu_phases.submit / b, 1e6 * gpu_phases.complete / b, 1e6 * gpu_phases.poll / b,
+			       (double)gpu_phases.polls / b, gpu_phases.inflight);
+		}
 		printf("%s/%s batch %u size %s: %.2f Mpps\n", mem, mode, n, size, mpps);
 		gpu_done(&bn);
 		return 0;

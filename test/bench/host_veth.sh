@@ -34,7 +34,9 @@
 # Environment: GEN_BACKEND (default cpu), LATENCY=1, TX_THREAD=no|yes|auto
 # (gend's [gen] tx_thread, default auto: who kicks copy-mode TX), TX_SOCKETS=N
 # (gend's [gen] tx_sockets: N TX sockets per port queue, each on a kicker
-# thread of its own, flows spread over them).
+# thread of its own, flows spread over them), HOST_VETH_PERF=DIR (with perf:
+# one more xdp-live run into the xdp-drop receiver under a system-wide `perf
+# record`; its report by thread and symbol goes to DIR/perf-veth-QUEUES.txt).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -168,6 +170,20 @@ for s in $SENDERS; do
 		wait "$RECV_thru"
 	fi
 done
+if [ -n "${HOST_VETH_PERF:-}" ] && command -v perf >/dev/null && xdrop_start xdp-drop; then
+	mkdir -p "$HOST_VETH_PERF"
+	perf record -q -a -F 999 -o "$WORK/veth.perf" -- sleep "$SECS" >/dev/null 2>&1 &
+	PERF_PID=$!
+	P=$(gend_run xdp-live) || P=
+	wait "$PERF_PID"
+	wait "$XDROP"
+	{
+		echo "# host_veth.sh $Q queue(s), tx_sockets ${TX_SOCKETS:-1}, tx_thread ${TX_THREAD:-auto}: gend $P (Mpps tx0 ns), r0 $(xdrop_result)"
+		perf report -i "$WORK/veth.perf" --stdio --no-children --sort comm,sym -n 2>/dev/null | grep -E '^ +[0-9.]+%' | head -80
+		echo "# by thread"
+		perf report -i "$WORK/veth.perf" --stdio --no-children --sort comm -n 2>/dev/null | grep -E '^ +[0-9.]+%' | head -30
+	} >"$HOST_VETH_PERF/perf-veth-$Q-s${TX_SOCKETS:-1}.txt"
+fi
 ctl --json status >"$WORK/st.json"
 FILL=$(json_get "$WORK/st.json" "j['xsk']['rx_fill_ring_empty']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")

@@ -178,9 +178,31 @@ static void prog_of(struct chain_prog *p, const struct chain_def *d, struct nf_h
 	}
 }
 
-static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t umem_size, struct gen_desc *descs,
-			 uint32_t n, const struct variant *v, struct nf_hdr **counters_out)
+/* Descriptor arrays in pages of their own, for descs_attach (the device works on them in place). */
+static size_t descs_pages_size(size_t n)
 {
+	return (n * sizeof(struct gen_desc) + 4095) & ~(size_t)4095;
+}
+
+static struct gen_desc *descs_pages(size_t n)
+{
+	struct gen_desc *d = aligned_alloc(4096, descs_pages_size(n));
+
+	cr_assert(d);
+	memset(d, 0, descs_pages_size(n));
+	return d;
+}
+
+/*
+ * One batch on the gpu. With in_place, the descs are copied into an attached
+ * array (descs_attach, as gend's batch slots are) and the device works on them
+ * there; the results are copied back into descs either way.
+ */
+static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t umem_size, struct gen_desc *descs,
+			 uint32_t n, const struct variant *v, bool in_place, struct nf_hdr **counters_out)
+{
+	static struct gen_desc *att;
+	struct gen_desc *run = descs;
 	struct backend_chain *bc;
 	struct gen_desc *got = NULL;
 	uint32_t got_n = 0;
@@ -189,17 +211,33 @@ static int gpu_run_batch(const struct chain_prog *prog, uint8_t *umem, size_t um
 	setenv("GEN_GPU_MEM", v->mem, 1);
 	setenv("GEN_GPU_MODE", v->mode, 1);
 	cr_assert_eq(gpu->umem_attach(umem, umem_size, PKTGEN_FRAME), 0);
+	if (in_place) {
+		if (!att)
+			att = descs_pages(BATCH_MAX);
+		cr_assert_eq(gpu->descs_attach(att, descs_pages_size(BATCH_MAX)), 0);
+		memcpy(att, descs, n * sizeof(*descs));
+		run = att;
+	}
 	char err[2048] = "";
 
 	bc = gpu->chain_create(prog, umem, umem_size, PKTGEN_FRAME, err, sizeof(err));
 	cr_assert(bc, "chain_create: %s: %s", strerror(errno), err);
-	cr_assert_eq(gpu->submit(bc, descs, n, GEN_TEST_NOW), 0);
+	cr_assert_eq(gpu->submit(bc, run, n, GEN_TEST_NOW), 0);
 	time_t t0 = time(NULL);
 	while ((r = gpu->complete(bc, &got, &got_n)) == 0)
 		cr_assert(time(NULL) - t0 < 60, "batch of %u did not complete", n);
 	cr_assert_eq(r, 1, "complete: %d", r);
-	cr_assert_eq(got, descs);
+	cr_assert_eq(got, run);
 	cr_assert_eq(got_n, n);
+	char how[400] = "";
+	cr_assert_eq(gpu->describe(bc, how, sizeof(how)), 0);
+	/* Staged batches always copy: their scatter reads the descs as submitted. */
+	bool want_in_place = in_place && strcmp(v->mem, "staged");
+	cr_assert_eq(strstr(how, "descs in place") != NULL, want_in_place, "%s/%s: %s", v->mem, v->mode, how);
+	if (in_place) {
+		memcpy(descs, att, n * sizeof(*descs));
+		cr_assert_eq(gpu->descs_detach(att), 0);
+	}
 	for (uint32_t i = 0; i < prog->n; i++) {
 		counters_out[i] = blob_dup(prog->state[i]);
 		cr_assert_eq(gpu->state_read(bc, i, counters_out[i], 0, prog->state[i]->size), 0);
@@ -312,8 +350,10 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 		uc = umem_new(usize);
 		ug = umem_new(usize);
 	}
-	snprintf(what, sizeof(what), "batch %u size %d %s/%s seed %lu", n, size_mode, v->mem, v->mode,
-		 (unsigned long)seed);
+	/* Descriptors worked on in place (as gend's) for these batch sizes, copied for 255 and 256. */
+	bool in_place = n != 255 && n != 256;
+	snprintf(what, sizeof(what), "batch %u size %d %s/%s%s seed %lu", n, size_mode, v->mem, v->mode,
+		 in_place ? " in place" : "", (unsigned long)seed);
 	pktgen_batch(&g, in, din, n, size_mode);
 	if (d->pre) { /* decrypt tests: the input is ESP made by a cpu encryptor */
 		struct chain_prog pp = { .n = 1, .type = { NF_T_IPSEC_ESP }, .state = { blob_dup(d->pre) } };
@@ -333,7 +373,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	prog_of(&pc, d, sc);
 	prog_of(&pg, d, sg);
 	backend_cpu_run(&pc, uc, PKTGEN_FRAME, dc, n, GEN_TEST_NOW);
-	gpu_run_batch(&pg, ug, usize, dg, n, v, gread);
+	gpu_run_batch(&pg, ug, usize, dg, n, v, in_place, gread);
 
 	for (uint32_t i = 0; i < n; i++) {
 		cr_assert_eq(dg[i].verdict, dc[i].verdict, "%s: packet %u verdict", what, i);
@@ -679,11 +719,12 @@ Test(gpu_backend, fault_hands_batch_back)
  * back -ESTALE (never to be rerun) and each packet holds exactly one pass of the
  * NF; a chain that only reads packets left every frame as it was: -EIO, rerun ok.
  */
-static void fault_after(const char *nf, const char *mem, int want)
+static void fault_after(const char *nf, const char *mem, int want, bool in_place)
 {
 	enum { N = 3000 };
 	size_t usize = (size_t)3 * N * PKTGEN_FRAME;
-	static struct gen_desc d[3][N], ref[N];
+	static struct gen_desc ref[N];
+	struct gen_desc *d[3], *all = descs_pages(3 * N);
 	struct pktgen g = { .rng = 17 };
 	uint8_t *umem, *pristine, *once;
 
@@ -694,6 +735,8 @@ static void fault_after(const char *nf, const char *mem, int want)
 	umem = umem_new(usize);
 	pristine = umem_new(usize);
 	once = umem_new(usize);
+	for (int b = 0; b < 3; b++)
+		d[b] = all + b * N;
 	batches_fill(&g, umem, d[0], 3, N, PKTGEN_RANDOM);
 	memcpy(pristine, umem, usize);
 	memcpy(once, umem, usize);
@@ -707,10 +750,15 @@ static void fault_after(const char *nf, const char *mem, int want)
 	memcpy(dc, ref, sizeof(dc));
 	backend_cpu_run(&pc, once, PKTGEN_FRAME, dc, N, GEN_TEST_NOW);
 	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+	if (in_place)
+		cr_assert_eq(gpu->descs_attach(all, descs_pages_size(3 * N)), 0);
 	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, NULL, 0);
 	cr_assert(bc);
 	for (int b = 0; b < 3; b++)
 		cr_assert_eq(gpu->submit(bc, d[b], N, GEN_TEST_NOW), 0);
+	char how[400] = "";
+	cr_assert_eq(gpu->describe(bc, how, sizeof(how)), 0);
+	cr_assert_eq(strstr(how, "descs in place") != NULL, in_place, "%s", how);
 	int wants[3] = { 1, want, 1 };
 	for (int b = 0; b < 3;) {
 		struct gen_desc *got;
@@ -722,33 +770,54 @@ static void fault_after(const char *nf, const char *mem, int want)
 		cr_assert_eq(got, d[b]);
 		b++;
 	}
-	/* The failed batch's descs are handed back as submitted either way. */
-	cr_assert(!memcmp(d[1], ref, sizeof(ref)));
+	/*
+	 * The failed batch's descs are handed back as submitted either way; worked
+	 * on in place, a rerunnable one may hold verdicts (a rerun sets them anew).
+	 */
+	for (int i = 0; i < N; i++) {
+		cr_assert(d[1][i].addr == ref[i].addr && d[1][i].len == ref[i].len, "packet %d: desc moved", i);
+		cr_assert(in_place || d[1][i].verdict == ref[i].verdict, "packet %d: verdict changed", i);
+	}
 	const uint8_t *expect = want == -EIO ? pristine : once;
 	for (int i = 0; i < N; i++)
 		cr_assert(!memcmp(umem + dc[i].addr, expect + dc[i].addr, dc[i].len), "packet %d: not one pass", i);
 	if (want == -EIO)
 		cr_assert(!memcmp(umem + N * PKTGEN_FRAME, pristine + N * PKTGEN_FRAME, (size_t)N * PKTGEN_FRAME));
 	gpu->chain_destroy(bc);
+	if (in_place)
+		cr_assert_eq(gpu->descs_detach(all), 0);
 	gpu->umem_detach(umem);
+	free(all);
 	free(st);
 	free(cs);
 }
 
+/* Each in a process of its own: the injection counts the process's submits. */
 Test(gpu_backend, fault_after_write_is_not_rerun)
 {
-	fault_after("ttl_dec", "gather", -ESTALE);
+	fault_after("ttl_dec", "gather", -ESTALE, false);
+}
+
+Test(gpu_backend, fault_after_write_in_place_is_not_rerun)
+{
+	fault_after("ttl_dec", "gather", -ESTALE, true);
 }
 
 Test(gpu_backend, fault_after_read_only_is_rerun)
 {
-	fault_after("flowmon", "gather", -EIO);
+	fault_after("flowmon", "gather", -EIO, false);
+}
+
+/* Worked on in place, a read-only chain's batch still reruns exactly: only verdicts were stored. */
+Test(gpu_backend, fault_after_read_only_in_place_is_rerun)
+{
+	fault_after("flowmon", "gather", -EIO, true);
 }
 
 /* In place, the frames are the kernel's from its first access: a failed batch is never rerun. */
 Test(gpu_backend, fault_after_mapped_is_not_rerun)
 {
-	fault_after("ttl_dec", "mapped", -ESTALE);
+	fault_after("ttl_dec", "mapped", -ESTALE, false);
 }
 
 /* Two chains on one [nf] share its device copy: counters add up across both. */
