@@ -147,6 +147,7 @@ struct backend_chain {
 	bool writes;             /* gather: some NF may change packet bytes */
 	bool desc_copy;          /* GEN_GPU_DESC_COPY=1: copy descs even where they are attached */
 	bool zc_last;            /* the last batch submitted had its descs worked on in place */
+	uint32_t rec_pad;        /* GPU_REC_PAD_*: records' stride in shared memory (smem_stride) */
 	bool smem_ok;            /* gather: records may go to shared memory */
 	int sms;                 /* multiprocessors of the device */
 	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
@@ -236,6 +237,8 @@ static const char *gpu_last_error(struct backend_chain *bc)
  * (test/bench/RESULTS.md, the sweep).
  */
 #define GPU_WARPS_PER_SM 16
+/* Strides of gather records in shared memory (smem_stride). */
+enum { GPU_REC_PAD_NONE = 0, GPU_REC_PAD_WORD = 4, GPU_REC_PAD_CHUNK = 16 };
 
 /* A test or benchmark override: var as a number in [lo, hi], else def. */
 static uint32_t env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi)
@@ -853,6 +856,9 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	bc->warps_per_sm = env_u32("GEN_GPU_WARPS_PER_SM", GPU_WARPS_PER_SM, 0, 64);
 	const char *dc = getenv("GEN_GPU_DESC_COPY");
 	bc->desc_copy = dc && !strcmp(dc, "1");
+	bc->rec_pad = env_u32("GEN_GPU_REC_PAD", GPU_REC_PAD_NONE, 0, 16);
+	if (bc->rec_pad != GPU_REC_PAD_CHUNK && bc->rec_pad != GPU_REC_PAD_WORD)
+		bc->rec_pad = GPU_REC_PAD_NONE;
 	chain_window(bc);
 	err = fused_attach(bc);
 	if (err)
@@ -1010,6 +1016,28 @@ static uint32_t gather_stride(const struct backend_chain *bc, uint32_t maxlen)
 }
 
 /*
+ * The stride of records in shared memory. The lanes of a warp mostly touch the
+ * same offset of their own records at once (the same header field, the same
+ * payload word), so the stride decides how many of them share a bank: a
+ * stride of an even number of 16-byte units puts 4 to 32 lanes on each bank
+ * used (the paper chain's 224-byte records at 64 B: 8). GEN_GPU_REC_PAD (test
+ * and benchmark override) picks GPU_REC_PAD_WORD, an odd number of 4-byte
+ * words (every lane on a bank of its own; records are then 4-byte aligned and
+ * the gather and write-back move them in words), or GPU_REC_PAD_CHUNK, an odd
+ * number of 16-byte units (4 lanes a bank). Measured on the H200 (RESULTS.md,
+ * twelfth run): the paper chain +5 % at 4k batches, nids alone 25 % slower;
+ * so the default stays the stride as computed.
+ */
+static uint32_t smem_stride(const struct backend_chain *bc, uint32_t stride)
+{
+	if (bc->rec_pad == GPU_REC_PAD_WORD)
+		return stride + 4;
+	if (bc->rec_pad == GPU_REC_PAD_CHUNK && !(stride / 16 & 1))
+		return stride + 16;
+	return stride;
+}
+
+/*
  * The batch's longest packet and its bytes; with copy, the descriptors are
  * copied into the slot's own (the kernel reads them over PCIe), else the
  * kernel works on the caller's in place.
@@ -1040,9 +1068,10 @@ static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t 
 	l->status = sl->dstatus;
 	sl->hstatus[GPU_ST_TOUCHED] = 0;
 	sl->hstatus[GPU_ST_OVERFLOW] = 0;
-	if (bc->smem_ok && (uint64_t)gr->threads * stride <= GPU_SMEM_MAX) {
+	if (bc->smem_ok && (uint64_t)gr->threads * smem_stride(bc, stride) <= GPU_SMEM_MAX) {
 		l->smem = 1;
-		gr->smem = gr->threads * (uint32_t)stride;
+		l->stride = smem_stride(bc, stride);
+		gr->smem = gr->threads * l->stride;
 		return 0;
 	}
 	l->smem = 0;
@@ -1075,7 +1104,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	struct gen_desc *zd = bc->mem != GPU_MEM_STAGED && !bc->desc_copy ? descs_dev(descs, n) : NULL;
 	maxlen = descs_in(sl, descs, n, !zd, &bytes);
 	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen) : 0;
-	gr = grid_for(bc, n, bc->smem_ok ? stride : 0);
+	gr = grid_for(bc, n, bc->smem_ok ? smem_stride(bc, stride) : 0);
 	l = (struct gpu_launch){
 		.chain = bc->dchain,
 		.descs = zd ? zd : sl->ddesc,

@@ -124,6 +124,28 @@ static __device__ __forceinline__ uint32_t gpu_warp_scan(uint32_t v)
 }
 
 /*
+ * A 16-byte chunk into or out of a record: records in shared memory may be only
+ * 4-byte aligned (backend_gpu.c: smem_stride), and are then moved in words.
+ */
+static __device__ __forceinline__ void gpu_rec_put16(uint8_t *p, uint4 v)
+{
+	if (!((uintptr_t)p & 15)) {
+		*(uint4 *)p = v;
+		return;
+	}
+	uint32_t *w = (uint32_t *)p;
+	w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+}
+
+static __device__ __forceinline__ uint4 gpu_rec_get16(const uint8_t *p)
+{
+	if (!((uintptr_t)p & 15))
+		return *(const uint4 *)p;
+	const uint32_t *w = (const uint32_t *)p;
+	return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+/*
  * The warp copies every lane's chunks [c0, c0 + 16 * nchunks) (frame offsets)
  * from the UMEM frame at src (its byte 0) to dst (frame byte x at dst + x), lanes
  * striding over the warp's chunks so that consecutive lanes load consecutive
@@ -144,7 +166,7 @@ static __device__ __forceinline__ void gpu_warp_gather(const uint8_t *src, uint8
 
 		if (f < total) {
 			x += 16 * (f - first);
-			*(uint4 *)(d + x) = __ldcs((const uint4 *)(s + x));
+			gpu_rec_put16(d + x, __ldcs((const uint4 *)(s + x)));
 		}
 	}
 }
@@ -193,7 +215,7 @@ static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const ui
 		if (f >= total)
 			continue;
 		uint32_t x = (ko & ~15u) + 16 * (f - first);
-		uint4 v = *(const uint4 *)(r + x);
+		uint4 v = gpu_rec_get16(r + x);
 		bool partial = x < ko || x + 16 > kend;
 		if (partial && !(x >= kg0 && x + 16 <= kg1)) {
 			/* An edge chunk not wholly staged: bytes neither in the packet nor staged stay the frame's. */
