@@ -44,8 +44,51 @@ static struct {
 	int crash;               /* the next submit faults (an NF crashing on the device side) */
 	int stall_q;             /* 1 + the queue whose next submit hangs where the guard cannot reach */
 	int stalled, release;
+	/* Descriptor areas given to descs_attach (as the gpu backend gets gend's batch slots). */
+	struct { void *p; size_t size; } area[64];
+	uint32_t attached, detached;
+	uint64_t in_area, outside; /* batches submitted from inside an attached area, and from elsewhere */
 	pthread_mutex_t lock;
 } fake = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int fake_descs_attach(void *p, size_t size)
+{
+	pthread_mutex_lock(&fake.lock);
+	for (uint32_t i = 0; i < 64; i++) {
+		if (!fake.area[i].p) {
+			fake.area[i].p = p;
+			fake.area[i].size = size;
+			fake.attached++;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fake.lock);
+	return 0;
+}
+
+static int fake_descs_detach(void *p)
+{
+	pthread_mutex_lock(&fake.lock);
+	for (uint32_t i = 0; i < 64; i++) {
+		if (fake.area[i].p == p) {
+			fake.area[i].p = NULL;
+			fake.detached++;
+		}
+	}
+	pthread_mutex_unlock(&fake.lock);
+	return 0;
+}
+
+/* Whether d[0, n) lies in one attached area (fake.lock held). */
+static bool fake_in_area(const struct gen_desc *d, uint32_t n)
+{
+	for (uint32_t i = 0; i < 64; i++) {
+		const uint8_t *a = fake.area[i].p;
+		if (a && (const uint8_t *)d >= a && (const uint8_t *)(d + n) <= a + fake.area[i].size)
+			return true;
+	}
+	return false;
+}
 
 struct backend_chain {
 	struct chain_prog prog; /* state[] point at the fake's copies */
@@ -105,6 +148,10 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n,
 	fake.packets += n;
 	fake.max_wait_ns = wait > fake.max_wait_ns ? wait : fake.max_wait_ns;
 	fake.submits++;
+	if (fake_in_area(d, n))
+		fake.in_area++;
+	else
+		fake.outside++;
 	pthread_mutex_unlock(&fake.lock);
 	backend_cpu_run(&bc->prog, bc->umem, GEN_FRAME_SIZE, d, n, batch_time);
 	bc->slot[(bc->head + bc->n) % FAKE_SLOTS].d = d;
@@ -131,6 +178,8 @@ static struct backend_ops fake_ops = {
 	.name = "fake",
 	.umem_attach = fake_umem_attach,
 	.umem_detach = fake_umem_detach,
+	.descs_attach = fake_descs_attach,
+	.descs_detach = fake_descs_detach,
 	.chain_create = fake_create,
 	.chain_destroy = fake_destroy,
 	.submit = fake_submit,
@@ -321,6 +370,9 @@ static void fake_reset(uint64_t batch_ns, uint32_t max_inflight)
 	fake.late = fake.packets = 0;
 	fake.late_ns = 0;
 	fake.crash = fake.stall_q = fake.stalled = fake.release = 0;
+	memset(fake.area, 0, sizeof(fake.area));
+	fake.attached = fake.detached = 0;
+	fake.in_area = fake.outside = 0;
 }
 
 /* 50 kpps for ms on a device of `slots` slots and 40 ms batches, max_wait_us = 8000. */
@@ -342,6 +394,31 @@ static void run_bound(struct rig *r, uint32_t slots, long ms)
  * (seen: up to 12 ms under builds): the test allows 5 % of the packets past
  * twice the bound; without the bound some 60 % would be.
  */
+/*
+ * A backend that works on descriptors in place (descs_attach) gets every batch
+ * slot of every controller attached, every batch comes from one, and a
+ * controller that ends detaches them all.
+ */
+Test(elastic, batch_slots_attached, .timeout = 60)
+{
+	struct rig r;
+
+	fake_reset(1000000, 8);
+	rig_start(&r, 2, false, 0, 0, 0);
+	r.rate = 50000;
+	sleep_ms(300);
+	rig_stop(&r);
+	pthread_mutex_lock(&fake.lock);
+	cr_assert_eq(fake.attached, 2 * 8, "batch slots attached: %u of 16", fake.attached);
+	cr_assert_gt(fake.in_area, 10, "batches from attached slots: %lu", (unsigned long)fake.in_area);
+	cr_assert_eq(fake.outside, 0, "batches from outside the attached slots: %lu", (unsigned long)fake.outside);
+	cr_assert_eq(fake.detached, fake.attached, "detached %u of %u", fake.detached, fake.attached);
+	pthread_mutex_unlock(&fake.lock);
+	cr_assert_eq(r.pushed, r.passed + r.dropped, "pushed %lu, back %lu", (unsigned long)r.pushed,
+		     (unsigned long)(r.passed + r.dropped));
+	rig_free(&r);
+}
+
 Test(elastic, max_wait_bound_respected, .timeout = 120)
 {
 	struct rig r;
