@@ -14,6 +14,9 @@
 # of gpu, cpu and hybrid, sizes, chain length; CSVs and, with matplotlib, PNGs in OUT_DIR/elastic).
 # span (not in the default list): gen-span, the GPU's read rate from host frames
 # against the span in flight, per kind of pinned memory (RESULTS.md, eighth run).
+# hostloop (not in the default list): gen-bench -P points with the submitting
+# thread's time per batch, descriptors copied against in place, 8 against 12
+# batches in flight, and the shared-memory record strides (RESULTS.md, twelfth run).
 # membw (not in the default list): gen-membw, the host's memory bandwidth on 2 GiB
 # and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
@@ -80,6 +83,22 @@ if [[ $parts == *" membw "* ]] && [ -x "$build/test/bench/gen-membw" ]; then
 	for mib in 2048 128; do
 		"$build/test/bench/gen-membw" "$mib" 16 1 2>&1 | tee -a "$out/membw.txt"
 	done
+fi
+if [[ $parts == *" hostloop "* ]]; then
+	# The submitting thread's time per batch and the batches in flight, with the
+	# GPU's knobs that move them: descriptors copied or in place, 8 or 12 in
+	# flight, the records' stride in shared memory (RESULTS.md, twelfth run).
+	echo "== gen-bench -P points: host loop, descriptors, depth, record stride (two rounds)"
+	for round in 1 2; do
+		for pt in paper:4096 paper:1024 paper:16384 ids:4096; do
+			for v in "GEN_GPU_DESC_COPY=1" "GEN_GPU_DESC_COPY=0" "GEN_GPU_INFLIGHT=12 GEN_BENCH_DEPTH=12" \
+				"GEN_GPU_REC_PAD=4" "GEN_GPU_REC_PAD=16"; do
+				echo "-- round $round ${pt%%:*} ${pt##*:} 64 B, $v"
+				env $v LD_LIBRARY_PATH="$libs" "$build/test/bench/gen-bench" -n "${pt%%:*}" \
+					-P "gather/fused:${pt##*:}:64" -d 0.3 2>&1 | grep -E "submitting|restore|Mpps"
+			done
+		done
+	done 2>&1 | tee "$out/hostloop.txt"
 fi
 if [[ $parts == *" ncu "* ]] && command -v ncu >/dev/null; then
 	echo "== ncu: rtc agent, 64 B (one launch each; --clock-control none)"
