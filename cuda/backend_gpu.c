@@ -1260,6 +1260,7 @@ static int gpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint3
 
 static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
 {
+	const char *zc = bc->zc_last ? ", descs in place" : "";
 	char what[200];
 
 	if (bc->fused)
@@ -1268,11 +1269,9 @@ static int gpu_describe(struct backend_chain *bc, char *buf, size_t len)
 		snprintf(what, sizeof(what), "generic agent (%s)", bc->fused_why);
 	if (bc->overflows)
 		snprintf(buf, len, "gpu %d: %s, %s%s, %llu packets left their window (dropped)", bc->dev, what,
-			 gpu_backend_describe(bc), bc->zc_last ? ", descs in place" : "",
-			 (unsigned long long)bc->overflows);
+			 gpu_backend_describe(bc), zc, (unsigned long long)bc->overflows);
 	else
-		snprintf(buf, len, "gpu %d: %s, %s%s", bc->dev, what, gpu_backend_describe(bc),
-			 bc->zc_last ? ", descs in place" : "");
+		snprintf(buf, len, "gpu %d: %s, %s%s", bc->dev, what, gpu_backend_describe(bc), zc);
 	return 0;
 }
 
@@ -1295,11 +1294,6 @@ int gpu_backend_fused_timing(const struct backend_chain *bc, double *ms, bool *c
 	return bc->fused ? fused_timing(bc->fused, ms, cache_hit) : -ENOENT;
 }
 
-static bool gpu_device_stuck(void)
-{
-	return any_stuck();
-}
-
 static void gpu_shutdown(void)
 {
 	fused_shutdown();
@@ -1319,7 +1313,7 @@ static const struct backend_ops gpu_ops = {
 	.state_write = gpu_state_write,
 	.describe = gpu_describe,
 	.shutdown = gpu_shutdown,
-	.device_stuck = gpu_device_stuck,
+	.device_stuck = any_stuck,
 	.last_error = gpu_last_error,
 	.max_inflight = GPU_INFLIGHT,
 	.fallback = &backend_cpu,

@@ -479,14 +479,12 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 			break;
 		}
 		ph.inflight += (double)(sub - done) * (tc1 - t1);
-		if (r == 1) {
-			ph.complete += tc1 - tc;
-			ph.batches++;
-		} else {
+		if (r == 0) {
 			ph.poll += tc1 - tc;
 			ph.polls++;
-		}
-		if (r == 1) {
+		} else {
+			ph.complete += tc1 - tc;
+			ph.batches++;
 			__atomic_store_n(&rs->ready[done % slots], 0, __ATOMIC_RELAXED);
 			done++;
 			pkts += k;
@@ -1083,12 +1081,6 @@ static void fused_report(struct bench *bn)
 #endif
 
 /*
- * -C: the bench's own frames, checked (no figures). For each size mode every
- * slot's packet i must be pool packet (i + b * POOL_STEP) % BATCH_MAX, and a
- * restore must put back the window an NF may touch (64 bytes either side)
- * after the frames were overwritten. 0 when all hold, else 1.
- */
-/*
  * Every slot's first n packets restored by the restorer threads after the
  * frames were overwritten: posted in a burst, then one by one with pauses
  * long enough that the restorers go to sleep and must be woken.
@@ -1114,6 +1106,12 @@ static int restore_threaded(struct bench *bn, uint32_t n)
 	return 0;
 }
 
+/*
+ * -C: the bench's own frames, checked (no figures). For each size mode every
+ * slot's packet i must be pool packet (i + b * POOL_STEP) % BATCH_MAX, and a
+ * restore must put back the window an NF may touch (64 bytes either side)
+ * after the frames were overwritten. 0 when all hold, else 1.
+ */
 static int self_check(struct bench *bn)
 {
 	static const int modes[] = { 64, PKTGEN_IMIX, 1500 };
