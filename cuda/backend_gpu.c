@@ -1007,10 +1007,25 @@ static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n, uint
 	return (struct gpu_grid){ .blocks = blocks, .threads = t, .smem = 0 };
 }
 
-/* Gather mode: bytes per packet record for a batch whose longest packet is maxlen. */
-static uint32_t gather_stride(const struct backend_chain *bc, uint32_t maxlen)
+/*
+ * Gather mode: the room staged after a batch's packets. An NF that finds less
+ * headroom than its head may first move the packet up by as much (nf_list.h:
+ * ESP), so the tail then grows by the chain's head; a batch whose packets all
+ * have the head's room in front (min_off: the least offset in a frame; gend's
+ * frames keep 256 bytes) stages only the tail proper: 32 bytes fewer a packet
+ * for ESP than before, read over PCIe and held in records.
+ */
+static uint32_t gather_tail(const struct backend_chain *bc, uint32_t min_off)
 {
-	uint64_t stride = ((uint64_t)maxlen + bc->win_head + bc->win_tail + 32 + 15) & ~15ull;
+	if (bc->win_head >= bc->frame_size || min_off >= bc->win_head)
+		return bc->win_tail;
+	return bc->win_tail + bc->win_head;
+}
+
+/* Gather mode: bytes per packet record for a batch whose longest packet is maxlen. */
+static uint32_t gather_stride(const struct backend_chain *bc, uint32_t maxlen, uint32_t tail)
+{
+	uint64_t stride = ((uint64_t)maxlen + bc->win_head + tail + 32 + 15) & ~15ull;
 
 	return stride > bc->frame_size ? bc->frame_size : (uint32_t)stride;
 }
@@ -1038,32 +1053,38 @@ static uint32_t smem_stride(const struct backend_chain *bc, uint32_t stride)
 }
 
 /*
- * The batch's longest packet and its bytes; with copy, the descriptors are
- * copied into the slot's own (the kernel reads them over PCIe), else the
- * kernel works on the caller's in place.
+ * The batch's longest packet, its bytes and (frames of a power-of-two size,
+ * else 0) the least offset of a packet in its frame; with copy, the
+ * descriptors are copied into the slot's own (the kernel reads them over
+ * PCIe), else the kernel works on the caller's in place.
  */
-static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n, bool copy, uint64_t *bytes)
+static uint32_t descs_in(struct gpu_slot *sl, const struct gen_desc *descs, uint32_t n, bool copy, uint32_t fmask,
+			 uint64_t *bytes, uint32_t *min_off)
 {
-	uint32_t hi = 0;
+	uint32_t hi = 0, lo = fmask;
 	uint64_t sum = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
+		uint32_t o = (uint32_t)descs[i].addr & fmask;
+
 		if (copy)
 			sl->hdesc[i] = descs[i];
 		hi = descs[i].len > hi ? descs[i].len : hi;
+		lo = o < lo ? o : lo;
 		sum += descs[i].len;
 	}
 	*bytes = sum;
+	*min_off = lo;
 	return hi;
 }
 
 /* Gather mode: record size for this batch, and where the records go. */
-static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t stride, struct gpu_launch *l,
-			struct gpu_grid *gr)
+static int gather_setup(struct backend_chain *bc, struct gpu_slot *sl, uint32_t stride, uint32_t tail,
+			struct gpu_launch *l, struct gpu_grid *gr)
 {
 	l->stride = stride;
 	l->head = bc->win_head;
-	l->tail = bc->win_tail;
+	l->tail = tail;
 	l->writes = bc->writes;
 	l->status = sl->dstatus;
 	sl->hstatus[GPU_ST_TOUCHED] = 0;
@@ -1102,8 +1123,10 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		return r;
 	/* Staged batches keep their own copy: the scatter reads the descs as submitted beside the results. */
 	struct gen_desc *zd = bc->mem != GPU_MEM_STAGED && !bc->desc_copy ? descs_dev(descs, n) : NULL;
-	maxlen = descs_in(sl, descs, n, !zd, &bytes);
-	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen) : 0;
+	uint32_t fmask = (bc->frame_size & (bc->frame_size - 1)) ? 0 : bc->frame_size - 1, min_off;
+	maxlen = descs_in(sl, descs, n, !zd, fmask, &bytes, &min_off);
+	uint32_t tail = gather_tail(bc, min_off);
+	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen, tail) : 0;
 	gr = grid_for(bc, n, bc->smem_ok ? smem_stride(bc, stride) : 0);
 	l = (struct gpu_launch){
 		.chain = bc->dchain,
@@ -1118,7 +1141,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		.now = now,
 	};
 	if (bc->mem == GPU_MEM_GATHER) {
-		r = gather_setup(bc, sl, stride, &l, &gr);
+		r = gather_setup(bc, sl, stride, tail, &l, &gr);
 		if (r)
 			return r;
 	}

@@ -11,7 +11,10 @@
  *   name   the file stem: nf/<name>.h defines nf_<name>_run(), nf/<name>_build.c
  *          defines nf_ops_<name>
  *   head   most bytes the NF may prepend to a packet (moves off down)
- *   tail   most bytes it may append past the packet's end, or use beyond it
+ *   tail   most bytes it may append past the packet's end, or use beyond it,
+ *          when the packet has head bytes of room in front of it; with less,
+ *          the NF may first move the packet up by at most head bytes (the gpu
+ *          backend then stages head + tail past the end: gather_tail)
  *   writes 1 when it may change packet bytes, 0 when it only reads them
  *   binit  1 when nf/<name>.h has nf_<name>_block_init(state): on the GPU, every
  *          thread of an agent block calls it once for the chain's first NF of the
@@ -21,10 +24,10 @@
 #ifndef GEN_NF_LIST_H
 #define GEN_NF_LIST_H
 
-/* ESP tunnel encapsulation: outer IPv4 + ESP header + IV before, pad + trailer + ICV after
- * (and, with less than 44 bytes of headroom, the whole packet moved up by 44). */
+/* ESP tunnel encapsulation: outer IPv4 + ESP header + IV before, pad (< 16) + trailer (2) +
+ * ICV (12) after (and, with less than 44 bytes of headroom, the whole packet moved up by 44). */
 #define NF_ESP_GROW_HEAD 44
-#define NF_ESP_GROW_TAIL 76
+#define NF_ESP_GROW_TAIL 32
 
 #define NF_LIST(X)                                                      \
 	X(L2_REWRITE, l2_rewrite, 0, 0, 1, 0)                           \
