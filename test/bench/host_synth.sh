@@ -7,7 +7,8 @@
 # Environment: GEN_BACKEND (default cpu), SYNTH_SIZE (64), SYNTH_FLOWS (16),
 # SYNTH_CHAIN=paper: the paper's chain (ipv4_router -> nids on the community
 # rules, GEN_SHARED_DATA or ../shared/data -> ipsec_esp encrypt) instead of the
-# empty one.
+# empty one; GEND_FRAMES=N: gend --frames N (UMEM frames per queue, test/net/lib.sh);
+# HOST_SYNTH_STATS=1: print `genctl stats` (batch sizes, latency) at the end.
 D0=$(cd "$(dirname "$0")" && pwd)
 . "$D0/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
@@ -73,4 +74,5 @@ else:
         print(f"    {comm:10s} total {sum(r[2] for r in rows if r[0] == comm):7.1f}: " +
               ", ".join(f"{s} {v:.1f}" for _, s, v in top if v >= 0.05))
 PY
+[ "${HOST_SYNTH_STATS:-0}" = 1 ] && ctl stats | sed 's/^/  /'
 gend_stop

@@ -187,8 +187,10 @@ cfg_empty_chain() {
 }
 
 # gend runs in the gen namespace but keeps the host's mounts (bpffs pins stay visible).
+# GEND_FRAMES=N (benchmarks): gend --frames N, UMEM frames per queue.
 gend_start() {
-	nsenter --net=/var/run/netns/"$NS_GEN" "$GEND" -f -c "$WORK/chains.ini" "$@" >"$WORK/gend.log" 2>&1 &
+	nsenter --net=/var/run/netns/"$NS_GEN" "$GEND" -f -c "$WORK/chains.ini" ${GEND_FRAMES:+--frames "$GEND_FRAMES"} "$@" \
+		>"$WORK/gend.log" 2>&1 &
 	GEND_PID=$!
 	for _ in $(seq 100); do
 		[ -S "$SOCK" ] && return 0
