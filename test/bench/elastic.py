@@ -118,8 +118,8 @@ def steps(base, step_s, mode, csv):
         f.write('\n'.join(rows) + '\n')
     os.unlink(samples)
     print(f'{mode}: {len(rows)} samples over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps')
-    settle(mode, [r.split(',') for r in rows], [(tm - t_start) / 1e9 for tm, _ in marks], step_s,
-           [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'))
+    settle(mode, [r.split(',') for r in rows], [(tm - t_start) / 1e9 for tm, _ in marks], [r for _, r in marks],
+           step_s, [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'))
 
 
 def port_missed():
@@ -128,30 +128,32 @@ def port_missed():
     return sum(p.get('missed', 0) for p in st['port_modes'])
 
 
-def settle(mode, rows, starts, step_s, missed, out):
+def settle(mode, rows, starts, rates, step_s, missed, out):
     """Per step: the batch size it settles at (median of the step's second half), the time
     from the step until the mean batch size over the last 3 samples (30 ms: a single batch
     swings the 10 ms figure) stays within 25 % (or 4 packets) of it for the rest of the step,
     and the drops within the step: the chain's, and the frames the synthetic ports found no
-    room for (missed). Appends to settle.csv and prints a line per step."""
+    room for (missed). The step's offered rate is the one it set (rates[k]): its first
+    sample may be stamped a fraction of a millisecond before the step and carry the last
+    rate. Appends to settle.csv and prints a line per step."""
     new = not os.path.exists(out)
     with open(out, 'a') as f:
         if new:
             f.write('mode,step,offered_pps,settled_batch,settle_ms,drops,missed,samples\n')
         for k, t0 in enumerate(starts):
             t1 = starts[k + 1] if k + 1 < len(starts) else t0 + step_s
-            pts = [(float(r[1]), float(r[6]), int(r[8]), float(r[2])) for r in rows if t0 <= float(r[1]) < t1]
+            pts = [(float(r[1]), float(r[6]), int(r[8])) for r in rows if t0 <= float(r[1]) < t1]
             if len(pts) < 4:
                 continue
-            tail = sorted(b for t, b, _, _ in pts if t >= (t0 + t1) / 2)
+            tail = sorted(b for t, b, _ in pts if t >= (t0 + t1) / 2)
             med = tail[len(tail) // 2]
             ok = lambda b: abs(b - med) <= max(0.25 * med, 4)
             roll = [(pts[i][0], sum(p[1] for p in pts[i - 2:i + 1]) / 3) for i in range(2, len(pts))]
             last_bad = max((t for t, b in roll if not ok(b)), default=None)
             ms = 0.0 if last_bad is None else (last_bad - t0) * 1e3 + 10
             drops = pts[-1][2] - pts[0][2]
-            f.write(f'{mode},{k + 1},{pts[0][3]:.0f},{med:.1f},{ms:.0f},{drops},{missed[k]},{len(pts)}\n')
-            print(f'  {mode} step {k + 1} ({pts[0][3] / 1e6:.2f} Mpps): batch settles at {med:.1f} '
+            f.write(f'{mode},{k + 1},{rates[k]:.0f},{med:.1f},{ms:.0f},{drops},{missed[k]},{len(pts)}\n')
+            print(f'  {mode} step {k + 1} ({rates[k] / 1e6:.2f} Mpps): batch settles at {med:.1f} '
                   f'within {ms:.0f} ms (30 ms mean); {drops} drops, {missed[k]} missed at the port in the step')
 
 
