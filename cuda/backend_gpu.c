@@ -144,6 +144,7 @@ struct backend_chain {
 	size_t umem_size;
 	uint32_t frame_size;
 	uint32_t win_head, win_tail; /* gather: the window the chain's NFs may grow into */
+	uint32_t off_mask;       /* gather, win_head in a power-of-two frame: frame_size - 1 (gather_tail), else 0 */
 	bool writes;             /* gather: some NF may change packet bytes */
 	bool desc_copy;          /* GEN_GPU_DESC_COPY=1: copy descs even where they are attached */
 	bool zc_last;            /* the last batch submitted had its descs worked on in place */
@@ -748,6 +749,11 @@ static void chain_window(struct backend_chain *bc)
 		bc->writes |= grow[t].writes != 0;
 	}
 	bc->smem_ok = bc->mode == GPU_MODE_RTC && !(v && !strcmp(v, "0"));
+	/* Packet offsets matter only where a head may not fit (gather_tail); a mask of 0 reads them all as 0. */
+	bool pow2 = !(bc->frame_size & (bc->frame_size - 1));
+	bc->off_mask = 0;
+	if (bc->mem == GPU_MEM_GATHER && bc->win_head && bc->win_head < bc->frame_size && pow2)
+		bc->off_mask = bc->frame_size - 1;
 }
 
 static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, void *umem, size_t umem_size,
@@ -1011,9 +1017,9 @@ static struct gpu_grid grid_for(const struct backend_chain *bc, uint32_t n, uint
  * Gather mode: the room staged after a batch's packets. An NF that finds less
  * headroom than its head may first move the packet up by as much (nf_list.h:
  * ESP), so the tail then grows by the chain's head; a batch whose packets all
- * have the head's room in front (min_off: the least offset in a frame; gend's
- * frames keep 256 bytes) stages only the tail proper: 32 bytes fewer a packet
- * for ESP than before, read over PCIe and held in records.
+ * have the head's room in front (min_off: the least offset in a frame, 0 when
+ * off_mask is; gend's frames keep 256 bytes) stages only the tail proper: 44
+ * bytes fewer a packet for ESP than before, read over PCIe and held in records.
  */
 static uint32_t gather_tail(const struct backend_chain *bc, uint32_t min_off)
 {
@@ -1053,8 +1059,8 @@ static uint32_t smem_stride(const struct backend_chain *bc, uint32_t stride)
 }
 
 /*
- * The batch's longest packet, its bytes and (frames of a power-of-two size,
- * else 0) the least offset of a packet in its frame; with copy, the
+ * The batch's longest packet, its bytes and the least offset of a packet in
+ * its frame (addr & fmask, see off_mask); with copy, the
  * descriptors are copied into the slot's own (the kernel reads them over
  * PCIe), else the kernel works on the caller's in place.
  */
@@ -1123,8 +1129,8 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		return r;
 	/* Staged batches keep their own copy: the scatter reads the descs as submitted beside the results. */
 	struct gen_desc *zd = bc->mem != GPU_MEM_STAGED && !bc->desc_copy ? descs_dev(descs, n) : NULL;
-	uint32_t fmask = (bc->frame_size & (bc->frame_size - 1)) ? 0 : bc->frame_size - 1, min_off;
-	maxlen = descs_in(sl, descs, n, !zd, fmask, &bytes, &min_off);
+	uint32_t min_off;
+	maxlen = descs_in(sl, descs, n, !zd, bc->off_mask, &bytes, &min_off);
 	uint32_t tail = gather_tail(bc, min_off);
 	stride = bc->mem == GPU_MEM_GATHER ? gather_stride(bc, maxlen, tail) : 0;
 	gr = grid_for(bc, n, bc->smem_ok ? smem_stride(bc, stride) : 0);

@@ -414,7 +414,8 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 	const uint32_t slots = bench_slots;
 	/* GEN_BENCH_DEPTH=k (up to slots - 1): batches kept in flight, with GEN_GPU_INFLIGHT >= k. */
 	const char *dv = getenv("GEN_BENCH_DEPTH");
-	const uint32_t depth = dv && atoi(dv) > 0 && (uint32_t)atoi(dv) < slots ? (uint32_t)atoi(dv)
+	const int want = dv ? atoi(dv) : 0;
+	const uint32_t depth = want > 0 && (uint32_t)want < slots ? (uint32_t)want
 			       : backend_gpu->max_inflight < slots / 2 ? backend_gpu->max_inflight
 								       : slots / 2;
 	struct loop_phases ph = { 0 };

@@ -32,6 +32,8 @@
 /* ---- the fake slow backend ---- */
 
 #define FAKE_SLOTS 8
+/* Descriptor areas the fake keeps attached at once (descs_attach). */
+#define FAKE_AREAS 64
 
 static struct {
 	uint64_t batch_ns;       /* a batch completes this long after submit */
@@ -45,7 +47,7 @@ static struct {
 	int stall_q;             /* 1 + the queue whose next submit hangs where the guard cannot reach */
 	int stalled, release;
 	/* Descriptor areas given to descs_attach (as the gpu backend gets gend's batch slots). */
-	struct { void *p; size_t size; } area[64];
+	struct { void *p; size_t size; } area[FAKE_AREAS];
 	uint32_t attached, detached;
 	uint64_t in_area, outside; /* batches submitted from inside an attached area, and from elsewhere */
 	pthread_mutex_t lock;
@@ -54,7 +56,7 @@ static struct {
 static int fake_descs_attach(void *p, size_t size)
 {
 	pthread_mutex_lock(&fake.lock);
-	for (uint32_t i = 0; i < 64; i++) {
+	for (uint32_t i = 0; i < FAKE_AREAS; i++) {
 		if (!fake.area[i].p) {
 			fake.area[i].p = p;
 			fake.area[i].size = size;
@@ -69,7 +71,7 @@ static int fake_descs_attach(void *p, size_t size)
 static int fake_descs_detach(void *p)
 {
 	pthread_mutex_lock(&fake.lock);
-	for (uint32_t i = 0; i < 64; i++) {
+	for (uint32_t i = 0; i < FAKE_AREAS; i++) {
 		if (fake.area[i].p == p) {
 			fake.area[i].p = NULL;
 			fake.detached++;
@@ -82,7 +84,7 @@ static int fake_descs_detach(void *p)
 /* Whether d[0, n) lies in one attached area (fake.lock held). */
 static bool fake_in_area(const struct gen_desc *d, uint32_t n)
 {
-	for (uint32_t i = 0; i < 64; i++) {
+	for (uint32_t i = 0; i < FAKE_AREAS; i++) {
 		const uint8_t *a = fake.area[i].p;
 		if (a && (const uint8_t *)d >= a && (const uint8_t *)(d + n) <= a + fake.area[i].size)
 			return true;
@@ -387,14 +389,6 @@ static void run_bound(struct rig *r, uint32_t slots, long ms)
 }
 
 /*
- * Batches take 40 ms on the fake device. With max_wait_us = 8000 the batcher
- * keeps one batch in flight by the paper's rule, so packets would wait up to
- * 40 ms for it; the bound closes batches early into the spare slots instead.
- * A shared 2-core box may deschedule the controller for some ms now and then
- * (seen: up to 12 ms under builds): the test allows 5 % of the packets past
- * twice the bound; without the bound some 60 % would be.
- */
-/*
  * A backend that works on descriptors in place (descs_attach) gets every batch
  * slot of every controller attached, every batch comes from one, and a
  * controller that ends detaches them all.
@@ -419,6 +413,14 @@ Test(elastic, batch_slots_attached, .timeout = 60)
 	rig_free(&r);
 }
 
+/*
+ * Batches take 40 ms on the fake device. With max_wait_us = 8000 the batcher
+ * keeps one batch in flight by the paper's rule, so packets would wait up to
+ * 40 ms for it; the bound closes batches early into the spare slots instead.
+ * A shared 2-core box may deschedule the controller for some ms now and then
+ * (seen: up to 12 ms under builds): the test allows 5 % of the packets past
+ * twice the bound; without the bound some 60 % would be.
+ */
 Test(elastic, max_wait_bound_respected, .timeout = 120)
 {
 	struct rig r;
