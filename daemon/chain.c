@@ -393,21 +393,30 @@ static void fall_back(struct ctl_state *s, struct inflight *f, int err)
 		drop_batch(f, &c->backend_lost);
 }
 
-static struct backend_chain *active_bc(struct ctl_state *s, int q)
-{
-	struct gen_chain *c = s->c;
-
-	if (LOAD(&c->on_cpu) && !LOAD(&c->backend_failed))
-		return c->cur->cpu_bc[q];
-	if (LOAD(&c->backend_failed))
-		return fallback_bc(s, q);
-	return c->cur->bc[q];
-}
-
 static const struct backend_ops *active_be(struct gen_chain *c)
 {
 	/* Both only where the backend has a fallback (chain_ver_add_cpu, leave_backend). */
 	return LOAD(&c->backend_failed) || LOAD(&c->on_cpu) ? c->cur->be->fallback : c->cur->be;
+}
+
+/*
+ * The backend a batch goes to and queue q's chain on it, from one reading of
+ * the placement: another queue's controller may move the chain to the
+ * fallback (leave_backend) at any moment, and a batch must never reach one
+ * backend's submit with the other's chain (seen: the device's submit given
+ * the cpu fallback's chain, under load, in test_chain).
+ */
+static const struct backend_ops *active(struct ctl_state *s, int q, struct backend_chain **bc)
+{
+	struct gen_chain *c = s->c;
+	bool failed = LOAD(&c->backend_failed), on_cpu = LOAD(&c->on_cpu);
+
+	if (failed) {
+		*bc = fallback_bc(s, q);
+		return c->cur->be->fallback;
+	}
+	*bc = on_cpu ? c->cur->cpu_bc[q] : c->cur->bc[q];
+	return on_cpu ? c->cur->be->fallback : c->cur->be;
 }
 
 static uint32_t complete_some(struct ctl_state *s)
@@ -598,7 +607,8 @@ static uint32_t submit_some(struct ctl_state *s)
 
 	for (;;) {
 		struct inflight *f = &s->slot[s->head % s->nslots];
-		const struct backend_ops *be = active_be(c);
+		struct backend_chain *bc;
+		const struct backend_ops *be = active(s, q, &bc);
 		uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
 		uint64_t now = spin_now_ns();
 		uint32_t cnt;
@@ -636,7 +646,7 @@ static uint32_t submit_some(struct ctl_state *s)
 			continue;
 		}
 		f->be = be;
-		f->bc = active_bc(s, q);
+		f->bc = bc;
 		f->submitted_ns = mono_ns();
 		r = f->bc ? run_guarded(s, f, false) : -ENOMEM;
 		if (r == -EFAULT) {
