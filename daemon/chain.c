@@ -69,6 +69,8 @@ struct ctl_state {
 	char move_why[96];      /* what place_window saw, for the log once the move is done */
 };
 
+void (*chain_test_taken)(int q);
+
 static void add64(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
@@ -640,6 +642,8 @@ static uint32_t submit_some(struct ctl_state *s)
 			f->q = q;
 			f->busy = true;
 			f->now = backend_batch_time();
+			if (chain_test_taken)
+				chain_test_taken(q);
 		}
 		if (LOAD(&c->failed)) {
 			drop_failed(s, f);

@@ -148,6 +148,11 @@ const char *chain_placement(struct gen_chain *c);
 /* The backend's words on the chain's first failed batch, "" if none failed. */
 const char *chain_backend_error(struct gen_chain *c);
 /*
+ * Tests only (NULL in gend): a controller calls it with its queue between
+ * taking a batch and submitting it, to widen that window.
+ */
+extern void (*chain_test_taken)(int q);
+/*
  * Read NF i's live state, wherever the chain runs now (a move waits for it).
  * -EBUSY: a move or swap held the chain CHAIN_READ_WAIT_MS (dst is untouched).
  */

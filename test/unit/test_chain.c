@@ -477,6 +477,31 @@ Test(chain, refused_submit_keeps_order, .timeout = 30)
 	rig_stop();
 }
 
+static void slow_take(int q)
+{
+	usleep(3000);
+}
+
+/*
+ * A queue's device refuses a submit and moves the chain to the fallback while
+ * the other queue's controller is between taking a batch and submitting it:
+ * that batch still goes to one backend with that backend's chain (a batch
+ * once reached the device's submit with the fallback's chain, and crashed).
+ */
+Test(chain, failover_while_another_queue_submits, .timeout = 30)
+{
+	chain_test_taken = slow_take;
+	fake_reset(8, 5000000, 6, FAIL_SUBMIT);
+	rig_start(2, 4096);
+	offer(2000, 32, 100);
+	settle();
+	chain_test_taken = NULL;
+	assert_each_ran_once();
+	cr_assert_geq(rig.c.fallbacks, 1);
+	cr_assert(strstr(chain_backend_error(&rig.c), "submit 6 refused"), "%s", chain_backend_error(&rig.c));
+	rig_stop();
+}
+
 /* No batch is larger than max_batch, on the backend or on its fallback; under load batches reach it. */
 Test(chain, max_batch_holds, .timeout = 30)
 {
