@@ -61,7 +61,8 @@ struct gpu_launch {
 	uint32_t chain_id; /* the chain's id (nf_pkt.chain) */
 	uint32_t reconverge; /* the warp reconverges between two NFs (gpu_nf_reconverge) */
 	uint32_t zc;       /* descs is the caller's array (descs_attach): storing one may be visible to the host */
-	uint32_t pad_;
+	uint32_t head_edge; /* gather: every packet has head bytes of room in front; of the head, stage only the
+			     * chunk its new start (off - head) falls in (gpu_pkt_load) */
 	uint64_t now;      /* the batch's time (nf_pkt.now), ns since the epoch */
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
@@ -145,27 +146,35 @@ static __device__ __forceinline__ uint4 gpu_rec_get16(const uint8_t *p)
 	return make_uint4(w[0], w[1], w[2], w[3]);
 }
 
+/* No edge chunk (gpu_pkt.ge). */
+#define GPU_NO_EDGE 0xffffffffu
+
 /*
- * The warp copies every lane's chunks [c0, c0 + 16 * nchunks) (frame offsets)
- * from the UMEM frame at src (its byte 0) to dst (frame byte x at dst + x), lanes
- * striding over the warp's chunks so that consecutive lanes load consecutive
- * 16-byte pieces of one packet. All 32 lanes must call it.
+ * The warp copies every lane's chunks from the UMEM frame at src (its byte 0)
+ * to dst (frame byte x at dst + x): the one at frame offset e unless that is
+ * GPU_NO_EDGE, then [c0, c0 + 16 * nchunks), lanes striding over the warp's
+ * chunks so that consecutive lanes load consecutive 16-byte pieces of one
+ * packet. All 32 lanes must call it.
  */
-static __device__ __forceinline__ void gpu_warp_gather(const uint8_t *src, uint8_t *dst, uint32_t c0, uint32_t nchunks)
+static __device__ __forceinline__ void gpu_warp_gather(const uint8_t *src, uint8_t *dst, uint32_t c0, uint32_t nchunks,
+						       uint32_t e)
 {
 	uint32_t lane = threadIdx.x & 31;
-	uint32_t incl = gpu_warp_scan(nchunks);
+	bool edge = e != GPU_NO_EDGE;
+	uint32_t incl = gpu_warp_scan(nchunks + edge);
 	uint32_t total = __shfl_sync(GPU_FULL, incl, 31);
+	/* Chunk j of the lane is at cx + 16 * j, or at e for j = 0 when it has an edge chunk. */
+	uint32_t cx = edge ? c0 - 16 : c0;
 
 	for (uint32_t base = 0; base < total; base += 32) {
 		uint32_t f = base + lane;
-		uint32_t first, k = gpu_chunk_owner(incl, nchunks, f, &first);
-		uint32_t x = __shfl_sync(GPU_FULL, c0, k);
+		uint32_t first, k = gpu_chunk_owner(incl, nchunks + edge, f, &first);
+		uint32_t x = __shfl_sync(GPU_FULL, cx, k), ke = __shfl_sync(GPU_FULL, e, k);
 		const uint8_t *s = (const uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)src, k);
 		uint8_t *d = (uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)dst, k);
 
 		if (f < total) {
-			x += 16 * (f - first);
+			x = f == first && ke != GPU_NO_EDGE ? ke : x + 16 * (f - first);
 			gpu_rec_put16(d + x, __ldcs((const uint4 *)(s + x)));
 		}
 	}
@@ -193,10 +202,11 @@ static __device__ __forceinline__ uint4 gpu_merge16(uint4 a, uint4 b, int32_t lo
  * The warp writes every lane's packet [o, o + len) back to its frame in whole
  * 16-byte chunks. Bytes of the first and last chunk outside the packet keep what
  * the frame holds, unless they were staged (then the record has them, changed
- * by an NF as the cpu would have changed the frame, or not). All lanes call it.
+ * by an NF as the cpu would have changed the frame, or not): [g0, g1) and the
+ * chunk at ge (GPU_NO_EDGE: none) were. All lanes call it.
  */
 static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const uint8_t *rec, uint32_t o, uint32_t len,
-							uint32_t g0, uint32_t g1)
+							uint32_t g0, uint32_t g1, uint32_t ge)
 {
 	uint32_t lane = threadIdx.x & 31;
 	uint32_t c0 = o & ~15u, c1 = (o + len + 15) & ~15u;
@@ -209,6 +219,7 @@ static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const ui
 		uint32_t first, k = gpu_chunk_owner(incl, nchunks, f, &first);
 		uint32_t ko = __shfl_sync(GPU_FULL, o, k), kend = ko + __shfl_sync(GPU_FULL, len, k);
 		uint32_t kg0 = __shfl_sync(GPU_FULL, g0, k), kg1 = __shfl_sync(GPU_FULL, g1, k);
+		uint32_t kge = __shfl_sync(GPU_FULL, ge, k);
 		uint8_t *fr = (uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)frame, k);
 		const uint8_t *r = (const uint8_t *)__shfl_sync(GPU_FULL, (unsigned long long)rec, k);
 
@@ -217,7 +228,7 @@ static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const ui
 		uint32_t x = (ko & ~15u) + 16 * (f - first);
 		uint4 v = gpu_rec_get16(r + x);
 		bool partial = x < ko || x + 16 > kend;
-		if (partial && !(x >= kg0 && x + 16 <= kg1)) {
+		if (partial && !(x >= kg0 && x + 16 <= kg1) && x != kge) {
 			/* An edge chunk not wholly staged: bytes neither in the packet nor staged stay the frame's. */
 			int32_t sx = (int32_t)x;
 			uint4 old = *(const uint4 *)(fr + x);
@@ -268,7 +279,8 @@ struct gpu_pkt {
 	struct nf_pkt p;
 	uint64_t base;   /* UMEM offset of the frame */
 	uint32_t w0, w1; /* gather: the staged window */
-	uint32_t g0, g1; /* gather: the chunks copied in */
+	uint32_t g0, g1; /* gather: the chunks copied in: [g0, g1) */
+	uint32_t ge;     /* gather: and this one (the head's edge), or GPU_NO_EDGE */
 	uint8_t *rec;    /* gather: the record (frame byte x at rec + x - w0) */
 	uint32_t verdict_in; /* the descriptor's verdict as loaded (pipeline: an earlier NF's) */
 	bool live;       /* i < n */
@@ -320,13 +332,36 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 		k->g0 = k->w0;
 		k->g1 = k->w1;
 	}
-	if (!k->live || k->g1 < k->g0)
+	k->ge = GPU_NO_EDGE;
+	if (l.head_edge && off >= l.head && k->g0 == k->w0) {
+		/*
+		 * Every packet has the head's room in front, and the NFs write the
+		 * bytes they prepend before they read them (nf_list.h), so of the
+		 * head only the chunk the packet's new start falls in need be here,
+		 * for the write-back's sake; none when that start is a chunk's
+		 * first byte. For ESP at 64 B: 7 chunks read instead of 9.
+		 */
+		uint32_t c0 = off & ~15u, s = off - l.head;
+
+		if (c0 > k->w0) {
+			k->g0 = c0;
+			if (s & 15) {
+				if (k->w0 + 16 == c0)
+					k->g0 = k->w0;
+				else
+					k->ge = k->w0;
+			}
+		}
+	}
+	if (!k->live || k->g1 < k->g0) {
 		k->g1 = k->g0;
+		k->ge = GPU_NO_EDGE;
+	}
 	k->rec = rec;
 	k->p.buf = rec - k->w0;
 	k->p.cap = l.frame_size;
 	if (gather) {
-		gpu_warp_gather(l.pkt_base + k->base, k->p.buf, k->g0, (k->g1 - k->g0) / 16);
+		gpu_warp_gather(l.pkt_base + k->base, k->p.buf, k->g0, (k->g1 - k->g0) / 16, k->ge);
 		__syncwarp();
 	}
 }
@@ -348,7 +383,7 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 		if (__any_sync(GPU_FULL, wlen != 0 || (l.zc && l.writes && k->live)) && (threadIdx.x & 31) == 0)
 			gpu_mark_touched(l);
 		__syncwarp();
-		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1);
+		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1, k->ge);
 	} else if (l.mem == GPU_PKT_GATHER && l.zc && l.writes) {
 		/*
 		 * A pipeline launch before the last stores descriptors that may have

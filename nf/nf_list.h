@@ -10,7 +10,10 @@
  *   NAME   the enum suffix (NF_T_NAME)
  *   name   the file stem: nf/<name>.h defines nf_<name>_run(), nf/<name>_build.c
  *          defines nf_ops_<name>
- *   head   most bytes the NF may prepend to a packet (moves off down)
+ *   head   most bytes the NF may prepend to a packet (moves off down); it writes
+ *          every byte it prepends before it reads it, and never reads the
+ *          frame in front of the packet otherwise (the gpu backend stages
+ *          only the chunk the new start falls in: gpu_launch.head_edge)
  *   tail   most bytes it may append past the packet's end, or use beyond it,
  *          when the packet has head bytes of room in front of it; with less,
  *          the NF may first move the packet up by at most head bytes (the gpu

@@ -355,7 +355,27 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	bool in_place = n != 255 && n != 256;
 	snprintf(what, sizeof(what), "batch %u size %d %s/%s%s seed %lu", n, size_mode, v->mem, v->mode,
 		 in_place ? " in place" : "", (unsigned long)seed);
+	/*
+	 * Frame bytes outside the packets are noise, not zeros: an agent that
+	 * reads a byte it did not stage, or writes one back that it should have
+	 * left, then differs from the cpu.
+	 */
+	for (uint64_t j = 0, x = seed | 1; j < (uint64_t)n * PKTGEN_FRAME / 8; j++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		memcpy(in + 8 * j, &x, 8);
+	}
 	pktgen_batch(&g, in, din, n, size_mode);
+	/*
+	 * Every other packet at another offset of its frame, 44-283 (ESP's head
+	 * fits; some new starts fall on a chunk's first byte, most inside one):
+	 * the gather stages a head's edge chunk alone (gpu_launch.head_edge).
+	 */
+	for (uint32_t i = 1; i < n; i += 2) {
+		uint64_t f = din[i].addr - din[i].addr % PKTGEN_FRAME, to = f + 44 + (i * 37) % 240;
+
+		memmove(in + to, in + din[i].addr, din[i].len);
+		din[i].addr = to;
+	}
 	/*
 	 * Packets with less headroom than ESP prepends (0-47 bytes): ESP moves
 	 * them up, and the gather stages a longer tail for their batch
