@@ -546,21 +546,29 @@ static void slot_free_bufs(struct gpu_slot *sl, enum gpu_mem mem)
 	sl->cap = 0;
 }
 
+/* Stream-ordered on the slot's stream (the only one that uses them): no wait on the other slots' kernels. */
 static void slot_free_recs(struct gpu_slot *sl)
 {
 	if (sl->drec)
-		cudaFree(sl->drec);
+		cudaFreeAsync(sl->drec, sl->stream);
 	sl->drec = NULL;
 	sl->rec_bytes = 0;
 }
 
-/* Grow a slot to hold n packets. The slot is idle here (its batch completed). */
-static int slot_reserve(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n)
+/*
+ * Grow a slot to hold n packets. The slot is idle here (its batch completed).
+ * A batch whose descriptors the kernel works on in place (descs_attach: all
+ * of gend's) needs none of the slot's own, so gend's controllers never pin
+ * memory here: cudaHostAlloc and cudaFreeHost take milliseconds, and the
+ * first batch past a slot's size used to pay them on the data path, once per
+ * slot, with the port's ring filling meanwhile.
+ */
+static int slot_reserve(struct backend_chain *bc, struct gpu_slot *sl, uint32_t n, bool copy)
 {
 	uint32_t cap = 1024;
 	size_t fs = bc->frame_size;
 
-	if (n <= sl->cap)
+	if (n <= sl->cap || (!copy && bc->mem != GPU_MEM_STAGED))
 		return 0;
 	while (cap < n)
 		cap *= 2;
@@ -595,7 +603,7 @@ static int slot_reserve_recs(struct backend_chain *bc, struct gpu_slot *sl, uint
 	while (size < need)
 		size *= 2;
 	slot_free_recs(sl);
-	if (CUDA_TRY(bc->err, cudaMalloc((void **)&sl->drec, size), "cudaMalloc(packet records)"))
+	if (CUDA_TRY(bc->err, cudaMallocAsync((void **)&sl->drec, size, sl->stream), "cudaMallocAsync(packet records)"))
 		return -ENOMEM;
 	sl->rec_bytes = size;
 	return 0;
@@ -654,6 +662,7 @@ static void chain_free(struct backend_chain *bc)
 	for (int i = 0; i < GPU_INFLIGHT_MAX; i++) {
 		struct gpu_slot *sl = &bc->slot[i];
 
+		slot_free_recs(sl); /* on the stream, before it is synchronized and destroyed */
 		if (sl->stream) {
 			cudaStreamSynchronize(sl->stream);
 			cudaStreamDestroy(sl->stream);
@@ -665,7 +674,6 @@ static void chain_free(struct backend_chain *bc)
 		if (sl->t1)
 			cudaEventDestroy(sl->t1);
 		slot_free_bufs(sl, bc->mem);
-		slot_free_recs(sl);
 		if (sl->hstatus)
 			cudaFreeHost(sl->hstatus);
 	}
@@ -1137,11 +1145,11 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 	r = CUDA_TRY(bc->err, cudaSetDevice(bc->dev), "cudaSetDevice");
 	if (r)
 		return r;
-	r = slot_reserve(bc, sl, n);
-	if (r)
-		return r;
 	/* Staged batches keep their own copy: the scatter reads the descs as submitted beside the results. */
 	struct gen_desc *zd = bc->mem != GPU_MEM_STAGED && !bc->desc_copy ? descs_dev(descs, n) : NULL;
+	r = slot_reserve(bc, sl, n, !zd);
+	if (r)
+		return r;
 	uint32_t min_off;
 	maxlen = descs_in(sl, descs, n, !zd, bc->off_mask, &bytes, &min_off);
 	uint32_t tail = gather_tail(bc, min_off);
