@@ -371,7 +371,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	 * the gather stages a head's edge chunk alone (gpu_launch.head_edge).
 	 */
 	for (uint32_t i = 1; i < n; i += 2) {
-		uint64_t f = din[i].addr - din[i].addr % PKTGEN_FRAME, to = f + 44 + (i * 37) % 240;
+		uint64_t f = din[i].addr - din[i].addr % PKTGEN_FRAME, to = f + 44 + (i / 2 * 37) % 240;
 
 		memmove(in + to, in + din[i].addr, din[i].len);
 		din[i].addr = to;
