@@ -3,7 +3,8 @@
  * The gpu backend: the SFC Starter's CUDA half. Per chain it keeps the Agent
  * Table entry (struct nf_chain with device state pointers) in device memory and
  * a ring of GPU_INFLIGHT slots, each with its own stream, so that batches
- * overlap (copies of one batch with the kernel of the previous one).
+ * overlap (copies of one batch with the kernel of the previous one). How many
+ * a chain keeps in flight is its caller's choice (gend: [chain] inflight).
  *
  * Packet memory, per chain (gpu_mem in chains.ini, struct gpu_opts):
  *   gather (default) - the UMEM is registered with cudaHostRegister(Mapped) in
@@ -50,11 +51,12 @@
 #include "../nf/registry.h"
 
 /*
- * Batches in flight per chain, each on its own stream: small batches leave most
- * SMs idle, so several run side by side (the controller keeps as many).
+ * Batches in flight per chain at most, each on its own stream: small batches
+ * leave most SMs idle, so several run side by side (the controller keeps as
+ * many as its inflight says, gen-bench 8).
  */
-#define GPU_INFLIGHT 8
-/* Slots a chain has; GEN_GPU_INFLIGHT (test override, 1..this) keeps that many in flight. */
+#define GPU_INFLIGHT 16
+/* Slots a chain may have; GEN_GPU_INFLIGHT (test override, 1..this) gives it fewer. */
 #define GPU_INFLIGHT_MAX 16
 /*
  * Staged slots are packed: a slot holds the frame from its start to the end of

@@ -26,6 +26,8 @@
 #define CFG_PRIORITY_MAX 65535
 #define CFG_NAME_MAX 63          /* nf/chain names: [A-Za-z0-9_.-] */
 #define CFG_MAX_WAIT_US 1000000    /* max_wait_us, latency_target_us: at most 1 s */
+#define CFG_INFLIGHT_DEFAULT 8     /* inflight: batches a chain keeps on its backend at once */
+#define CFG_INFLIGHT_MAX 16        /* ... at most (daemon/chain.c: SLOTS) */
 #define CFG_MAX_HYBRID_PPS 1000000000ull
 #define CFG_MAX_COMPILE_TIMEOUT 3600 /* gpu_compile_timeout, seconds */
 #define CFG_DEFAULT_CONTROL "/run/gen/gen.sock"
@@ -76,6 +78,7 @@ struct cfg_chain {
 	uint32_t max_wait_us;                    /* 0: no bound on the batch wait */
 	uint32_t latency_target_us;              /* p99 target; 0: none */
 	uint64_t hybrid_pps;                     /* hybrid: to the GPU above it; 0: by measured cpu load */
+	uint32_t inflight;                       /* batches in flight at most (the backend may allow fewer) */
 	struct gpu_opts gpu_opts;                /* gpu_mem, gpu_mode, gpu_agent; [gen]'s compile timeout */
 };
 
@@ -100,6 +103,7 @@ struct cfg {
 	uint32_t max_batch, mini_batch;
 	uint32_t max_wait_us;                    /* default of the chains' max_wait_us */
 	uint64_t hybrid_pps;                     /* default of the chains' hybrid_pps */
+	uint32_t inflight;                       /* default of the chains' inflight */
 	struct gpu_opts gpu_opts;                /* defaults of the chains' gpu_* keys */
 	char *control;
 	uint32_t metrics_addr;                   /* metrics_listen: 127.0.0.0/8, host order */

@@ -180,6 +180,7 @@ bool cfg_chain_equal(const struct cfg *a, const struct cfg_chain *ca, const stru
 	    ca->priority != cb->priority || strcmp(port_name(a, ca->output), port_name(b, cb->output)) ||
 	    ca->backend != cb->backend || ca->max_wait_us != cb->max_wait_us ||
 	    ca->latency_target_us != cb->latency_target_us || ca->hybrid_pps != cb->hybrid_pps ||
+	    ca->inflight != cb->inflight ||
 	    ca->gpu_opts.mem != cb->gpu_opts.mem || ca->gpu_opts.mode != cb->gpu_opts.mode ||
 	    ca->gpu_opts.agent != cb->gpu_opts.agent)
 		return false;

@@ -221,8 +221,8 @@ static void load_nfs_list(struct cfg_parser *p, const struct cfg *c, struct cfg_
 void cfg_load_chain(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 {
 	static const char *const known[] = { "id", "match", "nfs", "output", "gpu", "priority", "fail", "backend",
-					     "max_wait_us", "latency_target_us", "hybrid_pps", "gpu_mode", "gpu_mem",
-					     "gpu_agent", NULL };
+					     "max_wait_us", "latency_target_us", "hybrid_pps", "inflight", "gpu_mode",
+					     "gpu_mem", "gpu_agent", NULL };
 	struct cfg_chain *ch = &c->chains[c->nchains];
 	const struct nf_kv *kv;
 	unsigned long v;
@@ -230,7 +230,7 @@ void cfg_load_chain(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 
 	*ch = (struct cfg_chain){ .line = s->line, .priority = CFG_PRIORITY_DEFAULT, .order = c->nchains,
 				  .backend = c->backend, .max_wait_us = c->max_wait_us, .hybrid_pps = c->hybrid_pps,
-				  .gpu_opts = c->gpu_opts };
+				  .inflight = c->inflight, .gpu_opts = c->gpu_opts };
 	ch->name = s->name;
 	s->name = NULL;
 	c->nchains++;
@@ -277,7 +277,7 @@ void cfg_load_chain(struct cfg_parser *p, struct cfg *c, struct cfg_sect *s)
 		ch->priority = (int)v;
 	cfg_load_fail(p, s, &ch->fail);
 	cfg_load_backend(p, s, &ch->backend);
-	cfg_load_elastic(p, s, &ch->max_wait_us, &ch->latency_target_us, &ch->hybrid_pps);
+	cfg_load_elastic(p, s, &ch->max_wait_us, &ch->latency_target_us, &ch->hybrid_pps, &ch->inflight);
 	cfg_load_gpu_opts(p, s, &ch->gpu_opts, false);
 }
 

@@ -212,7 +212,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "tx_sockets", "metrics_listen", "fail", "max_wait_us", "hybrid_pps",
+					     "tx_thread", "tx_sockets", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
 					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
 					     "flow_active_timeout", "ipfix_collector", NULL };
 	const struct nf_kv *kv;
@@ -226,7 +226,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	else
 		cfg_perr(p, s->line, "[gen] needs 'ports' (the interface names, space separated)");
 	cfg_load_backend(p, s, &c->backend);
-	cfg_load_elastic(p, s, &c->max_wait_us, NULL, &c->hybrid_pps);
+	cfg_load_elastic(p, s, &c->max_wait_us, NULL, &c->hybrid_pps, &c->inflight);
 	if ((i = cfg_get_choice(p, s, "unmatched", (const char *const[]){ "pass", "drop", NULL })) >= 0)
 		c->unmatched_drop = i == 1;
 	cfg_load_fail(p, s, &c->fail);

@@ -129,11 +129,12 @@ void cfg_load_fail(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_fail
 }
 
 /*
- * The batcher's latency keys and hybrid's threshold, in [gen] (defaults) or a
- * [chain]; a key left out keeps what *ret_ holds. target NULL: not allowed here.
+ * The batcher's latency keys, hybrid's threshold and the batches kept in
+ * flight, in [gen] (defaults) or a [chain]; a key left out keeps what *ret_
+ * holds. target NULL: not allowed here.
  */
 void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *max_wait, uint32_t *target,
-		      uint64_t *hybrid_pps)
+		      uint64_t *hybrid_pps, uint32_t *inflight)
 {
 	unsigned long v;
 
@@ -144,6 +145,8 @@ void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *
 	if (cfg_get_ulong(p, s, "hybrid_pps", 0, CFG_MAX_HYBRID_PPS, "packets per second",
 			  " (0: by the measured cpu load)", &v))
 		*hybrid_pps = v;
+	if (cfg_get_ulong(p, s, "inflight", 1, CFG_INFLIGHT_MAX, "batches", "", &v))
+		*inflight = (uint32_t)v;
 }
 
 /*

@@ -43,7 +43,7 @@ int cfg_get_choice(struct cfg_parser *p, const struct cfg_sect *s, const char *k
 void cfg_load_backend(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_backend *ret);
 void cfg_load_fail(struct cfg_parser *p, const struct cfg_sect *s, enum cfg_fail *ret);
 void cfg_load_elastic(struct cfg_parser *p, const struct cfg_sect *s, uint32_t *max_wait, uint32_t *target,
-		      uint64_t *hybrid_pps);
+		      uint64_t *hybrid_pps, uint32_t *inflight);
 void cfg_load_gpu_opts(struct cfg_parser *p, const struct cfg_sect *s, struct gpu_opts *o, bool gen);
 
 /* [gen] into c (cfg_gen.c). */

@@ -10,7 +10,7 @@
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-#define SLOTS 8 /* batches in flight per chain at most (the backend may allow fewer) */
+#define SLOTS 16 /* batches in flight per chain and queue at most ([chain] inflight; the backend may allow fewer) */
 #define GROUPS 32 /* arrival times kept per batch: packets of one worker burst share one */
 #define WINDOW_NS 10000000ull    /* the latency controller's window: 10 ms */
 #define PLACE_NS 50000000ull     /* hybrid: the load is measured over 50 ms */
@@ -68,6 +68,19 @@ struct ctl_state {
 	bool move_pending;
 	char move_why[96];      /* what place_window saw, for the log once the move is done */
 };
+
+/*
+ * Batches the controller keeps in flight on backend be at most: its slots, the
+ * backend's own limit and the version's inflight ([chain] or [gen]; 0 in a
+ * version made without one: every slot).
+ */
+static uint32_t slot_cap(const struct ctl_state *s, const struct backend_ops *be)
+{
+	uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
+	uint32_t want = s->c->cur->inflight;
+
+	return want && want < cap ? want : cap;
+}
 
 void (*chain_test_taken)(int q);
 
@@ -611,7 +624,7 @@ static uint32_t submit_some(struct ctl_state *s)
 		struct inflight *f = &s->slot[s->head % s->nslots];
 		struct backend_chain *bc;
 		const struct backend_ops *be = active(s, q, &bc);
-		uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
+		uint32_t cap = slot_cap(s, be);
 		uint64_t now = spin_now_ns();
 		uint32_t cnt;
 		int r;
@@ -831,7 +844,7 @@ static void adapt_to_target(struct ctl_state *s, uint64_t p99, uint32_t cap)
 static void batcher_reset(struct ctl_state *s)
 {
 	struct gen_chain *c = s->c;
-	uint32_t cap = active_be(c)->max_inflight < s->nslots ? active_be(c)->max_inflight : s->nslots;
+	uint32_t cap = slot_cap(s, active_be(c));
 
 	s->depth0 = c->cur->max_wait_us ? 1 : (cap ? cap : 1);
 	s->depth = s->depth0;
@@ -844,7 +857,7 @@ static void window_end(struct ctl_state *s, uint64_t now)
 {
 	struct chain_ctl *me = s->me;
 	const struct backend_ops *be = active_be(s->c);
-	uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
+	uint32_t cap = slot_cap(s, be);
 
 	if (s->win_pkts) {
 		uint64_t p99 = chain_lat_quantile(s->win_hist, 0.99);
@@ -998,6 +1011,34 @@ static void slot_descs_free(struct ctl_state *s, uint32_t i)
 	free(s->slot[i].descs);
 }
 
+/* The slots the current version may use (slot_cap without the slots' own count). */
+static uint32_t slots_want(const struct ctl_state *s)
+{
+	const struct chain_ver *v = s->c->cur;
+	uint32_t n = v->be->max_inflight < SLOTS ? v->be->max_inflight : SLOTS;
+
+	if (v->inflight && v->inflight < n)
+		n = v->inflight;
+	return n ? n : 1;
+}
+
+/*
+ * Give the controller the slots its version wants, with nothing in flight (at
+ * its start, and after a new version took over: a reload may raise inflight).
+ * Slots are never taken back; slot_cap leaves the ones over the limit idle.
+ */
+static int slots_fit(struct ctl_state *s)
+{
+	uint32_t want = slots_want(s);
+
+	while (s->nslots < want) {
+		if (slot_descs_alloc(s, s->nslots))
+			return -ENOMEM;
+		s->nslots++;
+	}
+	return 0;
+}
+
 static void *controller_main(void *arg)
 {
 	struct chain_ctl *me = arg;
@@ -1009,18 +1050,8 @@ static void *controller_main(void *arg)
 	snprintf(name, sizeof(name), "gen-c%u-q%d", c->id, me->q);
 	pthread_setname_np(pthread_self(), name);
 	guard_thread_init(&me->guard);
-	s.nslots = c->cur->be->max_inflight;
-	if (s.nslots > SLOTS)
-		s.nslots = SLOTS;
-	if (s.nslots < 1)
-		s.nslots = 1;
-	for (uint32_t i = 0; i < s.nslots; i++) {
-		if (slot_descs_alloc(&s, i)) {
-			chain_fail(c, "out of memory for its batches");
-			s.nslots = i;
-			break;
-		}
-	}
+	if (slots_fit(&s))
+		chain_fail(c, "out of memory for its batches");
 	if (!s.nslots) {
 		controller_idle_failed(&s);
 		goto out;
@@ -1037,6 +1068,7 @@ static void *controller_main(void *arg)
 		if (LOAD(&c->pause_req) || LOAD(&c->move_req)) {
 			if (s.head == s.tail) {
 				controller_pause(&s);
+				slots_fit(&s); /* short of memory: the slots it has */
 				batcher_reset(&s);
 			}
 			continue;

@@ -32,6 +32,7 @@ struct chain_ver {
 	uint32_t max_wait_us;       /* 0: the batcher takes whatever waits whenever a slot is free */
 	uint32_t latency_target_us; /* 0: no p99 target */
 	uint64_t hybrid_pps;        /* hybrid: the load for the GPU; 0: by measured cpu load */
+	uint32_t inflight;          /* batches in flight at most (the backend may allow fewer); 0: every slot */
 	int out_port;          /* 0-based */
 	char nfs[256];         /* NF names, for display */
 	uint32_t generation;

@@ -106,6 +106,7 @@ static struct chain_ver *make_ver(struct rt *rt, const struct cfg *cfg, const st
 	v->max_wait_us = cc->max_wait_us;
 	v->latency_target_us = cc->latency_target_us;
 	v->hybrid_pps = cc->hybrid_pps;
+	v->inflight = cc->inflight;
 	return v;
 }
 

@@ -463,8 +463,8 @@ void rt_print_chains(struct rt *rt, FILE *out, bool json)
 			fprintf(out, ",\"agent\":");
 			ctl_json_str(out, agent);
 			fprintf(out, ",\"placement\":\"%s\",\"hybrid\":%s,\"switches\":%lu,\"max_wait_us\":%u,"
-				"\"latency_target_us\":%u", chain_placement(&rc->c), v->hybrid ? "true" : "false",
-				(unsigned long)LOAD_R(&rc->c.switches), v->max_wait_us, v->latency_target_us);
+				"\"latency_target_us\":%u,\"inflight\":%u", chain_placement(&rc->c), v->hybrid ? "true" : "false",
+				(unsigned long)LOAD_R(&rc->c.switches), v->max_wait_us, v->latency_target_us, v->inflight);
 			fprintf(out, ",\"state\":\"%s\",\"fail\":\"%s\",\"fail_reason\":", failed ? "failed" : "running",
 				closed ? "closed" : "open");
 			ctl_json_str(out, failed ? rc->c.fail_reason : "");

@@ -141,6 +141,8 @@ cfg_begin() {
 	EOF2
 	# TX sockets per copy-mode port and queue; said only when asked (older gend binaries lack the key).
 	[ -z "${TX_SOCKETS:-}" ] || echo "tx_sockets = $TX_SOCKETS" >>"$WORK/chains.ini"
+	# GEND_INFLIGHT=N (benchmarks): [gen] inflight, batches each chain keeps in flight.
+	[ -z "${GEND_INFLIGHT:-}" ] || echo "inflight = $GEND_INFLIGHT" >>"$WORK/chains.ini"
 }
 
 # The NFs most tests chain, by name: ttl (ttl_dec), to_r0 and to_r1 (l2_rewrite

@@ -216,6 +216,8 @@ static const struct bad_case bad[] = {
 	{ "[gen]\nports = a\nbackend = fast\n", 3, "backend must be auto, gpu, cpu or hybrid" },
 	{ "[gen]\nports = a\nmax_wait_us = -1\n", 3, "max_wait_us must be microseconds" },
 	{ "[gen]\nports = a\nhybrid_pps = lots\n", 3, "hybrid_pps must be packets per second" },
+	{ "[gen]\nports = a\ninflight = 0\n", 3, "inflight must be batches 1..16" },
+	{ GEN NFS CH "inflight = 17\n", 9, "inflight must be batches 1..16" },
 	{ "[gen]\nports = a\neve_log = eve.json\n", 3, "eve_log must be an absolute path, journal or off" },
 	{ "[gen]\nports = a\nflow_idle_timeout = 0\n", 3, "flow_idle_timeout must be seconds 1..604800" },
 	{ "[gen]\nports = a\nflow_active_timeout = 1h\n", 3, "flow_active_timeout must be seconds 1..604800" },
@@ -583,7 +585,7 @@ Test(cfg, elastic_keys)
 	struct cfg *c = load_ok("[gen]\nports = a\nbackend = hybrid\nmax_wait_us = 300\nhybrid_pps = 1000000\n"
 				"[chain x]\nid = 1\nmatch = any\noutput = 1\n"
 				"[chain y]\nid = 2\nmatch = any\noutput = 1\nbackend = cpu\nmax_wait_us = 0\n"
-				"latency_target_us = 500\nhybrid_pps = 7\n");
+				"latency_target_us = 500\nhybrid_pps = 7\ninflight = 12\n");
 	const struct cfg_chain *x = cfg_chain_find(c, "x"), *y = cfg_chain_find(c, "y");
 
 	cr_assert_eq(c->backend, CFG_BACKEND_HYBRID);
@@ -595,12 +597,19 @@ Test(cfg, elastic_keys)
 	cr_assert_eq(y->max_wait_us, 0);
 	cr_assert_eq(y->latency_target_us, 500);
 	cr_assert_eq(y->hybrid_pps, 7);
+	cr_assert_eq(x->inflight, CFG_INFLIGHT_DEFAULT);
+	cr_assert_eq(y->inflight, 12);
 	cr_assert_eq(cfg_chain_equal(c, x, c, x), true);
 	cr_assert_eq(cfg_chain_equal(c, x, c, y), false);
 
 	struct cfg *d = load_ok("[gen]\nports = a\nbackend = hybrid\nmax_wait_us = 400\nhybrid_pps = 1000000\n"
 				"[chain x]\nid = 1\nmatch = any\noutput = 1\n");
 	cr_assert_eq(cfg_chain_equal(c, x, d, cfg_chain_find(d, "x")), false, "a new [gen] default changes the chain");
+	cfg_free(d);
+	d = load_ok("[gen]\nports = a\nbackend = hybrid\nmax_wait_us = 300\nhybrid_pps = 1000000\ninflight = 4\n"
+		    "[chain x]\nid = 1\nmatch = any\noutput = 1\n");
+	cr_assert_eq(cfg_chain_find(d, "x")->inflight, 4);
+	cr_assert_eq(cfg_chain_equal(c, x, d, cfg_chain_find(d, "x")), false, "[gen] inflight changes the chain");
 	cfg_free(d);
 	cfg_free(c);
 }

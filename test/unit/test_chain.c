@@ -40,6 +40,7 @@ static struct {
 	uint64_t hang_at;        /* the hang_at-th submit completes only once release is set */
 	int release;
 	uint64_t submits, ebusy, max_n, mixed, destroyed_busy;
+	uint32_t peak;           /* most batches it held at once */
 	int inflight[4];         /* batches in flight per program version (its NF count) */
 	uint8_t *scratch;        /* the "device" copy of the frames that a staged batch runs on */
 	pthread_mutex_t lock;
@@ -133,6 +134,7 @@ static int fake_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n,
 	bc->slot[(bc->head + bc->n) % 16].hang = k == fake.hang_at;
 	bc->n++;
 	pthread_mutex_lock(&fake.lock);
+	fake.peak = bc->n > fake.peak ? bc->n : fake.peak;
 	fake.inflight[bc->ver]++;
 	pthread_mutex_unlock(&fake.lock);
 	return 0;
@@ -200,6 +202,7 @@ struct rig {
 
 static struct rig rig;
 static const struct backend_ops *rig_ops = &fake_ops; /* the backend of the versions make_ver makes */
+static uint32_t rig_inflight; /* ... and their inflight (0: every slot) */
 
 /* A program of nnf ttl_dec NFs (the states of rig.ttl) on device gpu. */
 static struct chain_ver *make_ver(int nnf, int gpu)
@@ -214,6 +217,7 @@ static struct chain_ver *make_ver(int nnf, int gpu)
 	}
 	v = chain_ver_new(&prog, rig_ops, rig.w, rig.nq, 0, err, sizeof(err));
 	cr_assert(v, "%s", err);
+	v->inflight = rig_inflight;
 	return v;
 }
 
@@ -262,6 +266,7 @@ static void fake_reset(uint32_t takes, uint64_t slow_ns, uint64_t fail_at, enum 
 	fake.hang_at = 0;
 	fake.release = 0;
 	fake.submits = fake.ebusy = fake.max_n = fake.mixed = fake.destroyed_busy = 0;
+	fake.peak = 0;
 	memset(fake.inflight, 0, sizeof(fake.inflight));
 	pthread_mutex_unlock(&fake.lock);
 }
@@ -551,6 +556,38 @@ Test(chain, swap_at_batch_boundary, .timeout = 30)
 	cr_assert_gt(rig.by_nfs[2], 0);
 	cr_assert_eq(rig.by_nfs[1] + rig.by_nfs[2], rig.sent, "a packet ran part of a program");
 	cr_assert_eq(rig.old_after_new, 0, "old-program packets after new-program ones in a flow");
+	rig_stop();
+}
+
+/*
+ * [chain] inflight: a controller keeps at most that many batches on its
+ * backend, though the backend takes 16; a reload that raises it gets the
+ * slots for them at the swap (slots_fit).
+ */
+Test(chain, inflight_caps_batches_and_reload_raises_it, .timeout = 30)
+{
+	struct chain_ver *old, *v2;
+
+	fake_ops.max_inflight = 16;
+	fake_reset(16, 5000000, 0, FAIL_NONE);
+	rig_inflight = 3;
+	rig_start(1, 4096);
+	offer(32 * 40, 32, 0);
+	settle();
+	cr_assert_eq(fake.peak, 3, "%u batches in flight with inflight = 3", fake.peak);
+	rig_inflight = 12;
+	v2 = make_ver(1, 0);
+	old = chain_swap(&rig.c, v2);
+	cr_assert_eq(old, rig.v, "the swap was refused");
+	rig.v = v2;
+	chain_ver_free(old, rig.nq);
+	pthread_mutex_lock(&fake.lock);
+	fake.peak = 0;
+	pthread_mutex_unlock(&fake.lock);
+	offer(32 * 60, 32, 0);
+	settle();
+	cr_assert_eq(fake.peak, 12, "%u batches in flight after inflight went from 3 to 12", fake.peak);
+	assert_each_ran_once();
 	rig_stop();
 }
 

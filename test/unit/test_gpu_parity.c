@@ -604,7 +604,7 @@ static void batches_fill(struct pktgen *g, uint8_t *umem, struct gen_desc *d, in
 /* Several batches in flight; -EBUSY when full; completions in submit order. */
 Test(gpu_backend, overlap_in_order)
 {
-	enum { NB = 12, N = 4096 };
+	enum { NB = 20, N = 2048 };
 	size_t usize = (size_t)NB * N * PKTGEN_FRAME;
 	static struct gen_desc d[NB][N];
 	struct pktgen g = { .rng = 42 };
