@@ -26,7 +26,7 @@
 #define CFG_PRIORITY_MAX 65535
 #define CFG_NAME_MAX 63          /* nf/chain names: [A-Za-z0-9_.-] */
 #define CFG_MAX_WAIT_US 1000000    /* max_wait_us, latency_target_us: at most 1 s */
-#define CFG_INFLIGHT_DEFAULT 8     /* inflight: batches a chain keeps on its backend at once */
+#define CFG_INFLIGHT_DEFAULT 12    /* inflight: batches a chain keeps on its backend at once */
 #define CFG_INFLIGHT_MAX 16        /* ... at most (daemon/chain.c: SLOTS) */
 #define CFG_MAX_HYBRID_PPS 1000000000ull
 #define CFG_MAX_COMPILE_TIMEOUT 3600 /* gpu_compile_timeout, seconds */

@@ -56,8 +56,9 @@
 /* The time every batch here is stamped with (nf_pkt.now): a fixed one, the same on every backend. */
 #define GEN_TEST_NOW 1764547200000000000ull
 
-/* Batches' worth of frames: twice what a backend keeps in flight, so that batches
- * that completed are restored in the background while the others run. */
+/* Batches' worth of frames: more than a backend keeps in flight (gend's default
+ * inflight, 12), so that batches that completed are restored in the background
+ * while the others run. */
 #define NBUF 16
 static const uint32_t batch_sizes[] = { 256, 1024, 4096, 16384, 65536 };
 #define BATCH_MAX 65536
@@ -412,12 +413,17 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 	/* One per call: several chains run this at once (multi_report). */
 	struct restorer *rs = calloc(1, sizeof(*rs));
 	const uint32_t slots = bench_slots;
-	/* GEN_BENCH_DEPTH=k (up to slots - 1): batches kept in flight, with GEN_GPU_INFLIGHT >= k. */
+	/*
+	 * Batches kept in flight: what gend keeps by default ([chain] inflight),
+	 * with 4 slots left to restore; GEN_BENCH_SLOTS keeps half its slots;
+	 * GEN_BENCH_DEPTH=k (up to slots - 1) says, with GEN_GPU_INFLIGHT >= k.
+	 */
 	const char *dv = getenv("GEN_BENCH_DEPTH");
 	const int want = dv ? atoi(dv) : 0;
-	const uint32_t depth = want > 0 && (uint32_t)want < slots ? (uint32_t)want
-			       : backend_gpu->max_inflight < slots / 2 ? backend_gpu->max_inflight
-								       : slots / 2;
+	uint32_t dflt = slots < NBUF ? slots / 2 : CFG_INFLIGHT_DEFAULT < slots - 4 ? CFG_INFLIGHT_DEFAULT : slots - 4;
+	if (dflt > backend_gpu->max_inflight)
+		dflt = backend_gpu->max_inflight;
+	const uint32_t depth = want > 0 && (uint32_t)want < slots ? (uint32_t)want : dflt;
 	struct loop_phases ph = { 0 };
 	uint64_t pkts = 0, sub = 0, done = 0, posted = slots;
 	double t0, t1, idle = 0, idle_since = 0;
