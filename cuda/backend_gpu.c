@@ -2,7 +2,7 @@
 /*
  * The gpu backend: the SFC Starter's CUDA half. Per chain it keeps the Agent
  * Table entry (struct nf_chain with device state pointers) in device memory and
- * a ring of GPU_INFLIGHT slots, each with its own stream, so that batches
+ * a ring of GPU_INFLIGHT_MAX slots, each with its own stream, so that batches
  * overlap (copies of one batch with the kernel of the previous one). How many
  * a chain keeps in flight is its caller's choice (gend: [chain] inflight).
  *
@@ -51,12 +51,11 @@
 #include "../nf/registry.h"
 
 /*
- * Batches in flight per chain at most, each on its own stream: small batches
- * leave most SMs idle, so several run side by side (the controller keeps as
- * many as its inflight says, gen-bench 8).
+ * Slots a chain has, batches in flight at most, each on its own stream: small
+ * batches leave most SMs idle, so several run side by side (gend keeps as many
+ * as [chain] inflight says, gen-bench 12). GEN_GPU_INFLIGHT (test override,
+ * 1..this) gives a chain fewer.
  */
-#define GPU_INFLIGHT 16
-/* Slots a chain may have; GEN_GPU_INFLIGHT (test override, 1..this) gives it fewer. */
 #define GPU_INFLIGHT_MAX 16
 /*
  * Staged slots are packed: a slot holds the frame from its start to the end of
@@ -160,7 +159,7 @@ struct backend_chain {
 	uint64_t overflows;      /* packets an NF moved out of their window (dropped) */
 	cudaStream_t ctl;        /* state reads */
 	struct gpu_slot slot[GPU_INFLIGHT_MAX];
-	uint32_t depth;          /* slots used as the ring: GPU_INFLIGHT or GEN_GPU_INFLIGHT */
+	uint32_t depth;          /* slots used as the ring: GPU_INFLIGHT_MAX or GEN_GPU_INFLIGHT */
 	uint32_t head, inflight;
 	char err[GPU_ERR_LEN];   /* the last failure of its controller's calls (last_error) */
 	struct gpu_trace *trace; /* GEN_GPU_TRACE set: launch timings */
@@ -842,7 +841,7 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 			goto fail;
 	}
 	/* Batches in flight: GEN_GPU_INFLIGHT overrides (tests, benchmarks). */
-	bc->depth = env_u32("GEN_GPU_INFLIGHT", GPU_INFLIGHT, 1, GPU_INFLIGHT_MAX);
+	bc->depth = env_u32("GEN_GPU_INFLIGHT", GPU_INFLIGHT_MAX, 1, GPU_INFLIGHT_MAX);
 	for (uint32_t i = 0; i < bc->depth; i++) {
 		/* Non-blocking streams: never serialised behind the legacy default stream. */
 		struct gpu_slot *sl = &bc->slot[i];
@@ -1368,7 +1367,7 @@ static const struct backend_ops gpu_ops = {
 	.shutdown = gpu_shutdown,
 	.device_stuck = any_stuck,
 	.last_error = gpu_last_error,
-	.max_inflight = GPU_INFLIGHT,
+	.max_inflight = GPU_INFLIGHT_MAX,
 	.fallback = &backend_cpu,
 };
 

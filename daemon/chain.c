@@ -70,16 +70,21 @@ struct ctl_state {
 };
 
 /*
- * Batches the controller keeps in flight on backend be at most: its slots, the
- * backend's own limit and the version's inflight ([chain] or [gen]; 0 in a
- * version made without one: every slot).
+ * Batches version v keeps in flight on backend be with slots slots at most:
+ * the least of those, the backend's own limit and v's inflight ([chain] or
+ * [gen]; 0 in a version made without one: every slot).
  */
+static uint32_t inflight_cap(const struct chain_ver *v, const struct backend_ops *be, uint32_t slots)
+{
+	uint32_t cap = be->max_inflight < slots ? be->max_inflight : slots;
+
+	return v->inflight && v->inflight < cap ? v->inflight : cap;
+}
+
+/* ... for the controller, with the slots it has. */
 static uint32_t slot_cap(const struct ctl_state *s, const struct backend_ops *be)
 {
-	uint32_t cap = be->max_inflight < s->nslots ? be->max_inflight : s->nslots;
-	uint32_t want = s->c->cur->inflight;
-
-	return want && want < cap ? want : cap;
+	return inflight_cap(s->c->cur, be, s->nslots);
 }
 
 void (*chain_test_taken)(int q);
@@ -1011,17 +1016,6 @@ static void slot_descs_free(struct ctl_state *s, uint32_t i)
 	free(s->slot[i].descs);
 }
 
-/* The slots the current version may use (slot_cap without the slots' own count). */
-static uint32_t slots_want(const struct ctl_state *s)
-{
-	const struct chain_ver *v = s->c->cur;
-	uint32_t n = v->be->max_inflight < SLOTS ? v->be->max_inflight : SLOTS;
-
-	if (v->inflight && v->inflight < n)
-		n = v->inflight;
-	return n ? n : 1;
-}
-
 /*
  * Give the controller the slots its version wants, with nothing in flight (at
  * its start, and after a new version took over: a reload may raise inflight).
@@ -1029,8 +1023,10 @@ static uint32_t slots_want(const struct ctl_state *s)
  */
 static int slots_fit(struct ctl_state *s)
 {
-	uint32_t want = slots_want(s);
+	uint32_t want = inflight_cap(s->c->cur, s->c->cur->be, SLOTS);
 
+	if (!want)
+		want = 1;
 	while (s->nslots < want) {
 		if (slot_descs_alloc(s, s->nslots))
 			return -ENOMEM;
