@@ -21,9 +21,12 @@
 
 #define SYNTH_BURST 256u
 /*
- * Frames of a queue a generator lets the chains hold, like a NIC's RX ring: more
- * only adds cache misses on frames written long ago, as the chains drain a
- * longer backlog at the same rate.
+ * Frames of a queue a generator running as fast as it can (no rate) lets the
+ * chains hold: more only adds cache misses on frames written long ago, as the
+ * chains drain a longer backlog at the same rate. A generator with a rate is a
+ * NIC instead: it takes every frame the queue has free, as a NIC fills frames
+ * while the fill ring has them, so a backlog waits in the chains' rings with
+ * its arrival time written, and is counted in their latency.
  */
 #define SYNTH_IN_FLIGHT 2048u
 #define SYNTH_HDR_MAX 80u  /* Ethernet + IPv4 + TCP + the 18-byte stream header */
@@ -242,7 +245,7 @@ static uint32_t budget(struct synth_port *s, uint32_t want, uint64_t now)
 	}
 	s->tokens += (double)(now - s->last_ns) * (double)rate / 1e9;
 	s->last_ns = now;
-	/* At most 1 ms of backlog, and never less than a NIC ring's worth (SYNTH_IN_FLIGHT). */
+	/* At most 1 ms of backlog not yet written, and never less than SYNTH_IN_FLIGHT frames. */
 	cap = rate / 1000.0 > SYNTH_IN_FLIGHT ? rate / 1000.0 : SYNTH_IN_FLIGHT;
 	if (s->tokens > cap) {
 		__atomic_store_n(&s->st.missed, s->st.missed + (uint64_t)(s->tokens - cap), __ATOMIC_RELAXED);
@@ -307,23 +310,25 @@ uint32_t synth_rx(struct qworker *w, int p)
 	struct gen_desc d[SYNTH_BURST];
 	struct chain_io *cur = NULL;
 	uint64_t now = now_ns();
+	bool paced = __atomic_load_n(&s->cfg.rate, __ATOMIC_RELAXED) != 0;
 	uint32_t n, nd = 0;
 
 	if (!t) {
 		s->last_ns = now; /* no table yet: nothing would be classified, and nothing is asked for */
 		return 0;
 	}
-	if (w->in_chains >= SYNTH_IN_FLIGHT) {
+	/* Room: every free frame with a rate (a NIC), at most SYNTH_IN_FLIGHT in the chains without. */
+	n = w->nfree;
+	if (!paced)
+		n = w->in_chains >= SYNTH_IN_FLIGHT ? 0 : n < SYNTH_IN_FLIGHT - w->in_chains ? n : SYNTH_IN_FLIGHT - w->in_chains;
+	if (!n) {
 		/* The chains are behind: the rate's tokens pile up (past 1 ms they count as missed). */
-		if (__atomic_load_n(&s->cfg.rate, __ATOMIC_RELAXED))
+		if (paced)
 			for (int i = 0; i < w->nios; i++)
 				__atomic_store_n(&w->ios[i]->stalls, w->ios[i]->stalls + 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	n = SYNTH_IN_FLIGHT - w->in_chains;
-	if (n > SYNTH_BURST)
-		n = SYNTH_BURST;
-	n = budget(s, w->nfree < n ? w->nfree : n, now);
+	n = budget(s, n < SYNTH_BURST ? n : SYNTH_BURST, now);
 	/*
 	 * Write the whole burst, then classify it, as a NIC's DMA and then XDP
 	 * would. Classifying each frame right after writing it made the parse's
