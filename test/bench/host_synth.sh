@@ -8,7 +8,12 @@
 # SYNTH_CHAIN=paper: the paper's chain (ipv4_router -> nids on the community
 # rules, GEN_SHARED_DATA or ../shared/data -> ipsec_esp encrypt) instead of the
 # empty one; GEND_FRAMES=N: gend --frames N (UMEM frames per queue, test/net/lib.sh);
-# HOST_SYNTH_STATS=1: print `genctl stats` (batch sizes, latency) at the end.
+# HOST_SYNTH_STATS=1: print `genctl stats` (batch sizes, latency) at the end;
+# SYNTH_RATE=PPS: each (port, queue) generator offers PPS, as a NIC would (it takes
+# every free frame of the queue; without a rate it keeps at most 2048 in the
+# chains): above the capacity, the figure is what the chain carries under
+# overload with the whole UMEM to hold its backlog, which a chain whose packets
+# take long (large packets on the GPU) needs to have enough in flight.
 D0=$(cd "$(dirname "$0")" && pwd)
 . "$D0/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
@@ -22,6 +27,7 @@ cfg_begin
 cat >>"$WORK/chains.ini" <<EOF
 synth_size = ${SYNTH_SIZE:-64}
 synth_flows = ${SYNTH_FLOWS:-16}
+synth_rate = ${SYNTH_RATE:-0}
 EOF
 if [ "${SYNTH_CHAIN:-empty}" = paper ]; then
 	[ -r "$COMMUNITY_RULES" ] || skip "paper chain: no community rules at $COMMUNITY_RULES"
@@ -44,7 +50,7 @@ if command -v perf >/dev/null && [ "${HOST_BENCH_PERF:-1}" = 1 ]; then
 fi
 ctl --json status >"$WORK/st.json"
 python3 - "$Q" "$A" "$B" "$T0" "$T1" "$WORK/cpu0" "$WORK/cpu1" "$(getconf CLK_TCK)" "$WORK/perf.txt" "$PERF" \
-	"$WORK/st.json" "${SYNTH_SIZE:-64}" "${SYNTH_CHAIN:-empty}" <<'PY'
+	"$WORK/st.json" "${SYNTH_SIZE:-64}" "${SYNTH_CHAIN:-empty}" "${SYNTH_RATE:-0}" <<'PY'
 import json, sys
 q, a, b, t0, t1 = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 tck = int(sys.argv[8]); st = json.load(open(sys.argv[11])); size = sys.argv[12]; chain = sys.argv[13]
@@ -52,8 +58,10 @@ pkts = b - a; secs = t1 - t0; pps = pkts / secs
 def load(f):  # gend_thread_ticks: one "name ticks" line per thread name
     return {name: int(t) for name, t in (line.rsplit(None, 1) for line in open(f))}
 c0, c1 = load(sys.argv[6]), load(sys.argv[7])
+missed = sum(p.get('missed', 0) for p in st['port_modes'])
 print(f"synthetic port, {chain} chain, {size} B, {q} queue(s), backend {st['backend']}: {pps / 1e6:.2f} Mpps "
-      f"({pkts} packets in {secs:.1f} s; UMEM on {'2 MiB hugepages' if st.get('umem_hugepages') else 'normal pages'})")
+      f"({pkts} packets in {secs:.1f} s; UMEM on {'2 MiB hugepages' if st.get('umem_hugepages') else 'normal pages'}"
+      f"{'; offered ' + str(int(sys.argv[14]) * q) + ' packets/s per port, ' + str(missed) + ' missed' if int(sys.argv[14]) else ''})")
 threads = sorted(n for n in c1 if n.startswith('gen-'))
 print("  CPU per thread (busy polling included): " + ", ".join(
       f"{n} {(c1[n] - c0.get(n, 0)) / tck / secs * 100:.0f}%" for n in threads))
