@@ -69,7 +69,14 @@ def measure(secs):
 
 
 def capacity():
-    ctl('synth-rate', '0')
+    """Packets/s the chain forwards with the generators unthrottled (at most 2048 frames of a
+    queue in the chains), or, with CAP_RATE, offered CAP_RATE packets/s in all: a NIC's
+    overload, the whole UMEM holding the backlog."""
+    cap_rate = float(os.environ.get('CAP_RATE', '0'))
+    if cap_rate > 0:
+        set_rate(cap_rate)
+    else:
+        ctl('synth-rate', '0')
     time.sleep(1.0)
     m = measure(float(os.environ.get('CAP_SECONDS', '2')))
     print(f"{m['tx_pps']:.0f}")

@@ -23,7 +23,10 @@
 #            agents') -> fig6.csv
 # Environment: GEN_BACKEND (cpu; gpu on the GPU machine) for steps/sizes/chainlen/fig6,
 # ELASTIC_CHAIN (paper with the community rules, else light: router -> flowmon -> esp),
-# ELASTIC_MAX_WAIT_US (200), ELASTIC_TARGET_US (1000), NET_QUEUES (1).
+# ELASTIC_MAX_WAIT_US (200), ELASTIC_TARGET_US (1000), NET_QUEUES (1); ELASTIC_CAP_RATE=PPS:
+# every capacity is what the chain forwards offered PPS in all (above it: a NIC's
+# overload, with the whole UMEM for the backlog) instead of the generators
+# unthrottled (which keep at most 2048 frames of a queue in the chains).
 D0=$(cd "$(dirname "$0")" && pwd)
 . "$D0/../net/lib.sh"
 OUT=${1:-/tmp/gen-elastic}
@@ -68,7 +71,7 @@ EOF
 }
 
 run_gend() { gend_start; sleep 1; }
-cap() { python3 "$D0/elastic.py" capacity; }
+cap() { CAP_RATE=${ELASTIC_CAP_RATE:-0} python3 "$D0/elastic.py" capacity; }
 
 echo "chain: $CHAIN; backend for steps: $BE; queues: $Q; out: $OUT"
 if [[ $PARTS == *" steps "* ]]; then
