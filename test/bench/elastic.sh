@@ -70,7 +70,7 @@ EOF
 	printf '\n[chain c]\nid = 1\nmatch = proto udp\nnfs = %s\noutput = 2\n%s\n' "$nfs" "$keys" >>"$WORK/chains.ini"
 }
 
-run_gend() { gend_start; sleep 1; }
+run_gend() { gend_start; sleep 1; gend_wait_agent; }
 cap() { CAP_RATE=${ELASTIC_CAP_RATE:-0} python3 "$D0/elastic.py" capacity; }
 
 echo "chain: $CHAIN; backend for steps: $BE; queues: $Q; out: $OUT"

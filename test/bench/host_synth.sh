@@ -38,6 +38,7 @@ else
 fi
 gend_start
 sleep 1
+gend_wait_agent
 gend_thread_ticks >"$WORK/cpu0"; A=$(gend_tx); T0=$(date +%s.%N)
 sleep "$SECS"
 gend_thread_ticks >"$WORK/cpu1"; B=$(gend_tx); T1=$(date +%s.%N)

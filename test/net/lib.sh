@@ -224,6 +224,21 @@ gend_thread_ticks() {
 # json_get FILE EXPR: python3 expression on the parsed object `j`.
 json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# gend_wait_agent (benchmarks): with a chain in rtc mode on the GPU, wait (at most
+# 120 s) for its fused agent: gpu_agent = auto runs the generic one while NVRTC
+# compiles (up to about a minute on a cold cache), and a figure taken then
+# would be the generic agent's. Says how long it waited, if it did.
+gend_wait_agent() {
+	local i
+	for i in $(seq 240); do
+		ctl --json chains >"$WORK/agent.json" 2>/dev/null || return 0
+		python3 -c "import json,sys; sys.exit(any('compiling' in c['agent'] for c in json.load(open(sys.argv[1]))))" \
+			"$WORK/agent.json" && break
+		sleep 0.5
+	done
+	[ "$i" = 1 ] || echo "  (waited $((i / 2)) s for the fused agent: $(json_get "$WORK/agent.json" "[c['agent'] for c in j]"))"
+}
+
 # recv_start NAME DEV [args]: a receiver in the rcv namespace writing $WORK/NAME.json
 recv_start() {
 	local name=$1 dev=$2; shift 2
