@@ -9,7 +9,7 @@
 # rules, GEN_SHARED_DATA or ../shared/data -> ipsec_esp encrypt) instead of the
 # empty one; GEND_FRAMES=N: gend --frames N (UMEM frames per queue, test/net/lib.sh);
 # HOST_SYNTH_STATS=1: print `genctl stats` (batch sizes, latency) at the end;
-# SYNTH_RATE=PPS: each (port, queue) generator offers PPS, as a NIC would (it takes
+# GPU_MODE=rtc|pipeline: [gen] gpu_mode; SYNTH_RATE=PPS: each (port, queue) generator offers PPS, as a NIC would (it takes
 # every free frame of the queue; without a rate it keeps at most 2048 in the
 # chains): above the capacity, the figure is what the chain carries under
 # overload with the whole UMEM to hold its backlog, which a chain whose packets
@@ -28,6 +28,7 @@ cat >>"$WORK/chains.ini" <<EOF
 synth_size = ${SYNTH_SIZE:-64}
 synth_flows = ${SYNTH_FLOWS:-16}
 synth_rate = ${SYNTH_RATE:-0}
+${GPU_MODE:+gpu_mode = $GPU_MODE}
 EOF
 if [ "${SYNTH_CHAIN:-empty}" = paper ]; then
 	[ -r "$COMMUNITY_RULES" ] || skip "paper chain: no community rules at $COMMUNITY_RULES"
