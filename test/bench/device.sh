@@ -144,6 +144,15 @@ if [[ $parts == *" host "* ]]; then
 				bash test/bench/host_synth.sh "$q" "${GEN_HOST_SECONDS:-5}" 2>&1 | grep -v "^ok -" | tee -a "$out/host_paper.txt"
 		done
 	done
+	# The paper chain at 1500 B (1518-byte frames) through gend on the GPU: 8 queues,
+	# each generator offered more than the chain carries (the NIC model: the UMEM
+	# holds the backlog, and a 1500 B packet needs many in flight on the GPU), with
+	# 8192 frames a queue (16384 made the host's DRAM the limit; RESULTS.md).
+	for f in ${GEN_1500_FRAMES:-8192 16384}; do
+		GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu SYNTH_CHAIN=paper SYNTH_SIZE=1518 \
+			SYNTH_RATE=1500000 GEND_FRAMES=$f HOST_BENCH_PERF=0 bash test/bench/host_synth.sh 8 "${GEN_HOST_SECONDS:-5}" 2>&1 |
+			grep -v "^ok -" | sed "s/^/frames $f: /" | tee -a "$out/host_paper.txt"
+	done
 fi
 if [[ $parts == *" elastic "* ]]; then
 	. test/net/bundle_env.sh

@@ -17,10 +17,11 @@
 #            -> sweep.csv, cdf.csv
 #   sizes    capacity at 64..1518 B -> sizes.csv;  chainlen: 1..7 NFs -> chainlen.csv
 #   fig6     gpu_mode rtc vs pipeline at 64 and 128 B: capacity, and p95 at half the
-#            pipeline's 64 B capacity, on ELASTIC_FIG6_QUEUES queues (default 4: with
-#            one queue the port worker and controller cap both modes near 20 Mpps on
-#            the GPU machine, so the figure would be the host path's, not the
-#            agents') -> fig6.csv
+#            pipeline's 64 B capacity, on ELASTIC_FIG6_QUEUES queues (default: half
+#            the CPUs, at most 8: one port worker and one controller a queue. With
+#            one queue they cap both modes near 20 Mpps on the GPU machine, and with
+#            4 its port workers still ran at 97-100 %, so the figure would be the
+#            host path's, not the agents') -> fig6.csv
 # Environment: GEN_BACKEND (cpu; gpu on the GPU machine) for steps/sizes/chainlen/fig6,
 # ELASTIC_CHAIN (paper with the community rules, else light: router -> flowmon -> esp),
 # ELASTIC_STEP_MODES (default "paper bound hybrid": the steps' configurations, in
@@ -135,7 +136,7 @@ if [[ $PARTS == *" fig6 "* ]]; then
 	echo "== Fig. 6: rtc vs pipeline ($BE)"
 	echo "gpu_mode,size,capacity_pps,rate_pps,tx_pps,p50_us,p95_us,p99_us,queues" >"$OUT/fig6.csv"
 	rate=
-	FQ=${ELASTIC_FIG6_QUEUES:-4}
+	FQ=${ELASTIC_FIG6_QUEUES:-$(($(nproc) / 2 > 8 ? 8 : $(nproc) / 2 < 1 ? 1 : $(nproc) / 2))}
 	for mode in pipeline rtc; do
 		for size in 64 128; do
 			NET_QUEUES=$FQ write_cfg "$BE" "$size" "" "" "gpu_mode = $mode"
