@@ -8,6 +8,8 @@ Benchmark helper of test/bench/elastic.sh (prints figures, asserts nothing).
                                    sampled every 10 ms (genctl stats --watch --json)
   elastic.py sweep CAP MODE CSV CDF    offered load 1 %..110 % of CAP: throughput, p50/p99
   elastic.py point RATE SECS       p50/p95/p99 at one offered rate (one CSV line on stdout)
+  elastic.py resettle STEPS_CSV SETTLE_CSV   settle.csv again from a steps.csv (no gend: the
+                                   steps start where the offered rate changes; missed -1)
 
 Common environment: GENCTL, SOCK (the control socket), GENS (generators: synthetic
 ports x queues; genctl synth-rate sets each one's rate, so the offered load is
@@ -19,7 +21,7 @@ import subprocess
 import sys
 import time
 
-GENCTL, SOCK, GENS = os.environ['GENCTL'], os.environ['SOCK'], int(os.environ.get('GENS', '2'))
+GENCTL, SOCK, GENS = os.environ.get('GENCTL', 'genctl'), os.environ.get('SOCK', ''), int(os.environ.get('GENS', '2'))
 STEPS = [1, 2, 3, 4, 3, 2, 1]
 LOADS = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1]
 
@@ -136,17 +138,19 @@ def port_missed():
 
 
 def settle(mode, rows, starts, rates, step_s, missed, out):
-    """Per step: the batch size it settles at (median of the step's second half), the time
-    from the step until the mean batch size over the last 3 samples (30 ms: a single batch
-    swings the 10 ms figure) stays within 25 % (or 4 packets) of it for the rest of the step,
-    and the drops within the step: the chain's, and the frames the synthetic ports found no
-    room for (missed). The step's offered rate is the one it set (rates[k]): its first
-    sample may be stamped a fraction of a millisecond before the step and carry the last
-    rate. Appends to settle.csv and prints a line per step."""
+    """Per step: the batch size it settles at (median of the step's second half); with the
+    mean batch size over the last 3 samples (30 ms: a single batch swings the 10 ms figure)
+    and a band of 25 % (or 4 packets) around that median: the time from the step to the end
+    of the first 10 ms sample inside the band (reach), the share of the 30 ms means after it inside it, and
+    the time until it stays inside for the rest of the step (last exit: any noisy sample late
+    in the step moves it); and the drops within the step: the chain's, and the frames the
+    synthetic ports found no room for (missed). The step's offered rate is the one it set
+    (rates[k]): its first sample may be stamped a fraction of a millisecond before the step
+    and carry the last rate. Appends to settle.csv and prints a line per step."""
     new = not os.path.exists(out)
     with open(out, 'a') as f:
         if new:
-            f.write('mode,step,offered_pps,settled_batch,settle_ms,drops,missed,samples\n')
+            f.write('mode,step,offered_pps,settled_batch,settle_ms,reach_ms,inside_pct,drops,missed,samples\n')
         for k, t0 in enumerate(starts):
             t1 = starts[k + 1] if k + 1 < len(starts) else t0 + step_s
             pts = [(float(r[1]), float(r[6]), int(r[8])) for r in rows if t0 <= float(r[1]) < t1]
@@ -158,10 +162,33 @@ def settle(mode, rows, starts, rates, step_s, missed, out):
             roll = [(pts[i][0], sum(p[1] for p in pts[i - 2:i + 1]) / 3) for i in range(2, len(pts))]
             last_bad = max((t for t, b in roll if not ok(b)), default=None)
             ms = 0.0 if last_bad is None else (last_bad - t0) * 1e3 + 10
+            first = next((t for t, b, _ in pts if ok(b)), None)
+            reach = -1.0 if first is None else max(0.0, (first - t0) * 1e3)
+            later = [(t, b) for t, b in roll if first is not None and t >= first]
+            inside = 100.0 * sum(1 for _, b in later if ok(b)) / len(later) if later else 0.0
             drops = pts[-1][2] - pts[0][2]
-            f.write(f'{mode},{k + 1},{rates[k]:.0f},{med:.1f},{ms:.0f},{drops},{missed[k]},{len(pts)}\n')
-            print(f'  {mode} step {k + 1} ({rates[k] / 1e6:.2f} Mpps): batch settles at {med:.1f} '
-                  f'within {ms:.0f} ms (30 ms mean); {drops} drops, {missed[k]} missed at the port in the step')
+            f.write(f'{mode},{k + 1},{rates[k]:.0f},{med:.1f},{ms:.0f},{reach:.0f},{inside:.0f},{drops},{missed[k]},'
+                    f'{len(pts)}\n')
+            print(f'  {mode} step {k + 1} ({rates[k] / 1e6:.2f} Mpps): batch settles at {med:.1f}: reaches the band '
+                  f'in {reach:.0f} ms, {inside:.0f} % of later 30 ms means inside, last exit {ms:.0f} ms; '
+                  f'{drops} drops, {missed[k]} missed at the port in the step')
+
+
+def resettle(steps_csv, out):
+    """settle() over a steps.csv written earlier, each mode's steps starting at the first
+    sample of a new offered rate (within a 10 ms sample of the real start)."""
+    by_mode = {}
+    for line in open(steps_csv).read().splitlines()[1:]:
+        r = line.split(',')
+        by_mode.setdefault(r[0], []).append(r)
+    for mode, rows in by_mode.items():
+        starts, rates = [], []
+        for r in rows:
+            if not rates or float(r[2]) != rates[-1]:
+                starts.append(float(r[1]))
+                rates.append(float(r[2]))
+        step_s = (starts[-1] - starts[0]) / (len(starts) - 1) if len(starts) > 1 else 1.0
+        settle(mode, rows, starts, rates, step_s, [-1] * len(starts), out)
 
 
 def sweep(cap, mode, csv, cdf):
@@ -202,5 +229,7 @@ elif cmd == 'sweep':
     sweep(float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
 elif cmd == 'point':
     point(float(sys.argv[2]), float(sys.argv[3]))
+elif cmd == 'resettle':
+    resettle(sys.argv[2], sys.argv[3])
 else:
     sys.exit(__doc__)
