@@ -369,9 +369,19 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	r->n = n;
 	/*
 	 * All cores but the submitters' and one, shared by the chains that run at
-	 * once (-M), at most 16: 1500-byte batches restore ~100 MB each.
+	 * once (-M), at most 16: 1500-byte batches restore ~100 MB each. But no
+	 * more than the pieces of the slots being restored keep busy (4 a piece, and
+	 * 2): at small batches a slot is one piece, and threads without one only
+	 * spin on the queue's lines the submitting thread writes, then sleep after
+	 * RESTORE_SPIN_S, so that its posts must wake them (GEN_BENCH_RESTORERS=k:
+	 * k threads, for comparison).
 	 */
-	long share = (cpus - 1 - restorer_chains) / restorer_chains;
+	long share = (cpus - 1 - restorer_chains) / restorer_chains, want = 4 * (long)restore_chunks(n) + 2;
+	const char *rv = getenv("GEN_BENCH_RESTORERS");
+	if (rv && atoi(rv) > 0)
+		want = atoi(rv);
+	if (share > want)
+		share = want;
 	r->threads = share > 1 ? (int)(share < 16 ? share : 16) : 1;
 	for (uint32_t b = 0; b < bench_slots; b++) {
 		restore(bn, b, n);
@@ -399,7 +409,7 @@ static __thread double gpu_idle_share;
  * complete() that found none done, and the mean batches in flight.
  */
 static __thread struct loop_phases {
-	double submit, complete, poll, inflight;
+	double submit, complete, poll, post, inflight;
 	uint64_t batches, polls;
 } gpu_phases;
 
@@ -500,6 +510,7 @@ static double gpu_loop(struct bench *bn, struct backend_chain *bc, uint32_t n)
 		for (; posted < done + slots && posted < sub + ahead; posted++)
 			restorer_post(rs, (uint32_t)(posted % slots));
 		t1 = now();
+		ph.post += t1 - tc1; /* the posts and the loop's own bookkeeping */
 	}
 out:
 	t1 = now();
@@ -1268,10 +1279,10 @@ int main(int argc, char **argv)
 			printf("(restore wait %.0f %% of the time)\n", 100 * gpu_idle_share);
 		if (gpu_phases.batches) {
 			double b = (double)gpu_phases.batches;
-			printf("(submitting thread per batch: submit %.1f us, complete %.1f us, polls %.1f us in %.0f calls; "
-			       "%.2f batches in flight on average)\n",
+			printf("(submitting thread per batch: submit %.1f us, complete %.1f us, polls %.1f us in %.0f calls, "
+			       "restore posts %.1f us; %.2f batches in flight on average)\n",
 			       1e6 * gpu_phases.submit / b, 1e6 * gpu_phases.complete / b, 1e6 * gpu_phases.poll / b,
-			       (double)gpu_phases.polls / b, gpu_phases.inflight);
+			       (double)gpu_phases.polls / b, 1e6 * gpu_phases.post / b, gpu_phases.inflight);
 		}
 		printf("%s/%s batch %u size %s: %.2f Mpps\n", mem, mode, n, size, mpps);
 		gpu_done(&bn);
