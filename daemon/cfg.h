@@ -83,6 +83,7 @@ struct cfg_chain {
 };
 
 #define CFG_DEFAULT_EVE_LOG "/var/log/gen/eve.json"
+#define CFG_MAX_CPUS 256 /* [gen] cpus: CPUs in the list at most */
 #define CFG_FLOW_IDLE_DEFAULT 15
 #define CFG_FLOW_ACTIVE_DEFAULT 1800
 #define CFG_FLOW_TIMEOUT_MAX 604800
@@ -98,6 +99,8 @@ struct cfg {
 	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
 	enum cfg_tx_thread tx_thread;            /* TX kicks on a thread of their own per queue */
 	uint32_t tx_sockets;                     /* TX sockets per copy-mode port and queue */
+	uint16_t cpus[CFG_MAX_CPUS];             /* [gen] cpus: data-plane threads pinned to these in turn */
+	int ncpus;                               /* 0: no list, threads unpinned */
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */
 	int queues;
 	uint32_t max_batch, mini_batch;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -140,6 +141,77 @@ static void load_synth(struct cfg_parser *p, struct cfg *c, const struct cfg_sec
 		load_synth_proto(p, c, kv);
 }
 
+/* One CPU number of a cpus list at *s (advanced past it), or -1. */
+static long cpu_num(const char **s)
+{
+	char *end;
+	unsigned long v;
+
+	if (!isdigit((unsigned char)**s))
+		return -1;
+	errno = 0;
+	v = strtoul(*s, &end, 10);
+	if (errno || v >= CPU_SETSIZE)
+		return -1;
+	*s = end;
+	return (long)v;
+}
+
+/*
+ * cpus: CPUs and ranges, comma-separated (2-5,8), each one gend may run on
+ * (online and in its affinity mask when the file is read), none twice.
+ */
+static void load_cpus(struct cfg_parser *p, struct cfg *c, const struct nf_kv *kv)
+{
+	cpu_set_t allowed, seen;
+	bool have = !sched_getaffinity(0, sizeof(allowed), &allowed);
+	const char *s = kv->value;
+
+	CPU_ZERO(&seen);
+	c->ncpus = 0;
+	for (;;) {
+		long a, b;
+
+		while (*s == ' ')
+			s++;
+		a = b = cpu_num(&s);
+		if (a >= 0 && *s == '-') {
+			s++;
+			b = cpu_num(&s);
+		}
+		if (a < 0 || b < a)
+			break;
+		for (long v = a; v <= b; v++) {
+			if (have && !CPU_ISSET(v, &allowed)) {
+				cfg_perr(p, kv->line, "cpus: CPU %ld is not one gend may run on (offline, or outside its affinity mask)",
+					 v);
+				c->ncpus = 0;
+				return;
+			}
+			if (CPU_ISSET(v, &seen)) {
+				cfg_perr(p, kv->line, "cpus: CPU %ld is listed twice", v);
+				c->ncpus = 0;
+				return;
+			}
+			if (c->ncpus == CFG_MAX_CPUS) {
+				cfg_perr(p, kv->line, "cpus: more than %d CPUs", CFG_MAX_CPUS);
+				c->ncpus = 0;
+				return;
+			}
+			CPU_SET(v, &seen);
+			c->cpus[c->ncpus++] = (uint16_t)v;
+		}
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			return;
+		if (*s++ != ',')
+			break;
+	}
+	cfg_perr(p, kv->line, "cpus must list CPUs and ranges like 2-5,8, got '%s'", kv->value);
+	c->ncpus = 0;
+}
+
 /* HOST:PORT (at the last ':'), PORT 1..65535: 0 with host and *port set, or -EINVAL. */
 static int split_host_port(const char *s, char host[INET_ADDRSTRLEN], unsigned long *port)
 {
@@ -212,7 +284,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "tx_sockets", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
+					     "tx_thread", "tx_sockets", "cpus", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
 					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
 					     "flow_active_timeout", "ipfix_collector", NULL };
 	const struct nf_kv *kv;
@@ -238,6 +310,8 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->tx_thread = (enum cfg_tx_thread)i;
 	if (cfg_get_ulong(p, s, "tx_sockets", 1, GEN_MAX_TX_SOCKS, "an integer in", "", &v))
 		c->tx_sockets = (uint32_t)v;
+	if ((kv = cfg_sect_get(s, "cpus")))
+		load_cpus(p, c, kv);
 	load_synth(p, c, s);
 	cfg_load_gpu_opts(p, s, &c->gpu_opts, true);
 	if (cfg_get_ulong(p, s, "queues", 1, CFG_MAX_QUEUES, "an integer in", "", &v))

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <time.h>
 #include "chain.h"
+#include "pin.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -1045,6 +1046,7 @@ static void *controller_main(void *arg)
 
 	snprintf(name, sizeof(name), "gen-c%u-q%d", c->id, me->q);
 	pthread_setname_np(pthread_self(), name);
+	pin_self();
 	guard_thread_init(&me->guard);
 	if (slots_fit(&s))
 		chain_fail(c, "out of memory for its batches");

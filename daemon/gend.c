@@ -528,14 +528,14 @@ static void log_data_path(const struct rt *rt)
 	 * CPUs, test/bench/RESULTS.md).
 	 */
 	int ntx = 1;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	long ncpu = rt->cfg->ncpus ? rt->cfg->ncpus : sysconf(_SC_NPROCESSORS_ONLN);
 
 	for (int p = 0; p < rt->nports; p++)
 		ntx = rt->workers[0].port[p].ntx > ntx ? rt->workers[0].port[p].ntx : ntx;
 	if (ntx > 1 && ncpu > 0 && (long)rt->nq * (2 + ntx) > ncpu)
 		log_msg(LOG_NOTICE, "queues = %d, tx_sockets = %d: %d data-plane threads (per queue a port worker, a "
-			"controller and %d TX kickers) on %ld CPUs; past the CPUs more TX sockets are slower, not faster",
-			rt->nq, ntx, rt->nq * (2 + ntx), ntx, ncpu);
+			"controller and %d TX kickers) on %ld CPUs%s; past the CPUs more TX sockets are slower, not faster",
+			rt->nq, ntx, rt->nq * (2 + ntx), ntx, ncpu, rt->cfg->ncpus ? " ([gen] cpus)" : "");
 }
 
 static int run(struct gend *g, const char *backend, uint32_t frames)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "pin.h"
 #include "rt.h"
 
 static void sleep_us(long us)
@@ -409,6 +410,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	rt->pin_dir = pin_dir;
 	rt->nports = cfg->nports;
 	rt->nq = cfg->queues;
+	pin_setup(cfg->cpus, cfg->ncpus);
 	select_backend(rt, cfg, backend_override);
 	r = rt_check_capacity(cfg, err, errlen);
 	if (!r)
@@ -560,8 +562,9 @@ static int reload_prepare(struct rt *rt, const char *path, struct reload_plan *p
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
 	    cfg->mini_batch != old->mini_batch || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread ||
-	    cfg->tx_sockets != old->tx_sockets || !same_synth(&cfg->synth, &old->synth)) {
-		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, max_batch, "
+	    cfg->tx_sockets != old->tx_sockets || !same_synth(&cfg->synth, &old->synth) || cfg->ncpus != old->ncpus ||
+	    memcmp(cfg->cpus, old->cpus, (size_t)cfg->ncpus * sizeof(cfg->cpus[0]))) {
+		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, cpus, max_batch, "
 			 "mini_batch, control and synth_* but synth_rate cannot change on reload; restart gend to change them",
 			 cfg->file);
 		cfg_free(cfg);

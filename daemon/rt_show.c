@@ -219,7 +219,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"umem_hugepages\":%s", rt->workers[0].hugepages ? "true" : "false");
+		fprintf(out, "],\"umem_hugepages\":%s,\"cpus\":[", rt->workers[0].hugepages ? "true" : "false");
+		for (int i = 0; i < rt->cfg->ncpus; i++)
+			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
+		fprintf(out, "]");
 		fprintf(out, ",\"failed_chains\":%d,\"abandoned_chains\":%u", count_failed(rt), rt->abandoned);
 		fprintf(out, ",\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu,\"fail_closed\":%lu},"
 			"\"xsk\":{\"rx_dropped\":%llu,\"rx_ring_full\":%llu,\"rx_fill_ring_empty\":%llu,"
@@ -241,6 +244,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B, %s)\n", rt->nq, nframes, GEN_FRAME_SIZE,
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
+	fprintf(out, "cpus:        ");
+	for (int i = 0; i < rt->cfg->ncpus; i++)
+		fprintf(out, " %u", rt->cfg->cpus[i]);
+	fprintf(out, "%s\n", rt->cfg->ncpus ? " (data-plane threads pinned, one each in turn)" : " not pinned");
 	fprintf(out, "chains:       %d (%d failed)\n", rt->nchains, count_failed(rt));
 	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu (fail closed: dropped %lu)\n",
 		(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket,

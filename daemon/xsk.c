@@ -17,6 +17,7 @@
 #include <linux/if_xdp.h>
 #include "cls.h"
 #include "dp.h"
+#include "pin.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -739,6 +740,7 @@ static void *worker_main(void *arg)
 
 	snprintf(name, sizeof(name), "gen-w%u", w->q);
 	pthread_setname_np(pthread_self(), name);
+	pin_self();
 	while (!LOAD(&w->stop)) {
 		uint32_t work = 0;
 
@@ -828,6 +830,7 @@ static void *kicker_main(void *arg)
 		snprintf(name, sizeof(name), "gen-t%u", w->q);
 	name[15] = '\0'; /* a thread's name is at most 15 characters */
 	pthread_setname_np(pthread_self(), name);
+	pin_self();
 	while (!LOAD(&w->stop)) {
 		uint32_t kicked = 0;
 

@@ -2,6 +2,7 @@
 /* chains.ini: a full round trip, defaults, NF state reuse, chain diffs, and FILE:LINE on bad files. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,12 @@ static const struct bad_case bad[] = {
 	{ "[gen]\nports = a\nmax_wait_us = -1\n", 3, "max_wait_us must be microseconds" },
 	{ "[gen]\nports = a\nhybrid_pps = lots\n", 3, "hybrid_pps must be packets per second" },
 	{ "[gen]\nports = a\ninflight = 0\n", 3, "inflight must be batches 1..16" },
+	{ "[gen]\nports = a\ncpus = 3-1\n", 3, "cpus must list CPUs and ranges like 2-5,8, got '3-1'" },
+	{ "[gen]\nports = a\ncpus = 0,,1\n", 3, "cpus must list CPUs and ranges" },
+	{ "[gen]\nports = a\ncpus = 0-\n", 3, "cpus must list CPUs and ranges" },
+	{ "[gen]\nports = a\ncpus = all\n", 3, "cpus must list CPUs and ranges" },
+	{ "[gen]\nports = a\ncpus = 1023\n", 3, "cpus: CPU 1023 is not one gend may run on" },
+	{ "[gen]\nports = a\ncpus = 99999\n", 3, "cpus must list CPUs and ranges" },
 	{ GEN NFS CH "inflight = 17\n", 9, "inflight must be batches 1..16" },
 	{ "[gen]\nports = a\neve_log = eve.json\n", 3, "eve_log must be an absolute path, journal or off" },
 	{ "[gen]\nports = a\nflow_idle_timeout = 0\n", 3, "flow_idle_timeout must be seconds 1..604800" },
@@ -577,6 +584,37 @@ Test(cfg, gpu_keys)
 	cr_assert(!cfg_chain_equal(c, y, d, cfg_chain_find(d, "y")), "y's gpu_mode went from rtc to pipeline");
 	cfg_free(d);
 	cfg_free(c);
+}
+
+/* [gen] cpus: CPUs this process may run on, in the order listed; a CPU twice is an error on its line. */
+Test(cfg, cpus_list)
+{
+	cpu_set_t set;
+	int have[2], n = 0;
+	char text[160], err[2048], path[128];
+	struct cfg *c;
+
+	cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+		if (CPU_ISSET(i, &set))
+			have[n++] = i;
+	cr_assert_gt(n, 0);
+	c = load_ok("[gen]\nports = a\n");
+	cr_assert_eq(c->ncpus, 0, "no cpus key: threads unpinned");
+	cfg_free(c);
+	if (n == 2)
+		snprintf(text, sizeof(text), "[gen]\nports = a\ncpus = %d , %d-%d\n", have[1], have[0], have[0]);
+	else
+		snprintf(text, sizeof(text), "[gen]\nports = a\ncpus = %d-%d\n", have[0], have[0]);
+	c = load_ok(text);
+	cr_assert_eq(c->ncpus, n);
+	cr_assert_eq(c->cpus[0], n == 2 ? have[1] : have[0], "listed order kept");
+	if (n == 2)
+		cr_assert_eq(c->cpus[1], have[0]);
+	cfg_free(c);
+	snprintf(text, sizeof(text), "[gen]\nports = a\n\ncpus = %d,%d\n", have[0], have[0]);
+	cr_assert_eq(cfg_load(put("twice.ini", text, path, sizeof(path)), &c, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, ":4: cpus: CPU ") && strstr(err, "is listed twice"), "%s", err);
 }
 
 /* [gen] gives the defaults of the elasticity keys; a chain overrides them; a reload sees a change. */

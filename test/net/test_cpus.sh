@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# [gen] cpus: every data-plane thread (port workers, chain controllers) is
+# pinned to one CPU of the list, the CPUs taken in turn; genctl status shows the
+# list; a reload that changes it is refused and the chain keeps forwarding.
+. "$(dirname "$0")/lib.sh"
+export NET_QUEUES=2
+GEN_PORTS="synth:0 synth:1"
+net_require
+net_setup
+# Up to two CPUs this test may run on, listed the other way round (the order is the list's).
+set -- $(python3 -c "import os; print(*sorted(os.sched_getaffinity(0))[:2])")
+if [ $# = 2 ]; then LIST="$2,$1"; else LIST="$1"; fi
+cfg_begin
+printf 'cpus = %s\nsynth_rate = 100000\n' "$LIST" >>"$WORK/chains.ini"
+cfg_empty_chain
+gend_start
+sleep 1
+for t in /proc/"$GEND_PID"/task/*; do
+	printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status")"
+done >"$WORK/threads"
+ctl --json status >"$WORK/st.json"
+python3 - "$WORK/threads" "$WORK/st.json" "$LIST" <<'PY' || fail "pinning: $(cat "$WORK/threads")"
+import json, re, sys
+want = [int(c) for c in sys.argv[3].split(',')]
+st = json.load(open(sys.argv[2]))
+assert st['cpus'] == want, st['cpus']
+dp = [l.split() for l in open(sys.argv[1]) if re.match(r'gen-(w|c)\d', l)]
+assert len(dp) == 4, dp  # 2 port workers, 2 controllers (one chain, two queues)
+used = set()
+for name, cpus in dp:
+    assert re.fullmatch(r'\d+', cpus), f"{name} may run on {cpus}, not one CPU"
+    assert int(cpus) in want, f"{name} on CPU {cpus}, not in {want}"
+    used.add(int(cpus))
+assert used == set(want), f"CPUs used {used}, listed {want}: not taken in turn"
+print("threads:", ", ".join(f"{n} on {c}" for n, c in dp))
+PY
+ok "data-plane threads pinned one to a CPU of [gen] cpus ($LIST), in turn; genctl status lists them"
+
+# A reload that changes the list (to one CPU, or, with one listed, to none) is refused.
+if [ "$LIST" = "$1" ]; then sed -i '/^cpus = /d' "$WORK/chains.ini"; else sed -i "s/^cpus = .*/cpus = $1/" "$WORK/chains.ini"; fi
+if ctl reload >"$WORK/reload.out" 2>&1; then fail "a reload changing cpus was accepted"; fi
+grep -q "cpus" "$WORK/reload.out" || fail "reload refusal does not name cpus: $(cat "$WORK/reload.out")"
+T0=$(gend_tx); sleep 0.5; T1=$(gend_tx)
+[ "$T1" -gt "$T0" ] || fail "the chain stopped forwarding after the refused reload ($T0 -> $T1)"
+ok "a reload changing cpus is refused; the chain keeps forwarding ($T0 -> $T1 packets out)"
+gend_stop || fail "gend exit"
+ok "gend stopped cleanly"
