@@ -319,8 +319,11 @@ uint32_t synth_rx(struct qworker *w, int p)
 	}
 	/* Room: every free frame with a rate (a NIC), at most SYNTH_IN_FLIGHT in the chains without. */
 	n = w->nfree;
-	if (!paced)
-		n = w->in_chains >= SYNTH_IN_FLIGHT ? 0 : n < SYNTH_IN_FLIGHT - w->in_chains ? n : SYNTH_IN_FLIGHT - w->in_chains;
+	if (!paced) {
+		uint32_t room = w->in_chains < SYNTH_IN_FLIGHT ? SYNTH_IN_FLIGHT - w->in_chains : 0;
+
+		n = n < room ? n : room;
+	}
 	if (!n) {
 		/* The chains are behind: the rate's tokens pile up (past 1 ms they count as missed). */
 		if (paced)

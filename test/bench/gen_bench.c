@@ -378,8 +378,9 @@ static void restorer_start(struct restorer *r, struct bench *bn, uint32_t n)
 	 */
 	long share = (cpus - 1 - restorer_chains) / restorer_chains, want = 4 * (long)restore_chunks(n) + 2;
 	const char *rv = getenv("GEN_BENCH_RESTORERS");
-	if (rv && atoi(rv) > 0)
-		want = atoi(rv);
+	const int forced = rv ? atoi(rv) : 0;
+	if (forced > 0)
+		want = forced;
 	if (share > want)
 		share = want;
 	r->threads = share > 1 ? (int)(share < 16 ? share : 16) : 1;
