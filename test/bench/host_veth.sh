@@ -36,7 +36,12 @@
 # (gend's [gen] tx_sockets: N TX sockets per port queue, each on a kicker
 # thread of its own, flows spread over them), HOST_VETH_PERF=DIR (with perf:
 # one more xdp-live run into the xdp-drop receiver under a system-wide `perf
-# record`; its report by thread and symbol goes to DIR/perf-veth-QUEUES.txt).
+# record`; its report by thread and symbol goes to DIR/perf-veth-QUEUES.txt),
+# VETH_SENDERS / VETH_RECEIVERS (subsets of "gen-traffic xdp-live xdp-trafficgen"
+# and "xdp-drop tc-drop gen-traffic-recv", the defaults), GEND_CPUS=LIST (gend's
+# [gen] cpus; xdp-live's threads run on CPUs 0..Q-1, so a list past them keeps
+# gend off the sender's cores) and SINK_CPUS=LIST (the plain receiver and
+# forwarder run under `taskset -c LIST`, to compare like with like).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -45,6 +50,9 @@ net_require
 [ -x "$SINK" ] || skip "build gen-xsk-sink first ($BUILD)"
 # Libraries carried to a machine without them (see lib.sh).
 [ -n "${GEN_LD_PATH:-}" ] && SINK="env LD_LIBRARY_PATH=$GEN_LD_PATH $SINK"
+# The ceiling's sink only; the counting receivers on r0 run in XDP or tc, not in it.
+CSINK=$SINK
+[ -z "${SINK_CPUS:-}" ] || CSINK="taskset -c $SINK_CPUS $SINK"
 net_setup
 cfg_begin
 echo "tx_thread = ${TX_THREAD:-auto}" >>"$WORK/chains.ini"
@@ -118,7 +126,7 @@ ceiling_run() {
 	# binding a little later (EBUSY until then), so the sink tries again for 10 s.
 	for _ in $(seq 20); do
 		# shellcheck disable=SC2086 # what is several arguments
-		nsenter --net=/var/run/netns/"$NS_GEN" $SINK $what >"$WORK/sink.json" 2>"$WORK/sink.err" &
+		nsenter --net=/var/run/netns/"$NS_GEN" $CSINK $what >"$WORK/sink.json" 2>"$WORK/sink.err" &
 		sp=$!
 		for _ in $(seq 50); do
 			grep -q ready "$WORK/sink.json" 2>/dev/null && break
@@ -138,13 +146,15 @@ ceiling_run() {
 
 # Per "sender,receiver": gend's "Mpps forwarded" (G), r0's "Mpps received" (R); per sender the ceiling (C).
 declare -A G R C
-RECEIVERS="xdp-drop tc-drop gen-traffic-recv"
+RECEIVERS=${VETH_RECEIVERS:-xdp-drop tc-drop gen-traffic-recv}
 declare -A XDROP_ERR
 gend_start
-SENDERS="gen-traffic xdp-live xdp-trafficgen"
+SENDERS=${VETH_SENDERS:-gen-traffic xdp-live xdp-trafficgen}
+has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
 for s in $SENDERS; do
 	# A sender that cannot run here: its receiver is stopped at once (SIGTERM detaches the counting ones).
 	for r in xdp-drop tc-drop; do
+		has $r "$RECEIVERS" || continue
 		if xdrop_start $r; then
 			if G[$s,$r]=$(gend_run "$s"); then
 				wait "$XDROP"
@@ -159,6 +169,7 @@ for s in $SENDERS; do
 			XDROP_ERR[$r]=$(grep -m1 "gen-xsk-sink" "$WORK/xdrop.err")
 		fi
 	done
+	has gen-traffic-recv "$RECEIVERS" || continue
 	recv_start thru r0 --idle 2
 	if G[$s,gen-traffic-recv]=$(gend_run "$s"); then
 		recv_wait thru
@@ -188,7 +199,7 @@ ctl --json status >"$WORK/st.json"
 FILL=$(json_get "$WORK/st.json" "j['xsk']['rx_fill_ring_empty']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
-if [ "${LATENCY:-0}" = 1 ]; then
+if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
 	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")
 	recv_start lat r0 --idle 2
 	send --dport 5001 --stream 2 --duration "$SECS" --rate "$HALF" --flows 16 --size 64 --json $GT_SEND
@@ -196,20 +207,21 @@ if [ "${LATENCY:-0}" = 1 ]; then
 	LAT=$(json_get "$WORK/lat.json" "'p50 %s us, p99 %s us, max %s us (%d packets)' % (j['latency_us']['p50'], j['latency_us']['p99'], j['latency_us']['max'], j['received'])")
 fi
 gend_stop
-C[gen-traffic]=$(ceiling_run gen-traffic)
-C[xdp-live]=$(ceiling_run xdp-live)
+for s in gen-traffic xdp-live; do has $s "$SENDERS" && C[$s]=$(ceiling_run $s); done
 # The plain forwarder with each counting receiver: what AF_XDP forwarding on
 # this veth costs without gend (F, Mpps forwarded; FR, r0's count).
 declare -A F
 for s in gen-traffic xdp-live; do
+	has $s "$SENDERS" || continue
 	for r in xdp-drop tc-drop; do
+		has $r "$RECEIVERS" || continue
 		[ -n "${XDROP_ERR[$r]+set}" ] && continue
 		xdrop_start $r || continue
 		F[$s,$r]=$(ceiling_run "$s" fwd)
 		wait "$XDROP"
 	done
 done
-if [ -n "${G[xdp-trafficgen,gen-traffic-recv]}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
+if [ -n "${G[xdp-trafficgen,gen-traffic-recv]:-}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
 	C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen)
 fi
 

@@ -143,6 +143,8 @@ cfg_begin() {
 	[ -z "${TX_SOCKETS:-}" ] || echo "tx_sockets = $TX_SOCKETS" >>"$WORK/chains.ini"
 	# GEND_INFLIGHT=N (benchmarks): [gen] inflight, batches each chain keeps in flight.
 	[ -z "${GEND_INFLIGHT:-}" ] || echo "inflight = $GEND_INFLIGHT" >>"$WORK/chains.ini"
+	# GEND_CPUS=LIST (benchmarks): [gen] cpus, the CPUs gend's data-plane threads pin to in turn.
+	[ -z "${GEND_CPUS:-}" ] || echo "cpus = $GEND_CPUS" >>"$WORK/chains.ini"
 }
 
 # The NFs most tests chain, by name: ttl (ttl_dec), to_r0 and to_r1 (l2_rewrite
