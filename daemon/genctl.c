@@ -45,7 +45,7 @@ static void usage(FILE *f)
 /* A sample as text: one line per chain. */
 static void print_sample_text(const char *json, long t0_ms)
 {
-	static const char *const keys[] = { "name", "placement", "batch_last", "ring", "dropped", "window_p50_us",
+	static const char *const keys[] = { "name", "placement", "batch_last", "ring", "ring_out", "dropped", "window_p50_us",
 					    "window_p99_us", "batch_limit", "depth", "switches", NULL };
 
 	for (const char *ch = strstr(json, "{\"name\""); ch; ch = strstr(ch + 1, "{\"name\"")) {

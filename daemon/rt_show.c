@@ -272,7 +272,7 @@ struct elastic_view {
 	const char *placement;
 	bool hybrid;
 	uint64_t switches, early_closes, wait_overruns, target_misses;
-	uint32_t ring, batch_limit, depth;
+	uint32_t ring, ring_out, batch_limit, depth;
 	bool target_missed;
 	uint64_t win_p50_ns, win_p99_ns; /* the worst queue's last 10 ms window */
 };
@@ -296,6 +296,7 @@ static void elastic_view(struct rt_chain *rc, struct elastic_view *e)
 		uint64_t p50 = LOAD_R(&c->ctl[q].win_p50_ns), p99 = LOAD_R(&c->ctl[q].win_p99_ns);
 
 		e->ring += ring_count(&c->io[q].in);
+		e->ring_out += ring_count(&c->io[q].out);
 		e->target_missed |= LOAD_R(&c->ctl[q].target_missed) != 0;
 		e->win_p50_ns = p50 > e->win_p50_ns ? p50 : e->win_p50_ns;
 		e->win_p99_ns = p99 > e->win_p99_ns ? p99 : e->win_p99_ns;
@@ -326,11 +327,12 @@ static void print_elastic_json(struct rt_chain *rc, const struct elastic_view *e
 {
 	const struct chain_ver *v = rc->c.cur;
 
-	fprintf(out, ",\"placement\":\"%s\",\"hybrid\":%s,\"switches\":%lu,\"ring\":%u,\"batch_limit\":%u,\"depth\":%u,"
+	fprintf(out, ",\"placement\":\"%s\",\"hybrid\":%s,\"switches\":%lu,\"ring\":%u,\"ring_out\":%u,"
+		"\"batch_limit\":%u,\"depth\":%u,"
 		"\"max_wait_us\":%u,\"early_closes\":%lu,\"wait_overruns\":%lu,\"latency_target_us\":%u,"
 		"\"target_met\":%s,\"target_misses\":%lu,\"window_p50_us\":%.1f,\"window_p99_us\":%.1f",
-		e->placement, e->hybrid ? "true" : "false", (unsigned long)e->switches, e->ring, e->batch_limit, e->depth,
-		v->max_wait_us, (unsigned long)e->early_closes, (unsigned long)e->wait_overruns, v->latency_target_us,
+		e->placement, e->hybrid ? "true" : "false", (unsigned long)e->switches, e->ring, e->ring_out,
+		e->batch_limit, e->depth, v->max_wait_us, (unsigned long)e->early_closes, (unsigned long)e->wait_overruns, v->latency_target_us,
 		e->target_missed ? "false" : "true", (unsigned long)e->target_misses, e->win_p50_ns / 1e3,
 		e->win_p99_ns / 1e3);
 }
@@ -429,8 +431,9 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				rc->c.backend_failed ? chain_backend_error(&rc->c) : "", rc->c.backend_failed ? ")" : "",
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? " FAILED" : "");
 			elastic_view(rc, &e);
-			fprintf(out, "    latency p50 %.1f us p99 %.1f us (last 10 ms); batch limit %u, depth %u, ring %u",
-				e.win_p50_ns / 1e3, e.win_p99_ns / 1e3, e.batch_limit, e.depth, e.ring);
+			fprintf(out, "    latency p50 %.1f us p99 %.1f us (last 10 ms); batch limit %u, depth %u, ring %u, "
+				"done not yet sent %u", e.win_p50_ns / 1e3, e.win_p99_ns / 1e3, e.batch_limit, e.depth, e.ring,
+				e.ring_out);
 			if (rc->c.cur->latency_target_us)
 				fprintf(out, "; target %u us %s", rc->c.cur->latency_target_us, e.target_missed ? "MISSED" : "met");
 			if (e.hybrid)

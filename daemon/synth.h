@@ -37,9 +37,10 @@ struct synth_stats {
 	uint64_t malformed;
 	uint64_t no_socket; /* a rule matched but the chain takes nothing on this port */
 	/*
-	 * Frames the rate asked for that found no room (the queue had no free frame,
-	 * all of them in the chains, while more than 1 ms of the rate, and at least
-	 * SYNTH_IN_FLIGHT frames, were due): what a NIC counts as rx_missed.
+	 * Frames the rate asked for that were not written in time: more than 1 ms
+	 * of the rate (and at least SYNTH_IN_FLIGHT frames) was due, because the
+	 * queue had no free frame or its port worker was busy elsewhere: what a
+	 * NIC counts as rx_missed.
 	 */
 	uint64_t missed;
 	uint64_t matched[GEN_MAX_CHAINS]; /* by classifier chain id */

@@ -513,7 +513,7 @@ static void forward_sharded(struct qworker *w, struct port_q *pq, const struct g
 }
 
 /* Frames back from a controller: DROP verdicts are recycled, the rest sent. */
-static uint32_t forward(struct qworker *w, struct chain_io *io)
+static uint32_t forward_burst(struct qworker *w, struct chain_io *io)
 {
 	struct gen_desc d[GEN_BURST];
 	int port = __atomic_load_n(&io->out_port, __ATOMIC_RELAXED);
@@ -583,6 +583,27 @@ out:
 		chain_io_drop(io, CHAIN_IO_DROP_TX_FULL, ntx);
 	if (n - npass - ntx)
 		chain_io_drop(io, CHAIN_IO_DROP_VERDICT, n - npass - ntx);
+	return n;
+}
+
+/*
+ * Everything the chain handed back, up to a burst per port of the queue: a pass
+ * of the worker takes in up to a burst on each port (a synthetic port's
+ * generator, or each RX socket), so returning only one would let a backlog that
+ * the chain hands back at once (a GPU batch, a controller that was late) drain
+ * at half the rate the ports refill it, with the pool's frames held in `out`
+ * and the ports starved meanwhile (a synthetic port then misses at 60-80 % of
+ * its capacity). Stops at the first short burst: the ring is empty, or the TX
+ * ring is full.
+ */
+static uint32_t forward(struct qworker *w, struct chain_io *io)
+{
+	uint32_t n = 0, m;
+	int k = 0;
+
+	do
+		n += m = forward_burst(w, io);
+	while (m == GEN_BURST && ++k < w->nports);
 	return n;
 }
 

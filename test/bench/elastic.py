@@ -117,13 +117,13 @@ def steps(base, step_s, mode, csv):
                         f"{(c['tx_packets'] - pc['tx_packets']) / dt:.0f},{c['batch_last']},"
                         f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
                         f"{c['dropped'] + c['backend_lost']},{c['placement']},{c['switches']},{c['window_p50_us']},"
-                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']}")
+                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)}")
         prev = (t, c)
     new = not os.path.exists(csv)
     with open(csv, 'a') as f:
         if new:
             f.write('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
-                    'p50_us,p99_us,batch_limit,depth\n')
+                    'p50_us,p99_us,batch_limit,depth,ring_out\n')
         f.write('\n'.join(rows) + '\n')
     os.unlink(samples)
     print(f'{mode}: {len(rows)} samples over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps')

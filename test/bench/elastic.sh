@@ -24,7 +24,8 @@
 #            host path's, not the agents') -> fig6.csv
 # Environment: GEN_BACKEND (cpu; gpu on the GPU machine) for steps/sizes/chainlen/fig6,
 # ELASTIC_CHAIN (paper with the community rules, else light: router -> flowmon -> esp),
-# ELASTIC_STEP_MODES (default "paper bound hybrid": the steps' configurations, in
+# ELASTIC_BASE_PPS (Fig. 7's base rate in all, instead of ELASTIC_BASE_FRAC of the
+# capacity: the same steps for runs to compare), ELASTIC_STEP_MODES (default "paper bound hybrid": the steps' configurations, in
 # that order; a digit after one, as in "hybrid paper hybrid2", runs it again under
 # that label), ELASTIC_MAX_WAIT_US (200), ELASTIC_TARGET_US (1000), NET_QUEUES (1); ELASTIC_CAP_RATE=PPS:
 # every capacity is what the chain forwards offered PPS in all (above it: a NIC's
@@ -82,8 +83,8 @@ if [[ $PARTS == *" steps "* ]]; then
 	run_gend
 	C=$(cap)
 	gend_stop
-	base=$(python3 -c "print(int($C * ${ELASTIC_BASE_FRAC:-0.2}))")
-	echo "== Fig. 7: capacity $C pps on $BE, base $base pps, $STEP s per step"
+	base=${ELASTIC_BASE_PPS:-$(python3 -c "print(int($C * ${ELASTIC_BASE_FRAC:-0.2}))")}
+	echo "== Fig. 7: capacity $C pps on $BE, base $base pps${ELASTIC_BASE_PPS:+ (given)}, $STEP s per step"
 	for mode in ${ELASTIC_STEP_MODES:-paper bound hybrid}; do
 		case ${mode%%[0-9]*} in
 		paper) write_cfg "$BE" 64 ;;

@@ -93,13 +93,18 @@ gend_run() { # $1 = sender name
 	a=$(gend_tx); t0=$(date +%s.%N); c0=$(worker_ticks)
 	sender "$1" "$SECS" || return 1
 	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(gend_tx)
-	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))")"
+	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))") $(offered "$1")"
+}
+
+# What the sender put on the wire, Mpps (xdp-live reports it; the others: "-").
+offered() {
+	[ "$1" = xdp-live ] && json_get "$WORK/send.out" "round(j['rate_pps'] / 1e6, 3)" 2>/dev/null || echo -
 }
 
 # "Mpps tx0 ns" -> "Mpps forwarded ns": frames gend sent since tx0, read once the receiver has seen the last of them.
 forwarded() {
 	local f=($1)
-	echo "${f[0]} $(($(gend_tx) - f[1])) ${f[2]}"
+	echo "${f[0]} $(($(gend_tx) - f[1])) ${f[2]} ${f[3]:--}"
 }
 
 # The counting receiver on r0, $1 = xdp-drop or tc-drop; returns 1 with the reason in xdrop.err where it cannot attach.
@@ -197,6 +202,7 @@ if [ -n "${HOST_VETH_PERF:-}" ] && command -v perf >/dev/null && xdrop_start xdp
 fi
 ctl --json status >"$WORK/st.json"
 FILL=$(json_get "$WORK/st.json" "j['xsk']['rx_fill_ring_empty']")
+RXFULL=$(json_get "$WORK/st.json" "j['xsk']['rx_ring_full']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
 if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
@@ -240,10 +246,10 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs = sys.argv[1:13]
-g, fwd, ns = g.split()
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull = sys.argv[1:14]
+g, fwd, ns, off = g.split()
 g, c, fwd = float(g), float(c) if c.strip() else 0.0, int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a (the plain receiver gave no figure: see its stderr)"
 r = rcv.split()
@@ -252,7 +258,8 @@ if len(r) == 2:  # a counting receiver: its own rate, and its count against what
 else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
-      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, fill ring empty {fill}; port workers {ns} ns CPU per packet); {at_r0}"
+      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, fill ring empty {fill}, RX ring full {rxfull}; "
+      f"port workers {ns} ns CPU per packet{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps, gend = {100 * g / float(f):.0f} % of it"
          if f.strip() and float(f) > 0 else ""))

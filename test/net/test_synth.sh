@@ -64,6 +64,8 @@ for name, want in (('tcp_out', third), ('udp_synth', 2 * third)):
     x = c[name]
     assert x['rx_packets'] == want and x['tx_packets'] == want and x['dropped'] == 0, x
     assert x['xdp_matched'] == want, x
+    # every frame came back and was sent: nothing waits for the chain or for its port worker
+    assert x['ring'] == 0 and x['ring_out'] == 0, x
     assert all(v == want // 2 for v in x['rx_per_queue']), x['rx_per_queue']
 assert r['received'] == third and r['lost'] == 0 and r['corrupt'] == 0, r
 assert st['frame_accounting_errors'] == 0, st
