@@ -41,7 +41,11 @@
 # and "xdp-drop tc-drop gen-traffic-recv", the defaults), GEND_CPUS=LIST (gend's
 # [gen] cpus; xdp-live's threads run on CPUs 0..Q-1, so a list past them keeps
 # gend off the sender's cores) and SINK_CPUS=LIST (the plain receiver and
-# forwarder run under `taskset -c LIST`, to compare like with like).
+# forwarder run under `taskset -c LIST`, to compare like with like),
+# VETH_NAPI_CPUS=LIST (gin's receive runs in NAPI kthreads, one per queue, pinned
+# to LIST in turn, as a NIC's interrupts would be: otherwise veth runs it in the
+# sender's softirq, on the sender's core, and a receiver that costs more per
+# frame there slows the sender itself).
 . "$(dirname "$0")/../net/lib.sh"
 Q=${1:-1} SECS=${2:-5}
 export NET_QUEUES=$Q
@@ -143,17 +147,41 @@ ceiling_run() {
 		grep -q "busy" "$WORK/sink.err" || break
 		sleep 0.5
 	done
+	napi_pin
 	sender "$1" "$((SECS + 2))"
 	wait $sp
-	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")" ||
-		echo "ceiling ($1): no figure from the plain receiver: $(head -c 300 "$WORK/sink.err")" >&2
+	# "Mpps [sender's Mpps]"
+	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")" |
+		tr '\n' ' ' || echo "ceiling ($1): no figure from the plain receiver: $(head -c 300 "$WORK/sink.err")" >&2
+	offered "$1"
 }
 
 # Per "sender,receiver": gend's "Mpps forwarded" (G), r0's "Mpps received" (R); per sender the ceiling (C).
 declare -A G R C
 RECEIVERS=${VETH_RECEIVERS:-xdp-drop tc-drop gen-traffic-recv}
 declare -A XDROP_ERR
+# With VETH_NAPI_CPUS: gin's NAPI threaded, its kthreads pinned (after each XDP
+# attach: veth has NAPI instances only while a program is attached).
+napi_pin() {
+	[ -n "${VETH_NAPI_CPUS:-}" ] || return 0
+	local cpus pid i=0
+	ip netns exec "$NS_GEN" sh -c 'echo 1 > /sys/class/net/gin/threaded' ||
+		{ echo "host_veth: cannot make gin's NAPI threaded" >&2; return 0; }
+	read -ra cpus <<<"$(python3 -c "
+import sys
+out = []
+for part in sys.argv[1].split(','):
+    a, _, b = part.partition('-')
+    out += range(int(a), int(b or a) + 1)
+print(' '.join(map(str, out)))" "$VETH_NAPI_CPUS")"
+	for pid in $(pgrep '^napi/gin-'); do
+		taskset -pc "${cpus[i++ % ${#cpus[@]}]}" "$pid" >/dev/null
+	done
+	[ "$i" -gt 0 ] || echo "host_veth: no napi/gin-* thread to pin" >&2
+}
+
 gend_start
+napi_pin
 SENDERS=${VETH_SENDERS:-gen-traffic xdp-live xdp-trafficgen}
 has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
 for s in $SENDERS; do
@@ -250,7 +278,10 @@ for s in $SENDERS; do
 import sys
 q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull = sys.argv[1:14]
 g, fwd, ns, off = g.split()
-g, c, fwd = float(g), float(c) if c.strip() else 0.0, int(fwd)
+c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
+f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
+put = lambda o: f" (sender put {o} Mpps)" if o != '-' else ''
+g, c, fwd = float(g), float(c), int(fwd)
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a (the plain receiver gave no figure: see its stderr)"
 r = rcv.split()
 if len(r) == 2:  # a counting receiver: its own rate, and its count against what gend forwarded
@@ -260,9 +291,9 @@ else:
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
       f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, fill ring empty {fill}, RX ring full {rxfull}; "
       f"port workers {ns} ns CPU per packet{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
-      f"plain AF_XDP receiver {c:.3f} Mpps; gend = {share} of it"
-      + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps, gend = {100 * g / float(f):.0f} % of it"
-         if f.strip() and float(f) > 0 else ""))
+      f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it"
+      + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps{put(f_off)}, gend = {100 * g / float(f):.0f} % of it"
+         if f and float(f) > 0 else ""))
 PY
 	done
 done
