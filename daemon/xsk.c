@@ -587,14 +587,16 @@ out:
 }
 
 /*
- * Everything the chain handed back, up to a burst per port of the queue: a pass
+ * What the chain handed back, up to four bursts per port of the queue. A pass
  * of the worker takes in up to a burst on each port (a synthetic port's
- * generator, or each RX socket), so returning only one would let a backlog that
- * the chain hands back at once (a GPU batch, a controller that was late) drain
- * at half the rate the ports refill it, with the pool's frames held in `out`
- * and the ports starved meanwhile (a synthetic port then misses at 60-80 % of
- * its capacity). Stops at the first short burst: the ring is empty, or the TX
- * ring is full.
+ * generator, or each RX socket); giving back only one burst a pass let a
+ * backlog that the chain hands back at once (a GPU batch, a controller that
+ * was late) drain no faster than the ports refill it: under overload it never
+ * drained, with most of the pool's frames waiting in `out`, and below capacity
+ * the ports starved meanwhile (a synthetic port then missed at 60-80 % of its
+ * capacity). Giving back more than the pass takes in empties `out` within a
+ * pass or two, so a backlog waits where the bottleneck is. Stops at the first
+ * short burst: the ring is empty, or the TX ring is full.
  */
 static uint32_t forward(struct qworker *w, struct chain_io *io)
 {
@@ -603,7 +605,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 
 	do
 		n += m = forward_burst(w, io);
-	while (m == GEN_BURST && ++k < w->nports);
+	while (m == GEN_BURST && ++k < 4 * w->nports);
 	return n;
 }
 
