@@ -8,9 +8,12 @@
  * Each header field maps to the 1024-bit vector of rules that admit its value
  * (src, dst: LPM tries; proto: array; sport, dport: port -> elementary
  * interval -> vector; in-port: hash with a wildcard entry). AND of the six
- * vectors, first set bit = winner. Per packet that is a fixed 10 map lookups
+ * vectors, first set bit = winner. Per packet that is at most 10 map lookups
  * (config, src, dst, proto, 2 x sport, 2 x dport, in-port, rule; one more when
  * the in-port falls back to the wildcard) + 16 word ANDs + one ctz, whatever N.
+ * The source, destination and in-port lookups (two LPM tries and a hash: most
+ * of the cost) are skipped where no rule of the table constrains that field
+ * (gen_config.open; cls_lookup.h says why the result is the same).
  *
  * Two table slots: a packet reads gen_config.active once and uses only that
  * slot, so a reload (fill the inactive slot, then flip) is seen whole or not at
@@ -229,7 +232,7 @@ int gen_cls(struct xdp_md *ctx)
 	struct cls_fields f = {};
 	const struct cls_rule_val *rule = NULL;
 	struct cls_config *cfg;
-	__u32 zero = 0, slot, rank = 0, key;
+	__u32 zero = 0, slot, open, rank = 0, key;
 	enum cls_result res;
 	int act;
 
@@ -238,8 +241,9 @@ int gen_cls(struct xdp_md *ctx)
 		return XDP_PASS;
 	/* The one read of the slot for this packet; every lookup below uses it. */
 	slot = *(volatile __u32 *)&cfg->active & 1;
+	open = cfg->open[slot];
 
-	res = cls_lookup(NULL, slot, data, data_end, ctx->ingress_ifindex, &f, &rank, &rule);
+	res = cls_lookup(NULL, slot, open, data, data_end, ctx->ingress_ifindex, &f, &rank, &rule);
 	if (res == CLS_MALFORMED)
 		return unmatched(cfg, CLS_CNT_MALFORMED, CLS_V_MALFORMED, slot, bytes);
 	if (res == CLS_OTHER)

@@ -57,11 +57,23 @@ struct cls_bitvec {
 	__u64 w[GEN_CLS_WORDS];
 };
 
+/* Bits of cls_config.open: fields that no rule of a table constrains. */
+enum cls_open {
+	CLS_OPEN_SRC = 1u << 0,
+	CLS_OPEN_DST = 1u << 1,
+	CLS_OPEN_INPORT = 1u << 2,
+};
+
 /* gen_config[0] */
 struct cls_config {
 	__u32 active;         /* table slot packets use now (0 or 1); read once per packet */
 	__u32 unmatched_drop; /* 1: unmatched and malformed packets are dropped, 0: passed */
 	__u32 nrules[GEN_CLS_SLOTS];
+	/*
+	 * Per slot, enum cls_open: the lookups the program may skip. Written with
+	 * the slot's table, before `active` names the slot.
+	 */
+	__u32 open[GEN_CLS_SLOTS];
 };
 
 /* gen_src / gen_dst LPM key: the slot occupies the first 32 bits of the match, so
@@ -109,7 +121,7 @@ struct cls_counter {
 
 #ifndef __bpf__
 _Static_assert(sizeof(struct cls_bitvec) == 128, "cls_bitvec is a BPF map value");
-_Static_assert(sizeof(struct cls_config) == 16, "cls_config is a BPF map value");
+_Static_assert(sizeof(struct cls_config) == 24, "cls_config is a BPF map value");
 _Static_assert(sizeof(struct cls_lpm_key) == 12, "cls_lpm_key is a BPF map key");
 _Static_assert(sizeof(struct cls_inport_key) == 8, "cls_inport_key is a BPF map key");
 _Static_assert(sizeof(struct cls_rule_val) == 32, "cls_rule_val is a BPF map value");

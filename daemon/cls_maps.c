@@ -246,10 +246,19 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 		return cls_fail(c, r, "failed to write classification table slot %u: %s", slot, strerror(-r));
 	}
 
+	/* The slot's open fields: no packet reads them until `active` names the slot. */
+	cfg.open[slot] = t->open;
+	r = cls_config_write(c, &cfg);
+	if (r < 0) {
+		cls_tab_free(t);
+		return cls_fail(c, r, "failed to write classification table slot %u: %s", slot, strerror(-r));
+	}
 	/*
 	 * Publish: a packet that reads the new `active` began after this grace
 	 * period started, so it sees every write above, on any memory model (the
-	 * program has no acquire load to pair with a release here).
+	 * program has no acquire load to pair with a release here). The write
+	 * below copies `open` as it is, so a packet that sees the new `active`
+	 * mid-copy still reads this slot's open fields.
 	 */
 	wait_readers();
 	cfg.nrules[slot] = n;

@@ -190,6 +190,15 @@ struct cls_tab *cls_tab_build(const struct cls_rule *rules, int n)
 	if (!t)
 		return NULL;
 	t->nrules = n;
+	t->open = CLS_OPEN_SRC | CLS_OPEN_DST | CLS_OPEN_INPORT;
+	for (int i = 0; i < n; i++) {
+		if (rules[i].src_len)
+			t->open &= ~(uint32_t)CLS_OPEN_SRC;
+		if (rules[i].dst_len)
+			t->open &= ~(uint32_t)CLS_OPEN_DST;
+		if (rules[i].in_ifindex)
+			t->open &= ~(uint32_t)CLS_OPEN_INPORT;
+	}
 	for (int p = 0; p < GEN_CLS_PROTOS; p++)
 		for (int i = 0; i < n; i++)
 			if (rules[i].proto < 0 || rules[i].proto == p)
@@ -277,7 +286,7 @@ enum cls_result cls_tab_classify(const struct cls_tab *t, void *frame, uint32_t 
 				 struct cls_fields *f, uint32_t *ret_rank, uint32_t *ret_chain)
 {
 	const struct cls_rule_val *rule = NULL;
-	enum cls_result r = cls_lookup(t, 0, frame, (uint8_t *)frame + len, ifindex, f, ret_rank, &rule);
+	enum cls_result r = cls_lookup(t, 0, t->open, frame, (uint8_t *)frame + len, ifindex, f, ret_rank, &rule);
 
 	if (r == CLS_MATCH)
 		*ret_chain = rule->chain_id;

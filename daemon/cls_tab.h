@@ -30,6 +30,7 @@ struct cls_tab_inport {
 
 struct cls_tab {
 	int nrules;
+	uint32_t open;              /* enum cls_open: fields no rule constrains */
 	struct cls_tab_lpm src, dst;
 	struct cls_bitvec proto[GEN_CLS_PROTOS];
 	uint16_t sport_ival[GEN_CLS_PORTS], dport_ival[GEN_CLS_PORTS]; /* port -> elementary interval */

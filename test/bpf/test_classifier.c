@@ -561,6 +561,36 @@ static void *hammer(void *arg)
 }
 
 /*
+ * Installs tabs[0], then flips through tabs[1..n-1, 0, ...] 150 times while a
+ * second thread runs the program on one packet; returns the counters and the
+ * number of packets run.
+ */
+struct tab {
+	const struct cls_rule *r;
+	int n;
+};
+
+static struct cls_stats switch_under_traffic(struct cls *c, const struct tab *tabs, int ntabs, long *runs)
+{
+	struct switch_run s = { .c = c };
+	pthread_t th;
+	cpu_set_t all;
+
+	CPU_ZERO(&all);
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		CPU_SET(i, &all);
+	sched_setaffinity(0, sizeof(all), &all); /* reader and writer may run side by side */
+	cr_assert_eq(cls_set_rules(c, tabs[0].r, tabs[0].n), 0);
+	cr_assert_eq(pthread_create(&th, NULL, hammer, &s), 0);
+	for (int i = 1; i <= 150; i++)
+		cr_assert_eq(cls_set_rules(c, tabs[i % ntabs].r, tabs[i % ntabs].n), 0, "%s", cls_strerror(c));
+	atomic_store(&s.stop, true);
+	pthread_join(th, NULL);
+	*runs = s.runs;
+	return stats(c);
+}
+
+/*
  * T1 sends p to chain 1 by rule 0, T2 to chain 2 by rule 1. A packet mixing
  * the two tables' vectors gets an empty AND, and one mixing vectors with the
  * other rules array lands on chain 5: both would show in the counters.
@@ -576,30 +606,48 @@ Test(bpf, atomic_table_switch, .timeout = 60)
 		rule(IP(20, 0, 0, 0), 8, 0, 0, IPPROTO_UDP, 0, 65535, 1000, 1000, 0, 5),
 		rule(IP(10, 0, 0, 0), 8, 0, 0, IPPROTO_TCP, 0, 65535, 80, 80, 0, 2),
 	};
-	struct switch_run s = { .c = c };
-	pthread_t th;
-	cpu_set_t all;
-	struct cls_stats st;
-	int flips = 0;
+	struct tab tabs[] = { { t2, 2 }, { t1, 2 } };
+	long runs;
+	struct cls_stats st = switch_under_traffic(c, tabs, 2, &runs);
 
-	CPU_ZERO(&all);
-	for (int i = 0; i < CPU_SETSIZE; i++)
-		CPU_SET(i, &all);
-	sched_setaffinity(0, sizeof(all), &all); /* reader and writer may run side by side */
-	cr_assert_eq(cls_set_rules(c, t1, 2), 0);
-	cr_assert_eq(pthread_create(&th, NULL, hammer, &s), 0);
-	for (; flips < 150; flips++)
-		cr_assert_eq(cls_set_rules(c, flips % 2 ? t1 : t2, 2), 0, "%s", cls_strerror(c));
-	atomic_store(&s.stop, true);
-	pthread_join(th, NULL);
-	st = stats(c);
-	cr_log_info("atomic switch: %d flips, %ld packets: chain 1 %lu, chain 2 %lu", flips, s.runs,
+	cr_log_info("atomic switch: 150 flips, %ld packets: chain 1 %lu, chain 2 %lu", runs,
 		    (unsigned long)st.matched[1], (unsigned long)st.matched[2]);
 	cr_expect_eq(st.matched[5], 0, "a packet saw the rules of one table with vectors of the other");
 	cr_expect_eq(st.unmatched, 0, "a packet saw vectors of both tables");
-	cr_expect_eq(st.matched[1] + st.matched[2], (uint64_t)s.runs);
+	cr_expect_eq(st.matched[1] + st.matched[2], (uint64_t)runs);
 	cr_expect_gt(st.matched[1], 0);
 	cr_expect_gt(st.matched[2], 0);
+	cls_close(c, false);
+}
+
+/*
+ * The lookups a table leaves open (gen_config.open) flip with the table: three
+ * tables in turn over two slots, so that a slot's previous open fields always
+ * belong to another table. T1 and T3 constrain no source address (its lookup
+ * is skipped); T2 does, with rule 0 (30/8) that the hammer's packet (from
+ * 10.0.0.1) fails and rule 1 (chain 3) that it matches. A packet that read
+ * T2's vectors with T1's or T3's open fields would skip the source and land on
+ * chain 2.
+ */
+Test(bpf, open_fields_switch_with_table, .timeout = 60)
+{
+	struct cls *c = open_or_skip();
+	struct cls_rule t1[] = { rule(0, 0, 0, 0, IPPROTO_TCP, 0, 65535, 80, 80, 0, 1) };
+	struct cls_rule t2[] = {
+		rule(IP(30, 0, 0, 0), 8, 0, 0, IPPROTO_TCP, 0, 65535, 80, 80, 0, 2),
+		rule(0, 0, 0, 0, IPPROTO_TCP, 0, 65535, 80, 80, 0, 3),
+	};
+	struct cls_rule t3[] = { rule(0, 0, 0, 0, IPPROTO_TCP, 0, 65535, 0, 65535, 0, 4) };
+	struct tab tabs[] = { { t1, 1 }, { t2, 2 }, { t3, 1 } };
+	long runs;
+	struct cls_stats st = switch_under_traffic(c, tabs, 3, &runs);
+
+	cr_log_info("open fields switch: 150 flips, %ld packets: chains 1 %lu, 3 %lu, 4 %lu", runs,
+		    (unsigned long)st.matched[1], (unsigned long)st.matched[3], (unsigned long)st.matched[4]);
+	cr_expect_eq(st.matched[2], 0, "a packet read T2's vectors with another table's open fields");
+	cr_expect_eq(st.unmatched, 0);
+	cr_expect_eq(st.matched[1] + st.matched[3] + st.matched[4], (uint64_t)runs);
+	cr_expect(st.matched[1] > 0 && st.matched[3] > 0 && st.matched[4] > 0);
 	cls_close(c, false);
 }
 
@@ -730,6 +778,89 @@ Test(bpf, random_rules_vs_linear_scan, .timeout = 300)
 	cr_expect_gt(matched, total / 10, "too few matches to test anything: %ld of %ld", matched, total);
 	cr_expect_gt(unmatched, total / 20, "too few misses: %ld of %ld", unmatched, total);
 	cr_log_info("linear-scan oracle: %ld packets, %ld matched, all agree", total, matched);
+	free(r);
+	cls_close(c, false);
+}
+
+/*
+ * Tables that leave fields open: every rule of a set leaves a chosen subset of
+ * {source, destination, in-port} open, and in half the sets one rule (any of
+ * them) constrains one of those fields after all, so the table must not skip
+ * it. The program and the host copy both against the linear scan.
+ */
+Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
+{
+	int va, vb, ifs[3];
+	struct cls *c = open_or_skip();
+	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
+	long matched = 0, total = 0, skipped[3] = { 0 }, almost = 0;
+	uint8_t f[2048];
+
+	private_netns(&va, &vb);
+	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
+	for (int set = 0; set < 24; set++) {
+		uint32_t openm = 1 + (uint32_t)set % 7; /* every non-empty subset, in turn */
+		int n = set % 3 == 0 ? 1 + (int)(rnd() % 8) : 16 + (int)(rnd() % 300), back = -1;
+
+		for (int i = 0; i < n; i++) {
+			r[i] = rnd_rule(3, ifs);
+			if (openm & CLS_OPEN_SRC)
+				r[i].src_len = 0;
+			if (openm & CLS_OPEN_DST)
+				r[i].dst_len = 0;
+			if (openm & CLS_OPEN_INPORT)
+				r[i].in_ifindex = 0;
+		}
+		if (set % 2) { /* one rule, anywhere, constrains an open field after all */
+			back = (int)(rnd() % (uint32_t)n);
+			if (openm & CLS_OPEN_SRC)
+				r[back].src_len = 8 + rnd() % 25;
+			else if (openm & CLS_OPEN_DST)
+				r[back].dst_len = 8 + rnd() % 25;
+			else
+				r[back].in_ifindex = (uint32_t)ifs[1 + rnd() % 2];
+			almost++;
+		}
+		cr_assert_eq(cls_set_rules(c, r, n), 0, "%s", cls_strerror(c));
+		const struct cls_tab *t = cls_host_table(c);
+
+		cr_assert_not_null(t);
+		for (int b = 0; b < 3; b++)
+			skipped[b] += (t->open >> b) & 1;
+		for (int k = 0; k < 1500; k++) {
+			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr() };
+			int ifx = ifs[rnd() % 3], want, got, len;
+			uint32_t rank = ~0u, chain = 0;
+			struct cls_fields fl = { 0 };
+			enum cls_result hr;
+			struct cls_last l;
+
+			p.sport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
+			p.dport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
+			if (back >= 0 && rnd() % 2) { /* aim at the rule that closes the field */
+				p.src = r[back].src ^ (rnd() % 3 ? 0 : rnd());
+				p.dst = r[back].dst ^ (rnd() % 3 ? 0 : rnd());
+			}
+			want = oracle(r, n, &p, ifx);
+			len = build(f, &p);
+			hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
+			run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
+			l = last(c);
+			got = l.verdict == CLS_V_NO_SOCKET ? (int)l.rule : -1;
+			cr_assert_eq(got, want, "set %d (open %#x, %d rules, rule %d closes one): program chose %d, linear "
+				     "scan %d", set, openm, n, back, got, want);
+			cr_assert_eq(hr == CLS_MATCH ? (int)rank : -1, want, "set %d (open %#x, %d rules, rule %d closes "
+				     "one): host copy chose %d, linear scan %d", set, openm, n, back,
+				     hr == CLS_MATCH ? (int)rank : -1, want);
+			total++;
+			matched += want >= 0;
+		}
+	}
+	cr_expect(skipped[0] > 0 && skipped[1] > 0 && skipped[2] > 0, "no table skipped some field: %ld %ld %ld",
+		  skipped[0], skipped[1], skipped[2]);
+	cr_expect_gt(matched, total / 10, "too few matches to test anything: %ld of %ld", matched, total);
+	cr_log_info("open fields: %ld packets over 24 sets (%ld with one rule closing a field), %ld matched, all agree",
+		    total, almost, matched);
 	free(r);
 	cls_close(c, false);
 }
