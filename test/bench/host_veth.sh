@@ -36,7 +36,13 @@
 # (gend's [gen] tx_sockets: N TX sockets per port queue, each on a kicker
 # thread of its own, flows spread over them), HOST_VETH_PERF=DIR (with perf:
 # one more xdp-live run into the xdp-drop receiver under a system-wide `perf
-# record`; its report by thread and symbol goes to DIR/perf-veth-QUEUES.txt),
+# record`; its report by thread and symbol goes to DIR/perf-veth-QUEUES.txt;
+# and every xdp-live run, gend's, the plain receiver's and the forwarder's,
+# under `perf record` on the sender's CPUs 0..Q-1 alone, where veth runs gin's
+# receive: DIR/sender-WHO-QUEUES.txt gives each symbol's share and its ns per
+# frame the sender put on s0 (the sender keeps its CPUs busy; what idle time
+# there is shows as the idle loop's symbol); SENDER_PERF_G=1 adds call graphs
+# and DIR/sender-WHO-QUEUES-callers.txt, who calls the top symbols),
 # VETH_SENDERS / VETH_RECEIVERS (subsets of "gen-traffic xdp-live xdp-trafficgen"
 # and "xdp-drop tc-drop gen-traffic-recv", the defaults), GEND_CPUS=LIST (gend's
 # [gen] cpus; xdp-live's threads run on CPUs 0..Q-1, so a list past them keeps
@@ -92,10 +98,37 @@ sender() {
 	esac
 }
 
-gend_run() { # $1 = sender name
+# With HOST_VETH_PERF: an xdp-live run profiled on the sender's CPUs
+# (sender_perf TAG SENDER before it, sender_perf_end after).
+sender_perf() {
+	SPERF=
+	[ -n "${HOST_VETH_PERF:-}" ] && [ "$2" = xdp-live ] && command -v perf >/dev/null || return 0
+	mkdir -p "$HOST_VETH_PERF"
+	SPERF_TAG=$1
+	perf record -q ${SENDER_PERF_G:+-g} -C "0-$((Q - 1))" -F 2999 -o "$WORK/snd.perf" -- sleep "$SECS" >/dev/null 2>&1 &
+	SPERF=$!
+}
+sender_perf_end() {
+	[ -n "$SPERF" ] || return 0
+	wait "$SPERF"
+	local put
+	put=$(offered xdp-live)
+	{
+		echo "# host_veth.sh: sender CPUs 0-$((Q - 1)) while xdp-live sent to $SPERF_TAG, $Q queue(s), tx_sockets ${TX_SOCKETS:-1}: sender put $put Mpps; share, ns per frame put, symbol"
+		perf report -i "$WORK/snd.perf" --stdio --no-children --sort sym 2>/dev/null | awk -v put="$put" -v q="$Q" '
+			/^ +[0-9.]+%/ { p = $1; sub("%", "", p); $1 = ""; if (put > 0) printf "%6.2f%% %7.1f %s\n", p, p / 100 * q * 1e3 / put, $0 }' | head -60
+	} >"$HOST_VETH_PERF/sender-$SPERF_TAG-$Q.txt"
+	# SENDER_PERF_G=1: with call graphs, and who calls the top symbols.
+	[ -z "${SENDER_PERF_G:-}" ] || perf report -i "$WORK/snd.perf" --stdio --no-children --sort sym -G \
+		--percent-limit 3 2>/dev/null | grep -v '^$' | head -400 >"$HOST_VETH_PERF/sender-$SPERF_TAG-$Q-callers.txt"
+}
+
+gend_run() { # $1 = sender name, $2 = tag for sender_perf
 	local a b t0 t1 c0 c1
 	a=$(gend_tx); t0=$(date +%s.%N); c0=$(worker_ticks)
+	sender_perf "gend-${2:-x}" "$1"
 	sender "$1" "$SECS" || return 1
+	sender_perf_end
 	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(gend_tx)
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))") $(offered "$1")"
 }
@@ -148,7 +181,9 @@ ceiling_run() {
 		sleep 0.5
 	done
 	napi_pin
+	sender_perf "${2:-receiver}${3:+-$3}" "$1"
 	sender "$1" "$((SECS + 2))"
+	sender_perf_end
 	wait $sp
 	# "Mpps [sender's Mpps]"
 	tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(f\"{json.load(sys.stdin).get('pps', 0) / 1e6:.3f}\")" |
@@ -189,7 +224,7 @@ for s in $SENDERS; do
 	for r in xdp-drop tc-drop; do
 		has $r "$RECEIVERS" || continue
 		if xdrop_start $r; then
-			if G[$s,$r]=$(gend_run "$s"); then
+			if G[$s,$r]=$(gend_run "$s" "$r"); then
 				wait "$XDROP"
 				R[$s,$r]=$(xdrop_result)
 				G[$s,$r]=$(forwarded "${G[$s,$r]}")
@@ -218,7 +253,7 @@ if [ -n "${HOST_VETH_PERF:-}" ] && command -v perf >/dev/null && xdrop_start xdp
 	mkdir -p "$HOST_VETH_PERF"
 	perf record -q -a -F 999 -o "$WORK/veth.perf" -- sleep "$SECS" >/dev/null 2>&1 &
 	PERF_PID=$!
-	P=$(gend_run xdp-live) || P=
+	P=$(gend_run xdp-live xdp-drop-syswide) || P=
 	wait "$PERF_PID"
 	wait "$XDROP"
 	{
@@ -251,7 +286,7 @@ for s in gen-traffic xdp-live; do
 		has $r "$RECEIVERS" || continue
 		[ -n "${XDROP_ERR[$r]+set}" ] && continue
 		xdrop_start $r || continue
-		F[$s,$r]=$(ceiling_run "$s" fwd)
+		F[$s,$r]=$(ceiling_run "$s" fwd "$r")
 		wait "$XDROP"
 	done
 done
