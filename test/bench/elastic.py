@@ -4,6 +4,8 @@
 Benchmark helper of test/bench/elastic.sh (prints figures, asserts nothing).
 
   elastic.py capacity              packets/s the chain forwards with the generators unthrottled
+  elastic.py zero-loss HI          the highest offered rate up to HI that loses no frame in a
+                                   trial (RFC 2544's throughput), by halving
   elastic.py steps BASE STEP MODE CSV   offered load x1 x2 x3 x4 x3 x2 x1 of BASE, STEP s each,
                                    sampled every 10 ms (genctl stats --watch --json)
   elastic.py sweep CAP MODE CSV CDF    offered load 1 %..110 % of CAP: throughput, p50/p99
@@ -82,6 +84,35 @@ def capacity():
     time.sleep(1.0)
     m = measure(float(os.environ.get('CAP_SECONDS', '2')))
     print(f"{m['tx_pps']:.0f}")
+
+
+def zero_loss(hi):
+    """The zero-loss throughput (RFC 2544 section 26.1): the highest offered rate, in
+    packets/s in all, at which a trial of TRIAL_SECONDS (1) loses no frame (none missed at
+    the port, none dropped by the chain; CAP_LOSS, a fraction of the trial's frames, default
+    0, allows that many), found by halving [0, hi] down to CAP_RES (1 %) of hi. Between trials
+    the load rests at 10 % of hi for 0.5 s, so that a trial does not start from the backlog
+    or the state the one before left. One line per trial goes to stderr."""
+    trial_s = float(os.environ.get('TRIAL_SECONDS', '1'))
+    tol, res = float(os.environ.get('CAP_LOSS', '0')), float(os.environ.get('CAP_RES', '0.01')) * hi
+    lo, best = 0.0, 0.0
+    while hi - lo > res:
+        rate = (lo + hi) / 2
+        set_rate(hi * 0.1)
+        time.sleep(0.5)
+        set_rate(rate)
+        time.sleep(0.2)
+        m0 = port_missed()
+        m = measure(trial_s)
+        lost = port_missed() - m0 + m['drops']
+        ok = lost <= tol * rate * trial_s
+        print(f'  zero-loss trial {rate:.0f} pps: {m["tx_pps"]:.0f} forwarded, {lost} lost: '
+              f'{"pass" if ok else "fail"}', file=sys.stderr)
+        if ok:
+            lo = best = rate
+        else:
+            hi = rate
+    print(f'{best:.0f}')
 
 
 def steps(base, step_s, mode, csv):
@@ -223,6 +254,8 @@ def point(rate, secs):
 cmd = sys.argv[1]
 if cmd == 'capacity':
     capacity()
+elif cmd == 'zero-loss':
+    zero_loss(float(sys.argv[2]))
 elif cmd == 'steps':
     steps(float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5])
 elif cmd == 'sweep':
