@@ -246,6 +246,13 @@ struct qworker {
 	uint32_t call_ack;
 	uint64_t accounting_errors;
 	struct xdp_statistics retired; /* main thread: kernel counters of RX sockets closed so far */
+	/*
+	 * The worker's load, written by it, read by stats: the passes that moved
+	 * frames, the time they took, and the frames they took in (received or
+	 * generated). busy_ns over wall time is the share of the worker's core that
+	 * went to work rather than polling: near 1, the port worker is the limit.
+	 */
+	uint64_t busy_passes, busy_ns, frames_in;
 };
 
 enum xsk_bind { XSK_BIND_AUTO, XSK_BIND_ZEROCOPY, XSK_BIND_COPY, XSK_BIND_MAX };

@@ -251,6 +251,20 @@ static void print_ports(struct rt *rt, FILE *out)
 		fprintf(out, "gen_queue_xsk_events_total{queue=\"%d\",event=\"rx_invalid_descs\"} %llu\n", q,
 			xs.rx_invalid_descs);
 	}
+	family(out, "gen_worker_busy_seconds_total", "counter",
+	       "Time a queue's port worker spent in passes that moved frames (its rate near 1: the worker is the limit).");
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "gen_worker_busy_seconds_total{queue=\"%d\"} %.9f\n", q,
+			__atomic_load_n(&rt->workers[q].busy_ns, __ATOMIC_RELAXED) / 1e9);
+	family(out, "gen_worker_busy_passes_total", "counter", "A queue's port worker's passes that moved frames.");
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "gen_worker_busy_passes_total{queue=\"%d\"} %lu\n", q,
+			(unsigned long)__atomic_load_n(&rt->workers[q].busy_passes, __ATOMIC_RELAXED));
+	family(out, "gen_worker_frames_in_total", "counter",
+	       "Frames a queue's port worker took in (received, or generated on a synthetic port).");
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "gen_worker_frames_in_total{queue=\"%d\"} %lu\n", q,
+			(unsigned long)__atomic_load_n(&rt->workers[q].frames_in, __ATOMIC_RELAXED));
 }
 
 /* Each NF instance once (chains may share one), its counters by the names in its nf_ops. */

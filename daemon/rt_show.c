@@ -372,6 +372,32 @@ static void print_nf_counters(struct rt *rt, struct rt_chain *rc, FILE *out, boo
 	}
 }
 
+/*
+ * Each queue's port worker: the time its passes that moved frames took, those
+ * passes, and the frames they took in. A reader takes two samples: busy_ns over
+ * the time between them near 1e9 a second says the worker is the limit, and
+ * frames over passes how much each pass took in (a NIC's ring or a generator
+ * that waits on the worker hands over whole bursts).
+ */
+static void print_workers(struct rt *rt, FILE *out, bool json)
+{
+	if (json)
+		fprintf(out, "],\"workers\":[");
+	for (int q = 0; q < rt->nq; q++) {
+		const struct qworker *w = &rt->workers[q];
+		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
+
+		if (json)
+			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu}", q ? "," : "", q,
+				(unsigned long)busy, (unsigned long)passes, (unsigned long)in);
+		else
+			fprintf(out, "port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass\n", q,
+				busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0);
+	}
+	if (json)
+		fprintf(out, "]");
+}
+
 void rt_print_stats(struct rt *rt, FILE *out, bool json)
 {
 	struct cls_stats st = { 0 };
@@ -443,8 +469,9 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			print_nf_counters(rt, rc, out, false);
 		}
 	}
+	print_workers(rt, out, json);
 	if (json)
-		fprintf(out, "]}\n");
+		fprintf(out, "}\n");
 }
 
 void rt_print_chains(struct rt *rt, FILE *out, bool json)
@@ -548,7 +575,8 @@ void rt_print_sample(struct rt *rt, FILE *out)
 		print_elastic_json(rc, &e, out);
 		fprintf(out, "}");
 	}
-	fprintf(out, "]}\n");
+	print_workers(rt, out, true);
+	fprintf(out, "}\n");
 }
 
 void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))

@@ -760,17 +760,23 @@ static void *worker_main(void *arg)
 	struct qworker *w = arg;
 	struct spin spin = { 0 };
 	char name[16];
+	uint64_t last;
 
 	snprintf(name, sizeof(name), "gen-w%u", w->q);
 	pthread_setname_np(pthread_self(), name);
 	pin_self();
+	last = spin_now_ns();
 	while (!LOAD(&w->stop)) {
-		uint32_t work = 0;
+		uint32_t work = 0, in = 0;
+		uint64_t now;
 
 		worker_take_call(w);
 		for (int p = 0; p < w->nports; p++) {
 			if (w->port[p].synth) {
-				work += synth_rx(w, p);
+				uint32_t n = synth_rx(w, p);
+
+				work += n;
+				in += n;
 				continue;
 			}
 			if (LOAD(&w->port[p].gone) && !w->port[p].reclaimed)
@@ -780,8 +786,12 @@ static void *worker_main(void *arg)
 			work += drain_completions(w, &w->port[p]);
 			work += refill(w, p);
 		}
-		for (int i = 0; i < w->nrx; i++)
-			work += receive(w, w->rx[i]);
+		for (int i = 0; i < w->nrx; i++) {
+			uint32_t n = receive(w, w->rx[i]);
+
+			work += n;
+			in += n;
+		}
 		for (int i = 0; i < w->nios; i++)
 			work += forward(w, w->ios[i]);
 		for (int p = 0; p < w->nports; p++)
@@ -796,10 +806,17 @@ static void *worker_main(void *arg)
 		if (xsk_frames_accounted(w) != w->nframes)
 			w->accounting_errors++;
 #endif
-		if (work)
+		now = spin_now_ns();
+		if (work) {
+			STORE(&w->busy_ns, w->busy_ns + (now - last));
+			STORE(&w->busy_passes, w->busy_passes + 1);
+			STORE(&w->frames_in, w->frames_in + in);
 			spin_reset(&spin);
-		else if (!spin_again(&spin))
+		} else if (!spin_again(&spin)) {
 			worker_sleep(w);
+			now = spin_now_ns();
+		}
+		last = now;
 	}
 	return NULL;
 }

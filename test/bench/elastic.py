@@ -136,25 +136,29 @@ def steps(base, step_s, mode, csv):
             s = json.loads(line)
         except ValueError:
             continue
-        c, t = s['chains'][0], s['t_ns']
+        c, t, w = s['chains'][0], s['t_ns'], s.get('workers', [{}])[0]
         if t < t_start:
             continue
         offered = [r for tm, r in marks if tm <= t][-1]
         if prev:
             dt = (t - prev[0]) / 1e9
-            pc = prev[1]
+            pc, pw = prev[1], prev[2]
             nb = c['batches'] - pc['batches']
+            npass = w.get('busy_passes', 0) - pw.get('busy_passes', 0)
+            # Queue 0's port worker: its busy share of the sample, frames it took in a pass.
+            wl = (f"{(w.get('busy_ns', 0) - pw.get('busy_ns', 0)) / (t - prev[0]):.3f},"
+                  f"{(w.get('frames_in', 0) - pw.get('frames_in', 0)) / npass if npass else 0:.1f}")
             rows.append(f"{mode},{(t - t_start) / 1e9:.3f},{offered:.0f},{(c['rx_packets'] - pc['rx_packets']) / dt:.0f},"
                         f"{(c['tx_packets'] - pc['tx_packets']) / dt:.0f},{c['batch_last']},"
                         f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
                         f"{c['dropped'] + c['backend_lost']},{c['placement']},{c['switches']},{c['window_p50_us']},"
-                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)}")
-        prev = (t, c)
+                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl}")
+        prev = (t, c, w)
     new = not os.path.exists(csv)
     with open(csv, 'a') as f:
         if new:
             f.write('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
-                    'p50_us,p99_us,batch_limit,depth,ring_out\n')
+                    'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass\n')
         f.write('\n'.join(rows) + '\n')
     os.unlink(samples)
     print(f'{mode}: {len(rows)} samples over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps')

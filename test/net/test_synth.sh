@@ -123,7 +123,30 @@ for _ in $(seq 40); do
 	ctl --json stats
 	sleep 0.025
 done >"$WORK/samples.json"
+# The port worker's load (stats: workers): under that overload it works nearly
+# all the time and takes in whole bursts; at 2 x 2 kpps it mostly polls or
+# sleeps, a frame or so a pass (a worker that counted its idle passes as busy
+# read 0.33 at 2 x 10 kpps).
+ctl --json --watch --interval 1000 --count 2 stats >"$WORK/load-hi.json"
+ctl synth-rate 2000 >/dev/null
+sleep 0.5
+ctl --json --watch --interval 1000 --count 2 stats >"$WORK/load-lo.json"
 gend_stop || fail "gend exit after the return check"
+python3 - "$WORK/load-hi.json" "$WORK/load-lo.json" <<'PY' || fail "port worker load: $(cat "$WORK/load-hi.json" "$WORK/load-lo.json")"
+import json, sys
+def load(f):
+    a, b = (json.loads(line) for line in open(f).read().split('\n')[:2])
+    wa, wb = a['workers'][0], b['workers'][0]
+    passes = wb['busy_passes'] - wa['busy_passes']
+    return ((wb['busy_ns'] - wa['busy_ns']) / (b['t_ns'] - a['t_ns']),
+            (wb['frames_in'] - wa['frames_in']) / passes if passes else 0.0, wb['frames_in'] - wa['frames_in'])
+hi, lo = load(sys.argv[1]), load(sys.argv[2])
+print(f"port worker: overload busy {hi[0]:.2f}, {hi[1]:.1f} frames a pass; "
+      f"4 kpps busy {lo[0]:.3f}, {lo[1]:.1f} frames a pass ({lo[2]} frames)")
+assert hi[0] > 0.6 and hi[1] >= 64, hi
+assert lo[0] < 0.15 and 0 < lo[1] < 32 and 2000 < lo[2] < 8000, lo
+PY
+ok "the port worker's busy time and frames a pass follow its load"
 python3 - "$WORK/samples.json" <<'PY' || fail "done frames wait for the port worker"
 import json, sys
 out = sorted(json.loads(line)['chains'][0]['ring_out'] for line in open(sys.argv[1]))
