@@ -21,6 +21,19 @@ static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, ui
 	}
 }
 
+/* A chain's drops over its queues, by reason: JSON keys dropped_ring_full, dropped_verdict, dropped_tx_full. */
+static void print_drops_by_json(const struct rt_chain *rc, FILE *out)
+{
+	uint64_t d[CHAIN_IO_DROP_MAX] = { 0 };
+
+	for (int q = 0; q < rc->c.nq; q++)
+		for (int i = 0; i < CHAIN_IO_DROP_MAX; i++)
+			d[i] += __atomic_load_n(&rc->c.io[q].drop[i], __ATOMIC_RELAXED);
+	fprintf(out, ",\"dropped_ring_full\":%lu,\"dropped_verdict\":%lu,\"dropped_tx_full\":%lu",
+		(unsigned long)d[CHAIN_IO_DROP_RING_FULL], (unsigned long)d[CHAIN_IO_DROP_VERDICT],
+		(unsigned long)d[CHAIN_IO_DROP_TX_FULL]);
+}
+
 static const char *const port_state_names[RT_PORT_STATE_MAX] = { "up", "down", "gone" };
 
 const char *rt_port_state_name(enum rt_port_state st)
@@ -437,6 +450,7 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
 				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED), xs.rx_dropped,
 				xs.rx_ring_full);
+			print_drops_by_json(rc, out);
 			fprintf(out, ",\"backend_error\":");
 			ctl_json_str(out, chain_backend_error(&rc->c));
 			elastic_view(rc, &e);
@@ -572,6 +586,7 @@ void rt_print_sample(struct rt *rt, FILE *out)
 			(unsigned long)LOAD_R(&rc->c.batches), (unsigned long)LOAD_R(&rc->c.batch_pkts),
 			(unsigned long)LOAD_R(&rc->c.backend_lost), __atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
 			(unsigned long)LOAD_R(&rc->c.fail_dropped));
+		print_drops_by_json(rc, out);
 		print_elastic_json(rc, &e, out);
 		fprintf(out, "}");
 	}

@@ -62,13 +62,22 @@ def quantile(h, q):
     return h[-1][0] / 1e3
 
 
+def lost(c):
+    """A chain's packets lost so far: dropped for want of room (its inbox, the output port)
+    or by a failed backend batch; an NF's DROP verdict (a NIDS rule) is the chain's work,
+    not a loss. gend before dropped_verdict: every drop."""
+    if 'dropped_verdict' not in c:
+        return c['dropped'] + c['backend_lost']
+    return c['dropped'] - c['dropped_verdict'] + c['backend_lost']
+
+
 def measure(secs):
     a, t0 = stats(), time.monotonic()
     time.sleep(secs)
     b, t1 = stats(), time.monotonic()
     dt = t1 - t0
     return {'rx_pps': (b['rx_packets'] - a['rx_packets']) / dt, 'tx_pps': (b['tx_packets'] - a['tx_packets']) / dt,
-            'drops': b['dropped'] - a['dropped'] + b['backend_lost'] - a['backend_lost'],
+            'drops': lost(b) - lost(a),
             'hist': hist_delta(a, b), 'placement': b['placement'], 'switches': b['switches']}
 
 
@@ -104,9 +113,9 @@ def zero_loss(hi):
         time.sleep(0.2)
         m0 = port_missed()
         m = measure(trial_s)
-        lost = port_missed() - m0 + m['drops']
-        ok = lost <= tol * rate * trial_s
-        print(f'  zero-loss trial {rate:.0f} pps: {m["tx_pps"]:.0f} forwarded, {lost} lost: '
+        gone = port_missed() - m0 + m['drops']
+        ok = gone <= tol * rate * trial_s
+        print(f'  zero-loss trial {rate:.0f} pps: {m["tx_pps"]:.0f} forwarded, {gone} lost: '
               f'{"pass" if ok else "fail"}', file=sys.stderr)
         if ok:
             lo = best = rate
@@ -151,14 +160,15 @@ def steps(base, step_s, mode, csv):
             rows.append(f"{mode},{(t - t_start) / 1e9:.3f},{offered:.0f},{(c['rx_packets'] - pc['rx_packets']) / dt:.0f},"
                         f"{(c['tx_packets'] - pc['tx_packets']) / dt:.0f},{c['batch_last']},"
                         f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
-                        f"{c['dropped'] + c['backend_lost']},{c['placement']},{c['switches']},{c['window_p50_us']},"
-                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl}")
+                        f"{lost(c)},{c['placement']},{c['switches']},{c['window_p50_us']},"
+                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl},"
+                        f"{c.get('dropped_verdict', 0)}")
         prev = (t, c, w)
     new = not os.path.exists(csv)
     with open(csv, 'a') as f:
         if new:
             f.write('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
-                    'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass\n')
+                    'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass,verdict_drops\n')
         f.write('\n'.join(rows) + '\n')
     os.unlink(samples)
     print(f'{mode}: {len(rows)} samples over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps')
@@ -178,8 +188,9 @@ def settle(mode, rows, starts, rates, step_s, missed, out):
     and a band of 25 % (or 4 packets) around that median: the time from the step to the end
     of the first 10 ms sample inside the band (reach), the share of the 30 ms means after it inside it, and
     the time until it stays inside for the rest of the step (last exit: any noisy sample late
-    in the step moves it); and the drops within the step: the chain's, and the frames the
-    synthetic ports found no room for (missed). The step's offered rate is the one it set
+    in the step moves it); and the drops within the step: the chain's losses (lost(): not an
+    NF's DROP verdict, which steps.csv keeps apart), and the frames the synthetic ports found
+    no room for (missed). The step's offered rate is the one it set
     (rates[k]): its first sample may be stamped a fraction of a millisecond before the step
     and carry the last rate. Appends to settle.csv and prints a line per step."""
     new = not os.path.exists(out)

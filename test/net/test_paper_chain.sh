@@ -78,6 +78,8 @@ assert r['first']['dst_mac'] == "02:00:00:00:00:02", "router next hop MAC"
 c = {x['name']: x for x in s['chains']}
 nf = lambda chain, name: [x for x in c[chain]['nfs'] if x['name'] == name][0]['counters']
 assert c['paper']['rx_packets'] == 2 * n and c['paper']['dropped'] == 2 * marked, c['paper']
+assert c['paper']['dropped_verdict'] == 2 * marked, c['paper']
+assert c['paper']['dropped_ring_full'] == 0 and c['paper']['dropped_tx_full'] == 0, c['paper']
 assert c['back']['rx_packets'] == 2 * (n - marked) and c['back']['tx_packets'] == 2 * (n - marked), c['back']
 assert nf('paper', 'router')['forwarded'] == 2 * n, nf('paper', 'router')
 assert nf('paper', 'esp_out')['encrypted'] == 2 * (n - marked), nf('paper', 'esp_out')
