@@ -395,7 +395,7 @@ static void print_nf_counters(struct rt *rt, struct rt_chain *rc, FILE *out, boo
 static void print_workers(struct rt *rt, FILE *out, bool json)
 {
 	if (json)
-		fprintf(out, "],\"workers\":[");
+		fprintf(out, ",\"workers\":[");
 	for (int q = 0; q < rt->nq; q++) {
 		const struct qworker *w = &rt->workers[q];
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
@@ -483,6 +483,8 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			print_nf_counters(rt, rc, out, false);
 		}
 	}
+	if (json)
+		fprintf(out, "]");
 	print_workers(rt, out, json);
 	if (json)
 		fprintf(out, "}\n");
@@ -590,6 +592,7 @@ void rt_print_sample(struct rt *rt, FILE *out)
 		print_elastic_json(rc, &e, out);
 		fprintf(out, "}");
 	}
+	fprintf(out, "]");
 	print_workers(rt, out, true);
 	fprintf(out, "}\n");
 }

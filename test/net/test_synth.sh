@@ -126,7 +126,7 @@ done >"$WORK/samples.json"
 # The port worker's load (stats: workers): under that overload it works nearly
 # all the time and takes in whole bursts; at 2 x 2 kpps it mostly polls or
 # sleeps, a frame or so a pass (a worker that counted its idle passes as busy
-# read 0.33 at 2 x 10 kpps).
+# read 0.24 here).
 ctl --json --watch --interval 1000 --count 2 stats >"$WORK/load-hi.json"
 ctl synth-rate 2000 >/dev/null
 sleep 0.5
