@@ -21,6 +21,13 @@
 
 #define SYNTH_BURST 256u
 /*
+ * Frames written, then classified, at a time: the written lines must still be
+ * in L1 when the classifier reads them. Frames land in 32 of L1's 64 sets (see
+ * frame_offset()), so a whole 256-frame burst is 8 lines a set, as many as
+ * some L1s have ways, besides the stack, templates and tables.
+ */
+#define SYNTH_CHUNK 32u
+/*
  * Frames of a queue a generator running as fast as it can (no rate) lets the
  * chains hold: more only adds cache misses on frames written long ago, as the
  * chains drain a longer backlog at the same rate. A generator with a rate is a
@@ -55,6 +62,7 @@ struct synth_port {
 	struct synth_tmpl *tmpl;  /* [flow * nsizes + size] */
 	uint64_t *seq;            /* next sequence number per flow */
 	uint32_t next_flow, next_step;
+	uint32_t chunk;           /* frames written before they are classified (GEN_SYNTH_CHUNK) */
 	double tokens;
 	uint64_t last_ns;
 	struct chain_io *route[GEN_MAX_CHAINS];
@@ -161,6 +169,15 @@ static void make_tmpl(struct synth_tmpl *t, const struct synth_port *s, int port
 		t->csum_base += sum16(ip + 12, 8) + proto + seg;
 }
 
+/* GEN_SYNTH_CHUNK=N (1..SYNTH_BURST) overrides SYNTH_CHUNK, to measure the effect. */
+static uint32_t synth_chunk(void)
+{
+	const char *v = getenv("GEN_SYNTH_CHUNK");
+	unsigned long n = v ? strtoul(v, NULL, 10) : 0;
+
+	return n >= 1 && n <= SYNTH_BURST ? (uint32_t)n : SYNTH_CHUNK;
+}
+
 struct synth_port *synth_new(const struct synth_cfg *c, int port, uint32_t q)
 {
 	struct synth_port *s = calloc(1, sizeof(*s));
@@ -189,6 +206,7 @@ struct synth_port *synth_new(const struct synth_cfg *c, int port, uint32_t q)
 		make_tmpl(&s->tmpl[f * 3 + 1], s, port, q, f, 594);
 		make_tmpl(&s->tmpl[f * 3 + 2], s, port, q, f, 1518);
 	}
+	s->chunk = synth_chunk();
 	s->last_ns = now_ns();
 	return s;
 }
@@ -303,6 +321,38 @@ static void count(uint64_t *c)
 	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * Classify d[c0..c1) and append the frames a chain takes to d[0..nd) (nd <= c0,
+ * so nothing not yet read is overwritten), handing a run over when the chain
+ * changes; returns the new nd. The rest go back to the free frames.
+ */
+static uint32_t classify(struct qworker *w, struct synth_port *s, const struct cls_tab *t, struct gen_desc *d,
+			 uint32_t c0, uint32_t c1, uint32_t nd, struct chain_io **cur)
+{
+	for (uint32_t i = c0; i < c1; i++) {
+		uint64_t addr = d[i].addr;
+		uint32_t len = d[i].len, rank, chain;
+		struct cls_fields f;
+		enum cls_result r = cls_tab_classify(t, (uint8_t *)w->area + addr, len, s->ifindex, &f, &rank, &chain);
+		struct chain_io *io = r == CLS_MATCH ? s->route[chain] : NULL;
+
+		if (r == CLS_MATCH)
+			count(&s->st.matched[chain]);
+		if (!io) {
+			count(r == CLS_MATCH ? &s->st.no_socket : r == CLS_MALFORMED ? &s->st.malformed : &s->st.unmatched);
+			w->free_frames[w->nfree++] = frame_base(addr);
+			continue;
+		}
+		if (io != *cur && nd) {
+			xsk_deliver(w, *cur, d, nd); /* d[0..nd) only: nd <= i, the frames past i are not touched */
+			nd = 0;
+		}
+		*cur = io;
+		d[nd++] = (struct gen_desc){ .addr = addr, .len = len };
+	}
+	return nd;
+}
+
 uint32_t synth_rx(struct qworker *w, int p)
 {
 	struct synth_port *s = w->port[p].synth;
@@ -333,37 +383,23 @@ uint32_t synth_rx(struct qworker *w, int p)
 	}
 	n = budget(s, n < SYNTH_BURST ? n : SYNTH_BURST, now);
 	/*
-	 * Write the whole burst, then classify it, as a NIC's DMA and then XDP
-	 * would. Classifying each frame right after writing it made the parse's
-	 * 8-byte read of the addresses (bytes 26-33) wait for the two 32-byte
-	 * stores of the header copy it straddles to reach the cache (no store
-	 * forwarding across two stores): two thirds of the classifier's time.
+	 * Write a chunk of the burst, then classify it, as a NIC's DMA and then
+	 * XDP would. Classifying each frame right after writing it made the
+	 * parse's 8-byte read of the addresses (bytes 26-33) wait for the two
+	 * 32-byte stores of the header copy it straddles to reach the cache (no
+	 * store forwarding across two stores): two thirds of the classifier's
+	 * time. A chunk, not the whole burst, so that what was written is still
+	 * in L1 when it is read back whatever the burst's size.
 	 */
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t base = w->free_frames[--w->nfree], addr = base + frame_offset(base);
+	for (uint32_t c0 = 0; c0 < n; c0 += s->chunk) {
+		uint32_t c1 = n - c0 < s->chunk ? n : c0 + s->chunk;
 
-		d[i] = (struct gen_desc){ .addr = addr, .len = make_frame(s, (uint8_t *)w->area + addr, now) };
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t addr = d[i].addr;
-		uint32_t len = d[i].len, rank, chain;
-		struct cls_fields f;
-		enum cls_result r = cls_tab_classify(t, (uint8_t *)w->area + addr, len, s->ifindex, &f, &rank, &chain);
-		struct chain_io *io = r == CLS_MATCH ? s->route[chain] : NULL;
+		for (uint32_t i = c0; i < c1; i++) {
+			uint64_t base = w->free_frames[--w->nfree], addr = base + frame_offset(base);
 
-		if (r == CLS_MATCH)
-			count(&s->st.matched[chain]);
-		if (!io) {
-			count(r == CLS_MATCH ? &s->st.no_socket : r == CLS_MALFORMED ? &s->st.malformed : &s->st.unmatched);
-			w->free_frames[w->nfree++] = frame_base(addr);
-			continue;
+			d[i] = (struct gen_desc){ .addr = addr, .len = make_frame(s, (uint8_t *)w->area + addr, now) };
 		}
-		if (io != cur && nd) {
-			xsk_deliver(w, cur, d, nd); /* d[0..nd) only: nd <= i, the frames past i are not touched */
-			nd = 0;
-		}
-		cur = io;
-		d[nd++] = (struct gen_desc){ .addr = addr, .len = len };
+		nd = classify(w, s, t, d, c0, c1, nd, &cur);
 	}
 	if (nd)
 		xsk_deliver(w, cur, d, nd);

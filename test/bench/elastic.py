@@ -124,10 +124,35 @@ def zero_loss(hi):
     print(f'{best:.0f}')
 
 
+SAMPLE_MS = int(os.environ.get('ELASTIC_SAMPLE_MS', '1'))  # the sampler's period; steps.csv rows stay 10 ms
+
+
+def step_rows(mode, samples, marks, t_start, stride):
+    """steps.csv rows, each over `stride` consecutive sampler periods (deltas of the counters)."""
+    rows = []
+    for i in range(stride, len(samples), stride):
+        (t0, pc, pw), (t, c, w) = samples[i - stride], samples[i]
+        offered = [r for tm, r in marks if tm <= t][-1]
+        dt = (t - t0) / 1e9
+        nb = c['batches'] - pc['batches']
+        npass = w.get('busy_passes', 0) - pw.get('busy_passes', 0)
+        # Queue 0's port worker: its busy share of the sample, frames it took in a pass.
+        wl = (f"{(w.get('busy_ns', 0) - pw.get('busy_ns', 0)) / (t - t0):.3f},"
+              f"{(w.get('frames_in', 0) - pw.get('frames_in', 0)) / npass if npass else 0:.1f}")
+        rows.append(f"{mode},{(t - t_start) / 1e9:.4f},{offered:.0f},{(c['rx_packets'] - pc['rx_packets']) / dt:.0f},"
+                    f"{(c['tx_packets'] - pc['tx_packets']) / dt:.0f},{c['batch_last']},"
+                    f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
+                    f"{lost(c)},{c['placement']},{c['switches']},{c['window_p50_us']},"
+                    f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl},"
+                    f"{c.get('dropped_verdict', 0)}")
+    return rows
+
+
 def steps(base, step_s, mode, csv):
     samples = csv + '.jsonl'
     with open(samples, 'w') as f:
-        sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', '10', 'stats'], stdout=f)
+        sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', str(SAMPLE_MS), 'stats'],
+                                   stdout=f)
         marks, missed = [], []
         for m in STEPS:
             set_rate(base * m)
@@ -138,42 +163,28 @@ def steps(base, step_s, mode, csv):
         sampler.terminate()
         sampler.wait()
     t_start = marks[0][0]
-    prev = None
-    rows = []
+    raw = []
     for line in open(samples):
         try:
             s = json.loads(line)
         except ValueError:
             continue
-        c, t, w = s['chains'][0], s['t_ns'], s.get('workers', [{}])[0]
-        if t < t_start:
-            continue
-        offered = [r for tm, r in marks if tm <= t][-1]
-        if prev:
-            dt = (t - prev[0]) / 1e9
-            pc, pw = prev[1], prev[2]
-            nb = c['batches'] - pc['batches']
-            npass = w.get('busy_passes', 0) - pw.get('busy_passes', 0)
-            # Queue 0's port worker: its busy share of the sample, frames it took in a pass.
-            wl = (f"{(w.get('busy_ns', 0) - pw.get('busy_ns', 0)) / (t - prev[0]):.3f},"
-                  f"{(w.get('frames_in', 0) - pw.get('frames_in', 0)) / npass if npass else 0:.1f}")
-            rows.append(f"{mode},{(t - t_start) / 1e9:.3f},{offered:.0f},{(c['rx_packets'] - pc['rx_packets']) / dt:.0f},"
-                        f"{(c['tx_packets'] - pc['tx_packets']) / dt:.0f},{c['batch_last']},"
-                        f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
-                        f"{lost(c)},{c['placement']},{c['switches']},{c['window_p50_us']},"
-                        f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl},"
-                        f"{c.get('dropped_verdict', 0)}")
-        prev = (t, c, w)
+        if s['t_ns'] >= t_start:
+            raw.append((s['t_ns'], s['chains'][0], s.get('workers', [{}])[0]))
+    os.unlink(samples)
+    rows = step_rows(mode, raw, marks, t_start, max(1, round(10 / SAMPLE_MS)))
     new = not os.path.exists(csv)
     with open(csv, 'a') as f:
         if new:
             f.write('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
                     'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass,verdict_drops\n')
         f.write('\n'.join(rows) + '\n')
-    os.unlink(samples)
-    print(f'{mode}: {len(rows)} samples over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps')
-    settle(mode, [r.split(',') for r in rows], [(tm - t_start) / 1e9 for tm, _ in marks], [r for _, r in marks],
-           step_s, [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'))
+    print(f'{mode}: {len(rows)} samples of 10 ms over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps '
+          f'(settling read from {len(raw)} samples of {SAMPLE_MS} ms)')
+    settle(mode, [r.split(',') for r in step_rows(mode, raw, marks, t_start, 1)],
+           [(tm - t_start) / 1e9 for tm, _ in marks], [r for _, r in marks],
+           step_s, [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'),
+           SAMPLE_MS)
 
 
 def port_missed():
@@ -182,11 +193,13 @@ def port_missed():
     return sum(p.get('missed', 0) for p in st['port_modes'])
 
 
-def settle(mode, rows, starts, rates, step_s, missed, out):
+def settle(mode, rows, starts, rates, step_s, missed, out, period_ms=10):
     """Per step: the batch size it settles at (median of the step's second half); with the
-    mean batch size over the last 3 samples (30 ms: a single batch swings the 10 ms figure)
+    mean batch size over the last 30 ms of samples (a single batch swings a 10 ms figure)
     and a band of 25 % (or 4 packets) around that median: the time from the step to the end
-    of the first 10 ms sample inside the band (reach), the share of the 30 ms means after it inside it, and
+    of the first sample (period_ms long) inside the band (reach: a sample that straddles
+    the step mixes both rates, so the reading is late by up to one period, which is why the
+    steps sample every millisecond), the share of the 30 ms means after it inside it, and
     the time until it stays inside for the rest of the step (last exit: any noisy sample late
     in the step moves it); and the drops within the step: the chain's losses (lost(): not an
     NF's DROP verdict, which steps.csv keeps apart), and the frames the synthetic ports found
@@ -205,18 +218,19 @@ def settle(mode, rows, starts, rates, step_s, missed, out):
             tail = sorted(b for t, b, _ in pts if t >= (t0 + t1) / 2)
             med = tail[len(tail) // 2]
             ok = lambda b: abs(b - med) <= max(0.25 * med, 4)
-            roll = [(pts[i][0], sum(p[1] for p in pts[i - 2:i + 1]) / 3) for i in range(2, len(pts))]
+            nr = max(1, round(30 / period_ms))
+            roll = [(pts[i][0], sum(p[1] for p in pts[i - nr + 1:i + 1]) / nr) for i in range(nr - 1, len(pts))]
             last_bad = max((t for t, b in roll if not ok(b)), default=None)
-            ms = 0.0 if last_bad is None else (last_bad - t0) * 1e3 + 10
+            ms = 0.0 if last_bad is None else (last_bad - t0) * 1e3 + period_ms
             first = next((t for t, b, _ in pts if ok(b)), None)
             reach = -1.0 if first is None else max(0.0, (first - t0) * 1e3)
             later = [(t, b) for t, b in roll if first is not None and t >= first]
             inside = 100.0 * sum(1 for _, b in later if ok(b)) / len(later) if later else 0.0
             drops = pts[-1][2] - pts[0][2]
-            f.write(f'{mode},{k + 1},{rates[k]:.0f},{med:.1f},{ms:.0f},{reach:.0f},{inside:.0f},{drops},{missed[k]},'
+            f.write(f'{mode},{k + 1},{rates[k]:.0f},{med:.1f},{ms:.0f},{reach:.1f},{inside:.0f},{drops},{missed[k]},'
                     f'{len(pts)}\n')
             print(f'  {mode} step {k + 1} ({rates[k] / 1e6:.2f} Mpps): batch settles at {med:.1f}: reaches the band '
-                  f'in {reach:.0f} ms, {inside:.0f} % of later 30 ms means inside, last exit {ms:.0f} ms; '
+                  f'in {reach:.1f} ms, {inside:.0f} % of later 30 ms means inside, last exit {ms:.0f} ms; '
                   f'{drops} drops, {missed[k]} missed at the port in the step')
 
 

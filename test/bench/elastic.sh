@@ -8,7 +8,9 @@
 # Parts (ELASTIC_PARTS, default "steps sweep sizes chainlen", plus fig6 with a GPU):
 #   steps    Fig. 7: offered load x1 x2 x3 x4 x3 x2 x1 of a base (ELASTIC_BASE_FRAC of
 #            the capacity, default 0.2: x4 is 80 %), STEP_SECONDS (5) per step,
-#            sampled every 10 ms, for the paper's batcher, with the latency bound
+#            sampled every ELASTIC_SAMPLE_MS (1) ms and written every 10 ms (the batch
+#            size's settling time is read from the 1 ms samples: a 10 ms sample that
+#            straddles a step reads late by up to 10 ms), for the paper's batcher, with the latency bound
 #            (max_wait_us, latency_target_us) and with hybrid placement -> steps.csv, and per
 #            step the batch size it settles at, how soon, and its drops -> settle.csv
 #   sweep    offered load 1 %..110 % of each backend's capacity: throughput, p50/p99
@@ -28,7 +30,7 @@
 # capacity: the same steps for runs to compare), ELASTIC_STEP_MODES (default "paper bound hybrid": the steps' configurations, in
 # that order; a digit after one, as in "hybrid paper hybrid2", runs it again under
 # that label), ELASTIC_MAX_WAIT_US (200), ELASTIC_TARGET_US (1000), NET_QUEUES (1);
-# ELASTIC_CAP=zero-loss: Fig. 7's capacity is the zero-loss throughput (RFC 2544:
+# ELASTIC_CAP=zero-loss: Fig. 7's and the sweep's capacity is the zero-loss throughput (RFC 2544:
 # the highest offered rate at which a 1 s trial loses no frame at the port or in
 # the chain, halving up to 1.5x the first measure) instead of what the chain
 # forwards under an overload, which can sit in a slower state (RESULTS.md,
@@ -81,20 +83,26 @@ EOF
 
 run_gend() { gend_start; sleep 1; gend_wait_agent; }
 cap() { CAP_RATE=${ELASTIC_CAP_RATE:-0} python3 "$D0/elastic.py" capacity; }
+# full_cap: the running chain's capacity into C (what it forwards under an
+# overload, or with ELASTIC_CAP=zero-loss the zero-loss throughput, its trials
+# printed), and what it is into CWHAT.
+full_cap() {
+	C=$(cap)
+	CWHAT=
+	if [ "${ELASTIC_CAP:-overload}" = zero-loss ]; then
+		# The zero-loss throughput, searched up to 1.5x what the chain forwarded in the first measure.
+		local c0=$C
+		C=$(python3 "$D0/elastic.py" zero-loss "$(python3 -c "print(int($c0 * 1.5))")" 2>"$WORK/zl.txt")
+		sed 's/^/ /' "$WORK/zl.txt"
+		CWHAT=" (zero-loss throughput; the first measure forwarded $c0 pps)"
+	fi
+}
 
 echo "chain: $CHAIN; backend for steps: $BE; queues: $Q; out: $OUT"
 if [[ $PARTS == *" steps "* ]]; then
 	write_cfg "$BE" 64
 	run_gend
-	C=$(cap)
-	CWHAT=
-	if [ "${ELASTIC_CAP:-overload}" = zero-loss ]; then
-		# The zero-loss throughput, searched up to 1.5x what the chain forwarded in the first measure.
-		C0=$C
-		C=$(python3 "$D0/elastic.py" zero-loss "$(python3 -c "print(int($C0 * 1.5))")" 2>"$WORK/zl.txt")
-		sed 's/^/ /' "$WORK/zl.txt"
-		CWHAT=" (zero-loss throughput; the first measure forwarded $C0 pps)"
-	fi
+	full_cap
 	gend_stop
 	base=${ELASTIC_BASE_PPS:-$(python3 -c "print(int($C * ${ELASTIC_BASE_FRAC:-0.2}))")}
 	echo "== Fig. 7: capacity $C pps on $BE$CWHAT, base $base pps${ELASTIC_BASE_PPS:+ (given)}, $STEP s per step"
@@ -118,7 +126,7 @@ if [[ $PARTS == *" sweep "* ]]; then
 		[ "$be" = hybrid ] && [ "$BE" = cpu ] && echo "  (hybrid without a GPU: stays on the cpu)"
 		run_gend
 		# Every backend against the same 100 %: the gpu's where there is one, else the cpu's.
-		[ -z "${SWEEP_CAP:-}" ] && { SWEEP_CAP=$(cap); echo "  100 % = $SWEEP_CAP pps ($be)"; }
+		[ -z "${SWEEP_CAP:-}" ] && { full_cap; SWEEP_CAP=$C; echo "  100 % = $SWEEP_CAP pps ($be$CWHAT)"; }
 		python3 "$D0/elastic.py" sweep "$SWEEP_CAP" "$be" "$OUT/sweep.csv" "$OUT/cdf.csv"
 		gend_stop
 	done
