@@ -253,6 +253,8 @@ struct qworker {
 	 * went to work rather than polling: near 1, the port worker is the limit.
 	 */
 	uint64_t busy_passes, busy_ns, frames_in;
+	/* Passes in which a synthetic port with a rate found no free frame: the chains held them all. */
+	uint64_t no_frame_passes;
 };
 
 enum xsk_bind { XSK_BIND_AUTO, XSK_BIND_ZEROCOPY, XSK_BIND_COPY, XSK_BIND_MAX };

@@ -399,13 +399,29 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 	for (int q = 0; q < rt->nq; q++) {
 		const struct qworker *w = &rt->workers[q];
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
+		uint64_t missed = 0, stalls = LOAD_R(&w->no_frame_passes);
+		bool synth = false;
 
-		if (json)
-			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu}", q ? "," : "", q,
-				(unsigned long)busy, (unsigned long)passes, (unsigned long)in);
-		else
-			fprintf(out, "port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass\n", q,
-				busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0);
+		for (int p = 0; p < w->nports; p++)
+			if (w->port[p].synth) {
+				missed += LOAD_R(&synth_stats(w->port[p].synth)->missed);
+				synth = true;
+			}
+		if (json) {
+			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu", q ? "," : "",
+				q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in);
+			if (synth)
+				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
+					(unsigned long)stalls);
+			fprintf(out, "}");
+			continue;
+		}
+		fprintf(out, "port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass", q,
+			busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0);
+		if (synth)
+			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
+				(unsigned long)missed, (unsigned long)stalls);
+		fprintf(out, "\n");
 	}
 	if (json)
 		fprintf(out, "]");

@@ -376,9 +376,11 @@ uint32_t synth_rx(struct qworker *w, int p)
 	}
 	if (!n) {
 		/* The chains are behind: the rate's tokens pile up (past 1 ms they count as missed). */
-		if (paced)
+		if (paced) {
 			for (int i = 0; i < w->nios; i++)
 				__atomic_store_n(&w->ios[i]->stalls, w->ios[i]->stalls + 1, __ATOMIC_RELAXED);
+			count(&w->no_frame_passes);
+		}
 		return 0;
 	}
 	n = budget(s, n < SYNTH_BURST ? n : SYNTH_BURST, now);

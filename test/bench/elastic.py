@@ -144,8 +144,22 @@ def step_rows(mode, samples, marks, t_start, stride):
                     f"{(c['batch_pkts'] - pc['batch_pkts']) / nb if nb else 0:.1f},{c['ring']},"
                     f"{lost(c)},{c['placement']},{c['switches']},{c['window_p50_us']},"
                     f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl},"
-                    f"{c.get('dropped_verdict', 0)}")
+                    f"{c.get('dropped_verdict', 0)},{w.get('synth_missed', 0) - pw.get('synth_missed', 0)},"
+                    f"{w.get('no_frame_passes', 0) - pw.get('no_frame_passes', 0)}")
     return rows
+
+
+STEPS_HEADER = ('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
+                'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass,verdict_drops,'
+                'port_missed,no_frame_passes\n')
+
+
+def append_rows(csv, rows):
+    new = not os.path.exists(csv)
+    with open(csv, 'a') as f:
+        if new:
+            f.write(STEPS_HEADER)
+        f.write('\n'.join(rows) + '\n')
 
 
 def steps(base, step_s, mode, csv):
@@ -173,15 +187,13 @@ def steps(base, step_s, mode, csv):
             raw.append((s['t_ns'], s['chains'][0], s.get('workers', [{}])[0]))
     os.unlink(samples)
     rows = step_rows(mode, raw, marks, t_start, max(1, round(10 / SAMPLE_MS)))
-    new = not os.path.exists(csv)
-    with open(csv, 'a') as f:
-        if new:
-            f.write('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
-                    'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass,verdict_drops\n')
-        f.write('\n'.join(rows) + '\n')
+    append_rows(csv, rows)
+    fine = step_rows(mode, raw, marks, t_start, 1)
+    if os.environ.get('ELASTIC_FINE') == '1':  # every sample, to look at a step's first milliseconds
+        append_rows(csv.replace('.csv', f'_{SAMPLE_MS}ms.csv'), fine)
     print(f'{mode}: {len(rows)} samples of 10 ms over {len(STEPS)} steps of {step_s} s, base {base:.0f} pps '
           f'(settling read from {len(raw)} samples of {SAMPLE_MS} ms)')
-    settle(mode, [r.split(',') for r in step_rows(mode, raw, marks, t_start, 1)],
+    settle(mode, [r.split(',') for r in fine],
            [(tm - t_start) / 1e9 for tm, _ in marks], [r for _, r in marks],
            step_s, [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'),
            SAMPLE_MS)

@@ -10,7 +10,8 @@
 #            the capacity, default 0.2: x4 is 80 %), STEP_SECONDS (5) per step,
 #            sampled every ELASTIC_SAMPLE_MS (1) ms and written every 10 ms (the batch
 #            size's settling time is read from the 1 ms samples: a 10 ms sample that
-#            straddles a step reads late by up to 10 ms), for the paper's batcher, with the latency bound
+#            straddles a step reads late by up to 10 ms; ELASTIC_FINE=1 also writes
+#            every sample to steps_1ms.csv), for the paper's batcher, with the latency bound
 #            (max_wait_us, latency_target_us) and with hybrid placement -> steps.csv, and per
 #            step the batch size it settles at, how soon, and its drops -> settle.csv
 #   sweep    offered load 1 %..110 % of each backend's capacity: throughput, p50/p99

@@ -102,6 +102,12 @@ p = json.load(open(sys.argv[1]))['port_modes'][0]
 c = {x['name']: x for x in json.load(open(sys.argv[2]))['chains']}
 assert p['missed'] > p['generated'] > 0, p
 assert c['tcp_out']['batch_max'] > 2048, c['tcp_out']
+# stats' workers: the frames their synthetic ports missed (read after status: at least
+# what status gave for every port), and passes that found every frame in the chains.
+w = json.load(open(sys.argv[2]))['workers']
+ports = json.load(open(sys.argv[1]))['port_modes']
+assert sum(x['synth_missed'] for x in w) >= sum(q.get('missed', 0) for q in ports) > 0, (w, ports)
+assert sum(x['no_frame_passes'] for x in w) > 0, w
 print("asked 200 Mpps per generator: generated", p['generated'], "missed", p['missed'],
       "; tcp_out's largest batch", c['tcp_out']['batch_max'], "frames")
 PY
@@ -145,6 +151,14 @@ print(f"port worker: overload busy {hi[0]:.2f}, {hi[1]:.1f} frames a pass; "
       f"4 kpps busy {lo[0]:.3f}, {lo[1]:.1f} frames a pass ({lo[2]} frames)")
 assert hi[0] > 0.6 and hi[1] >= 64, hi
 assert lo[0] < 0.15 and 0 < lo[1] < 32 and 2000 < lo[2] < 8000, lo
+# Missed frames and passes without a free frame: under the overload the generators
+# miss (the worker is the limit) but the empty chain returns every frame in time;
+# at 4 kpps nothing is missed.
+def delta(f, k):
+    a, b = (json.loads(line)['workers'][0] for line in open(f).read().split('\n')[:2])
+    return b[k] - a[k]
+assert delta(sys.argv[1], 'synth_missed') > 0, open(sys.argv[1]).read()
+assert delta(sys.argv[2], 'synth_missed') == 0 and delta(sys.argv[2], 'no_frame_passes') == 0, open(sys.argv[2]).read()
 PY
 ok "the port worker's busy time and frames a pass follow its load"
 python3 - "$WORK/samples.json" <<'PY' || fail "done frames wait for the port worker"
