@@ -158,7 +158,10 @@ if [[ $parts == *" elastic "* ]]; then
 	. test/net/bundle_env.sh
 	bundle_env "$PWD/$bundle"
 	echo "== elasticity (synthetic ports, backend = gpu)"
+	# Fig. 7's and the sweep's 100 % is the zero-loss throughput, and x4 is 90 % of it
+	# (issue targets: 0 drops up to 90 %; the capacity under an overload is noisy, RESULTS.md).
 	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu NET_QUEUES=${GEN_ELASTIC_QUEUES:-1} \
+		ELASTIC_CAP=${ELASTIC_CAP:-zero-loss} ELASTIC_BASE_FRAC=${ELASTIC_BASE_FRAC:-0.225} \
 		bash test/bench/elastic.sh "$out/elastic" "${GEN_ELASTIC_STEP:-5}" 2>&1 | tee "$out/elastic.txt"
 fi
 echo "summary: rc=$rc_all"
