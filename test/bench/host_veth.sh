@@ -22,6 +22,8 @@
 #  2. the ceiling: a plain AF_XDP receiver (test/traffic/xsk_sink.c: one socket
 #     and one thread per queue, frames straight back to the fill ring) on gin,
 #     same sender, same testbed, no receiver behind it; gend's share of it;
+#     then (VETH_READING_CEILING=1, the default) the same receiver reading each
+#     packet's bytes first (GEN_SINK_TOUCH=1), and gend's share of that;
 #  3. with LATENCY=1: latency at half of gend's rate (gen-traffic's receiver,
 #     which reads the timestamps: p50/p99).
 # Senders: gen-traffic's AF_XDP sender (one thread per queue); gen-traffic's XDP
@@ -277,6 +279,13 @@ if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; the
 fi
 gend_stop
 for s in gen-traffic xdp-live; do has $s "$SENDERS" && C[$s]=$(ceiling_run $s); done
+# The same receiver reading each packet's bytes on its own core (GEN_SINK_TOUCH=1),
+# as anything that forwards or inspects them must: the lines it read are then the
+# other core's too when the sender's core copies the next frame into them.
+declare -A CT
+if [ "${VETH_READING_CEILING:-1}" = 1 ]; then
+	for s in gen-traffic xdp-live; do has $s "$SENDERS" && CT[$s]=$(GEN_SINK_TOUCH=1 ceiling_run $s "" reads); done
+fi
 # The plain forwarder with each counting receiver: what AF_XDP forwarding on
 # this veth costs without gend (F, Mpps forwarded; FR, r0's count).
 declare -A F
@@ -309,9 +318,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull = sys.argv[1:14]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct = sys.argv[1:15]
 g, fwd, ns, off = g.split()
 c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
 f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
@@ -328,7 +337,10 @@ print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gen
       f"port workers {ns} ns CPU per packet{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps{put(f_off)}, gend = {100 * g / float(f):.0f} % of it"
-         if f and float(f) > 0 else ""))
+         if f and float(f) > 0 else "")
+      + (f"; plain AF_XDP receiver that reads each packet {float(ct.split()[0]):.3f} Mpps"
+         f"{put(ct.split()[1]) if len(ct.split()) > 1 else ''}, gend = {100 * g / float(ct.split()[0]):.0f} % of it"
+         if ct.strip() and float(ct.split()[0]) > 0 else ""))
 PY
 	done
 done

@@ -85,10 +85,12 @@ struct sink_q {
 	struct sink_tx extra[SINK_TXSOCKS - 1];
 	pthread_t thread;
 	uint64_t received, forwarded;
+	uint64_t touched;         /* GEN_SINK_TOUCH: the sum of the bytes read, so the reads stay */
 	int err;
 };
 
 static volatile int stop;
+static int touch; /* GEN_SINK_TOUCH, see sink_run() */
 
 #define XDROP_OBJ "xdp_drop.bpf.o"
 #define XDROP_TC_PRIO 1
@@ -520,6 +522,24 @@ static void *sink_run(void *arg)
 				poll(&pfd, 1, 1);
 			continue;
 		}
+		/*
+		 * GEN_SINK_TOUCH=1 reads each frame's bytes, =2 also writes its first
+		 * byte, before giving it back: what a receiver that looks at (or
+		 * rewrites) its packets leaves in its core's cache for the sender's
+		 * core to take back when it copies the next frame in.
+		 */
+		if (touch)
+			for (uint32_t i = 0; i < n; i++) {
+				const struct xdp_desc *d = xsk_ring_cons__rx_desc(&s->rx, ridx + i);
+				uint8_t *f = (uint8_t *)s->area + d->addr;
+				uint32_t sum = 0;
+
+				for (uint32_t k = 0; k < d->len; k++)
+					sum += f[k];
+				if (touch > 1)
+					*(volatile uint8_t *)f = (uint8_t)sum;
+				s->touched += sum;
+			}
 		/* Each received frame goes straight back to the fill ring. */
 		while (xsk_ring_prod__reserve(&s->fq, n, &fidx) != n)
 			;
@@ -545,6 +565,7 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && (!strcmp(argv[1], "--xdp-drop") || !strcmp(argv[1], "--tc-drop")))
 		return xdrop_main(argc, argv);
+	touch = getenv("GEN_SINK_TOUCH") ? atoi(getenv("GEN_SINK_TOUCH")) : 0;
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "--fwd")) {
 		ifname = argv[2];
 		out = argv[3];
