@@ -202,7 +202,7 @@ struct qworker {
 	uint32_t nfree;
 	uint8_t *fill_owner;  /* per frame: 1 + the port whose fill ring holds it, 0 when none */
 	uint32_t lost;        /* frames a gone port's kernel side kept: written off, never reused */
-	uint32_t in_chains; /* handed to controllers, not yet back */
+	uint32_t in_chains; /* handed to controllers, not yet back (genctl stats: frames_held) */
 
 	/* Changed only by the worker, some on behalf of the main thread (xsk.c: xsk_call). */
 	struct rx_sock *rx[GEN_MAX_RX_SOCKS];

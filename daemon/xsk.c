@@ -427,7 +427,7 @@ void xsk_deliver(struct qworker *w, struct chain_io *io, const struct gen_desc *
 
 	for (uint32_t i = pushed; i < n; i++)
 		w->free_frames[w->nfree++] = frame_base(d[i].addr);
-	w->in_chains += pushed;
+	__atomic_store_n(&w->in_chains, w->in_chains + pushed, __ATOMIC_RELAXED); /* genctl stats reads it */
 	if (pushed)
 		chain_io_mark(io);
 	__atomic_store_n(&io->rx_packets, io->rx_packets + pushed, __ATOMIC_RELAXED);
@@ -577,7 +577,7 @@ static uint32_t forward_burst(struct qworker *w, struct chain_io *io)
 		pq->tx_unkicked += npass;
 	}
 out:
-	w->in_chains -= n;
+	__atomic_store_n(&w->in_chains, w->in_chains - n, __ATOMIC_RELAXED);
 	__atomic_store_n(&io->tx_packets, io->tx_packets + npass, __ATOMIC_RELAXED);
 	if (ntx)
 		chain_io_drop(io, CHAIN_IO_DROP_TX_FULL, ntx);

@@ -116,7 +116,7 @@ latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
 		esac
 		run_gend
 		python3 "$D0/elastic.py" steps "$base" "$STEP" "$mode" "$OUT/steps.csv"
-		grep -E "misses|meets|now runs on" "$WORK/gend.log" | sed 's/^/  gend: /'
+		grep -E "misses|meets|now runs on|UMEM on" "$WORK/gend.log" | sed "s/^/  gend: /"
 		gend_stop
 	done
 fi

@@ -108,6 +108,8 @@ w = json.load(open(sys.argv[2]))['workers']
 ports = json.load(open(sys.argv[1]))['port_modes']
 assert sum(x['synth_missed'] for x in w) >= sum(q.get('missed', 0) for q in ports) > 0, (w, ports)
 assert sum(x['no_frame_passes'] for x in w) > 0, w
+# ... and at that moment the chains hold the backlog's frames (frames_held), never more than the UMEM has.
+assert sum(x['frames_held'] for x in w) > 2048 and all(0 <= x['frames_held'] <= x['frames'] for x in w), w
 print("asked 200 Mpps per generator: generated", p['generated'], "missed", p['missed'],
       "; tcp_out's largest batch", c['tcp_out']['batch_max'], "frames")
 PY
@@ -159,6 +161,10 @@ def delta(f, k):
     return b[k] - a[k]
 assert delta(sys.argv[1], 'synth_missed') > 0, open(sys.argv[1]).read()
 assert delta(sys.argv[2], 'synth_missed') == 0 and delta(sys.argv[2], 'no_frame_passes') == 0, open(sys.argv[2]).read()
+# Frames in the chains at 4 kpps: a few at most (a count that was never given back would have grown
+# past the overload's thousands).
+held = [json.loads(line)['workers'][0]['frames_held'] for line in open(sys.argv[2]).read().split('\n')[:2]]
+assert max(held) < 256, held
 PY
 ok "the port worker's busy time and frames a pass follow its load"
 python3 - "$WORK/samples.json" <<'PY' || fail "done frames wait for the port worker"
