@@ -253,6 +253,13 @@ struct qworker {
 	 * went to work rather than polling: near 1, the port worker is the limit.
 	 */
 	uint64_t busy_passes, busy_ns, frames_in;
+	/*
+	 * The CPU the worker's last pass that moved frames ran on, and how many
+	 * times that changed: an unpinned worker the scheduler moves shows it
+	 * (`cpus` in [gen] pins it; -1 before its first such pass).
+	 */
+	int32_t cpu;
+	uint64_t cpu_moves;
 	/* Passes in which a synthetic port with a rate found no free frame: the chains held them all. */
 	uint64_t no_frame_passes;
 };

@@ -260,6 +260,11 @@ static void print_ports(struct rt *rt, FILE *out)
 	for (int q = 0; q < rt->nq; q++)
 		fprintf(out, "gen_worker_busy_passes_total{queue=\"%d\"} %lu\n", q,
 			(unsigned long)__atomic_load_n(&rt->workers[q].busy_passes, __ATOMIC_RELAXED));
+	family(out, "gen_worker_cpu_moves_total", "counter",
+	       "Times a queue's port worker was found on another CPU than at its previous pass (0 when pinned).");
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "gen_worker_cpu_moves_total{queue=\"%d\"} %lu\n", q,
+			(unsigned long)__atomic_load_n(&rt->workers[q].cpu_moves, __ATOMIC_RELAXED));
 	family(out, "gen_worker_frames_in_total", "counter",
 	       "Frames a queue's port worker took in (received, or generated on a synthetic port).");
 	for (int q = 0; q < rt->nq; q++)

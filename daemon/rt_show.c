@@ -401,6 +401,8 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
 		uint64_t missed = 0, stalls = LOAD_R(&w->no_frame_passes);
 		uint32_t held = LOAD_R(&w->in_chains);
+		int cpu = LOAD_R(&w->cpu);
+		uint64_t moves = LOAD_R(&w->cpu_moves);
 		bool synth = false;
 
 		for (int p = 0; p < w->nports; p++)
@@ -410,8 +412,9 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			}
 		if (json) {
 			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu,"
-				"\"frames_held\":%u,\"frames\":%u", q ? "," : "", q, (unsigned long)busy,
-				(unsigned long)passes, (unsigned long)in, held, w->nframes);
+				"\"frames_held\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu", q ? "," : "", q,
+				(unsigned long)busy, (unsigned long)passes, (unsigned long)in, held, w->nframes, cpu,
+				(unsigned long)moves);
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -420,8 +423,9 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out,
 			"port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass; "
-			"%u of %u frames held by the chains",
-			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0, held, w->nframes);
+			"%u of %u frames held by the chains; on CPU %d, moved %lu times",
+			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0, held, w->nframes,
+			cpu, (unsigned long)moves);
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
 				(unsigned long)missed, (unsigned long)stalls);

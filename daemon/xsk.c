@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,7 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	for (uint32_t s = 0; s < GEN_MAX_TX_SOCKS; s++)
 		w->kick[s] = (struct kicker){ .w = w, .s = s, .wake = { .fd = -1 } };
 	w->q = q;
+	w->cpu = -1;
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
 	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
@@ -808,6 +810,13 @@ static void *worker_main(void *arg)
 #endif
 		now = spin_now_ns();
 		if (work) {
+			int cpu = sched_getcpu(); /* a read of the rseq area with glibc 2.35 and later */
+
+			if (cpu != w->cpu) {
+				if (w->cpu >= 0)
+					STORE(&w->cpu_moves, w->cpu_moves + 1);
+				STORE(&w->cpu, cpu);
+			}
 			STORE(&w->busy_ns, w->busy_ns + (now - last));
 			STORE(&w->busy_passes, w->busy_passes + 1);
 			STORE(&w->frames_in, w->frames_in + in);

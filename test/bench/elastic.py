@@ -145,13 +145,14 @@ def step_rows(mode, samples, marks, t_start, stride):
                     f"{lost(c)},{c['placement']},{c['switches']},{c['window_p50_us']},"
                     f"{c['window_p99_us']},{c['batch_limit']},{c['depth']},{c.get('ring_out', 0)},{wl},"
                     f"{c.get('dropped_verdict', 0)},{w.get('synth_missed', 0) - pw.get('synth_missed', 0)},"
-                    f"{w.get('no_frame_passes', 0) - pw.get('no_frame_passes', 0)},{w.get('frames_held', 0)}")
+                    f"{w.get('no_frame_passes', 0) - pw.get('no_frame_passes', 0)},{w.get('frames_held', 0)},"
+                    f"{w.get('cpu', -1)},{w.get('cpu_moves', 0) - pw.get('cpu_moves', 0)}")
     return rows
 
 
 STEPS_HEADER = ('mode,t_s,offered_pps,rx_pps,tx_pps,batch_last,batch_avg,ring,drops,placement,switches,'
                 'p50_us,p99_us,batch_limit,depth,ring_out,worker_busy,worker_frames_per_pass,verdict_drops,'
-                'port_missed,no_frame_passes,frames_held\n')
+                'port_missed,no_frame_passes,frames_held,worker_cpu,worker_cpu_moves\n')
 
 
 def append_rows(csv, rows):

@@ -20,7 +20,8 @@ for t in /proc/"$GEND_PID"/task/*; do
 	printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status")"
 done >"$WORK/threads"
 ctl --json status >"$WORK/st.json"
-python3 - "$WORK/threads" "$WORK/st.json" "$LIST" <<'PY' || fail "pinning: $(cat "$WORK/threads")"
+ctl --json stats >"$WORK/stats.json"
+python3 - "$WORK/threads" "$WORK/st.json" "$LIST" "$WORK/stats.json" <<'PY' || fail "pinning: $(cat "$WORK/threads")"
 import json, re, sys
 want = [int(c) for c in sys.argv[3].split(',')]
 st = json.load(open(sys.argv[2]))
@@ -33,9 +34,13 @@ for name, cpus in dp:
     assert int(cpus) in want, f"{name} on CPU {cpus}, not in {want}"
     used.add(int(cpus))
 assert used == set(want), f"CPUs used {used}, listed {want}: not taken in turn"
+# genctl stats: each port worker on the CPU it is pinned to, never moved.
+pinned = {int(n[len('gen-w'):]): int(c) for n, c in dp if n.startswith('gen-w')}
+for w in json.load(open(sys.argv[4]))['workers']:
+    assert w['cpu'] == pinned[w['queue']] and w['cpu_moves'] == 0, (w, pinned)
 print("threads:", ", ".join(f"{n} on {c}" for n, c in dp))
 PY
-ok "data-plane threads pinned one to a CPU of [gen] cpus ($LIST), in turn; genctl status lists them"
+ok "data-plane threads pinned one to a CPU of [gen] cpus ($LIST), in turn; genctl status lists them, stats the workers' CPUs"
 
 # A reload that changes the list (to one CPU, or, with one listed, to none) is refused.
 if [ "$LIST" = "$1" ]; then sed -i '/^cpus = /d' "$WORK/chains.ini"; else sed -i "s/^cpus = .*/cpus = $1/" "$WORK/chains.ini"; fi

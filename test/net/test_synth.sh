@@ -97,7 +97,7 @@ ctl --json status >"$WORK/st2.json"
 ctl --json stats >"$WORK/s2.json"
 gend_stop || fail "gend exit after the overload"
 python3 - "$WORK/st2.json" "$WORK/s2.json" <<'PY' || fail "overload: $(cat "$WORK/st2.json" "$WORK/s2.json")"
-import json, sys
+import json, os, sys
 p = json.load(open(sys.argv[1]))['port_modes'][0]
 c = {x['name']: x for x in json.load(open(sys.argv[2]))['chains']}
 assert p['missed'] > p['generated'] > 0, p
@@ -110,6 +110,8 @@ assert sum(x['synth_missed'] for x in w) >= sum(q.get('missed', 0) for q in port
 assert sum(x['no_frame_passes'] for x in w) > 0, w
 # ... and at that moment the chains hold the backlog's frames (frames_held), never more than the UMEM has.
 assert sum(x['frames_held'] for x in w) > 2048 and all(0 <= x['frames_held'] <= x['frames'] for x in w), w
+# ... on a CPU each (sched_getcpu at a pass that moved frames).
+assert all(0 <= x['cpu'] < os.cpu_count() and x['cpu_moves'] >= 0 for x in w), w
 print("asked 200 Mpps per generator: generated", p['generated'], "missed", p['missed'],
       "; tcp_out's largest batch", c['tcp_out']['batch_max'], "frames")
 PY
