@@ -163,21 +163,80 @@ def append_rows(csv, rows):
         f.write('\n'.join(rows) + '\n')
 
 
+GPU_QUERY = 'timestamp,clocks.sm,clocks.mem,power.draw,utilization.gpu,temperature.gpu'
+
+
+def gpu_clocks_start(path):
+    """With ELASTIC_GPU_CLOCKS=1 (elastic.sh sets it on the gpu backend where nvidia-smi is):
+    nvidia-smi samples GPU 0's clocks, power and use every 10 ms into path."""
+    if os.environ.get('ELASTIC_GPU_CLOCKS') != '1':
+        return None
+    f = open(path, 'w')
+    try:
+        return subprocess.Popen(['nvidia-smi', '-i', '0', f'--query-gpu={GPU_QUERY}', '--format=csv,noheader,nounits',
+                                 '-lms', '10'], stdout=f, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def gpu_clocks_rows(mode, path, wall_start, starts):
+    """gpu_clocks.csv rows: each sample's time from the first step (nvidia-smi stamps wall time,
+    to the millisecond), the step it fell in, SM and memory MHz, W, % busy, deg C."""
+    rows = []
+    for line in open(path):
+        f = [x.strip() for x in line.split(',')]
+        if len(f) != 6:
+            continue
+        try:
+            t = time.mktime(time.strptime(f[0].split('.')[0], '%Y/%m/%d %H:%M:%S')) + float('0.' + f[0].split('.')[1])
+        except (ValueError, IndexError):
+            continue
+        rel = t - wall_start
+        if rel < 0:
+            continue
+        step = sum(1 for s in starts if s <= rel)
+        rows.append(f'{mode},{rel:.3f},{step},' + ','.join(f[1:]))
+    return rows
+
+
 def steps(base, step_s, mode, csv):
     samples = csv + '.jsonl'
+    clocks_path = os.path.join(os.path.dirname(csv), f'.gpu_clocks_{mode}.txt')
+    clocks = gpu_clocks_start(clocks_path)
     with open(samples, 'w') as f:
         sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', str(SAMPLE_MS), 'stats'],
                                    stdout=f)
         marks, missed = [], []
+        wall_start = None
         for m in STEPS:
             set_rate(base * m)
             marks.append((time.monotonic_ns(), base * m))
+            if wall_start is None:
+                wall_start = time.time()
             missed.append(port_missed())  # after the new rate: the step's own frames only
             time.sleep(step_s)
         missed.append(port_missed())
         sampler.terminate()
         sampler.wait()
     t_start = marks[0][0]
+    if clocks:
+        clocks.terminate()
+        clocks.wait()
+        rows = gpu_clocks_rows(mode, clocks_path, wall_start, [(tm - t_start) / 1e9 for tm, _ in marks])
+        os.unlink(clocks_path)
+        out = os.path.join(os.path.dirname(csv), 'gpu_clocks.csv')
+        new = not os.path.exists(out)
+        with open(out, 'a') as g:
+            if new:
+                g.write('mode,t_s,step,sm_mhz,mem_mhz,power_w,gpu_busy_pct,temp_c\n')
+            g.write(''.join(r + '\n' for r in rows))
+        for k in range(1, len(STEPS) + 1):
+            sm = [float(r.split(',')[3]) for r in rows if r.split(',')[2] == str(k)]
+            if sm:
+                first = [float(r.split(',')[3]) for r in rows if r.split(',')[2] == str(k)
+                         and float(r.split(',')[1]) < (marks[k - 1][0] - t_start) / 1e9 + 0.03]
+                print(f'  {mode} step {k}: GPU SM clock {min(sm):.0f}-{max(sm):.0f} MHz, mean {sum(sm) / len(sm):.0f}'
+                      f'{f", first 30 ms {sum(first) / len(first):.0f}" if first else ""} ({len(sm)} samples)')
     raw = []
     for line in open(samples):
         try:

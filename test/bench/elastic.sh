@@ -51,7 +51,7 @@ GEN_PORTS="synth:0 synth:1"
 [ -x "$GEND" ] || skip "build gend first ($BUILD)"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf || skip "no bpffs"
 mkdir -p "$OUT"
-rm -f "$OUT"/{steps,settle,sweep,cdf,sizes,chainlen,fig6}.csv
+rm -f "$OUT"/{steps,settle,sweep,cdf,sizes,chainlen,fig6,gpu_clocks}.csv
 default_parts="steps sweep sizes chainlen"
 default_sweep="cpu hybrid"
 if [ "$BE" = gpu ]; then default_parts="$default_parts fig6"; default_sweep="gpu cpu hybrid"; fi
@@ -84,6 +84,9 @@ EOF
 }
 
 run_gend() { gend_start; sleep 1; gend_wait_agent; }
+# Fig. 7 on the gpu backend: nvidia-smi's GPU clocks every 10 ms into gpu_clocks.csv
+# (ELASTIC_GPU_CLOCKS=0 turns it off), to see a step's settling against the GPU's clock.
+if [ "$BE" = gpu ] && command -v nvidia-smi >/dev/null; then export ELASTIC_GPU_CLOCKS=${ELASTIC_GPU_CLOCKS:-1}; fi
 cap() { CAP_RATE=${ELASTIC_CAP_RATE:-0} python3 "$D0/elastic.py" capacity; }
 # full_cap: the running chain's capacity into C (what it forwards under an
 # overload, or with ELASTIC_CAP=zero-loss the zero-loss throughput, its trials
