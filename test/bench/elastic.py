@@ -171,32 +171,51 @@ def gpu_clocks_start(path):
     nvidia-smi samples GPU 0's clocks, power and use every 10 ms into path."""
     if os.environ.get('ELASTIC_GPU_CLOCKS') != '1':
         return None
-    f = open(path, 'w')
-    try:
-        return subprocess.Popen(['nvidia-smi', '-i', '0', f'--query-gpu={GPU_QUERY}', '--format=csv,noheader,nounits',
-                                 '-lms', '10'], stdout=f, stderr=subprocess.DEVNULL)
-    except OSError:
-        return None
+    with open(path, 'w') as f:
+        try:
+            return subprocess.Popen(['nvidia-smi', '-i', '0', f'--query-gpu={GPU_QUERY}',
+                                     '--format=csv,noheader,nounits', '-lms', '10'], stdout=f,
+                                    stderr=subprocess.DEVNULL)
+        except OSError:
+            os.unlink(path)
+            return None
 
 
-def gpu_clocks_rows(mode, path, wall_start, starts):
-    """gpu_clocks.csv rows: each sample's time from the first step (nvidia-smi stamps wall time,
-    to the millisecond), the step it fell in, SM and memory MHz, W, % busy, deg C."""
+def gpu_clocks_rows(path, wall_start, starts):
+    """(time from the first step, step, the other fields) per nvidia-smi sample: it stamps
+    wall time to the millisecond; the step is the last of starts at or before the sample."""
     rows = []
     for line in open(path):
         f = [x.strip() for x in line.split(',')]
         if len(f) != 6:
             continue
         try:
-            t = time.mktime(time.strptime(f[0].split('.')[0], '%Y/%m/%d %H:%M:%S')) + float('0.' + f[0].split('.')[1])
-        except (ValueError, IndexError):
+            sec, ms = f[0].split('.')
+            t = time.mktime(time.strptime(sec, '%Y/%m/%d %H:%M:%S')) + float('0.' + ms)
+        except ValueError:
             continue
         rel = t - wall_start
-        if rel < 0:
-            continue
-        step = sum(1 for s in starts if s <= rel)
-        rows.append(f'{mode},{rel:.3f},{step},' + ','.join(f[1:]))
+        if rel >= 0:
+            rows.append((rel, sum(1 for s in starts if s <= rel), f[1:]))
     return rows
+
+
+def gpu_clocks_report(mode, rows, starts, out):
+    """Appends the rows to gpu_clocks.csv; per step, prints the SM clock's range, mean and
+    mean over the step's first 30 ms."""
+    new = not os.path.exists(out)
+    with open(out, 'a') as g:
+        if new:
+            g.write('mode,t_s,step,sm_mhz,mem_mhz,power_w,gpu_busy_pct,temp_c\n')
+        g.write(''.join(f'{mode},{rel:.3f},{k},' + ','.join(f) + '\n' for rel, k, f in rows))
+    for k, t0 in enumerate(starts, 1):
+        sm = [(rel, float(f[0])) for rel, step, f in rows if step == k]
+        if not sm:
+            continue
+        mhz = [v for _, v in sm]
+        first = [v for rel, v in sm if rel < t0 + 0.03]
+        print(f'  {mode} step {k}: GPU SM clock {min(mhz):.0f}-{max(mhz):.0f} MHz, mean {sum(mhz) / len(mhz):.0f}'
+              f'{f", first 30 ms {sum(first) / len(first):.0f}" if first else ""} ({len(mhz)} samples)')
 
 
 def steps(base, step_s, mode, csv):
@@ -207,12 +226,11 @@ def steps(base, step_s, mode, csv):
         sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', str(SAMPLE_MS), 'stats'],
                                    stdout=f)
         marks, missed = [], []
-        wall_start = None
         for m in STEPS:
             set_rate(base * m)
             marks.append((time.monotonic_ns(), base * m))
-            if wall_start is None:
-                wall_start = time.time()
+            if len(marks) == 1:
+                wall_start = time.time()  # nvidia-smi's samples carry wall time
             missed.append(port_missed())  # after the new rate: the step's own frames only
             time.sleep(step_s)
         missed.append(port_missed())
@@ -222,21 +240,10 @@ def steps(base, step_s, mode, csv):
     if clocks:
         clocks.terminate()
         clocks.wait()
-        rows = gpu_clocks_rows(mode, clocks_path, wall_start, [(tm - t_start) / 1e9 for tm, _ in marks])
+        starts = [(tm - t_start) / 1e9 for tm, _ in marks]
+        gpu_clocks_report(mode, gpu_clocks_rows(clocks_path, wall_start, starts), starts,
+                          os.path.join(os.path.dirname(csv), 'gpu_clocks.csv'))
         os.unlink(clocks_path)
-        out = os.path.join(os.path.dirname(csv), 'gpu_clocks.csv')
-        new = not os.path.exists(out)
-        with open(out, 'a') as g:
-            if new:
-                g.write('mode,t_s,step,sm_mhz,mem_mhz,power_w,gpu_busy_pct,temp_c\n')
-            g.write(''.join(r + '\n' for r in rows))
-        for k in range(1, len(STEPS) + 1):
-            sm = [float(r.split(',')[3]) for r in rows if r.split(',')[2] == str(k)]
-            if sm:
-                first = [float(r.split(',')[3]) for r in rows if r.split(',')[2] == str(k)
-                         and float(r.split(',')[1]) < (marks[k - 1][0] - t_start) / 1e9 + 0.03]
-                print(f'  {mode} step {k}: GPU SM clock {min(sm):.0f}-{max(sm):.0f} MHz, mean {sum(sm) / len(sm):.0f}'
-                      f'{f", first 30 ms {sum(first) / len(first):.0f}" if first else ""} ({len(sm)} samples)')
     raw = []
     for line in open(samples):
         try:
