@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/un.h>
 #include "cfg_keys.h"
+#include "pin.h"
 
 static bool all_digits(const char *s)
 {
@@ -164,8 +165,11 @@ static long cpu_num(const char **s)
 static void load_cpus(struct cfg_parser *p, struct cfg *c, const struct nf_kv *kv)
 {
 	cpu_set_t allowed, seen;
-	bool have = !sched_getaffinity(0, sizeof(allowed), &allowed);
+	bool have;
 	const char *s = kv->value;
+
+	pin_allowed(&allowed); /* gend's own mask: its other threads may have been kept off the list since */
+	have = CPU_COUNT(&allowed) > 0;
 
 	CPU_ZERO(&seen);
 	c->ncpus = 0;

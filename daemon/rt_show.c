@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <time.h>
 #include "ctl.h"
+#include "pin.h"
 #include "rt.h"
 
 static void chain_sums(const struct rt_chain *rc, uint64_t *rx, uint64_t *tx, uint64_t *drop)
@@ -205,6 +206,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	struct xdp_statistics xs = { 0 };
 	struct timespec now;
 	long uptime;
+	char rest[256];
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	uptime = (long)(now.tv_sec - rt->started);
@@ -235,7 +237,9 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		fprintf(out, "],\"umem_hugepages\":%s,\"cpus\":[", rt->workers[0].hugepages ? "true" : "false");
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
-		fprintf(out, "]");
+		pin_rest_str(rest, sizeof(rest));
+		fprintf(out, "],\"cpus_other_threads\":");
+		ctl_json_str(out, rest);
 		fprintf(out, ",\"failed_chains\":%d,\"abandoned_chains\":%u", count_failed(rt), rt->abandoned);
 		fprintf(out, ",\"xdp\":{\"unmatched\":%lu,\"malformed\":%lu,\"no_socket\":%lu,\"fail_closed\":%lu},"
 			"\"xsk\":{\"rx_dropped\":%llu,\"rx_ring_full\":%llu,\"rx_fill_ring_empty\":%llu,"
@@ -260,7 +264,13 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "cpus:        ");
 	for (int i = 0; i < rt->cfg->ncpus; i++)
 		fprintf(out, " %u", rt->cfg->cpus[i]);
-	fprintf(out, "%s\n", rt->cfg->ncpus ? " (data-plane threads pinned, one each in turn)" : " not pinned");
+	pin_rest_str(rest, sizeof(rest));
+	if (!rt->cfg->ncpus)
+		fprintf(out, " not pinned\n");
+	else if (strcmp(rest, "-"))
+		fprintf(out, " (data-plane threads pinned, one each in turn; gend's other threads on %s)\n", rest);
+	else
+		fprintf(out, " (data-plane threads pinned, one each in turn; no CPU left for gend's other threads)\n");
 	fprintf(out, "chains:       %d (%d failed)\n", rt->nchains, count_failed(rt));
 	fprintf(out, "xdp:          unmatched %lu, malformed %lu, no socket %lu (fail closed: dropped %lu)\n",
 		(unsigned long)st.unmatched, (unsigned long)st.malformed, (unsigned long)st.no_socket,

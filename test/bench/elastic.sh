@@ -15,7 +15,7 @@
 #            (max_wait_us, latency_target_us) and with hybrid placement -> steps.csv, and per
 #            step the batch size it settles at, how soon, and its drops -> settle.csv
 #   sweep    offered load 1 %..110 % of each backend's capacity: throughput, p50/p99
-#            (ELASTIC_SWEEP: backends, default "cpu hybrid", "gpu cpu hybrid" with a GPU;
+#            (ELASTIC_SWEEP: backends, default "cpu hybrid", "gpu cpu hybrid bound" with a GPU;
 #            100 % is the first one's capacity)
 #            -> sweep.csv, cdf.csv
 #   sizes    capacity at 64..1518 B -> sizes.csv;  chainlen: 1..7 NFs -> chainlen.csv
@@ -40,6 +40,14 @@
 # every capacity is what the chain forwards offered PPS in all (above it: a NIC's
 # overload, with the whole UMEM for the backlog) instead of the generators
 # unthrottled (which keep at most 2048 frames of a queue in the chains).
+# Isolation (steps and sweep; the other parts run many queues and stay unpinned):
+# ELASTIC_GEND_CPUS=LIST is [gen] cpus (the port worker and controller pinned one a CPU,
+# gend's other threads kept off them), ELASTIC_HARNESS_CPUS=LIST runs the sampler
+# (elastic.py, genctl, nvidia-smi) there. A busy-polling worker that
+# another task shares a CPU with loses a scheduler slice (1-1.5 ms): at 7 Mpps that
+# is 2,500 frames missed at the port (RESULTS.md, twentieth run).
+# ELASTIC_SWEEP may name "bound": the paper's batcher with ELASTIC_MAX_WAIT_US and
+# ELASTIC_TARGET_US, its p99 held against the target at every load it carried whole.
 D0=$(cd "$(dirname "$0")" && pwd)
 . "$D0/../net/lib.sh"
 OUT=${1:-/tmp/gen-elastic}
@@ -54,7 +62,7 @@ mkdir -p "$OUT"
 rm -f "$OUT"/{steps,settle,sweep,cdf,sizes,chainlen,fig6,gpu_clocks}.csv
 default_parts="steps sweep sizes chainlen"
 default_sweep="cpu hybrid"
-if [ "$BE" = gpu ]; then default_parts="$default_parts fig6"; default_sweep="gpu cpu hybrid"; fi
+if [ "$BE" = gpu ]; then default_parts="$default_parts fig6"; default_sweep="gpu cpu hybrid bound"; fi
 PARTS=" ${ELASTIC_PARTS:-$default_parts} "
 export GENCTL SOCK GENS=$((2 * Q))
 net_setup
@@ -87,7 +95,13 @@ run_gend() { gend_start; sleep 1; gend_wait_agent; }
 # Fig. 7 on the gpu backend: nvidia-smi's GPU clocks every 10 ms into gpu_clocks.csv
 # (ELASTIC_GPU_CLOCKS=0 turns it off), to see a step's settling against the GPU's clock.
 if [ "$BE" = gpu ] && command -v nvidia-smi >/dev/null; then export ELASTIC_GPU_CLOCKS=${ELASTIC_GPU_CLOCKS:-1}; fi
-cap() { CAP_RATE=${ELASTIC_CAP_RATE:-0} python3 "$D0/elastic.py" capacity; }
+PY=(python3)
+[ -z "${ELASTIC_HARNESS_CPUS:-}" ] || PY=(taskset -c "$ELASTIC_HARNESS_CPUS" python3)
+# The parts that measure one queue's loss and latency run isolated when asked.
+CPUS0=${GEND_CPUS:-}
+isolate() { export GEND_CPUS=${ELASTIC_GEND_CPUS:-$CPUS0}; }
+unisolate() { export GEND_CPUS=$CPUS0; }
+cap() { CAP_RATE=${ELASTIC_CAP_RATE:-0} "${PY[@]}" "$D0/elastic.py" capacity; }
 # full_cap: the running chain's capacity into C (what it forwards under an
 # overload, or with ELASTIC_CAP=zero-loss the zero-loss throughput, its trials
 # printed), and what it is into CWHAT.
@@ -99,7 +113,7 @@ full_cap() {
 		local c0=$C
 		# A trial as long as a step: a rate that holds for 1 s can still fall into the
 		# port's slower state within 5 (RESULTS.md, nineteenth run).
-		C=$(TRIAL_SECONDS=${ELASTIC_TRIAL_S:-$STEP} python3 "$D0/elastic.py" zero-loss \
+		C=$(TRIAL_SECONDS=${ELASTIC_TRIAL_S:-$STEP} "${PY[@]}" "$D0/elastic.py" zero-loss \
 			"$(python3 -c "print(int($c0 * 1.5))")" 2>"$WORK/zl.txt")
 		sed 's/^/ /' "$WORK/zl.txt"
 		CWHAT=" (zero-loss throughput, trials of ${ELASTIC_TRIAL_S:-$STEP} s; the first measure forwarded $c0 pps)"
@@ -107,7 +121,10 @@ full_cap() {
 }
 
 echo "chain: $CHAIN; backend for steps: $BE; queues: $Q; out: $OUT"
+[ -z "${ELASTIC_GEND_CPUS:-}${ELASTIC_HARNESS_CPUS:-}" ] ||
+	echo "isolation (steps, sweep): gend's cpus ${ELASTIC_GEND_CPUS:--}, the sampler on ${ELASTIC_HARNESS_CPUS:-any CPU}"
 if [[ $PARTS == *" steps "* ]]; then
+	isolate
 	write_cfg "$BE" 64
 	run_gend
 	full_cap
@@ -122,22 +139,32 @@ latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
 		hybrid) write_cfg "$BE" 64 "backend = hybrid" ;;
 		esac
 		run_gend
-		python3 "$D0/elastic.py" steps "$base" "$STEP" "$mode" "$OUT/steps.csv"
+		"${PY[@]}" "$D0/elastic.py" steps "$base" "$STEP" "$mode" "$OUT/steps.csv"
 		grep -E "misses|meets|now runs on|UMEM on" "$WORK/gend.log" | sed "s/^/  gend: /"
 		gend_stop
 	done
+	unisolate
 fi
 if [[ $PARTS == *" sweep "* ]]; then
 	echo "== load sweep"
+	isolate
 	for be in ${ELASTIC_SWEEP:-$default_sweep}; do
-		if [ "$be" = hybrid ]; then write_cfg "$BE" 64 "backend = hybrid"; else write_cfg "$be" 64; fi
+		case $be in
+		hybrid) write_cfg "$BE" 64 "backend = hybrid" ;;
+		bound) write_cfg "$BE" 64 "max_wait_us = ${ELASTIC_MAX_WAIT_US:-200}
+latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
+		*) write_cfg "$be" 64 ;;
+		esac
 		[ "$be" = hybrid ] && [ "$BE" = cpu ] && echo "  (hybrid without a GPU: stays on the cpu)"
 		run_gend
 		# Every backend against the same 100 %: the gpu's where there is one, else the cpu's.
 		[ -z "${SWEEP_CAP:-}" ] && { full_cap; SWEEP_CAP=$C; echo "  100 % = $SWEEP_CAP pps ($be$CWHAT)"; }
-		python3 "$D0/elastic.py" sweep "$SWEEP_CAP" "$be" "$OUT/sweep.csv" "$OUT/cdf.csv"
+		TARGET_US=$([ "$be" = bound ] && echo "${ELASTIC_TARGET_US:-1000}") \
+			"${PY[@]}" "$D0/elastic.py" sweep "$SWEEP_CAP" "$be" "$OUT/sweep.csv" "$OUT/cdf.csv"
+		[ "$be" = bound ] && grep -E "misses|meets" "$WORK/gend.log" | sed "s/^/  gend: /"
 		gend_stop
 	done
+	unisolate
 fi
 if [[ $PARTS == *" sizes "* ]]; then
 	echo "== throughput vs packet size ($BE)"

@@ -8,18 +8,22 @@ export NET_QUEUES=2
 GEN_PORTS="synth:0 synth:1"
 net_require
 net_setup
+# Start gend; each thread's name and the CPUs it may run on into $WORK/threads, the status into st.json.
+start_and_read() {
+	gend_start
+	sleep 1
+	for t in /proc/"$GEND_PID"/task/*; do
+		printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status")"
+	done >"$WORK/threads"
+	ctl --json status >"$WORK/st.json"
+}
 # Up to two CPUs this test may run on, listed the other way round (the order is the list's).
 set -- $(python3 -c "import os; print(*sorted(os.sched_getaffinity(0))[:2])")
 if [ $# = 2 ]; then LIST="$2,$1"; else LIST="$1"; fi
 cfg_begin
 printf 'cpus = %s\nsynth_rate = 100000\n' "$LIST" >>"$WORK/chains.ini"
 cfg_empty_chain
-gend_start
-sleep 1
-for t in /proc/"$GEND_PID"/task/*; do
-	printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^Cpus_allowed_list/ {print $2}' "$t/status")"
-done >"$WORK/threads"
-ctl --json status >"$WORK/st.json"
+start_and_read
 ctl --json stats >"$WORK/stats.json"
 python3 - "$WORK/threads" "$WORK/st.json" "$LIST" "$WORK/stats.json" <<'PY' || fail "pinning: $(cat "$WORK/threads")"
 import json, re, sys
@@ -51,3 +55,39 @@ T0=$(gend_tx); sleep 0.5; T1=$(gend_tx)
 ok "a reload changing cpus is refused; the chain keeps forwarding ($T0 -> $T1 packets out)"
 gend_stop || fail "gend exit"
 ok "gend stopped cleanly"
+
+# One CPU listed of two or more: gend's other threads (main, control, the backend's)
+# keep off it, on the rest of its CPUs; genctl status says where; a reload with the
+# list unchanged is accepted (the list is checked against gend's mask from before).
+if [ $# = 2 ]; then
+	sed -i "s/^cpus = .*/cpus = $1/" "$WORK/chains.ini"
+	start_and_read
+	python3 - "$WORK/threads" "$WORK/st.json" "$1" <<'PY' || fail "other threads: $(cat "$WORK/threads")"
+import json, os, re, sys
+pinned = int(sys.argv[3])
+def cpus(lst):
+    out = set()
+    for part in lst.split(','):
+        a, _, b = part.partition('-')
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+rest = set(os.sched_getaffinity(0)) - {pinned}
+threads = [l.split() for l in open(sys.argv[1])]
+dp = [(n, c) for n, c in threads if re.match(r'gen-(w|c)\d', n)]
+other = [(n, c) for n, c in threads if not re.match(r'gen-(w|c)\d', n)]
+assert dp and all(c == str(pinned) for _, c in dp), dp
+assert other, threads
+for n, c in other:
+    assert cpus(c) == rest, f"{n} may run on {c}, want {sorted(rest)} (all but the pinned CPU {pinned})"
+st = json.load(open(sys.argv[2]))
+assert cpus(st['cpus_other_threads']) == rest, st['cpus_other_threads']
+print("other threads:", ", ".join(f"{n} on {c}" for n, c in other))
+PY
+	ctl reload >"$WORK/reload.out" 2>&1 || fail "a reload with cpus unchanged was refused: $(cat "$WORK/reload.out")"
+	T0=$(gend_tx); sleep 0.5; T1=$(gend_tx)
+	[ "$T1" -gt "$T0" ] || fail "the chain stopped forwarding after the reload ($T0 -> $T1)"
+	ok "with CPU $1 listed, gend's other threads keep off it; a reload with the list unchanged is accepted"
+	gend_stop || fail "gend exit"
+else
+	echo "# the other threads' CPUs: not checked, one CPU only here"
+fi
