@@ -226,6 +226,7 @@ def steps(base, step_s, mode, csv):
         sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', str(SAMPLE_MS), 'stats'],
                                    stdout=f)
         marks, missed = [], []
+        steal0 = cpu_steal()
         for m in STEPS:
             set_rate(base * m)
             marks.append((time.monotonic_ns(), base * m))
@@ -234,6 +235,7 @@ def steps(base, step_s, mode, csv):
             missed.append(port_missed())  # after the new rate: the step's own frames only
             time.sleep(step_s)
         missed.append(port_missed())
+        steal1 = cpu_steal()
         sampler.terminate()
         sampler.wait()
     t_start = marks[0][0]
@@ -264,6 +266,34 @@ def steps(base, step_s, mode, csv):
            [(tm - t_start) / 1e9 for tm, _ in marks], [r for _, r in marks],
            step_s, [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'),
            SAMPLE_MS)
+    absent_report(mode, [r.split(',') for r in fine], steal0, steal1)
+
+
+def cpu_steal():
+    """Per CPU, the time the hypervisor ran something else while this CPU had work (steal,
+    /proc/stat, in ms)."""
+    out = {}
+    try:
+        for line in open('/proc/stat'):
+            f = line.split()
+            if f[0].startswith('cpu') and f[0] != 'cpu' and len(f) > 8:
+                out[int(f[0][3:])] = int(f[8]) * 1000 / os.sysconf('SC_CLK_TCK')
+    except OSError:
+        pass
+    return out
+
+
+def absent_report(mode, rows, steal0, steal1):
+    """The 1 ms samples in which the port worker was away (received under 20 % of the offered
+    rate: its thread did not run), and the steal time on the CPUs it ran on: a worker whose
+    virtual CPU the hypervisor takes for a millisecond misses what a NIC would have held."""
+    away = sum(1 for r in rows if float(r[2]) > 0 and float(r[3]) < 0.2 * float(r[2]))
+    cpus = sorted({int(r[22]) for r in rows if int(r[22]) >= 0})
+    steal = sum(steal1.get(c, 0) - steal0.get(c, 0) for c in cpus)
+    every = sum(steal1.values()) - sum(steal0.values())
+    print(f'  {mode}: port worker away in {away} of {len(rows)} samples of {SAMPLE_MS} ms; steal on its CPU '
+          f'{",".join(map(str, cpus)) or "-"}: {steal:.0f} ms over the steps '
+          f'(all {len(steal1)} CPUs: {every:.0f} ms)')
 
 
 def port_missed():
