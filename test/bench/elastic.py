@@ -17,6 +17,7 @@ Common environment: GENCTL, SOCK (the control socket), GENS (generators: synthet
 ports x queues; genctl synth-rate sets each one's rate, so the offered load is
 GENS x that rate).
 """
+import glob
 import json
 import os
 import subprocess
@@ -234,7 +235,7 @@ def steps(base, step_s, mode, csv):
         sampler = subprocess.Popen([GENCTL, '-s', SOCK, '--json', '--watch', '--interval', str(SAMPLE_MS), 'stats'],
                                    stdout=f)
         marks, missed = [], []
-        steal0 = cpu_steal()
+        steal0, sched0 = cpu_steal(), worker_sched()
         for m in STEPS:
             set_rate(base * m)
             marks.append((time.monotonic_ns(), base * m))
@@ -243,7 +244,7 @@ def steps(base, step_s, mode, csv):
             missed.append(port_missed())  # after the new rate: the step's own frames only
             time.sleep(step_s)
         missed.append(port_missed())
-        steal1 = cpu_steal()
+        steal1, sched1 = cpu_steal(), worker_sched()
         sampler.terminate()
         sampler.wait()
     t_start = marks[0][0]
@@ -274,7 +275,7 @@ def steps(base, step_s, mode, csv):
            [(tm - t_start) / 1e9 for tm, _ in marks], [r for _, r in marks],
            step_s, [b - a for a, b in zip(missed, missed[1:])], os.path.join(os.path.dirname(csv), 'settle.csv'),
            SAMPLE_MS)
-    absent_report(mode, [r.split(',') for r in fine], steal0, steal1)
+    absent_report(mode, [r.split(',') for r in fine], steal0, steal1, sched0, sched1)
 
 
 def cpu_steal():
@@ -291,16 +292,38 @@ def cpu_steal():
     return out
 
 
-def absent_report(mode, rows, steal0, steal1):
+def worker_sched():
+    """gend's first port worker (thread gen-w0): its run delay (ns it waited, runnable, for its
+    CPU while the guest ran something else: /proc/.../schedstat) and involuntary switches."""
+    for comm in glob.glob('/proc/[0-9]*/task/[0-9]*/comm'):
+        try:
+            if open(comm).read().strip() != 'gen-w0':
+                continue
+            d = os.path.dirname(comm)
+            delay = int(open(os.path.join(d, 'schedstat')).read().split()[1])
+            nvcsw = [int(l.split()[1]) for l in open(os.path.join(d, 'status'))
+                     if l.startswith('nonvoluntary_ctxt_switches')][0]
+            return delay, nvcsw
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def absent_report(mode, rows, steal0, steal1, sched0, sched1):
     """The 1 ms samples in which the port worker was away (received under 20 % of the offered
-    rate: its thread did not run), and the steal time on the CPUs it ran on: a worker whose
-    virtual CPU the hypervisor takes for a millisecond misses what a NIC would have held."""
+    rate: its thread did not run), against the two ways a thread loses its CPU: the guest's
+    scheduler running something else there (the worker's run delay and involuntary
+    switches), and the hypervisor taking the virtual CPU (steal on the CPUs it ran on,
+    /proc/stat, 10 ms ticks). A worker away for a millisecond or two misses what a NIC
+    would have held."""
     away = sum(1 for r in rows if float(r[2]) > 0 and float(r[3]) < 0.2 * float(r[2]))
     cpus = sorted({int(r[22]) for r in rows if int(r[22]) >= 0})
     steal = sum(steal1.get(c, 0) - steal0.get(c, 0) for c in cpus)
     every = sum(steal1.values()) - sum(steal0.values())
-    print(f'  {mode}: port worker away in {away} of {len(rows)} samples of {SAMPLE_MS} ms; steal on its CPU '
-          f'{",".join(map(str, cpus)) or "-"}: {steal:.0f} ms over the steps '
+    guest = (f'run delay {(sched1[0] - sched0[0]) / 1e6:.2f} ms, {sched1[1] - sched0[1]} involuntary switches'
+             if sched0 and sched1 else 'run delay not read')
+    print(f'  {mode}: port worker away in {away} of {len(rows)} samples of {SAMPLE_MS} ms; over the steps '
+          f'its {guest}; steal on its CPU {",".join(map(str, cpus)) or "-"}: {steal:.0f} ms '
           f'(all {len(steal1)} CPUs: {every:.0f} ms)')
 
 
