@@ -164,8 +164,8 @@ if [[ $parts == *" elastic "* ]]; then
 	# (gend keeps its other threads off them), the sampler on the upper half (a worker
 	# sharing its CPU lost 1-1.5 ms at a time and missed frames at 45-70 % load:
 	# RESULTS.md, twentieth run). Pinned or not, the worker's virtual CPU was still away
-	# for about 1 ms now and then, so a losing zero-loss trial is run again (the rate
-	# fails when both lose).
+	# for 1-2 ms now and then, so a zero-loss trial that lost no more than 2 ms of its
+	# frames is run again (the rate fails when both lose).
 	n=$(nproc)
 	if [ "$n" -ge 8 ]; then
 		: "${ELASTIC_GEND_CPUS=2,3}" "${ELASTIC_HARNESS_CPUS=$((n / 2))-$((n - 1))}"

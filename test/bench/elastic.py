@@ -102,14 +102,16 @@ def zero_loss(hi):
     the port, none dropped by the chain; CAP_LOSS, a fraction of the trial's frames, default
     0, allows that many), found by halving [0, hi] down to CAP_RES (1 %) of hi. Between trials
     the load rests at 10 % of hi for 0.5 s, so that a trial does not start from the backlog
-    or the state the one before left. With TRIAL_RETRY=1 a trial that loses is run once
-    more and the rate fails only when both lose (a rare stall of the worker's CPU, the
-    hypervisor's, then no longer sinks the search; a rate that really loses still fails,
-    and the capacity, and so Fig. 7's x4, comes out no lower). One line per trial goes to
-    stderr."""
+    or the state the one before left. With TRIAL_RETRY=1 a trial that loses no more than
+    the rate's frames of RETRY_MS (2) ms, what one absence of the port worker's CPU costs
+    (RESULTS.md, twentieth run), is run once more, and the rate fails only when that loses
+    too: a rare stall of the worker's virtual CPU then no longer sinks the search, while a
+    rate that loses more (a queue behind its load) fails at once. One line per trial goes
+    to stderr."""
     trial_s = float(os.environ.get('TRIAL_SECONDS', '1'))
     tol, res = float(os.environ.get('CAP_LOSS', '0')), float(os.environ.get('CAP_RES', '0.01')) * hi
     tries = 2 if os.environ.get('TRIAL_RETRY') == '1' else 1
+    retry_s = float(os.environ.get('RETRY_MS', '2')) / 1e3
     lo, best = 0.0, 0.0
     while hi - lo > res:
         rate = (lo + hi) / 2
@@ -124,7 +126,7 @@ def zero_loss(hi):
             ok = gone <= tol * rate * trial_s
             print(f'  zero-loss trial {rate:.0f} pps{" (again)" if t else ""}: {m["tx_pps"]:.0f} forwarded, '
                   f'{gone} lost: {"pass" if ok else "fail"}', file=sys.stderr)
-            if ok:
+            if ok or gone > retry_s * rate:
                 break
         if ok:
             lo = best = rate

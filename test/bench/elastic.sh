@@ -34,8 +34,9 @@
 # ELASTIC_CAP=zero-loss: Fig. 7's and the sweep's capacity is the zero-loss throughput (RFC 2544:
 # the highest offered rate at which a trial loses no frame at the port or in
 # the chain, halving up to 1.5x the first measure; a trial lasts a step,
-# ELASTIC_TRIAL_S overrides, RFC 2544 asks 60 s; ELASTIC_TRIAL_RETRY=1 runs a losing
-# trial again and fails the rate only when both lose) instead of what the chain
+# ELASTIC_TRIAL_S overrides, RFC 2544 asks 60 s; ELASTIC_TRIAL_RETRY=1 runs a trial that
+# lost at most 2 ms of the rate's frames again and fails the rate only when both lose)
+# instead of what the chain
 # forwards under an overload, which can sit in a slower state (RESULTS.md,
 # seventeenth run); ELASTIC_CAP_RATE=PPS:
 # every capacity is what the chain forwards offered PPS in all (above it: a NIC's
@@ -117,7 +118,7 @@ full_cap() {
 		C=$(TRIAL_SECONDS=${ELASTIC_TRIAL_S:-$STEP} TRIAL_RETRY=${ELASTIC_TRIAL_RETRY:-0} "${PY[@]}" "$D0/elastic.py" zero-loss \
 			"$(python3 -c "print(int($c0 * 1.5))")" 2>"$WORK/zl.txt")
 		sed 's/^/ /' "$WORK/zl.txt"
-		CWHAT=" (zero-loss throughput, trials of ${ELASTIC_TRIAL_S:-$STEP} s$([ "${ELASTIC_TRIAL_RETRY:-0}" = 1 ] && echo ", a losing trial run again"); the first measure forwarded $c0 pps)"
+		CWHAT=" (zero-loss throughput, trials of ${ELASTIC_TRIAL_S:-$STEP} s$([ "${ELASTIC_TRIAL_RETRY:-0}" = 1 ] && echo ", a trial that lost at most 2 ms of frames run again"); the first measure forwarded $c0 pps)"
 	fi
 }
 

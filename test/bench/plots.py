@@ -129,11 +129,11 @@ def sweep():
     if not rs:
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for mode, g in by(rs, 'mode').items():
-        load = [float(r['load']) * 100 for r in g]
-        a.plot(load, [float(r['p50_us']) for r in g], 'o--', label=f'{mode} p50')
-        a.plot(load, [float(r['p99_us']) for r in g], 'o-', label=f'{mode} p99')
-        b.plot(load, [float(r['tx_pps']) / 1e6 for r in g], 'o-', label=mode)
+    for i, (mode, g) in enumerate(by(rs, 'mode').items()):
+        load, c = [float(r['load']) * 100 for r in g], f'C{i}'  # one colour a mode: p99 solid, p50 dashed
+        a.plot(load, [float(r['p50_us']) for r in g], 'o--', color=c, alpha=0.6, label=f'{mode} p50')
+        a.plot(load, [float(r['p99_us']) for r in g], 'o-', color=c, label=f'{mode} p99')
+        b.plot(load, [float(r['tx_pps']) / 1e6 for r in g], 'o-', color=c, label=mode)
     a.set_yscale('log')
     a.set_xlabel('offered load (% of capacity)')
     a.set_ylabel('latency (us)')
