@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <time.h>
 #include "chain.h"
+#include "nf/registry.h"
 #include "pin.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -752,23 +753,37 @@ static struct place place_of(const struct chain_ver *v, bool on_cpu)
  */
 static void hand_over_state(struct gen_chain *c, struct place from, struct place to)
 {
+	uint64_t t0 = mono_ns(), bytes = 0;
+
 	if (from.be == to.be && from.v->prog.gpu == to.v->prog.gpu)
 		return; /* same device: the NF copies are shared already */
 	for (uint32_t i = 0; i < to.v->prog.n; i++) {
 		for (uint32_t j = 0; j < from.v->prog.n; j++) {
-			uint32_t size = to.v->prog.state[i]->size;
-			void *buf;
+			/* Only what packets write (nf_ops.live): a router's 64 MiB FIB is the same on both. */
+			struct nf_span sp[NF_SPANS_MAX];
+			uint32_t n, k;
 
 			if (from.v->prog.state[j] != to.v->prog.state[i])
 				continue;
-			buf = malloc(size);
-			if (buf && !from.be->state_read(from.bc, j, buf, 0, size) &&
-			    !to.be->state_write(to.bc, i, buf, 0, size))
+			n = nf_live_spans(to.v->prog.state[i], sp);
+			for (k = 0; k < n; k++) {
+				void *buf = malloc(sp[k].len ? sp[k].len : 1);
+
+				if (!buf || from.be->state_read(from.bc, j, buf, sp[k].off, sp[k].len) ||
+				    to.be->state_write(to.bc, i, buf, sp[k].off, sp[k].len)) {
+					free(buf);
+					break;
+				}
+				free(buf);
+				bytes += sp[k].len;
+			}
+			if (k == n)
 				STORE(&c->handovers, c->handovers + 1);
-			free(buf);
 			break;
 		}
 	}
+	STORE(&c->handover_bytes, c->handover_bytes + bytes);
+	STORE(&c->handover_ns_last, (uint64_t)(mono_ns() - (int64_t)t0));
 }
 
 /* No memory for batches: every frame goes back as a drop until the chain stops. */

@@ -86,6 +86,8 @@ struct gen_chain {
 	char backend_error[192]; /* the backend's words on its first failed batch (last_error) */
 	const char *backend_name;
 	uint64_t handovers;     /* NF states copied to a new device at a swap */
+	uint64_t handover_bytes; /* bytes those copies moved (only what packets write: nf_ops.live) */
+	uint64_t handover_ns_last; /* how long the last hand-over held the chain's controllers */
 
 	/*
 	 * Fault containment: an NF that crashed or overran its budget, or a batch

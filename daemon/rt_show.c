@@ -353,11 +353,13 @@ static void print_elastic_json(struct rt_chain *rc, const struct elastic_view *e
 	fprintf(out, ",\"placement\":\"%s\",\"hybrid\":%s,\"switches\":%lu,\"ring\":%u,\"ring_out\":%u,"
 		"\"batch_limit\":%u,\"depth\":%u,"
 		"\"max_wait_us\":%u,\"early_closes\":%lu,\"wait_overruns\":%lu,\"latency_target_us\":%u,"
-		"\"target_met\":%s,\"target_misses\":%lu,\"window_p50_us\":%.1f,\"window_p99_us\":%.1f",
+		"\"target_met\":%s,\"target_misses\":%lu,\"window_p50_us\":%.1f,\"window_p99_us\":%.1f,"
+		"\"handovers\":%lu,\"handover_bytes\":%lu,\"handover_us_last\":%.1f",
 		e->placement, e->hybrid ? "true" : "false", (unsigned long)e->switches, e->ring, e->ring_out,
 		e->batch_limit, e->depth, v->max_wait_us, (unsigned long)e->early_closes, (unsigned long)e->wait_overruns, v->latency_target_us,
 		e->target_missed ? "false" : "true", (unsigned long)e->target_misses, e->win_p50_ns / 1e3,
-		e->win_p99_ns / 1e3);
+		e->win_p99_ns / 1e3, (unsigned long)LOAD_R(&rc->c.handovers), (unsigned long)LOAD_R(&rc->c.handover_bytes),
+		LOAD_R(&rc->c.handover_ns_last) / 1e3);
 }
 
 static void print_nf_counters(struct rt *rt, struct rt_chain *rc, FILE *out, bool json)
@@ -511,7 +513,8 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 			if (rc->c.cur->latency_target_us)
 				fprintf(out, "; target %u us %s", rc->c.cur->latency_target_us, e.target_missed ? "MISSED" : "met");
 			if (e.hybrid)
-				fprintf(out, "; hybrid on %s, %lu moves", e.placement, (unsigned long)e.switches);
+				fprintf(out, "; hybrid on %s, %lu moves (last hand-over %.1f us)", e.placement,
+					(unsigned long)e.switches, LOAD_R(&rc->c.handover_ns_last) / 1e3);
 			fprintf(out, "\n    dropped before it: af_xdp rx dropped %llu, rx ring full %llu\n", xs.rx_dropped,
 				xs.rx_ring_full);
 			print_nf_counters(rt, rc, out, false);
@@ -652,8 +655,10 @@ void rt_poll_events(struct rt *rt, void (*say)(int prio, const char *msg))
 			rc->target_missed_said = e.target_missed;
 		}
 		if (e.switches != rc->switches_said && pthread_mutex_trylock(&rc->c.place_lock) == 0) {
-			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s: %s (%lu moves)", rc->c.name,
-				 e.placement, rc->c.move_reason, (unsigned long)e.switches);
+			snprintf(msg, sizeof(msg), "chain '%s' (hybrid) now runs on %s: %s (%lu moves; NF state handed "
+				 "over in %.1f us, %lu bytes in all moves)", rc->c.name, e.placement, rc->c.move_reason,
+				 (unsigned long)e.switches, LOAD_R(&rc->c.handover_ns_last) / 1e3,
+				 (unsigned long)LOAD_R(&rc->c.handover_bytes));
 			pthread_mutex_unlock(&rc->c.place_lock);
 			say(LOG_INFO, msg);
 			rc->switches_said = e.switches;

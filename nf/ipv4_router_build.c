@@ -290,10 +290,20 @@ static int ipv4_router_report(const struct nf_hdr *h, const char *what, FILE *ou
 static const char *const rt_counters[] = { "forwarded", "no_route", "ttl_expired", "not_ipv4" };
 _Static_assert(sizeof(rt_counters) / sizeof(rt_counters[0]) == RT_C_MAX, "one name per counter");
 
+/* Packets write only the counters: the FIB (64 MiB of tbl24) stays where it was built. */
+static uint32_t ipv4_router_live(const struct nf_hdr *st, struct nf_span *out, uint32_t max)
+{
+	if (max < 1)
+		return 0;
+	out[0] = (struct nf_span){ st->counters_off, st->ncounters * (uint32_t)sizeof(uint64_t) };
+	return 1;
+}
+
 const struct nf_ops nf_ops_ipv4_router = {
 	.type_name = "ipv4_router",
 	.type = NF_T_IPV4_ROUTER,
 	.build = ipv4_router_build,
 	.counter_names = rt_counters,
 	.report = ipv4_router_report,
+	.live = ipv4_router_live,
 };

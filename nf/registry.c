@@ -108,6 +108,25 @@ int nf_parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+uint32_t nf_live_spans(const struct nf_hdr *st, struct nf_span out[NF_SPANS_MAX])
+{
+	const struct nf_ops *ops = nf_ops_by_type(st->type);
+	uint32_t n = ops && ops->live ? ops->live(st, out, NF_SPANS_MAX) : 0;
+
+	if (n > NF_SPANS_MAX)
+		n = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if ((uint64_t)out[i].off + out[i].len > st->size) {
+			n = 0; /* a span outside the blob: trust none of them */
+			break;
+		}
+	if (!n) {
+		out[0] = (struct nf_span){ 0, st->size };
+		n = 1;
+	}
+	return n;
+}
+
 struct nf_hdr *nf_blob_alloc(uint32_t type, size_t size, uint32_t counters_off, uint32_t ncounters)
 {
 	size_t sz = (size + 63) & ~(size_t)63;

@@ -28,6 +28,13 @@ struct nf_cfg {
 	const char *base_dir; /* directory of chains.ini: relative paths resolve here */
 };
 
+/* Bytes [off, off + len) of a state blob. */
+struct nf_span {
+	uint32_t off;
+	uint32_t len;
+};
+#define NF_SPANS_MAX 8
+
 struct nf_ops {
 	const char *type_name; /* the `type =` value */
 	uint32_t type;         /* enum nf_type */
@@ -53,12 +60,26 @@ struct nf_ops {
 	 * the host blob never moves the counter back (nf_reserve_keep).
 	 */
 	uint64_t *(*seq_counter)(struct nf_hdr *st);
+	/*
+	 * Optional: the byte ranges of the blob that running packets writes (its
+	 * counters, what the NF records as packets pass), at most max of them;
+	 * returns how many. The rest (tables built from the config) is the same on
+	 * every device. A hand-over to another device copies only these; NULL: the
+	 * whole blob.
+	 */
+	uint32_t (*live)(const struct nf_hdr *st, struct nf_span *out, uint32_t max);
 };
 
 /* The ops for a `type =` value, or NULL. */
 const struct nf_ops *nf_ops_find(const char *type_name);
 /* The ops for an enum nf_type, or NULL. */
 const struct nf_ops *nf_ops_by_type(uint32_t type);
+/*
+ * What of blob st a hand-over to another device must copy (nf_ops.live), at
+ * most NF_SPANS_MAX spans inside the blob; the whole blob when the NF says
+ * nothing or says something that does not fit.
+ */
+uint32_t nf_live_spans(const struct nf_hdr *st, struct nf_span out[NF_SPANS_MAX]);
 
 /*
  * Reserve n numbers of each of a chain's NFs that spend them (nf_ops.seq_counter)

@@ -613,6 +613,7 @@ Test(chain, state_handed_over_at_swap, .timeout = 30)
 	offer(700, 50, 100);
 	settle();
 	cr_assert_eq(rig.c.handovers, 1);
+	cr_assert_eq(rig.c.handover_bytes, rig.ttl[0]->size, "ttl_dec names no live spans: its whole blob moves");
 	cr_assert_eq(chain_state_read(&rig.c, 0, &st, 0, sizeof(st)), 0);
 	cr_assert_eq(st.counters[TTL_C_FORWARDED], rig.sent, "device 1 counts %lu of %lu packets",
 		     (unsigned long)st.counters[TTL_C_FORWARDED], (unsigned long)rig.sent);

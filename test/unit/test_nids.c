@@ -988,6 +988,14 @@ Test(nids_hand, range_rescans_fire_exactly_the_matching_rules)
 
 /* ---- alert events ------------------------------------------------------------------------ */
 
+/* A hand case's packet (a source under 256 is 10.0.0.x). */
+static struct pk case_pk(const struct hand_case *hc)
+{
+	return (struct pk){ .proto = hc->proto, .sa = hc->sa + 0x0a000000u * (hc->sa < 256), .da = hc->da,
+			    .sp = hc->sp, .dp = hc->dp, .pay = (const uint8_t *)hc->pay,
+			    .plen = hc->plen < 0 ? (uint32_t)strlen(hc->pay) : (uint32_t)hc->plen };
+}
+
 /*
  * Every firing of the hand cases becomes one record in the alert ring, in
  * firing order on the host: rule (its sid), 5-tuple, chain and batch time as
@@ -1013,9 +1021,7 @@ Test(nids_hand, alert_events_match_the_packets)
 
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		const struct hand_case *hc = &cases[c];
-		struct pk k = { .proto = hc->proto, .sa = hc->sa + 0x0a000000u * (hc->sa < 256), .da = hc->da,
-				.sp = hc->sp, .dp = hc->dp, .pay = (const uint8_t *)hc->pay,
-				.plen = hc->plen < 0 ? (uint32_t)strlen(hc->pay) : (uint32_t)hc->plen };
+		struct pk k = case_pk(hc);
 		struct frame f;
 		uint64_t before = st->counters[NIDS_C_ALERTS];
 
@@ -1078,6 +1084,46 @@ Test(nids_hand, alert_events_match_the_packets)
 	nf_nids_run(h, &p);
 	cr_expect_eq(((struct nf_nids *)h)->counters[NIDS_C_ALERTS], 1);
 	cr_expect_eq(((struct nf_nids *)h)->counters[NIDS_C_EVENTS_LOST], 0);
+	free(h);
+	nids_ruleset_free(&rs);
+}
+
+/*
+ * A hybrid move or device swap copies only what packets write (nf_ops.live):
+ * counters, firings per rule, the alert ring and its records, not the rules
+ * and automaton. After every hand case (more firings than the ring holds) and
+ * a reader's tail, the built blob with only the spans copied in equals the
+ * live one.
+ */
+Test(nids_hand, live_spans_are_what_packets_write)
+{
+	struct nids_ruleset rs;
+	struct nf_hdr *h, *built;
+	char err[512];
+	uint64_t differs, bytes;
+
+	cr_assert_eq(nids_ruleset_load(hand_path, &rs, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(nids_compile_events(&rs, NIDS_ACT_ALERT, 16, &h, err, sizeof(err)), 0, "%s", err);
+	built = tl_blob_dup(h);
+	cr_assert_not_null(built);
+	struct nf_nids *st = (struct nf_nids *)h;
+	for (int round = 0; round < 2; round++)
+		for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+			struct pk k = case_pk(&cases[c]);
+			struct frame f;
+
+			mk_frame(&f, &k);
+			struct nf_pkt p = { .buf = f.buf, .len = f.len, .cap = sizeof(f.buf), .chain = 3, .now = 99 + c };
+			nf_nids_run(h, &p);
+			if (round == 0 && c == 0)
+				NF_AT(st, st->ring_off, struct nids_ring *)->tail = 1; /* the reader took one */
+		}
+	cr_assert_gt(st->counters[NIDS_C_EVENTS_LOST], 0, "the ring did not fill");
+	bytes = tl_live_cover(built, h, &differs);
+	cr_expect_eq(differs, UINT64_MAX, "byte %lu of %u written by packets is not in a live span",
+		     (unsigned long)differs, h->size);
+	cr_expect_lt(bytes * 4, h->size, "%lu bytes handed over of a %u-byte blob", (unsigned long)bytes, h->size);
+	free(built);
 	free(h);
 	nids_ruleset_free(&rs);
 }

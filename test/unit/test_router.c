@@ -347,6 +347,40 @@ Test(router, rewrites_mac_ttl_checksum)
 	free(h);
 }
 
+/*
+ * A hybrid move or device swap copies only what packets write (nf_ops.live):
+ * for the router its counters, not the 64 MiB FIB. Packets of every verdict,
+ * then the built blob with only the spans copied in equals the live one.
+ */
+Test(router, live_spans_are_what_packets_write)
+{
+	struct nf_hdr *h = small_router(), *built = tl_blob_dup(h);
+	struct nf_ipv4_router *st = (struct nf_ipv4_router *)h;
+	uint8_t f[256];
+	struct nf_pkt p = { .buf = f, .cap = sizeof(f) };
+	uint64_t differs, bytes;
+
+	cr_assert_not_null(built);
+	rng_state = 0x5eed0004;
+	for (int i = 0; i < 1000; i++) {
+		uint32_t dst = i % 3 == 0 ? 0x0b000001 : 0x0a000000 | (uint32_t)(rnd() & 0xffffff);
+
+		p.len = make_udp(f, dst, (uint8_t)(i % 5), i % 7 == 0, 0);
+		if (i % 11 == 0)
+			nf_put16(f + 12, 0x0806);
+		nf_ipv4_router_run(st, &p);
+	}
+	cr_assert_gt(st->counters[RT_C_FORWARDED], 0);
+	cr_assert_gt(st->counters[RT_C_NO_ROUTE] * st->counters[RT_C_TTL_EXPIRED] * st->counters[RT_C_NOT_IPV4], 0);
+	bytes = tl_live_cover(built, h, &differs);
+	cr_expect_eq(differs, UINT64_MAX, "byte %lu of %u written by packets is not in a live span",
+		     (unsigned long)differs, h->size);
+	cr_expect_eq(bytes, RT_C_MAX * sizeof(uint64_t), "%lu bytes handed over of a %u-byte blob",
+		     (unsigned long)bytes, h->size);
+	free(built);
+	free(h);
+}
+
 Test(router, drops_with_reasons)
 {
 	struct nf_hdr *h = small_router();

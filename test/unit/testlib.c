@@ -135,6 +135,29 @@ struct nf_hdr *tl_nf_make(const char *type, const char *const *pairs, char *err,
 	return tl_nf_build(type, kv, n, "/", err, errlen);
 }
 
+uint64_t tl_live_cover(const struct nf_hdr *before, const struct nf_hdr *after, uint64_t *differs)
+{
+	struct nf_span sp[NF_SPANS_MAX];
+	struct nf_hdr *c = tl_blob_dup(before);
+	uint32_t n = nf_live_spans(after, sp);
+	uint64_t bytes = 0;
+
+	*differs = UINT64_MAX;
+	if (!c)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy((uint8_t *)c + sp[i].off, (const uint8_t *)after + sp[i].off, sp[i].len);
+		bytes += sp[i].len;
+	}
+	for (uint64_t b = 0; b < after->size; b++)
+		if (((const uint8_t *)c)[b] != ((const uint8_t *)after)[b]) {
+			*differs = b;
+			break;
+		}
+	free(c);
+	return bytes;
+}
+
 struct nf_hdr *tl_blob_dup(const struct nf_hdr *h)
 {
 	struct nf_hdr *c = aligned_alloc(64, (h->size + 63) & ~(size_t)63);

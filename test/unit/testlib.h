@@ -61,6 +61,13 @@ struct nf_hdr *tl_nf_build(const char *type, const struct nf_kv *kv, int nkv, co
 struct nf_hdr *tl_nf_make(const char *type, const char *const *pairs, char *err, size_t errlen);
 /* A copy of a state blob, 64-byte aligned like a built one; NULL when out of memory. */
 struct nf_hdr *tl_blob_dup(const struct nf_hdr *h);
+/*
+ * A hand-over's view: into a copy of before (the blob as built), only after's
+ * live spans (nf_live_spans) are copied. Returns the spans' bytes, and in
+ * *differs the first byte where the copy and after still differ (a byte packets
+ * wrote outside the spans), or UINT64_MAX when they are equal.
+ */
+uint64_t tl_live_cover(const struct nf_hdr *before, const struct nf_hdr *after, uint64_t *differs);
 
 /* xorshift64* (Vigna): reproducible, seeded by the caller; *state must not be 0. */
 static inline uint64_t tl_rnd(uint64_t *state)
