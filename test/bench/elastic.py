@@ -79,7 +79,9 @@ def measure(secs):
     dt = t1 - t0
     return {'rx_pps': (b['rx_packets'] - a['rx_packets']) / dt, 'tx_pps': (b['tx_packets'] - a['tx_packets']) / dt,
             'drops': lost(b) - lost(a),
-            'hist': hist_delta(a, b), 'placement': b['placement'], 'switches': b['switches']}
+            'hist': hist_delta(a, b), 'placement': b['placement'], 'switches': b['switches'],
+            'moves': b['switches'] - a['switches'], 'handover_us': b.get('handover_us_last', 0),
+            'handover_bytes': b.get('handover_bytes', 0) - a.get('handover_bytes', 0)}
 
 
 def capacity():
@@ -418,7 +420,9 @@ def sweep(cap, mode, csv, cdf):
                     f"{missed}\n")
             print(f"  {mode} {load * 100:5.1f} %: offered {cap * load / 1e6:.3f} Mpps, forwarded {m['tx_pps'] / 1e6:.3f} Mpps, "
                   f"p50 {p50:.1f} us, p99 {p99:.1f} us, drops {m['drops']}, missed at the port {missed}, "
-                  f"on {m['placement']}")
+                  f"on {m['placement']}"
+                  + (f" (moved {m['moves']}x here, the last NF hand-over {m['handover_us']:.0f} us, "
+                     f"{m['handover_bytes']} bytes)" if m['moves'] else ''))
             if not m['drops'] and not missed:
                 whole.append((load, p99))
             total, seen = sum(n for _, n in m['hist']), 0
