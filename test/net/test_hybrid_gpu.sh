@@ -86,7 +86,8 @@ e, d = nfs['esp_e'], nfs['esp_d']
 for name, v in (('flowmon', seen), ('encrypted', e['encrypted']), ('decrypted', d['decrypted'])):
     assert abs(v - rx) <= 2000, (name, v, 'received', rx)
 assert d['replay'] == 0 and d['auth_failed'] == 0, d
-print(f"{rx} packets, {c['switches']} moves, flowmon and ESP state intact")
+print(f"{rx} packets, {c['switches']} moves, flowmon and ESP state intact; NF states handed over "
+      f"{c.get('handovers')} times, {c.get('handover_bytes')} bytes, the last in {c.get('handover_us_last')} us")
 PY
 ok "no packet lost; flowmon and ESP state moved both ways"
 gend_stop || fail "gend exit status"
