@@ -753,7 +753,8 @@ static struct place place_of(const struct chain_ver *v, bool on_cpu)
  */
 static void hand_over_state(struct gen_chain *c, struct place from, struct place to)
 {
-	uint64_t t0 = mono_ns(), bytes = 0;
+	int64_t t0 = mono_ns();
+	uint64_t bytes = 0;
 
 	if (from.be == to.be && from.v->prog.gpu == to.v->prog.gpu)
 		return; /* same device: the NF copies are shared already */
@@ -783,7 +784,7 @@ static void hand_over_state(struct gen_chain *c, struct place from, struct place
 		}
 	}
 	STORE(&c->handover_bytes, c->handover_bytes + bytes);
-	STORE(&c->handover_ns_last, (uint64_t)(mono_ns() - (int64_t)t0));
+	STORE(&c->handover_ns_last, (uint64_t)(mono_ns() - t0));
 }
 
 /* No memory for batches: every frame goes back as a drop until the chain stops. */

@@ -291,10 +291,8 @@ static const char *const rt_counters[] = { "forwarded", "no_route", "ttl_expired
 _Static_assert(sizeof(rt_counters) / sizeof(rt_counters[0]) == RT_C_MAX, "one name per counter");
 
 /* Packets write only the counters: the FIB (64 MiB of tbl24) stays where it was built. */
-static uint32_t ipv4_router_live(const struct nf_hdr *st, struct nf_span *out, uint32_t max)
+static uint32_t ipv4_router_live(const struct nf_hdr *st, struct nf_span out[NF_SPANS_MAX])
 {
-	if (max < 1)
-		return 0;
 	out[0] = (struct nf_span){ st->counters_off, st->ncounters * (uint32_t)sizeof(uint64_t) };
 	return 1;
 }

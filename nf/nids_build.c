@@ -501,21 +501,17 @@ _Static_assert(sizeof(nids_counter_names) / sizeof(nids_counter_names[0]) == NID
  * head, the tail its reader moves, the records): the rules, automaton and
  * indexes (12 MiB with the community rules) stay where they were built.
  */
-static uint32_t nids_live(const struct nf_hdr *h, struct nf_span *out, uint32_t max)
+static uint32_t nids_live(const struct nf_hdr *h, struct nf_span out[NF_SPANS_MAX])
 {
 	const struct nf_nids *st = (const struct nf_nids *)h;
 	uint32_t n = 0;
 
-	if (max < 3)
-		return 0;
 	out[n++] = (struct nf_span){ h->counters_off, h->ncounters * (uint32_t)sizeof(uint64_t) };
 	out[n++] = (struct nf_span){ st->alerts_off, st->nrules * (uint32_t)sizeof(uint64_t) };
 	if (st->ring_off) {
 		const struct nids_ring *r = NF_AT(st, st->ring_off, const struct nids_ring *);
 
 		out[n++] = (struct nf_span){ st->ring_off, (uint32_t)sizeof(*r) };
-		if (max < 4)
-			return 0;
 		out[n++] = (struct nf_span){ r->recs_off, r->size * (uint32_t)sizeof(struct nids_alert) };
 	}
 	return n;

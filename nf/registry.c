@@ -111,7 +111,7 @@ int nf_parse_mac(const char *s, uint8_t mac[6])
 uint32_t nf_live_spans(const struct nf_hdr *st, struct nf_span out[NF_SPANS_MAX])
 {
 	const struct nf_ops *ops = nf_ops_by_type(st->type);
-	uint32_t n = ops && ops->live ? ops->live(st, out, NF_SPANS_MAX) : 0;
+	uint32_t n = ops && ops->live ? ops->live(st, out) : 0;
 
 	if (n > NF_SPANS_MAX)
 		n = 0;

@@ -61,13 +61,13 @@ struct nf_ops {
 	 */
 	uint64_t *(*seq_counter)(struct nf_hdr *st);
 	/*
-	 * Optional: the byte ranges of the blob that running packets writes (its
-	 * counters, what the NF records as packets pass), at most max of them;
+	 * Optional: the byte ranges of the blob that running packets write (its
+	 * counters, what the NF records as packets pass), at most NF_SPANS_MAX;
 	 * returns how many. The rest (tables built from the config) is the same on
 	 * every device. A hand-over to another device copies only these; NULL: the
 	 * whole blob.
 	 */
-	uint32_t (*live)(const struct nf_hdr *st, struct nf_span *out, uint32_t max);
+	uint32_t (*live)(const struct nf_hdr *st, struct nf_span out[NF_SPANS_MAX]);
 };
 
 /* The ops for a `type =` value, or NULL. */
