@@ -127,12 +127,18 @@ echo "chain: $CHAIN; backend for steps: $BE; queues: $Q; out: $OUT"
 	echo "isolation (steps, sweep): gend's cpus ${ELASTIC_GEND_CPUS:--}, the sampler on ${ELASTIC_HARNESS_CPUS:-any CPU}"
 if [[ $PARTS == *" steps "* ]]; then
 	isolate
-	write_cfg "$BE" 64
-	run_gend
-	full_cap
-	gend_stop
-	base=${ELASTIC_BASE_PPS:-$(python3 -c "print(int($C * ${ELASTIC_BASE_FRAC:-0.2}))")}
-	echo "== Fig. 7: capacity $C pps on $BE$CWHAT, base $base pps${ELASTIC_BASE_PPS:+ (given)}, $STEP s per step"
+	if [ -n "${ELASTIC_BASE_PPS:-}" ]; then
+		# A given base: no capacity to measure first.
+		base=$ELASTIC_BASE_PPS
+		echo "== Fig. 7: base $base pps (given), $STEP s per step, on $BE"
+	else
+		write_cfg "$BE" 64
+		run_gend
+		full_cap
+		gend_stop
+		base=$(python3 -c "print(int($C * ${ELASTIC_BASE_FRAC:-0.2}))")
+		echo "== Fig. 7: capacity $C pps on $BE$CWHAT, base $base pps, $STEP s per step"
+	fi
 	for mode in ${ELASTIC_STEP_MODES:-paper bound hybrid}; do
 		case ${mode%%[0-9]*} in
 		paper) write_cfg "$BE" 64 ;;
@@ -164,6 +170,7 @@ latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
 		TARGET_US=$([ "$be" = bound ] && echo "${ELASTIC_TARGET_US:-1000}") \
 			"${PY[@]}" "$D0/elastic.py" sweep "$SWEEP_CAP" "$be" "$OUT/sweep.csv" "$OUT/cdf.csv"
 		[ "$be" = bound ] && grep -E "misses|meets" "$WORK/gend.log" | sed "s/^/  gend: /"
+		[ "$be" = hybrid ] && grep -E "\(hybrid\) now runs on" "$WORK/gend.log" | sed "s/^/  gend: /"
 		gend_stop
 	done
 	unisolate

@@ -26,7 +26,7 @@ for backend in gpu; do
 		GEN_GEND=$gend_bin GEN_BACKEND=$backend bash "$here/../bench/hang_diag.sh" "${GEN_E2E_LIMIT:-300}" \
 			bash "$here/$script.sh" >"/tmp/e2e-$t.log" 2>&1
 		r=$?
-		grep -E "^(ok|FAIL|SKIP)" "/tmp/e2e-$t.log"
+		grep -E "^(ok|FAIL|SKIP)|NF states handed over" "/tmp/e2e-$t.log"
 		[ $r = 0 ] || { rc=1; tail -n "$([ $r = 124 ] && echo 150 || echo 30)" "/tmp/e2e-$t.log"; }
 		echo "net/$t backend=$backend rc=$r"
 	done
