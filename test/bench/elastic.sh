@@ -48,6 +48,8 @@
 # (elastic.py, genctl, nvidia-smi) there. A busy-polling worker that
 # another task shares a CPU with loses a scheduler slice (1-1.5 ms): at 7 Mpps that
 # is 2,500 frames missed at the port (RESULTS.md, twentieth run).
+# ELASTIC_HYBRID_PPS=N gives the hybrid runs hybrid_pps = N (to the GPU above N packets/s,
+# back below N/2) instead of the cpu side's busy share, whose threshold moves with the host.
 # ELASTIC_SWEEP may name "bound": the paper's batcher with ELASTIC_MAX_WAIT_US and
 # ELASTIC_TARGET_US, its p99 held against the target at every load it carried whole.
 D0=$(cd "$(dirname "$0")" && pwd)
@@ -144,7 +146,8 @@ if [[ $PARTS == *" steps "* ]]; then
 		paper) write_cfg "$BE" 64 ;;
 		bound) write_cfg "$BE" 64 "max_wait_us = ${ELASTIC_MAX_WAIT_US:-200}
 latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
-		hybrid) write_cfg "$BE" 64 "backend = hybrid" ;;
+		hybrid) write_cfg "$BE" 64 "backend = hybrid${ELASTIC_HYBRID_PPS:+
+hybrid_pps = $ELASTIC_HYBRID_PPS}" ;;
 		esac
 		run_gend
 		"${PY[@]}" "$D0/elastic.py" steps "$base" "$STEP" "$mode" "$OUT/steps.csv"
@@ -158,7 +161,8 @@ if [[ $PARTS == *" sweep "* ]]; then
 	isolate
 	for be in ${ELASTIC_SWEEP:-$default_sweep}; do
 		case $be in
-		hybrid) write_cfg "$BE" 64 "backend = hybrid" ;;
+		hybrid) write_cfg "$BE" 64 "backend = hybrid${ELASTIC_HYBRID_PPS:+
+hybrid_pps = $ELASTIC_HYBRID_PPS}" ;;
 		bound) write_cfg "$BE" 64 "max_wait_us = ${ELASTIC_MAX_WAIT_US:-200}
 latency_target_us = ${ELASTIC_TARGET_US:-1000}" ;;
 		*) write_cfg "$be" 64 ;;
