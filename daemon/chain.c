@@ -18,6 +18,7 @@
 #define PLACE_NS 50000000ull     /* hybrid: the load is measured over 50 ms */
 #define PLACE_RUNS 4             /* ... and a move needs 4 such windows in a row */
 #define PLACE_HOLD_NS 500000000ull /* ... and 500 ms since the last move */
+#define SURGE_NS 1000000ull       /* hybrid on the cpu: the input rings looked at every 1 ms */
 #define LIM_MIN 32u              /* the latency target never shrinks batches below this */
 #define TARGET_RUNS 10           /* windows in a row before a miss (or a meet) is reported */
 
@@ -67,6 +68,8 @@ struct ctl_state {
 	uint64_t pl_start, pl_rx0, pl_busy0[GEN_MAX_QUEUES], pl_pkts0[GEN_MAX_QUEUES];
 	uint64_t last_move, cpu_cost_ns; /* cpu ns per packet, measured on the cpu side */
 	int pl_run;
+	uint64_t surge_at, surge_busy0[GEN_MAX_QUEUES]; /* the last look at the input rings, */
+	uint32_t surge_last;    /* and the largest backlog then past an eighth of a ring on a busy cpu side (0: none) */
 	bool move_pending;
 	char move_why[96];      /* what place_window saw, for the log once the move is done */
 };
@@ -990,7 +993,7 @@ static void place_window(struct ctl_state *s, uint64_t now)
 		want = on_cpu ? busy_max > 0.7 :
 			s->cpu_cost_ns && rate / c->nq * (double)s->cpu_cost_ns / 1e9 < 0.3;
 	s->pl_run = want ? s->pl_run + 1 : 0;
-	if (s->pl_run >= PLACE_RUNS && now - s->last_move >= PLACE_HOLD_NS) {
+	if (s->pl_run >= PLACE_RUNS && now - s->last_move >= PLACE_HOLD_NS && !s->move_pending) {
 		s->move_pending = true;
 		if (tpps)
 			snprintf(s->move_why, sizeof(s->move_why), "load %.0f packets/s %s hybrid_pps %lu%s", rate,
@@ -1002,6 +1005,49 @@ static void place_window(struct ctl_state *s, uint64_t now)
 			snprintf(s->move_why, sizeof(s->move_why), "the load would keep a cpu busy %.0f%%, below 30%%",
 				 rate / c->nq * (double)s->cpu_cost_ns / 1e7);
 	}
+}
+
+/*
+ * Hybrid, on the cpu side: a load past what the cpu side carries fills the
+ * input rings long before four 50 ms windows confirm it (2 Mpps over fills
+ * 16,384 frames in 8 ms, and the port then misses frames). A backlog past an
+ * eighth of a queue's ring at two looks in a row, 1 ms or more apart, while
+ * that queue's cpu side was busy 90 % of the time between them, moves the
+ * chain to the GPU at the next batch boundary, hold time or not. A backlog
+ * left by a pause of the cpu side's thread is gone by the next look unless
+ * the load is near what the cpu side carries.
+ */
+static void place_surge(struct ctl_state *s, uint64_t now)
+{
+	struct gen_chain *c = s->c;
+	uint64_t dt = now - s->surge_at;
+	uint32_t most = 0;
+	double busy = 0;
+
+	if (dt < SURGE_NS)
+		return;
+	s->surge_at = now;
+	for (int q = 0; q < c->nq; q++) {
+		uint64_t b = LOAD(&c->ctl[q].busy_ns);
+		uint32_t n = ring_count(&c->io[q].in);
+		double share = (double)(b - s->surge_busy0[q]) / (double)dt;
+
+		s->surge_busy0[q] = b;
+		if (n > c->io[q].in.size / 8 && share >= 0.9 && n > most) {
+			most = n;
+			busy = share;
+		}
+	}
+	if (!LOAD(&c->on_cpu))
+		most = 0;
+	if (most && s->surge_last && !s->move_pending) {
+		s->move_pending = true;
+		s->pl_run = 0;
+		snprintf(s->move_why, sizeof(s->move_why),
+			 "a backlog on the cpu side of %u then %u frames, %.1f ms apart, busy %.0f%%", s->surge_last,
+			 most, (double)dt / 1e6, busy > 1 ? 100 : busy * 100);
+	}
+	s->surge_last = most;
 }
 
 /*
@@ -1090,6 +1136,7 @@ static void *controller_main(void *arg)
 		if (now - s.win_start >= WINDOW_NS)
 			window_end(&s, now);
 		if (s.q == 0 && c->cur->hybrid && !LOAD(&c->backend_failed) && !LOAD(&c->failed)) {
+			place_surge(&s, now);
 			place_window(&s, now);
 			if (s.move_pending && s.head == s.tail && !stopping)
 				move_chain(&s, !LOAD(&c->on_cpu), now);

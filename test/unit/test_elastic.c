@@ -527,6 +527,61 @@ Test(elastic, hybrid_switches_both_ways_no_loss, .timeout = 60)
 	rig_free(&r);
 }
 
+/* A cpu side that spends slow_cpu_ns on each packet before running it: a host it cannot keep up on. */
+static struct backend_ops slow_cpu;
+static uint64_t slow_cpu_ns;
+
+static int slow_cpu_submit(struct backend_chain *bc, struct gen_desc *d, uint32_t n, uint64_t batch_time)
+{
+	uint64_t until = fake_now_ns() + n * slow_cpu_ns;
+
+	while (fake_now_ns() < until)
+		;
+	return backend_cpu.submit(bc, d, n, batch_time);
+}
+
+/*
+ * A load about ten times what the cpu side carries, with hybrid_pps out of the
+ * rate's reach: only the backlog growing on the cpu side can move the chain,
+ * and it does, without waiting for the rate rule's windows; nothing is lost
+ * and the states go across.
+ */
+Test(elastic, hybrid_backlog_moves_up, .timeout = 60)
+{
+	struct rig r;
+	uint64_t fm, seq, t0;
+
+	slow_cpu = backend_cpu;
+	slow_cpu.submit = slow_cpu_submit;
+	slow_cpu_ns = 4000; /* 250 kpps */
+	fake_ops.fallback = &slow_cpu;
+	fake_reset(1000000, 8);
+	rig_start(&r, 1, true, 0, 0, 1000000000000ull);
+	r.rate = 2000;
+	sleep_ms(300);
+	cr_assert_str_eq(chain_placement(&r.c), "cpu");
+	t0 = fake_now_ns();
+	r.rate = 2500000;
+	while (strcmp(chain_placement(&r.c), "fake") && fake_now_ns() - t0 < 3000000000ull)
+		sleep_ms(1);
+	cr_log_info("moved %.1f ms after the load came", (fake_now_ns() - t0) / 1e6);
+	cr_expect_str_eq(chain_placement(&r.c), "fake", "a growing backlog on the cpu side moves the chain up");
+	r.rate = 20000;
+	sleep_ms(200);
+	rig_stop(&r);
+	fake_ops.fallback = &backend_cpu;
+	cr_expect(strstr(r.c.move_reason, "backlog on the cpu side"), "the move's reason: %s", r.c.move_reason);
+	cr_expect_eq(r.c.switches, 1, "one move: %lu", (unsigned long)r.c.switches);
+	cr_expect_eq(r.passed, r.pushed, "no packet lost: %lu of %lu back", (unsigned long)r.passed,
+		     (unsigned long)r.pushed);
+	cr_expect_eq(r.seq_dups, 0, "ESP sequence numbers reused: %lu", (unsigned long)r.seq_dups);
+	live_counts(&r, &fm, &seq);
+	cr_expect_eq(fm, r.pushed, "flowmon counted %lu of %lu packets", (unsigned long)fm, (unsigned long)r.pushed);
+	cr_expect_eq(seq, r.pushed, "ESP's last sequence number %lu, packets %lu", (unsigned long)seq,
+		     (unsigned long)r.pushed);
+	rig_free(&r);
+}
+
 /*
  * On the device the host blobs fall behind (what the cpu side would run on
  * without a hand-over), and the device copy holds every packet, the cpu side's
