@@ -1010,12 +1010,13 @@ static void place_window(struct ctl_state *s, uint64_t now)
 /*
  * Hybrid, on the cpu side: a load past what the cpu side carries fills the
  * input rings long before four 50 ms windows confirm it (2 Mpps over fills
- * 16,384 frames in 8 ms, and the port then misses frames). A backlog past an
- * eighth of a queue's ring at two looks in a row, 1 ms or more apart, while
- * that queue's cpu side was busy 90 % of the time between them, moves the
- * chain to the GPU at the next batch boundary, hold time or not. A backlog
- * left by a pause of the cpu side's thread is gone by the next look unless
- * the load is near what the cpu side carries.
+ * 16,384 frames in 8 ms, and the port then misses frames). The chain moves
+ * to the GPU at the next batch boundary, hold time or not, when a queue's
+ * backlog passes a quarter of its ring (looked at on every pass), or an
+ * eighth of it at two looks in a row 1 ms or more apart with that queue's
+ * cpu side 90 % busy between them. A pause of the cpu side's thread leaves a
+ * backlog that it clears by the next look unless the load is near what the
+ * cpu side carries, where the GPU is the better place anyway.
  */
 static void place_surge(struct ctl_state *s, uint64_t now)
 {
@@ -1023,7 +1024,21 @@ static void place_surge(struct ctl_state *s, uint64_t now)
 	uint64_t dt = now - s->surge_at;
 	uint32_t most = 0;
 	double busy = 0;
+	bool on_cpu = LOAD(&c->on_cpu);
 
+	if (on_cpu && !s->move_pending) {
+		for (int q = 0; q < c->nq; q++) {
+			uint32_t n = ring_count(&c->io[q].in);
+
+			if (n > c->io[q].in.size / 4) {
+				s->move_pending = true;
+				s->pl_run = 0;
+				snprintf(s->move_why, sizeof(s->move_why),
+					 "a backlog on the cpu side of %u frames, over a quarter of queue %d's ring", n, q);
+				return;
+			}
+		}
+	}
 	if (dt < SURGE_NS)
 		return;
 	s->surge_at = now;
@@ -1038,7 +1053,7 @@ static void place_surge(struct ctl_state *s, uint64_t now)
 			busy = share;
 		}
 	}
-	if (!LOAD(&c->on_cpu))
+	if (!on_cpu)
 		most = 0;
 	if (most && s->surge_last && !s->move_pending) {
 		s->move_pending = true;

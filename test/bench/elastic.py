@@ -26,7 +26,7 @@ import time
 
 GENCTL, SOCK, GENS = os.environ.get('GENCTL', 'genctl'), os.environ.get('SOCK', ''), int(os.environ.get('GENS', '2'))
 STEPS = [1, 2, 3, 4, 3, 2, 1]
-LOADS = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1]
+LOADS = [float(x) for x in os.environ.get('ELASTIC_SWEEP_LOADS', '0.01 0.05 0.1 0.25 0.5 0.75 0.9 1.0 1.1').split()]
 
 
 def ctl(*args):

@@ -48,6 +48,9 @@
 # (elastic.py, genctl, nvidia-smi) there. A busy-polling worker that
 # another task shares a CPU with loses a scheduler slice (1-1.5 ms): at 7 Mpps that
 # is 2,500 frames missed at the port (RESULTS.md, twentieth run).
+# ELASTIC_SWEEP_LOADS: the sweep's loads as fractions of 100 %, in order (default "0.01 0.05
+# 0.1 0.25 0.5 0.75 0.9 1.0 1.1"; "0.01 0.3 0.01 0.9" makes jumps); SWEEP_CAP=PPS gives 100 %
+# without measuring it.
 # ELASTIC_HYBRID_PPS=N gives the hybrid runs hybrid_pps = N (to the GPU above N packets/s,
 # back below N/2) instead of the cpu side's busy share, whose threshold moves with the host.
 # ELASTIC_SWEEP may name "bound": the paper's batcher with ELASTIC_MAX_WAIT_US and

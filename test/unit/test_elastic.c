@@ -570,6 +570,7 @@ Test(elastic, hybrid_backlog_moves_up, .timeout = 60)
 	sleep_ms(200);
 	rig_stop(&r);
 	fake_ops.fallback = &backend_cpu;
+	cr_log_info("the move's reason: %s", r.c.move_reason);
 	cr_expect(strstr(r.c.move_reason, "backlog on the cpu side"), "the move's reason: %s", r.c.move_reason);
 	cr_expect_eq(r.c.switches, 1, "one move: %lu", (unsigned long)r.c.switches);
 	cr_expect_eq(r.passed, r.pushed, "no packet lost: %lu of %lu back", (unsigned long)r.passed,
