@@ -765,22 +765,22 @@ static void hand_over_state(struct gen_chain *c, struct place from, struct place
 		for (uint32_t j = 0; j < from.v->prog.n; j++) {
 			/* Only what packets write (nf_ops.live): a router's 64 MiB FIB is the same on both. */
 			struct nf_span sp[NF_SPANS_MAX];
-			uint32_t n, k;
+			uint32_t n, k, most = 1;
+			void *buf;
 
 			if (from.v->prog.state[j] != to.v->prog.state[i])
 				continue;
 			n = nf_live_spans(to.v->prog.state[i], sp);
+			for (k = 0; k < n; k++)
+				most = sp[k].len > most ? sp[k].len : most;
+			buf = malloc(most); /* one buffer for the NF's spans */
 			for (k = 0; k < n; k++) {
-				void *buf = malloc(sp[k].len ? sp[k].len : 1);
-
 				if (!buf || from.be->state_read(from.bc, j, buf, sp[k].off, sp[k].len) ||
-				    to.be->state_write(to.bc, i, buf, sp[k].off, sp[k].len)) {
-					free(buf);
+				    to.be->state_write(to.bc, i, buf, sp[k].off, sp[k].len))
 					break;
-				}
-				free(buf);
 				bytes += sp[k].len;
 			}
+			free(buf);
 			if (k == n)
 				STORE(&c->handovers, c->handovers + 1);
 			break;
@@ -1031,8 +1031,7 @@ static void place_surge(struct ctl_state *s, uint64_t now)
 			uint32_t n = ring_count(&c->io[q].in);
 
 			if (n > c->io[q].in.size / 4) {
-				s->move_pending = true;
-				s->pl_run = 0;
+				s->move_pending = true; /* move_chain restarts the rate rule's windows */
 				snprintf(s->move_why, sizeof(s->move_why),
 					 "a backlog on the cpu side of %u frames, over a quarter of queue %d's ring", n, q);
 				return;
@@ -1057,7 +1056,6 @@ static void place_surge(struct ctl_state *s, uint64_t now)
 		most = 0;
 	if (most && s->surge_last && !s->move_pending) {
 		s->move_pending = true;
-		s->pl_run = 0;
 		snprintf(s->move_why, sizeof(s->move_why),
 			 "a backlog on the cpu side of %u then %u frames, %.1f ms apart, busy %.0f%%", s->surge_last,
 			 most, (double)dt / 1e6, busy > 1 ? 100 : busy * 100);
