@@ -151,7 +151,7 @@ struct backend_chain {
 	bool zc_last;            /* the last batch submitted had its descs worked on in place */
 	uint32_t rec_pad;        /* GPU_REC_PAD_*: records' stride in shared memory (smem_stride) */
 	bool smem_ok;            /* gather: records may go to shared memory */
-	bool head_edge_ok;       /* gather: a head may be staged as its edge chunk alone (GEN_GPU_HEAD_EDGE=0: never) */
+	uint32_t edges;          /* gather: GPU_EDGES_* for staged windows (GEN_GPU_EDGES: zero, head, window) */
 	int sms;                 /* multiprocessors of the device */
 	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
 	int reconverge;          /* GPU_RECONVERGE_*: warps reconverge between NFs */
@@ -742,7 +742,7 @@ static void chain_window(struct backend_chain *bc)
 		uint32_t head, tail, writes;
 	} grow[NF_T_MAX] = { NF_LIST(NF_GROW_) };
 #undef NF_GROW_
-	const char *v = getenv("GEN_GPU_SMEM"), *he = getenv("GEN_GPU_HEAD_EDGE");
+	const char *v = getenv("GEN_GPU_SMEM"), *he = getenv("GEN_GPU_EDGES");
 
 	bc->win_head = bc->win_tail = 0;
 	bc->writes = false;
@@ -759,7 +759,16 @@ static void chain_window(struct backend_chain *bc)
 		bc->writes |= grow[t].writes != 0;
 	}
 	bc->smem_ok = bc->mode == GPU_MODE_RTC && !(v && !strcmp(v, "0"));
-	bc->head_edge_ok = !(he && !strcmp(he, "0"));
+	/*
+	 * GEN_GPU_EDGES (test and benchmark override): "head" and "window" keep
+	 * every frame byte outside the packets as it was, at the price of edge
+	 * chunks read over PCIe (gpu_launch.h: GPU_EDGES_*).
+	 */
+	bc->edges = GPU_EDGES_ZERO;
+	if (he && !strcmp(he, "head"))
+		bc->edges = GPU_EDGES_HEAD;
+	else if (he && !strcmp(he, "window"))
+		bc->edges = GPU_EDGES_WINDOW;
 	/* Packet offsets matter only where a head may not fit (gather_tail); a mask of 0 reads them all as 0. */
 	bool pow2 = !(bc->frame_size & (bc->frame_size - 1));
 	bc->off_mask = 0;
@@ -1040,14 +1049,17 @@ static uint32_t gather_tail(const struct backend_chain *bc, uint32_t min_off)
 }
 
 /*
- * Gather mode: when every packet of the batch has the chain's head of room in
- * front (then gather_tail gave the tail proper), the agent stages of the head
- * only the chunk each packet's new start falls in (gpu_launch.head_edge): ESP
- * at 64 B reads 112 bytes a packet over PCIe instead of 144.
+ * Gather mode, GPU_EDGES_HEAD: when every packet of the batch has the chain's
+ * head of room in front (then gather_tail gave the tail proper), the agent
+ * stages of the head only the chunk each packet's new start falls in: ESP at
+ * 64 B reads 112 bytes a packet over PCIe instead of 144 (GPU_EDGES_ZERO: 64).
  */
-static bool gather_head_edge(const struct backend_chain *bc, uint32_t min_off)
+static uint32_t gather_edges(const struct backend_chain *bc, uint32_t min_off)
 {
-	return bc->head_edge_ok && bc->win_head && bc->win_head < bc->frame_size && min_off >= bc->win_head;
+	if (bc->edges != GPU_EDGES_HEAD)
+		return bc->edges;
+	return bc->win_head && bc->win_head < bc->frame_size && min_off >= bc->win_head ? GPU_EDGES_HEAD
+											  : GPU_EDGES_WINDOW;
 }
 
 /* Gather mode: bytes per packet record for a batch whose longest packet is maxlen. */
@@ -1172,7 +1184,7 @@ static int gpu_submit(struct backend_chain *bc, struct gen_desc *descs, uint32_t
 		r = gather_setup(bc, sl, stride, tail, &l, &gr);
 		if (r)
 			return r;
-		l.head_edge = gather_head_edge(bc, min_off);
+		l.edges = gather_edges(bc, min_off);
 	}
 	/*
 	 * Numbers NFs spend per packet (ESP's sequence numbers) come from the host

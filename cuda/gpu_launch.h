@@ -61,12 +61,30 @@ struct gpu_launch {
 	uint32_t chain_id; /* the chain's id (nf_pkt.chain) */
 	uint32_t reconverge; /* the warp reconverges between two NFs (gpu_nf_reconverge) */
 	uint32_t zc;       /* descs is the caller's array (descs_attach): storing one may be visible to the host */
-	uint32_t head_edge; /* gather: every packet has head bytes of room in front; of the head, stage only the
-			     * chunk its new start (off - head) falls in (gpu_pkt_load) */
+	uint32_t edges;    /* gather: GPU_EDGES_*, what a staged window gathers beside the packet (gpu_pkt_load) */
 	uint64_t now;      /* the batch's time (nf_pkt.now), ns since the epoch */
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
 };
+/*
+ * gpu_launch.edges: what a staged window (head + tail room around the packet,
+ * GPU_GATHER_WINDOW_MAX) gathers beside the packet, and what the write-back
+ * puts in the bytes of a grown packet's edge chunks that lie outside it.
+ *   GPU_EDGES_WINDOW  the whole window; those bytes keep the frame's
+ *   GPU_EDGES_HEAD    of the head only the chunk the new start falls in, when
+ *                     every packet of the batch has the head's room in front;
+ *                     those bytes keep the frame's
+ *   GPU_EDGES_ZERO    the packet's own chunks only; those bytes (never part of
+ *                     a packet: the room a grown packet's first and last
+ *                     chunks share with it) are written as zeros. ESP at 64 B
+ *                     reads 4 chunks over PCIe instead of 7, and no edge chunk
+ *                     from another host line (RESULTS.md, twenty-second run).
+ * Every packet byte is the same in all three (the NFs write what they prepend
+ * or append before they read it: nf_list.h).
+ */
+#define GPU_EDGES_WINDOW 0u
+#define GPU_EDGES_HEAD 1u
+#define GPU_EDGES_ZERO 2u
 #if defined(__cplusplus)
 static_assert(sizeof(struct gpu_launch) == 96 + 8 * NF_CHAIN_MAX, "gpu_launch is a kernel parameter built by C code");
 #else
@@ -149,6 +167,7 @@ static __device__ __forceinline__ uint4 gpu_rec_get16(const uint8_t *p)
 /* No edge chunk (gpu_pkt.ge). */
 #define GPU_NO_EDGE 0xffffffffu
 
+
 /*
  * The warp copies every lane's chunks from the UMEM frame at src (its byte 0)
  * to dst (frame byte x at dst + x): the one at frame offset e unless that is
@@ -203,10 +222,11 @@ static __device__ __forceinline__ uint4 gpu_merge16(uint4 a, uint4 b, int32_t lo
  * 16-byte chunks. Bytes of the first and last chunk outside the packet keep what
  * the frame holds, unless they were staged (then the record has them, changed
  * by an NF as the cpu would have changed the frame, or not): [g0, g1) and the
- * chunk at ge (GPU_NO_EDGE: none) were. All lanes call it.
+ * chunk at ge (GPU_NO_EDGE: none) were. With zero, those bytes are written as
+ * zeros instead of read from the frame (GPU_EDGES_ZERO). All lanes call it.
  */
 static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const uint8_t *rec, uint32_t o, uint32_t len,
-							uint32_t g0, uint32_t g1, uint32_t ge)
+							uint32_t g0, uint32_t g1, uint32_t ge, bool zero)
 {
 	uint32_t lane = threadIdx.x & 31;
 	uint32_t c0 = o & ~15u, c1 = (o + len + 15) & ~15u;
@@ -229,9 +249,9 @@ static __device__ __forceinline__ void gpu_warp_scatter(uint8_t *frame, const ui
 		uint4 v = gpu_rec_get16(r + x);
 		bool partial = x < ko || x + 16 > kend;
 		if (partial && !(x >= kg0 && x + 16 <= kg1) && x != kge) {
-			/* An edge chunk not wholly staged: bytes neither in the packet nor staged stay the frame's. */
+			/* An edge chunk not wholly staged: bytes neither in the packet nor staged stay the frame's (zero: 0). */
 			int32_t sx = (int32_t)x;
-			uint4 old = *(const uint4 *)(fr + x);
+			uint4 old = zero ? make_uint4(0, 0, 0, 0) : *(const uint4 *)(fr + x);
 			v = gpu_merge16(old, v, (int32_t)ko - sx, (int32_t)kend - sx, (int32_t)kg0 - sx, (int32_t)kg1 - sx);
 		}
 		*(uint4 *)(fr + x) = v;
@@ -320,20 +340,22 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 	k->g1 = (uint32_t)((uint64_t)off + len + 15) & ~15u;
 	if (k->g1 > l.frame_size)
 		k->g1 = l.frame_size;
-	if (l.head + l.tail <= GPU_GATHER_WINDOW_MAX) {
+	if (l.head + l.tail <= GPU_GATHER_WINDOW_MAX && l.edges != GPU_EDGES_ZERO) {
 		/*
 		 * The chain may move the packet's edges into its window: gather the
 		 * whole window with the packet, in the same round trip, so that the
 		 * write-back never has to read an edge chunk back over PCIe first (a
 		 * dependent read at the end of the chain: ncu put 26-42 % of all
 		 * stall samples on it). Chains that may use the whole frame (custom
-		 * NFs, pipeline) still read edges back when they must.
+		 * NFs, pipeline) still read edges back when they must. With
+		 * GPU_EDGES_ZERO only the packet's chunks come: the write-back puts
+		 * zeros where an edge chunk holds neither packet nor staged bytes.
 		 */
 		k->g0 = k->w0;
 		k->g1 = k->w1;
 	}
 	k->ge = GPU_NO_EDGE;
-	if (l.head_edge && off >= l.head && k->g0 == k->w0) {
+	if (l.edges == GPU_EDGES_HEAD && off >= l.head && k->g0 == k->w0) {
 		/*
 		 * Every packet has the head's room in front, and the NFs write the
 		 * bytes they prepend before they read them (nf_list.h), so of the
@@ -383,7 +405,8 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 		if (__any_sync(GPU_FULL, wlen != 0 || (l.zc && l.writes && k->live)) && (threadIdx.x & 31) == 0)
 			gpu_mark_touched(l);
 		__syncwarp();
-		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1, k->ge);
+		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1, k->ge,
+				 l.edges == GPU_EDGES_ZERO && l.head + l.tail <= GPU_GATHER_WINDOW_MAX);
 	} else if (l.mem == GPU_PKT_GATHER && l.zc && l.writes) {
 		/*
 		 * A pipeline launch before the last stores descriptors that may have

@@ -13,9 +13,10 @@
  *   head   most bytes the NF may prepend to a packet (moves off down); it writes
  *          every byte it prepends before it reads it, and never reads the
  *          frame in front of the packet otherwise (the gpu backend stages
- *          only the chunk the new start falls in: gpu_launch.head_edge)
+ *          none of it by default: cuda/gpu_launch.h, GPU_EDGES_*)
  *   tail   most bytes it may append past the packet's end, or use beyond it,
- *          when the packet has head bytes of room in front of it; with less,
+ *          each written before it is read, when the packet has head bytes of
+ *          room in front of it; with less,
  *          the NF may first move the packet up by at most head bytes (the gpu
  *          backend then stages head + tail past the end: gather_tail)
  *   writes 1 when it may change packet bytes, 0 when it only reads them

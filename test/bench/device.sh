@@ -17,6 +17,10 @@
 # hostloop (not in the default list): gen-bench -P points with the submitting
 # thread's time per batch, descriptors copied against in place, 8 against 12
 # batches in flight, and the shared-memory record strides (RESULTS.md, twelfth run).
+# layout (not in the default list): gen-bench -P points with packets at several
+# offsets in their frames (GEN_BENCH_HEADROOM), with the PCIe bytes a packet each
+# way from nvidia-smi dmon (GEN_LAYOUT_POINTS, GEN_LAYOUT_HEADROOMS, GEN_LAYOUT_SECONDS;
+# GEN_LAYOUT_ENVS: one VAR=VALUE a variant, each point run under each).
 # membw (not in the default list): gen-membw, the host's memory bandwidth on 2 GiB
 # and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
@@ -83,6 +87,34 @@ if [[ $parts == *" membw "* ]] && [ -x "$build/test/bench/gen-membw" ]; then
 	for mib in 2048 128; do
 		"$build/test/bench/gen-membw" "$mib" 16 1 2>&1 | tee -a "$out/membw.txt"
 	done
+fi
+if [[ $parts == *" layout "* ]]; then
+	# Where packets sit in their frames (GEN_BENCH_HEADROOM) moves the host lines
+	# each packet's chunks touch; nvidia-smi dmon reads the PCIe traffic each way
+	# (MB/s, the mean of the samples above a tenth of the largest), printed with
+	# the bytes a packet that makes.
+	echo "== gen-bench -P points by packet offset in the frame, PCIe each way (rx = into the GPU)"
+	for round in $(seq "${GEN_LAYOUT_ROUNDS:-2}"); do
+		for pt in ${GEN_LAYOUT_POINTS:-paper:4096 esp:4096 router:4096 ids:4096}; do
+			for hv in $(for h in ${GEN_LAYOUT_HEADROOMS:-256 276 300 320}; do
+				for v in ${GEN_LAYOUT_ENVS:-GEN_GPU_HEAD_EDGE=1}; do echo "$h,$v"; done; done); do
+				h=${hv%%,*} v=${hv#*,}
+				nvidia-smi dmon -s t -d 1 >"$out/dmon.tmp" 2>&1 &
+				dpid=$!
+				m=$(env "$v" GEN_BENCH_HEADROOM="$h" LD_LIBRARY_PATH="$libs" "$build/test/bench/gen-bench" -n "${pt%%:*}" \
+					-P "gather/fused:${pt##*:}:64" -d "${GEN_LAYOUT_SECONDS:-2}" 2>&1 | sed -n 's/.*: \([0-9.]*\) Mpps.*/\1/p')
+				kill "$dpid" 2>/dev/null
+				wait "$dpid" 2>/dev/null
+				awk -v m="${m:-0}" -v tag="round $round ${pt%%:*} ${pt##*:} 64 B headroom $h $v" '
+					$1 ~ /^[0-9]+$/ { rx[n] = $2; tx[n] = $3; if ($3 > mx) mx = $3; if ($2 > mx) mx = $2; n++ }
+					END { for (i = 0; i < n; i++) if (rx[i] + tx[i] > mx / 10) { r += rx[i]; t += tx[i]; k++ }
+					      if (k) { r /= k; t /= k }
+					      printf "%s: %.2f Mpps, rx %.0f tx %.0f MB/s, %.0f / %.0f B a packet\n", tag, m, r, t,
+						     (m > 0 ? r / m : 0), (m > 0 ? t / m : 0) }' "$out/dmon.tmp"
+			done
+		done
+	done 2>&1 | tee "$out/layout.txt"
+	rm -f "$out/dmon.tmp"
 fi
 if [[ $parts == *" hostloop "* ]]; then
 	# The submitting thread's time per batch and the batches in flight, with the

@@ -127,16 +127,23 @@ static inline void pktgen_frame(struct pktgen *g, uint8_t *d, uint32_t size)
 	}
 }
 
-/* Fill n frames of umem and their descriptors. */
-static inline void pktgen_batch(struct pktgen *g, uint8_t *umem, struct gen_desc *descs, uint32_t n, int mode)
+/* Fill n frames of umem and their descriptors, each packet at headroom bytes into its frame. */
+static inline void pktgen_batch_at(struct pktgen *g, uint8_t *umem, struct gen_desc *descs, uint32_t n, int mode,
+				   uint32_t headroom)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t size = pktgen_size(g, mode);
-		uint64_t addr = (uint64_t)i * PKTGEN_FRAME + PKTGEN_HEADROOM;
+		uint64_t addr = (uint64_t)i * PKTGEN_FRAME + headroom;
 
 		pktgen_frame(g, umem + addr, size);
 		descs[i] = (struct gen_desc){ .addr = addr, .len = size, .verdict = 0xffffffffu };
 	}
+}
+
+/* Fill n frames of umem and their descriptors, at XDP's headroom. */
+static inline void pktgen_batch(struct pktgen *g, uint8_t *umem, struct gen_desc *descs, uint32_t n, int mode)
+{
+	pktgen_batch_at(g, umem, descs, n, mode, PKTGEN_HEADROOM);
 }
 
 #endif

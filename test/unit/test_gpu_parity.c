@@ -156,6 +156,7 @@ struct chain_def {
 	int esp_pre;                       /* decrypt tests: encrypt input first with this blob */
 	struct nf_hdr *pre;
 	bool low_headroom;                 /* every third packet moved to the front of its frame */
+	const char *edges;                 /* GEN_GPU_EDGES for the run (NULL: the default, zero) */
 };
 
 static uint8_t *umem_new(size_t size)
@@ -368,7 +369,7 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	/*
 	 * Every other packet at another offset of its frame, 44-283 (ESP's head
 	 * fits; some new starts fall on a chunk's first byte, most inside one):
-	 * the gather stages a head's edge chunk alone (gpu_launch.head_edge).
+	 * with GEN_GPU_EDGES=head the gather stages a head's edge chunk alone.
 	 */
 	for (uint32_t i = 1; i < n; i += 2) {
 		uint64_t f = din[i].addr - din[i].addr % PKTGEN_FRAME, to = f + 44 + (i / 2 * 37) % 240;
@@ -418,14 +419,21 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 	/*
 	 * Gather mode writes back the chunks that hold the packet, staged or not
 	 * (gpu_warp_scatter): the frame's bytes outside the packet must stay as
-	 * the cpu left them. Not for decryption, which shrinks packets: the cpu
-	 * leaves the plaintext trailer past the new end, the write-back does not.
+	 * the cpu left them. With the default GPU_EDGES_ZERO, a grown packet's
+	 * first and last 16-byte chunks may hold zeros instead in their bytes
+	 * outside the packet and outside the chunks the packet had before (never
+	 * staged); nothing else may differ. Not for decryption, which shrinks
+	 * packets: the cpu leaves the plaintext trailer past the new end, the
+	 * write-back does not.
 	 */
 	if (!d->pre && !strcmp(v->mem, "gather"))
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t f = din[i].addr - din[i].addr % PKTGEN_FRAME;
-			cr_assert(!memcmp(ug + f, uc + f, PKTGEN_FRAME), "%s: packet %u: frame bytes outside it differ",
-				  what, i);
+			long x = tl_frame_diff(ug + f, uc + f, PKTGEN_FRAME, din[i].addr - f, din[i].len, dg[i].addr - f,
+					       dg[i].len, !d->edges && !strcmp(v->mode, "rtc"));
+
+			cr_assert(x < 0, "%s: packet %u: frame bytes outside it differ (frame byte %ld: gpu 0x%02x, cpu 0x%02x)",
+				  what, i, x, x < 0 ? 0 : ug[f + x], x < 0 ? 0 : uc[f + x]);
 		}
 	if (d->esp_enc >= 0) /* the host blob counts the batch's reservation */
 		cr_assert_eq(((const struct nf_ipsec_esp *)sg[d->esp_enc])->seq_last, n, "%s: numbers reserved", what);
@@ -442,6 +450,11 @@ static void parity_case(const struct chain_def *d, uint32_t n, int size_mode, co
 static void parity_all(struct chain_def *d, const char *name)
 {
 	uint64_t seed = 1;
+
+	if (d->edges)
+		setenv("GEN_GPU_EDGES", d->edges, 1);
+	else
+		unsetenv("GEN_GPU_EDGES");
 
 	for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++)
 		for (int s = 0; s < NSIZES; s++)
@@ -555,6 +568,34 @@ Test(gpu_parity, ipsec_encrypt_low_headroom, .timeout = 600)
 	if (!d.blob[0])
 		cr_skip_test("nf ipsec_esp is not built in");
 	parity_all(&d, "ipsec_esp encrypt, low headroom");
+}
+
+/*
+ * GEN_GPU_EDGES=head and =window stage the room around the packet and keep
+ * every frame byte outside it as the cpu leaves it (checked strictly).
+ */
+static void esp_edges(const char *edges, bool low_headroom)
+{
+	struct chain_def d = { .n = 1, .esp_enc = 0, .low_headroom = low_headroom, .edges = edges };
+	char name[80];
+
+	gpu_require();
+	d.blob[0] = esp_make("encrypt", 0);
+	if (!d.blob[0])
+		cr_skip_test("nf ipsec_esp is not built in");
+	snprintf(name, sizeof(name), "ipsec_esp encrypt, GEN_GPU_EDGES=%s%s", edges, low_headroom ? ", low headroom" : "");
+	parity_all(&d, name);
+	unsetenv("GEN_GPU_EDGES");
+}
+
+Test(gpu_parity, ipsec_encrypt_edges_head, .timeout = 600)
+{
+	esp_edges("head", false);
+}
+
+Test(gpu_parity, ipsec_encrypt_edges_window, .timeout = 600)
+{
+	esp_edges("window", true);
 }
 
 /* The paper's chain: ipv4_router -> nids -> ipsec_esp (encrypt). */

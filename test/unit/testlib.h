@@ -94,4 +94,29 @@ static inline uint16_t tl_csum(const void *p, size_t n)
 	return (uint16_t)~tl_csum_fold(p, n);
 }
 
+/*
+ * A frame the gpu backend left (g) against the cpu's (c), frame_size bytes,
+ * the packet at frame offsets [in0, in0 + in_len) before the chain and
+ * [out0, out0 + out_len) after it. Every byte must match, except, with
+ * zero_ok (the gather's GPU_EDGES_ZERO), a byte the gpu left 0 that lies in a
+ * 16-byte chunk of the packet after, outside that packet and outside the
+ * chunks that held it before: the room a grown packet's edge chunks share
+ * with it. The offset of the first byte that breaks this, or -1.
+ */
+static inline long tl_frame_diff(const uint8_t *g, const uint8_t *c, size_t frame_size, size_t in0, size_t in_len,
+				 size_t out0, size_t out_len, bool zero_ok)
+{
+	size_t i0 = in0 & ~(size_t)15, i1 = (in0 + in_len + 15) & ~(size_t)15;
+	size_t o0 = out0 & ~(size_t)15, o1 = (out0 + out_len + 15) & ~(size_t)15;
+
+	for (size_t x = 0; x < frame_size; x++) {
+		if (g[x] == c[x])
+			continue;
+		bool room = x >= o0 && x < o1 && (x < i0 || x >= i1) && (x < out0 || x >= out0 + out_len);
+		if (!(zero_ok && room && g[x] == 0))
+			return (long)x;
+	}
+	return -1;
+}
+
 #endif
