@@ -783,10 +783,10 @@ static struct backend_chain *gpu_chain_create(const struct chain_prog *prog, voi
 	struct nf_chain c = { 0 };
 	int ndev = 0, err = -EIO;
 
-	if (prog->n > NF_CHAIN_MAX || !frame_size || !umem) {
+	if (prog->n > NF_CHAIN_MAX || !frame_size || frame_size > GPU_FRAME_MAX || !umem) {
 		if (ret_err)
-			snprintf(ret_err, errlen, "bad chain: %u NFs (at most %d), frame size %u, UMEM %p", prog->n,
-				 NF_CHAIN_MAX, frame_size, umem);
+			snprintf(ret_err, errlen, "bad chain: %u NFs (at most %d), frame size %u (at most %u), UMEM %p",
+				 prog->n, NF_CHAIN_MAX, frame_size, GPU_FRAME_MAX, umem);
 		errno = EINVAL;
 		return NULL;
 	}

@@ -66,6 +66,9 @@ struct gpu_launch {
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
 };
+/* Largest frame the agents take: a packet's window and chunk bounds travel as 16-bit halves (struct gpu_pkt). */
+#define GPU_FRAME_MAX 65535u
+
 /*
  * gpu_launch.edges: what a staged window (head + tail room around the packet,
  * GPU_GATHER_WINDOW_MAX) gathers beside the packet, and what the write-back
@@ -298,13 +301,19 @@ static __device__ __forceinline__ void gpu_mark_touched(const struct gpu_launch 
 struct gpu_pkt {
 	struct nf_pkt p;
 	uint64_t base;   /* UMEM offset of the frame */
-	uint32_t w0, w1; /* gather: the staged window */
-	uint32_t g0, g1; /* gather: the chunks copied in: [g0, g1) */
+	uint32_t w01;    /* gather: the staged window [w0, w1): w0 | w1 << 16 (gpu_w0, gpu_w1) */
+	uint32_t g01;    /* gather: the chunks copied in, [g0, g1): g0 | g1 << 16 (gpu_g0, gpu_g1) */
 	uint32_t ge;     /* gather: and this one (the head's edge), or GPU_NO_EDGE */
 	uint8_t *rec;    /* gather: the record (frame byte x at rec + x - w0) */
 	uint32_t verdict_in; /* the descriptor's verdict as loaded (pipeline: an earlier NF's) */
 	bool live;       /* i < n */
 };
+
+/* The packed chunk bounds: one register through the NFs where two were. */
+static __device__ __forceinline__ uint32_t gpu_g0(const struct gpu_pkt *k) { return k->g01 & 0xffffu; }
+static __device__ __forceinline__ uint32_t gpu_g1(const struct gpu_pkt *k) { return k->g01 >> 16; }
+static __device__ __forceinline__ uint32_t gpu_w0(const struct gpu_pkt *k) { return k->w01 & 0xffffu; }
+static __device__ __forceinline__ uint32_t gpu_w1(const struct gpu_pkt *k) { return k->w01 >> 16; }
 
 /* Load descriptor i and locate the packet; gather mode stages it (all 32 lanes call this). */
 static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, uint32_t i, uint8_t *rec,
@@ -335,11 +344,14 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 		k->p.cap = l.mem == GPU_PKT_STAGED ? l.stride : l.frame_size;
 		return;
 	}
-	gpu_window(l, off, len, &k->w0, &k->w1);
-	k->g0 = off & ~15u;
-	k->g1 = (uint32_t)((uint64_t)off + len + 15) & ~15u;
-	if (k->g1 > l.frame_size)
-		k->g1 = l.frame_size;
+	uint32_t g0, g1, w0, w1;
+
+	gpu_window(l, off, len, &w0, &w1);
+	k->w01 = w0 | w1 << 16;
+	g0 = off & ~15u;
+	g1 = (uint32_t)((uint64_t)off + len + 15) & ~15u;
+	if (g1 > l.frame_size)
+		g1 = l.frame_size;
 	if (l.head + l.tail <= GPU_GATHER_WINDOW_MAX && l.edges != GPU_EDGES_ZERO) {
 		/*
 		 * The chain may move the packet's edges into its window: gather the
@@ -351,11 +363,11 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 		 * GPU_EDGES_ZERO only the packet's chunks come: the write-back puts
 		 * zeros where an edge chunk holds neither packet nor staged bytes.
 		 */
-		k->g0 = k->w0;
-		k->g1 = k->w1;
+		g0 = w0;
+		g1 = w1;
 	}
 	k->ge = GPU_NO_EDGE;
-	if (l.edges == GPU_EDGES_HEAD && off >= l.head && k->g0 == k->w0) {
+	if (l.edges == GPU_EDGES_HEAD && off >= l.head && g0 == w0) {
 		/*
 		 * Every packet has the head's room in front, and the NFs write the
 		 * bytes they prepend before they read them (nf_list.h), so of the
@@ -365,25 +377,26 @@ static __device__ __forceinline__ void gpu_pkt_load(const struct gpu_launch &l, 
 		 */
 		uint32_t c0 = off & ~15u, s = off - l.head;
 
-		if (c0 > k->w0) {
-			k->g0 = c0;
+		if (c0 > w0) {
+			g0 = c0;
 			if (s & 15) {
-				if (k->w0 + 16 == c0)
-					k->g0 = k->w0;
+				if (w0 + 16 == c0)
+					g0 = w0;
 				else
-					k->ge = k->w0;
+					k->ge = w0;
 			}
 		}
 	}
-	if (!k->live || k->g1 < k->g0) {
-		k->g1 = k->g0;
+	if (!k->live || g1 < g0) {
+		g1 = g0;
 		k->ge = GPU_NO_EDGE;
 	}
+	k->g01 = g0 | g1 << 16;
 	k->rec = rec;
-	k->p.buf = rec - k->w0;
+	k->p.buf = rec - w0;
 	k->p.cap = l.frame_size;
 	if (gather) {
-		gpu_warp_gather(l.pkt_base + k->base, k->p.buf, k->g0, (k->g1 - k->g0) / 16, k->ge);
+		gpu_warp_gather(l.pkt_base + k->base, k->p.buf, gpu_g0(k), (gpu_g1(k) - gpu_g0(k)) / 16, k->ge);
 		__syncwarp();
 	}
 }
@@ -393,11 +406,11 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 						     uint32_t verdict, bool scatter)
 {
 	if (l.mem == GPU_PKT_GATHER && scatter) {
-		if (k->live && (k->p.off < k->w0 || (uint64_t)k->p.off + k->p.len > k->w1)) {
+		if (k->live && (k->p.off < gpu_w0(k) || (uint64_t)k->p.off + k->p.len > gpu_w1(k))) {
 			/* The NF left its declared window: its bytes are not all here. Never write it. */
 			atomicAdd(&l.status[GPU_ST_OVERFLOW], 1u);
 			verdict = NF_DROP;
-			k->p.off = k->g0 > k->w0 ? k->g0 : k->w0;
+			k->p.off = gpu_g0(k) > gpu_w0(k) ? gpu_g0(k) : gpu_w0(k);
 			k->p.len = 0;
 		}
 		uint32_t wlen = l.writes && k->live ? k->p.len : 0;
@@ -405,7 +418,7 @@ static __device__ __forceinline__ void gpu_pkt_store(const struct gpu_launch &l,
 		if (__any_sync(GPU_FULL, wlen != 0 || (l.zc && l.writes && k->live)) && (threadIdx.x & 31) == 0)
 			gpu_mark_touched(l);
 		__syncwarp();
-		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, k->g0, k->g1, k->ge,
+		gpu_warp_scatter(l.pkt_base + k->base, k->p.buf, k->p.off, wlen, gpu_g0(k), gpu_g1(k), k->ge,
 				 l.edges == GPU_EDGES_ZERO && l.head + l.tail <= GPU_GATHER_WINDOW_MAX);
 	} else if (l.mem == GPU_PKT_GATHER && l.zc && l.writes) {
 		/*
