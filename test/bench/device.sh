@@ -97,7 +97,7 @@ if [[ $parts == *" layout "* ]]; then
 	for round in $(seq "${GEN_LAYOUT_ROUNDS:-2}"); do
 		for pt in ${GEN_LAYOUT_POINTS:-paper:4096 esp:4096 router:4096 ids:4096}; do
 			for hv in $(for h in ${GEN_LAYOUT_HEADROOMS:-256 276 300 320}; do
-				for v in ${GEN_LAYOUT_ENVS:-GEN_GPU_HEAD_EDGE=1}; do echo "$h,$v"; done; done); do
+				for v in ${GEN_LAYOUT_ENVS:-GEN_GPU_EDGES=zero}; do echo "$h,$v"; done; done); do
 				h=${hv%%,*} v=${hv#*,}
 				nvidia-smi dmon -s t -d 1 >"$out/dmon.tmp" 2>&1 &
 				dpid=$!
