@@ -151,7 +151,7 @@ struct backend_chain {
 	bool zc_last;            /* the last batch submitted had its descs worked on in place */
 	uint32_t rec_pad;        /* GPU_REC_PAD_*: records' stride in shared memory (smem_stride) */
 	bool smem_ok;            /* gather: records may go to shared memory */
-	uint32_t edges;          /* gather: GPU_EDGES_* for staged windows (GEN_GPU_EDGES: zero, head, window) */
+	uint32_t edges;          /* gather: GPU_EDGES_* for staged windows (GEN_GPU_EDGES, opts_resolve) */
 	int sms;                 /* multiprocessors of the device */
 	uint32_t warps_per_sm;   /* rtc: resident warps a chain's launches aim for per SM (0: no cap) */
 	int reconverge;          /* GPU_RECONVERGE_*: warps reconverge between NFs */
@@ -266,6 +266,8 @@ static uint32_t env_u32(const char *var, uint32_t def, uint32_t lo, uint32_t hi)
  */
 enum { GPU_RECONVERGE_NEVER, GPU_RECONVERGE_ALWAYS, GPU_RECONVERGE_AUTO };
 #define GPU_RECONVERGE_NAMES { "0", "1", "auto", NULL }
+/* GEN_GPU_EDGES, indexed by GPU_EDGES_* (gpu_launch.h). */
+#define GPU_EDGES_NAMES { "window", "head", "zero", NULL }
 #define GPU_RECONVERGE_MEAN 128
 
 static uint32_t reconverge_for(const struct backend_chain *bc, uint64_t bytes, uint32_t n)
@@ -299,14 +301,16 @@ static int env_pick(const char *var, const char *const *names, int *ret, char *e
 static int opts_resolve(struct backend_chain *bc, const struct gpu_opts *o, char *err, size_t errlen)
 {
 	static const char *const mems[] = GPU_MEM_NAMES, *const modes[] = GPU_MODE_NAMES,
-			  *const agents[] = GPU_AGENT_NAMES, *const recs[] = GPU_RECONVERGE_NAMES;
-	int mem = o->mem, mode = o->mode, agent = o->agent, rec = GPU_RECONVERGE_AUTO, r;
+			  *const agents[] = GPU_AGENT_NAMES, *const recs[] = GPU_RECONVERGE_NAMES,
+			  *const edges[] = GPU_EDGES_NAMES;
+	int mem = o->mem, mode = o->mode, agent = o->agent, rec = GPU_RECONVERGE_AUTO, edge = GPU_EDGES_ZERO, r;
 	const char *t = getenv("GEN_RTC_TIMEOUT");
 
 	if ((r = env_pick("GEN_GPU_MEM", mems, &mem, err, errlen)) ||
 	    (r = env_pick("GEN_GPU_MODE", modes, &mode, err, errlen)) ||
 	    (r = env_pick("GEN_GPU_AGENT", agents, &agent, err, errlen)) ||
-	    (r = env_pick("GEN_GPU_RECONVERGE", recs, &rec, err, errlen)))
+	    (r = env_pick("GEN_GPU_RECONVERGE", recs, &rec, err, errlen)) ||
+	    (r = env_pick("GEN_GPU_EDGES", edges, &edge, err, errlen)))
 		return r;
 	if (mem >= GPU_MEM_MAX || mode >= GPU_MODE_MAX || agent >= GPU_AGENT_MAX) {
 		snprintf(err, errlen, "gpu settings out of range (mem %d, mode %d, agent %d)", mem, mode, agent);
@@ -316,6 +320,8 @@ static int opts_resolve(struct backend_chain *bc, const struct gpu_opts *o, char
 	bc->mode = (enum gpu_mode)mode;
 	bc->agent = (enum gpu_agent)agent;
 	bc->reconverge = rec;
+	/* "head" and "window" keep every frame byte outside the packets, at the price of edge chunks read. */
+	bc->edges = (uint32_t)edge;
 	bc->compile_timeout_s = t && atoi(t) > 0 ? (uint32_t)atoi(t) : o->compile_timeout_s;
 	return 0;
 }
@@ -742,7 +748,7 @@ static void chain_window(struct backend_chain *bc)
 		uint32_t head, tail, writes;
 	} grow[NF_T_MAX] = { NF_LIST(NF_GROW_) };
 #undef NF_GROW_
-	const char *v = getenv("GEN_GPU_SMEM"), *he = getenv("GEN_GPU_EDGES");
+	const char *v = getenv("GEN_GPU_SMEM");
 
 	bc->win_head = bc->win_tail = 0;
 	bc->writes = false;
@@ -759,16 +765,6 @@ static void chain_window(struct backend_chain *bc)
 		bc->writes |= grow[t].writes != 0;
 	}
 	bc->smem_ok = bc->mode == GPU_MODE_RTC && !(v && !strcmp(v, "0"));
-	/*
-	 * GEN_GPU_EDGES (test and benchmark override): "head" and "window" keep
-	 * every frame byte outside the packets as it was, at the price of edge
-	 * chunks read over PCIe (gpu_launch.h: GPU_EDGES_*).
-	 */
-	bc->edges = GPU_EDGES_ZERO;
-	if (he && !strcmp(he, "head"))
-		bc->edges = GPU_EDGES_HEAD;
-	else if (he && !strcmp(he, "window"))
-		bc->edges = GPU_EDGES_WINDOW;
 	/* Packet offsets matter only where a head may not fit (gather_tail); a mask of 0 reads them all as 0. */
 	bool pow2 = !(bc->frame_size & (bc->frame_size - 1));
 	bc->off_mask = 0;

@@ -66,6 +66,7 @@ struct gpu_launch {
 	/* What the host reserved for NF i and this batch (nf_pkt.batch_seq; nf/registry.h: nf_reserve). */
 	uint64_t batch_seq[NF_CHAIN_MAX];
 };
+
 /* Largest frame the agents take: a packet's window and chunk bounds travel as 16-bit halves (struct gpu_pkt). */
 #define GPU_FRAME_MAX 65535u
 
@@ -169,7 +170,6 @@ static __device__ __forceinline__ uint4 gpu_rec_get16(const uint8_t *p)
 
 /* No edge chunk (gpu_pkt.ge). */
 #define GPU_NO_EDGE 0xffffffffu
-
 
 /*
  * The warp copies every lane's chunks from the UMEM frame at src (its byte 0)

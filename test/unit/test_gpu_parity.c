@@ -950,6 +950,29 @@ Test(gpu_backend, shared_state_refcount)
 	free(st);
 }
 
+/* A GEN_GPU_EDGES value the backend does not know: chain_create fails with EINVAL, naming it. */
+Test(gpu_backend, edges_unknown_value_refused)
+{
+	enum { N = 16 };
+	size_t usize = (size_t)N * PKTGEN_FRAME;
+	uint8_t *umem = umem_new(usize);
+	char err[512] = "";
+
+	gpu_require();
+	struct nf_hdr *st = l2_blob();
+	struct chain_prog p = { .n = 1, .type = { NF_T_L2_REWRITE }, .state = { st }, .mini_batch = GEN_MINI_BATCH_DEFAULT };
+	cr_assert_eq(gpu->umem_attach(umem, usize, PKTGEN_FRAME), 0);
+	setenv("GEN_GPU_EDGES", "zeros", 1);
+	struct backend_chain *bc = gpu->chain_create(&p, umem, usize, PKTGEN_FRAME, err, sizeof(err));
+	int e = errno;
+	unsetenv("GEN_GPU_EDGES");
+	cr_assert_null(bc, "GEN_GPU_EDGES=zeros accepted");
+	cr_assert_eq(e, EINVAL, "errno %d", e);
+	cr_assert(strstr(err, "GEN_GPU_EDGES=zeros"), "error does not name the variable: %s", err);
+	gpu->umem_detach(umem);
+	free(st);
+}
+
 /* Every device runs the chain; one past the last is refused. */
 Test(gpu_backend, every_device)
 {
