@@ -224,6 +224,7 @@ struct qworker {
 	 */
 	enum cfg_tx_thread tx_thread;
 	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
+	bool demote;          /* [gen] demote resolved: the lines of frames sent and of headers read (demote.h) */
 	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
 	/* kick[0]: shard 0's kicker (tx_thread); kick[s]: TX shard s's on every port (tx_sockets > s). */
 	struct kicker {
@@ -273,6 +274,7 @@ struct xsk_opts {
 	const struct synth_cfg *synth; /* for ports named synth:N */
 	enum cfg_tx_thread tx_thread;  /* who kicks each port's first TX socket */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
+	enum cfg_demote demote;        /* [gen] demote */
 	uint32_t nqueues;              /* gend's queues (the extra TX sockets' port queues follow them) */
 	struct cls *cls;
 };

@@ -23,6 +23,12 @@
  * with several TX sockets and the worker for the rest (auto).
  */
 enum cfg_tx_thread { CFG_TX_THREAD_NO, CFG_TX_THREAD_YES, CFG_TX_THREAD_AUTO };
+/*
+ * [gen] demote (in its choices' order): whether the port workers and TX kickers
+ * hand the lines of the frames they read back to the shared cache
+ * (daemon/demote.h): where the CPU has CLDEMOTE (auto), always, never.
+ */
+enum cfg_demote { CFG_DEMOTE_AUTO, CFG_DEMOTE_YES, CFG_DEMOTE_NO };
 /* Packets per mini-batch (one GPU block each) when chains.ini does not say. */
 #define GEN_MINI_BATCH_DEFAULT 256
 

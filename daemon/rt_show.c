@@ -234,7 +234,8 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"umem_hugepages\":%s,\"cpus\":[", rt->workers[0].hugepages ? "true" : "false");
+		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"cpus\":[", rt->workers[0].hugepages ? "true" : "false",
+			rt->workers[0].demote ? "true" : "false");
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
 		pin_rest_str(rest, sizeof(rest));
@@ -261,6 +262,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B, %s)\n", rt->nq, nframes, GEN_FRAME_SIZE,
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
+	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
 	fprintf(out, "cpus:        ");
 	for (int i = 0; i < rt->cfg->ncpus; i++)
 		fprintf(out, " %u", rt->cfg->cpus[i]);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <linux/if_xdp.h>
 #include "cls.h"
+#include "demote.h"
 #include "dp.h"
 #include "pin.h"
 
@@ -37,6 +38,33 @@ static int port_fd(const struct port_q *pq)
 static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
 {
 	return s ? &pq->xtx[s - 1].o.tx : &pq->tx;
+}
+
+/*
+ * sendto() on a copy-mode TX socket: the kernel copies each frame it takes
+ * out of the UMEM on this core. With demote, the lines of the frames it took
+ * (the ring's consumer moved from c0) are handed back to the shared cache
+ * (demote.h), so that the receive side's next copy into those frames does not
+ * have to take them back from this core. A slot the worker refills meanwhile
+ * only points the hint at another frame.
+ */
+static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
+{
+	uint32_t c0 = w->demote ? __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) : 0, c1;
+	int r = (int)sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	int e = errno;
+
+	if (w->demote) {
+		c1 = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
+		for (uint32_t i = c0; i != c1 && i - c0 <= tx->size; i++) {
+			const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, i);
+
+			demote_range((const uint8_t *)w->area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED),
+				     __atomic_load_n(&x->len, __ATOMIC_RELAXED));
+		}
+	}
+	errno = e;
+	return r;
 }
 
 static int shard_fd(const struct port_q *pq, uint32_t s)
@@ -244,6 +272,7 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
 	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
+	w->demote = o->demote == CFG_DEMOTE_YES || (o->demote == CFG_DEMOTE_AUTO && demote_supported());
 	w->nq = o->nqueues ? o->nqueues : 1;
 	r = wake_init(&w->wake);
 	for (uint32_t s = 0; s < w->tx_sockets && !r; s++)
@@ -474,10 +503,23 @@ static void forward_sharded(struct qworker *w, struct port_q *pq, const struct g
 		b->done[s] = __atomic_load_n(shard_ring(pq, (uint32_t)s)->consumer, __ATOMIC_ACQUIRE);
 	/* A whole sweep of the buckets every GEN_TX_BUCKETS / 16 bursts. */
 	tx_balance_sweep(b, now, 16);
+	/*
+	 * The headers the hash reads were written on another core (the kernel's
+	 * copy into the frame, or a controller's NF): ask for them all first, so
+	 * that their misses overlap rather than come one a packet.
+	 */
+	for (uint32_t i = 0; i < n; i++)
+		if (d[i].verdict == NF_PASS)
+			__builtin_prefetch((const uint8_t *)w->area + d[i].addr);
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].verdict != NF_PASS)
 			continue;
-		if (tx_flow_hash((const uint8_t *)w->area + d[i].addr, d[i].len, &h)) {
+		const uint8_t *f = (const uint8_t *)w->area + d[i].addr;
+		bool hashed = tx_flow_hash(f, d[i].len, &h);
+
+		if (w->demote) /* the headers it read: not this core's to keep (tx_send) */
+			demote_range(f, d[i].len < GEN_CACHE_LINE ? d[i].len : GEN_CACHE_LINE);
+		if (hashed) {
 			sh[i] = (uint8_t)tx_balance_pick(b, h, (uint32_t)pq->ntx, now);
 			bk[i] = (uint16_t)tx_bucket(h);
 		} else {
@@ -739,7 +781,7 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 		uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
 
 		for (uint32_t k = 0; k < kicks; k++)
-			if (sendto(pq->tx_fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+			if (tx_send(w, pq->tx_fd, &pq->tx) < 0 && errno != EAGAIN && errno != EBUSY &&
 			    errno != ENOBUFS)
 				break;
 	}
@@ -890,7 +932,7 @@ static void *kicker_main(void *arg)
 			if (LOAD(&pq->gone) || !tx_waiting(pq, k->s) ||
 			    (!k->s && (!kick0_threaded(w, pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))))
 				continue;
-			if (sendto(shard_fd(pq, k->s), NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno == EAGAIN ||
+			if (tx_send(w, shard_fd(pq, k->s), shard_ring(pq, k->s)) >= 0 || errno == EAGAIN ||
 			    errno == EBUSY || errno == ENOBUFS)
 				kicked++;
 		}

@@ -21,6 +21,9 @@
 # offsets in their frames (GEN_BENCH_HEADROOM), with the PCIe bytes a packet each
 # way from nvidia-smi dmon (GEN_LAYOUT_POINTS, GEN_LAYOUT_HEADROOMS, GEN_LAYOUT_SECONDS;
 # GEN_LAYOUT_ENVS: one VAR=VALUE a variant, each point run under each).
+# vethab (not in the default list): host_veth.sh on one sender and receiver, per
+# variant of the environment (GEN_VETHAB_ENVS), interleaved, with the sender's
+# CPUs profiled (needs the bundle packed with DEVPACK_PERF=1).
 # membw (not in the default list): gen-membw, the host's memory bandwidth on 2 GiB
 # and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
@@ -184,6 +187,34 @@ if [[ $parts == *" host "* ]]; then
 		GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=gpu SYNTH_CHAIN=paper SYNTH_SIZE=1518 \
 			SYNTH_RATE=1500000 GEND_FRAMES=$f HOST_BENCH_PERF=0 bash test/bench/host_synth.sh 8 "${GEN_HOST_SECONDS:-5}" 2>&1 |
 			grep -v "^ok -" | sed "s/^/frames $f: /" | tee -a "$out/host_paper.txt"
+	done
+fi
+if [[ $parts == *" vethab "* ]]; then
+	# veth, empty chain, one figure set of host_veth.sh per variant, the variants
+	# interleaved for GEN_VETHAB_ROUNDS rounds (a machine that drifts moves them
+	# alike); GEN_VETHAB_ENVS: variants separated by "|", each "VAR=VALUE ...";
+	# with perf in the bundle, the sender's CPUs profiled (HOST_VETH_PERF) and
+	# the top of each profile printed: ns a frame the sender put, by symbol.
+	. test/net/bundle_env.sh
+	bundle_env "$PWD/$bundle"
+	echo "== veth A/B (host_veth.sh, interleaved)"
+	IFS='|' read -ra vab <<<"${GEN_VETHAB_ENVS:-GEN_XSK_DEMOTE=0 GEN_SINK_DEMOTE=0|GEN_XSK_DEMOTE=1 GEN_SINK_DEMOTE=1}"
+	for r in $(seq "${GEN_VETHAB_ROUNDS:-2}"); do
+		for i in "${!vab[@]}"; do
+			pd="$out/vethab-v$i-r$r"
+			echo "-- round $r, variant $i: ${vab[$i]}"
+			# shellcheck disable=SC2086 # the variant is several VAR=VALUE words
+			env GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=cpu HOST_VETH_PERF=$pd \
+				VETH_SENDERS=xdp-live VETH_RECEIVERS=${GEN_VETHAB_RECEIVERS:-tc-drop} TX_SOCKETS=${GEN_VETHAB_TXS:-4} \
+				GEND_CPUS=${GEN_VETHAB_CPUS:-1-6} SINK_CPUS=${GEN_VETHAB_CPUS:-1-6} ${vab[$i]} \
+				bash test/bench/host_veth.sh "${GEN_VETHAB_QUEUES:-1}" "${GEN_VETHAB_SECONDS:-4}" 2>&1 |
+				grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)" | tee -a "$out/vethab.txt"
+			for f in "$pd"/sender-*.txt; do
+				[ -e "$f" ] || continue
+				echo "   $(basename "$f"): $(grep -E ' (_raw_spin_lock|__pv_queued_spin_lock_slowpath|__pi_memcpy|memcpy_orig|xp_alloc|pv_native_safe_halt|bpf_prog_[0-9a-f]+_gen_cls)$' "$f" |
+					awk '{ printf "%s %s; ", $NF, $2 }')all $(awk '!/^#/ { s += $2 } END { printf "%.1f", s }' "$f")"
+			done
+		done
 	done
 fi
 if [[ $parts == *" elastic "* ]]; then

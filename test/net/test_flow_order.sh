@@ -8,7 +8,9 @@
 # own thread per queue here (tx_thread = yes); test_synth.sh covers the default.
 # With TX_SOCKETS=N ([gen] tx_sockets), gout's frames leave through N TX sockets
 # per queue, each flow through the one its hash picks: every socket must carry
-# frames, and every flow must still arrive in order.
+# frames, and every flow must still arrive in order. With GEN_DEMOTE=yes|no
+# ([gen] demote) genctl status must say it (the tx_sockets run sets yes: the
+# kickers walk what each sendto() took, the worker the headers it hashed).
 . "$(dirname "$0")/lib.sh"
 export NET_QUEUES=4
 GEN_PORTS="synth:0 gout"
@@ -41,10 +43,12 @@ for _ in $(seq 150); do
 done
 recv_wait r
 ctl --json stats >"$WORK/s.json"
-python3 - "$WORK/st.json" "$WORK/s.json" "$WORK/r.json" "$WORK/r.dump" $PER_Q $TX_SOCKETS <<'PY' || fail "order: $(cat "$WORK/st.json" "$WORK/s.json" "$WORK/r.json")"
+python3 - "$WORK/st.json" "$WORK/s.json" "$WORK/r.json" "$WORK/r.dump" $PER_Q $TX_SOCKETS "${GEN_DEMOTE:-}" <<'PY' || fail "order: $(cat "$WORK/st.json" "$WORK/s.json" "$WORK/r.json")"
 import json, sys
 st, s, r = (json.load(open(f)) for f in sys.argv[1:4])
 per_q, ntx = int(sys.argv[5]), int(sys.argv[6])
+if sys.argv[7] in ('yes', 'no'):
+    assert st['demote'] == (sys.argv[7] == 'yes'), f"demote = {sys.argv[7]}, status says {st['demote']}"
 c = s['chains'][0]
 assert st['port_modes'][0]['generated'] == 4 * per_q, st['port_modes']
 out = st['port_modes'][1]

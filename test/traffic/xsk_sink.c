@@ -30,6 +30,11 @@
  * on OUT's queues q + s * QUEUES, each with its own fill and completion rings
  * and a kicker thread, frames spread by their UDP/TCP source port.
  *
+ * Environment (benchmark diagnostics): GEN_SINK_TOUCH=1 reads each received
+ * packet's bytes before giving the frame back (=2 also writes its first byte);
+ * GEN_SINK_DEMOTE=1 then demotes the lines it read, and --fwd's the lines its
+ * sendto() copied out (daemon/demote.h), as gend does with [gen] demote.
+ *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
  *        gen-xsk-sink --fwd IN OUT QUEUES SECONDS [TXSOCKS]
  *        gen-xsk-sink --xdp-drop|--tc-drop IFNAME SECONDS [--obj PATH] [--idle MS]
@@ -51,6 +56,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/xsk.h>
+#include "../../daemon/demote.h"
 #include "obj_path.h"
 #include "xdp_drop.h"
 
@@ -91,6 +97,7 @@ struct sink_q {
 
 static volatile int stop;
 static int touch; /* GEN_SINK_TOUCH, see sink_run() */
+static int demote; /* GEN_SINK_DEMOTE: demote.h, on every line this process or its sendto() read */
 
 #define XDROP_OBJ "xdp_drop.bpf.o"
 #define XDROP_TC_PRIO 1
@@ -426,6 +433,23 @@ static uint32_t fwd_pick(const struct sink_q *s, const uint8_t *f, uint32_t len)
 	return (uint32_t)(f[14 + (f[14] & 15) * 4] << 8 | f[15 + (f[14] & 15) * 4]) % s->ntx;
 }
 
+/* sendto() on a TX socket; with GEN_SINK_DEMOTE the lines of the frames it copied out are demoted (demote.h). */
+static ssize_t fwd_send(const struct sink_q *s, int fd, struct xsk_ring_prod *tx)
+{
+	uint32_t c0 = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
+	ssize_t r = sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	int e = errno;
+
+	for (uint32_t i = c0; demote && i != __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) && i - c0 <= tx->size; i++) {
+		const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, i);
+
+		demote_range((const uint8_t *)s->area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED),
+			     __atomic_load_n(&x->len, __ATOMIC_RELAXED));
+	}
+	errno = e;
+	return r;
+}
+
 /* An extra TX socket's kicker. */
 struct fwd_kick {
 	struct sink_q *s;
@@ -444,7 +468,7 @@ static void *fwd_kick_run(void *arg)
 			nanosleep(&nap, NULL);
 			continue;
 		}
-		if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+		if (fwd_send(fk->s, fd, &x->tx) < 0 && errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
 			break;
 	}
 	free(fk);
@@ -467,6 +491,9 @@ static void *fwd_run(void *arg)
 				const struct xdp_desc *in = xsk_ring_cons__rx_desc(&s->rx, ridx + i);
 				struct xsk_ring_prod *tx = fwd_ring(s, fwd_pick(s, (const uint8_t *)s->area + in->addr, in->len));
 				struct xdp_desc *o;
+
+				if (demote)
+					demote_line((const uint8_t *)s->area + in->addr);
 
 				while (xsk_ring_prod__reserve(tx, 1, &tidx) != 1)
 					fwd_reap(s);
@@ -498,7 +525,7 @@ static void *fwd_run(void *arg)
 		for (int k = 0; k < (int)SINK_BURST / 32 + 1; k++) {
 			if (__atomic_load_n(s->tx.consumer, __ATOMIC_ACQUIRE) == *s->tx.producer)
 				break;
-			if (sendto(txfd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 && errno != EAGAIN && errno != EBUSY &&
+			if (fwd_send(s, txfd, &s->tx) < 0 && errno != EAGAIN && errno != EBUSY &&
 			    errno != ENOBUFS)
 				break;
 		}
@@ -539,6 +566,8 @@ static void *sink_run(void *arg)
 				if (touch > 1)
 					*(volatile uint8_t *)f = (uint8_t)sum;
 				s->touched += sum;
+				if (demote)
+					demote_range(f, d->len);
 			}
 		/* Each received frame goes straight back to the fill ring. */
 		while (xsk_ring_prod__reserve(&s->fq, n, &fidx) != n)
@@ -566,6 +595,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && (!strcmp(argv[1], "--xdp-drop") || !strcmp(argv[1], "--tc-drop")))
 		return xdrop_main(argc, argv);
 	touch = getenv("GEN_SINK_TOUCH") ? atoi(getenv("GEN_SINK_TOUCH")) : 0;
+	demote = getenv("GEN_SINK_DEMOTE") ? atoi(getenv("GEN_SINK_DEMOTE")) : 0;
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "--fwd")) {
 		ifname = argv[2];
 		out = argv[3];

@@ -64,6 +64,7 @@ static const char full[] =
 	"queues = 4\n"
 	"tx_sockets = 3\n"
 	"tx_thread = no\n"
+	"demote = no\n"
 	"max_batch = 4096\n"
 	"mini_batch = 128\n"
 	"gpu_mode = pipeline\n"
@@ -103,6 +104,7 @@ Test(cfg, full_round_trip)
 	cr_assert_eq(c->queues, 4);
 	cr_assert_eq(c->tx_sockets, 3);
 	cr_assert_eq(c->tx_thread, CFG_TX_THREAD_NO);
+	cr_assert_eq(c->demote, CFG_DEMOTE_NO);
 	cr_assert_eq(c->max_batch, 4096);
 	cr_assert_eq(c->mini_batch, 128);
 	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_PIPELINE);
@@ -114,17 +116,17 @@ Test(cfg, full_round_trip)
 	cr_assert_str_eq(c->nfs[0].type, "ttl_dec");
 	cr_assert_eq(c->nfs[0].nf_type, NF_T_TTL_DEC);
 	cr_assert_eq(c->nfs[0].nkv, 0, "type is not passed on");
-	cr_assert_eq(c->nfs[0].line, 15);
+	cr_assert_eq(c->nfs[0].line, 16);
 	cr_assert_eq(c->nfs[1].nkv, 2);
 	cr_assert_str_eq(c->nfs[1].kv[1].key, "src_mac");
 	cr_assert_str_eq(c->nfs[1].kv[1].value, "02:00:00:00:00:12", "inline comment stripped");
-	cr_assert_eq(c->nfs[1].kv[1].line, 20);
+	cr_assert_eq(c->nfs[1].kv[1].line, 21);
 
 	cr_assert_eq(c->nchains, 2);
 	w = cfg_chain_find(c, "web");
 	cr_assert_not_null(w);
 	cr_assert_eq(w->id, 7);
-	cr_assert_eq(w->line, 22);
+	cr_assert_eq(w->line, 23);
 	cr_assert_eq(w->nmatch, 2);
 	m = &w->match[0];
 	cr_assert_eq(m->proto, 6);
@@ -136,7 +138,7 @@ Test(cfg, full_round_trip)
 	cr_assert_eq(m->src_len, 16);
 	cr_assert_eq(m->dst_len, 0);
 	cr_assert_eq(m->in_port, 0);
-	cr_assert_eq(m->line, 24);
+	cr_assert_eq(m->line, 25);
 	m = &w->match[1];
 	cr_assert_eq(m->dst, 0xc0a80101);
 	cr_assert_eq(m->dst_len, 32);
@@ -179,6 +181,7 @@ Test(cfg, defaults)
 	cr_assert_eq(c->queues, 1);
 	cr_assert_eq(c->tx_sockets, 1);
 	cr_assert_eq(c->tx_thread, CFG_TX_THREAD_AUTO);
+	cr_assert_eq(c->demote, CFG_DEMOTE_AUTO);
 	cr_assert_eq(c->max_batch, 65536);
 	cr_assert_eq(c->mini_batch, 256);
 	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_RTC);
@@ -270,6 +273,7 @@ static const struct bad_case bad[] = {
 	{ GEN "tx_sockets = 0\n", 3, "tx_sockets must be an integer in 1..8" },
 	{ GEN "tx_sockets = 9\n", 3, "tx_sockets must be an integer in 1..8" },
 	{ GEN "tx_thread = maybe\n", 3, "tx_thread must be no, yes or auto" },
+	{ GEN "demote = always\n", 3, "demote must be auto, yes or no" },
 	{ GEN "mini_batch = 2048\n", 3, "mini_batch must be" },
 	{ GEN "max_batch = 100\n", 3, "smaller than mini_batch" },
 	{ GEN "\nmini_batch = 512\nmax_batch = 256\n", 5, "smaller than mini_batch" },
