@@ -631,7 +631,7 @@ out:
 }
 
 /*
- * What the chain handed back, up to four bursts per port of the queue. A pass
+ * What the chain handed back, up to sixteen bursts per port of the queue. A pass
  * of the worker takes in up to a burst on each port (a synthetic port's
  * generator, or each RX socket); giving back only one burst a pass let a
  * backlog that the chain hands back at once (a GPU batch, a controller that
@@ -639,8 +639,14 @@ out:
  * drained, with most of the pool's frames waiting in `out`, and below capacity
  * the ports starved meanwhile (a synthetic port then missed at 60-80 % of its
  * capacity). Giving back more than the pass takes in empties `out` within a
- * pass or two, so a backlog waits where the bottleneck is. Stops at the first
- * short burst: the ring is empty, or the TX ring is full.
+ * pass or two, so a backlog waits where the bottleneck is. Four bursts a port
+ * were not enough where the worker itself is the bottleneck (a 2-vCPU Xeon:
+ * a pass that generates and classifies two bursts took longer than the
+ * controller took for a batch of thousands): the chain's batches of 8-16k
+ * frames waited in `out` most of the time (test_synth.sh read a median of
+ * 2048-12288). A frame given back costs a few ns against a frame taken in's
+ * tens, so sixteen. Stops at the first short burst: the ring is empty, or
+ * the TX ring is full.
  */
 static uint32_t forward(struct qworker *w, struct chain_io *io)
 {
@@ -649,7 +655,7 @@ static uint32_t forward(struct qworker *w, struct chain_io *io)
 
 	do
 		n += m = forward_burst(w, io);
-	while (m == GEN_BURST && ++k < 4 * w->nports);
+	while (m == GEN_BURST && ++k < 16 * w->nports);
 	return n;
 }
 

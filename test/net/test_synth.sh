@@ -124,11 +124,13 @@ ok "synthetic port with a rate: the backlog waits in the chains, what finds no f
 
 # Frames a chain is done with must not wait for their port worker (the chain's
 # ring_out): a pass of the worker takes in at most a burst a port and gives back
-# up to four, so what the chain hands back at once is gone within a pass or two,
+# up to sixteen, so what the chain hands back at once is gone within a pass or two,
 # and under overload the backlog waits where the bottleneck is. One queue, both
 # generators far above what the queue carries: a worker that gave back one burst
 # a pass kept thousands of the queue's 16384 frames there (a median of 4600-7200
-# in 40 samples), starving the generators, and below capacity made them miss.
+# in 40 samples), starving the generators, and below capacity made them miss;
+# four a pass still did on a 2-vCPU Xeon, where the worker's pass is the limit
+# (medians of 2048-12288: the chain's whole batches waited there).
 NET_QUEUES=1 GEN_PORTS="synth:0 synth:1" cfg_begin
 printf 'synth_size = 64\nsynth_flows = 16\nsynth_rate = 100000000\n' >>"$WORK/chains.ini"
 cfg_empty_chain
