@@ -246,6 +246,8 @@ gend_wait_agent() {
 # recv_start NAME DEV [args]: a receiver in the rcv namespace writing $WORK/NAME.json
 recv_start() {
 	local name=$1 dev=$2; shift 2
+	# A ready file left by an earlier receiver of this name would let the sender start before this one listens.
+	rm -f "$WORK/$name.ready"
 	nsenter --net=/var/run/netns/"$NS_RCV" "$GT" recv --dev "$dev" --json --ready-file "$WORK/$name.ready" "$@" >"$WORK/$name.json" 2>"$WORK/$name.err" &
 	eval "RECV_$name=$!"
 	for _ in $(seq 50); do [ -e "$WORK/$name.ready" ] && return 0; sleep 0.1; done
