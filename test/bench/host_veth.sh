@@ -270,6 +270,7 @@ FILL=$(json_get "$WORK/st.json" "j['xsk']['rx_fill_ring_empty']")
 RXFULL=$(json_get "$WORK/st.json" "j['xsk']['rx_ring_full']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
+DEMOTE=$(json_get "$WORK/st.json" "'on' if j.get('demote') else 'off'")
 if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
 	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")
 	recv_start lat r0 --idle 2
@@ -318,9 +319,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct = sys.argv[1:15]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote = sys.argv[1:16]
 g, fwd, ns, off = g.split()
 c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
 f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
@@ -333,7 +334,7 @@ if len(r) == 2:  # a counting receiver: its own rate, and its count against what
 else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
-      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, fill ring empty {fill}, RX ring full {rxfull}; "
+      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, demote {demote}, fill ring empty {fill}, RX ring full {rxfull}; "
       f"port workers {ns} ns CPU per packet{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps{put(f_off)}, gend = {100 * g / float(f):.0f} % of it"
