@@ -126,11 +126,20 @@ sender_perf_end() {
 }
 
 gend_run() { # $1 = sender name, $2 = tag for sender_perf
-	local a b t0 t1 c0 c1
+	local a b t0 t1 c0 c1 w0 w1
 	a=$(gend_tx); t0=$(date +%s.%N); c0=$(worker_ticks)
+	ctl --json stats >"$WORK/wk0.json" 2>/dev/null; w0=$(date +%s%N)
 	sender_perf "gend-${2:-x}" "$1"
 	sender "$1" "$SECS" || return 1
 	sender_perf_end
+	ctl --json stats >"$WORK/wk1.json" 2>/dev/null; w1=$(date +%s%N)
+	# The busiest port worker's share of the time in passes that moved frames (near 1: the worker is the limit).
+	python3 - "$WORK/wk0.json" "$WORK/wk1.json" "$w0" "$w1" >"$WORK/busy.${2:-x}" 2>/dev/null <<'PY' || echo "?" >"$WORK/busy.${2:-x}"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+dt = int(sys.argv[4]) - int(sys.argv[3])
+print(f"{max((wb['busy_ns'] - wa['busy_ns']) / dt for wa, wb in zip(a['workers'], b['workers'])):.2f}")
+PY
 	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(gend_tx)
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))") $(offered "$1")"
 }
@@ -194,7 +203,7 @@ ceiling_run() {
 }
 
 # Per "sender,receiver": gend's "Mpps forwarded" (G), r0's "Mpps received" (R); per sender the ceiling (C).
-declare -A G R C
+declare -A G R C BUSY
 RECEIVERS=${VETH_RECEIVERS:-xdp-drop tc-drop gen-traffic-recv}
 declare -A XDROP_ERR
 # With VETH_NAPI_CPUS: gin's NAPI threaded, its kthreads pinned (after each XDP
@@ -227,6 +236,7 @@ for s in $SENDERS; do
 		has $r "$RECEIVERS" || continue
 		if xdrop_start $r; then
 			if G[$s,$r]=$(gend_run "$s" "$r"); then
+				BUSY[$s,$r]=$(cat "$WORK/busy.$r")
 				wait "$XDROP"
 				R[$s,$r]=$(xdrop_result)
 				G[$s,$r]=$(forwarded "${G[$s,$r]}")
@@ -319,9 +329,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote = sys.argv[1:16]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy = sys.argv[1:17]
 g, fwd, ns, off = g.split()
 c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
 f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
@@ -335,7 +345,7 @@ else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
       f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, demote {demote}, fill ring empty {fill}, RX ring full {rxfull}; "
-      f"port workers {ns} ns CPU per packet{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
+      f"port workers {ns} ns CPU per packet, the busiest busy {busy}{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps{put(f_off)}, gend = {100 * g / float(f):.0f} % of it"
          if f and float(f) > 0 else "")
