@@ -314,7 +314,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->tx_thread = (enum cfg_tx_thread)i;
 	if (cfg_get_ulong(p, s, "tx_sockets", 1, GEN_MAX_TX_SOCKS, "an integer in", "", &v))
 		c->tx_sockets = (uint32_t)v;
-	if ((i = cfg_get_choice(p, s, "demote", (const char *const[]){ "auto", "yes", "no", NULL })) >= 0)
+	if ((i = cfg_get_choice(p, s, "demote", (const char *const[])CFG_DEMOTE_NAMES)) >= 0)
 		c->demote = (enum cfg_demote)i;
 	if ((kv = cfg_sect_get(s, "cpus")))
 		load_cpus(p, c, kv);

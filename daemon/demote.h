@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <xdp/xsk.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -60,6 +61,24 @@ static inline void demote_range(const void *p, uint32_t len)
 
 	for (; a < end; a += GEN_CACHE_LINE)
 		demote_line((const void *)a);
+}
+
+/*
+ * After a sendto() on a copy-mode TX socket whose ring's consumer stood at c0
+ * before it: the lines of the frames the kernel took (and copied out on this
+ * core), at area + addr. A slot the producer refills meanwhile only points the
+ * hint at another frame.
+ */
+static inline void demote_tx_taken(const void *area, struct xsk_ring_prod *tx, uint32_t c0)
+{
+	uint32_t c1 = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
+
+	for (uint32_t i = c0; i != c1 && i - c0 <= tx->size; i++) {
+		const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, i);
+
+		demote_range((const uint8_t *)area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED),
+			     __atomic_load_n(&x->len, __ATOMIC_RELAXED));
+	}
 }
 
 #endif /* GEN_DEMOTE_H */

@@ -499,7 +499,7 @@ static void log_data_path(const struct rt *rt)
 		log_msg(LOG_NOTICE, "UMEM on normal pages: no 2 MiB hugepages free (vm.nr_hugepages)");
 	log_msg(LOG_INFO, "frame lines read by the port workers and TX kickers: %s ([gen] demote = %s%s)",
 		rt->workers[0].demote ? "demoted to the shared cache" : "left in their caches",
-		(const char *const[]){ "auto", "yes", "no" }[rt->cfg->demote],
+		(const char *const[])CFG_DEMOTE_NAMES[rt->cfg->demote],
 		rt->cfg->demote == CFG_DEMOTE_AUTO ? (demote_supported() ? "; the CPU has CLDEMOTE" : "; the CPU lacks CLDEMOTE") : "");
 	for (int p = 0; p < rt->nports; p++) {
 		const struct port_q *pq = &rt->workers[0].port[p];

@@ -43,26 +43,18 @@ static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
 /*
  * sendto() on a copy-mode TX socket: the kernel copies each frame it takes
  * out of the UMEM on this core. With demote, the lines of the frames it took
- * (the ring's consumer moved from c0) are handed back to the shared cache
- * (demote.h), so that the receive side's next copy into those frames does not
- * have to take them back from this core. A slot the worker refills meanwhile
- * only points the hint at another frame.
+ * are handed back to the shared cache (demote_tx_taken), so that the receive
+ * side's next copy into those frames does not have to take them back from
+ * this core.
  */
 static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 {
-	uint32_t c0 = w->demote ? __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) : 0, c1;
+	uint32_t c0 = w->demote ? __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) : 0;
 	int r = (int)sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
 	int e = errno;
 
-	if (w->demote) {
-		c1 = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
-		for (uint32_t i = c0; i != c1 && i - c0 <= tx->size; i++) {
-			const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, i);
-
-			demote_range((const uint8_t *)w->area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED),
-				     __atomic_load_n(&x->len, __ATOMIC_RELAXED));
-		}
-	}
+	if (w->demote)
+		demote_tx_taken(w->area, tx, c0);
 	errno = e;
 	return r;
 }

@@ -440,12 +440,8 @@ static ssize_t fwd_send(const struct sink_q *s, int fd, struct xsk_ring_prod *tx
 	ssize_t r = sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
 	int e = errno;
 
-	for (uint32_t i = c0; demote && i != __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) && i - c0 <= tx->size; i++) {
-		const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, i);
-
-		demote_range((const uint8_t *)s->area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED),
-			     __atomic_load_n(&x->len, __ATOMIC_RELAXED));
-	}
+	if (demote)
+		demote_tx_taken(s->area, tx, c0);
 	errno = e;
 	return r;
 }
