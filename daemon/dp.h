@@ -255,6 +255,14 @@ struct qworker {
 	 */
 	uint64_t busy_passes, busy_ns, frames_in;
 	/*
+	 * Summed over those passes: the frames still waiting in the chains' out
+	 * rings when the pass had given back what it would (forward). Over
+	 * busy_passes near 0, what a chain finishes is gone within a pass; in
+	 * the thousands, done frames wait on this worker (its TX rings are full,
+	 * or its give-back falls behind) instead of feeding its ports.
+	 */
+	uint64_t frames_left_out;
+	/*
 	 * The CPU the worker's last pass that moved frames ran on, and how many
 	 * times that changed: an unpinned worker the scheduler moves shows it
 	 * (`cpus` in [gen] pins it; -1 before its first such pass).

@@ -260,6 +260,12 @@ static void print_ports(struct rt *rt, FILE *out)
 	for (int q = 0; q < rt->nq; q++)
 		fprintf(out, "gen_worker_busy_passes_total{queue=\"%d\"} %lu\n", q,
 			(unsigned long)__atomic_load_n(&rt->workers[q].busy_passes, __ATOMIC_RELAXED));
+	family(out, "gen_worker_frames_left_out_total", "counter",
+	       "Frames left waiting in the chains' out rings after each of a queue's port worker's passes that moved "
+	       "frames, summed (over busy passes near 0: done frames go straight back).");
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "gen_worker_frames_left_out_total{queue=\"%d\"} %lu\n", q,
+			(unsigned long)__atomic_load_n(&rt->workers[q].frames_left_out, __ATOMIC_RELAXED));
 	family(out, "gen_worker_cpu_moves_total", "counter",
 	       "Times a queue's port worker was found on another CPU than at its previous pass (0 when pinned).");
 	for (int q = 0; q < rt->nq; q++)

@@ -413,6 +413,7 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 	for (int q = 0; q < rt->nq; q++) {
 		const struct qworker *w = &rt->workers[q];
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
+		uint64_t left = LOAD_R(&w->frames_left_out);
 		uint64_t missed = 0, stalls = LOAD_R(&w->no_frame_passes);
 		uint32_t held = LOAD_R(&w->in_chains);
 		int cpu = LOAD_R(&w->cpu);
@@ -426,9 +427,9 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			}
 		if (json) {
 			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu,"
-				"\"frames_held\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu", q ? "," : "", q,
-				(unsigned long)busy, (unsigned long)passes, (unsigned long)in, held, w->nframes, cpu,
-				(unsigned long)moves);
+				"\"frames_left_out\":%lu,\"frames_held\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu",
+				q ? "," : "", q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in,
+				(unsigned long)left, held, w->nframes, cpu, (unsigned long)moves);
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -436,10 +437,11 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			continue;
 		}
 		fprintf(out,
-			"port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass; "
+			"port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass, "
+			"%.1f left waiting in the chains' out rings after it; "
 			"%u of %u frames held by the chains; on CPU %d, moved %lu times",
-			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0, held, w->nframes,
-			cpu, (unsigned long)moves);
+			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0,
+			passes ? (double)left / (double)passes : 0.0, held, w->nframes, cpu, (unsigned long)moves);
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
 				(unsigned long)missed, (unsigned long)stalls);
