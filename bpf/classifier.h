@@ -18,6 +18,14 @@
 #define GEN_CLS_MAX_IVALS (2 * GEN_CLS_MAX_RULES + 1)
 #define GEN_CLS_SLOTS 2 /* double buffer: the loader fills the inactive slot, then flips */
 #define GEN_CLS_INPORT_MAX (GEN_CLS_SLOTS * (GEN_CLS_MAX_RULES + 1))
+/*
+ * In-ports below this ifindex are looked up in two arrays (ifindex -> entry,
+ * entry -> vector: gen_inport_ix, gen_inport_vec), the rest in the gen_inport
+ * hash. Entries per slot: one per distinct ifindex of the rules plus the
+ * wildcard.
+ */
+#define GEN_CLS_INPORT_DIRECT 4096
+#define GEN_CLS_INPORT_VECS (GEN_CLS_MAX_RULES + 1)
 #define GEN_CLS_PROTO_ANY 0xffffu
 /* Slots per table slot of the direct-indexed maps: one per IP protocol number, one per L4 port. */
 #define GEN_CLS_PROTOS 256
@@ -62,6 +70,8 @@ enum cls_open {
 	CLS_OPEN_SRC = 1u << 0,
 	CLS_OPEN_DST = 1u << 1,
 	CLS_OPEN_INPORT = 1u << 2,
+	CLS_OPEN_SPORT = 1u << 3, /* every rule takes source ports 0-65535 */
+	CLS_OPEN_DPORT = 1u << 4,
 };
 
 /* gen_config[0] */

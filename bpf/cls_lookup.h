@@ -141,9 +141,9 @@ CLS_FN enum cls_parse_result cls_parse(void *data, void *data_end, struct cls_fi
  * (enum cls_open) names the fields that no rule of the table constrains: such
  * a field admits every rule whatever its value, so its vector is all of them
  * and the AND does not need it; the proto vector, already in the AND, stands
- * in, and the lookup is skipped. Those are the costly ones (the address tries,
- * the in-port hash with its wildcard fallback), and most tables leave some of
- * them open.
+ * in, and the lookup is skipped. The address tries are the costly ones; the
+ * ports' and in-port's are two array reads each. Most tables leave some of
+ * them open (gend's always name the in-port).
  */
 CLS_FN enum cls_result cls_lookup(CLS_TAB t, __u32 slot, __u32 open, void *data, void *data_end, __u32 ifindex,
 				  struct cls_fields *f, __u32 *ret_rank, const struct cls_rule_val **ret_rule)
@@ -164,10 +164,10 @@ CLS_FN enum cls_result cls_lookup(CLS_TAB t, __u32 slot, __u32 open, void *data,
 	vp = cls_tab_proto(t, slot, f->proto);
 	vs = open & CLS_OPEN_SRC ? vp : cls_tab_src(t, slot, f->src_be);
 	vd = open & CLS_OPEN_DST ? vp : cls_tab_dst(t, slot, f->dst_be);
-	vsp = cls_tab_sport(t, slot, f->sport);
+	vsp = open & CLS_OPEN_SPORT ? vp : cls_tab_sport(t, slot, f->sport);
 	if (!vsp)
 		return CLS_MISS;
-	vdp = cls_tab_dport(t, slot, f->dport);
+	vdp = open & CLS_OPEN_DPORT ? vp : cls_tab_dport(t, slot, f->dport);
 	if (!vdp)
 		return CLS_MISS;
 	vin = open & CLS_OPEN_INPORT ? vp : cls_tab_inport(t, slot, ifindex);

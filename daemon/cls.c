@@ -126,9 +126,11 @@ static void unpin_maps(struct cls *c)
 	c->pinned = false;
 }
 
-static uint64_t *map_array(int fd)
+#define CLS_INPORT_IX_BYTES ((size_t)GEN_CLS_SLOTS * GEN_CLS_INPORT_DIRECT * sizeof(uint64_t))
+
+static uint64_t *map_array(int fd, size_t bytes)
 {
-	void *p = mmap(NULL, CLS_IVAL_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -139,7 +141,9 @@ static void unmap_arrays(struct cls *c)
 		munmap(c->sport_ival, CLS_IVAL_BYTES);
 	if (c->dport_ival)
 		munmap(c->dport_ival, CLS_IVAL_BYTES);
-	c->sport_ival = c->dport_ival = NULL;
+	if (c->inport_ix)
+		munmap(c->inport_ix, CLS_INPORT_IX_BYTES);
+	c->sport_ival = c->dport_ival = c->inport_ix = NULL;
 }
 
 struct cls *cls_open(const char *pin_dir, char *err, size_t errlen)
@@ -177,11 +181,12 @@ struct cls *cls_open(const char *pin_dir, char *err, size_t errlen)
 		cls_fail(c, r, "failed to initialise gen_config: %s", strerror(-r));
 		goto fail;
 	}
-	c->sport_ival = map_array(bpf_map__fd(c->skel->maps.gen_sport_ival));
-	c->dport_ival = map_array(bpf_map__fd(c->skel->maps.gen_dport_ival));
-	if (!c->sport_ival || !c->dport_ival) {
+	c->sport_ival = map_array(bpf_map__fd(c->skel->maps.gen_sport_ival), CLS_IVAL_BYTES);
+	c->dport_ival = map_array(bpf_map__fd(c->skel->maps.gen_dport_ival), CLS_IVAL_BYTES);
+	c->inport_ix = map_array(bpf_map__fd(c->skel->maps.gen_inport_ix), CLS_INPORT_IX_BYTES);
+	if (!c->sport_ival || !c->dport_ival || !c->inport_ix) {
 		r = -errno;
-		cls_fail(c, r, "failed to mmap the port interval maps: %s", strerror(-r));
+		cls_fail(c, r, "failed to mmap the port interval and in-port maps: %s", strerror(-r));
 		goto fail;
 	}
 	if (pin_dir) {

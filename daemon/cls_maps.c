@@ -165,20 +165,48 @@ static int fill_ports(uint64_t *ival_map, int vec_fd, uint32_t slot, const uint1
 	return r;
 }
 
-static int fill_inport(int fd, uint32_t slot, const struct cls_tab *t)
+/*
+ * The in-port entries: every one into the gen_inport hash (what ifindexes from
+ * GEN_CLS_INPORT_DIRECT up find, and what bpftool shows), and for the ifindexes
+ * below it, ifindex -> entry straight into the mapped gen_inport_ix (the
+ * wildcard's entry, cls_tab's first, where an ifindex has none of its own),
+ * entry -> vector into gen_inport_vec.
+ */
+static int fill_inport(int fd, uint64_t *ix_map, int vec_fd, uint32_t slot, const struct cls_tab *t)
 {
 	struct cls_inport_key key = { .slot = slot };
+	uint64_t *ix = ix_map + (size_t)slot * GEN_CLS_INPORT_DIRECT;
+	uint32_t keys[GEN_CLS_INPORT_VECS];
+	struct cls_bitvec *vec;
 	int r;
 
+	if (!t->ninport || t->ninport > GEN_CLS_INPORT_VECS || t->inport[0].ifindex)
+		return -EINVAL;
 	r = map_clear_slot(fd, sizeof(struct cls_inport_key), offsetof(struct cls_inport_key, slot), slot,
 			   GEN_CLS_INPORT_MAX);
 	if (r < 0)
 		return r;
+	vec = malloc(t->ninport * sizeof(*vec));
+	if (!vec)
+		return -ENOMEM;
 	for (uint32_t i = 0; i < t->ninport; i++) {
 		key.ifindex = t->inport[i].ifindex;
-		if (bpf_map_update_elem(fd, &key, &t->inport[i].v, BPF_ANY) < 0)
+		if (bpf_map_update_elem(fd, &key, &t->inport[i].v, BPF_ANY) < 0) {
+			free(vec);
 			return -errno;
+		}
+		keys[i] = slot * GEN_CLS_INPORT_VECS + i;
+		vec[i] = t->inport[i].v;
 	}
+	r = update_batch(vec_fd, keys, vec, t->ninport);
+	free(vec);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < GEN_CLS_INPORT_DIRECT; i++)
+		ix[i] = 0;
+	for (uint32_t i = 1; i < t->ninport; i++)
+		if (t->inport[i].ifindex < GEN_CLS_INPORT_DIRECT)
+			ix[t->inport[i].ifindex] = i;
 	return 0;
 }
 
@@ -241,7 +269,8 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 			    t->nsport)) < 0 ||
 	    (r = fill_ports(c->dport_ival, bpf_map__fd(s->maps.gen_dport_vec), slot, t->dport_ival, t->dport_vec,
 			    t->ndport)) < 0 ||
-	    (r = fill_inport(bpf_map__fd(s->maps.gen_inport), slot, t)) < 0) {
+	    (r = fill_inport(bpf_map__fd(s->maps.gen_inport), c->inport_ix, bpf_map__fd(s->maps.gen_inport_vec), slot,
+			     t)) < 0) {
 		cls_tab_free(t);
 		return cls_fail(c, r, "failed to write classification table slot %u: %s", slot, strerror(-r));
 	}

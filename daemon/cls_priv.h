@@ -24,6 +24,7 @@ struct cls_attachment {
 struct cls {
 	struct classifier *skel;
 	uint64_t *sport_ival, *dport_ival; /* gen_[sd]port_ival mapped: GEN_CLS_SLOTS * GEN_CLS_PORTS */
+	uint64_t *inport_ix;               /* gen_inport_ix mapped: GEN_CLS_SLOTS * GEN_CLS_INPORT_DIRECT */
 	char pin_dir[256];
 	bool pinned;
 	int ncpus;

@@ -190,7 +190,7 @@ struct cls_tab *cls_tab_build(const struct cls_rule *rules, int n)
 	if (!t)
 		return NULL;
 	t->nrules = n;
-	t->open = CLS_OPEN_SRC | CLS_OPEN_DST | CLS_OPEN_INPORT;
+	t->open = CLS_OPEN_SRC | CLS_OPEN_DST | CLS_OPEN_INPORT | CLS_OPEN_SPORT | CLS_OPEN_DPORT;
 	for (int i = 0; i < n; i++) {
 		if (rules[i].src_len)
 			t->open &= ~(uint32_t)CLS_OPEN_SRC;
@@ -198,6 +198,10 @@ struct cls_tab *cls_tab_build(const struct cls_rule *rules, int n)
 			t->open &= ~(uint32_t)CLS_OPEN_DST;
 		if (rules[i].in_ifindex)
 			t->open &= ~(uint32_t)CLS_OPEN_INPORT;
+		if (rules[i].sport_lo || rules[i].sport_hi != 65535)
+			t->open &= ~(uint32_t)CLS_OPEN_SPORT;
+		if (rules[i].dport_lo || rules[i].dport_hi != 65535)
+			t->open &= ~(uint32_t)CLS_OPEN_DPORT;
 	}
 	for (int p = 0; p < GEN_CLS_PROTOS; p++)
 		for (int i = 0; i < n; i++)

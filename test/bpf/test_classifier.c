@@ -75,6 +75,33 @@ static void private_netns(int *va, int *vb)
 	cr_assert(*va > 0 && *vb > 0);
 }
 
+/*
+ * In-ports for the randomised tests: lo, va, vb, and a second veth pair with
+ * ifindexes from GEN_CLS_INPORT_DIRECT up, which the program looks up in the
+ * gen_inport hash rather than the arrays. Rules may name the first IF_RULES;
+ * the last (vi) never has an entry of its own, so it always falls back to the
+ * wildcard through the hash. Returns how many there are.
+ */
+#define IF_POOL 5
+#define IF_RULES 4
+#define IF_HIGH GEN_CLS_INPORT_DIRECT
+static int if_pool(int ifs[IF_POOL])
+{
+	char cmd[256];
+
+	private_netns(&ifs[1], &ifs[2]);
+	snprintf(cmd, sizeof(cmd),
+		 "ip link add vh index %d numrxqueues 4 numtxqueues 4 type veth peer name vi index %d "
+		 "numrxqueues 4 numtxqueues 4 && ip link set vh up && ip link set vi up",
+		 IF_HIGH + 904, IF_HIGH + 905);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	ifs[0] = 1;
+	ifs[3] = (int)if_nametoindex("vh");
+	ifs[4] = (int)if_nametoindex("vi");
+	cr_assert(ifs[3] == IF_HIGH + 904 && ifs[4] == IF_HIGH + 905);
+	return IF_POOL;
+}
+
 struct pkt {
 	int vlan;            /* 1: one 802.1Q tag */
 	uint16_t ethertype;  /* 0: IPv4 */
@@ -295,19 +322,21 @@ Test(bpf, priority_overlap)
 
 Test(bpf, in_port)
 {
-	int va, vb;
+	int ifs[IF_POOL];
 	struct cls *c = open_or_skip();
 	uint8_t f[2048];
 	struct pkt p = { .proto = IPPROTO_UDP, .src = IP(10, 0, 0, 1), .dst = IP(10, 0, 0, 2), .sport = 1, .dport = 2 };
-	int len = build(f, &p);
+	int len = build(f, &p), va, vb, vh, vi;
 
-	private_netns(&va, &vb);
+	if_pool(ifs);
+	va = ifs[1], vb = ifs[2], vh = ifs[3], vi = ifs[4];
 	struct cls_rule r[] = {
 		rule(0, 0, 0, 0, -1, ANY_PORTS, va, 11),
 		rule(0, 0, 0, 0, -1, ANY_PORTS, vb, 12),
+		rule(0, 0, 0, 0, -1, ANY_PORTS, vh, 14),
 		rule(0, 0, 0, 0, IPPROTO_UDP, ANY_PORTS, 0, 13),
 	};
-	cr_assert_eq(cls_set_rules(c, r, 3), 0);
+	cr_assert_eq(cls_set_rules(c, r, 4), 0);
 	run_on(c, f, len, va, 0);
 	cr_expect_eq(last(c).chain_id, 11);
 	run_on(c, f, len, vb, 2);
@@ -315,10 +344,28 @@ Test(bpf, in_port)
 	cr_expect_eq(last(c).xsk_key, 12 * GEN_MAX_QUEUES + 2, "XSKMAP key = chain * 64 + rx queue");
 	run_on(c, f, len, 1, 0);
 	cr_expect_eq(last(c).chain_id, 13, "lo falls to the wildcard rule");
+	/* From ifindex GEN_CLS_INPORT_DIRECT up the in-port comes from the hash. */
+	run_on(c, f, len, vh, 1);
+	cr_expect_eq(last(c).chain_id, 14, "ifindex %d: its own rule (gen_inport hash)", vh);
+	run_on(c, f, len, vi, 0);
+	cr_expect_eq(last(c).chain_id, 13, "ifindex %d: the wildcard through the hash", vi);
 	p.proto = IPPROTO_TCP;
 	len = build(f, &p);
 	run_on(c, f, len, 1, 0);
 	cr_expect_eq(last(c).verdict, CLS_V_UNMATCHED);
+	run_on(c, f, len, vi, 0);
+	cr_expect_eq(last(c).verdict, CLS_V_UNMATCHED, "no wildcard rule admits TCP");
+	run_on(c, f, len, vh, 0);
+	cr_expect_eq(last(c).chain_id, 14);
+	/* Reloads without va's rule: va's array entry goes back to the wildcard, in
+	 * the other slot and then in the one that held va's entry. */
+	p.proto = IPPROTO_UDP;
+	len = build(f, &p);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(cls_set_rules(c, r + 1, 3), 0);
+		run_on(c, f, len, va, 0);
+		cr_expect_eq(last(c).chain_id, 13, "va after its rule went (reload %d): the wildcard", i + 1);
+	}
 	cls_close(c, false);
 }
 
@@ -729,26 +776,25 @@ static int oracle(const struct cls_rule *r, int n, const struct pkt *p, int ifin
 
 Test(bpf, random_rules_vs_linear_scan, .timeout = 300)
 {
-	int va, vb, ifs[3];
+	int ifs[IF_POOL];
 	struct cls *c = open_or_skip();
 	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
 	long matched = 0, total = 0, unmatched = 0;
 	uint8_t f[2048];
 
-	private_netns(&va, &vb);
-	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
+	if_pool(ifs);
 	for (int set = 0; set < 6; set++) {
 		int n = set == 0 ? GEN_CLS_MAX_RULES : 200 + rnd() % (GEN_CLS_MAX_RULES - 199);
 
 		for (int i = 0; i < n; i++)
-			r[i] = rnd_rule(3, ifs);
+			r[i] = rnd_rule(IF_RULES, ifs);
 		cr_assert_eq(cls_set_rules(c, r, n), 0, "%s", cls_strerror(c));
 		for (int k = 0; k < 2500; k++) {
 			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr() };
 
 			if (rnd() % 3 == 0)
 				rnd() % 2 ? (p.src = rnd()) : (p.dst = rnd());
-			int ifx = ifs[rnd() % 3], want, got;
+			int ifx = ifs[rnd() % IF_POOL], want, got;
 			struct cls_last l;
 
 			p.sport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
@@ -784,32 +830,36 @@ Test(bpf, random_rules_vs_linear_scan, .timeout = 300)
 
 /*
  * Tables that leave fields open: every rule of a set leaves a chosen subset of
- * {source, destination, in-port} open, and in half the sets one rule (any of
- * them) constrains one of those fields after all, so the table must not skip
- * it. The program and the host copy both against the linear scan.
+ * {source, destination, in-port, source port, destination port} open, and in
+ * half the sets one rule (any of them) constrains one of those fields after
+ * all, so the table must not skip it. The program and the host copy both
+ * against the linear scan.
  */
 Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 {
-	int va, vb, ifs[3];
+	int ifs[IF_POOL];
 	struct cls *c = open_or_skip();
 	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
-	long matched = 0, total = 0, skipped[3] = { 0 }, almost = 0;
+	long matched = 0, total = 0, skipped[5] = { 0 }, almost = 0;
 	uint8_t f[2048];
 
-	private_netns(&va, &vb);
-	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
-	for (int set = 0; set < 24; set++) {
-		uint32_t openm = 1 + (uint32_t)set % 7; /* every non-empty subset, in turn */
+	if_pool(ifs);
+	for (int set = 0; set < 62; set++) {
+		uint32_t openm = 1 + (uint32_t)set % 31; /* every non-empty subset, in turn */
 		int n = set % 3 == 0 ? 1 + (int)(rnd() % 8) : 16 + (int)(rnd() % 300), back = -1;
 
 		for (int i = 0; i < n; i++) {
-			r[i] = rnd_rule(3, ifs);
+			r[i] = rnd_rule(IF_RULES, ifs);
 			if (openm & CLS_OPEN_SRC)
 				r[i].src_len = 0;
 			if (openm & CLS_OPEN_DST)
 				r[i].dst_len = 0;
 			if (openm & CLS_OPEN_INPORT)
 				r[i].in_ifindex = 0;
+			if (openm & CLS_OPEN_SPORT)
+				r[i].sport_lo = 0, r[i].sport_hi = 65535;
+			if (openm & CLS_OPEN_DPORT)
+				r[i].dport_lo = 0, r[i].dport_hi = 65535;
 		}
 		if (set % 2) { /* one rule, anywhere, constrains an open field after all */
 			back = (int)(rnd() % (uint32_t)n);
@@ -817,19 +867,23 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 				r[back].src_len = 8 + rnd() % 25;
 			else if (openm & CLS_OPEN_DST)
 				r[back].dst_len = 8 + rnd() % 25;
+			else if (openm & CLS_OPEN_INPORT)
+				r[back].in_ifindex = (uint32_t)ifs[1 + rnd() % (IF_RULES - 1)];
+			else if (openm & CLS_OPEN_SPORT)
+				r[back].sport_lo = r[back].sport_hi = port_pool[rnd() % 10];
 			else
-				r[back].in_ifindex = (uint32_t)ifs[1 + rnd() % 2];
+				r[back].dport_lo = r[back].dport_hi = port_pool[rnd() % 10];
 			almost++;
 		}
 		cr_assert_eq(cls_set_rules(c, r, n), 0, "%s", cls_strerror(c));
 		const struct cls_tab *t = cls_host_table(c);
 
 		cr_assert_not_null(t);
-		for (int b = 0; b < 3; b++)
+		for (int b = 0; b < 5; b++)
 			skipped[b] += (t->open >> b) & 1;
-		for (int k = 0; k < 1500; k++) {
+		for (int k = 0; k < 750; k++) {
 			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr() };
-			int ifx = ifs[rnd() % 3], want, got, len;
+			int ifx = ifs[rnd() % IF_POOL], want, got, len;
 			uint32_t rank = ~0u, chain = 0;
 			struct cls_fields fl = { 0 };
 			enum cls_result hr;
@@ -856,10 +910,11 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 			matched += want >= 0;
 		}
 	}
-	cr_expect(skipped[0] > 0 && skipped[1] > 0 && skipped[2] > 0, "no table skipped some field: %ld %ld %ld",
-		  skipped[0], skipped[1], skipped[2]);
+	cr_expect(skipped[0] > 0 && skipped[1] > 0 && skipped[2] > 0 && skipped[3] > 0 && skipped[4] > 0,
+		  "no table skipped some field: %ld %ld %ld %ld %ld", skipped[0], skipped[1], skipped[2], skipped[3],
+		  skipped[4]);
 	cr_expect_gt(matched, total / 10, "too few matches to test anything: %ld of %ld", matched, total);
-	cr_log_info("open fields: %ld packets over 24 sets (%ld with one rule closing a field), %ld matched, all agree",
+	cr_log_info("open fields: %ld packets over 62 sets (%ld with one rule closing a field), %ld matched, all agree",
 		    total, almost, matched);
 	free(r);
 	cls_close(c, false);
@@ -895,19 +950,18 @@ static int rnd_frame(uint8_t *f, struct pkt *p)
 
 Test(bpf, host_copy_matches_program, .timeout = 300)
 {
-	int va, vb, ifs[3];
+	int ifs[IF_POOL];
 	struct cls *c = open_or_skip();
 	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
 	long seen[4] = { 0 };
 	uint8_t f[2048];
 
-	private_netns(&va, &vb);
-	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
+	if_pool(ifs);
 	for (int set = 0; set < 6; set++) {
 		int n = set == 0 ? 1 : set == 1 ? GEN_CLS_MAX_RULES : 1 + rnd() % GEN_CLS_MAX_RULES;
 
 		for (int i = 0; i < n; i++)
-			r[i] = rnd_rule(3, ifs);
+			r[i] = rnd_rule(IF_RULES, ifs);
 		if (set == 0)
 			r[0] = rule(0, 0, 0, 0, IPPROTO_UDP, ANY_PORTS, 0, 7);
 		cr_assert_eq(cls_set_rules(c, r, n), 0, "%s", cls_strerror(c));
@@ -917,7 +971,7 @@ Test(bpf, host_copy_matches_program, .timeout = 300)
 		for (int k = 0; k < 3000; k++) {
 			struct pkt p;
 			struct cls_fields fl = { 0 };
-			int len = rnd_frame(f, &p), ifx = ifs[rnd() % 3];
+			int len = rnd_frame(f, &p), ifx = ifs[rnd() % IF_POOL];
 			uint32_t rank = ~0u, chain = 0;
 			enum cls_result hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
 			struct cls_last l;
@@ -1016,7 +1070,7 @@ Test(bpf, program_vs_reference_1024_rules, .timeout = 600)
 	/* CI runs 200000; GEN_CLS_REF_PACKETS=1000000 (and GEN_CLS_REF_SEED=N for other rules) locally. */
 	const char *env = getenv("GEN_CLS_REF_PACKETS"), *seed = getenv("GEN_CLS_REF_SEED");
 	long want_n = env ? atol(env) : 200000, seen[4] = { 0 };
-	int va, vb, ifs[3];
+	int ifs[IF_POOL];
 	struct cls *c = open_or_skip();
 	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
 	uint8_t f[2048];
@@ -1025,10 +1079,9 @@ Test(bpf, program_vs_reference_1024_rules, .timeout = 600)
 	cr_assert(want_n > 0, "GEN_CLS_REF_PACKETS=%s", env);
 	if (seed)
 		rng = strtoull(seed, NULL, 0) | 1;
-	private_netns(&va, &vb);
-	ifs[0] = 1, ifs[1] = va, ifs[2] = vb;
+	if_pool(ifs);
 	for (int i = 0; i < GEN_CLS_MAX_RULES; i++)
-		r[i] = rnd_rule(3, ifs);
+		r[i] = rnd_rule(IF_RULES, ifs);
 	cr_assert_eq(cls_set_rules(c, r, GEN_CLS_MAX_RULES), 0, "%s", cls_strerror(c));
 	const struct cls_tab *t = cls_host_table(c);
 
@@ -1036,7 +1089,7 @@ Test(bpf, program_vs_reference_1024_rules, .timeout = 600)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long k = 0; k < want_n; k++) {
 		struct pkt p;
-		int len = rnd_frame(f, &p), ifx = ifs[rnd() % 3];
+		int len = rnd_frame(f, &p), ifx = ifs[rnd() % IF_POOL];
 
 		for (int m = rnd() % 3; m > 0; m--)
 			len = mutate(f, len, (int)sizeof(f));
