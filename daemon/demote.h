@@ -19,6 +19,12 @@
  * hash) and a kicker's (the copy). Demoting on both halved what the sender's
  * core paid in the lock after its copy (about 110 to 55 ns a frame); demoting
  * on either alone moved nothing. [gen] demote turns it on or off.
+ *
+ * The same holds for the rings the receiving core shares with the port
+ * worker: it reads the fill ring's addresses that the worker wrote, and
+ * writes RX descriptors into lines the worker read one lap of the ring
+ * before. The worker demotes each ring line once it has written or read
+ * its last entry, and the index it moved.
  */
 #ifndef GEN_DEMOTE_H
 #define GEN_DEMOTE_H
@@ -61,6 +67,24 @@ static inline void demote_range(const void *p, uint32_t len)
 
 	for (; a < end; a += GEN_CACHE_LINE)
 		demote_line((const void *)a);
+}
+
+/*
+ * Entries [idx, idx + n) of a ring of entries esz bytes wide at base (mask =
+ * entries - 1), just written or read by this core: each line whose last
+ * entry is among them, so that a line the other side still fills is left
+ * alone, and then the line of the index this core moved.
+ */
+static inline void demote_ring(const void *base, uint32_t mask, uint32_t esz, uint32_t idx, uint32_t n,
+			       const uint32_t *index)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uintptr_t e = (uintptr_t)base + (uintptr_t)((idx + i) & mask) * esz;
+
+		if (((e + esz) & (GEN_CACHE_LINE - 1)) == 0)
+			demote_line((const void *)e);
+	}
+	demote_line(index);
 }
 
 /*

@@ -431,6 +431,8 @@ static uint32_t refill(struct qworker *w, int p)
 	if (n) {
 		xsk_ring_prod__submit(&pq->fq, n);
 		pq->in_fill += n;
+		if (w->demote) /* the receiving core reads them next */
+			demote_ring(pq->fq.ring, pq->fq.mask, sizeof(uint64_t), idx, n, pq->fq.producer);
 	}
 	if (xsk_ring_prod__needs_wakeup(&pq->fq)) {
 		for (int i = 0; i < w->nrx; i++) {
@@ -474,6 +476,8 @@ static uint32_t receive(struct qworker *w, struct rx_sock *s)
 		w->fill_owner[x->addr / GEN_FRAME_SIZE] = 0;
 	}
 	xsk_ring_cons__release(&s->rx, n);
+	if (w->demote) /* the receiving core writes these lines again on the ring's next lap */
+		demote_ring(s->rx.ring, s->rx.mask, sizeof(struct xdp_desc), idx, n, s->rx.consumer);
 	w->port[s->port].in_fill -= n;
 	xsk_deliver(w, s->io, d, n);
 	return n;
