@@ -16,7 +16,10 @@
 #  - veth TX alone, 1 and 4 queues (TX_QUEUES): synthetic input, an empty chain,
 #    out of veth to a tc-drop receiver, with 1-4 TX sockets per port queue
 #    (host_tx.sh);
-#  - veth latency at half of gend's one-queue rate, cpu backend.
+#  - veth latency at half of gend's one-queue rate, cpu backend;
+#  - the XDP classifier's ns per packet for a few table shapes (gen-cls-speed:
+#    on veth it runs on the sender's core, whose cost per frame sets gend's
+#    share of the plain receiver).
 #  - last, a summary: each of issue 10's host-path targets with its figure and its
 #    ratio to the ceiling of the same run (test/bench/host_summary.py; per queue
 #    count, sender and TX sockets, the better of the two counting receivers).
@@ -53,5 +56,11 @@ for q in ${VETH_QUEUES-1 4 8}; do
 			bash "$D/host_veth.sh" "$q" "$SECS" 2>&1 | grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)"
 	done
 done | tee -a "$LOG"
+cls=${GEN_BUILD:-$D/../../build}/test/bench/gen-cls-speed
+if [ -x "$cls" ]; then
+	LD_LIBRARY_PATH=${GEN_LD_PATH:-${LD_LIBRARY_PATH:-}} "$cls" -n 7
+else
+	echo "SKIP gen-cls-speed: not built ($cls)"
+fi
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 "$D/host_summary.py" <"$LOG"
