@@ -208,7 +208,7 @@ if [[ $parts == *" vethab "* ]]; then
 				VETH_SENDERS=xdp-live VETH_RECEIVERS=${GEN_VETHAB_RECEIVERS:-tc-drop} TX_SOCKETS=${GEN_VETHAB_TXS:-4} \
 				GEND_CPUS=${GEN_VETHAB_CPUS:-1-6} SINK_CPUS=${GEN_VETHAB_CPUS:-1-6} ${vab[$i]} \
 				bash test/bench/host_veth.sh "${GEN_VETHAB_QUEUES:-1}" "${GEN_VETHAB_SECONDS:-4}" 2>&1 |
-				grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)" | tee -a "$out/vethab.txt"
+				grep -E "^(veth|SKIP|FAIL|ceiling|Traceback|[A-Za-z]*Error)" | sed "s/^/v$i r$r: /" | tee -a "$out/vethab.txt"
 			for f in "$pd"/sender-*.txt; do
 				[ -e "$f" ] || continue
 				echo "   $(basename "$f"): $(grep -E ' (_raw_spin_lock|__pv_queued_spin_lock_slowpath|__pi_memcpy|memcpy_orig|xp_alloc|pv_native_safe_halt|bpf_prog_[0-9a-f]+_gen_cls)$' "$f" |
@@ -216,6 +216,20 @@ if [[ $parts == *" vethab "* ]]; then
 			done
 		done
 	done
+	# Per variant over the rounds: gend's share of the plain receiver of its round, and its rate.
+	python3 - "$out/vethab.txt" <<'PY'
+import re, sys
+v = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'v(\d+) r\d+: veth.*?: gend ([\d.]+) Mpps.*?gend = (\d+) % of it', line)
+    if m:
+        v.setdefault(int(m[1]), []).append((float(m[2]), int(m[3])))
+for k in sorted(v):
+    r = v[k]
+    s = [x[1] for x in r]
+    print(f"variant {k}: {len(r)} rounds, share of the plain receiver {min(s)}-{max(s)} % (mean {sum(s) / len(s):.1f} %), "
+          f"gend {sum(x[0] for x in r) / len(r):.3f} Mpps mean")
+PY
 fi
 if [[ $parts == *" elastic "* ]]; then
 	. test/net/bundle_env.sh
