@@ -271,6 +271,12 @@ struct qworker {
 	uint64_t cpu_moves;
 	/* Passes in which a synthetic port with a rate found no free frame: the chains held them all. */
 	uint64_t no_frame_passes;
+	/*
+	 * Times the worker blocked ([gen] spin_us of polling found nothing): each
+	 * costs whoever hands it the next frame a wake-up (a copy-mode RX socket's
+	 * producer, on veth the sending core, in its softirq).
+	 */
+	uint64_t sleeps;
 };
 
 enum xsk_bind { XSK_BIND_AUTO, XSK_BIND_ZEROCOPY, XSK_BIND_COPY, XSK_BIND_MAX };

@@ -266,6 +266,11 @@ static void print_ports(struct rt *rt, FILE *out)
 	for (int q = 0; q < rt->nq; q++)
 		fprintf(out, "gen_worker_frames_left_out_total{queue=\"%d\"} %lu\n", q,
 			(unsigned long)__atomic_load_n(&rt->workers[q].frames_left_out, __ATOMIC_RELAXED));
+	family(out, "gen_worker_sleeps_total", "counter",
+	       "Times a queue's port worker blocked after polling [gen] spin_us without finding work.");
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "gen_worker_sleeps_total{queue=\"%d\"} %lu\n", q,
+			(unsigned long)__atomic_load_n(&rt->workers[q].sleeps, __ATOMIC_RELAXED));
 	family(out, "gen_worker_cpu_moves_total", "counter",
 	       "Times a queue's port worker was found on another CPU than at its previous pass (0 when pinned).");
 	for (int q = 0; q < rt->nq; q++)

@@ -234,8 +234,9 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"cpus\":[", rt->workers[0].hugepages ? "true" : "false",
-			rt->workers[0].demote ? "true" : "false");
+		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"cpus\":[",
+			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
+			rt->cfg->spin_us);
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
 		pin_rest_str(rest, sizeof(rest));
@@ -263,6 +264,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
+	fprintf(out, "spin:         %u us (an idle data-plane thread polls that long, then blocks)\n", rt->cfg->spin_us);
 	fprintf(out, "cpus:        ");
 	for (int i = 0; i < rt->cfg->ncpus; i++)
 		fprintf(out, " %u", rt->cfg->cpus[i]);
@@ -413,7 +415,7 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 	for (int q = 0; q < rt->nq; q++) {
 		const struct qworker *w = &rt->workers[q];
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
-		uint64_t left = LOAD_R(&w->frames_left_out);
+		uint64_t left = LOAD_R(&w->frames_left_out), sleeps = LOAD_R(&w->sleeps);
 		uint64_t missed = 0, stalls = LOAD_R(&w->no_frame_passes);
 		uint32_t held = LOAD_R(&w->in_chains);
 		int cpu = LOAD_R(&w->cpu);
@@ -427,9 +429,10 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			}
 		if (json) {
 			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu,"
-				"\"frames_left_out\":%lu,\"frames_held\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu",
+				"\"frames_left_out\":%lu,\"sleeps\":%lu,\"frames_held\":%u,\"frames\":%u,\"cpu\":%d,"
+				"\"cpu_moves\":%lu",
 				q ? "," : "", q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in,
-				(unsigned long)left, held, w->nframes, cpu, (unsigned long)moves);
+				(unsigned long)left, (unsigned long)sleeps, held, w->nframes, cpu, (unsigned long)moves);
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -438,10 +441,11 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out,
 			"port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass, "
-			"%.1f left waiting in the chains' out rings after it; "
+			"%.1f left waiting in the chains' out rings after it; slept %lu times; "
 			"%u of %u frames held by the chains; on CPU %d, moved %lu times",
 			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0,
-			passes ? (double)left / (double)passes : 0.0, held, w->nframes, cpu, (unsigned long)moves);
+			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, held, w->nframes, cpu,
+			(unsigned long)moves);
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
 				(unsigned long)missed, (unsigned long)stalls);

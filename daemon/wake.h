@@ -16,14 +16,19 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include "gen_limits.h"
 
 /*
- * How long an idle data-plane thread polls before it blocks. Polling instead of
- * timed naps: a 2 us nanosleep costs a syscall and a timer, sleeps longer than
- * asked, and each nap delays the frames' way back to the fill ring. Bounded, so
- * a lightly loaded or oversubscribed box does not spend its cores polling.
+ * How long an idle data-plane thread polls before it blocks ([gen] spin_us,
+ * default WAKE_SPIN_NS; set by gend before the threads start). Polling instead
+ * of timed naps: a 2 us nanosleep costs a syscall and a timer, sleeps longer
+ * than asked, and each nap delays the frames' way back to the fill ring.
+ * Bounded, so a lightly loaded or oversubscribed box does not spend its cores
+ * polling. Longer: fewer sleeps under bursty traffic, each of which the next
+ * frame's producer pays for with a wake-up (on veth, the sending core).
  */
-#define WAKE_SPIN_NS 20000u
+#define WAKE_SPIN_NS (GEN_SPIN_US_DEFAULT * 1000u)
+extern uint32_t wake_spin_ns;
 
 struct spin {
 	uint64_t until;
@@ -51,7 +56,7 @@ static inline void spin_reset(struct spin *s)
 static inline bool spin_again(struct spin *s)
 {
 	if (s->n++ == 0) {
-		s->until = spin_now_ns() + WAKE_SPIN_NS;
+		s->until = spin_now_ns() + __atomic_load_n(&wake_spin_ns, __ATOMIC_RELAXED);
 		return true;
 	}
 	if (s->n % 64 == 0) {

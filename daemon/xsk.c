@@ -748,8 +748,10 @@ static void worker_sleep(struct qworker *w)
 	if (tx_pending)
 		ts.tv_nsec = 50 * 1000;
 	wake_prepare(&w->wake);
-	if (!worker_has_work(w) && w->npfd)
+	if (!worker_has_work(w) && w->npfd) {
+		STORE(&w->sleeps, w->sleeps + 1);
 		ppoll(w->pfd, (nfds_t)w->npfd, &ts, NULL);
+	}
 	wake_done(&w->wake);
 }
 

@@ -133,12 +133,15 @@ gend_run() { # $1 = sender name, $2 = tag for sender_perf
 	sender "$1" "$SECS" || return 1
 	sender_perf_end
 	ctl --json stats >"$WORK/wk1.json" 2>/dev/null; w1=$(date +%s%N)
-	# The busiest port worker's share of the time in passes that moved frames (near 1: the worker is the limit).
+	# The busiest port worker's share of the time in passes that moved frames (near 1: the worker is the limit),
+	# and how often it blocked (each costs the sending core a wake-up: [gen] spin_us).
 	python3 - "$WORK/wk0.json" "$WORK/wk1.json" "$w0" "$w1" >"$WORK/busy.${2:-x}" 2>/dev/null <<'PY' || echo "?" >"$WORK/busy.${2:-x}"
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
 dt = int(sys.argv[4]) - int(sys.argv[3])
-print(f"{max((wb['busy_ns'] - wa['busy_ns']) / dt for wa, wb in zip(a['workers'], b['workers'])):.2f}")
+busy, sleeps = max(((wb['busy_ns'] - wa['busy_ns']) / dt, (wb.get('sleeps', 0) - wa.get('sleeps', 0)) * 1e9 / dt)
+                   for wa, wb in zip(a['workers'], b['workers']))
+print(f"{busy:.2f}, blocking {sleeps:.0f} times a second")
 PY
 	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(gend_tx)
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))") $(offered "$1")"
@@ -281,6 +284,7 @@ RXFULL=$(json_get "$WORK/st.json" "j['xsk']['rx_ring_full']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
 DEMOTE=$(json_get "$WORK/st.json" "'on' if j.get('demote') else 'off'")
+SPIN=$(json_get "$WORK/st.json" "j.get('spin_us', '?')")
 if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
 	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")
 	recv_start lat r0 --idle 2
@@ -329,9 +333,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" "$SPIN" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy = sys.argv[1:17]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy, spin = sys.argv[1:18]
 g, fwd, ns, off = g.split()
 c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
 f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
@@ -344,7 +348,7 @@ if len(r) == 2:  # a counting receiver: its own rate, and its count against what
 else:
     at_r0 = f"received at r0 {r[0]} of {fwd} forwarded; "
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps (backend {be}, "
-      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, demote {demote}, fill ring empty {fill}, RX ring full {rxfull}; "
+      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, demote {demote}, spin_us {spin}, fill ring empty {fill}, RX ring full {rxfull}; "
       f"port workers {ns} ns CPU per packet, the busiest busy {busy}{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
       f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps{put(f_off)}, gend = {100 * g / float(f):.0f} % of it"

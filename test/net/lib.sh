@@ -143,6 +143,8 @@ cfg_begin() {
 	[ -z "${TX_SOCKETS:-}" ] || echo "tx_sockets = $TX_SOCKETS" >>"$WORK/chains.ini"
 	# [gen] demote (auto, yes, no); said only when asked, as tx_sockets.
 	[ -z "${GEN_DEMOTE:-}" ] || echo "demote = $GEN_DEMOTE" >>"$WORK/chains.ini"
+	# [gen] spin_us, the same way.
+	[ -z "${GEN_SPIN_US:-}" ] || echo "spin_us = $GEN_SPIN_US" >>"$WORK/chains.ini"
 	# GEND_INFLIGHT=N (benchmarks): [gen] inflight, batches each chain keeps in flight.
 	[ -z "${GEND_INFLIGHT:-}" ] || echo "inflight = $GEND_INFLIGHT" >>"$WORK/chains.ini"
 	# GEND_CPUS=LIST (benchmarks): [gen] cpus, the CPUs gend's data-plane threads pin to in turn.

@@ -186,6 +186,36 @@ assert passes > 0 and left <= 256, (passes, left)
 PY
 ok "frames a chain is done with go straight back to the generators"
 
+# [gen] spin_us: at 2 x 2 kpps a pass finds a frame every 250 us or so; polling
+# 20 us (the default) the worker blocks between them (the low-rate samples
+# above count its sleeps), polling 100 ms it never does. status says which.
+python3 - "$WORK/load-lo.json" <<'PY' || fail "the worker's sleeps at 4 kpps, spin_us 20: $(cat "$WORK/load-lo.json")"
+import json, sys
+a, b = (json.loads(line)['workers'][0] for line in open(sys.argv[1]).read().split('\n')[:2])
+print("4 kpps, spin_us 20: the worker slept", b['sleeps'] - a['sleeps'], "times in a second")
+assert b['sleeps'] - a['sleeps'] > 100, (a, b)
+PY
+NET_QUEUES=1 GEN_PORTS="synth:0 synth:1" GEN_SPIN_US=100000 cfg_begin
+printf 'synth_size = 64\nsynth_flows = 16\nsynth_rate = 2000\n' >>"$WORK/chains.ini"
+cfg_empty_chain
+gend_start
+sleep 0.5
+ctl --json status >"$WORK/spin-status.json"
+ctl --json --watch --interval 1000 --count 2 stats >"$WORK/spin.json"
+sed -i 's/^spin_us = .*/spin_us = 20/' "$WORK/chains.ini"
+if ctl reload >"$WORK/spin-reload.out" 2>&1; then fail "a reload changed spin_us"; fi
+grep -q "spin_us.*restart gend" "$WORK/spin-reload.out" || fail "spin_us reload: $(cat "$WORK/spin-reload.out")"
+gend_stop || fail "gend exit with spin_us = 100000"
+python3 - "$WORK/spin-status.json" "$WORK/spin.json" <<'PY' || fail "spin_us = 100000: $(cat "$WORK/spin-status.json" "$WORK/spin.json")"
+import json, sys
+assert json.load(open(sys.argv[1]))['spin_us'] == 100000
+a, b = (json.loads(line)['workers'][0] for line in open(sys.argv[2]).read().split('\n')[:2])
+print("4 kpps, spin_us 100000: the worker slept", b['sleeps'] - a['sleeps'], "times in a second, took in",
+      b['frames_in'] - a['frames_in'], "frames")
+assert b['sleeps'] - a['sleeps'] <= 2 and 2000 < b['frames_in'] - a['frames_in'] < 8000, (a, b)
+PY
+ok "spin_us: how long an idle worker polls before it blocks (restart only), and its sleeps counted"
+
 # Bad synthetic-port settings are refused with FILE:LINE.
 for bad in "ports = synth:x gout" "synth_size = 40" "synth_flows = 0" "synth_proto = udp sctp" "xdp_bind = fast"; do
 	key=${bad%% =*}

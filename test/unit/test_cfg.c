@@ -182,6 +182,7 @@ Test(cfg, defaults)
 	cr_assert_eq(c->tx_sockets, 1);
 	cr_assert_eq(c->tx_thread, CFG_TX_THREAD_AUTO);
 	cr_assert_eq(c->demote, CFG_DEMOTE_AUTO);
+	cr_assert_eq(c->spin_us, 20);
 	cr_assert_eq(c->max_batch, 65536);
 	cr_assert_eq(c->mini_batch, 256);
 	cr_assert_eq(c->gpu_opts.mode, GPU_MODE_RTC);
@@ -191,6 +192,17 @@ Test(cfg, defaults)
 	cr_assert_str_eq(c->control, "/run/gen/gen.sock");
 	cr_assert_eq(c->n_nfs, 0);
 	cr_assert_eq(c->nchains, 0);
+	cfg_free(c);
+}
+
+Test(cfg, spin_us)
+{
+	struct cfg *c = load_ok("[gen]\nports = veth0\nspin_us = 250\n");
+
+	cr_assert_eq(c->spin_us, 250);
+	cfg_free(c);
+	c = load_ok("[gen]\nports = veth0\nspin_us = 0\n");
+	cr_assert_eq(c->spin_us, 0, "0: block at once");
 	cfg_free(c);
 }
 
@@ -274,6 +286,8 @@ static const struct bad_case bad[] = {
 	{ GEN "tx_sockets = 9\n", 3, "tx_sockets must be an integer in 1..8" },
 	{ GEN "tx_thread = maybe\n", 3, "tx_thread must be no, yes or auto" },
 	{ GEN "demote = always\n", 3, "demote must be auto, yes or no" },
+	{ GEN "spin_us = 1000001\n", 3, "spin_us must be an integer in 0..1000000" },
+	{ GEN "spin_us = 5ms\n", 3, "spin_us must be" },
 	{ GEN "mini_batch = 2048\n", 3, "mini_batch must be" },
 	{ GEN "max_batch = 100\n", 3, "smaller than mini_batch" },
 	{ GEN "\nmini_batch = 512\nmax_batch = 256\n", 5, "smaller than mini_batch" },

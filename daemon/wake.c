@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The idle data-plane threads' polling budget (wake.h), [gen] spin_us in ns. */
+#include "wake.h"
+
+uint32_t wake_spin_ns = WAKE_SPIN_NS;
