@@ -202,7 +202,7 @@ Test(cfg, spin_us)
 	cr_assert_eq(c->spin_us, 250);
 	cfg_free(c);
 	c = load_ok("[gen]\nports = veth0\nspin_us = 0\n");
-	cr_assert_eq(c->spin_us, 0, "0: block at once");
+	cr_assert_eq(c->spin_us, 0, "0: the shortest polling");
 	cfg_free(c);
 }
 
