@@ -198,7 +198,8 @@ if [[ $parts == *" vethab "* ]]; then
 	. test/net/bundle_env.sh
 	bundle_env "$PWD/$bundle"
 	echo "== veth A/B (host_veth.sh, interleaved)"
-	IFS='|' read -ra vab <<<"${GEN_VETHAB_ENVS:-GEN_XSK_DEMOTE=0 GEN_SINK_DEMOTE=0|GEN_XSK_DEMOTE=1 GEN_SINK_DEMOTE=1}"
+	# Default: [gen] spin_us 20, 200 and 1000 (whether the worker's sleeps cost the sender's core).
+	IFS='|' read -ra vab <<<"${GEN_VETHAB_ENVS:-GEN_SPIN_US=20|GEN_SPIN_US=200|GEN_SPIN_US=1000}"
 	for r in $(seq "${GEN_VETHAB_ROUNDS:-2}"); do
 		for i in "${!vab[@]}"; do
 			pd="$out/vethab-v$i-r$r"
