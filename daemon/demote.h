@@ -29,8 +29,10 @@
 #ifndef GEN_DEMOTE_H
 #define GEN_DEMOTE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <xdp/xsk.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -78,12 +80,14 @@ static inline void demote_range(const void *p, uint32_t len)
 static inline void demote_ring(const void *base, uint32_t mask, uint32_t esz, uint32_t idx, uint32_t n,
 			       const uint32_t *index)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		uintptr_t e = (uintptr_t)base + (uintptr_t)((idx + i) & mask) * esz;
+	uint32_t per_line = GEN_CACHE_LINE / esz, i = 0;
 
-		if (((e + esz) & (GEN_CACHE_LINE - 1)) == 0)
-			demote_line((const void *)e);
-	}
+	/* The first entry that ends a line; then every per_line-th (the ring's bytes are whole lines). */
+	while (i < n && i < per_line &&
+	       (((uintptr_t)base + (uintptr_t)((idx + i) & mask) * esz + esz) & (GEN_CACHE_LINE - 1)))
+		i++;
+	for (; i < n; i += per_line)
+		demote_line((const uint8_t *)base + (size_t)((idx + i) & mask) * esz);
 	demote_line(index);
 }
 
@@ -103,6 +107,23 @@ static inline void demote_tx_taken(const void *area, struct xsk_ring_prod *tx, u
 		demote_range((const uint8_t *)area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED),
 			     __atomic_load_n(&x->len, __ATOMIC_RELAXED));
 	}
+}
+
+/*
+ * Kick copy-mode TX socket fd (ring tx, UMEM at area): the kernel copies the
+ * frames it takes out on this core; with demote, their lines are handed back
+ * (demote_tx_taken). sendto()'s result, errno as it left it.
+ */
+static inline ssize_t demote_sendto(int fd, struct xsk_ring_prod *tx, const void *area, bool demote)
+{
+	uint32_t c0 = demote ? __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) : 0;
+	ssize_t r = sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	int e = errno;
+
+	if (demote)
+		demote_tx_taken(area, tx, c0);
+	errno = e;
+	return r;
 }
 
 #endif /* GEN_DEMOTE_H */

@@ -29,11 +29,11 @@ enum cfg_tx_thread { CFG_TX_THREAD_NO, CFG_TX_THREAD_YES, CFG_TX_THREAD_AUTO };
  * (daemon/demote.h): where the CPU has CLDEMOTE (auto), always, never.
  */
 enum cfg_demote { CFG_DEMOTE_AUTO, CFG_DEMOTE_YES, CFG_DEMOTE_NO };
+#define CFG_DEMOTE_NAMES { "auto", "yes", "no", NULL }
 
 /* [gen] spin_us: how long an idle data-plane thread polls before it blocks (wake.h). */
 #define GEN_SPIN_US_DEFAULT 20u
 #define GEN_SPIN_US_MAX 1000000u
-#define CFG_DEMOTE_NAMES { "auto", "yes", "no", NULL }
 /* Packets per mini-batch (one GPU block each) when chains.ini does not say. */
 #define GEN_MINI_BATCH_DEFAULT 256
 

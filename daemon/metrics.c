@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -198,6 +199,16 @@ static void print_xdp(struct rt *rt, FILE *out)
 	}
 }
 
+/* A counter of each queue's port worker: the uint64_t at off in struct qworker. */
+static void worker_counter(struct rt *rt, FILE *out, const char *name, const char *help, size_t off)
+{
+	family(out, name, "counter", help);
+	for (int q = 0; q < rt->nq; q++)
+		fprintf(out, "%s{queue=\"%d\"} %lu\n", name, q,
+			(unsigned long)__atomic_load_n((const uint64_t *)((const char *)&rt->workers[q] + off),
+						       __ATOMIC_RELAXED));
+}
+
 static void print_ports(struct rt *rt, FILE *out)
 {
 	family(out, "gen_port_info", "gauge", "Ports with their interface and AF_XDP mode (always 1).");
@@ -256,31 +267,21 @@ static void print_ports(struct rt *rt, FILE *out)
 	for (int q = 0; q < rt->nq; q++)
 		fprintf(out, "gen_worker_busy_seconds_total{queue=\"%d\"} %.9f\n", q,
 			__atomic_load_n(&rt->workers[q].busy_ns, __ATOMIC_RELAXED) / 1e9);
-	family(out, "gen_worker_busy_passes_total", "counter", "A queue's port worker's passes that moved frames.");
-	for (int q = 0; q < rt->nq; q++)
-		fprintf(out, "gen_worker_busy_passes_total{queue=\"%d\"} %lu\n", q,
-			(unsigned long)__atomic_load_n(&rt->workers[q].busy_passes, __ATOMIC_RELAXED));
-	family(out, "gen_worker_frames_left_out_total", "counter",
-	       "Frames left waiting in the chains' out rings after each of a queue's port worker's passes that moved "
-	       "frames, summed (over busy passes near 0: done frames go straight back).");
-	for (int q = 0; q < rt->nq; q++)
-		fprintf(out, "gen_worker_frames_left_out_total{queue=\"%d\"} %lu\n", q,
-			(unsigned long)__atomic_load_n(&rt->workers[q].frames_left_out, __ATOMIC_RELAXED));
-	family(out, "gen_worker_sleeps_total", "counter",
-	       "Times a queue's port worker blocked after polling [gen] spin_us without finding work.");
-	for (int q = 0; q < rt->nq; q++)
-		fprintf(out, "gen_worker_sleeps_total{queue=\"%d\"} %lu\n", q,
-			(unsigned long)__atomic_load_n(&rt->workers[q].sleeps, __ATOMIC_RELAXED));
-	family(out, "gen_worker_cpu_moves_total", "counter",
-	       "Times a queue's port worker was found on another CPU than at its previous pass (0 when pinned).");
-	for (int q = 0; q < rt->nq; q++)
-		fprintf(out, "gen_worker_cpu_moves_total{queue=\"%d\"} %lu\n", q,
-			(unsigned long)__atomic_load_n(&rt->workers[q].cpu_moves, __ATOMIC_RELAXED));
-	family(out, "gen_worker_frames_in_total", "counter",
-	       "Frames a queue's port worker took in (received, or generated on a synthetic port).");
-	for (int q = 0; q < rt->nq; q++)
-		fprintf(out, "gen_worker_frames_in_total{queue=\"%d\"} %lu\n", q,
-			(unsigned long)__atomic_load_n(&rt->workers[q].frames_in, __ATOMIC_RELAXED));
+	worker_counter(rt, out, "gen_worker_busy_passes_total", "A queue's port worker's passes that moved frames.",
+		       offsetof(struct qworker, busy_passes));
+	worker_counter(rt, out, "gen_worker_frames_left_out_total",
+		       "Frames left waiting in the chains' out rings after each of a queue's port worker's passes that "
+		       "moved frames, summed (over busy passes near 0: done frames go straight back).",
+		       offsetof(struct qworker, frames_left_out));
+	worker_counter(rt, out, "gen_worker_sleeps_total",
+		       "Times a queue's port worker blocked after polling [gen] spin_us without finding work.",
+		       offsetof(struct qworker, sleeps));
+	worker_counter(rt, out, "gen_worker_cpu_moves_total",
+		       "Times a queue's port worker was found on another CPU than at its previous pass (0 when pinned).",
+		       offsetof(struct qworker, cpu_moves));
+	worker_counter(rt, out, "gen_worker_frames_in_total",
+		       "Frames a queue's port worker took in (received, or generated on a synthetic port).",
+		       offsetof(struct qworker, frames_in));
 }
 
 /* Each NF instance once (chains may share one), its counters by the names in its nf_ops. */

@@ -40,23 +40,10 @@ static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
 	return s ? &pq->xtx[s - 1].o.tx : &pq->tx;
 }
 
-/*
- * sendto() on a copy-mode TX socket: the kernel copies each frame it takes
- * out of the UMEM on this core. With demote, the lines of the frames it took
- * are handed back to the shared cache (demote_tx_taken), so that the receive
- * side's next copy into those frames does not have to take them back from
- * this core.
- */
+/* Kick a copy-mode TX socket; with demote, the lines of the frames the kernel copied out go back (demote.h). */
 static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 {
-	uint32_t c0 = w->demote ? __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE) : 0;
-	int r = (int)sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
-	int e = errno;
-
-	if (w->demote)
-		demote_tx_taken(w->area, tx, c0);
-	errno = e;
-	return r;
+	return (int)demote_sendto(fd, tx, w->area, w->demote);
 }
 
 static int shard_fd(const struct port_q *pq, uint32_t s)

@@ -436,14 +436,7 @@ static uint32_t fwd_pick(const struct sink_q *s, const uint8_t *f, uint32_t len)
 /* sendto() on a TX socket; with GEN_SINK_DEMOTE the lines of the frames it copied out are demoted (demote.h). */
 static ssize_t fwd_send(const struct sink_q *s, int fd, struct xsk_ring_prod *tx)
 {
-	uint32_t c0 = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
-	ssize_t r = sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
-	int e = errno;
-
-	if (demote)
-		demote_tx_taken(s->area, tx, c0);
-	errno = e;
-	return r;
+	return demote_sendto(fd, tx, s->area, demote);
 }
 
 /* An extra TX socket's kicker. */
