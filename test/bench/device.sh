@@ -26,6 +26,8 @@
 # CPUs profiled (needs the bundle packed with DEVPACK_PERF=1).
 # membw (not in the default list): gen-membw, the host's memory bandwidth on 2 GiB
 # and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
+# pairs (not in the default list): gen-cpu-pairs, CPU 0's speed with each other
+# CPU busy (virtual CPUs that share a core: the veth sender runs on CPU 0).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
 # the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
@@ -84,6 +86,10 @@ if [[ $parts == *" span "* ]] && [ -x "$build/test/bench/gen-span" ]; then
 	for sz in 64 1500; do
 		LD_LIBRARY_PATH=$libs "$build/test/bench/gen-span" "$sz" 0.2 2>&1 | tee -a "$out/span.txt"
 	done
+fi
+if [[ $parts == *" pairs "* ]] && [ -x "$build/test/bench/gen-cpu-pairs" ]; then
+	echo "== gen-cpu-pairs (CPU 0 against each other CPU busy)"
+	"$build/test/bench/gen-cpu-pairs" 0 200 3 2>&1 | tee "$out/pairs.txt"
 fi
 if [[ $parts == *" membw "* ]] && [ -x "$build/test/bench/gen-membw" ]; then
 	echo "== gen-membw (host memory, 16 threads)"

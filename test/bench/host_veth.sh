@@ -44,7 +44,10 @@
 # receive: DIR/sender-WHO-QUEUES.txt gives each symbol's share and its ns per
 # frame the sender put on s0 (the sender keeps its CPUs busy; what idle time
 # there is shows as the idle loop's symbol); SENDER_PERF_G=1 adds call graphs
-# and DIR/sender-WHO-QUEUES-callers.txt, who calls the top symbols),
+# and DIR/sender-WHO-QUEUES-callers.txt, who calls the top symbols;
+# HOST_VETH_SYSWIDE=1 profiles every CPU in the same windows instead of the
+# extra run: DIR/threads-WHO-QUEUES.txt, the CPUs each thread used and its top
+# symbols, for gend, the plain receiver and the forwarder alike),
 # VETH_SENDERS / VETH_RECEIVERS (subsets of "gen-traffic xdp-live xdp-trafficgen"
 # and "xdp-drop tc-drop gen-traffic-recv", the defaults), GEND_CPUS=LIST (gend's
 # [gen] cpus; xdp-live's threads run on CPUs 0..Q-1, so a list past them keeps
@@ -101,19 +104,53 @@ sender() {
 }
 
 # With HOST_VETH_PERF: an xdp-live run profiled on the sender's CPUs
-# (sender_perf TAG SENDER before it, sender_perf_end after).
+# (sender_perf TAG SENDER before it, sender_perf_end after). The window opens
+# half a second after the sender starts and closes before it ends (a window
+# wider than the sending once showed the idle CPU as halts of 20-60 ns a frame).
+# HOST_VETH_SYSWIDE=1: every CPU too, in the same window, and the time of each
+# thread with its top symbols (DIR/threads-TAG-Q.txt).
+perf_window() { # seconds to record within a sending of $SECS
+	python3 -c "print(max(1.0, $SECS - 1.0))"
+}
 sender_perf() {
-	SPERF=
+	SPERF= SPERF_ALL=
 	[ -n "${HOST_VETH_PERF:-}" ] && [ "$2" = xdp-live ] && command -v perf >/dev/null || return 0
 	mkdir -p "$HOST_VETH_PERF"
 	SPERF_TAG=$1
-	perf record -q ${SENDER_PERF_G:+-g} -C "0-$((Q - 1))" -F 2999 -o "$WORK/snd.perf" -- sleep "$SECS" >/dev/null 2>&1 &
+	(sleep 0.5; exec perf record -q ${SENDER_PERF_G:+-g} -C "0-$((Q - 1))" -F 2999 -o "$WORK/snd.perf" -- sleep "$(perf_window)") >/dev/null 2>&1 &
 	SPERF=$!
+	[ "${HOST_VETH_SYSWIDE:-0}" = 1 ] || return 0
+	(sleep 0.5; exec perf record -q -a -F 999 -o "$WORK/all.perf" -- sleep "$(perf_window)") >/dev/null 2>&1 &
+	SPERF_ALL=$!
+}
+# Each thread's share of all CPUs (in CPUs) and its top symbols, from a system-wide profile $1.
+threads_report() {
+	perf report -i "$1" --stdio --no-children --sort comm,sym -n 2>/dev/null | python3 -c '
+import os, re, sys
+ncpu, tot, top = os.cpu_count(), {}, {}
+for line in sys.stdin:
+    m = re.match(r"\s+([\d.]+)%\s+\d+\s+(\S+)\s+(.*\S)", line)
+    if m:
+        cpus = float(m[1]) / 100 * ncpu
+        tot[m[2]] = tot.get(m[2], 0) + cpus
+        top.setdefault(m[2], []).append((cpus, m[3]))
+for comm in sorted(tot, key=lambda c: -tot[c]):
+    print(f"{tot[comm]:7.3f} CPUs  {comm}")
+    for cpus, sym in top[comm][:14]:
+        print(f"    {cpus:6.3f}  {sym}")
+'
 }
 sender_perf_end() {
 	[ -n "$SPERF" ] || return 0
 	wait "$SPERF"
 	local put
+	if [ -n "$SPERF_ALL" ]; then
+		wait "$SPERF_ALL"
+		{
+			echo "# host_veth.sh: every CPU while xdp-live sent to $SPERF_TAG, $Q queue(s), tx_sockets ${TX_SOCKETS:-1}, tx_thread ${TX_THREAD:-auto}; CPUs each thread used, its top symbols"
+			threads_report "$WORK/all.perf"
+		} >"$HOST_VETH_PERF/threads-$SPERF_TAG-$Q.txt"
+	fi
 	put=$(offered xdp-live)
 	{
 		echo "# host_veth.sh: sender CPUs 0-$((Q - 1)) while xdp-live sent to $SPERF_TAG, $Q queue(s), tx_sockets ${TX_SOCKETS:-1}: sender put $put Mpps; share, ns per frame put, symbol"
@@ -130,18 +167,31 @@ gend_run() { # $1 = sender name, $2 = tag for sender_perf
 	a=$(gend_tx); t0=$(date +%s.%N); c0=$(worker_ticks)
 	ctl --json stats >"$WORK/wk0.json" 2>/dev/null; w0=$(date +%s%N)
 	sender_perf "gend-${2:-x}" "$1"
-	sender "$1" "$SECS" || return 1
+	# Where the queues' frames are halfway through the sending (a sample).
+	rm -f "$WORK/wkm.json"
+	(sleep "$(python3 -c "print($SECS / 2)")"; ctl --json stats >"$WORK/wkm.json" 2>/dev/null) &
+	local mid=$!
+	sender "$1" "$SECS" || { wait $mid; return 1; }
+	wait $mid
 	sender_perf_end
 	ctl --json stats >"$WORK/wk1.json" 2>/dev/null; w1=$(date +%s%N)
 	# The busiest port worker's share of the time in passes that moved frames (near 1: the worker is the limit),
 	# and how often it blocked (each costs the sending core a wake-up: [gen] spin_us).
-	python3 - "$WORK/wk0.json" "$WORK/wk1.json" "$w0" "$w1" >"$WORK/busy.${2:-x}" 2>/dev/null <<'PY' || echo "?" >"$WORK/busy.${2:-x}"
+	python3 - "$WORK/wk0.json" "$WORK/wk1.json" "$w0" "$w1" "$WORK/wkm.json" >"$WORK/busy.${2:-x}" 2>/dev/null <<'PY' || echo "?" >"$WORK/busy.${2:-x}"
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
 dt = int(sys.argv[4]) - int(sys.argv[3])
 busy, sleeps = max(((wb['busy_ns'] - wa['busy_ns']) / dt, (wb.get('sleeps', 0) - wa.get('sleeps', 0)) * 1e9 / dt)
                    for wa, wb in zip(a['workers'], b['workers']))
-print(f"{busy:.2f}, blocking {sleeps:.0f} times a second")
+where = ''
+try:
+    m = json.load(open(sys.argv[5]))['workers']
+    k = ('frames_held', 'frames_fill', 'frames_tx', 'frames_free')
+    where = ("; frames mid-run (of %d, all queues): chains %d, fill/RX %d, TX %d, free %d"
+             % ((sum(w['frames'] for w in m),) + tuple(sum(w.get(x, 0) for w in m) for x in k)))
+except (OSError, ValueError, KeyError):
+    pass
+print(f"{busy:.2f}, blocking {sleeps:.0f} times a second{where}")
 PY
 	c1=$(worker_ticks); t1=$(date +%s.%N); b=$(gend_tx)
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))") $(offered "$1")"
@@ -264,9 +314,10 @@ for s in $SENDERS; do
 		wait "$RECV_thru"
 	fi
 done
-if [ -n "${HOST_VETH_PERF:-}" ] && command -v perf >/dev/null && xdrop_start xdp-drop; then
+# (HOST_VETH_SYSWIDE=1 profiled every run system-wide already.)
+if [ -n "${HOST_VETH_PERF:-}" ] && [ "${HOST_VETH_SYSWIDE:-0}" != 1 ] && command -v perf >/dev/null && xdrop_start xdp-drop; then
 	mkdir -p "$HOST_VETH_PERF"
-	perf record -q -a -F 999 -o "$WORK/veth.perf" -- sleep "$SECS" >/dev/null 2>&1 &
+	(sleep 0.5; exec perf record -q -a -F 999 -o "$WORK/veth.perf" -- sleep "$(perf_window)") >/dev/null 2>&1 &
 	PERF_PID=$!
 	P=$(gend_run xdp-live xdp-drop-syswide) || P=
 	wait "$PERF_PID"

@@ -71,6 +71,10 @@ for name in ('web', 'dns'):
         assert k in x, k
     assert x['rx_packets'] == n and x['tx_packets'] == n and x['dropped'] == 0, x
     assert x['batch_avg'] >= 1, x
+# Idle: every UMEM frame of a queue is somewhere the worker counts (chains, fill ring, TX, free).
+for w in j['workers']:
+    assert w['frames_held'] + w['frames_fill'] + w['frames_tx'] + w['frames_free'] == w['frames'], w
+    assert w['frames_fill'] > 0, w
 PY
 ok "genctl stats --json counts every packet per chain"
 ctl --json flows fm >"$WORK/flows.json" || fail "genctl flows: $(cat "$WORK/flows.json")"
