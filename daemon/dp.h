@@ -36,6 +36,17 @@ static inline uint64_t frame_base(uint64_t addr)
 #define GEN_FILL_SIZE 4096u
 #define GEN_COMP_SIZE 4096u
 #define GEN_RXTX_SIZE 4096u
+/*
+ * A port's completion rings are read at most once per GEN_REAP_NS of a busy
+ * worker (xsk.c: drain_completions). In copy mode the kernel writes a
+ * completion ring's producer once per frame, from the core that sent it and
+ * with interrupts off; each read from the worker's core takes that line away,
+ * so polling it in every pass makes each of those writes wait for the line.
+ * 0 reads them in every pass.
+ */
+#ifndef GEN_REAP_NS
+#define GEN_REAP_NS 4000u
+#endif
 
 /* Arrival marks: after a push, the ring's head and the time (for the batcher's wait and latency). */
 #define CHAIN_IO_MARKS 256u
@@ -143,6 +154,7 @@ struct port_q {
 	uint32_t in_fill; /* frames in the fill ring or in the kernel's hands for RX */
 	uint32_t in_tx;   /* frames in the TX ring or awaiting completion */
 	uint32_t tx_unkicked; /* frames submitted since the last sendto() kick */
+	uint64_t reap_ns; /* when the worker last read the completion rings (GEN_REAP_NS) */
 	struct synth_port *synth; /* a synthetic port: no sockets, no rings above */
 	bool zerocopy;    /* the socket is bound in zero-copy mode */
 	/*
@@ -277,6 +289,8 @@ struct qworker {
 	 * producer, on veth the sending core, in its softirq).
 	 */
 	uint64_t sleeps;
+	/* The start of the current pass (CLOCK_MONOTONIC ns), for what the pass does at most so often. */
+	uint64_t pass_ns;
 };
 
 enum xsk_bind { XSK_BIND_AUTO, XSK_BIND_ZEROCOPY, XSK_BIND_COPY, XSK_BIND_MAX };

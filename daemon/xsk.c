@@ -352,7 +352,7 @@ static uint32_t drain_cq(struct qworker *w, struct xsk_ring_cons *cq)
 }
 
 /* Completed TX frames go back to the free pool: the port's own completion ring, then its extra TX sockets'. */
-static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
+static uint32_t reap_completions(struct qworker *w, struct port_q *pq)
 {
 	uint32_t n = drain_cq(w, &pq->cq);
 
@@ -360,6 +360,21 @@ static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
 		n += drain_cq(w, &pq->xtx[s - 1].o.cq);
 	pq->in_tx -= n;
 	return n;
+}
+
+/*
+ * The same in the worker's pass, in bunches, as a NIC driver frees its TX
+ * descriptors past a threshold: at most once per GEN_REAP_NS (dp.h), so that
+ * the kernel's per-frame writes to the rings find their lines where they are.
+ * A frame waits at most that long more for its reuse; the fill ring holds
+ * thousands.
+ */
+static uint32_t drain_completions(struct qworker *w, struct port_q *pq)
+{
+	if (!pq->in_tx || w->pass_ns - pq->reap_ns < GEN_REAP_NS)
+		return 0;
+	pq->reap_ns = w->pass_ns;
+	return reap_completions(w, pq);
 }
 
 /*
@@ -657,7 +672,7 @@ static void port_reclaim(struct qworker *w, int p)
 		if (w->rx[i]->port == p)
 			while (receive(w, w->rx[i]))
 				;
-	drain_completions(w, pq);
+	reap_completions(w, pq);
 	for (uint32_t i = __atomic_load_n(pq->fq.consumer, __ATOMIC_ACQUIRE); i != pq->fq.cached_prod; i++) {
 		uint64_t a = frame_base(*xsk_ring_prod__fill_addr(&pq->fq, i));
 
@@ -803,6 +818,7 @@ static void *worker_main(void *arg)
 		uint32_t work = 0, in = 0;
 		uint64_t now;
 
+		w->pass_ns = last;
 		worker_take_call(w);
 		for (int p = 0; p < w->nports; p++) {
 			if (w->port[p].synth) {

@@ -71,10 +71,11 @@ for name in ('web', 'dns'):
         assert k in x, k
     assert x['rx_packets'] == n and x['tx_packets'] == n and x['dropped'] == 0, x
     assert x['batch_avg'] >= 1, x
-# Idle: every UMEM frame of a queue is somewhere the worker counts (chains, fill ring, TX, free).
+# Idle: every UMEM frame of a queue is somewhere the worker counts (chains, fill ring, TX, free),
+# and every sent frame's completion was reaped (the worker reads the completion rings in bunches).
 for w in j['workers']:
     assert w['frames_held'] + w['frames_fill'] + w['frames_tx'] + w['frames_free'] == w['frames'], w
-    assert w['frames_fill'] > 0, w
+    assert w['frames_fill'] > 0 and w['frames_tx'] == 0, w
 PY
 ok "genctl stats --json counts every packet per chain"
 ctl --json flows fm >"$WORK/flows.json" || fail "genctl flows: $(cat "$WORK/flows.json")"
