@@ -14,7 +14,9 @@
  * hash's wildcard fallback is one more) + 16 word ANDs + one ctz, whatever N.
  * The source, destination and in-port lookups (the LPM tries are most of the
  * cost) are skipped where no rule of the table constrains that field
- * (gen_config.open; cls_lookup.h says why the result is the same).
+ * (gen_config.open; cls_lookup.h says why the result is the same). Where
+ * every address and port is open, the winner of each (in-port, protocol) is
+ * precomputed (gen_direct, CLS_DIRECT) and read instead of the vectors.
  *
  * Two table slots: a packet reads gen_config.active once and uses only that
  * slot, so a reload (fill the inactive slot, then flip) is seen whole or not at
@@ -102,6 +104,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cls_rule_val);
 } gen_rules SEC(".maps");
+
+/* (in-port entry, protocol) -> rank + 1 of the winner, for CLS_DIRECT tables
+ * (classifier.h; mmapable, written in place like gen_inport_ix). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, GEN_CLS_SLOTS * GEN_CLS_DIRECT_ENTRIES * GEN_CLS_PROTOS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} gen_direct SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -194,6 +206,22 @@ static __always_inline const struct cls_rule_val *rule_val(__u32 slot, __u32 ran
 	return bpf_map_lookup_elem(&gen_rules, &idx);
 }
 
+/* The winner of a CLS_DIRECT table for an in-port below GEN_CLS_INPORT_DIRECT with an entry that has a row. */
+static __always_inline __u32 direct_rank(__u32 slot, __u32 ifindex, __u8 proto)
+{
+	__u32 idx = slot * GEN_CLS_INPORT_DIRECT + ifindex;
+	__u64 *ix, *d;
+
+	if (ifindex >= GEN_CLS_INPORT_DIRECT)
+		return CLS_DIRECT_NONE;
+	ix = bpf_map_lookup_elem(&gen_inport_ix, &idx);
+	if (!ix || *ix >= GEN_CLS_DIRECT_ENTRIES)
+		return CLS_DIRECT_NONE;
+	idx = (slot * GEN_CLS_DIRECT_ENTRIES + (__u32)*ix) * GEN_CLS_PROTOS + proto;
+	d = bpf_map_lookup_elem(&gen_direct, &idx);
+	return d ? (__u32)*d : CLS_DIRECT_NONE;
+}
+
 /* The tables are the maps above: the handle carries nothing. */
 #define CLS_FN static __always_inline
 #define CLS_TAB void *
@@ -204,6 +232,7 @@ static __always_inline const struct cls_rule_val *rule_val(__u32 slot, __u32 ran
 #define cls_tab_dport(t, slot, p) port_vec(&gen_dport_ival, &gen_dport_vec, slot, p)
 #define cls_tab_inport(t, slot, i) inport_vec(slot, i)
 #define cls_tab_rule(t, slot, r) rule_val(slot, r)
+#define cls_tab_direct(t, slot, i, p) direct_rank(slot, i, p)
 #include "cls_lookup.h"
 
 static __always_inline void count(__u32 idx, __u64 bytes)

@@ -26,6 +26,15 @@
  */
 #define GEN_CLS_INPORT_DIRECT 4096
 #define GEN_CLS_INPORT_VECS (GEN_CLS_MAX_RULES + 1)
+/*
+ * A table whose rules name at most an in-port and a protocol (every address
+ * and port open, CLS_DIRECT) also gets its winner for each (in-port entry,
+ * protocol) precomputed, for the first GEN_CLS_DIRECT_ENTRIES entries:
+ * gen_direct[(slot * GEN_CLS_DIRECT_ENTRIES + entry) * GEN_CLS_PROTOS + proto]
+ * = rank + 1, 0 for no rule. One array read instead of the vectors' AND.
+ */
+#define GEN_CLS_DIRECT_ENTRIES 64
+#define CLS_DIRECT_NONE 0xffffffffu /* the lookup's: no precomputed answer here */
 #define GEN_CLS_PROTO_ANY 0xffffu
 /* Slots per table slot of the direct-indexed maps: one per IP protocol number, one per L4 port. */
 #define GEN_CLS_PROTOS 256
@@ -72,6 +81,12 @@ enum cls_open {
 	CLS_OPEN_INPORT = 1u << 2,
 	CLS_OPEN_SPORT = 1u << 3, /* every rule takes source ports 0-65535 */
 	CLS_OPEN_DPORT = 1u << 4,
+	/*
+	 * Not a field: set by the loader where source, destination and both
+	 * ports are open and gen_direct holds the slot's winners (the host copy
+	 * leaves it clear and takes the vectors: the same answers).
+	 */
+	CLS_DIRECT = 1u << 5,
 };
 
 /* gen_config[0] */

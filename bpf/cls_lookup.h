@@ -15,6 +15,10 @@
  *   cls_tab_dport(t, slot, p)   for a destination port
  *   cls_tab_inport(t, slot, i)  for an ingress ifindex (falling back to the wildcard 0)
  *   cls_tab_rule(t, slot, r)    const struct cls_rule_val * of rank r, or NULL
+ * and may define, for tables with CLS_DIRECT in open:
+ *   cls_tab_direct(t, slot, i, p)  rank + 1 of the winner for ingress ifindex i
+ *                               and protocol p, 0 for none, CLS_DIRECT_NONE
+ *                               where it has no answer (the vectors decide)
  * Without CLS_FN only the types are declared (for headers that pass results on).
  * Parse policy and the lookup scheme are described in classifier.bpf.c.
  */
@@ -161,6 +165,19 @@ CLS_FN enum cls_result cls_lookup(CLS_TAB t, __u32 slot, __u32 open, void *data,
 	if (pr == CLS_PARSE_OTHER)
 		return CLS_OTHER;
 
+#ifdef cls_tab_direct
+	/* Only the in-port and the protocol decide: their winner, precomputed (classifier.h). */
+	if (open & CLS_DIRECT) {
+		__u32 d = cls_tab_direct(t, slot, ifindex, f->proto);
+
+		if (d != CLS_DIRECT_NONE) {
+			if (!d)
+				return CLS_MISS;
+			rank = d - 1;
+			goto found;
+		}
+	}
+#endif
 	vp = cls_tab_proto(t, slot, f->proto);
 	vs = open & CLS_OPEN_SRC ? vp : cls_tab_src(t, slot, f->src_be);
 	vd = open & CLS_OPEN_DST ? vp : cls_tab_dst(t, slot, f->dst_be);
@@ -182,6 +199,9 @@ CLS_FN enum cls_result cls_lookup(CLS_TAB t, __u32 slot, __u32 open, void *data,
 	if (!w)
 		return CLS_MISS;
 	rank = (__u32)i * 64 + cls_ctz64(w);
+#ifdef cls_tab_direct
+found:
+#endif
 	rule = cls_tab_rule(t, slot, rank & (GEN_CLS_MAX_RULES - 1));
 	if (!rule || rule->chain_id == 0 || rule->chain_id >= GEN_MAX_CHAINS)
 		return CLS_MISS;

@@ -127,6 +127,7 @@ static void unpin_maps(struct cls *c)
 }
 
 #define CLS_INPORT_IX_BYTES ((size_t)GEN_CLS_SLOTS * GEN_CLS_INPORT_DIRECT * sizeof(uint64_t))
+#define CLS_DIRECT_BYTES ((size_t)GEN_CLS_SLOTS * GEN_CLS_DIRECT_ENTRIES * GEN_CLS_PROTOS * sizeof(uint64_t))
 
 static uint64_t *map_array(int fd, size_t bytes)
 {
@@ -143,7 +144,9 @@ static void unmap_arrays(struct cls *c)
 		munmap(c->dport_ival, CLS_IVAL_BYTES);
 	if (c->inport_ix)
 		munmap(c->inport_ix, CLS_INPORT_IX_BYTES);
-	c->sport_ival = c->dport_ival = c->inport_ix = NULL;
+	if (c->direct)
+		munmap(c->direct, CLS_DIRECT_BYTES);
+	c->sport_ival = c->dport_ival = c->inport_ix = c->direct = NULL;
 }
 
 struct cls *cls_open(const char *pin_dir, char *err, size_t errlen)
@@ -184,9 +187,10 @@ struct cls *cls_open(const char *pin_dir, char *err, size_t errlen)
 	c->sport_ival = map_array(bpf_map__fd(c->skel->maps.gen_sport_ival), CLS_IVAL_BYTES);
 	c->dport_ival = map_array(bpf_map__fd(c->skel->maps.gen_dport_ival), CLS_IVAL_BYTES);
 	c->inport_ix = map_array(bpf_map__fd(c->skel->maps.gen_inport_ix), CLS_INPORT_IX_BYTES);
-	if (!c->sport_ival || !c->dport_ival || !c->inport_ix) {
+	c->direct = map_array(bpf_map__fd(c->skel->maps.gen_direct), CLS_DIRECT_BYTES);
+	if (!c->sport_ival || !c->dport_ival || !c->inport_ix || !c->direct) {
 		r = -errno;
-		cls_fail(c, r, "failed to mmap the port interval and in-port maps: %s", strerror(-r));
+		cls_fail(c, r, "failed to mmap the port interval, in-port and direct maps: %s", strerror(-r));
 		goto fail;
 	}
 	if (pin_dir) {

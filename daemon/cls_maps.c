@@ -210,6 +210,38 @@ static int fill_inport(int fd, uint64_t *ix_map, int vec_fd, uint32_t slot, cons
 	return 0;
 }
 
+/*
+ * Where only the in-port and the protocol can decide (every address and port
+ * open) and the in-port entries all have rows: each (entry, protocol)'s winner
+ * into the mapped gen_direct, the first set bit of the two vectors' AND, as the
+ * program would find it. Returns whether the slot may take CLS_DIRECT.
+ */
+static bool fill_direct(uint64_t *direct_map, uint32_t slot, const struct cls_tab *t)
+{
+	const uint32_t need = CLS_OPEN_SRC | CLS_OPEN_DST | CLS_OPEN_SPORT | CLS_OPEN_DPORT;
+	uint64_t *row = direct_map + (size_t)slot * GEN_CLS_DIRECT_ENTRIES * GEN_CLS_PROTOS;
+
+	if ((t->open & need) != need || t->ninport > GEN_CLS_DIRECT_ENTRIES)
+		return false;
+	for (uint32_t e = 0; e < t->ninport; e++) {
+		const struct cls_bitvec *vin = &t->inport[e].v;
+
+		for (uint32_t p = 0; p < GEN_CLS_PROTOS; p++) {
+			const struct cls_bitvec *vp = &t->proto[p];
+			uint64_t win = 0;
+
+			for (uint32_t i = 0; i < GEN_CLS_WORDS && !win; i++) {
+				uint64_t w = vp->w[i] & (t->open & CLS_OPEN_INPORT ? ~0ull : vin->w[i]);
+
+				if (w)
+					win = (uint64_t)i * 64 + (uint64_t)__builtin_ctzll(w) + 1;
+			}
+			row[(size_t)e * GEN_CLS_PROTOS + p] = win;
+		}
+	}
+	return true;
+}
+
 static int fill_rules(int fd, uint32_t slot, const struct cls_tab *t)
 {
 	uint32_t *keys = malloc(GEN_CLS_MAX_RULES * sizeof(*keys));
@@ -276,7 +308,7 @@ int cls_set_rules(struct cls *c, const struct cls_rule *rules, int n)
 	}
 
 	/* The slot's open fields: no packet reads them until `active` names the slot. */
-	cfg.open[slot] = t->open;
+	cfg.open[slot] = t->open | (fill_direct(c->direct, slot, t) ? CLS_DIRECT : 0);
 	r = cls_config_write(c, &cfg);
 	if (r < 0) {
 		cls_tab_free(t);

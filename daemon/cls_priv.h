@@ -25,6 +25,7 @@ struct cls {
 	struct classifier *skel;
 	uint64_t *sport_ival, *dport_ival; /* gen_[sd]port_ival mapped: GEN_CLS_SLOTS * GEN_CLS_PORTS */
 	uint64_t *inport_ix;               /* gen_inport_ix mapped: GEN_CLS_SLOTS * GEN_CLS_INPORT_DIRECT */
+	uint64_t *direct;                  /* gen_direct mapped: GEN_CLS_SLOTS * GEN_CLS_DIRECT_ENTRIES * GEN_CLS_PROTOS */
 	char pin_dir[256];
 	bool pinned;
 	int ncpus;

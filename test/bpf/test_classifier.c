@@ -30,6 +30,7 @@
 #include "cls.h"
 #include "cls_tab.h"
 #include "cls_ref.h"
+#include "cls_priv.h"
 
 #define ANY_PORTS 0, 65535, 0, 65535
 #define IP(a, b, c, d) (((uint32_t)(a) << 24) | ((b) << 16) | ((c) << 8) | (d))
@@ -840,7 +841,8 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 	int ifs[IF_POOL];
 	struct cls *c = open_or_skip();
 	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
-	long matched = 0, total = 0, skipped[5] = { 0 }, almost = 0;
+	long matched = 0, total = 0, skipped[5] = { 0 }, almost = 0, direct = 0, direct_due = 0;
+	const uint32_t l34 = CLS_OPEN_SRC | CLS_OPEN_DST | CLS_OPEN_SPORT | CLS_OPEN_DPORT;
 	uint8_t f[2048];
 
 	if_pool(ifs);
@@ -881,6 +883,16 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 		cr_assert_not_null(t);
 		for (int b = 0; b < 5; b++)
 			skipped[b] += (t->open >> b) & 1;
+		/* Only the in-port and the protocol left to decide: the program reads their winner from gen_direct. */
+		struct cls_config cfg;
+
+		cr_assert_eq(cls_config_read(c, &cfg), 0);
+		cr_assert_eq(!!(cfg.open[cfg.active & 1] & CLS_DIRECT), (t->open & l34) == l34,
+			     "set %d: open %#x in the program, %#x in the host copy", set, cfg.open[cfg.active & 1],
+			     t->open);
+		cr_assert_eq(t->open & CLS_DIRECT, 0, "the host copy takes the vectors");
+		direct += !!(cfg.open[cfg.active & 1] & CLS_DIRECT);
+		direct_due += (t->open & l34) == l34;
 		for (int k = 0; k < 750; k++) {
 			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr() };
 			int ifx = ifs[rnd() % IF_POOL], want, got, len;
@@ -914,8 +926,69 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 		  "no table skipped some field: %ld %ld %ld %ld %ld", skipped[0], skipped[1], skipped[2], skipped[3],
 		  skipped[4]);
 	cr_expect_gt(matched, total / 10, "too few matches to test anything: %ld of %ld", matched, total);
-	cr_log_info("open fields: %ld packets over 62 sets (%ld with one rule closing a field), %ld matched, all agree",
-		    total, almost, matched);
+	cr_expect_gt(direct, 0, "no table took the precomputed in-port x protocol winners");
+	cr_log_info("open fields: %ld packets over 62 sets (%ld with one rule closing a field, %ld/%ld through "
+		    "gen_direct), %ld matched, all agree", total, almost, direct, direct_due, matched);
+	free(r);
+	cls_close(c, false);
+}
+
+/*
+ * gend's usual table: rules that name only an in-port (or none) and a protocol
+ * (or any), so the program reads each (in-port, protocol)'s winner from
+ * gen_direct, and from ifindex 4096 up (vh, vi) the vectors. Program and host
+ * copy against the linear scan, on every in-port of the pool.
+ */
+Test(bpf, direct_in_port_proto_vs_linear_scan, .timeout = 300)
+{
+	int ifs[IF_POOL];
+	struct cls *c = open_or_skip();
+	struct cls_rule *r = calloc(GEN_CLS_MAX_RULES, sizeof(*r));
+	long matched = 0, total = 0;
+	uint8_t f[2048];
+
+	if_pool(ifs);
+	for (int set = 0; set < 24; set++) {
+		int n = set % 4 == 0 ? 1 + (int)(rnd() % 4) : 8 + (int)(rnd() % 400);
+		struct cls_config cfg;
+
+		for (int i = 0; i < n; i++) {
+			r[i] = rnd_rule(IF_RULES, ifs);
+			r[i].src_len = r[i].dst_len = 0;
+			r[i].sport_lo = r[i].dport_lo = 0;
+			r[i].sport_hi = r[i].dport_hi = 65535;
+			r[i].in_ifindex = rnd() % 3 ? (uint32_t)ifs[rnd() % IF_RULES] : 0;
+		}
+		cr_assert_eq(cls_set_rules(c, r, n), 0, "%s", cls_strerror(c));
+		cr_assert_eq(cls_config_read(c, &cfg), 0);
+		cr_assert(cfg.open[cfg.active & 1] & CLS_DIRECT, "set %d: open %#x: gen_direct not taken", set,
+			  cfg.open[cfg.active & 1]);
+		const struct cls_tab *t = cls_host_table(c);
+
+		for (int k = 0; k < 600; k++) {
+			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr(),
+					 .sport = rnd() & 0xffff, .dport = rnd() & 0xffff };
+			int ifx = ifs[rnd() % IF_POOL], want = oracle(r, n, &p, ifx), got, len = build(f, &p);
+			uint32_t rank = ~0u, chain = 0;
+			struct cls_fields fl = { 0 };
+			enum cls_result hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
+			struct cls_last l;
+
+			run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
+			l = last(c);
+			got = l.verdict == CLS_V_NO_SOCKET ? (int)l.rule : -1;
+			cr_assert_eq(got, want, "set %d (%d rules), in-port %d, proto %d: program chose %d, linear scan %d",
+				     set, n, ifx, p.proto, got, want);
+			cr_assert_eq(hr == CLS_MATCH ? (int)rank : -1, want, "set %d: host copy chose %d, linear scan %d",
+				     set, hr == CLS_MATCH ? (int)rank : -1, want);
+			total++;
+			matched += want >= 0;
+		}
+	}
+	cr_expect_gt(matched, total / 4, "too few matches to test anything: %ld of %ld", matched, total);
+	cr_expect_lt(matched, total, "every packet matched: the misses went untested");
+	cr_log_info("in-port x protocol tables: %ld packets over 24 sets through gen_direct, %ld matched, all agree",
+		    total, matched);
 	free(r);
 	cls_close(c, false);
 }
