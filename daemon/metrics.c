@@ -282,6 +282,18 @@ static void print_ports(struct rt *rt, FILE *out)
 	worker_counter(rt, out, "gen_worker_frames_in_total",
 		       "Frames a queue's port worker took in (received, or generated on a synthetic port).",
 		       offsetof(struct qworker, frames_in));
+	family(out, "gen_worker_frames", "gauge",
+	       "A queue's UMEM frames by where they are: in the chains, in fill rings or taken for RX, in TX rings "
+	       "or awaiting completion, free (a sample; the four add up to the queue's frames when idle).");
+	for (int q = 0; q < rt->nq; q++) {
+		struct xsk_frames_where fw;
+
+		xsk_frames_where(&rt->workers[q], &fw);
+		fprintf(out, "gen_worker_frames{queue=\"%d\",where=\"chains\"} %u\n", q, fw.chains);
+		fprintf(out, "gen_worker_frames{queue=\"%d\",where=\"fill\"} %u\n", q, fw.fill);
+		fprintf(out, "gen_worker_frames{queue=\"%d\",where=\"tx\"} %u\n", q, fw.tx);
+		fprintf(out, "gen_worker_frames{queue=\"%d\",where=\"free\"} %u\n", q, fw.free);
+	}
 }
 
 /* Each NF instance once (chains may share one), its counters by the names in its nf_ops. */

@@ -417,16 +417,12 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
 		uint64_t left = LOAD_R(&w->frames_left_out), sleeps = LOAD_R(&w->sleeps);
 		uint64_t missed = 0, stalls = LOAD_R(&w->no_frame_passes);
-		uint32_t held = LOAD_R(&w->in_chains), fill = 0, tx = 0, nfree = LOAD_R(&w->nfree);
+		struct xsk_frames_where fw;
 		int cpu = LOAD_R(&w->cpu);
 		uint64_t moves = LOAD_R(&w->cpu_moves);
 		bool synth = false;
 
-		/* Where the rest are (the worker's own counts, read in passing: a sample, not a sum). */
-		for (int p = 0; p < w->nports; p++) {
-			fill += LOAD_R(&w->port[p].in_fill);
-			tx += LOAD_R(&w->port[p].in_tx);
-		}
+		xsk_frames_where(w, &fw);
 		for (int p = 0; p < w->nports; p++)
 			if (w->port[p].synth) {
 				missed += LOAD_R(&synth_stats(w->port[p].synth)->missed);
@@ -437,8 +433,8 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 				"\"frames_left_out\":%lu,\"sleeps\":%lu,\"frames_held\":%u,\"frames_fill\":%u,"
 				"\"frames_tx\":%u,\"frames_free\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu",
 				q ? "," : "", q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in,
-				(unsigned long)left, (unsigned long)sleeps, held, fill, tx, nfree, w->nframes, cpu,
-				(unsigned long)moves);
+				(unsigned long)left, (unsigned long)sleeps, fw.chains, fw.fill, fw.tx, fw.free, w->nframes,
+				cpu, (unsigned long)moves);
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -451,8 +447,8 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			"%u of %u frames held by the chains, %u in fill rings or RX, %u in TX rings or awaiting "
 			"completion, %u free; on CPU %d, moved %lu times",
 			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0,
-			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, held, w->nframes, fill, tx,
-			nfree, cpu, (unsigned long)moves);
+			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, fw.chains, w->nframes,
+			fw.fill, fw.tx, fw.free, cpu, (unsigned long)moves);
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
 				(unsigned long)missed, (unsigned long)stalls);

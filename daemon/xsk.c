@@ -720,6 +720,16 @@ uint32_t xsk_frames_accounted(const struct qworker *w)
 	return sum;
 }
 
+void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
+{
+	*f = (struct xsk_frames_where){ .chains = __atomic_load_n(&w->in_chains, __ATOMIC_RELAXED),
+					.free = __atomic_load_n(&w->nfree, __ATOMIC_RELAXED) };
+	for (int p = 0; p < w->nports; p++) {
+		f->fill += __atomic_load_n(&w->port[p].in_fill, __ATOMIC_RELAXED);
+		f->tx += __atomic_load_n(&w->port[p].in_tx, __ATOMIC_RELAXED);
+	}
+}
+
 /* Waits outside the data path (pause handshakes, shutdown). */
 static void nap(void)
 {

@@ -93,6 +93,10 @@ assert one("gen_nf_events", nf="to_r0", type="l2_rewrite", counter="rewritten") 
 assert one("gen_port_info", port="2", name="gout") == 1
 assert one("gen_port_tx_socket_frames", port="2", name="gout", socket="0") == n
 assert len(samples("gen_queue_xsk_events", queue="0")) == 4
+# Idle: the queue's frames are in its fill rings and free pool, none in the chains or TX.
+w = {x: one("gen_worker_frames", queue="0", where=x) for x in ("chains", "fill", "tx", "free")}
+assert w["chains"] == 0 and w["tx"] == 0 and w["fill"] > 0 and sum(w.values()) == 16384, w
+assert fams["gen_worker_frames"].type == "gauge"
 assert one("gen_config_generation") == 0
 assert fams["gen_chain_packets"].type == "counter" and fams["gen_chain_batch_last_packets"].type == "gauge"
 print(f"{len(fams)} families")
