@@ -162,14 +162,22 @@ static __always_inline const struct cls_bitvec *port_vec(void *ival_map, void *v
 	return bpf_map_lookup_elem(vec_map, &idx);
 }
 
+/* An in-port's entry below GEN_CLS_INPORT_DIRECT (the wildcard's where it has none of its own). */
+static __always_inline const __u64 *inport_entry(__u32 slot, __u32 ifindex)
+{
+	__u32 idx = slot * GEN_CLS_INPORT_DIRECT + ifindex;
+
+	return bpf_map_lookup_elem(&gen_inport_ix, &idx);
+}
+
 static __always_inline const struct cls_bitvec *inport_vec(__u32 slot, __u32 ifindex)
 {
 	struct cls_inport_key k = { .slot = slot, .ifindex = ifindex };
 	const struct cls_bitvec *v;
 
 	if (ifindex < GEN_CLS_INPORT_DIRECT) {
-		__u32 idx = slot * GEN_CLS_INPORT_DIRECT + ifindex;
-		__u64 *ix = bpf_map_lookup_elem(&gen_inport_ix, &idx);
+		const __u64 *ix = inport_entry(slot, ifindex);
+		__u32 idx;
 
 		if (!ix)
 			return NULL;
@@ -209,12 +217,12 @@ static __always_inline const struct cls_rule_val *rule_val(__u32 slot, __u32 ran
 /* The winner of a CLS_DIRECT table for an in-port below GEN_CLS_INPORT_DIRECT with an entry that has a row. */
 static __always_inline __u32 direct_rank(__u32 slot, __u32 ifindex, __u8 proto)
 {
-	__u32 idx = slot * GEN_CLS_INPORT_DIRECT + ifindex;
-	__u64 *ix, *d;
+	const __u64 *ix, *d;
+	__u32 idx;
 
 	if (ifindex >= GEN_CLS_INPORT_DIRECT)
 		return CLS_DIRECT_NONE;
-	ix = bpf_map_lookup_elem(&gen_inport_ix, &idx);
+	ix = inport_entry(slot, ifindex);
 	if (!ix || *ix >= GEN_CLS_DIRECT_ENTRIES)
 		return CLS_DIRECT_NONE;
 	idx = (slot * GEN_CLS_DIRECT_ENTRIES + (__u32)*ix) * GEN_CLS_PROTOS + proto;

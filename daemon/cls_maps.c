@@ -230,8 +230,9 @@ static bool fill_direct(uint64_t *direct_map, uint32_t slot, const struct cls_ta
 			const struct cls_bitvec *vp = &t->proto[p];
 			uint64_t win = 0;
 
+			/* An open in-port has the wildcard alone, with every rule: the AND is the proto vector's, as in the program. */
 			for (uint32_t i = 0; i < GEN_CLS_WORDS && !win; i++) {
-				uint64_t w = vp->w[i] & (t->open & CLS_OPEN_INPORT ? ~0ull : vin->w[i]);
+				uint64_t w = vp->w[i] & vin->w[i];
 
 				if (w)
 					win = (uint64_t)i * 64 + (uint64_t)__builtin_ctzll(w) + 1;

@@ -421,9 +421,10 @@ bool xsk_rebind_fault(long q);
 /* Frames the worker can account for right now, for the invariant check (equals nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w);
 /*
- * Where a queue's frames are, read in passing by another thread (genctl stats,
- * metrics): in the chains, in fill rings or taken for RX, in TX rings or
- * awaiting completion, in the worker's free pool. A sample, not a sum.
+ * Where a queue's frames are: in the chains, in fill rings or taken for RX, in
+ * TX rings or awaiting completion, in the worker's free pool. Read by the
+ * worker for xsk_frames_accounted, and in passing by other threads (genctl
+ * stats, metrics), for whom it is a sample, not a sum.
  */
 struct xsk_frames_where {
 	uint32_t chains, fill, tx, free;

@@ -711,15 +711,6 @@ void xsk_port_state(struct qworker *w, int p, bool down, bool gone)
 	wake_kick(&w->wake);
 }
 
-uint32_t xsk_frames_accounted(const struct qworker *w)
-{
-	uint32_t sum = w->nfree + w->in_chains + w->lost;
-
-	for (int p = 0; p < w->nports; p++)
-		sum += w->port[p].in_fill + w->port[p].in_tx;
-	return sum;
-}
-
 void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
 {
 	*f = (struct xsk_frames_where){ .chains = __atomic_load_n(&w->in_chains, __ATOMIC_RELAXED),
@@ -728,6 +719,14 @@ void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
 		f->fill += __atomic_load_n(&w->port[p].in_fill, __ATOMIC_RELAXED);
 		f->tx += __atomic_load_n(&w->port[p].in_tx, __ATOMIC_RELAXED);
 	}
+}
+
+uint32_t xsk_frames_accounted(const struct qworker *w)
+{
+	struct xsk_frames_where f;
+
+	xsk_frames_where(w, &f);
+	return f.chains + f.fill + f.tx + f.free + w->lost;
 }
 
 /* Waits outside the data path (pause handshakes, shutdown). */
