@@ -86,10 +86,12 @@ ok "gend stopped cleanly"
 
 # Far more than the chains carry: with a rate the generator is a NIC, so the
 # backlog of the chain that sends out of the veth (copy-mode TX, the slowest)
-# waits in the chains, up to every frame of the queue (gend --frames, 16384 by
-# default), and only what finds no free frame is counted as missed. A batch
-# holds frames of one queue: one past 2048 shows that no ring-sized cap held the
-# generator back.
+# waits in the chains and the veth's TX ring, up to every frame of the queue
+# (gend --frames, 16384 by default), and only what finds no free frame is
+# counted as missed. More than 2048 frames of one queue in flight at once shows
+# that no ring-sized cap held the generator back. Where the backlog sits depends
+# on the machine: with cores to spare the chain keeps up and it waits on TX
+# (its batches stay small); on a busy box the chain's batches grow past 2048.
 sed -i 's/^synth_count = .*//; s/^synth_rate = .*/synth_rate = 200000000/' "$WORK/chains.ini"
 gend_start
 sleep 1.5
@@ -102,7 +104,6 @@ import json, os, sys
 p = json.load(open(sys.argv[1]))['port_modes'][0]
 c = {x['name']: x for x in json.load(open(sys.argv[2]))['chains']}
 assert p['missed'] > p['generated'] > 0, p
-assert c['tcp_out']['batch_max'] > 2048, c['tcp_out']
 # stats' workers: the frames their synthetic ports missed (read after status: at least
 # what status gave for every port), and passes that found every frame in the chains.
 w = json.load(open(sys.argv[2]))['workers']
@@ -112,15 +113,20 @@ assert sum(x['no_frame_passes'] for x in w) > 0, w
 # ... and the chains hold part of the backlog (frames_held), never more than the UMEM has. Not
 # necessarily thousands at a given moment: the rest of it may wait in the veth's TX ring
 # (a debug build once read 1,254 in all); the 4 kpps run below reads a few at most.
-held = [[x['frames_held'] for x in json.loads(line)['workers']] for line in open(sys.argv[3])]
+samples = [json.loads(line)['workers'] for line in open(sys.argv[3])]
+held = [[x['frames_held'] for x in ws] for ws in samples]
 assert max(sum(h) for h in held) > 256, held
+# ... and one queue had more than 2048 frames in the chains or on TX at once.
+flight = [[x['frames_held'] + x['frames_tx'] for x in ws] for ws in samples]
+assert max(max(f) for f in flight) > 2048, flight
 assert all(0 <= x['frames_held'] <= x['frames'] for x in w), w
 # ... on a CPU each (sched_getcpu at a pass that moved frames).
 assert all(0 <= x['cpu'] < os.cpu_count() and x['cpu_moves'] >= 0 for x in w), w
 print("asked 200 Mpps per generator: generated", p['generated'], "missed", p['missed'],
+      "; most frames of a queue in the chains or on TX", max(max(f) for f in flight),
       "; tcp_out's largest batch", c['tcp_out']['batch_max'], "frames")
 PY
-ok "synthetic port with a rate: the backlog waits in the chains, what finds no frame is counted as missed"
+ok "synthetic port with a rate: the backlog waits in the chains and on TX, what finds no frame is counted as missed"
 
 # Frames a chain is done with must not wait for their port worker (the chain's
 # ring_out): a pass of the worker takes in at most a burst a port and gives back
