@@ -28,6 +28,9 @@
 # and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
 # pairs (not in the default list): gen-cpu-pairs, CPU 0's speed with each other
 # CPU busy (virtual CPUs that share a core: the veth sender runs on CPU 0).
+# rxcost (not in the default list): test/bench/rx_cost.sh, the receiving core's
+# busy time per frame for gend, the plain receiver and the plain forwarder at a
+# paced rate (GEN_RXCOST_PPS, _SECONDS, _ROUNDS, _CPUS, _TXS).
 # ncu: hardware counters (occupancy, active threads per warp, stalls, memory) of
 # the rtc agent at 64 B for the packet-memory modes and batch sizes that matter.
 set -u
@@ -237,6 +240,16 @@ for k in sorted(v):
     print(f"variant {k}: {len(r)} rounds, share of the plain receiver {min(s)}-{max(s)} % (mean {sum(s) / len(s):.1f} %), "
           f"gend {sum(x[0] for x in r) / len(r):.3f} Mpps mean")
 PY
+fi
+if [[ $parts == *" rxcost "* ]]; then
+	# What gend, the plain receiver and the plain forwarder each cost the core
+	# that receives for them, per frame, at one paced rate (rx_cost.sh).
+	. test/net/bundle_env.sh
+	bundle_env "$PWD/$bundle"
+	echo "== receiving core's cost per frame (rx_cost.sh)"
+	GEN_BUILD=$PWD/$build GEN_LD_PATH=$libs GEN_BACKEND=cpu RX_COST_OTHER=${GEN_RXCOST_CPUS:-1-6} \
+		TX_SOCKETS=${GEN_RXCOST_TXS:-1} bash test/bench/rx_cost.sh "${GEN_RXCOST_PPS:-1000000}" \
+		"${GEN_RXCOST_SECONDS:-4}" "${GEN_RXCOST_ROUNDS:-3}" 2>&1 | tee "$out/rxcost.txt"
 fi
 if [[ $parts == *" elastic "* ]]; then
 	. test/net/bundle_env.sh
