@@ -101,6 +101,7 @@ struct cfg {
 	uint32_t tx_sockets;                     /* TX sockets per copy-mode port and queue */
 	enum cfg_demote demote;                  /* frame lines read handed back to the shared cache */
 	uint32_t spin_us;                        /* how long an idle data-plane thread polls before it blocks */
+	uint32_t spin_max_us;                    /* how far that grows while its sleeps are cut short */
 	uint16_t cpus[CFG_MAX_CPUS];             /* [gen] cpus: data-plane threads pinned to these in turn */
 	int ncpus;                               /* 0: no list, threads unpinned */
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */

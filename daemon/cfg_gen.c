@@ -288,7 +288,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "tx_sockets", "demote", "spin_us", "cpus", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
+					     "tx_thread", "tx_sockets", "demote", "spin_us", "spin_max_us", "cpus", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
 					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
 					     "flow_active_timeout", "ipfix_collector", NULL };
 	const struct nf_kv *kv;
@@ -318,6 +318,8 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->demote = (enum cfg_demote)i;
 	if (cfg_get_ulong(p, s, "spin_us", 0, GEN_SPIN_US_MAX, "an integer in", "", &v))
 		c->spin_us = (uint32_t)v;
+	if (cfg_get_ulong(p, s, "spin_max_us", 0, GEN_SPIN_US_MAX, "an integer in", "", &v))
+		c->spin_max_us = (uint32_t)v;
 	if ((kv = cfg_sect_get(s, "cpus")))
 		load_cpus(p, c, kv);
 	load_synth(p, c, s);

@@ -710,16 +710,19 @@ static bool controller_has_work(struct ctl_state *s)
 }
 
 /* Idle with nothing in flight: block until the worker hands over packets. */
-static void controller_sleep(struct ctl_state *s)
+/* Blocks until woken or 10 ms; whether a wake-up (or work found at once) ended it. */
+static bool controller_sleep(struct ctl_state *s)
 {
 	struct wake *wk = &s->me->wake;
 	struct pollfd pfd = { .fd = wk->fd, .events = POLLIN };
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	bool woken = true;
 
 	wake_prepare(wk);
 	if (!controller_has_work(s))
-		ppoll(&pfd, 1, &ts, NULL);
+		woken = ppoll(&pfd, 1, &ts, NULL) > 0;
 	wake_done(wk);
+	return woken;
 }
 
 /* At a batch boundary, nothing in flight: wait while the main thread swaps the program. */
@@ -1159,8 +1162,12 @@ static void *controller_main(void *arg)
 			break;
 		if (work)
 			spin_reset(&spin);
-		else if (!spin_again(&spin) && s.head == s.tail)
-			controller_sleep(&s); /* a batch on the device is polled for, never slept on */
+		else if (!spin_again(&spin) && s.head == s.tail) { /* a batch on the device is polled for, never slept on */
+			uint64_t t = spin_now_ns();
+			bool woken = controller_sleep(&s);
+
+			spin_slept(&spin, spin_now_ns() - t, woken);
+		}
 	}
 out:
 	drop_cpu_fallback(&s);

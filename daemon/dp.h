@@ -289,6 +289,8 @@ struct qworker {
 	 * producer, on veth the sending core, in its softirq).
 	 */
 	uint64_t sleeps;
+	/* Its polling window now, ns ([gen] spin_us, grown up to spin_max_us: wake.h). */
+	uint32_t spin_ns;
 	/* The start of the current pass (CLOCK_MONOTONIC ns), for what the pass does at most so often. */
 	uint64_t pass_ns;
 };

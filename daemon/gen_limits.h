@@ -34,6 +34,8 @@ enum cfg_demote { CFG_DEMOTE_AUTO, CFG_DEMOTE_YES, CFG_DEMOTE_NO };
 /* [gen] spin_us: how long an idle data-plane thread polls before it blocks (wake.h). */
 #define GEN_SPIN_US_DEFAULT 20u
 #define GEN_SPIN_US_MAX 1000000u
+/* [gen] spin_max_us: how far a thread's polling grows while its sleeps are cut short (wake.h). */
+#define GEN_SPIN_MAX_US_DEFAULT 200u
 /* Packets per mini-batch (one GPU block each) when chains.ini does not say. */
 #define GEN_MINI_BATCH_DEFAULT 256
 

@@ -501,7 +501,9 @@ static void log_data_path(const struct rt *rt)
 		rt->workers[0].demote ? "demoted to the shared cache" : "left in their caches",
 		(const char *const[])CFG_DEMOTE_NAMES[rt->cfg->demote],
 		rt->cfg->demote == CFG_DEMOTE_AUTO ? (demote_supported() ? "; the CPU has CLDEMOTE" : "; the CPU lacks CLDEMOTE") : "");
-	log_msg(LOG_INFO, "idle data-plane threads poll %u us before they block ([gen] spin_us)", rt->cfg->spin_us);
+	log_msg(LOG_INFO, "idle data-plane threads poll %u us before they block, up to %u us while sleeps are cut short "
+		"([gen] spin_us, spin_max_us)", rt->cfg->spin_us,
+		rt->cfg->spin_max_us > rt->cfg->spin_us ? rt->cfg->spin_max_us : rt->cfg->spin_us);
 	for (int p = 0; p < rt->nports; p++) {
 		const struct port_q *pq = &rt->workers[0].port[p];
 

@@ -413,6 +413,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	rt->nq = cfg->queues;
 	pin_setup(cfg->cpus, cfg->ncpus);
 	__atomic_store_n(&wake_spin_ns, cfg->spin_us * 1000u, __ATOMIC_RELAXED); /* before any thread polls */
+	__atomic_store_n(&wake_spin_max_ns, cfg->spin_max_us * 1000u, __ATOMIC_RELAXED);
 	select_backend(rt, cfg, backend_override);
 	r = rt_check_capacity(cfg, err, errlen);
 	if (!r)
@@ -564,9 +565,9 @@ static int reload_prepare(struct rt *rt, const char *path, struct reload_plan *p
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
 	    cfg->mini_batch != old->mini_batch || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread ||
-	    cfg->tx_sockets != old->tx_sockets || cfg->demote != old->demote || cfg->spin_us != old->spin_us || !same_synth(&cfg->synth, &old->synth) || cfg->ncpus != old->ncpus ||
+	    cfg->tx_sockets != old->tx_sockets || cfg->demote != old->demote || cfg->spin_us != old->spin_us || cfg->spin_max_us != old->spin_max_us || !same_synth(&cfg->synth, &old->synth) || cfg->ncpus != old->ncpus ||
 	    memcmp(cfg->cpus, old->cpus, (size_t)cfg->ncpus * sizeof(cfg->cpus[0]))) {
-		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, demote, spin_us, cpus, max_batch, "
+		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, demote, spin_us, spin_max_us, cpus, max_batch, "
 			 "mini_batch, control and synth_* but synth_rate cannot change on reload; restart gend to change them",
 			 cfg->file);
 		cfg_free(cfg);

@@ -234,9 +234,9 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"cpus\":[",
+		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,\"cpus\":[",
 			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
-			rt->cfg->spin_us);
+			rt->cfg->spin_us, rt->cfg->spin_max_us);
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
 		pin_rest_str(rest, sizeof(rest));
@@ -264,7 +264,12 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
-	fprintf(out, "spin:         %u us (an idle data-plane thread polls that long, then blocks)\n", rt->cfg->spin_us);
+	if (rt->cfg->spin_max_us > rt->cfg->spin_us)
+		fprintf(out, "spin:         %u us, up to %u us while its sleeps are cut short (an idle data-plane "
+			"thread polls that long, then blocks)\n", rt->cfg->spin_us, rt->cfg->spin_max_us);
+	else
+		fprintf(out, "spin:         %u us (an idle data-plane thread polls that long, then blocks)\n",
+			rt->cfg->spin_us);
 	fprintf(out, "cpus:        ");
 	for (int i = 0; i < rt->cfg->ncpus; i++)
 		fprintf(out, " %u", rt->cfg->cpus[i]);
@@ -416,6 +421,7 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		const struct qworker *w = &rt->workers[q];
 		uint64_t busy = LOAD_R(&w->busy_ns), passes = LOAD_R(&w->busy_passes), in = LOAD_R(&w->frames_in);
 		uint64_t left = LOAD_R(&w->frames_left_out), sleeps = LOAD_R(&w->sleeps);
+		uint32_t spin = LOAD_R(&w->spin_ns);
 		uint64_t missed = 0, stalls = LOAD_R(&w->no_frame_passes);
 		struct xsk_frames_where fw;
 		int cpu = LOAD_R(&w->cpu);
@@ -431,10 +437,11 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		if (json) {
 			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu,"
 				"\"frames_left_out\":%lu,\"sleeps\":%lu,\"frames_held\":%u,\"frames_fill\":%u,"
-				"\"frames_tx\":%u,\"frames_free\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu",
+				"\"frames_tx\":%u,\"frames_free\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu,"
+				"\"spin_window_us\":%u",
 				q ? "," : "", q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in,
 				(unsigned long)left, (unsigned long)sleeps, fw.chains, fw.fill, fw.tx, fw.free, w->nframes,
-				cpu, (unsigned long)moves);
+				cpu, (unsigned long)moves, spin / 1000);
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -443,11 +450,11 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out,
 			"port worker %d: %.3f s in %lu passes that moved frames, %.1f frames taken in a pass, "
-			"%.1f left waiting in the chains' out rings after it; slept %lu times; "
+			"%.1f left waiting in the chains' out rings after it; slept %lu times (polling %u us first); "
 			"%u of %u frames held by the chains, %u in fill rings or RX, %u in TX rings or awaiting "
 			"completion, %u free; on CPU %d, moved %lu times",
 			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0,
-			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, fw.chains, w->nframes,
+			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, spin / 1000, fw.chains, w->nframes,
 			fw.fill, fw.tx, fw.free, cpu, (unsigned long)moves);
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",

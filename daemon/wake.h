@@ -28,12 +28,28 @@
  * frame's producer pays for with a wake-up (on veth, the sending core).
  */
 #define WAKE_SPIN_NS (GEN_SPIN_US_DEFAULT * 1000u)
-extern uint32_t wake_spin_ns;
+#define WAKE_SPIN_MAX_NS (GEN_SPIN_MAX_US_DEFAULT * 1000u)
+extern uint32_t wake_spin_ns, wake_spin_max_ns;
 
+/*
+ * A thread's polling window: spin_us, grown while its sleeps keep being cut
+ * short by a wake-up, up to spin_max_us (spin_slept).
+ */
 struct spin {
 	uint64_t until;
 	unsigned int n;
+	uint32_t win; /* ns; 0 until the first sleep: spin_us */
 };
+
+static inline uint32_t spin_window(const struct spin *s)
+{
+	uint32_t base = __atomic_load_n(&wake_spin_ns, __ATOMIC_RELAXED);
+	uint32_t max = __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED);
+
+	if (max < base)
+		max = base;
+	return s->win < base ? base : s->win > max ? max : s->win;
+}
 
 static inline uint64_t spin_now_ns(void)
 {
@@ -56,7 +72,7 @@ static inline void spin_reset(struct spin *s)
 static inline bool spin_again(struct spin *s)
 {
 	if (s->n++ == 0) {
-		s->until = spin_now_ns() + __atomic_load_n(&wake_spin_ns, __ATOMIC_RELAXED);
+		s->until = spin_now_ns() + spin_window(s);
 		return true;
 	}
 	if (s->n % 64 == 0) {
@@ -69,6 +85,28 @@ static inline bool spin_again(struct spin *s)
 	}
 	__builtin_ia32_pause();
 	return true;
+}
+
+/*
+ * After a block of slept_ns, ended by a wake-up (woken) or by its timeout.
+ * Woken within spin_max_us: a longer poll would have found the work without
+ * the wake-up, which its producer paid for (an eventfd write; for an RX
+ * socket, the receiving core's wake-up of this thread, on veth the sender's):
+ * the window doubles, up to spin_max_us. Slept longer, or timed out: it
+ * halves, down to spin_us. So a thread polls through the gaps of bursty
+ * traffic and still blocks when idle (the kernel's guest halt-polling adapts
+ * its window alike).
+ */
+static inline void spin_slept(struct spin *s, uint64_t slept_ns, bool woken)
+{
+	uint32_t max = __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED), w = spin_window(s);
+
+	if (woken && slept_ns <= max)
+		w = w > max / 2 ? max : 2 * w;
+	else
+		w /= 2;
+	s->win = w;
+	s->win = spin_window(s);
 }
 
 struct wake {

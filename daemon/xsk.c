@@ -749,9 +749,9 @@ static bool worker_has_work(const struct qworker *w)
  * Nothing moved for a while: block until an RX socket has a frame, a controller
  * hands frames back, or (while sent frames await completion) a short timeout.
  */
-static void worker_sleep(struct qworker *w)
+static bool worker_sleep(struct qworker *w)
 {
-	bool tx_pending = false;
+	bool tx_pending = false, woken = true;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
 	for (int p = 0; p < w->nports; p++)
@@ -761,9 +761,10 @@ static void worker_sleep(struct qworker *w)
 	wake_prepare(&w->wake);
 	if (!worker_has_work(w) && w->npfd) {
 		STORE(&w->sleeps, w->sleeps + 1);
-		ppoll(w->pfd, (nfds_t)w->npfd, &ts, NULL);
+		woken = ppoll(w->pfd, (nfds_t)w->npfd, &ts, NULL) > 0;
 	}
 	wake_done(&w->wake);
+	return woken;
 }
 
 /* Whether port pq's first TX socket is kicked by kicker thread 0 (tx_thread) rather than by the worker. */
@@ -822,6 +823,7 @@ static void *worker_main(void *arg)
 	snprintf(name, sizeof(name), "gen-w%u", w->q);
 	pthread_setname_np(pthread_self(), name);
 	pin_self();
+	STORE(&w->spin_ns, spin_window(&spin));
 	last = spin_now_ns();
 	while (!LOAD(&w->stop)) {
 		uint32_t work = 0, in = 0;
@@ -878,8 +880,12 @@ static void *worker_main(void *arg)
 			STORE(&w->frames_in, w->frames_in + in);
 			spin_reset(&spin);
 		} else if (!spin_again(&spin)) {
-			worker_sleep(w);
-			now = spin_now_ns();
+			bool woken = worker_sleep(w);
+			uint64_t t = spin_now_ns();
+
+			spin_slept(&spin, t - now, woken);
+			STORE(&w->spin_ns, spin_window(&spin));
+			now = t;
 		}
 		last = now;
 	}
@@ -905,15 +911,18 @@ static bool kick_has_work(struct kicker *k)
 	return LOAD(&w->stop);
 }
 
-static void kicker_sleep(struct kicker *k)
+/* Blocks until woken or 1 ms; whether a wake-up (or work found at once) ended it. */
+static bool kicker_sleep(struct kicker *k)
 {
 	struct pollfd pfd = { .fd = k->wake.fd, .events = POLLIN };
 	struct timespec ts = { 0, 1000 * 1000 };
+	bool woken = true;
 
 	wake_prepare(&k->wake);
 	if (!kick_has_work(k))
-		ppoll(&pfd, 1, &ts, NULL);
+		woken = ppoll(&pfd, 1, &ts, NULL) > 0;
 	wake_done(&k->wake);
+	return woken;
 }
 
 /*
@@ -953,8 +962,12 @@ static void *kicker_main(void *arg)
 		STORE(&k->passes, k->passes + 1);
 		if (kicked)
 			spin_reset(&spin);
-		else if (!spin_again(&spin))
-			kicker_sleep(k);
+		else if (!spin_again(&spin)) {
+			uint64_t t = spin_now_ns();
+			bool woken = kicker_sleep(k);
+
+			spin_slept(&spin, spin_now_ns() - t, woken);
+		}
 	}
 	return NULL;
 }

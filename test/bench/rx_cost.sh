@@ -29,6 +29,16 @@ net_require
 [ -x "$SINK" ] || skip "build gen-xsk-sink first ($BUILD)"
 [ -n "${GEN_LD_PATH:-}" ] && SINK="env LD_LIBRARY_PATH=$GEN_LD_PATH $SINK"
 net_setup
+# RX_COST_NAPI=DEFER,TIMEOUT_NS: gin's napi_defer_hard_irqs and gro_flush_timeout:
+# once gin's NAPI has run, the next runs wait for the timer instead of each
+# frame scheduling one (interrupt moderation, as a NIC's). Written again once a
+# program is attached: veth makes its NAPI instances then.
+napi_defer() {
+	[ -n "${RX_COST_NAPI:-}" ] || return 0
+	ip netns exec "$NS_GEN" sh -c "echo ${RX_COST_NAPI%,*} > /sys/class/net/gin/napi_defer_hard_irqs &&
+		echo ${RX_COST_NAPI#*,} > /sys/class/net/gin/gro_flush_timeout" || fail "cannot set gin's NAPI deferral"
+}
+napi_defer
 GEND_CPUS=$OTHER cfg_begin
 cfg_empty_chain
 
@@ -79,6 +89,7 @@ run_one() {
 	case $1 in
 	receiver)
 		sink_start gin 1 "$((SECS + 3))"
+		napi_defer
 		m=$(measure)
 		wait "$SP"
 		got=$(tail -n 1 "$WORK/sink.json" | python3 -c "import json,sys; print(json.load(sys.stdin).get('received', 0))")
@@ -86,6 +97,7 @@ run_one() {
 	gend)
 		drop_start
 		gend_start
+		napi_defer
 		m=$(measure)
 		sleep 0.5
 		got=$(gend_tx)
@@ -95,6 +107,7 @@ run_one() {
 	forwarder)
 		drop_start
 		sink_start --fwd gin gout 1 "$((SECS + 3))" "${TX_SOCKETS:-1}"
+		napi_defer
 		m=$(measure)
 		wait "$SP"
 		wait "$DROP"

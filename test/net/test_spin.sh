@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# [gen] spin_max_us: a port worker whose sleeps are cut short by the next
+# packet polls longer (up to spin_max_us), so that the receiving core stops
+# paying a wake-up per burst; with spin_max_us = spin_us it never grows. The
+# sender paces 50 kpps (a burst every 50 us or so, longer than spin_us 20):
+# the worker's window must grow and its sleeps fall well below the fixed
+# window's, every frame forwarded both times.
+. "$(dirname "$0")/lib.sh"
+net_require
+net_setup
+N=100000
+
+# run SPIN_MAX_US: prints "sleeps-a-second window-us received".
+run() {
+	GEN_SPIN_US=20 cfg_begin
+	echo "spin_max_us = $1" >>"$WORK/chains.ini"
+	cfg_empty_chain
+	gend_start
+	recv_start thru r0 --idle 2
+	send --dport 5001 --stream 1 --count $N --rate 50000 --flows 4 --size 64 &
+	local sp=$!
+	sleep 0.7
+	ctl --json --watch --interval 1000 --count 2 stats >"$WORK/spin-$1.json"
+	wait $sp || fail "sender"
+	recv_wait thru
+	ctl --json status >"$WORK/st-$1.json"
+	gend_stop || fail "gend exit (spin_max_us $1)"
+	python3 - "$WORK/spin-$1.json" "$(json_get "$WORK/thru.json" "j['received']")" <<'PY'
+import json, sys
+a, b = (json.loads(line)['workers'][0] for line in open(sys.argv[1]).read().split('\n')[:2])
+print(b['sleeps'] - a['sleeps'], b['spin_window_us'], sys.argv[2])
+PY
+}
+
+read -r s_fix w_fix got <<<"$(run 20)"
+[ "$got" = $N ] || fail "spin_max_us 20: r0 received $got of $N"
+[ "$w_fix" = 20 ] || fail "spin_max_us 20: the window moved to $w_fix us"
+[ "$(json_get "$WORK/st-20.json" "j['spin_max_us']")" = 20 ] || fail "status: $(cat "$WORK/st-20.json")"
+read -r s_ad w_ad got <<<"$(run 200)"
+[ "$got" = $N ] || fail "spin_max_us 200: r0 received $got of $N"
+echo "# 50 kpps: the worker slept $s_fix times a second polling 20 us, $s_ad with its window grown to $w_ad us"
+[ "$s_fix" -gt 2000 ] || fail "the premise: polling 20 us the worker slept only $s_fix times a second at 50 kpps"
+[ "$w_ad" -gt 20 ] && [ "$w_ad" -le 200 ] || fail "spin_max_us 200: window $w_ad us"
+[ "$((s_ad * 4))" -lt "$s_fix" ] || fail "spin_max_us 200: slept $s_ad times a second against $s_fix"
+ok "spin_max_us: the worker's window grows while its sleeps are cut short, and its sleeps fall (all frames forwarded)"
