@@ -125,6 +125,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->demote = CFG_DEMOTE_AUTO;
 	c->spin_us = GEN_SPIN_US_DEFAULT;
 	c->spin_max_us = GEN_SPIN_MAX_US_DEFAULT;
+	c->spin_max_auto = true;
 	c->max_batch = 65536;
 	c->inflight = CFG_INFLIGHT_DEFAULT;
 	c->mini_batch = GEN_MINI_BATCH_DEFAULT;

@@ -102,6 +102,7 @@ struct cfg {
 	enum cfg_demote demote;                  /* frame lines read handed back to the shared cache */
 	uint32_t spin_us;                        /* how long an idle data-plane thread polls before it blocks */
 	uint32_t spin_max_us;                    /* how far that grows while its sleeps are cut short */
+	bool spin_max_auto;                      /* spin_max_us = auto (rt.c: spin_max_update) */
 	uint16_t cpus[CFG_MAX_CPUS];             /* [gen] cpus: data-plane threads pinned to these in turn */
 	int ncpus;                               /* 0: no list, threads unpinned */
 	struct synth_cfg synth;                  /* synth_* keys, for ports named synth:N */

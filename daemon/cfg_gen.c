@@ -318,8 +318,12 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->demote = (enum cfg_demote)i;
 	if (cfg_get_ulong(p, s, "spin_us", 0, GEN_SPIN_US_MAX, "an integer in", "", &v))
 		c->spin_us = (uint32_t)v;
-	if (cfg_get_ulong(p, s, "spin_max_us", 0, GEN_SPIN_US_MAX, "an integer in", "", &v))
+	kv = cfg_sect_get(s, "spin_max_us");
+	if (kv && strcmp(kv->value, "auto") &&
+	    cfg_get_ulong(p, s, "spin_max_us", 0, GEN_SPIN_US_MAX, "auto or an integer in", "", &v)) {
 		c->spin_max_us = (uint32_t)v;
+		c->spin_max_auto = false;
+	}
 	if ((kv = cfg_sect_get(s, "cpus")))
 		load_cpus(p, c, kv);
 	load_synth(p, c, s);

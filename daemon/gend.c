@@ -503,7 +503,7 @@ static void log_data_path(const struct rt *rt)
 		rt->cfg->demote == CFG_DEMOTE_AUTO ? (demote_supported() ? "; the CPU has CLDEMOTE" : "; the CPU lacks CLDEMOTE") : "");
 	log_msg(LOG_INFO, "idle data-plane threads poll %u us before they block, up to %u us while sleeps are cut short "
 		"([gen] spin_us, spin_max_us)", rt->cfg->spin_us,
-		rt->cfg->spin_max_us > rt->cfg->spin_us ? rt->cfg->spin_max_us : rt->cfg->spin_us);
+		__atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) / 1000u);
 	for (int p = 0; p < rt->nports; p++) {
 		const struct port_q *pq = &rt->workers[0].port[p];
 

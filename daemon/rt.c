@@ -393,6 +393,32 @@ int rt_poll_faults(struct rt *rt, char *msg, size_t len)
 	return n;
 }
 
+/*
+ * How far the data-plane threads' polling may grow ([gen] spin_max_us, wake.h).
+ * auto: GEN_SPIN_MAX_US_DEFAULT only where [gen] cpus gives every data-plane
+ * thread (port workers, TX kickers, chain controllers) a CPU of its own;
+ * threads that share a CPU, pinned or not, would poll through each other's
+ * time, and through the rest of the box's. Again after each reload (chains,
+ * and with them controllers, come and go).
+ */
+static void spin_max_update(struct rt *rt)
+{
+	const struct cfg *c = rt->cfg;
+	uint32_t max = c->spin_max_us, threads = (uint32_t)(rt->nchains * rt->nq);
+
+	if (c->spin_max_auto) {
+		for (int q = 0; q < rt->nq; q++) {
+			threads++;
+			for (uint32_t s = 0; s < GEN_MAX_TX_SOCKS; s++)
+				threads += rt->workers[q].kick[s].running;
+		}
+		max = c->ncpus && (uint32_t)c->ncpus >= threads ? c->spin_max_us : c->spin_us;
+	}
+	if (max < c->spin_us)
+		max = c->spin_us;
+	__atomic_store_n(&wake_spin_max_ns, max * 1000u, __ATOMIC_RELAXED);
+}
+
 int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint32_t nframes,
 	     const char *pin_dir, char *err, size_t errlen)
 {
@@ -413,7 +439,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	rt->nq = cfg->queues;
 	pin_setup(cfg->cpus, cfg->ncpus);
 	__atomic_store_n(&wake_spin_ns, cfg->spin_us * 1000u, __ATOMIC_RELAXED); /* before any thread polls */
-	__atomic_store_n(&wake_spin_max_ns, cfg->spin_max_us * 1000u, __ATOMIC_RELAXED);
+	__atomic_store_n(&wake_spin_max_ns, cfg->spin_us * 1000u, __ATOMIC_RELAXED); /* spin_max_update, once all run */
 	select_backend(rt, cfg, backend_override);
 	r = rt_check_capacity(cfg, err, errlen);
 	if (!r)
@@ -473,6 +499,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 		}
 	}
 	rt->attached = true;
+	spin_max_update(rt);
 	return 0;
 }
 
@@ -565,7 +592,8 @@ static int reload_prepare(struct rt *rt, const char *path, struct reload_plan *p
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
 	    cfg->mini_batch != old->mini_batch || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread ||
-	    cfg->tx_sockets != old->tx_sockets || cfg->demote != old->demote || cfg->spin_us != old->spin_us || cfg->spin_max_us != old->spin_max_us || !same_synth(&cfg->synth, &old->synth) || cfg->ncpus != old->ncpus ||
+	    cfg->tx_sockets != old->tx_sockets || cfg->demote != old->demote || cfg->spin_us != old->spin_us || cfg->spin_max_auto != old->spin_max_auto ||
+	    (!cfg->spin_max_auto && cfg->spin_max_us != old->spin_max_us) || !same_synth(&cfg->synth, &old->synth) || cfg->ncpus != old->ncpus ||
 	    memcmp(cfg->cpus, old->cpus, (size_t)cfg->ncpus * sizeof(cfg->cpus[0]))) {
 		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, demote, spin_us, spin_max_us, cpus, max_batch, "
 			 "mini_batch, control and synth_* but synth_rate cannot change on reload; restart gend to change them",
@@ -712,6 +740,7 @@ int rt_reload(struct rt *rt, const char *path, char *err, size_t errlen)
 	}
 	rt->reloads_ok++;
 	rt->last_reload_error[0] = 0;
+	spin_max_update(rt);
 	snprintf(err, errlen, "%s", ports);
 	return 0;
 }

@@ -335,7 +335,7 @@ RXFULL=$(json_get "$WORK/st.json" "j['xsk']['rx_ring_full']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
 DEMOTE=$(json_get "$WORK/st.json" "'on' if j.get('demote') else 'off'")
-SPIN=$(json_get "$WORK/st.json" "j.get('spin_us', '?')")
+SPIN=$(json_get "$WORK/st.json" "str(j.get('spin_us', '?')) + ('-' + str(j['spin_max_us']) if j.get('spin_max_us', 0) > j.get('spin_us', 0) else '')")
 if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
 	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")
 	recv_start lat r0 --idle 2

@@ -42,8 +42,18 @@ napi_defer
 GEND_CPUS=$OTHER cfg_begin
 cfg_empty_chain
 
-# Jiffies CPU $CPU spent busy so far.
-busy_ticks() { awk -v c="cpu$CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# Jiffies CPU $CPU spent busy so far, then those of the CPUs in $OTHER together.
+OTHERS=" $(python3 -c "
+import sys
+out = []
+for part in sys.argv[1].split(','):
+    a, _, b = part.partition('-')
+    out += range(int(a), int(b or a) + 1)
+print(' '.join('cpu%d' % c for c in out))" "$OTHER") "
+busy_ticks() {
+	awk -v c="cpu$CPU" -v o="$OTHERS" '$1 == c { s = $2 + $3 + $4 + $7 + $8 + $9 }
+		index(o, " " $1 " ") { t += $2 + $3 + $4 + $7 + $8 + $9 } END { print s, t }' /proc/stat
+}
 
 # The counting receiver on r0 (tc-drop), for the two that forward.
 drop_start() {
@@ -73,15 +83,15 @@ sink_start() {
 	fail "gen-xsk-sink $* did not start: $(head -c 300 "$WORK/sink.err")"
 }
 
-# One measurement: "sent busy_ticks seconds got".
+# One measurement: "sent busy_ticks other_ticks seconds".
 measure() {
-	local b0 b1 t0 t1
+	local b0 b1 o0 o1 t0 t1
 	sleep 0.5
-	b0=$(busy_ticks); t0=$(date +%s.%N)
+	read -r b0 o0 <<<"$(busy_ticks)"; t0=$(date +%s.%N)
 	send --dport 5001 --stream 1 --duration "$SECS" --rate "$RATE" --flows 16 --size 64 --json \
 		--afxdp --threads 1 --queue-base 0 --cpu "$CPU"
-	b1=$(busy_ticks); t1=$(date +%s.%N)
-	echo "$(json_get "$WORK/send.out" "j['sent']") $((b1 - b0)) $(python3 -c "print($t1 - $t0)")"
+	read -r b1 o1 <<<"$(busy_ticks)"; t1=$(date +%s.%N)
+	echo "$(json_get "$WORK/send.out" "j['sent']") $((b1 - b0)) $((o1 - o0)) $(python3 -c "print($t1 - $t0)")"
 }
 
 run_one() {
@@ -121,13 +131,14 @@ HZ=$(getconf CLK_TCK)
 echo "rx_cost: 64 B at $RATE pps for $SECS s, AF_XDP sender on CPU $CPU, the program under test on CPU(s) $OTHER; $ROUNDS round(s)"
 for r in $(seq "$ROUNDS"); do
 	for w in $WHO; do
-		read -r sent ticks el got <<<"$(run_one "$w")"
-		python3 - "$w" "$sent" "$ticks" "$el" "$got" "$HZ" "$r" <<'PY'
+		read -r sent ticks oticks el got <<<"$(run_one "$w")"
+		python3 - "$w" "$sent" "$ticks" "$el" "$got" "$HZ" "$r" "$oticks" "$OTHER" <<'PY'
 import sys
 w, sent, ticks, el, got, hz, r = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
-busy = ticks / hz
+busy, obusy = ticks / hz, int(sys.argv[8]) / hz
 print(f"round {r}: {w:9s} CPU busy {busy / el * 100:5.1f} %, {busy * 1e9 / max(sent, 1):6.0f} ns a frame sent; "
-      f"sent {sent}, taken {got} ({got / max(sent, 1) * 100:.2f} %)")
+      f"sent {sent}, taken {got} ({got / max(sent, 1) * 100:.2f} %); CPU(s) {sys.argv[9]} busy {obusy / el:.2f} CPUs, "
+      f"{obusy * 1e9 / max(sent, 1):.0f} ns a frame")
 PY
 	done
 done

@@ -145,6 +145,8 @@ cfg_begin() {
 	[ -z "${GEN_DEMOTE:-}" ] || echo "demote = $GEN_DEMOTE" >>"$WORK/chains.ini"
 	# [gen] spin_us, the same way.
 	[ -z "${GEN_SPIN_US:-}" ] || echo "spin_us = $GEN_SPIN_US" >>"$WORK/chains.ini"
+	# [gen] spin_max_us, the same way.
+	[ -z "${GEN_SPIN_MAX_US:-}" ] || echo "spin_max_us = $GEN_SPIN_MAX_US" >>"$WORK/chains.ini"
 	# GEND_INFLIGHT=N (benchmarks): [gen] inflight, batches each chain keeps in flight.
 	[ -z "${GEND_INFLIGHT:-}" ] || echo "inflight = $GEND_INFLIGHT" >>"$WORK/chains.ini"
 	# GEND_CPUS=LIST (benchmarks): [gen] cpus, the CPUs gend's data-plane threads pin to in turn.

@@ -30,6 +30,9 @@ import json, re, sys
 want = [int(c) for c in sys.argv[3].split(',')]
 st = json.load(open(sys.argv[2]))
 assert st['cpus'] == want, st['cpus']
+# spin_max_us = auto: polling grows only where each data-plane thread has a CPU
+# of its own (here 2 workers and 2 controllers on the list's CPUs)
+assert st['spin_us'] == 20 and st['spin_max_us'] == (200 if len(want) >= 4 else 20), st
 dp = [l.split() for l in open(sys.argv[1]) if re.match(r'gen-(w|c)\d', l)]
 assert len(dp) == 4, dp  # 2 port workers, 2 controllers (one chain, two queues)
 used = set()

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # [gen] spin_max_us: a port worker whose sleeps are cut short by the next
 # packet polls longer (up to spin_max_us), so that the receiving core stops
-# paying a wake-up per burst; with spin_max_us = spin_us it never grows. The
+# paying a wake-up per burst; with spin_max_us = spin_us it never grows, nor
+# with auto (the default) where [gen] cpus does not pin the threads. The
 # sender paces 50 kpps (a burst every 50 us or so, longer than spin_us 20):
 # the worker's window must grow and its sleeps fall well below the fixed
 # window's, every frame forwarded both times.
@@ -13,8 +14,7 @@ N=100000
 
 # run SPIN_MAX_US: prints "sleeps-a-second window-us received".
 run() {
-	GEN_SPIN_US=20 cfg_begin
-	echo "spin_max_us = $1" >>"$WORK/chains.ini"
+	GEN_SPIN_US=20 GEN_SPIN_MAX_US=$1 cfg_begin
 	cfg_empty_chain
 	gend_start
 	recv_start thru r0 --idle 2
@@ -33,14 +33,26 @@ print(b['sleeps'] - a['sleeps'], b['spin_window_us'], sys.argv[2])
 PY
 }
 
-read -r s_fix w_fix got <<<"$(run 20)"
-[ "$got" = $N ] || fail "spin_max_us 20: r0 received $got of $N"
-[ "$w_fix" = 20 ] || fail "spin_max_us 20: the window moved to $w_fix us"
-[ "$(json_get "$WORK/st-20.json" "j['spin_max_us']")" = 20 ] || fail "status: $(cat "$WORK/st-20.json")"
+read -r s_fix w_fix got <<<"$(run auto)"
+[ "$got" = $N ] || fail "spin_max_us auto, threads not pinned: r0 received $got of $N"
+[ "$w_fix" = 20 ] || fail "spin_max_us auto, threads not pinned: the window moved to $w_fix us"
+[ "$(json_get "$WORK/st-auto.json" "j['spin_max_us']")" = 20 ] || fail "status: $(cat "$WORK/st-auto.json")"
 read -r s_ad w_ad got <<<"$(run 200)"
 [ "$got" = $N ] || fail "spin_max_us 200: r0 received $got of $N"
-echo "# 50 kpps: the worker slept $s_fix times a second polling 20 us, $s_ad with its window grown to $w_ad us"
+echo "# 50 kpps: the worker slept $s_fix times a second polling 20 us (auto, unpinned), $s_ad with spin_max_us 200, its window grown to $w_ad us"
 [ "$s_fix" -gt 2000 ] || fail "the premise: polling 20 us the worker slept only $s_fix times a second at 50 kpps"
 [ "$w_ad" -gt 20 ] && [ "$w_ad" -le 200 ] || fail "spin_max_us 200: window $w_ad us"
 [ "$((s_ad * 4))" -lt "$s_fix" ] || fail "spin_max_us 200: slept $s_ad times a second against $s_fix"
 ok "spin_max_us: the worker's window grows while its sleeps are cut short, and its sleeps fall (all frames forwarded)"
+
+# auto with [gen] cpus giving the worker and the controller a CPU each: 200 us.
+set -- $(python3 -c "import os; print(*sorted(os.sched_getaffinity(0))[:2])")
+if [ $# = 2 ]; then
+	GEN_SPIN_US=20 GEND_CPUS="$1,$2" cfg_begin
+	cfg_empty_chain
+	gend_start
+	ctl --json status >"$WORK/st-pinned.json"
+	gend_stop || fail "gend exit (pinned)"
+	[ "$(json_get "$WORK/st-pinned.json" "j['spin_max_us']")" = 200 ] || fail "auto, pinned: $(cat "$WORK/st-pinned.json")"
+	ok "spin_max_us = auto: 200 us where [gen] cpus gives each data-plane thread a CPU, spin_us where not"
+fi
