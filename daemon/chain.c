@@ -709,8 +709,10 @@ static bool controller_has_work(struct ctl_state *s)
 	       LOAD(&s->c->stop);
 }
 
-/* Idle with nothing in flight: block until the worker hands over packets. */
-/* Blocks until woken or 10 ms; whether a wake-up (or work found at once) ended it. */
+/*
+ * Idle with nothing in flight: block until the worker hands over packets, or
+ * 10 ms; whether a wake-up (or work found at once) ended it (wake.h: spin_slept).
+ */
 static bool controller_sleep(struct ctl_state *s)
 {
 	struct wake *wk = &s->me->wake;
