@@ -207,6 +207,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	struct timespec now;
 	long uptime;
 	char rest[256];
+	uint32_t spin_max = __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) / 1000u; /* spin_max_us in effect */
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	uptime = (long)(now.tv_sec - rt->started);
@@ -236,7 +237,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		print_ports(rt, out, true);
 		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,\"cpus\":[",
 			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
-			rt->cfg->spin_us, __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) / 1000u);
+			rt->cfg->spin_us, spin_max);
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
 		pin_rest_str(rest, sizeof(rest));
@@ -264,9 +265,9 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
-	if (__atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) / 1000u > rt->cfg->spin_us)
+	if (spin_max > rt->cfg->spin_us)
 		fprintf(out, "spin:         %u us, up to %u us while its sleeps are cut short (an idle data-plane "
-			"thread polls that long, then blocks)\n", rt->cfg->spin_us, __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) / 1000u);
+			"thread polls that long, then blocks)\n", rt->cfg->spin_us, spin_max);
 	else
 		fprintf(out, "spin:         %u us (an idle data-plane thread polls that long, then blocks)\n",
 			rt->cfg->spin_us);

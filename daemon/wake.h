@@ -41,14 +41,20 @@ struct spin {
 	uint32_t win; /* ns; 0 until the first sleep: spin_us */
 };
 
-static inline uint32_t spin_window(const struct spin *s)
+/* A window within [spin_us, spin_max_us], in ns (at most 10^9 each). */
+static inline uint32_t spin_clamp(uint32_t w)
 {
 	uint32_t base = __atomic_load_n(&wake_spin_ns, __ATOMIC_RELAXED);
 	uint32_t max = __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED);
 
 	if (max < base)
 		max = base;
-	return s->win < base ? base : s->win > max ? max : s->win;
+	return w < base ? base : w > max ? max : w;
+}
+
+static inline uint32_t spin_window(const struct spin *s)
+{
+	return spin_clamp(s->win);
 }
 
 static inline uint64_t spin_now_ns(void)
@@ -99,14 +105,9 @@ static inline bool spin_again(struct spin *s)
  */
 static inline void spin_slept(struct spin *s, uint64_t slept_ns, bool woken)
 {
-	uint32_t max = __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED), w = spin_window(s);
+	uint32_t w = spin_window(s);
 
-	if (woken && slept_ns <= max)
-		w = w > max / 2 ? max : 2 * w;
-	else
-		w /= 2;
-	s->win = w;
-	s->win = spin_window(s);
+	s->win = spin_clamp(woken && slept_ns <= __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) ? 2 * w : w / 2);
 }
 
 struct wake {

@@ -266,13 +266,7 @@ napi_pin() {
 	local cpus pid i=0
 	ip netns exec "$NS_GEN" sh -c 'echo 1 > /sys/class/net/gin/threaded' ||
 		{ echo "host_veth: cannot make gin's NAPI threaded" >&2; return 0; }
-	read -ra cpus <<<"$(python3 -c "
-import sys
-out = []
-for part in sys.argv[1].split(','):
-    a, _, b = part.partition('-')
-    out += range(int(a), int(b or a) + 1)
-print(' '.join(map(str, out)))" "$VETH_NAPI_CPUS")"
+	read -ra cpus <<<"$(cpu_list "$VETH_NAPI_CPUS")"
 	for pid in $(pgrep '^napi/gin-'); do
 		taskset -pc "${cpus[i++ % ${#cpus[@]}]}" "$pid" >/dev/null
 	done

@@ -43,13 +43,7 @@ GEND_CPUS=$OTHER cfg_begin
 cfg_empty_chain
 
 # Jiffies CPU $CPU spent busy so far, then those of the CPUs in $OTHER together.
-OTHERS=" $(python3 -c "
-import sys
-out = []
-for part in sys.argv[1].split(','):
-    a, _, b = part.partition('-')
-    out += range(int(a), int(b or a) + 1)
-print(' '.join('cpu%d' % c for c in out))" "$OTHER") "
+OTHERS=" $(cpu_list "$OTHER" | sed 's/[0-9][0-9]*/cpu&/g') "
 busy_ticks() {
 	awk -v c="cpu$CPU" -v o="$OTHERS" '$1 == c { s = $2 + $3 + $4 + $7 + $8 + $9 }
 		index(o, " " $1 " ") { t += $2 + $3 + $4 + $7 + $8 + $9 } END { print s, t }' /proc/stat

@@ -830,6 +830,30 @@ Test(bpf, random_rules_vs_linear_scan, .timeout = 300)
 }
 
 /*
+ * Frame f (len bytes, packet p) from in-port ifx through the program and the
+ * host copy t, each against the linear scan of the n rules r; the scan's
+ * choice (-1: none). what names the table in a failure.
+ */
+static int both_vs_scan(struct cls *c, const struct cls_tab *t, const struct cls_rule *r, int n, uint8_t *f,
+			int len, const struct pkt *p, int ifx, const char *what)
+{
+	int want = oracle(r, n, p, ifx), got;
+	uint32_t rank = ~0u, chain = 0;
+	struct cls_fields fl = { 0 };
+	enum cls_result hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
+	struct cls_last l;
+
+	run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
+	l = last(c);
+	got = l.verdict == CLS_V_NO_SOCKET ? (int)l.rule : -1;
+	cr_assert_eq(got, want, "%s, in-port %d, proto %d: program chose %d, linear scan %d", what, ifx, p->proto, got,
+		     want);
+	cr_assert_eq(hr == CLS_MATCH ? (int)rank : -1, want, "%s: host copy chose %d, linear scan %d", what,
+		     hr == CLS_MATCH ? (int)rank : -1, want);
+	return want;
+}
+
+/*
  * Tables that leave fields open: every rule of a set leaves a chosen subset of
  * {source, destination, in-port, source port, destination port} open, and in
  * half the sets one rule (any of them) constrains one of those fields after
@@ -893,13 +917,12 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 		cr_assert_eq(t->open & CLS_DIRECT, 0, "the host copy takes the vectors");
 		direct += !!(cfg.open[cfg.active & 1] & CLS_DIRECT);
 		direct_due += (t->open & l34) == l34;
+		char what[96];
+
+		snprintf(what, sizeof(what), "set %d (open %#x, %d rules, rule %d closes one)", set, openm, n, back);
 		for (int k = 0; k < 750; k++) {
 			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr() };
-			int ifx = ifs[rnd() % IF_POOL], want, got, len;
-			uint32_t rank = ~0u, chain = 0;
-			struct cls_fields fl = { 0 };
-			enum cls_result hr;
-			struct cls_last l;
+			int ifx = ifs[rnd() % IF_POOL];
 
 			p.sport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
 			p.dport = rnd() % 2 ? port_pool[rnd() % 10] + rnd() % 3 : rnd() & 0xffff;
@@ -907,19 +930,8 @@ Test(bpf, open_fields_vs_linear_scan, .timeout = 300)
 				p.src = r[back].src ^ (rnd() % 3 ? 0 : rnd());
 				p.dst = r[back].dst ^ (rnd() % 3 ? 0 : rnd());
 			}
-			want = oracle(r, n, &p, ifx);
-			len = build(f, &p);
-			hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
-			run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
-			l = last(c);
-			got = l.verdict == CLS_V_NO_SOCKET ? (int)l.rule : -1;
-			cr_assert_eq(got, want, "set %d (open %#x, %d rules, rule %d closes one): program chose %d, linear "
-				     "scan %d", set, openm, n, back, got, want);
-			cr_assert_eq(hr == CLS_MATCH ? (int)rank : -1, want, "set %d (open %#x, %d rules, rule %d closes "
-				     "one): host copy chose %d, linear scan %d", set, openm, n, back,
-				     hr == CLS_MATCH ? (int)rank : -1, want);
 			total++;
-			matched += want >= 0;
+			matched += both_vs_scan(c, t, r, n, f, build(f, &p), &p, ifx, what) >= 0;
 		}
 	}
 	cr_expect(skipped[0] > 0 && skipped[1] > 0 && skipped[2] > 0 && skipped[3] > 0 && skipped[4] > 0,
@@ -964,25 +976,16 @@ Test(bpf, direct_in_port_proto_vs_linear_scan, .timeout = 300)
 		cr_assert(cfg.open[cfg.active & 1] & CLS_DIRECT, "set %d: open %#x: gen_direct not taken", set,
 			  cfg.open[cfg.active & 1]);
 		const struct cls_tab *t = cls_host_table(c);
+		char what[48];
 
+		snprintf(what, sizeof(what), "set %d (%d rules)", set, n);
 		for (int k = 0; k < 600; k++) {
 			struct pkt p = { .proto = proto_pool[rnd() % 4], .src = rnd_addr(), .dst = rnd_addr(),
 					 .sport = rnd() & 0xffff, .dport = rnd() & 0xffff };
-			int ifx = ifs[rnd() % IF_POOL], want = oracle(r, n, &p, ifx), got, len = build(f, &p);
-			uint32_t rank = ~0u, chain = 0;
-			struct cls_fields fl = { 0 };
-			enum cls_result hr = cls_tab_classify(t, f, (uint32_t)len, (uint32_t)ifx, &fl, &rank, &chain);
-			struct cls_last l;
+			int ifx = ifs[rnd() % IF_POOL];
 
-			run_on(c, f, len, ifx, ifx == 1 ? 0 : rnd() % 4);
-			l = last(c);
-			got = l.verdict == CLS_V_NO_SOCKET ? (int)l.rule : -1;
-			cr_assert_eq(got, want, "set %d (%d rules), in-port %d, proto %d: program chose %d, linear scan %d",
-				     set, n, ifx, p.proto, got, want);
-			cr_assert_eq(hr == CLS_MATCH ? (int)rank : -1, want, "set %d: host copy chose %d, linear scan %d",
-				     set, hr == CLS_MATCH ? (int)rank : -1, want);
 			total++;
-			matched += want >= 0;
+			matched += both_vs_scan(c, t, r, n, f, build(f, &p), &p, ifx, what) >= 0;
 		}
 	}
 	cr_expect_gt(matched, total / 4, "too few matches to test anything: %ld of %ld", matched, total);

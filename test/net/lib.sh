@@ -232,6 +232,17 @@ gend_thread_ticks() {
 # json_get FILE EXPR: python3 expression on the parsed object `j`.
 json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
+# cpu_list LIST: the CPUs of a list such as 2-5,8 (as [gen] cpus and taskset write it), space separated.
+cpu_list() {
+	python3 -c "
+import sys
+out = []
+for part in sys.argv[1].split(','):
+    a, _, b = part.partition('-')
+    out += range(int(a), int(b or a) + 1)
+print(' '.join(map(str, out)))" "$1"
+}
+
 # gend_wait_agent (benchmarks): with a chain in rtc mode on the GPU, wait (at most
 # 120 s) for its fused agent: gpu_agent = auto runs the generic one while NVRTC
 # compiles (up to about a minute on a cold cache), and a figure taken then
