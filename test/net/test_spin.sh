@@ -56,3 +56,11 @@ if [ $# = 2 ]; then
 	[ "$(json_get "$WORK/st-pinned.json" "j['spin_max_us']")" = 200 ] || fail "auto, pinned: $(cat "$WORK/st-pinned.json")"
 	ok "spin_max_us = auto: 200 us where [gen] cpus gives each data-plane thread a CPU, spin_us where not"
 fi
+
+# A bad value is refused with FILE:LINE.
+for bad in "spin_max_us = 2000000" "spin_max_us = often"; do
+	sed '/^spin_max_us = /d' "$WORK/chains.ini" | sed "2i $bad" >"$WORK/bad.ini"
+	if "$GEND" --check -c "$WORK/bad.ini" >"$WORK/bad.out" 2>&1; then fail "accepted: $bad"; fi
+	grep -q "bad.ini:2: .*spin_max_us" "$WORK/bad.out" || fail "no FILE:LINE for '$bad': $(cat "$WORK/bad.out")"
+done
+ok "bad spin_max_us values refused with FILE:LINE"
