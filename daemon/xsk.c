@@ -40,9 +40,35 @@ static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
 	return s ? &pq->xtx[s - 1].o.tx : &pq->tx;
 }
 
+#ifndef GEN_TX_PREFETCH
+#define GEN_TX_PREFETCH 1
+#endif
+
+/*
+ * The first line of each frame the next sendto() copies out (at most
+ * GEN_KERNEL_TX_BATCH), asked for at once into this core's L2: the kernel
+ * copies them one skb at a time, and each line was last written or read on
+ * another core (the receiving core, the worker).
+ */
+static void tx_prefetch(const struct qworker *w, const struct xsk_ring_prod *tx)
+{
+	uint32_t c = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
+	uint32_t n = __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) - c;
+
+	if (n > GEN_KERNEL_TX_BATCH)
+		n = GEN_KERNEL_TX_BATCH;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *x = xsk_ring_prod__tx_desc((struct xsk_ring_prod *)tx, c + i);
+
+		__builtin_prefetch((const uint8_t *)w->area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED), 0, 2);
+	}
+}
+
 /* Kick a copy-mode TX socket; with demote, the lines of the frames the kernel copied out go back (demote.h). */
 static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 {
+	if (GEN_TX_PREFETCH)
+		tx_prefetch(w, tx);
 	return (int)demote_sendto(fd, tx, w->area, w->demote);
 }
 
