@@ -40,7 +40,10 @@ read -r s_fix w_fix got <<<"$(run auto)"
 read -r s_ad w_ad got <<<"$(run 200)"
 [ "$got" = $N ] || fail "spin_max_us 200: r0 received $got of $N"
 echo "# 50 kpps: the worker slept $s_fix times a second polling 20 us (auto, unpinned), $s_ad with spin_max_us 200, its window grown to $w_ad us"
-[ "$s_fix" -gt 2000 ] || fail "the premise: polling 20 us the worker slept only $s_fix times a second at 50 kpps"
+# The premise, that without growth the worker sleeps often enough for a fall to show:
+# 7,800-15,000 times a second on the cpu backend, 1,194 on the gpu backend on the
+# GPU machine (batches complete while it polls, so fewer gaps reach 20 us).
+[ "$s_fix" -gt 500 ] || fail "the premise: polling 20 us the worker slept only $s_fix times a second at 50 kpps"
 [ "$w_ad" -gt 20 ] && [ "$w_ad" -le 200 ] || fail "spin_max_us 200: window $w_ad us"
 [ "$((s_ad * 4))" -lt "$s_fix" ] || fail "spin_max_us 200: slept $s_ad times a second against $s_fix"
 ok "spin_max_us: the worker's window grows while its sleeps are cut short, and its sleeps fall (all frames forwarded)"

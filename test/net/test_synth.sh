@@ -92,7 +92,10 @@ ok "gend stopped cleanly"
 # that no ring-sized cap held the generator back. Where the backlog sits depends
 # on the machine: with cores to spare the chain keeps up and it waits on TX
 # (its batches stay small); on a busy box the chain's batches grow past 2048.
-sed -i 's/^synth_count = .*//; s/^synth_rate = .*/synth_rate = 200000000/' "$WORK/chains.ini"
+# tx_thread = yes: a kicker thread sends, not the port worker. Where the worker
+# kicked copy-mode TX itself (on the 16-core GPU machine) the sendto() calls
+# paced its own generation, nothing ever waited and no pass lacked a frame.
+sed -i 's/^synth_count = .*//; s/^synth_rate = .*/synth_rate = 200000000\ntx_thread = yes/' "$WORK/chains.ini"
 gend_start
 sleep 1.5
 ctl --json status >"$WORK/st2.json"
