@@ -23,11 +23,13 @@
 # GEN_LAYOUT_ENVS: one VAR=VALUE a variant, each point run under each).
 # vethab (not in the default list): host_veth.sh on one sender and receiver, per
 # variant of the environment (GEN_VETHAB_ENVS), interleaved, with the sender's
-# CPUs profiled (needs the bundle packed with DEVPACK_PERF=1).
+# CPUs profiled (needs the bundle packed with DEVPACK_PERF=1); the profiles end
+# up in OUT_DIR/vethab-profiles.tgz.
 # membw (not in the default list): gen-membw, the host's memory bandwidth on 2 GiB
 # and on 128 MiB, 16 threads (what 1500 B batches of 64k share; RESULTS.md, ninth run).
 # pairs (not in the default list): gen-cpu-pairs, CPU 0's speed with each other
 # CPU busy (virtual CPUs that share a core: the veth sender runs on CPU 0).
+# cls (not in the default list): gen-cls-speed, the XDP classifier's ns a packet.
 # rxcost (not in the default list): test/bench/rx_cost.sh, the receiving core's
 # busy time per frame for gend, the plain receiver and the plain forwarder at a
 # paced rate (GEN_RXCOST_PPS, _SECONDS, _ROUNDS, _CPUS, _TXS).
@@ -226,6 +228,9 @@ if [[ $parts == *" vethab "* ]]; then
 			done
 		done
 	done
+	# The profiles in one archive: a call returns only so many files from $OUT.
+	(cd "$out" && ls -d vethab-v*-r* >/dev/null 2>&1 &&
+		tar czf vethab-profiles.tgz vethab-v*-r* && rm -rf vethab-v*-r*)
 	# Per variant over the rounds: gend's share of the plain receiver of its round, and its rate.
 	python3 - "$out/vethab.txt" <<'PY'
 import re, sys
@@ -240,6 +245,13 @@ for k in sorted(v):
     print(f"variant {k}: {len(r)} rounds, share of the plain receiver {min(s)}-{max(s)} % (mean {sum(s) / len(s):.1f} %), "
           f"gend {sum(x[0] for x in r) / len(r):.3f} Mpps mean")
 PY
+fi
+if [[ $parts == *" cls "* ]] && [ -x "$build/test/bench/gen-cls-speed" ]; then
+	# The XDP classifier's ns a packet (bpf_prog_test_run on a veth of its own: ip from the bundle).
+	. test/net/bundle_env.sh
+	bundle_env "$PWD/$bundle"
+	echo "== gen-cls-speed"
+	LD_LIBRARY_PATH=$libs "$build/test/bench/gen-cls-speed" -n "${GEN_CLS_ROUNDS:-7}" 2>&1 | tee "$out/cls.txt"
 fi
 if [[ $parts == *" rxcost "* ]]; then
 	# What gend, the plain receiver and the plain forwarder each cost the core
