@@ -310,7 +310,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->xdp_native = i == 0;
 	if ((i = cfg_get_choice(p, s, "xdp_bind", (const char *const[]){ "auto", "zerocopy", "copy", NULL })) >= 0)
 		c->xdp_bind = i;
-	if ((i = cfg_get_choice(p, s, "tx_thread", (const char *const[]){ "no", "yes", "auto", NULL })) >= 0)
+	if ((i = cfg_get_choice(p, s, "tx_thread", (const char *const[])CFG_TX_THREAD_NAMES)) >= 0)
 		c->tx_thread = (enum cfg_tx_thread)i;
 	if (cfg_get_ulong(p, s, "tx_sockets", 1, GEN_MAX_TX_SOCKS, "an integer in", "", &v))
 		c->tx_sockets = (uint32_t)v;

@@ -20,9 +20,11 @@
  * [gen] tx_thread (in its choices' order): who kicks a copy-mode port's first
  * TX socket (the others always have kicker threads): the port worker, inline
  * (no); a kicker thread per queue, for every port (yes); that thread for ports
- * with several TX sockets and the worker for the rest (auto).
+ * with several TX sockets where gend's data-plane threads fit the CPUs, and the
+ * worker for the rest (auto).
  */
 enum cfg_tx_thread { CFG_TX_THREAD_NO, CFG_TX_THREAD_YES, CFG_TX_THREAD_AUTO };
+#define CFG_TX_THREAD_NAMES { "no", "yes", "auto", NULL }
 /*
  * [gen] demote (in its choices' order): whether the port workers and TX kickers
  * hand the lines of the frames they read back to the shared cache

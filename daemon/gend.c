@@ -533,17 +533,20 @@ static void log_data_path(const struct rt *rt)
 	/*
 	 * Every data-plane thread polls while it has work: with more of them than
 	 * CPUs, more TX sockets made veth slower (8 queues with 3 sockets on 16
-	 * CPUs, test/bench/RESULTS.md).
+	 * CPUs, test/bench/RESULTS.md). tx_thread = auto then leaves each port's
+	 * first TX socket to its worker (rt.c: tx_thread_plan).
 	 */
 	int ntx = 1;
-	long ncpu = rt->cfg->ncpus ? rt->cfg->ncpus : sysconf(_SC_NPROCESSORS_ONLN);
 
 	for (int p = 0; p < rt->nports; p++)
 		ntx = rt->workers[0].port[p].ntx > ntx ? rt->workers[0].port[p].ntx : ntx;
-	if (ntx > 1 && ncpu > 0 && (long)rt->nq * (2 + ntx) > ncpu)
-		log_msg(LOG_NOTICE, "queues = %d, tx_sockets = %d: %d data-plane threads (per queue a port worker, a "
-			"controller and %d TX kickers) on %ld CPUs%s; past the CPUs more TX sockets are slower, not faster",
-			rt->nq, ntx, rt->nq * (2 + ntx), ntx, ncpu, rt->cfg->ncpus ? " ([gen] cpus)" : "");
+	if (ntx > 1 && rt->dp_threads > rt->dp_cpus)
+		log_msg(LOG_NOTICE, "queues = %d, tx_sockets = %d: %d data-plane threads with a TX kicker per socket (per "
+			"queue a port worker, a controller per chain and %d kickers) on %d CPUs%s; %s; past the CPUs more "
+			"TX sockets are slower, not faster", rt->nq, ntx, rt->dp_threads, ntx, rt->dp_cpus,
+			rt->cfg->ncpus ? " ([gen] cpus)" : "",
+			rt->tx_first_worker ? "tx_thread = auto: the port workers kick their ports' first TX socket themselves"
+					    : "each TX socket has a kicker thread");
 }
 
 static int run(struct gend *g, const char *backend, uint32_t frames)

@@ -419,6 +419,30 @@ static void spin_max_update(struct rt *rt)
 	__atomic_store_n(&wake_spin_max_ns, max * 1000u, __ATOMIC_RELAXED);
 }
 
+/*
+ * Who kicks a port's first TX socket. tx_thread = auto gives it a kicker thread
+ * where a port has several TX sockets, but only where the data-plane threads
+ * that makes (per queue the port worker, a controller per chain, a kicker per
+ * TX socket) fit the CPUs: every one of them polls while it has work, and on
+ * the H200 host 4 queues x 2 TX sockets on 12 CPUs (16 threads) forwarded
+ * 48-72 % of the plain receiver, the workers kicking the first socket
+ * themselves (12 threads) 56-79 % (test/bench/RESULTS.md, twenty-seventh run).
+ */
+static enum cfg_tx_thread tx_thread_plan(struct rt *rt, const struct cfg *c)
+{
+	cpu_set_t set;
+
+	rt->dp_threads = rt->nq * (1 + (c->nchains > 0 ? c->nchains : 1) + (int)(c->tx_sockets ? c->tx_sockets : 1));
+	rt->dp_cpus = c->ncpus;
+	if (!rt->dp_cpus) {
+		pin_allowed(&set);
+		rt->dp_cpus = CPU_COUNT(&set);
+	}
+	rt->tx_first_worker = c->tx_thread == CFG_TX_THREAD_AUTO && c->tx_sockets > 1 && rt->dp_cpus > 0 &&
+			      rt->dp_threads > rt->dp_cpus;
+	return rt->tx_first_worker ? CFG_TX_THREAD_NO : c->tx_thread;
+}
+
 int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint32_t nframes,
 	     const char *pin_dir, char *err, size_t errlen)
 {
@@ -464,9 +488,11 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	rt->workers = calloc((size_t)rt->nq, sizeof(*rt->workers));
 	if (!rt->workers)
 		return -ENOMEM;
+	enum cfg_tx_thread tx_thread = tx_thread_plan(rt, cfg);
+
 	for (int q = 0; q < rt->nq; q++) {
 		struct xsk_opts o = { .nframes = nframes, .bind = (enum xsk_bind)cfg->xdp_bind, .synth = &cfg->synth,
-				      .cls = rt->cls, .tx_thread = cfg->tx_thread,
+				      .cls = rt->cls, .tx_thread = tx_thread,
 				      .tx_sockets = cfg->tx_sockets, .demote = cfg->demote, .nqueues = (uint32_t)rt->nq };
 
 		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, &o, rt->be, err, errlen);

@@ -73,6 +73,10 @@ struct rt {
 	time_t started;   /* CLOCK_MONOTONIC seconds at start */
 	double pps;       /* packets received per second, kept by the main loop */
 	uint32_t abandoned; /* chains whose controller did not stop in time (memory kept) */
+	/* At start: the data-plane threads with a TX kicker per socket, the CPUs for them
+	 * ([gen] cpus, else gend's), and whether tx_thread = auto left the first socket to the worker. */
+	int dp_threads, dp_cpus;
+	bool tx_first_worker;
 };
 
 /* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */

@@ -189,6 +189,14 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 	}
 }
 
+static const char *const tx_thread_names[] = CFG_TX_THREAD_NAMES;
+
+/* Who kicks the ports' first TX socket: a kicker thread, or the port worker. */
+static const char *first_kick(const struct rt *rt)
+{
+	return rt->nq > 0 && rt->workers[0].kick[0].running ? "thread" : "worker";
+}
+
 static int count_failed(const struct rt *rt)
 {
 	int n = 0;
@@ -235,9 +243,11 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,\"cpus\":[",
+		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,"
+			"\"tx_thread\":\"%s\",\"tx_first_socket\":\"%s\",\"dp_threads\":%d,\"dp_cpus\":%d,\"cpus\":[",
 			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
-			rt->cfg->spin_us, spin_max);
+			rt->cfg->spin_us, spin_max, tx_thread_names[rt->cfg->tx_thread], first_kick(rt), rt->dp_threads,
+			rt->dp_cpus);
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
 		pin_rest_str(rest, sizeof(rest));
@@ -265,6 +275,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
+	fprintf(out, "tx kicks:     each port's first TX socket by %s ([gen] tx_thread = %s%s); %d data-plane threads "
+		"with a kicker per TX socket, %d CPUs\n", strcmp(first_kick(rt), "thread") ? "its port worker" : "a thread of its own",
+		tx_thread_names[rt->cfg->tx_thread], rt->tx_first_worker ? ": more threads than CPUs" : "", rt->dp_threads,
+		rt->dp_cpus);
 	if (spin_max > rt->cfg->spin_us)
 		fprintf(out, "spin:         %u us, up to %u us while its sleeps are cut short (an idle data-plane "
 			"thread polls that long, then blocks)\n", rt->cfg->spin_us, spin_max);

@@ -6,7 +6,8 @@
 # stream of 16 flows to r0 arrives whole, through both sockets, half each
 # (flows are given to the less used socket: hashing them straight onto the
 # two put 11 and 5 there), and the first socket too has a kicker thread
-# (tx_thread = auto). Then the same
+# (tx_thread = auto) where gend's data-plane threads fit the CPUs, else the
+# port worker kicks it. Then the same
 # with tx_sockets = 3, which needs 3 queues: every port keeps one socket, gend
 # says why in its log, and the stream still arrives whole.
 . "$(dirname "$0")/lib.sh"
@@ -30,15 +31,29 @@ for want in 2 3; do
 			fail "two TX sockets on every port expected: $(cat "$WORK/st.json")"
 		python3 -c "import sys; f = $frames; sys.exit(not (len(f) == 2 and min(f) >= 0.4 * $N and sum(f) == $N))" ||
 			fail "gout's frames per TX socket: $frames (each must carry 40-60 %, $N in all)"
-		gend_thread_ticks | grep -q '^gen-t0 ' || fail "tx_thread = auto with 2 TX sockets: no kicker thread gen-t0"
 		gend_thread_ticks | grep -q '^gen-t0.1 ' || fail "no kicker thread gen-t0.1 for the second TX socket"
 		grep -q "port 2 'gout': 2 TX sockets per queue" "$WORK/gend.log" || fail "no log line for gout's TX sockets"
-		# 1 queue x (worker + controller + 2 kickers) = 4 polling threads: a notice where the CPUs are fewer.
-		if [ "$(nproc)" -lt 4 ]; then
-			grep -q "queues = 1, tx_sockets = 2: 4 data-plane threads .* on $(nproc) CPUs" "$WORK/gend.log" ||
-				fail "no notice of 4 data-plane threads on $(nproc) CPUs"
-		elif grep -q "data-plane threads" "$WORK/gend.log"; then
-			fail "a notice of too many data-plane threads on $(nproc) CPUs"
+		# 1 queue x (worker + a controller per chain (2) + a kicker per TX socket (2)) = 5 polling
+		# threads. tx_thread = auto gives the first socket its kicker only where they fit the CPUs
+		# gend may use; else the worker kicks it, and gend says so.
+		cpus=$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")
+		[ "$(st "[j['dp_threads'], j['dp_cpus'], j['tx_thread']]")" = "[5, $cpus, 'auto']" ] ||
+			fail "status: 5 data-plane threads on $cpus CPUs expected: $(cat "$WORK/st.json")"
+		if [ "$cpus" -ge 5 ]; then
+			gend_thread_ticks | grep -q '^gen-t0 ' || fail "tx_thread = auto, 2 TX sockets, $cpus CPUs: no kicker thread gen-t0"
+			[ "$(st "j['tx_first_socket']")" = thread ] || fail "status: $(cat "$WORK/st.json")"
+			if grep -q "data-plane threads" "$WORK/gend.log"; then
+				fail "a notice of too many data-plane threads on $cpus CPUs"
+			fi
+		else
+			if gend_thread_ticks | grep -q '^gen-t0 '; then
+				fail "tx_thread = auto: a kicker thread gen-t0 with 5 data-plane threads on $cpus CPUs"
+			fi
+			[ "$(st "j['tx_first_socket']")" = worker ] || fail "status: $(cat "$WORK/st.json")"
+			grep -q "queues = 1, tx_sockets = 2: 5 data-plane threads with a TX kicker per socket .* on $cpus CPUs; tx_thread = auto: the port workers kick their ports' first TX socket themselves" "$WORK/gend.log" ||
+				fail "no notice of 5 data-plane threads on $cpus CPUs: $(grep -i thread "$WORK/gend.log")"
+			ctl status | grep -q "^tx kicks: *each port's first TX socket by its port worker (\[gen\] tx_thread = auto: more threads than CPUs)" ||
+				fail "status text: $(ctl status | grep -i 'tx kicks')"
 		fi
 		m=$(ctl metrics | grep '^gen_port_tx_socket_frames_total{port="2",name="gout",socket="1"}' | cut -d' ' -f2)
 		[ "$m" = "$(python3 -c "print(${frames}[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
