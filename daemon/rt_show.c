@@ -275,10 +275,12 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
-	fprintf(out, "tx kicks:     each port's first TX socket by %s ([gen] tx_thread = %s%s); %d data-plane threads "
-		"with a kicker per TX socket, %d CPUs\n", strcmp(first_kick(rt), "thread") ? "its port worker" : "a thread of its own",
-		tx_thread_names[rt->cfg->tx_thread], rt->tx_first_worker ? ": more threads than CPUs" : "", rt->dp_threads,
-		rt->dp_cpus);
+	fprintf(out, "tx kicks:     each port's first TX socket by %s ([gen] tx_thread = %s%s)",
+		strcmp(first_kick(rt), "thread") ? "its port worker" : "a thread of its own",
+		tx_thread_names[rt->cfg->tx_thread], rt->tx_first_worker ? ": more threads than CPUs" : "");
+	if (rt->cfg->tx_sockets > 1) /* what auto weighed */
+		fprintf(out, "; %d data-plane threads with a kicker per TX socket, %d CPUs", rt->dp_threads, rt->dp_cpus);
+	fputc('\n', out);
 	if (spin_max > rt->cfg->spin_us)
 		fprintf(out, "spin:         %u us, up to %u us while its sleeps are cut short (an idle data-plane "
 			"thread polls that long, then blocks)\n", rt->cfg->spin_us, spin_max);
