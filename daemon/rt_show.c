@@ -191,10 +191,10 @@ static void print_ports(struct rt *rt, FILE *out, bool json)
 
 static const char *const tx_thread_names[] = CFG_TX_THREAD_NAMES;
 
-/* Who kicks the ports' first TX socket: a kicker thread, or the port worker. */
-static const char *first_kick(const struct rt *rt)
+/* Whether the ports' first TX socket is kicked by a kicker thread (else by the port worker). */
+static bool first_kick_thread(const struct rt *rt)
 {
-	return rt->nq > 0 && rt->workers[0].kick[0].running ? "thread" : "worker";
+	return rt->nq > 0 && rt->workers[0].kick[0].running;
 }
 
 static int count_failed(const struct rt *rt)
@@ -246,7 +246,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,"
 			"\"tx_thread\":\"%s\",\"tx_first_socket\":\"%s\",\"dp_threads\":%d,\"dp_cpus\":%d,\"cpus\":[",
 			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
-			rt->cfg->spin_us, spin_max, tx_thread_names[rt->cfg->tx_thread], first_kick(rt), rt->dp_threads,
+			rt->cfg->spin_us, spin_max, tx_thread_names[rt->cfg->tx_thread], first_kick_thread(rt) ? "thread" : "worker", rt->dp_threads,
 			rt->dp_cpus);
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
@@ -276,7 +276,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	print_ports(rt, out, false);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
 	fprintf(out, "tx kicks:     each port's first TX socket by %s ([gen] tx_thread = %s%s)",
-		strcmp(first_kick(rt), "thread") ? "its port worker" : "a thread of its own",
+		first_kick_thread(rt) ? "a thread of its own" : "its port worker",
 		tx_thread_names[rt->cfg->tx_thread], rt->tx_first_worker ? ": more threads than CPUs" : "");
 	if (rt->cfg->tx_sockets > 1) /* what auto weighed */
 		fprintf(out, "; %d data-plane threads with a kicker per TX socket, %d CPUs", rt->dp_threads, rt->dp_cpus);

@@ -50,7 +50,7 @@ static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
  * copies them one skb at a time, and each line was last written or read on
  * another core (the receiving core, the worker).
  */
-static void tx_prefetch(const struct qworker *w, const struct xsk_ring_prod *tx)
+static void tx_prefetch(const struct qworker *w, struct xsk_ring_prod *tx)
 {
 	uint32_t c = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
 	uint32_t n = __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) - c;
@@ -58,7 +58,7 @@ static void tx_prefetch(const struct qworker *w, const struct xsk_ring_prod *tx)
 	if (n > GEN_KERNEL_TX_BATCH)
 		n = GEN_KERNEL_TX_BATCH;
 	for (uint32_t i = 0; i < n; i++) {
-		const struct xdp_desc *x = xsk_ring_prod__tx_desc((struct xsk_ring_prod *)tx, c + i);
+		const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, c + i);
 
 		__builtin_prefetch((const uint8_t *)w->area + __atomic_load_n(&x->addr, __ATOMIC_RELAXED), 0, 2);
 	}
