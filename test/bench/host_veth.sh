@@ -27,7 +27,14 @@
 #     then (VETH_READING_CEILING=1, the default) the same receiver reading each
 #     packet's bytes first (GEN_SINK_TOUCH=1), and gend's share of that;
 #  3. with LATENCY=1: latency at half of gend's rate (gen-traffic's receiver,
-#     which reads the timestamps: p50/p99).
+#     which reads the timestamps: p50/p99);
+#  4. the transmit ceiling (VETH_TX_CEILING=1, the default): a plain AF_XDP
+#     transmitter (gen-traffic send --afxdp) on gout, one thread and gout queue
+#     per CPU gend was given (GEND_CPUS, else SINK_CPUS, else the CPUs past the
+#     sender's 0..Q-1), each pinned to its CPU, into each counting receiver on
+#     r0, nothing received: the most copy-mode AF_XDP TX carries over this veth
+#     on those CPUs, so what no forwarder on them can pass; its share of the
+#     plain receiver, and gend's share of it.
 # Senders: gen-traffic's AF_XDP sender (one thread per queue); gen-traffic's XDP
 # sender (--xdp-live: BPF_PROG_RUN live frames, one thread per queue pinned to
 # CPUs 0..Q-1, so that veth puts thread t's frames on gin's queue t); and
@@ -70,6 +77,11 @@ net_require
 # The ceiling's sink only; the counting receivers on r0 run in XDP or tc, not in it.
 CSINK=$SINK
 [ -z "${SINK_CPUS:-}" ] || CSINK="taskset -c $SINK_CPUS $SINK"
+# The transmit ceiling's CPUs, and gout/r0 queues enough for a thread on each.
+TXC_CPUS=${GEND_CPUS:-${SINK_CPUS:-}}
+[ -n "$TXC_CPUS" ] || TXC_CPUS=$([ "$(nproc)" -gt "$Q" ] && echo "$Q-$(($(nproc) - 1))" || echo "0-$(($(nproc) - 1))")
+read -ra TXC_LIST <<<"$(cpu_list "$TXC_CPUS")"
+[ "${VETH_TX_CEILING:-1}" = 1 ] && export NET_OUT_QUEUES=${#TXC_LIST[@]}
 net_setup
 cfg_begin
 echo "tx_thread = ${TX_THREAD:-auto}" >>"$WORK/chains.ini"
@@ -364,6 +376,28 @@ for s in gen-traffic xdp-live; do
 		wait "$XDROP"
 	done
 done
+# The transmit ceiling (TXC, per counting receiver: "Mpps at r0"): one sender
+# thread per CPU of TXC_CPUS on gout queue t; pinned thread t to CPU C + t
+# where the CPUs are a run C..C+n-1, else all of them confined to the list.
+txc_run() {
+	local pin=(--cpu "${TXC_LIST[0]}") run=()
+	[ "${TXC_LIST[-1]}" -eq $((TXC_LIST[0] + ${#TXC_LIST[@]} - 1)) ] || { pin=(); run=(taskset -c "$TXC_CPUS"); }
+	nsenter --net=/var/run/netns/"$NS_GEN" "${run[@]}" "$GT" send --dev gout --src-mac $MAC_GOUT --dst-mac $MAC_R0 \
+		--src 10.10.1.1 --dst 10.10.2.2 --dport 5001 --stream 3 --duration "$SECS" --rate 0 --flows 16 \
+		--size 64 --json --afxdp --threads "${#TXC_LIST[@]}" --queue-base 0 "${pin[@]}" >"$WORK/txc.out" 2>&1 ||
+		{ echo "host_veth: the transmit ceiling's sender failed: $(head -c 300 "$WORK/txc.out")" >&2; return 1; }
+}
+declare -A TXC
+if [ "${VETH_TX_CEILING:-1}" = 1 ]; then
+	for r in xdp-drop tc-drop; do
+		has $r "$RECEIVERS" || continue
+		[ -n "${XDROP_ERR[$r]+set}" ] && continue
+		xdrop_start $r || continue
+		txc_run || { kill "$XDROP"; wait "$XDROP"; continue; }
+		wait "$XDROP"
+		TXC[$r]=$(xdrop_result)
+	done
+fi
 if [ -n "${G[xdp-trafficgen,gen-traffic-recv]:-}${G[xdp-trafficgen,xdp-drop]:-}${G[xdp-trafficgen,tc-drop]:-}" ]; then
 	C[xdp-trafficgen]=$(ceiling_run xdp-trafficgen)
 fi
@@ -383,9 +417,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" "$SPIN" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" "$SPIN" "${TXC[$r]:-}" "${#TXC_LIST[@]}" "$TXC_CPUS" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy, spin = sys.argv[1:18]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy, spin, txc, txn, txcpus = sys.argv[1:21]
 g, fwd, ns, off = g.split()
 c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
 f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
@@ -410,7 +444,11 @@ print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gen
          if f and float(f) > 0 else "")
       + (f"; plain AF_XDP receiver that reads each packet {float(ct.split()[0]):.3f} Mpps"
          f"{put(ct.split()[1]) if len(ct.split()) > 1 else ''}, gend = {100 * g / float(ct.split()[0]):.0f} % of it"
-         if ct.strip() and float(ct.split()[0]) > 0 else ""))
+         if ct.strip() and float(ct.split()[0]) > 0 else "")
+      + (f"; plain AF_XDP transmitter on gout, {txn} threads on CPUs {txcpus}, nothing received (the transmit ceiling) "
+         f"{float(txc.split()[0]):.3f} Mpps at r0 = {100 * float(txc.split()[0]) / c:.0f} % of the plain receiver, "
+         f"gend = {100 * g / float(txc.split()[0]):.0f} % of it"
+         if txc.strip() and float(txc.split()[0]) > 0 and c > 0 else ""))
 PY
 	done
 done

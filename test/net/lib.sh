@@ -56,6 +56,13 @@ net_teardown() {
 # ([gen] tx_sockets binds shard s of queue q to queue q + s * queues).
 mq_snd() { echo "numtxqueues ${NET_QUEUES:-1} numrxqueues ${NET_QUEUES:-1}"; }
 mq_gen() { local n=$((${NET_QUEUES:-1} * ${TX_SOCKETS:-1})); echo "numtxqueues $n numrxqueues $n"; }
+# gout and r0: as many, or NET_OUT_QUEUES where that is more (a benchmark that
+# transmits on gout from more threads than gend has TX sockets).
+mq_out() {
+	local n=$((${NET_QUEUES:-1} * ${TX_SOCKETS:-1}))
+	[ "${NET_OUT_QUEUES:-0}" -gt "$n" ] && n=$NET_OUT_QUEUES
+	echo "numtxqueues $n numrxqueues $n"
+}
 
 net_gout2() {
 	ip link add r1 netns "$NS_RCV" $(mq_gen) type veth peer name gout2 netns "$NS_GEN" $(mq_gen) || fail "veth r1/gout2"
@@ -70,7 +77,7 @@ net_setup() {
 	ip netns add "$NS_SND" && ip netns add "$NS_GEN" && ip netns add "$NS_RCV" || fail "cannot create namespaces"
 	# NET_QUEUES: rx/tx queues per veth (gend's [gen] queues must match).
 	ip link add s0 netns "$NS_SND" $(mq_snd) type veth peer name gin netns "$NS_GEN" $(mq_gen) || fail "veth s0/gin"
-	ip link add r0 netns "$NS_RCV" $(mq_gen) type veth peer name gout netns "$NS_GEN" $(mq_gen) || fail "veth r0/gout"
+	ip link add r0 netns "$NS_RCV" $(mq_out) type veth peer name gout netns "$NS_GEN" $(mq_out) || fail "veth r0/gout"
 	nsenter --net=/var/run/netns/"$NS_SND" ip link set s0 address $MAC_S0
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gin address $MAC_GIN
 	nsenter --net=/var/run/netns/"$NS_GEN" ip link set gout address $MAC_GOUT
