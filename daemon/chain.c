@@ -1138,8 +1138,9 @@ static void *controller_main(void *arg)
 	s.win_start = s.pl_start = spin_now_ns();
 
 	for (;;) {
-		uint32_t work = complete_some(&s);
+		uint32_t work = complete_some(&s), kicked = 0;
 		bool stopping = LOAD(&c->stop);
+		struct qworker *help = LOAD(&c->io[s.q].kick_help);
 		uint64_t now = spin_now_ns();
 
 		/* A new program, or a move, takes over at a batch boundary: nothing of the old in flight. */
@@ -1162,7 +1163,10 @@ static void *controller_main(void *arg)
 		work += submit_some(&s);
 		if (stopping && !work && s.head == s.tail && !s.held && !ring_count(&c->io[s.q].in))
 			break;
-		if (work)
+		/* Idle, nothing in flight: the queue's TX sockets that have no kicker thread (dp.h: tx_help). */
+		if (!work && s.head == s.tail && help)
+			kicked = xsk_help_kick(help);
+		if (work || kicked)
 			spin_reset(&spin);
 		else if (!spin_again(&spin) && s.head == s.tail) { /* a batch on the device is polled for, never slept on */
 			uint64_t t = spin_now_ns();

@@ -81,6 +81,12 @@ struct chain_io {
 	int out_port;        /* 0-based; read by the worker when it drains `out` */
 	struct wake *chain_wake; /* the controller's: kicked after pushing to `in` */
 	struct wake *worker_wake; /* the worker's: kicked after pushing to `out` */
+	/*
+	 * The queue's worker where some of its TX sockets have no kicker thread
+	 * (qworker.tx_help), else NULL: the controller kicks those when idle
+	 * (xsk_help_kick). Set by the worker when it takes the io.
+	 */
+	struct qworker *kick_help;
 	struct io_mark mark[CHAIN_IO_MARKS]; /* written by the producer of `in` */
 	uint32_t nmark;
 };
@@ -192,6 +198,11 @@ struct port_q {
 		uint32_t unkicked;
 	} xtx[GEN_MAX_TX_SOCKS - 1];
 	uint64_t shard_frames[GEN_MAX_TX_SOCKS]; /* frames put on each TX socket's ring (worker; read relaxed) */
+	/*
+	 * Per TX socket without a kicker thread (qworker.tx_help): held by whoever
+	 * kicks it, the worker or an idle controller; the others pass it by.
+	 */
+	uint32_t kick_lock[GEN_MAX_TX_SOCKS];
 	struct tx_balance *bal; /* which socket each flow bucket leaves through (tx_sockets > 1) */
 };
 
@@ -248,6 +259,19 @@ struct qworker {
 		uint32_t passes; /* the kicker's passes, for a grace period before its ports' rings change */
 	} kick[GEN_MAX_TX_SOCKS];
 	int npfd;
+	/*
+	 * [gen] tx_thread = auto where the data-plane threads with a kicker per
+	 * TX socket would outnumber the CPUs (rt.c: tx_thread_plan): only the
+	 * extra sockets 1..tx_kickers get kicker threads; the first socket and
+	 * those past tx_kickers are kicked by the worker after each pass and by
+	 * the queue's chain controllers whenever they are idle (tx_help), so that
+	 * more sockets transmit at once than there are threads that only kick.
+	 */
+	uint32_t tx_kickers;
+	bool tx_help;
+	uint32_t helping;    /* controllers inside xsk_help_kick */
+	uint32_t help_block; /* set while a port's sockets change: no controller kicks */
+	uint64_t help_kicks; /* sendto() calls controllers made (atomic) */
 
 	pthread_t thread;
 	bool running;
@@ -304,6 +328,8 @@ struct xsk_opts {
 	const struct synth_cfg *synth; /* for ports named synth:N */
 	enum cfg_tx_thread tx_thread;  /* who kicks each port's first TX socket */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
+	bool tx_help;                  /* tx_thread_plan: kicker threads for the extra sockets 1..tx_kickers only */
+	uint32_t tx_kickers;
 	enum cfg_demote demote;        /* [gen] demote */
 	uint32_t nqueues;              /* gend's queues (the extra TX sockets' port queues follow them) */
 	struct cls *cls;
@@ -378,6 +404,12 @@ int xsk_rx_add(struct qworker *w, int port, struct chain_io *io, uint32_t cls_id
 void xsk_rx_remove(struct qworker *w, struct chain_io *io);
 /* Make the worker drain / stop draining io->out. */
 int xsk_io_add(struct qworker *w, struct chain_io *io);
+/*
+ * An idle controller's turn at its queue's TX sockets that have no kicker
+ * thread (qworker.tx_help): one sendto() on each that holds frames the kernel
+ * has not taken and that no other thread is kicking. The sendto() calls made.
+ */
+uint32_t xsk_help_kick(struct qworker *w);
 void xsk_io_remove(struct qworker *w, struct chain_io *io);
 /*
  * Main thread. Kernel-side AF_XDP counters of every socket of the queue (and of

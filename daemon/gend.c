@@ -533,20 +533,26 @@ static void log_data_path(const struct rt *rt)
 	/*
 	 * Every data-plane thread polls while it has work: with more of them than
 	 * CPUs, more TX sockets made veth slower (8 queues with 3 sockets on 16
-	 * CPUs, test/bench/RESULTS.md). tx_thread = auto then leaves each port's
-	 * first TX socket to its worker (rt.c: tx_thread_plan).
+	 * CPUs, test/bench/RESULTS.md). tx_thread = auto then keeps kicker
+	 * threads only for the sockets the CPUs have room for (rt.c: tx_thread_plan).
 	 */
 	int ntx = 1;
 
 	for (int p = 0; p < rt->nports; p++)
 		ntx = rt->workers[0].port[p].ntx > ntx ? rt->workers[0].port[p].ntx : ntx;
-	if (ntx > 1 && rt->dp_threads > rt->dp_cpus)
+	if (ntx > 1 && rt->dp_threads > rt->dp_cpus) {
+		char how[160];
+
+		if (rt->tx_first_worker)
+			snprintf(how, sizeof(how), "tx_thread = auto: per queue kicker threads for %u of the %d extra TX "
+				 "sockets; the port worker and idle chain controllers kick the others", rt->tx_kickers, ntx - 1);
+		else
+			snprintf(how, sizeof(how), "each TX socket has a kicker thread");
 		log_msg(LOG_NOTICE, "queues = %d, tx_sockets = %d: %d data-plane threads with a TX kicker per socket (per "
 			"queue a port worker, a controller per chain and %d kickers) on %d CPUs%s; %s; past the CPUs more "
-			"TX sockets are slower, not faster", rt->nq, ntx, rt->dp_threads, ntx, rt->dp_cpus,
-			rt->cfg->ncpus ? " ([gen] cpus)" : "",
-			rt->tx_first_worker ? "tx_thread = auto: the port workers kick their ports' first TX socket themselves"
-					    : "each TX socket has a kicker thread");
+			"kicker threads are slower, not faster", rt->nq, ntx, rt->dp_threads, ntx, rt->dp_cpus,
+			rt->cfg->ncpus ? " ([gen] cpus)" : "", how);
+	}
 }
 
 static int run(struct gend *g, const char *backend, uint32_t frames)

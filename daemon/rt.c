@@ -420,13 +420,20 @@ static void spin_max_update(struct rt *rt)
 }
 
 /*
- * Who kicks a port's first TX socket. tx_thread = auto gives it a kicker thread
+ * Who kicks a port's TX sockets. tx_thread = auto gives each a kicker thread
  * where a port has several TX sockets, but only where the data-plane threads
  * that makes (per queue the port worker, a controller per chain, a kicker per
  * TX socket) fit the CPUs: every one of them polls while it has work, and on
  * the H200 host 4 queues x 2 TX sockets on 12 CPUs (16 threads) forwarded
  * 48-72 % of the plain receiver, the workers kicking the first socket
  * themselves (12 threads) 56-79 % (test/bench/RESULTS.md, twenty-seventh run).
+ * Where they do not fit, each queue keeps kicker threads only for the extra
+ * sockets its share of the CPUs has room for after the worker and the
+ * controllers; the first socket and the rest are kicked by the worker after
+ * each pass and by the controllers whenever they are idle (tx_help): a
+ * socket's transmit is serial in the kernel, so sockets, not threads, set
+ * how many frames leave at once, and a controller of a light chain is
+ * mostly idle.
  */
 static enum cfg_tx_thread tx_thread_plan(struct rt *rt, const struct cfg *c)
 {
@@ -440,6 +447,14 @@ static enum cfg_tx_thread tx_thread_plan(struct rt *rt, const struct cfg *c)
 	}
 	rt->tx_first_worker = c->tx_thread == CFG_TX_THREAD_AUTO && c->tx_sockets > 1 && rt->dp_cpus > 0 &&
 			      rt->dp_threads > rt->dp_cpus;
+	rt->tx_kickers = c->tx_sockets ? c->tx_sockets - 1 : 0;
+	if (rt->tx_first_worker) {
+		int per_queue = rt->dp_cpus / rt->nq, others = 1 + (c->nchains > 0 ? c->nchains : 1);
+
+		rt->tx_kickers = per_queue > others ? (uint32_t)(per_queue - others) : 0;
+		if (rt->tx_kickers > c->tx_sockets - 1)
+			rt->tx_kickers = c->tx_sockets - 1;
+	}
 	return rt->tx_first_worker ? CFG_TX_THREAD_NO : c->tx_thread;
 }
 
@@ -493,7 +508,8 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	for (int q = 0; q < rt->nq; q++) {
 		struct xsk_opts o = { .nframes = nframes, .bind = (enum xsk_bind)cfg->xdp_bind, .synth = &cfg->synth,
 				      .cls = rt->cls, .tx_thread = tx_thread,
-				      .tx_sockets = cfg->tx_sockets, .demote = cfg->demote, .nqueues = (uint32_t)rt->nq };
+				      .tx_sockets = cfg->tx_sockets, .tx_help = rt->tx_first_worker,
+				      .tx_kickers = rt->tx_kickers, .demote = cfg->demote, .nqueues = (uint32_t)rt->nq };
 
 		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, &o, rt->be, err, errlen);
 		if (r)

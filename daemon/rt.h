@@ -74,9 +74,12 @@ struct rt {
 	double pps;       /* packets received per second, kept by the main loop */
 	uint32_t abandoned; /* chains whose controller did not stop in time (memory kept) */
 	/* At start: the data-plane threads with a TX kicker per socket, the CPUs for them
-	 * ([gen] cpus, else gend's), and whether tx_thread = auto left the first socket to the worker. */
+	 * ([gen] cpus, else gend's), and whether tx_thread = auto left the first socket to the worker;
+	 * then (tx_help) the extra sockets 1..tx_kickers have kicker threads, the others are kicked
+	 * by the worker and the idle controllers (dp.h: qworker.tx_help). */
 	int dp_threads, dp_cpus;
 	bool tx_first_worker;
+	uint32_t tx_kickers;
 };
 
 /* Bring everything up from a loaded config (NF states built). Takes ownership of cfg. */

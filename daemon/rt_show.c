@@ -197,6 +197,16 @@ static bool first_kick_thread(const struct rt *rt)
 	return rt->nq > 0 && rt->workers[0].kick[0].running;
 }
 
+/* Kicker threads per queue, the first socket's included. */
+static uint32_t kicker_threads(const struct rt *rt)
+{
+	uint32_t n = 0;
+
+	for (int s = 0; rt->nq > 0 && s < GEN_MAX_TX_SOCKS; s++)
+		n += rt->workers[0].kick[s].running;
+	return n;
+}
+
 static int count_failed(const struct rt *rt)
 {
 	int n = 0;
@@ -244,10 +254,11 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
 		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,"
-			"\"tx_thread\":\"%s\",\"tx_first_socket\":\"%s\",\"dp_threads\":%d,\"dp_cpus\":%d,\"cpus\":[",
+			"\"tx_thread\":\"%s\",\"tx_first_socket\":\"%s\",\"tx_kicker_threads\":%u,\"tx_help\":%s,"
+			"\"dp_threads\":%d,\"dp_cpus\":%d,\"cpus\":[",
 			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
-			rt->cfg->spin_us, spin_max, tx_thread_names[rt->cfg->tx_thread], first_kick_thread(rt) ? "thread" : "worker", rt->dp_threads,
-			rt->dp_cpus);
+			rt->cfg->spin_us, spin_max, tx_thread_names[rt->cfg->tx_thread], first_kick_thread(rt) ? "thread" : "worker",
+			kicker_threads(rt), rt->nq > 0 && rt->workers[0].tx_help ? "true" : "false", rt->dp_threads, rt->dp_cpus);
 		for (int i = 0; i < rt->cfg->ncpus; i++)
 			fprintf(out, "%s%u", i ? "," : "", rt->cfg->cpus[i]);
 		pin_rest_str(rest, sizeof(rest));
@@ -281,6 +292,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	if (rt->cfg->tx_sockets > 1) /* what auto weighed */
 		fprintf(out, "; %d data-plane threads with a kicker per TX socket, %d CPUs", rt->dp_threads, rt->dp_cpus);
 	fputc('\n', out);
+	if (rt->nq > 0 && rt->workers[0].tx_help)
+		fprintf(out, "              per queue %u kicker thread(s) for the extra TX sockets; the port worker and "
+			"idle chain controllers kick the first and %u more\n", kicker_threads(rt),
+			rt->cfg->tx_sockets - 1 - kicker_threads(rt));
 	if (spin_max > rt->cfg->spin_us)
 		fprintf(out, "spin:         %u us, up to %u us while its sleeps are cut short (an idle data-plane "
 			"thread polls that long, then blocks)\n", rt->cfg->spin_us, spin_max);
@@ -455,10 +470,10 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu,"
 				"\"frames_left_out\":%lu,\"sleeps\":%lu,\"frames_held\":%u,\"frames_fill\":%u,"
 				"\"frames_tx\":%u,\"frames_free\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu,"
-				"\"spin_window_us\":%u",
+				"\"spin_window_us\":%u,\"tx_help_kicks\":%lu",
 				q ? "," : "", q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in,
 				(unsigned long)left, (unsigned long)sleeps, fw.chains, fw.fill, fw.tx, fw.free, w->nframes,
-				cpu, (unsigned long)moves, spin / 1000);
+				cpu, (unsigned long)moves, spin / 1000, (unsigned long)LOAD_R(&w->help_kicks));
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -473,6 +488,8 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0,
 			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, spin / 1000, fw.chains, w->nframes,
 			fw.fill, fw.tx, fw.free, cpu, (unsigned long)moves);
+		if (w->tx_help)
+			fprintf(out, "; TX kicks by idle controllers %lu", (unsigned long)LOAD_R(&w->help_kicks));
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
 				(unsigned long)missed, (unsigned long)stalls);

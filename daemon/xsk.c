@@ -40,6 +40,13 @@ static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
 	return s ? &pq->xtx[s - 1].o.tx : &pq->tx;
 }
 
+/*
+ * A test override (gend-debug only): GEN_TEST_HELP_ONLY=1 leaves the extra TX
+ * sockets without a kicker thread to the chain controllers alone, so that a
+ * test sees their kicks carry the frames.
+ */
+static bool help_only;
+
 #ifndef GEN_TX_PREFETCH
 #define GEN_TX_PREFETCH 1
 #endif
@@ -277,6 +284,11 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
 	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
+	w->tx_help = o->tx_help && w->tx_sockets > 1;
+#ifdef GEN_DEBUG
+	help_only = w->tx_help && getenv("GEN_TEST_HELP_ONLY") && !strcmp(getenv("GEN_TEST_HELP_ONLY"), "1");
+#endif
+	w->tx_kickers = w->tx_help ? o->tx_kickers : w->tx_sockets - 1;
 	w->demote = o->demote == CFG_DEMOTE_YES || (o->demote == CFG_DEMOTE_AUTO && demote_supported());
 	w->nq = o->nqueues ? o->nqueues : 1;
 	r = wake_init(&w->wake);
@@ -799,33 +811,106 @@ static bool kick0_threaded(const struct qworker *w, const struct port_q *pq)
 	return w->kick[0].running && (w->tx_thread == CFG_TX_THREAD_YES || pq->ntx > 1);
 }
 
+/* Descriptors in TX shard s of a port that the kernel has not taken yet. */
+static bool tx_waiting(struct port_q *pq, uint32_t s)
+{
+	struct xsk_ring_prod *tx = shard_ring(pq, s);
+
+	return (int)s < pq->ntx && shard_fd(pq, s) >= 0 &&
+	       __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) != __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Kick TX shard s of a port (one without a kicker thread, tx_help) up to n
+ * times while it holds frames the kernel has not taken, unless another thread
+ * is kicking it: the worker and the queue's idle controllers share it. The
+ * sendto() calls made.
+ */
+static uint32_t kick_shared(struct qworker *w, struct port_q *pq, uint32_t s, uint32_t n)
+{
+	uint32_t done = 0;
+
+	if (__atomic_exchange_n(&pq->kick_lock[s], 1, __ATOMIC_ACQUIRE))
+		return 0;
+	while (done < n && tx_waiting(pq, s)) {
+		done++;
+		if (tx_send(w, shard_fd(pq, s), shard_ring(pq, s)) < 0 && errno != EAGAIN && errno != EBUSY &&
+		    errno != ENOBUFS)
+			break;
+	}
+	__atomic_store_n(&pq->kick_lock[s], 0, __ATOMIC_RELEASE);
+	return done;
+}
+
+/* Whether TX shard s of port pq has a kicker thread (else the worker and idle controllers kick it). */
+static bool shard_threaded(const struct qworker *w, const struct port_q *pq, uint32_t s)
+{
+	return s ? w->kick[s].running : kick0_threaded(w, pq);
+}
+
 /*
  * Copy-mode TX only moves on sendto(), and one call sends at most
  * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet; or
- * leave it to the kicker thread (tx_thread). The extra TX sockets
- * (tx_sockets) always have kicker threads: those are only woken.
+ * leave it to the socket's kicker thread (tx_thread, tx_sockets), which is
+ * only woken.
  */
 static void kick_tx(struct qworker *w, struct port_q *pq)
 {
 	if (pq->synth || pq->reclaimed)
 		return;
 	for (int s = 1; s < pq->ntx; s++) {
-		if (pq->xtx[s - 1].unkicked)
-			wake_kick(&w->kick[s].wake);
+		uint32_t unkicked = pq->xtx[s - 1].unkicked;
+
+		if (w->kick[s].running) {
+			if (unkicked)
+				wake_kick(&w->kick[s].wake);
+		} else if (!help_only && (unkicked || tx_waiting(pq, (uint32_t)s))) { /* what a controller left */
+			kick_shared(w, pq, (uint32_t)s, unkicked / GEN_KERNEL_TX_BATCH + 1);
+		}
 		pq->xtx[s - 1].unkicked = 0;
 	}
 	if (kick0_threaded(w, pq)) {
 		if (pq->tx_unkicked)
 			wake_kick(&w->kick[0].wake);
 	} else if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
-		uint32_t kicks = pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1;
-
-		for (uint32_t k = 0; k < kicks; k++)
-			if (tx_send(w, pq->tx_fd, &pq->tx) < 0 && errno != EAGAIN && errno != EBUSY &&
-			    errno != ENOBUFS)
-				break;
+		kick_shared(w, pq, 0, pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1);
 	}
 	pq->tx_unkicked = 0;
+}
+
+/* dp.h */
+uint32_t xsk_help_kick(struct qworker *w)
+{
+	uint32_t n = 0;
+
+	__atomic_add_fetch(&w->helping, 1, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&w->help_block, __ATOMIC_SEQ_CST)) {
+		for (int p = 0; p < w->nports; p++) {
+			struct port_q *pq = &w->port[p];
+
+			/* As the kickers: a gone port's sockets are left alone until it is back. */
+			if (pq->synth || LOAD(&pq->gone))
+				continue;
+			for (uint32_t s = 0; s < (uint32_t)pq->ntx; s++)
+				if (!shard_threaded(w, pq, s) && tx_waiting(pq, s))
+					n += kick_shared(w, pq, s, 1);
+		}
+	}
+	__atomic_sub_fetch(&w->helping, 1, __ATOMIC_RELEASE);
+	if (n)
+		__atomic_add_fetch(&w->help_kicks, n, __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * Controllers out of xsk_help_kick and kept out (block), or let in again: a
+ * port's sockets and rings change only while none can be at them.
+ */
+static void help_grace(struct qworker *w, bool block)
+{
+	__atomic_store_n(&w->help_block, block, __ATOMIC_SEQ_CST);
+	while (block && __atomic_load_n(&w->helping, __ATOMIC_SEQ_CST))
+		nap();
 }
 
 /* A change handed over by xsk_call: run it, then say so. */
@@ -916,15 +1001,6 @@ static void *worker_main(void *arg)
 		last = now;
 	}
 	return NULL;
-}
-
-/* Descriptors in TX shard s of a port that the kernel has not taken yet. */
-static bool tx_waiting(struct port_q *pq, uint32_t s)
-{
-	struct xsk_ring_prod *tx = shard_ring(pq, s);
-
-	return (int)s < pq->ntx && shard_fd(pq, s) >= 0 &&
-	       __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) != __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
 }
 
 static bool kick_has_work(struct kicker *k)
@@ -1022,7 +1098,7 @@ int xsk_worker_start(struct qworker *w)
 		xsk_worker_stop(w);
 		return r;
 	}
-	for (int s = 1; s < nshards; s++) {
+	for (int s = 1; s < nshards && (uint32_t)s <= w->tx_kickers; s++) {
 		r = kicker_start(&w->kick[s]);
 		if (r) {
 			xsk_worker_stop(w);
@@ -1242,6 +1318,7 @@ static void io_add_on_worker(struct qworker *w, void *arg)
 		c->r = -ENOSPC;
 		return;
 	}
+	STORE(&c->io->kick_help, w->tx_help ? w : NULL);
 	w->ios[w->nios++] = c->io;
 }
 
@@ -1634,6 +1711,7 @@ void xsk_port_commit(struct qworker *w, struct port_new *n)
 	 * nor the kicker (gone) meanwhile, and libxdp unmaps through &pq->fq.
 	 */
 	kicker_grace(w);
+	help_grace(w, true);
 	if (w->port[p].tx_xsk)
 		xsk_socket__delete(w->port[p].tx_xsk);
 	w->port[p].tx_xsk = NULL;
@@ -1650,6 +1728,7 @@ void xsk_port_commit(struct qworker *w, struct port_new *n)
 		sock_stats(x.old->fd, &w->retired);
 		rx_sock_close(x.old);
 	}
+	help_grace(w, false);
 	free(n);
 }
 
@@ -1687,6 +1766,7 @@ void xsk_worker_stop(struct qworker *w)
 	pthread_join(w->thread, NULL);
 	w->running = false;
 kicker:
+	help_grace(w, true); /* no controller kicks a socket from here on */
 	for (int s = 0; s < GEN_MAX_TX_SOCKS; s++) {
 		if (!w->kick[s].running)
 			continue;

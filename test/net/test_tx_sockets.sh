@@ -9,7 +9,8 @@
 # (tx_thread = auto) where gend's data-plane threads fit the CPUs, else the
 # port worker kicks it. Then the same
 # with tx_sockets = 3, which needs 3 queues: every port keeps one socket, gend
-# says why in its log, and the stream still arrives whole.
+# says why in its log, and the stream still arrives whole. Last (gend-debug),
+# the second socket kicked by the idle chain controllers alone.
 . "$(dirname "$0")/lib.sh"
 net_require
 NET_QUEUES=1 TX_SOCKETS=2 net_setup
@@ -31,29 +32,38 @@ for want in 2 3; do
 			fail "two TX sockets on every port expected: $(cat "$WORK/st.json")"
 		python3 -c "import sys; f = $frames; sys.exit(not (len(f) == 2 and min(f) >= 0.4 * $N and sum(f) == $N))" ||
 			fail "gout's frames per TX socket: $frames (each must carry 40-60 %, $N in all)"
-		gend_thread_ticks | grep -q '^gen-t0.1 ' || fail "no kicker thread gen-t0.1 for the second TX socket"
 		grep -q "port 2 'gout': 2 TX sockets per queue" "$WORK/gend.log" || fail "no log line for gout's TX sockets"
 		# 1 queue x (worker + a controller per chain (2) + a kicker per TX socket (2)) = 5 polling
-		# threads. tx_thread = auto gives the first socket its kicker only where they fit the CPUs
-		# gend may use; else the worker kicks it, and gend says so.
+		# threads. tx_thread = auto gives every socket a kicker thread only where they fit the CPUs
+		# gend may use; else the queue keeps kickers for the extra sockets its CPUs have room for
+		# after the worker and the 2 controllers (CPUs - 3, at most 1 here), the worker and the
+		# idle controllers kick the rest, and gend says so.
 		cpus=$(python3 -c "import os; print(len(os.sched_getaffinity(0)))")
 		[ "$(st "[j['dp_threads'], j['dp_cpus'], j['tx_thread']]")" = "[5, $cpus, 'auto']" ] ||
 			fail "status: 5 data-plane threads on $cpus CPUs expected: $(cat "$WORK/st.json")"
 		if [ "$cpus" -ge 5 ]; then
+			gend_thread_ticks | grep -q '^gen-t0.1 ' || fail "no kicker thread gen-t0.1 for the second TX socket"
 			gend_thread_ticks | grep -q '^gen-t0 ' || fail "tx_thread = auto, 2 TX sockets, $cpus CPUs: no kicker thread gen-t0"
-			[ "$(st "j['tx_first_socket']")" = thread ] || fail "status: $(cat "$WORK/st.json")"
+			[ "$(st "[j['tx_first_socket'], j['tx_kicker_threads'], j['tx_help']]")" = "['thread', 2, False]" ] ||
+				fail "status: $(cat "$WORK/st.json")"
 			if grep -q "data-plane threads" "$WORK/gend.log"; then
 				fail "a notice of too many data-plane threads on $cpus CPUs"
 			fi
 		else
+			k=$((cpus > 3 ? 1 : 0))
 			if gend_thread_ticks | grep -q '^gen-t0 '; then
 				fail "tx_thread = auto: a kicker thread gen-t0 with 5 data-plane threads on $cpus CPUs"
 			fi
-			[ "$(st "j['tx_first_socket']")" = worker ] || fail "status: $(cat "$WORK/st.json")"
-			grep -q "queues = 1, tx_sockets = 2: 5 data-plane threads with a TX kicker per socket .* on $cpus CPUs; tx_thread = auto: the port workers kick their ports' first TX socket themselves" "$WORK/gend.log" ||
+			[ "$(gend_thread_ticks | grep -c '^gen-t0.1 ')" = $k ] ||
+				fail "tx_thread = auto, $cpus CPUs: $k kicker thread(s) for the second socket expected: $(gend_thread_ticks)"
+			[ "$(st "[j['tx_first_socket'], j['tx_kicker_threads'], j['tx_help']]")" = "['worker', $k, True]" ] ||
+				fail "status: $(cat "$WORK/st.json")"
+			grep -q "queues = 1, tx_sockets = 2: 5 data-plane threads with a TX kicker per socket .* on $cpus CPUs; tx_thread = auto: per queue kicker threads for $k of the 1 extra TX sockets; the port worker and idle chain controllers kick the others" "$WORK/gend.log" ||
 				fail "no notice of 5 data-plane threads on $cpus CPUs: $(grep -i thread "$WORK/gend.log")"
 			ctl status | grep -q "^tx kicks: *each port's first TX socket by its port worker (\[gen\] tx_thread = auto: more threads than CPUs)" ||
 				fail "status text: $(ctl status | grep -i 'tx kicks')"
+			ctl status | grep -q "^ *per queue $k kicker thread(s) for the extra TX sockets; the port worker and idle chain controllers kick the first and $((1 - k)) more" ||
+				fail "status text: $(ctl status | grep -iA1 'tx kicks')"
 		fi
 		m=$(ctl metrics | grep '^gen_port_tx_socket_frames_total{port="2",name="gout",socket="1"}' | cut -d' ' -f2)
 		[ "$m" = "$(python3 -c "print(${frames}[1])")" ] || fail "metrics: gout's socket 1 carried '$m', status says $frames"
@@ -81,3 +91,31 @@ for want in 2 3; do
 	[ "$(st "j['frame_accounting_errors']")" = 0 ] || fail "frame accounting broken"
 	gend_stop || fail "gend exit"
 done
+
+# The controllers' kicks alone: with [gen] cpus = 0 the 5 threads crowd one CPU,
+# so the second socket gets no kicker thread, and gend-debug's GEN_TEST_HELP_ONLY=1
+# makes the worker leave that socket to the idle controllers: every frame must
+# still arrive, about half of them through it, and the controllers' kicks show.
+DBG=${GEN_GEND_DEBUG:-$BUILD/daemon/gend-debug}
+if [ -x "$DBG" ]; then
+	TX_SOCKETS=2 GEND_CPUS=0 cfg_begin
+	cfg_a_b
+	GEN_TEST_HELP_ONLY=1 GEND=$DBG gend_start
+	[ "$(st "[j['tx_kicker_threads'], j['tx_help']]")" = "[0, True]" ] || fail "cpus = 0: status $(cat "$WORK/st.json")"
+	if gend_thread_ticks | grep -q '^gen-t'; then fail "cpus = 0: kicker threads: $(gend_thread_ticks)"; fi
+	recv_start h r0 --idle 2
+	send --dport 5001 --stream 3 --count $N --rate 20000 --flows 16 --size 64 || fail "sender"
+	recv_wait h
+	got=$(json_get "$WORK/h.json" "j['received']")
+	[ "$got" = $N ] || fail "the controllers kicking the second socket: $got of $N arrived: $(cat "$WORK/h.json")"
+	frames=$(st "[p['tx_socket_frames'] for p in j['port_modes'] if p['name']=='gout'][0]")
+	python3 -c "import sys; f = $frames; sys.exit(not (len(f) == 2 and min(f) >= 0.4 * $N and sum(f) == $N))" ||
+		fail "gout's frames per TX socket: $frames (each must carry 40-60 %, $N in all)"
+	kicks=$(ctl --json stats >"$WORK/sx.json" && json_get "$WORK/sx.json" "j['workers'][0]['tx_help_kicks']")
+	[ "${kicks:-0}" -gt 0 ] || fail "no TX kicks by the controllers: $(cat "$WORK/sx.json")"
+	[ "$(st "j['frame_accounting_errors']")" = 0 ] || fail "frame accounting broken"
+	gend_stop || fail "gend-debug exit"
+	ok "the second socket kicked by the idle controllers alone: $N of $N arrived, gout's sockets carried $frames, $kicks kicks"
+else
+	echo "# no gend-debug at $DBG: the controllers' kicks alone not checked"
+fi
