@@ -1643,9 +1643,13 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 			 ifindex, w->q, strerror(-r), injected ? " (injected: GEN_FAULT_REBIND_Q)" : "");
 		goto fail;
 	}
-	/* Its extra TX sockets again, where their kickers run; where they cannot be bound, one (as at start). */
+	/*
+	 * Its extra TX sockets again, where someone kicks them: their kicker
+	 * threads run, or the worker and idle controllers kick what has none
+	 * (tx_help). Where they cannot be bound, one (as at start).
+	 */
 	n->ntx = 1;
-	if (w->tx_sockets > 1 && w->kick[1].running && !sock_zerocopy(n->o.fd))
+	if (w->tx_sockets > 1 && (w->kick[1].running || w->tx_help) && !sock_zerocopy(n->o.fd))
 		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd) ? 1 : (int)w->tx_sockets;
 	/* Every chain's RX socket on p: its replacement on the new netdev. */
 	for (int i = 0; i < w->nrx; i++) {

@@ -42,6 +42,8 @@ for _ in $(seq 150); do
 	sleep 0.2
 done
 recv_wait r
+# Counters once everything is out (the status above was read as generation ended, TX still going).
+ctl --json status >"$WORK/st.json"
 ctl --json stats >"$WORK/s.json"
 python3 - "$WORK/st.json" "$WORK/s.json" "$WORK/r.json" "$WORK/r.dump" $PER_Q $TX_SOCKETS "${GEN_DEMOTE:-}" <<'PY' || fail "order: $(cat "$WORK/st.json" "$WORK/s.json" "$WORK/r.json")"
 import json, sys

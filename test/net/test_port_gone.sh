@@ -79,7 +79,8 @@ got=$(json_get "$WORK/b2.json" "j['received']")
 [ "$got" = 5000 ] || fail "chain b after gout2 came back: $got of 5000: $(cat "$WORK/b2.json")"
 ok "gout2 deleted and re-created: gend bound the new netdev, chain b forwarded 5000 of 5000 again, no restart"
 [ "$(st "[p['tx_sockets'] for p in j['port_modes'] if p['name']=='gout2'][0]")" = "${TX_SOCKETS:-1}" ] ||
-	fail "gout2 came back without its ${TX_SOCKETS:-1} TX sockets: $(cat "$WORK/st.json")"
+	fail "gout2 came back without its ${TX_SOCKETS:-1} TX sockets ($(st "[j['tx_kicker_threads'], j['tx_help']]")" \
+		"kicker threads per queue, worker/controller kicks): $(cat "$WORK/st.json")"
 got=$(json_get "$WORK/a2.json" "sum(s['received'] for s in j['streams'] if s['id']==3)")
 [ "$got" = $N ] || fail "chain a lost $((N - got)) of $N while gout2 came back: $(cat "$WORK/a2.json")"
 ok "chain a: $got of $N across the re-creation"
