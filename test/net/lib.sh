@@ -21,15 +21,19 @@ MAC_GOUT2=02:00:00:00:00:13 MAC_R1=02:00:00:00:00:03
 
 # On a machine without libbpf/libxdp/... installed, GEN_LD_PATH names a folder of
 # carried libraries: only our own programs see it, through small wrappers.
-if [ -n "${GEN_LD_PATH:-}" ]; then
-	for b in GEND GENCTL GT; do
-		eval "real=\$$b"
-		w=$WORK/$(basename "$real")
-		printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$GEN_LD_PATH" "$real" >"$w"
-		chmod +x "$w"
-		[ -x "$real" ] && eval "$b=\$w"
-	done
-fi
+# ld_wrap PROGRAM prints what to run: PROGRAM, or its wrapper where GEN_LD_PATH is set.
+ld_wrap() {
+	local w
+	if [ -z "${GEN_LD_PATH:-}" ] || [ ! -x "$1" ]; then
+		echo "$1"
+		return
+	fi
+	w=$WORK/$(basename "$1")
+	printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$GEN_LD_PATH" "$1" >"$w"
+	chmod +x "$w"
+	echo "$w"
+}
+GEND=$(ld_wrap "$GEND") GENCTL=$(ld_wrap "$GENCTL") GT=$(ld_wrap "$GT")
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; [ -f "$WORK/gend.log" ] && { echo "--- gend log"; tail -n 40 "$WORK/gend.log"; }; exit 1; }

@@ -14,6 +14,7 @@
 export NET_QUEUES=2
 GEND=${GEN_GEND:-$BUILD/daemon/gend-debug}
 [ -x "$GEND" ] || skip "no gend-debug"
+GEND=$(ld_wrap "$GEND")
 net_require
 net_setup
 cfg_begin

@@ -9,7 +9,7 @@
 # Prints the figures as one line `soak: ...` for test/RELIABILITY.md.
 . "$(dirname "$0")/lib.sh"
 SECS=${SOAK_SECONDS:-30} PERIOD=${SOAK_RELOAD_S:-10}
-[ -z "${GEN_GEND:-}" ] && [ -x "$BUILD/daemon/gend-debug" ] && GEND=$BUILD/daemon/gend-debug
+[ -z "${GEN_GEND:-}" ] && [ -x "$BUILD/daemon/gend-debug" ] && GEND=$(ld_wrap "$BUILD/daemon/gend-debug")
 net_require
 net_setup
 cfg_begin

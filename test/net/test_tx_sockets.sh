@@ -46,7 +46,7 @@ for want in 2 3; do
 			gend_thread_ticks | grep -q '^gen-t0 ' || fail "tx_thread = auto, 2 TX sockets, $cpus CPUs: no kicker thread gen-t0"
 			[ "$(st "[j['tx_first_socket'], j['tx_kicker_threads'], j['tx_help']]")" = "['thread', 2, False]" ] ||
 				fail "status: $(cat "$WORK/st.json")"
-			if grep -q "data-plane threads" "$WORK/gend.log"; then
+			if grep -q "data-plane threads with a TX kicker per socket" "$WORK/gend.log"; then
 				fail "a notice of too many data-plane threads on $cpus CPUs"
 			fi
 		else
@@ -100,7 +100,7 @@ DBG=${GEN_GEND_DEBUG:-$BUILD/daemon/gend-debug}
 if [ -x "$DBG" ]; then
 	TX_SOCKETS=2 GEND_CPUS=0 cfg_begin
 	cfg_a_b
-	GEN_TEST_HELP_ONLY=1 GEND=$DBG gend_start
+	GEN_TEST_HELP_ONLY=1 GEND=$(ld_wrap "$DBG") gend_start
 	[ "$(st "[j['tx_kicker_threads'], j['tx_help']]")" = "[0, True]" ] || fail "cpus = 0: status $(cat "$WORK/st.json")"
 	if gend_thread_ticks | grep -q '^gen-t'; then fail "cpus = 0: kicker threads: $(gend_thread_ticks)"; fi
 	recv_start h r0 --idle 2
