@@ -56,6 +56,10 @@ fi
 echo "libraries: $libs"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$out/gpu.txt"
 nproc | sed 's/^/cores: /'
+# Hosts of one kind differ (CPU model, clock): host figures compare only within a call.
+sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | sort | uniq -c | sed 's/^ */cpu: /'
+awk '/^cpu MHz/ { s += $4; n++ } END { if (n) printf "cpu MHz (mean now): %.0f\n", s / n }' /proc/cpuinfo
+echo "kernel: $(uname -r)"
 rc_all=0
 
 unit() { # name, extra env
