@@ -5,6 +5,7 @@
  * socket, reloads and signals from one event loop.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <execinfo.h>
 #include <getopt.h>
@@ -15,13 +16,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 #include "ctl.h"
@@ -490,6 +496,70 @@ static int check_only(const char *path)
 	return 0;
 }
 
+/*
+ * The queues netdev ifindex (named ifname) has for AF_XDP sockets, the fewer
+ * of its RX and TX queues: from ethtool's channels, else from sysfs where
+ * sysfs shows this network namespace's device; 0 where unknown.
+ */
+static uint32_t netdev_queues(const char *ifname, int ifindex)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr = { 0 };
+	uint32_t rx = 0, tx = 0;
+	char path[64];
+	struct dirent *e;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1, idx;
+	DIR *d;
+	FILE *f;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	if (fd >= 0) {
+		r = ioctl(fd, SIOCETHTOOL, &ifr);
+		close(fd);
+	}
+	if (!r) {
+		rx = ch.combined_count + ch.rx_count;
+		tx = ch.combined_count + ch.tx_count;
+		return rx < tx ? rx : tx;
+	}
+	snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", ifname);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	r = fscanf(f, "%d", &idx) == 1 && idx == ifindex;
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	if (!r || !(d = opendir(path)))
+		return 0;
+	while ((e = readdir(d))) {
+		rx += !strncmp(e->d_name, "rx-", 3);
+		tx += !strncmp(e->d_name, "tx-", 3);
+	}
+	closedir(d);
+	return rx < tx ? rx : tx;
+}
+
+/*
+ * A copy-mode port with one TX socket a queue: its transmit runs inside the
+ * sendto() that kicks the socket, one core at a time per queue; say what
+ * tx_sockets would give it (its queues allowing).
+ */
+static void tx_sockets_hint(const struct rt *rt, int p)
+{
+	uint32_t k = netdev_queues(rt->cfg->ports[p], rt->ifindex[p]) / (uint32_t)rt->nq;
+
+	if (k > GEN_MAX_TX_SOCKS)
+		k = GEN_MAX_TX_SOCKS;
+	if (k >= 2)
+		log_msg(LOG_INFO, "port %d '%s': one TX socket per queue, and copy-mode transmit is serial per socket: "
+			"the port has the queues for tx_sockets = %u ([gen]), which spreads it over as many", p + 1,
+			rt->cfg->ports[p], k);
+	else
+		log_msg(LOG_INFO, "port %d '%s': one TX socket per queue, and copy-mode transmit is serial per socket: "
+			"tx_sockets = N ([gen]) spreads it over N where the port has N x %d queues", p + 1,
+			rt->cfg->ports[p], rt->nq);
+}
+
 /* How the UMEM and the sockets came up, where that fell back from the better choice. */
 static void log_data_path(const struct rt *rt)
 {
@@ -520,6 +590,8 @@ static void log_data_path(const struct rt *rt)
 			log_msg(LOG_NOTICE, "port %d '%s': one TX socket per queue: tx_sockets = %u needs %u queues on it "
 				"(tx_sockets x queues), and binding the extra ones failed: %s", p + 1, rt->cfg->ports[p],
 				rt->cfg->tx_sockets, rt->cfg->tx_sockets * (uint32_t)rt->nq, strerror(pq->ntx_err));
+		else if (!pq->synth && !pq->zerocopy)
+			tx_sockets_hint(rt, p);
 		if (pq->synth)
 			continue;
 		if (cls_attach_shared(rt->cls, rt->ifindex[p]) == 1)

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # [gen] tx_sockets on ports with and without the queues for it. The veths here
-# have 2 queues on gend's side (gin, gout, gout2), and gend runs 1 queue with
+# have 2 queues on gend's side (gin, gout, gout2), and gend runs 1 queue. With
+# tx_sockets = 1 gend logs that the ports have the queues for 2. With
 # tx_sockets = 2: each port binds its second TX socket on queue 1, and a
 # stream of 16 flows to r0 arrives whole, through both sockets, half each
 # (flows are given to the less used socket: hashing them straight onto the
@@ -17,7 +18,7 @@ NET_QUEUES=1 TX_SOCKETS=2 net_setup
 N=20000
 st() { ctl --json status >"$WORK/st.json" && json_get "$WORK/st.json" "$1"; }
 
-for want in 2 3; do
+for want in 1 2 3; do
 	TX_SOCKETS=$want cfg_begin
 	cfg_a_b
 	gend_start
@@ -27,7 +28,14 @@ for want in 2 3; do
 	got=$(json_get "$WORK/a.json" "j['received']")
 	[ "$got" = $N ] || fail "tx_sockets = $want: $got of $N arrived: $(cat "$WORK/a.json")"
 	frames=$(st "[p['tx_socket_frames'] for p in j['port_modes'] if p['name']=='gout'][0]")
-	if [ $want = 2 ]; then
+	if [ $want = 1 ]; then
+		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[1, 1, 1]" ] ||
+			fail "tx_sockets = 1: one TX socket on every port expected: $(cat "$WORK/st.json")"
+		# Copy mode, one socket a queue, ports with 2 queues for gend's one: gend says what tx_sockets would give.
+		grep -q "port 2 'gout': one TX socket per queue, and copy-mode transmit is serial per socket: the port has the queues for tx_sockets = 2 (\[gen\])" "$WORK/gend.log" ||
+			fail "no hint of tx_sockets for gout: $(grep gout "$WORK/gend.log")"
+		ok "tx_sockets = 1: $N of $N arrived; gend says the ports have the queues for tx_sockets = 2"
+	elif [ $want = 2 ]; then
 		[ "$(st "[p['tx_sockets'] for p in j['port_modes']]")" = "[2, 2, 2]" ] ||
 			fail "two TX sockets on every port expected: $(cat "$WORK/st.json")"
 		python3 -c "import sys; f = $frames; sys.exit(not (len(f) == 2 and min(f) >= 0.4 * $N and sum(f) == $N))" ||
