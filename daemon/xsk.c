@@ -792,8 +792,13 @@ static bool worker_sleep(struct qworker *w)
 	bool tx_pending = false, woken = true;
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
+	/*
+	 * Frames on their way out are reaped soon; a rate-limited generator waits
+	 * for tokens. A down port's frames wait for it to come up, which wakes
+	 * the worker (xsk_port_state): polling for them would spin for nothing.
+	 */
 	for (int p = 0; p < w->nports; p++)
-		tx_pending |= w->port[p].in_tx != 0 || w->port[p].synth; /* a rate-limited generator waits for tokens */
+		tx_pending |= (w->port[p].in_tx != 0 && !LOAD(&w->port[p].down)) || w->port[p].synth;
 	if (tx_pending)
 		ts.tv_nsec = 50 * 1000;
 	wake_prepare(&w->wake);
@@ -832,11 +837,12 @@ static uint32_t kick_shared(struct qworker *w, struct port_q *pq, uint32_t s, ui
 
 	if (__atomic_exchange_n(&pq->kick_lock[s], 1, __ATOMIC_ACQUIRE))
 		return 0;
+	/* Only sends the kernel took up count: a down netdev (ENETDOWN) keeps its frames, and no one polls on it. */
 	while (done < n && tx_waiting(pq, s)) {
-		done++;
 		if (tx_send(w, shard_fd(pq, s), shard_ring(pq, s)) < 0 && errno != EAGAIN && errno != EBUSY &&
 		    errno != ENOBUFS)
 			break;
+		done++;
 	}
 	__atomic_store_n(&pq->kick_lock[s], 0, __ATOMIC_RELEASE);
 	return done;
@@ -888,8 +894,12 @@ uint32_t xsk_help_kick(struct qworker *w)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			/* As the kickers: a gone port's sockets are left alone until it is back. */
-			if (pq->synth || LOAD(&pq->gone))
+			/*
+			 * A gone port's sockets are left alone until it is back (as
+			 * the kickers leave them); a down one's frames wait for it to
+			 * come up, when the worker kicks them.
+			 */
+			if (pq->synth || LOAD(&pq->down))
 				continue;
 			for (uint32_t s = 0; s < (uint32_t)pq->ntx; s++)
 				if (!shard_threaded(w, pq, s) && tx_waiting(pq, s))
@@ -1008,7 +1018,7 @@ static bool kick_has_work(struct kicker *k)
 	struct qworker *w = k->w;
 
 	for (int p = 0; p < w->nports; p++)
-		if (!LOAD(&w->port[p].gone) && tx_waiting(&w->port[p], k->s))
+		if (!LOAD(&w->port[p].down) && tx_waiting(&w->port[p], k->s))
 			return true;
 	return LOAD(&w->stop);
 }
@@ -1053,8 +1063,12 @@ static void *kicker_main(void *arg)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			/* A gone port's rings may be replaced (xsk_port_commit): not touched until it is back. */
-			if (LOAD(&pq->gone) || !tx_waiting(pq, k->s) ||
+			/*
+			 * A gone port's rings may be replaced (xsk_port_commit): not
+			 * touched until it is back. A down one's frames wait for it to
+			 * come up (the kernel takes none: kicking them would spin).
+			 */
+			if (LOAD(&pq->down) || !tx_waiting(pq, k->s) ||
 			    (!k->s && (!kick0_threaded(w, pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))))
 				continue;
 			if (tx_send(w, shard_fd(pq, k->s), shard_ring(pq, k->s)) >= 0 || errno == EAGAIN ||
