@@ -747,6 +747,10 @@ void xsk_port_state(struct qworker *w, int p, bool down, bool gone)
 	STORE(&w->port[p].down, down || gone);
 	STORE(&w->port[p].gone, gone);
 	wake_kick(&w->wake);
+	/* Frames a down port kept in its rings: its kickers take them up again. */
+	for (int s = 0; !down && !gone && s < GEN_MAX_TX_SOCKS; s++)
+		if (w->kick[s].running)
+			wake_kick(&w->kick[s].wake);
 }
 
 void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
@@ -1013,21 +1017,37 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Whether kicker k has TX shard k->s of port pq to kick. A gone port's rings
+ * may be replaced (xsk_port_commit): not touched until it is back. A down
+ * one's frames wait for it to come up (the kernel takes none: kicking them
+ * would spin); xsk_port_state wakes the kickers then.
+ */
+static bool kick_wanted(const struct kicker *k, struct port_q *pq)
+{
+	return !LOAD(&pq->down) && tx_waiting(pq, k->s) &&
+	       (k->s || (kick0_threaded(k->w, pq) && xsk_ring_prod__needs_wakeup(&pq->tx)));
+}
+
 static bool kick_has_work(struct kicker *k)
 {
 	struct qworker *w = k->w;
 
 	for (int p = 0; p < w->nports; p++)
-		if (!LOAD(&w->port[p].down) && tx_waiting(&w->port[p], k->s))
+		if (kick_wanted(k, &w->port[p]))
 			return true;
 	return LOAD(&w->stop);
 }
 
-/* Blocks until woken or 1 ms; whether a wake-up (or work found at once) ended it. */
+/*
+ * Blocks until woken or 10 ms (as the worker and the controllers: the worker
+ * wakes a kicker for every frame it hands over, xsk_port_state when a port
+ * comes up); whether a wake-up (or work found at once) ended it.
+ */
 static bool kicker_sleep(struct kicker *k)
 {
 	struct pollfd pfd = { .fd = k->wake.fd, .events = POLLIN };
-	struct timespec ts = { 0, 1000 * 1000 };
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
 	bool woken = true;
 
 	wake_prepare(&k->wake);
@@ -1063,13 +1083,7 @@ static void *kicker_main(void *arg)
 		for (int p = 0; p < w->nports; p++) {
 			struct port_q *pq = &w->port[p];
 
-			/*
-			 * A gone port's rings may be replaced (xsk_port_commit): not
-			 * touched until it is back. A down one's frames wait for it to
-			 * come up (the kernel takes none: kicking them would spin).
-			 */
-			if (LOAD(&pq->down) || !tx_waiting(pq, k->s) ||
-			    (!k->s && (!kick0_threaded(w, pq) || !xsk_ring_prod__needs_wakeup(&pq->tx))))
+			if (!kick_wanted(k, pq))
 				continue;
 			if (tx_send(w, shard_fd(pq, k->s), shard_ring(pq, k->s)) >= 0 || errno == EAGAIN ||
 			    errno == EBUSY || errno == ENOBUFS)
