@@ -243,6 +243,12 @@ void synth_set_rate(struct synth_port *s, uint64_t pps)
 	__atomic_store_n(&s->cfg.rate, pps, __ATOMIC_RELAXED);
 }
 
+/* synth.h */
+bool synth_done(const struct synth_port *s)
+{
+	return s->cfg.count && s->st.generated >= s->cfg.count;
+}
+
 /* Frames the rate allows now, at most want. */
 static uint32_t budget(struct synth_port *s, uint32_t want, uint64_t now)
 {

@@ -60,6 +60,8 @@ void synth_unroute(struct synth_port *s, const struct chain_io *io);
 const struct synth_stats *synth_stats(const struct synth_port *s);
 /* Any thread: change the rate (packets/s; 0: as fast as possible); the generator takes it at its next burst. */
 void synth_set_rate(struct synth_port *s, uint64_t pps);
+/* Port worker: whether its synth_count frames are all out (nothing more to generate). */
+bool synth_done(const struct synth_port *s);
 /* Port worker: generate, classify and hand over one burst on port p; returns frames moved. */
 uint32_t synth_rx(struct qworker *w, int p);
 

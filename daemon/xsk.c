@@ -798,11 +798,13 @@ static bool worker_sleep(struct qworker *w)
 
 	/*
 	 * Frames on their way out are reaped soon; a rate-limited generator waits
-	 * for tokens. A down port's frames wait for it to come up, which wakes
-	 * the worker (xsk_port_state): polling for them would spin for nothing.
+	 * for tokens, until its synth_count is out. A down port's frames wait for
+	 * it to come up, which wakes the worker (xsk_port_state): polling for
+	 * them would spin for nothing.
 	 */
 	for (int p = 0; p < w->nports; p++)
-		tx_pending |= (w->port[p].in_tx != 0 && !LOAD(&w->port[p].down)) || w->port[p].synth;
+		tx_pending |= (w->port[p].in_tx != 0 && !LOAD(&w->port[p].down)) ||
+			      (w->port[p].synth && !synth_done(w->port[p].synth));
 	if (tx_pending)
 		ts.tv_nsec = 50 * 1000;
 	wake_prepare(&w->wake);

@@ -40,12 +40,14 @@ read -r s_fix w_fix got <<<"$(run auto)"
 read -r s_ad w_ad got <<<"$(run 200)"
 [ "$got" = $N ] || fail "spin_max_us 200: r0 received $got of $N"
 echo "# 50 kpps: the worker slept $s_fix times a second polling 20 us (auto, unpinned), $s_ad with spin_max_us 200, its window grown to $w_ad us"
-# The premise, that without growth the worker sleeps often enough for a fall to show:
-# 7,800-15,000 times a second on the cpu backend (dev box, H200 host). The runs
+# The premise, that without growth the worker sleeps often enough for a fourfold fall to
+# show: 7,800-15,000 times a second on the cpu backend (Intel dev box, H200 host),
+# 1,735-12,602 on a 2-vCPU AMD EPYC VM (2,000 failed there in 2 of 6 runs; the fall
+# was to 0-12). The runs
 # above use the cpu backend whatever GEN_BACKEND says: on the gpu backend the
 # batches' completions keep the worker busy in the gaps, and it slept 367-1,194
 # times a second (H200), too few to show the fall.
-[ "$s_fix" -gt 2000 ] || fail "the premise: polling 20 us the worker slept only $s_fix times a second at 50 kpps"
+[ "$s_fix" -gt 500 ] || fail "the premise: polling 20 us the worker slept only $s_fix times a second at 50 kpps"
 [ "$w_ad" -gt 20 ] && [ "$w_ad" -le 200 ] || fail "spin_max_us 200: window $w_ad us"
 [ "$((s_ad * 4))" -lt "$s_fix" ] || fail "spin_max_us 200: slept $s_ad times a second against $s_fix"
 ok "spin_max_us: the worker's window grows while its sleeps are cut short, and its sleeps fall (all frames forwarded)"
