@@ -42,7 +42,7 @@ read -r s_ad w_ad got <<<"$(run 200)"
 echo "# 50 kpps: the worker slept $s_fix times a second polling 20 us (auto, unpinned), $s_ad with spin_max_us 200, its window grown to $w_ad us"
 # The premise, that without growth the worker sleeps often enough for a fourfold fall to
 # show: 7,800-15,000 times a second on the cpu backend (Intel dev box, H200 host),
-# 1,735-12,602 on a 2-vCPU AMD EPYC VM (2,000 failed there in 2 of 6 runs; the fall
+# 1,735-12,602 on a 2-vCPU AMD EPYC VM (2,000 failed there in 3 of 10 runs; the fall
 # was to 0-12). The runs
 # above use the cpu backend whatever GEN_BACKEND says: on the gpu backend the
 # batches' completions keep the worker busy in the gaps, and it slept 367-1,194
