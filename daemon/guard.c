@@ -22,8 +22,9 @@ static void guard_signal(int sig, siginfo_t *si, void *uc)
 
 	(void)uc;
 	/* The watchdog's signal ends only the batch it was meant for. */
-	if (g && g->armed && (sig != GUARD_SIG || __atomic_load_n(&g->kill_seq, __ATOMIC_ACQUIRE) == g->seq)) {
-		g->armed = 0;
+	if (g && __atomic_load_n(&g->armed, __ATOMIC_RELAXED) &&
+	    (sig != GUARD_SIG || __atomic_load_n(&g->kill_seq, __ATOMIC_ACQUIRE) == g->seq)) {
+		__atomic_store_n(&g->armed, 0, __ATOMIC_RELAXED);
 		g->sig = sig;
 		g->addr = sig == GUARD_SIG ? NULL : si->si_addr;
 		siglongjmp(g->jb, 1);
@@ -51,7 +52,7 @@ static void guard_check(struct guard *g)
 	uint64_t seq = __atomic_load_n(&g->seq, __ATOMIC_ACQUIRE);
 	int64_t cpu, wall;
 
-	if (!g->armed) {
+	if (!__atomic_load_n(&g->armed, __ATOMIC_RELAXED)) { /* the controller's, read from the watchdog */
 		g->wd_seen = false;
 		return;
 	}
@@ -163,14 +164,14 @@ void guard_arm(struct guard *g)
 {
 	__atomic_store_n(&g->seq, g->seq + 1, __ATOMIC_RELEASE);
 	g->sig = 0;
-	g->armed = 1;
+	__atomic_store_n(&g->armed, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 void guard_leave(struct guard *g)
 {
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	g->armed = 0;
+	__atomic_store_n(&g->armed, 0, __ATOMIC_RELAXED);
 }
 
 void guard_describe(const struct guard *g, char *buf, size_t len)
