@@ -47,6 +47,15 @@ static struct xsk_ring_prod *shard_ring(struct port_q *pq, uint32_t s)
  */
 static bool help_only;
 
+/*
+ * A test override (gend-debug only): GEN_TEST_HOLD_TX=PATH makes every TX kick
+ * fail with EAGAIN (as a busy queue does) while PATH exists, so that a test
+ * finds frames waiting in the TX rings when it needs them there.
+ */
+#ifdef GEN_DEBUG
+static const char *hold_tx;
+#endif
+
 #ifndef GEN_TX_PREFETCH
 #define GEN_TX_PREFETCH 1
 #endif
@@ -72,8 +81,26 @@ static void tx_prefetch(const struct qworker *w, struct xsk_ring_prod *tx)
 }
 
 /* Kick a copy-mode TX socket; with demote, the lines of the frames the kernel copied out go back (demote.h). */
+/*
+ * A TX descriptor for frame d. addr and len are stored atomically: a kicker or
+ * an idle controller reads them after its sendto() (demote_tx_taken) while the
+ * worker may be refilling the slot, which only points that hint elsewhere.
+ */
+static void desc_put(struct xdp_desc *x, const struct gen_desc *d)
+{
+	__atomic_store_n(&x->addr, d->addr, __ATOMIC_RELAXED);
+	__atomic_store_n(&x->len, d->len, __ATOMIC_RELAXED);
+	x->options = 0;
+}
+
 static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 {
+#ifdef GEN_DEBUG
+	if (hold_tx && !access(hold_tx, F_OK)) {
+		errno = EAGAIN;
+		return -1;
+	}
+#endif
 	if (GEN_TX_PREFETCH)
 		tx_prefetch(w, tx);
 	return (int)demote_sendto(fd, tx, w->area, w->demote);
@@ -287,6 +314,7 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	w->tx_help = o->tx_help && w->tx_sockets > 1;
 #ifdef GEN_DEBUG
 	help_only = w->tx_help && getenv("GEN_TEST_HELP_ONLY") && !strcmp(getenv("GEN_TEST_HELP_ONLY"), "1");
+	hold_tx = getenv("GEN_TEST_HOLD_TX");
 #endif
 	w->tx_kickers = w->tx_help ? o->tx_kickers : w->tx_sockets - 1;
 	w->demote = o->demote == CFG_DEMOTE_YES || (o->demote == CFG_DEMOTE_AUTO && demote_supported());
@@ -569,11 +597,7 @@ static void forward_sharded(struct qworker *w, struct port_q *pq, const struct g
 			xsk_ring_prod__reserve(shard_ring(pq, (uint32_t)s), cnt[s], &idx[s]);
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].verdict == NF_PASS) {
-			struct xdp_desc *x = xsk_ring_prod__tx_desc(shard_ring(pq, sh[i]), idx[sh[i]]++);
-
-			x->addr = d[i].addr;
-			x->len = d[i].len;
-			x->options = 0;
+			desc_put(xsk_ring_prod__tx_desc(shard_ring(pq, sh[i]), idx[sh[i]]++), &d[i]);
 			if (bk[i] != UINT16_MAX)
 				b->sent[bk[i]] = idx[sh[i]];
 		} else {
@@ -602,7 +626,8 @@ static uint32_t forward_burst(struct qworker *w, struct chain_io *io)
 	/* A down port's rings are not touched: once its netdev is gone they may be unmapped (xsk_port_commit). */
 	uint32_t room = pq->synth || down ? 0 : xsk_prod_nb_free(&pq->tx, GEN_BURST), n, npass = 0, idx = 0, ntx = 0;
 
-	for (int s = 1; s < pq->ntx && !pq->synth && !down; s++) {
+	/* ntx after down: xsk_port_commit rewrites a gone port's (main thread) */
+	for (int s = 1; !pq->synth && !down && s < pq->ntx; s++) {
 		uint32_t r = xsk_prod_nb_free(&pq->xtx[s - 1].o.tx, GEN_BURST);
 
 		room = r < room ? r : room;
@@ -620,7 +645,7 @@ static uint32_t forward_burst(struct qworker *w, struct chain_io *io)
 		/* Queued to a port that cannot send, they would starve every other port of frames. */
 		for (uint32_t i = 0; i < n; i++)
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
-		pq->down_drops += npass;
+		STORE(&pq->down_drops, pq->down_drops + npass); /* read by the main thread */
 		ntx = npass;
 		npass = 0;
 		goto out;
@@ -641,11 +666,7 @@ static uint32_t forward_burst(struct qworker *w, struct chain_io *io)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (d[i].verdict == NF_PASS && npass) {
-			struct xdp_desc *x = xsk_ring_prod__tx_desc(&pq->tx, idx++);
-
-			x->addr = d[i].addr;
-			x->len = d[i].len;
-			x->options = 0;
+			desc_put(xsk_ring_prod__tx_desc(&pq->tx, idx++), &d[i]);
 		} else {
 			w->free_frames[w->nfree++] = frame_base(d[i].addr);
 		}
@@ -738,7 +759,7 @@ static void port_reclaim(struct qworker *w, int p)
 	w->lost += pq->in_fill + pq->in_tx;
 	pq->in_fill = pq->in_tx = 0;
 	pq->tx_unkicked = 0;
-	pq->frames_back += back;
+	STORE(&pq->frames_back, pq->frames_back + back);
 	pq->reclaimed = true;
 }
 
