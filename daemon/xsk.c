@@ -80,7 +80,6 @@ static void tx_prefetch(const struct qworker *w, struct xsk_ring_prod *tx)
 	}
 }
 
-/* Kick a copy-mode TX socket; with demote, the lines of the frames the kernel copied out go back (demote.h). */
 /*
  * A TX descriptor for frame d. addr and len are stored atomically: a kicker or
  * an idle controller reads them after its sendto() (demote_tx_taken) while the
@@ -93,6 +92,7 @@ static void desc_put(struct xdp_desc *x, const struct gen_desc *d)
 	x->options = 0;
 }
 
+/* Kick a copy-mode TX socket; with demote, the lines of the frames the kernel copied out go back (demote.h). */
 static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 {
 #ifdef GEN_DEBUG
