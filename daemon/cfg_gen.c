@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include "cfg_keys.h"
 #include "pin.h"
+#include "tx_budget.h"
 
 static bool all_digits(const char *s)
 {
@@ -288,7 +289,7 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 	static const char *const known[] = { "ports", "backend", "unmatched", "xdp_mode", "queues",
 					     "max_batch", "mini_batch", "gpu_mode", "control", "xdp_bind",
 					     "synth_size", "synth_flows", "synth_rate", "synth_count", "synth_proto",
-					     "tx_thread", "tx_sockets", "demote", "spin_us", "spin_max_us", "cpus", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
+					     "tx_thread", "tx_sockets", "tx_budget", "demote", "spin_us", "spin_max_us", "cpus", "metrics_listen", "fail", "max_wait_us", "hybrid_pps", "inflight",
 					     "gpu_mem", "gpu_agent", "gpu_compile_timeout", "eve_log", "flow_idle_timeout",
 					     "flow_active_timeout", "ipfix_collector", NULL };
 	const struct nf_kv *kv;
@@ -314,6 +315,10 @@ void cfg_load_gen(struct cfg_parser *p, struct cfg *c, const struct cfg_sect *s)
 		c->tx_thread = (enum cfg_tx_thread)i;
 	if (cfg_get_ulong(p, s, "tx_sockets", 1, GEN_MAX_TX_SOCKS, "an integer in", "", &v))
 		c->tx_sockets = (uint32_t)v;
+	kv = cfg_sect_get(s, "tx_budget");
+	if (kv && strcmp(kv->value, "auto") &&
+	    cfg_get_ulong(p, s, "tx_budget", GEN_KERNEL_TX_BATCH, GEN_TX_BUDGET_MAX, "auto or an integer in", "", &v))
+		c->tx_budget = (uint32_t)v;
 	if ((i = cfg_get_choice(p, s, "demote", (const char *const[])CFG_DEMOTE_NAMES)) >= 0)
 		c->demote = (enum cfg_demote)i;
 	if (cfg_get_ulong(p, s, "spin_us", 0, GEN_SPIN_US_MAX, "an integer in", "", &v))

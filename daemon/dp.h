@@ -17,6 +17,7 @@
 #include "gen_limits.h"
 #include "ring.h"
 #include "synth.h"
+#include "tx_budget.h"
 #include "wake.h"
 
 struct cls;
@@ -31,11 +32,10 @@ static inline uint64_t frame_base(uint64_t addr)
 
 /* Frames moved per ring per worker pass: as many as the synthetic generator makes. */
 #define GEN_BURST 256u
-/* Frames the kernel sends per sendto() on a copy-mode socket (TX_BATCH_SIZE). */
-#define GEN_KERNEL_TX_BATCH 32u
 #define GEN_FILL_SIZE 4096u
 #define GEN_COMP_SIZE 4096u
 #define GEN_RXTX_SIZE 4096u
+_Static_assert(GEN_TX_BUDGET_MAX == GEN_RXTX_SIZE, "[gen] tx_budget goes up to the TX ring's size");
 /*
  * A port's completion rings are read at most once per GEN_REAP_NS of a busy
  * worker (xsk.c: drain_completions). In copy mode the kernel writes a
@@ -247,6 +247,14 @@ struct qworker {
 	 */
 	enum cfg_tx_thread tx_thread;
 	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
+	/*
+	 * Frames one sendto() sends on this queue's copy-mode TX sockets
+	 * (tx_budget.h): [gen] tx_budget where the kernel took it on the first
+	 * socket, else 32 and tx_budget_err says why. Set before the threads
+	 * start; later sockets (a port back) are asked the same.
+	 */
+	uint32_t tx_budget, tx_budget_want;
+	int tx_budget_err;
 	bool demote;          /* [gen] demote resolved: the lines of frames sent and of headers read (demote.h) */
 	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
 	/* kick[0]: shard 0's kicker (tx_thread); kick[s]: TX shard s's on every port (tx_sockets > s). */
@@ -272,6 +280,9 @@ struct qworker {
 	uint32_t helping;    /* controllers inside xsk_help_kick */
 	uint32_t help_block; /* set while a port's sockets change: no controller kicks */
 	uint64_t help_kicks; /* sendto() calls controllers made (atomic) */
+	/* sendto() calls on the queue's copy-mode TX sockets, by anyone (atomic; a line of its own). */
+	uint64_t tx_kicks __attribute__((aligned(64)));
+	char tx_kicks_pad[56];
 
 	pthread_t thread;
 	bool running;
@@ -328,6 +339,7 @@ struct xsk_opts {
 	const struct synth_cfg *synth; /* for ports named synth:N */
 	enum cfg_tx_thread tx_thread;  /* who kicks each port's first TX socket */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
+	uint32_t tx_budget;            /* [gen] tx_budget: frames per copy-mode sendto() asked of the kernel */
 	bool tx_help;                  /* tx_thread_plan: kicker threads for the extra sockets 1..tx_kickers only */
 	uint32_t tx_kickers;
 	enum cfg_demote demote;        /* [gen] demote */

@@ -602,6 +602,12 @@ static void log_data_path(const struct rt *rt)
 				"BPF_PROG_TYPE_EXT, LIBXDP_SKIP_DISPATCHER is set, or a crashed run's lone gen_cls was "
 				"replaced in place): no other XDP program can share the port", p + 1, rt->cfg->ports[p]);
 	}
+	if (rt->nq > 0 && rt->workers[0].tx_budget_err)
+		log_msg(LOG_NOTICE, "copy-mode TX sends the kernel's 32 frames a sendto(): it refused [gen] tx_budget = %u "
+			"(%s%s)", rt->cfg->tx_budget, strerror(rt->workers[0].tx_budget_err),
+			rt->workers[0].tx_budget_err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
+	else if (rt->nq > 0 && rt->workers[0].tx_budget > GEN_KERNEL_TX_BATCH)
+		log_msg(LOG_INFO, "copy-mode TX sends up to %u frames a sendto() ([gen] tx_budget)", rt->workers[0].tx_budget);
 	/*
 	 * Every data-plane thread polls while it has work: with more of them than
 	 * CPUs, more TX sockets made veth slower (8 queues with 3 sockets on 16

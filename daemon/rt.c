@@ -508,7 +508,7 @@ int rt_start(struct rt *rt, struct cfg *cfg, const char *backend_override, uint3
 	for (int q = 0; q < rt->nq; q++) {
 		struct xsk_opts o = { .nframes = nframes, .bind = (enum xsk_bind)cfg->xdp_bind, .synth = &cfg->synth,
 				      .cls = rt->cls, .tx_thread = tx_thread,
-				      .tx_sockets = cfg->tx_sockets, .tx_help = rt->tx_first_worker,
+				      .tx_sockets = cfg->tx_sockets, .tx_budget = cfg->tx_budget, .tx_help = rt->tx_first_worker,
 				      .tx_kickers = rt->tx_kickers, .demote = cfg->demote, .nqueues = (uint32_t)rt->nq };
 
 		r = xsk_worker_init(&rt->workers[q], (uint32_t)q, cfg->ports, cfg->nports, &o, rt->be, err, errlen);
@@ -634,10 +634,10 @@ static int reload_prepare(struct rt *rt, const char *path, struct reload_plan *p
 	    cfg->backend != old->backend || cfg->xdp_native != old->xdp_native ||
 	    cfg->mini_batch != old->mini_batch || strcmp(cfg->control, old->control) ||
 	    cfg->xdp_bind != old->xdp_bind || cfg->tx_thread != old->tx_thread ||
-	    cfg->tx_sockets != old->tx_sockets || cfg->demote != old->demote || cfg->spin_us != old->spin_us || cfg->spin_max_auto != old->spin_max_auto ||
+	    cfg->tx_sockets != old->tx_sockets || cfg->tx_budget != old->tx_budget || cfg->demote != old->demote || cfg->spin_us != old->spin_us || cfg->spin_max_auto != old->spin_max_auto ||
 	    (!cfg->spin_max_auto && cfg->spin_max_us != old->spin_max_us) || !same_synth(&cfg->synth, &old->synth) || cfg->ncpus != old->ncpus ||
 	    memcmp(cfg->cpus, old->cpus, (size_t)cfg->ncpus * sizeof(cfg->cpus[0]))) {
-		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, demote, spin_us, spin_max_us, cpus, max_batch, "
+		snprintf(err, errlen, "%s: [gen] backend, unmatched, xdp_mode, xdp_bind, tx_thread, tx_sockets, tx_budget, demote, spin_us, spin_max_us, cpus, max_batch, "
 			 "mini_batch, control and synth_* but synth_rate cannot change on reload; restart gend to change them",
 			 cfg->file);
 		cfg_free(cfg);

@@ -4,6 +4,7 @@
  * NF reports, samples and metrics' sources. Reads counters only; changes
  * nothing (rt.c builds and reloads).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -207,6 +208,25 @@ static uint32_t kicker_threads(const struct rt *rt)
 	return n;
 }
 
+/* Frames one sendto() sends on the copy-mode TX sockets (every queue asks alike). */
+static uint32_t tx_budget(const struct rt *rt)
+{
+	return rt->nq > 0 ? rt->workers[0].tx_budget : GEN_KERNEL_TX_BATCH;
+}
+
+static void tx_budget_line(const struct rt *rt, FILE *out)
+{
+	int err = rt->nq > 0 ? rt->workers[0].tx_budget_err : 0;
+
+	if (err)
+		fprintf(out, "tx budget:    %u frames a copy-mode sendto(), the kernel's: it refused tx_budget = %u (%s%s)\n",
+			tx_budget(rt), rt->cfg->tx_budget, strerror(err),
+			err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
+	else
+		fprintf(out, "tx budget:    %u frames a copy-mode sendto() ([gen] tx_budget = %u%s)\n", tx_budget(rt),
+			rt->cfg->tx_budget, tx_budget(rt) == rt->cfg->tx_budget ? "" : "; no copy-mode port asked it");
+}
+
 static int count_failed(const struct rt *rt)
 {
 	int n = 0;
@@ -253,7 +273,10 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,"
+		fprintf(out, "],\"tx_budget\":%u,\"tx_budget_asked\":%u,\"tx_budget_error\":", tx_budget(rt),
+			rt->cfg->tx_budget);
+		ctl_json_str(out, rt->nq > 0 && rt->workers[0].tx_budget_err ? strerror(rt->workers[0].tx_budget_err) : "");
+		fprintf(out, ",\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,"
 			"\"tx_thread\":\"%s\",\"tx_first_socket\":\"%s\",\"tx_kicker_threads\":%u,\"tx_help\":%s,"
 			"\"dp_threads\":%d,\"dp_cpus\":%d,\"cpus\":[",
 			rt->workers[0].hugepages ? "true" : "false", rt->workers[0].demote ? "true" : "false",
@@ -285,6 +308,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	fprintf(out, "\nqueues:       %d (%u UMEM frames of %u B, %s)\n", rt->nq, nframes, GEN_FRAME_SIZE,
 		rt->workers[0].hugepages ? "2 MiB hugepages" : "normal pages");
 	print_ports(rt, out, false);
+	tx_budget_line(rt, out);
 	fprintf(out, "demote:       %s\n", rt->workers[0].demote ? "on (frame lines read go back to the shared cache)" : "off");
 	fprintf(out, "tx kicks:     each port's first TX socket by %s ([gen] tx_thread = %s%s)",
 		first_kick_thread(rt) ? "a thread of its own" : "its port worker",
@@ -470,10 +494,11 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			fprintf(out, "%s{\"queue\":%d,\"busy_ns\":%lu,\"busy_passes\":%lu,\"frames_in\":%lu,"
 				"\"frames_left_out\":%lu,\"sleeps\":%lu,\"frames_held\":%u,\"frames_fill\":%u,"
 				"\"frames_tx\":%u,\"frames_free\":%u,\"frames\":%u,\"cpu\":%d,\"cpu_moves\":%lu,"
-				"\"spin_window_us\":%u,\"tx_help_kicks\":%lu",
+				"\"spin_window_us\":%u,\"tx_help_kicks\":%lu,\"tx_kicks\":%lu",
 				q ? "," : "", q, (unsigned long)busy, (unsigned long)passes, (unsigned long)in,
 				(unsigned long)left, (unsigned long)sleeps, fw.chains, fw.fill, fw.tx, fw.free, w->nframes,
-				cpu, (unsigned long)moves, spin / 1000, (unsigned long)LOAD_R(&w->help_kicks));
+				cpu, (unsigned long)moves, spin / 1000, (unsigned long)LOAD_R(&w->help_kicks),
+				(unsigned long)LOAD_R(&w->tx_kicks));
 			if (synth)
 				fprintf(out, ",\"synth_missed\":%lu,\"no_frame_passes\":%lu", (unsigned long)missed,
 					(unsigned long)stalls);
@@ -488,8 +513,9 @@ static void print_workers(struct rt *rt, FILE *out, bool json)
 			q, busy / 1e9, (unsigned long)passes, passes ? (double)in / (double)passes : 0.0,
 			passes ? (double)left / (double)passes : 0.0, (unsigned long)sleeps, spin / 1000, fw.chains, w->nframes,
 			fw.fill, fw.tx, fw.free, cpu, (unsigned long)moves);
+		fprintf(out, "; %lu TX kicks (copy-mode sendto() calls)", (unsigned long)LOAD_R(&w->tx_kicks));
 		if (w->tx_help)
-			fprintf(out, "; TX kicks by idle controllers %lu", (unsigned long)LOAD_R(&w->help_kicks));
+			fprintf(out, ", %lu by idle controllers", (unsigned long)LOAD_R(&w->help_kicks));
 		if (synth)
 			fprintf(out, "; synthetic frames missed %lu, passes that found no free frame %lu",
 				(unsigned long)missed, (unsigned long)stalls);

@@ -25,7 +25,8 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static void set_fill_targets(struct qworker *w);
-static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd);
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd,
+		       uint32_t budget);
 static void shards_close(struct tx_shard *x, uint32_t nextra);
 
 /* The port's TX socket (libxdp's, or the one made when its netdev came back), or -1. */
@@ -62,7 +63,7 @@ static const char *hold_tx;
 
 /*
  * The first line of each frame the next sendto() copies out (at most
- * GEN_KERNEL_TX_BATCH), asked for at once into this core's L2: the kernel
+ * tx_budget), asked for at once into this core's L2: the kernel
  * copies them one skb at a time, and each line was last written or read on
  * another core (the receiving core, the worker).
  */
@@ -71,8 +72,8 @@ static void tx_prefetch(const struct qworker *w, struct xsk_ring_prod *tx)
 	uint32_t c = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
 	uint32_t n = __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) - c;
 
-	if (n > GEN_KERNEL_TX_BATCH)
-		n = GEN_KERNEL_TX_BATCH;
+	if (n > w->tx_budget)
+		n = w->tx_budget;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, c + i);
 
@@ -103,6 +104,7 @@ static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 #endif
 	if (GEN_TX_PREFETCH)
 		tx_prefetch(w, tx);
+	__atomic_add_fetch(&w->tx_kicks, 1, __ATOMIC_RELAXED);
 	return (int)demote_sendto(fd, tx, w->area, w->demote);
 }
 
@@ -259,6 +261,30 @@ static bool sock_zerocopy(int fd)
 }
 
 /* The port's TX socket, and with it its fill and completion rings; zero-copy first under `auto`. */
+/*
+ * [gen] tx_budget on a port's first copy-mode TX socket, while the queue is
+ * set up (bind_port): the first port's answer is the queue's tx_budget, which its other
+ * sockets, and a port's new ones later, are asked for (port_sock_open). Where
+ * the kernel refuses, tx_budget stays 32 and no other socket is asked. Should
+ * a later socket be refused all the same, it sends 32 a call: the kick counts
+ * built on tx_budget are estimates, and kicks go on while frames wait.
+ */
+static void tx_budget_apply(struct qworker *w, int fd)
+{
+	uint32_t b;
+
+	if (w->tx_budget_err || w->tx_budget_want <= GEN_KERNEL_TX_BATCH)
+		return;
+	errno = 0;
+	b = tx_budget_set(fd, w->tx_budget_want, GEN_RXTX_SIZE);
+	if (w->tx_budget > GEN_KERNEL_TX_BATCH) /* not the queue's first port */
+		return;
+	if (b == GEN_KERNEL_TX_BATCH)
+		w->tx_budget_err = errno ? errno : EINVAL;
+	else
+		w->tx_budget = b;
+}
+
 static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 {
 	struct port_q *pq = &w->port[p];
@@ -287,6 +313,8 @@ static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 		pq->tx_xsk = NULL;
 		return -EOPNOTSUPP;
 	}
+	if (!pq->zerocopy)
+		tx_budget_apply(w, pq->tx_fd);
 	return 0;
 }
 
@@ -311,6 +339,8 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
 	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
+	w->tx_budget = GEN_KERNEL_TX_BATCH;
+	w->tx_budget_want = o->tx_budget;
 	w->tx_help = o->tx_help && w->tx_sockets > 1;
 #ifdef GEN_DEBUG
 	help_only = w->tx_help && getenv("GEN_TEST_HELP_ONLY") && !strcmp(getenv("GEN_TEST_HELP_ONLY"), "1");
@@ -396,7 +426,7 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 		}
 		if (w->tx_sockets > 1 && !w->port[p].zerocopy) {
 			r = shards_open(w->port[p].xtx, w->tx_sockets - 1, (int)if_nametoindex(w->ifname[p]), q, w->nq,
-					w->port[p].tx_fd);
+					w->port[p].tx_fd, w->tx_budget);
 			w->port[p].ntx = r ? 1 : (int)w->tx_sockets;
 			w->port[p].ntx_err = -r;
 		}
@@ -883,7 +913,7 @@ static bool shard_threaded(const struct qworker *w, const struct port_q *pq, uin
 
 /*
  * Copy-mode TX only moves on sendto(), and one call sends at most
- * GEN_KERNEL_TX_BATCH frames: kick once per that many, never per packet; or
+ * tx_budget frames: kick once per that many, never per packet; or
  * leave it to the socket's kicker thread (tx_thread, tx_sockets), which is
  * only woken.
  */
@@ -898,7 +928,7 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 			if (unkicked)
 				wake_kick(&w->kick[s].wake);
 		} else if (!help_only && (unkicked || tx_waiting(pq, (uint32_t)s))) { /* what a controller left */
-			kick_shared(w, pq, (uint32_t)s, unkicked / GEN_KERNEL_TX_BATCH + 1);
+			kick_shared(w, pq, (uint32_t)s, unkicked / w->tx_budget + 1);
 		}
 		pq->xtx[s - 1].unkicked = 0;
 	}
@@ -906,7 +936,7 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 		if (pq->tx_unkicked)
 			wake_kick(&w->kick[0].wake);
 	} else if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
-		kick_shared(w, pq, 0, pq->tx_unkicked / GEN_KERNEL_TX_BATCH + 1);
+		kick_shared(w, pq, 0, pq->tx_unkicked / w->tx_budget + 1);
 	}
 	pq->tx_unkicked = 0;
 }
@@ -1081,7 +1111,7 @@ static bool kicker_sleep(struct kicker *k)
 }
 
 /*
- * One sendto() sends at most GEN_KERNEL_TX_BATCH frames in copy mode: kick
+ * One sendto() sends at most tx_budget frames in copy mode: kick
  * while the ring holds frames the kernel has not taken and the socket asks
  * (an extra TX socket is kicked whenever its ring holds frames). Kicker s
  * serves TX shard s of every port of the queue.
@@ -1464,9 +1494,10 @@ struct port_new {
  * UMEM through pool_fd: a socket of another port (bound to another netdev) or
  * of another queue, so the kernel gives this one a buffer pool of its own
  * (hence its own rings). The copy or zero-copy mode and need_wakeup follow the
- * sharing socket.
+ * sharing socket. budget: the queue's tx_budget, asked of the kernel where it
+ * is over its 32 (a zero-copy socket ignores it).
  */
-static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_fd)
+static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_fd, uint32_t budget)
 {
 	struct xdp_mmap_offsets off;
 	socklen_t optlen = sizeof(off);
@@ -1494,6 +1525,8 @@ static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_
 	n->tx.cached_cons += txn;
 	if (bind(n->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
 		return -errno;
+	if (budget > GEN_KERNEL_TX_BATCH)
+		tx_budget_set(n->fd, budget, txn);
 	return 0;
 }
 
@@ -1510,10 +1543,11 @@ static void shards_close(struct tx_shard *x, uint32_t nextra)
  * queue q + s * nq, each with a pool and rings of its own on the UMEM that
  * pool_fd's socket registered.
  */
-static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd)
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd,
+		       uint32_t budget)
 {
 	for (uint32_t i = 0; i < nextra; i++) {
-		int r = port_sock_open(&x[i].o, ifindex, q + (i + 1) * nq, pool_fd);
+		int r = port_sock_open(&x[i].o, ifindex, q + (i + 1) * nq, pool_fd, budget);
 
 		if (r) {
 			shards_close(x, i + 1);
@@ -1688,7 +1722,7 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 	n->p = p;
 	n->o.fd = -1;
 	injected = xsk_rebind_fault(w->q);
-	r = injected ? -EBUSY : port_sock_open(&n->o, ifindex, w->q, pool_fd);
+	r = injected ? -EBUSY : port_sock_open(&n->o, ifindex, w->q, pool_fd, w->tx_budget);
 	if (r) {
 		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s%s", w->ifname[p],
 			 ifindex, w->q, strerror(-r), injected ? " (injected: GEN_FAULT_REBIND_Q)" : "");
@@ -1701,7 +1735,9 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 	 */
 	n->ntx = 1;
 	if (w->tx_sockets > 1 && (w->kick[1].running || w->tx_help) && !sock_zerocopy(n->o.fd))
-		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd) ? 1 : (int)w->tx_sockets;
+		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd, w->tx_budget) ?
+				 1 :
+				 (int)w->tx_sockets;
 	/* Every chain's RX socket on p: its replacement on the new netdev. */
 	for (int i = 0; i < w->nrx; i++) {
 		struct rx_sock *s;

@@ -57,6 +57,9 @@
 # HOST_VETH_SYSWIDE=1 profiles every CPU in the same windows instead of the
 # extra run: DIR/threads-WHO-QUEUES.txt, the CPUs each thread used and its top
 # symbols, for gend, the plain receiver and the forwarder alike),
+# GEN_TX_BUDGET=N (32..4096 or auto: gend's [gen] tx_budget, and as many
+# frames a sendto() asked of the plain forwarder's and the transmit ceiling's
+# sockets, whose sender then hands over bursts of 256; unset or auto: 256),
 # VETH_SENDERS / VETH_RECEIVERS (subsets of "gen-traffic xdp-live xdp-trafficgen"
 # and "xdp-drop tc-drop gen-traffic-recv", the defaults), GEND_CPUS=LIST (gend's
 # [gen] cpus; xdp-live's threads run on CPUs 0..Q-1, so a list past them keeps
@@ -77,6 +80,13 @@ net_require
 # The ceiling's sink only; the counting receivers on r0 run in XDP or tc, not in it.
 CSINK=$SINK
 [ -z "${SINK_CPUS:-}" ] || CSINK="taskset -c $SINK_CPUS $SINK"
+# The plain programs' TX budget, as gend's (GEN_TX_BUDGET; unset or auto: 256,
+# as gend's auto). Where the kernel refuses it they send 32 a call, and say so.
+PTXB=${GEN_TX_BUDGET:-auto}
+[ "$PTXB" = auto ] && PTXB=256
+export GEN_SINK_TX_BUDGET=$PTXB
+TXC_BUDGET=(--tx-budget "$PTXB" --burst 256)
+[ "$PTXB" -gt 32 ] || TXC_BUDGET=()
 # The transmit ceiling's CPUs, and gout/r0 queues enough for a thread on each.
 TXC_CPUS=${GEND_CPUS:-${SINK_CPUS:-}}
 [ -n "$TXC_CPUS" ] || TXC_CPUS=$([ "$(nproc)" -gt "$Q" ] && echo "$Q-$(($(nproc) - 1))" || echo "0-$(($(nproc) - 1))")
@@ -195,7 +205,7 @@ gend_run() { # $1 = sender name, $2 = tag for sender_perf
 	sender_perf_end
 	# The busiest port worker's share of the time in passes that moved frames (near 1: the worker is the limit),
 	# and how often it blocked (each costs the sending core a wake-up: [gen] spin_us).
-	python3 - "$WORK/wk0.json" "$WORK/wk1.json" "$w0" "$w1" "$WORK/wkm.json" >"$WORK/busy.${2:-x}" 2>/dev/null <<'PY' || echo "?" >"$WORK/busy.${2:-x}"
+	python3 - "$WORK/wk0.json" "$WORK/wk1.json" "$w0" "$w1" "$WORK/wkm.json" "$((b - a))" >"$WORK/busy.${2:-x}" 2>/dev/null <<'PY' || echo "?" >"$WORK/busy.${2:-x}"
 import json, sys
 a, b = (json.load(open(f)) for f in sys.argv[1:3])
 dt = int(sys.argv[4]) - int(sys.argv[3])
@@ -209,7 +219,10 @@ try:
              % ((sum(w['frames'] for w in m),) + tuple(sum(w.get(x, 0) for w in m) for x in k)))
 except (OSError, ValueError, KeyError):
     pass
-print(f"{busy:.2f}, blocking {sleeps:.0f} times a second{where}")
+# TX kicks (sendto() calls) over the same frames: both windows hold the whole run.
+kicks = sum(wb.get('tx_kicks', 0) - wa.get('tx_kicks', 0) for wa, wb in zip(a['workers'], b['workers']))
+kicks = f", {kicks} TX kicks ({int(sys.argv[6]) / kicks:.1f} frames a kick)" if kicks > 0 else ''
+print(f"{busy:.2f}, blocking {sleeps:.0f} times a second{kicks}{where}")
 PY
 	echo "$(pps "$a" "$b" "$t0" "$t1") $a $(python3 -c "print(round(($c1 - $c0) / $(getconf CLK_TCK) * 1e9 / max($b - $a, 1)))") $(offered "$1")"
 }
@@ -346,6 +359,7 @@ RXFULL=$(json_get "$WORK/st.json" "j['xsk']['rx_ring_full']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
 DEMOTE=$(json_get "$WORK/st.json" "'on' if j.get('demote') else 'off'")
+TXB=$(json_get "$WORK/st.json" "str(j.get('tx_budget', 32))")
 SPIN=$(json_get "$WORK/st.json" "str(j.get('spin_us', '?')) + ('-' + str(j['spin_max_us']) if j.get('spin_max_us', 0) > j.get('spin_us', 0) else '')")
 if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
 	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")
@@ -384,7 +398,7 @@ txc_run() {
 	[ "${TXC_LIST[-1]}" -eq $((TXC_LIST[0] + ${#TXC_LIST[@]} - 1)) ] || { pin=(); run=(taskset -c "$TXC_CPUS"); }
 	nsenter --net=/var/run/netns/"$NS_GEN" "${run[@]}" "$GT" send --dev gout --src-mac $MAC_GOUT --dst-mac $MAC_R0 \
 		--src 10.10.1.1 --dst 10.10.2.2 --dport 5001 --stream 3 --duration "$SECS" --rate 0 --flows 16 \
-		--size 64 --json --afxdp --threads "${#TXC_LIST[@]}" --queue-base 0 "${pin[@]}" >"$WORK/txc.out" 2>&1 ||
+		--size 64 --json --afxdp --threads "${#TXC_LIST[@]}" --queue-base 0 "${pin[@]}" "${TXC_BUDGET[@]}" >"$WORK/txc.out" 2>&1 ||
 		{ echo "host_veth: the transmit ceiling's sender failed: $(head -c 300 "$WORK/txc.out")" >&2; return 1; }
 }
 declare -A TXC
@@ -417,9 +431,9 @@ for s in $SENDERS; do
 			echo "veth, $Q queue(s), sender $s, receiver $rname: not run ($(grep -m1 -iE 'error|fail|not' "$WORK/xt.err" 2>/dev/null || echo unavailable))"
 			continue
 		fi
-		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" "$SPIN" "${TXC[$r]:-}" "${#TXC_LIST[@]}" "$TXC_CPUS" <<'PY'
+		python3 - "$Q" "$s" "$rname" "${G[$s,$r]}" "${R[$s,$r]}" "${C[$s]}" "$BACKEND" "$MODE" "$FILL" "${TX_THREAD:-auto}" "${F[$s,$r]:-}" "${TX_SOCKETS:-1}" "$RXFULL" "${CT[$s]:-}" "$DEMOTE" "${BUSY[$s,$r]:-?}" "$SPIN" "${TXC[$r]:-}" "${#TXC_LIST[@]}" "$TXC_CPUS" "$TXB" "$(grep -o '"tx_budget":[0-9]*' "$WORK/txc.out" 2>/dev/null | cut -d: -f2 | grep . || echo -)" <<'PY'
 import sys
-q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy, spin, txc, txn, txcpus = sys.argv[1:21]
+q, s, rname, g, rcv, c, be, mode, fill, tt, f, txs, rxfull, ct, demote, busy, spin, txc, txn, txcpus, txb, ptxb = sys.argv[1:23]
 g, fwd, ns, off = g.split()
 c, c_off = (c.split() + ['-', '-'])[:2] if c.strip() else ('0', '-')
 f, f_off = (f.split() + ['-', '-'])[:2] if f.strip() else ('', '-')
@@ -437,9 +451,9 @@ else:
     how = "gend's TX counter over the sender's run"
 share = f"{100 * g / c:.0f} %" if c > 0 else "n/a (the plain receiver gave no figure: see its stderr)"
 print(f"veth, empty chain, 64 B, {q} queue(s), sender {s}, receiver {rname}: gend {g:.3f} Mpps ({how}; backend {be}, "
-      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, demote {demote}, spin_us {spin}, fill ring empty {fill}, RX ring full {rxfull}; "
+      f"AF_XDP {mode} mode, tx_thread {tt}, tx_sockets {txs}, tx_budget {txb}, demote {demote}, spin_us {spin}, fill ring empty {fill}, RX ring full {rxfull}; "
       f"port workers {ns} ns CPU per packet, the busiest busy {busy}{'; sender put ' + off + ' Mpps on s0' if off != '-' else ''}); {at_r0}"
-      f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it"
+      f"plain AF_XDP receiver {c:.3f} Mpps{put(c_off)}; gend = {share} of it; the transmit ceiling's TX budget {ptxb}"
       + (f"; plain AF_XDP forwarder gin -> gout {float(f):.3f} Mpps{put(f_off)}, gend = {100 * g / float(f):.0f} % of it"
          if f and float(f) > 0 else "")
       + (f"; plain AF_XDP receiver that reads each packet {float(ct.split()[0]):.3f} Mpps"

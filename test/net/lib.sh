@@ -154,6 +154,8 @@ cfg_begin() {
 	[ -z "${TX_SOCKETS:-}" ] || echo "tx_sockets = $TX_SOCKETS" >>"$WORK/chains.ini"
 	# [gen] demote (auto, yes, no); said only when asked, as tx_sockets.
 	[ -z "${GEN_DEMOTE:-}" ] || echo "demote = $GEN_DEMOTE" >>"$WORK/chains.ini"
+	# [gen] tx_budget (auto or 32..4096), the same way.
+	[ -z "${GEN_TX_BUDGET:-}" ] || echo "tx_budget = $GEN_TX_BUDGET" >>"$WORK/chains.ini"
 	# [gen] spin_us, the same way.
 	[ -z "${GEN_SPIN_US:-}" ] || echo "spin_us = $GEN_SPIN_US" >>"$WORK/chains.ini"
 	# [gen] spin_max_us, the same way.

@@ -82,6 +82,7 @@ struct gt_send_opts {
 	int queue_base;    /* -1 = unset; thread t sends on TX queue queue_base + t */
 	bool afxdp;        /* AF_XDP socket instead of AF_PACKET */
 	uint32_t xdp_frames; /* UMEM frames per AF_XDP socket */
+	uint32_t tx_budget;  /* --tx-budget: frames per sendto() (0: the kernel's 32) */
 	bool xdp_live;     /* BPF_PROG_RUN live frames (gt_live.c) instead of a socket */
 	const char *xdp_obj; /* xdp_live.bpf.o, or NULL: next to the binary */
 };

@@ -99,7 +99,7 @@ static void usage(FILE *f)
 		"      --payload-hex HEX --payload-every K --stream ID --first-seq N\n"
 		"      --fill random|zero"
 		" --no-udp-csum --cpu N --json\n"
-		"      --threads N --queue-base Q --afxdp --xdp-frames N --xdp-live --xdp-obj PATH\n"
+		"      --threads N --queue-base Q --afxdp --xdp-frames N --tx-budget N --xdp-live --xdp-obj PATH\n"
 		"recv: --duration SEC --count N --idle SEC --expect N --ready-file PATH --dump FILE\n"
 		"      --ring-frames N --cpu N --xdp-pass --xdp-obj PATH --json\n"
 		"See test/traffic/README.md.\n");
@@ -196,7 +196,7 @@ enum {
 	O_BURST, O_COUNT, O_DURATION, O_SIZE, O_IMIX, O_VLAN, O_TTL, O_PAYLOAD_HEX,
 	O_PAYLOAD_EVERY, O_STREAM, O_FILL, O_NO_UDP_CSUM, O_CPU, O_JSON, O_IDLE, O_EXPECT,
 	O_READY_FILE, O_DUMP, O_RING_FRAMES, O_FIRST_SEQ, O_THREADS, O_QUEUE_BASE, O_AFXDP,
-	O_XDP_FRAMES, O_XDP_LIVE, O_XDP_OBJ, O_XDP_PASS,
+	O_XDP_FRAMES, O_XDP_LIVE, O_XDP_OBJ, O_XDP_PASS, O_TX_BUDGET,
 };
 
 static const struct option send_long[] = {
@@ -229,6 +229,7 @@ static const struct option send_long[] = {
 	{ "queue-base", required_argument, NULL, O_QUEUE_BASE },
 	{ "afxdp", no_argument, NULL, O_AFXDP },
 	{ "xdp-frames", required_argument, NULL, O_XDP_FRAMES },
+	{ "tx-budget", required_argument, NULL, O_TX_BUDGET },
 	{ "xdp-live", no_argument, NULL, O_XDP_LIVE },
 	{ "xdp-obj", required_argument, NULL, O_XDP_OBJ },
 	{ "json", no_argument, NULL, O_JSON },
@@ -297,7 +298,8 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 			}
 			break;
 		case O_RATE: r = parse_u64("rate", optarg, 0, 100000000, &o->rate); break;
-		case O_BURST: r = parse_u64("burst", optarg, 1, 64, &v); o->burst = (uint32_t)v; break;
+		case O_BURST: r = parse_u64("burst", optarg, 1, 256, &v); o->burst = (uint32_t)v; break;
+		case O_TX_BUDGET: r = parse_u64("tx-budget", optarg, 32, 4096, &v); o->tx_budget = (uint32_t)v; break;
 		case O_COUNT: r = parse_u64("count", optarg, 1, GT_SEQ_MASK, &o->count); break;
 		case O_DURATION: r = parse_secs("duration", optarg, &o->duration); break;
 		case O_SIZE: r = parse_u64("size", optarg, 64, 1518, &v); o->size = (uint32_t)v; break;
@@ -350,6 +352,11 @@ static int parse_send(int argc, char **argv, struct gt_send_opts *o)
 		}
 		o->udp_csum = false; /* the copies' fields change and nothing recomputes it */
 		o->fill_zero = true; /* the fill would follow the sequence number */
+	}
+	if (!o->afxdp && (o->tx_budget || o->burst > 64)) {
+		fprintf(stderr, "gen-traffic send: %s needs --afxdp (an AF_PACKET burst is at most 64)\n",
+			o->tx_budget ? "--tx-budget" : "--burst over 64");
+		return -EINVAL;
 	}
 	if (o->cpu >= 0 && o->queue_base >= 0 && !o->afxdp) {
 		fprintf(stderr, "gen-traffic send: --queue-base without --afxdp pins the threads "

@@ -37,7 +37,10 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
+#include "../../daemon/tx_budget.h"
+
 #define GT_BATCH 64
+#define GT_BURST_MAX 256 /* frames per hand-over with --afxdp --burst (AF_PACKET: GT_BATCH) */
 #define GT_THREADS_MAX 64
 #define GT_XDP_FRAME 2048 /* one UMEM chunk holds one frame (GT_FRAME_BUF) */
 #define GT_XDP_TX_RING 2048
@@ -55,6 +58,7 @@ struct gt_xdp {
 	size_t area_len;
 	uint64_t *free_addr; /* stack of UMEM chunks not in flight */
 	uint32_t n_free, n_frames;
+	uint32_t budget; /* frames one sendto() may send (tx_budget.h) */
 	int fd;
 };
 
@@ -67,12 +71,12 @@ struct gt_sender {
 	struct gt_tmpl *tmpl[GT_IMIX_CYCLE][2];
 	uint32_t n_dports;
 	uint8_t bufs[GT_BATCH][GT_FRAME_BUF]; /* AF_PACKET only */
-	uint8_t *dst[GT_BATCH];               /* where frame i of the batch is built */
-	uint64_t addr[GT_BATCH];              /* its UMEM address (AF_XDP) */
-	struct iovec iov[GT_BATCH];
+	uint8_t *dst[GT_BURST_MAX];           /* where frame i of the batch is built */
+	uint64_t addr[GT_BURST_MAX];          /* its UMEM address (AF_XDP) */
+	struct iovec iov[GT_BURST_MAX];
 	struct mmsghdr msg[GT_BATCH];
-	uint64_t partial[GT_BATCH];
-	struct gt_tmpl *used[GT_BATCH];
+	uint64_t partial[GT_BURST_MAX];
+	struct gt_tmpl *used[GT_BURST_MAX];
 	int fd;                /* AF_PACKET socket */
 	struct gt_xdp x;
 	uint64_t seq, bytes, errors, dropped, kicks;
@@ -113,7 +117,7 @@ static int open_tx(const char *ifname)
  * for transmitting; without XDP_COPY/XDP_ZEROCOPY the kernel takes zero-copy
  * where the driver has it and copy mode elsewhere (veth).
  */
-static int open_xdp(struct gt_xdp *x, const char *ifname, int queue, uint32_t frames)
+static int open_xdp(struct gt_xdp *x, const char *ifname, int queue, uint32_t frames, uint32_t budget)
 {
 	struct xsk_umem_config ucfg = {
 		.fill_size = 64,
@@ -155,6 +159,16 @@ static int open_xdp(struct gt_xdp *x, const char *ifname, int queue, uint32_t fr
 		return r < 0 ? r : -r;
 	}
 	x->fd = xsk_socket__fd(x->xsk);
+	x->budget = GEN_KERNEL_TX_BATCH;
+	if (budget > GEN_KERNEL_TX_BATCH) {
+		/* A kernel that refuses it sends 32 a call: said here and in the JSON's tx_budget. */
+		errno = 0;
+		x->budget = tx_budget_set(x->fd, budget, scfg.tx_size);
+		if (x->budget == GEN_KERNEL_TX_BATCH)
+			fprintf(stderr, "gen-traffic: --tx-budget %u on '%s' queue %d refused (%s%s): 32 a sendto()\n",
+				budget, ifname, queue, strerror(errno ? errno : EINVAL),
+				errno == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
+	}
 	return 0;
 }
 
@@ -427,7 +441,7 @@ static void *run_sender(void *arg)
 	burst = o->burst;
 	if (!burst)
 		burst = o->rate ? (uint32_t)(o->rate / 20000) : GT_BATCH;
-	burst = burst < 1 ? 1 : burst > GT_BATCH ? GT_BATCH : burst;
+	burst = burst < 1 ? 1 : burst > (o->afxdp ? GT_BURST_MAX : GT_BATCH) ? (o->afxdp ? GT_BURST_MAX : GT_BATCH) : burst;
 	/*
 	 * Token bucket in nano-packets (rate of them per ns). It banks 20 ms of
 	 * traffic (at least two bursts, at most 512 frames: the veth backlog
@@ -513,7 +527,7 @@ static void report(struct gt_sender **th, unsigned int nth, const struct gt_send
 		   uint64_t elapsed_ns)
 {
 	double secs = (double)elapsed_ns / 1e9, cpu = gt_cpu_secs();
-	uint64_t seq = 0, bytes = 0, retries = 0, dropped = 0, sent;
+	uint64_t seq = 0, bytes = 0, retries = 0, dropped = 0, kicks = 0, sent;
 	double pps, mbps, pps_cpu;
 	char size[16];
 
@@ -522,6 +536,7 @@ static void report(struct gt_sender **th, unsigned int nth, const struct gt_send
 		bytes += th[t]->bytes;
 		retries += th[t]->errors;
 		dropped += th[t]->dropped;
+		kicks += th[t]->kicks;
 	}
 	/* Dropped frames used a sequence number but never left: not "sent". */
 	sent = seq - dropped;
@@ -536,11 +551,14 @@ static void report(struct gt_sender **th, unsigned int nth, const struct gt_send
 		printf("{\"sent\":%llu,\"bytes\":%llu,\"duration_s\":%.6f,\"rate_pps\":%.0f,"
 		       "\"rate_mbps\":%.1f,\"cpu_s\":%.3f,\"pps_per_cpu_s\":%.0f,\"retries\":%llu,"
 		       "\"stream\":%u,\"proto\":\"%s\",\"size\":%s,\"mode\":\"%s\",\"threads\":%u,"
-		       "\"tx_dropped\":%llu,\"per_thread\":[",
+		       "\"tx_dropped\":%llu,",
 		       (unsigned long long)sent, (unsigned long long)bytes, secs, pps, mbps, cpu,
 		       pps_cpu, (unsigned long long)retries, o->stream,
 		       o->proto == IPPROTO_TCP ? "tcp" : "udp", size, send_mode(o),
 		       nth, (unsigned long long)dropped);
+		if (o->afxdp)
+			printf("\"kicks\":%llu,\"tx_budget\":%u,", (unsigned long long)kicks, th[0]->x.budget);
+		printf("\"per_thread\":[");
 		for (unsigned int t = 0; t < nth; t++)
 			printf("%s{\"stream\":%u,\"queue\":%d,\"sent\":%llu,\"tx_dropped\":%llu,"
 			       "\"cpu_s\":%.3f}", t ? "," : "", th[t]->o.stream, th[t]->queue,
@@ -603,7 +621,7 @@ static int setup_sender(struct gt_sender *s, const struct gt_send_opts *o, unsig
 	}
 	if (o->afxdp) {
 		s->queue = (o->queue_base < 0 ? 0 : o->queue_base) + (int)t;
-		r = open_xdp(&s->x, o->ifname, s->queue, o->xdp_frames);
+		r = open_xdp(&s->x, o->ifname, s->queue, o->xdp_frames, o->tx_budget);
 		if (r < 0)
 			fprintf(stderr, "gen-traffic: cannot open AF_XDP socket on '%s' queue %d: %s%s\n",
 				o->ifname, s->queue, strerror(-r),

@@ -33,7 +33,9 @@
  * Environment (benchmark diagnostics): GEN_SINK_TOUCH=1 reads each received
  * packet's bytes before giving the frame back (=2 also writes its first byte);
  * GEN_SINK_DEMOTE=1 then demotes the lines it read, and --fwd's the lines its
- * sendto() copied out (daemon/demote.h), as gend does with [gen] demote.
+ * sendto() copied out (daemon/demote.h), as gend does with [gen] demote;
+ * GEN_SINK_TX_BUDGET=N asks N frames a sendto() of every TX socket, as gend's
+ * [gen] tx_budget does (daemon/tx_budget.h).
  *
  * usage: gen-xsk-sink IFNAME QUEUES SECONDS [copy|zerocopy]
  *        gen-xsk-sink --fwd IN OUT QUEUES SECONDS [TXSOCKS]
@@ -57,6 +59,7 @@
 #include <bpf/libbpf.h>
 #include <xdp/xsk.h>
 #include "../../daemon/demote.h"
+#include "../../daemon/tx_budget.h"
 #include "obj_path.h"
 #include "xdp_drop.h"
 
@@ -98,6 +101,24 @@ struct sink_q {
 static volatile int stop;
 static int touch; /* GEN_SINK_TOUCH, see sink_run() */
 static int demote; /* GEN_SINK_DEMOTE: demote.h, on every line this process or its sendto() read */
+static uint32_t tx_budget; /* GEN_SINK_TX_BUDGET: frames a sendto() on each TX socket (tx_budget.h), 0: the kernel's */
+
+/*
+ * GEN_SINK_TX_BUDGET on a TX socket. A kernel that refuses it sends 32 a
+ * call: said on stderr, and tx_budget (in the JSON) falls back to 32.
+ */
+static int sink_budget(struct xsk_socket *x)
+{
+	if (tx_budget <= GEN_KERNEL_TX_BATCH)
+		return 0;
+	errno = 0;
+	if (tx_budget_set(xsk_socket__fd(x), tx_budget, SINK_RING) == GEN_KERNEL_TX_BATCH) {
+		fprintf(stderr, "gen-xsk-sink: GEN_SINK_TX_BUDGET=%u refused (%s): 32 a sendto()\n", tx_budget,
+			strerror(errno ? errno : EINVAL));
+		tx_budget = GEN_KERNEL_TX_BATCH;
+	}
+	return 0;
+}
 
 #define XDROP_OBJ "xdp_drop.bpf.o"
 #define XDROP_TC_PRIO 1
@@ -361,7 +382,7 @@ static int sink_open(struct sink_q *s)
 		/* Forwarding back out of the same queue: one socket with both rings. */
 		s->tcq = &s->cq;
 		r = xsk_socket__create(&s->xsk, s->ifname, s->q, s->umem, &s->rx, &s->tx, &sc);
-		if (r)
+		if (r || (r = sink_budget(s->xsk)))
 			return r;
 	} else {
 		r = xsk_socket__create(&s->xsk, s->ifname, s->q, s->umem, &s->rx, NULL, &sc);
@@ -375,7 +396,7 @@ static int sink_open(struct sink_q *s)
 
 		s->tcq = &s->txcq;
 		r = xsk_socket__create_shared(&s->txs, s->out, s->q, s->umem, NULL, &s->tx, &s->txfq, &s->txcq, &tc);
-		if (r)
+		if (r || (r = sink_budget(s->txs)))
 			return r;
 	}
 	for (uint32_t k = 1; k < s->ntx; k++) {
@@ -385,7 +406,7 @@ static int sink_open(struct sink_q *s)
 
 		r = xsk_socket__create_shared(&x->xsk, s->out, s->q + k * s->nq, s->umem, NULL, &x->tx, &x->fq, &x->cq,
 					      &tc);
-		if (r)
+		if (r || (r = sink_budget(x->xsk)))
 			return r;
 	}
 	if (xsk_ring_prod__reserve(&s->fq, SINK_RING, &idx) != SINK_RING)
@@ -510,7 +531,7 @@ static void *fwd_run(void *arg)
 			xsk_ring_cons__release(&s->rx, n);
 			__atomic_store_n(&s->received, s->received + n, __ATOMIC_RELAXED);
 		}
-		/* Copy mode sends at most 32 frames a call: kick until the kernel has taken them. */
+		/* Copy mode sends at most 32 frames a call (GEN_SINK_TX_BUDGET's): kick until the kernel has taken them. */
 		for (int k = 0; k < (int)SINK_BURST / 32 + 1; k++) {
 			if (__atomic_load_n(s->tx.consumer, __ATOMIC_ACQUIRE) == *s->tx.producer)
 				break;
@@ -585,6 +606,7 @@ int main(int argc, char **argv)
 		return xdrop_main(argc, argv);
 	touch = getenv("GEN_SINK_TOUCH") ? atoi(getenv("GEN_SINK_TOUCH")) : 0;
 	demote = getenv("GEN_SINK_DEMOTE") ? atoi(getenv("GEN_SINK_DEMOTE")) : 0;
+	tx_budget = getenv("GEN_SINK_TX_BUDGET") ? (uint32_t)atoi(getenv("GEN_SINK_TX_BUDGET")) : 0;
 	if ((argc == 6 || argc == 7) && !strcmp(argv[1], "--fwd")) {
 		ifname = argv[2];
 		out = argv[3];
@@ -665,8 +687,9 @@ int main(int argc, char **argv)
 		xsk_umem__delete(qs[q].umem);
 	}
 	if (out)
-		printf("{\"mode\":\"fwd\",\"in\":\"%s\",\"out\":\"%s\",\"queues\":%u,\"tx_sockets\":%u,"
+		printf("{\"mode\":\"fwd\",\"in\":\"%s\",\"out\":\"%s\",\"queues\":%u,\"tx_sockets\":%u,\"tx_budget\":%u,"
 		       "\"forwarded\":%lu,\"seconds\":%.3f,\"pps\":%.0f}\n", ifname, out, nq, ntx,
+		       tx_budget > GEN_KERNEL_TX_BATCH ? tx_budget : GEN_KERNEL_TX_BATCH,
 		       (unsigned long)(total - start), el, (double)(total - start) / el);
 	else
 		printf("{\"queues\":%u,\"received\":%lu,\"seconds\":%.3f,\"pps\":%.0f}\n", nq,

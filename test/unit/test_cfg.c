@@ -206,6 +206,23 @@ Test(cfg, spin_us)
 	cfg_free(c);
 }
 
+Test(cfg, tx_budget)
+{
+	struct cfg *c = load_ok("[gen]\nports = veth0\n");
+
+	cr_assert_eq(c->tx_budget, 256, "auto, the default, asks for 256");
+	cfg_free(c);
+	c = load_ok("[gen]\nports = veth0\ntx_budget = auto\n");
+	cr_assert_eq(c->tx_budget, 256);
+	cfg_free(c);
+	c = load_ok("[gen]\nports = veth0\ntx_budget = 4096\n");
+	cr_assert_eq(c->tx_budget, 4096, "up to the TX ring's size");
+	cfg_free(c);
+	c = load_ok("[gen]\nports = veth0\ntx_budget = 32\n");
+	cr_assert_eq(c->tx_budget, 32, "32: the kernel's own, nothing asked");
+	cfg_free(c);
+}
+
 Test(cfg, missing_file)
 {
 	char err[256];
@@ -233,6 +250,9 @@ static const struct bad_case bad[] = {
 	{ "[gen]\nports = a\nmax_wait_us = -1\n", 3, "max_wait_us must be microseconds" },
 	{ "[gen]\nports = a\nhybrid_pps = lots\n", 3, "hybrid_pps must be packets per second" },
 	{ "[gen]\nports = a\ninflight = 0\n", 3, "inflight must be batches 1..16" },
+	{ "[gen]\nports = a\ntx_budget = 16\n", 3, "tx_budget must be auto or an integer in 32..4096" },
+	{ "[gen]\nports = a\ntx_budget = 8192\n", 3, "tx_budget must be auto or an integer in 32..4096" },
+	{ "[gen]\nports = a\ntx_budget = lots\n", 3, "tx_budget must be auto or an integer in 32..4096" },
 	{ "[gen]\nports = a\ncpus = 3-1\n", 3, "cpus must list CPUs and ranges like 2-5,8, got '3-1'" },
 	{ "[gen]\nports = a\ncpus = 0,,1\n", 3, "cpus must list CPUs and ranges" },
 	{ "[gen]\nports = a\ncpus = 0-\n", 3, "cpus must list CPUs and ranges" },
