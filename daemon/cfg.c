@@ -122,7 +122,7 @@ int cfg_load(const char *path, struct cfg **ret, char *err, size_t errlen)
 	c->synth = (struct synth_cfg){ .size = 64, .flows = 16, .proto = { NF_IPPROTO_UDP }, .nproto = 1 };
 	c->queues = 1;
 	c->tx_sockets = 1;
-	c->tx_budget = GEN_TX_BUDGET_AUTO;
+	c->tx_budget = 0; /* auto */
 	c->tx_thread = CFG_TX_THREAD_AUTO;
 	c->demote = CFG_DEMOTE_AUTO;
 	c->spin_us = GEN_SPIN_US_DEFAULT;

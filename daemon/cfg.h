@@ -99,7 +99,7 @@ struct cfg {
 	int xdp_bind;                            /* enum xsk_bind: auto, zerocopy, copy */
 	enum cfg_tx_thread tx_thread;            /* TX kicks on a thread of their own per queue */
 	uint32_t tx_sockets;                     /* TX sockets per copy-mode port and queue */
-	uint32_t tx_budget;                      /* frames per copy-mode sendto() asked of the kernel (tx_budget.h) */
+	uint32_t tx_budget;                      /* frames per copy-mode sendto() asked of the kernel, 0: auto (tx_budget.h) */
 	enum cfg_demote demote;                  /* frame lines read handed back to the shared cache */
 	uint32_t spin_us;                        /* how long an idle data-plane thread polls before it blocks */
 	uint32_t spin_max_us;                    /* how far that grows while its sleeps are cut short */

@@ -249,11 +249,13 @@ struct qworker {
 	uint32_t tx_sockets;  /* [gen] tx_sockets: TX sockets per copy-mode port */
 	/*
 	 * Frames one sendto() sends on this queue's copy-mode TX sockets
-	 * (tx_budget.h): [gen] tx_budget where the kernel took it on the first
-	 * socket, else 32 and tx_budget_err says why. Set before the threads
-	 * start; later sockets (a port back) are asked the same.
+	 * (tx_budget.h): on those with a kicker thread (tx_budget_threaded) and
+	 * on those the port worker and idle controllers kick (tx_budget_shared).
+	 * [gen] tx_budget N for both; auto: 256 and 32. Where the kernel refused
+	 * the first socket asked, both 32 and tx_budget_err says why. Set before
+	 * the threads start; a port's sockets made later are asked the same.
 	 */
-	uint32_t tx_budget, tx_budget_want;
+	uint32_t tx_budget_threaded, tx_budget_shared;
 	int tx_budget_err;
 	bool demote;          /* [gen] demote resolved: the lines of frames sent and of headers read (demote.h) */
 	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
@@ -339,7 +341,7 @@ struct xsk_opts {
 	const struct synth_cfg *synth; /* for ports named synth:N */
 	enum cfg_tx_thread tx_thread;  /* who kicks each port's first TX socket */
 	uint32_t tx_sockets;           /* TX sockets per copy-mode port and queue, 1..GEN_MAX_TX_SOCKS */
-	uint32_t tx_budget;            /* [gen] tx_budget: frames per copy-mode sendto() asked of the kernel */
+	uint32_t tx_budget;            /* [gen] tx_budget: frames per copy-mode sendto() asked of the kernel, 0: auto */
 	bool tx_help;                  /* tx_thread_plan: kicker threads for the extra sockets 1..tx_kickers only */
 	uint32_t tx_kickers;
 	enum cfg_demote demote;        /* [gen] demote */

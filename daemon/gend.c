@@ -603,11 +603,15 @@ static void log_data_path(const struct rt *rt)
 				"replaced in place): no other XDP program can share the port", p + 1, rt->cfg->ports[p]);
 	}
 	if (rt->nq > 0 && rt->workers[0].tx_budget_err)
-		log_msg(LOG_NOTICE, "copy-mode TX sends the kernel's 32 frames a sendto(): it refused [gen] tx_budget = %u "
-			"(%s%s)", rt->cfg->tx_budget, strerror(rt->workers[0].tx_budget_err),
+		log_msg(LOG_NOTICE, "copy-mode TX sends the kernel's 32 frames a sendto(): it refused [gen] tx_budget (%s%s)",
+			strerror(rt->workers[0].tx_budget_err),
 			rt->workers[0].tx_budget_err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
-	else if (rt->nq > 0 && rt->workers[0].tx_budget > GEN_KERNEL_TX_BATCH)
-		log_msg(LOG_INFO, "copy-mode TX sends up to %u frames a sendto() ([gen] tx_budget)", rt->workers[0].tx_budget);
+	else if (rt->nq > 0 && rt->cfg->tx_budget > GEN_KERNEL_TX_BATCH)
+		log_msg(LOG_INFO, "copy-mode TX sends up to %u frames a sendto() ([gen] tx_budget)", rt->cfg->tx_budget);
+	else if (rt->nq > 0 && !rt->cfg->tx_budget)
+		log_msg(LOG_INFO, "copy-mode TX sends up to %u frames a sendto() on TX sockets with a kicker thread, %u on "
+			"those the port worker and chain controllers kick ([gen] tx_budget = auto)",
+			rt->workers[0].tx_budget_threaded, rt->workers[0].tx_budget_shared);
 	/*
 	 * Every data-plane thread polls while it has work: with more of them than
 	 * CPUs, more TX sockets made veth slower (8 queues with 3 sockets on 16

@@ -208,23 +208,34 @@ static uint32_t kicker_threads(const struct rt *rt)
 	return n;
 }
 
-/* Frames one sendto() sends on the copy-mode TX sockets (every queue asks alike). */
-static uint32_t tx_budget(const struct rt *rt)
+/* [gen] tx_budget as configured: auto or the number. */
+static const char *tx_budget_cfg(const struct rt *rt, char *buf, size_t len)
 {
-	return rt->nq > 0 ? rt->workers[0].tx_budget : GEN_KERNEL_TX_BATCH;
+	if (!rt->cfg->tx_budget)
+		return "auto";
+	snprintf(buf, len, "%u", rt->cfg->tx_budget);
+	return buf;
 }
 
+/* Frames one copy-mode sendto() sends (every queue asks alike): on sockets with a kicker thread, and the others. */
 static void tx_budget_line(const struct rt *rt, FILE *out)
 {
-	int err = rt->nq > 0 ? rt->workers[0].tx_budget_err : 0;
+	const struct qworker *w = rt->nq > 0 ? &rt->workers[0] : NULL;
+	char b[16];
 
-	if (err)
-		fprintf(out, "tx budget:    %u frames a copy-mode sendto(), the kernel's: it refused tx_budget = %u (%s%s)\n",
-			tx_budget(rt), rt->cfg->tx_budget, strerror(err),
-			err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
+	if (!w)
+		return;
+	if (w->tx_budget_err)
+		fprintf(out, "tx budget:    %u frames a copy-mode sendto(), the kernel's: it refused [gen] tx_budget = %s (%s%s)\n",
+			w->tx_budget_shared, tx_budget_cfg(rt, b, sizeof(b)), strerror(w->tx_budget_err),
+			w->tx_budget_err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
+	else if (w->tx_budget_threaded == w->tx_budget_shared)
+		fprintf(out, "tx budget:    %u frames a copy-mode sendto() ([gen] tx_budget = %s)\n", w->tx_budget_shared,
+			tx_budget_cfg(rt, b, sizeof(b)));
 	else
-		fprintf(out, "tx budget:    %u frames a copy-mode sendto() ([gen] tx_budget = %u%s)\n", tx_budget(rt),
-			rt->cfg->tx_budget, tx_budget(rt) == rt->cfg->tx_budget ? "" : "; no copy-mode port asked it");
+		fprintf(out, "tx budget:    %u frames a copy-mode sendto() on TX sockets with a kicker thread, %u on those the "
+			"port worker and chain controllers kick ([gen] tx_budget = %s)\n", w->tx_budget_threaded,
+			w->tx_budget_shared, tx_budget_cfg(rt, b, sizeof(b)));
 }
 
 static int count_failed(const struct rt *rt)
@@ -244,7 +255,7 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 	struct xdp_statistics xs = { 0 };
 	struct timespec now;
 	long uptime;
-	char rest[256];
+	char rest[256], tb[16];
 	uint32_t spin_max = __atomic_load_n(&wake_spin_max_ns, __ATOMIC_RELAXED) / 1000u; /* spin_max_us in effect */
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -273,8 +284,9 @@ void rt_print_status(struct rt *rt, FILE *out, bool json)
 		}
 		fprintf(out, "],\"port_modes\":[");
 		print_ports(rt, out, true);
-		fprintf(out, "],\"tx_budget\":%u,\"tx_budget_asked\":%u,\"tx_budget_error\":", tx_budget(rt),
-			rt->cfg->tx_budget);
+		fprintf(out, "],\"tx_budget\":\"%s\",\"tx_budget_threaded\":%u,\"tx_budget_shared\":%u,\"tx_budget_error\":",
+			tx_budget_cfg(rt, tb, sizeof(tb)), rt->nq > 0 ? rt->workers[0].tx_budget_threaded : GEN_KERNEL_TX_BATCH,
+			rt->nq > 0 ? rt->workers[0].tx_budget_shared : GEN_KERNEL_TX_BATCH);
 		ctl_json_str(out, rt->nq > 0 && rt->workers[0].tx_budget_err ? strerror(rt->workers[0].tx_budget_err) : "");
 		fprintf(out, ",\"umem_hugepages\":%s,\"demote\":%s,\"spin_us\":%u,\"spin_max_us\":%u,"
 			"\"tx_thread\":\"%s\",\"tx_first_socket\":\"%s\",\"tx_kicker_threads\":%u,\"tx_help\":%s,"

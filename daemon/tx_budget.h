@@ -27,7 +27,12 @@
 
 /* The kernel's budget where a socket has not set one (and the only one before 6.17). */
 #define GEN_KERNEL_TX_BATCH 32u
-/* [gen] tx_budget = auto, and the most it may be: gend's TX rings' size (dp.h). */
+/*
+ * [gen] tx_budget = auto: this many on TX sockets that have a kicker thread
+ * (a thread that does nothing else), the kernel's 32 on those the port
+ * worker and the chain controllers kick between their other work; and the
+ * most tx_budget may be: gend's TX rings' size (dp.h).
+ */
 #define GEN_TX_BUDGET_AUTO 256u
 #define GEN_TX_BUDGET_MAX 4096u
 

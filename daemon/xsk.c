@@ -25,8 +25,7 @@
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
 static void set_fill_targets(struct qworker *w);
-static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd,
-		       uint32_t budget);
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd);
 static void shards_close(struct tx_shard *x, uint32_t nextra);
 
 /* The port's TX socket (libxdp's, or the one made when its netdev came back), or -1. */
@@ -67,13 +66,13 @@ static const char *hold_tx;
  * copies them one skb at a time, and each line was last written or read on
  * another core (the receiving core, the worker).
  */
-static void tx_prefetch(const struct qworker *w, struct xsk_ring_prod *tx)
+static void tx_prefetch(const struct qworker *w, struct xsk_ring_prod *tx, uint32_t budget)
 {
 	uint32_t c = __atomic_load_n(tx->consumer, __ATOMIC_ACQUIRE);
 	uint32_t n = __atomic_load_n(tx->producer, __ATOMIC_ACQUIRE) - c;
 
-	if (n > w->tx_budget)
-		n = w->tx_budget;
+	if (n > budget)
+		n = budget;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *x = xsk_ring_prod__tx_desc(tx, c + i);
 
@@ -93,8 +92,11 @@ static void desc_put(struct xdp_desc *x, const struct gen_desc *d)
 	x->options = 0;
 }
 
-/* Kick a copy-mode TX socket; with demote, the lines of the frames the kernel copied out go back (demote.h). */
-static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
+/*
+ * Kick a copy-mode TX socket whose budget (frames a call) is budget; with
+ * demote, the lines of the frames the kernel copied out go back (demote.h).
+ */
+static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx, uint32_t budget)
 {
 #ifdef GEN_DEBUG
 	if (hold_tx && !access(hold_tx, F_OK)) {
@@ -103,7 +105,7 @@ static int tx_send(struct qworker *w, int fd, struct xsk_ring_prod *tx)
 	}
 #endif
 	if (GEN_TX_PREFETCH)
-		tx_prefetch(w, tx);
+		tx_prefetch(w, tx, budget);
 	__atomic_add_fetch(&w->tx_kicks, 1, __ATOMIC_RELAXED);
 	return (int)demote_sendto(fd, tx, w->area, w->demote);
 }
@@ -261,28 +263,34 @@ static bool sock_zerocopy(int fd)
 }
 
 /* The port's TX socket, and with it its fill and completion rings; zero-copy first under `auto`. */
-/*
- * [gen] tx_budget on a port's first copy-mode TX socket, while the queue is
- * set up (bind_port): the first port's answer is the queue's tx_budget, which its other
- * sockets, and a port's new ones later, are asked for (port_sock_open). Where
- * the kernel refuses, tx_budget stays 32 and no other socket is asked. Should
- * a later socket be refused all the same, it sends 32 a call: the kick counts
- * built on tx_budget are estimates, and kicks go on while frames wait.
- */
-static void tx_budget_apply(struct qworker *w, int fd)
+/* Whether TX shard s of a port with ntx sockets gets a kicker thread (as xsk_worker_start starts them). */
+static bool shard_plan_threaded(const struct qworker *w, int ntx, uint32_t s)
 {
-	uint32_t b;
+	if (s)
+		return s <= w->tx_kickers;
+	return w->tx_thread == CFG_TX_THREAD_YES || (w->tx_thread == CFG_TX_THREAD_AUTO && ntx > 1);
+}
 
-	if (w->tx_budget_err || w->tx_budget_want <= GEN_KERNEL_TX_BATCH)
-		return;
-	errno = 0;
-	b = tx_budget_set(fd, w->tx_budget_want, GEN_RXTX_SIZE);
-	if (w->tx_budget > GEN_KERNEL_TX_BATCH) /* not the queue's first port */
-		return;
-	if (b == GEN_KERNEL_TX_BATCH)
-		w->tx_budget_err = errno ? errno : EINVAL;
-	else
-		w->tx_budget = b;
+/*
+ * The queue's TX budgets ([gen] tx_budget) on the copy-mode TX sockets fds[0..ntx)
+ * of a port: each its plan's (shard_plan_threaded). The first refusal, while the
+ * queue is set up, sets both budgets to the kernel's 32 and no socket is asked
+ * again; one later (none has been) leaves that socket at 32: the kick counts
+ * built on the budgets are estimates, and kicks go on while frames wait.
+ */
+static void port_budgets(struct qworker *w, const int *fds, int ntx)
+{
+	for (int s = 0; s < ntx && !w->tx_budget_err; s++) {
+		uint32_t b = shard_plan_threaded(w, ntx, (uint32_t)s) ? w->tx_budget_threaded : w->tx_budget_shared;
+
+		if (b <= GEN_KERNEL_TX_BATCH || fds[s] < 0)
+			continue;
+		errno = 0;
+		if (tx_budget_set(fds[s], b, GEN_RXTX_SIZE) == GEN_KERNEL_TX_BATCH && !w->running) {
+			w->tx_budget_err = errno ? errno : EINVAL;
+			w->tx_budget_threaded = w->tx_budget_shared = GEN_KERNEL_TX_BATCH;
+		}
+	}
 }
 
 static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
@@ -313,8 +321,6 @@ static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 		pq->tx_xsk = NULL;
 		return -EOPNOTSUPP;
 	}
-	if (!pq->zerocopy)
-		tx_budget_apply(w, pq->tx_fd);
 	return 0;
 }
 
@@ -339,8 +345,8 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 	w->cls = o->cls;
 	w->tx_thread = o->tx_thread;
 	w->tx_sockets = o->tx_sockets ? o->tx_sockets : 1;
-	w->tx_budget = GEN_KERNEL_TX_BATCH;
-	w->tx_budget_want = o->tx_budget;
+	w->tx_budget_threaded = o->tx_budget ? o->tx_budget : GEN_TX_BUDGET_AUTO;
+	w->tx_budget_shared = o->tx_budget ? o->tx_budget : GEN_KERNEL_TX_BATCH;
 	w->tx_help = o->tx_help && w->tx_sockets > 1;
 #ifdef GEN_DEBUG
 	help_only = w->tx_help && getenv("GEN_TEST_HELP_ONLY") && !strcmp(getenv("GEN_TEST_HELP_ONLY"), "1");
@@ -426,9 +432,16 @@ int xsk_worker_init(struct qworker *w, uint32_t q, char **ports, int nports, con
 		}
 		if (w->tx_sockets > 1 && !w->port[p].zerocopy) {
 			r = shards_open(w->port[p].xtx, w->tx_sockets - 1, (int)if_nametoindex(w->ifname[p]), q, w->nq,
-					w->port[p].tx_fd, w->tx_budget);
+					w->port[p].tx_fd);
 			w->port[p].ntx = r ? 1 : (int)w->tx_sockets;
 			w->port[p].ntx_err = -r;
+		}
+		if (!w->port[p].zerocopy) {
+			int fds[GEN_MAX_TX_SOCKS];
+
+			for (int s = 0; s < w->port[p].ntx; s++)
+				fds[s] = shard_fd(&w->port[p], (uint32_t)s);
+			port_budgets(w, fds, w->port[p].ntx);
 		}
 	}
 	set_fill_targets(w);
@@ -896,7 +909,7 @@ static uint32_t kick_shared(struct qworker *w, struct port_q *pq, uint32_t s, ui
 		return 0;
 	/* Only sends the kernel took up count: a down netdev (ENETDOWN) keeps its frames, and no one polls on it. */
 	while (done < n && tx_waiting(pq, s)) {
-		if (tx_send(w, shard_fd(pq, s), shard_ring(pq, s)) < 0 && errno != EAGAIN && errno != EBUSY &&
+		if (tx_send(w, shard_fd(pq, s), shard_ring(pq, s), w->tx_budget_shared) < 0 && errno != EAGAIN && errno != EBUSY &&
 		    errno != ENOBUFS)
 			break;
 		done++;
@@ -913,7 +926,7 @@ static bool shard_threaded(const struct qworker *w, const struct port_q *pq, uin
 
 /*
  * Copy-mode TX only moves on sendto(), and one call sends at most
- * tx_budget frames: kick once per that many, never per packet; or
+ * tx_budget_shared frames (the socket's budget): kick once per that many, never per packet; or
  * leave it to the socket's kicker thread (tx_thread, tx_sockets), which is
  * only woken.
  */
@@ -928,7 +941,7 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 			if (unkicked)
 				wake_kick(&w->kick[s].wake);
 		} else if (!help_only && (unkicked || tx_waiting(pq, (uint32_t)s))) { /* what a controller left */
-			kick_shared(w, pq, (uint32_t)s, unkicked / w->tx_budget + 1);
+			kick_shared(w, pq, (uint32_t)s, unkicked / w->tx_budget_shared + 1);
 		}
 		pq->xtx[s - 1].unkicked = 0;
 	}
@@ -936,7 +949,7 @@ static void kick_tx(struct qworker *w, struct port_q *pq)
 		if (pq->tx_unkicked)
 			wake_kick(&w->kick[0].wake);
 	} else if (pq->in_tx && xsk_ring_prod__needs_wakeup(&pq->tx)) {
-		kick_shared(w, pq, 0, pq->tx_unkicked / w->tx_budget + 1);
+		kick_shared(w, pq, 0, pq->tx_unkicked / w->tx_budget_shared + 1);
 	}
 	pq->tx_unkicked = 0;
 }
@@ -1111,7 +1124,7 @@ static bool kicker_sleep(struct kicker *k)
 }
 
 /*
- * One sendto() sends at most tx_budget frames in copy mode: kick
+ * One sendto() sends at most tx_budget_threaded frames in copy mode: kick
  * while the ring holds frames the kernel has not taken and the socket asks
  * (an extra TX socket is kicked whenever its ring holds frames). Kicker s
  * serves TX shard s of every port of the queue.
@@ -1138,7 +1151,7 @@ static void *kicker_main(void *arg)
 
 			if (!kick_wanted(k, pq))
 				continue;
-			if (tx_send(w, shard_fd(pq, k->s), shard_ring(pq, k->s)) >= 0 || errno == EAGAIN ||
+			if (tx_send(w, shard_fd(pq, k->s), shard_ring(pq, k->s), w->tx_budget_threaded) >= 0 || errno == EAGAIN ||
 			    errno == EBUSY || errno == ENOBUFS)
 				kicked++;
 		}
@@ -1494,10 +1507,9 @@ struct port_new {
  * UMEM through pool_fd: a socket of another port (bound to another netdev) or
  * of another queue, so the kernel gives this one a buffer pool of its own
  * (hence its own rings). The copy or zero-copy mode and need_wakeup follow the
- * sharing socket. budget: the queue's tx_budget, asked of the kernel where it
- * is over its 32 (a zero-copy socket ignores it).
+ * sharing socket.
  */
-static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_fd, uint32_t budget)
+static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_fd)
 {
 	struct xdp_mmap_offsets off;
 	socklen_t optlen = sizeof(off);
@@ -1525,8 +1537,6 @@ static int port_sock_open(struct own_sock *n, int ifindex, uint32_t q, int pool_
 	n->tx.cached_cons += txn;
 	if (bind(n->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
 		return -errno;
-	if (budget > GEN_KERNEL_TX_BATCH)
-		tx_budget_set(n->fd, budget, txn);
 	return 0;
 }
 
@@ -1543,11 +1553,10 @@ static void shards_close(struct tx_shard *x, uint32_t nextra)
  * queue q + s * nq, each with a pool and rings of its own on the UMEM that
  * pool_fd's socket registered.
  */
-static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd,
-		       uint32_t budget)
+static int shards_open(struct tx_shard *x, uint32_t nextra, int ifindex, uint32_t q, uint32_t nq, int pool_fd)
 {
 	for (uint32_t i = 0; i < nextra; i++) {
-		int r = port_sock_open(&x[i].o, ifindex, q + (i + 1) * nq, pool_fd, budget);
+		int r = port_sock_open(&x[i].o, ifindex, q + (i + 1) * nq, pool_fd);
 
 		if (r) {
 			shards_close(x, i + 1);
@@ -1722,7 +1731,7 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 	n->p = p;
 	n->o.fd = -1;
 	injected = xsk_rebind_fault(w->q);
-	r = injected ? -EBUSY : port_sock_open(&n->o, ifindex, w->q, pool_fd, w->tx_budget);
+	r = injected ? -EBUSY : port_sock_open(&n->o, ifindex, w->q, pool_fd);
 	if (r) {
 		snprintf(err, errlen, "failed to bind the AF_XDP socket of '%s' (ifindex %d) queue %u: %s%s", w->ifname[p],
 			 ifindex, w->q, strerror(-r), injected ? " (injected: GEN_FAULT_REBIND_Q)" : "");
@@ -1735,9 +1744,14 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 	 */
 	n->ntx = 1;
 	if (w->tx_sockets > 1 && (w->kick[1].running || w->tx_help) && !sock_zerocopy(n->o.fd))
-		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd, w->tx_budget) ?
-				 1 :
-				 (int)w->tx_sockets;
+		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd) ? 1 : (int)w->tx_sockets;
+	if (!sock_zerocopy(n->o.fd)) {
+		int fds[GEN_MAX_TX_SOCKS] = { n->o.fd };
+
+		for (int s = 1; s < n->ntx; s++)
+			fds[s] = n->xtx[s - 1].o.fd;
+		port_budgets(w, fds, n->ntx);
+	}
 	/* Every chain's RX socket on p: its replacement on the new netdev. */
 	for (int i = 0; i < w->nrx; i++) {
 		struct rx_sock *s;

@@ -59,7 +59,9 @@
 # symbols, for gend, the plain receiver and the forwarder alike),
 # GEN_TX_BUDGET=N (32..4096 or auto: gend's [gen] tx_budget, and as many
 # frames a sendto() asked of the plain forwarder's and the transmit ceiling's
-# sockets, whose sender then hands over bursts of 256; unset or auto: 256),
+# sockets, whose sender then hands over bursts of 256; unset or auto: as
+# gend's auto, 256 for the ceiling's threads, which only kick, and 32 for the
+# forwarder's, which also receive),
 # VETH_SENDERS / VETH_RECEIVERS (subsets of "gen-traffic xdp-live xdp-trafficgen"
 # and "xdp-drop tc-drop gen-traffic-recv", the defaults), GEND_CPUS=LIST (gend's
 # [gen] cpus; xdp-live's threads run on CPUs 0..Q-1, so a list past them keeps
@@ -80,11 +82,16 @@ net_require
 # The ceiling's sink only; the counting receivers on r0 run in XDP or tc, not in it.
 CSINK=$SINK
 [ -z "${SINK_CPUS:-}" ] || CSINK="taskset -c $SINK_CPUS $SINK"
-# The plain programs' TX budget, as gend's (GEN_TX_BUDGET; unset or auto: 256,
-# as gend's auto). Where the kernel refuses it they send 32 a call, and say so.
+# The plain programs' TX budgets, as gend's (GEN_TX_BUDGET): N for both; unset
+# or auto, as gend's auto, 256 for the transmit ceiling (threads that only
+# kick) and the kernel's 32 for the forwarder (its one thread per queue also
+# receives). Where the kernel refuses they send 32 a call, and say so.
 PTXB=${GEN_TX_BUDGET:-auto}
-[ "$PTXB" = auto ] && PTXB=256
-export GEN_SINK_TX_BUDGET=$PTXB
+if [ "$PTXB" = auto ]; then
+	PTXB=256
+else
+	export GEN_SINK_TX_BUDGET=$PTXB
+fi
 TXC_BUDGET=(--tx-budget "$PTXB" --burst 256)
 [ "$PTXB" -gt 32 ] || TXC_BUDGET=()
 # The transmit ceiling's CPUs, and gout/r0 queues enough for a thread on each.
@@ -359,7 +366,7 @@ RXFULL=$(json_get "$WORK/st.json" "j['xsk']['rx_ring_full']")
 MODE=$(json_get "$WORK/st.json" "j['port_modes'][0]['mode']")
 BACKEND=$(json_get "$WORK/st.json" "j['backend']")
 DEMOTE=$(json_get "$WORK/st.json" "'on' if j.get('demote') else 'off'")
-TXB=$(json_get "$WORK/st.json" "str(j.get('tx_budget', 32))")
+TXB=$(json_get "$WORK/st.json" "f\"{j.get('tx_budget', '32')} ({j.get('tx_budget_threaded', 32)} with a kicker thread, {j.get('tx_budget_shared', 32)} without)\"")
 SPIN=$(json_get "$WORK/st.json" "str(j.get('spin_us', '?')) + ('-' + str(j['spin_max_us']) if j.get('spin_max_us', 0) > j.get('spin_us', 0) else '')")
 if [ "${LATENCY:-0}" = 1 ] && [ -n "${G[gen-traffic,gen-traffic-recv]:-}" ]; then
 	HALF=$(python3 -c "print(int(float('${G[gen-traffic,gen-traffic-recv]%% *}') * 1e6 / 2))")

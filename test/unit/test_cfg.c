@@ -210,10 +210,10 @@ Test(cfg, tx_budget)
 {
 	struct cfg *c = load_ok("[gen]\nports = veth0\n");
 
-	cr_assert_eq(c->tx_budget, 256, "auto, the default, asks for 256");
+	cr_assert_eq(c->tx_budget, 0, "auto (0), the default: the plan decides per TX socket");
 	cfg_free(c);
 	c = load_ok("[gen]\nports = veth0\ntx_budget = auto\n");
-	cr_assert_eq(c->tx_budget, 256);
+	cr_assert_eq(c->tx_budget, 0);
 	cfg_free(c);
 	c = load_ok("[gen]\nports = veth0\ntx_budget = 4096\n");
 	cr_assert_eq(c->tx_budget, 4096, "up to the TX ring's size");
