@@ -61,8 +61,8 @@ static const char *hold_tx;
 #endif
 
 /*
- * The first line of each frame the next sendto() copies out (at most
- * tx_budget), asked for at once into this core's L2: the kernel
+ * The first line of each frame the next sendto() copies out (at most the
+ * socket's budget), asked for at once into this core's L2: the kernel
  * copies them one skb at a time, and each line was last written or read on
  * another core (the receiving core, the worker).
  */
@@ -262,7 +262,6 @@ static bool sock_zerocopy(int fd)
 	return getsockopt(fd, SOL_XDP, XDP_OPTIONS, &o, &len) == 0 && (o.flags & XDP_OPTIONS_ZEROCOPY);
 }
 
-/* The port's TX socket, and with it its fill and completion rings; zero-copy first under `auto`. */
 /* Whether TX shard s of a port with ntx sockets gets a kicker thread (as xsk_worker_start starts them). */
 static bool shard_plan_threaded(const struct qworker *w, int ntx, uint32_t s)
 {
@@ -293,6 +292,7 @@ static void port_budgets(struct qworker *w, const int *fds, int ntx)
 	}
 }
 
+/* The port's TX socket, and with it its fill and completion rings; zero-copy first under `auto`. */
 static int bind_port(struct qworker *w, int p, enum xsk_bind bind)
 {
 	struct port_q *pq = &w->port[p];
