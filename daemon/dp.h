@@ -209,6 +209,11 @@ struct port_q {
 #define GEN_MAX_RX_SOCKS 1024
 #define GEN_MAX_IOS 256
 
+/* The queue's frames: in the chains, in fill rings or RX, in TX rings or awaiting completion, free. */
+struct xsk_frames_where {
+	uint32_t chains, fill, tx, free;
+};
+
 /* Per queue: one UMEM shared by every port and chain on it, and its worker. */
 struct qworker {
 	uint32_t q;
@@ -226,6 +231,7 @@ struct qworker {
 	uint8_t *fill_owner;  /* per frame: 1 + the port whose fill ring holds it, 0 when none */
 	uint32_t lost;        /* frames a gone port's kernel side kept: written off, never reused */
 	uint32_t in_chains; /* handed to controllers, not yet back (genctl stats: frames_held) */
+	struct xsk_frames_where seen; /* the worker's counts after its last pass, for other threads (atomic) */
 
 	/* Changed only by the worker, some on behalf of the main thread (xsk.c: xsk_call). */
 	struct rx_sock *rx[GEN_MAX_RX_SOCKS];
@@ -474,9 +480,7 @@ uint32_t xsk_frames_accounted(const struct qworker *w);
  * worker for xsk_frames_accounted, and in passing by other threads (genctl
  * stats, metrics), for whom it is a sample, not a sum.
  */
-struct xsk_frames_where {
-	uint32_t chains, fill, tx, free;
-};
+/* As of the end of the worker's last pass: for any thread. */
 void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f);
 
 #endif

@@ -571,8 +571,10 @@ void rt_print_stats(struct rt *rt, FILE *out, bool json)
 				"\"backend_fallbacks\":%lu,\"backend_lost\":%lu,\"failed\":%s,\"fail_dropped\":%lu,"
 				"\"xsk_rx_dropped\":%llu,\"xsk_rx_ring_full\":%llu",
 				rc->c.id, (unsigned long)rx, (unsigned long)tx, (unsigned long)drop, last, avg,
-				rc->c.batch_max, (unsigned long)rc->c.batches, (unsigned long)matched, be,
-				(unsigned long)rc->c.fallbacks, (unsigned long)rc->c.backend_lost,
+				__atomic_load_n(&rc->c.batch_max, __ATOMIC_RELAXED),
+				(unsigned long)__atomic_load_n(&rc->c.batches, __ATOMIC_RELAXED), (unsigned long)matched, be,
+				(unsigned long)__atomic_load_n(&rc->c.fallbacks, __ATOMIC_RELAXED),
+				(unsigned long)__atomic_load_n(&rc->c.backend_lost, __ATOMIC_RELAXED),
 				__atomic_load_n(&rc->c.failed, __ATOMIC_ACQUIRE) ? "true" : "false",
 				(unsigned long)__atomic_load_n(&rc->c.fail_dropped, __ATOMIC_RELAXED), xs.rx_dropped,
 				xs.rx_ring_full);

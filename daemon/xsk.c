@@ -817,22 +817,48 @@ void xsk_port_state(struct qworker *w, int p, bool down, bool gone)
 			wake_kick(&w->kick[s].wake);
 }
 
-void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
+/* Where the queue's frames are now: the worker's own view (its counters are its alone to write). */
+static void frames_live(const struct qworker *w, struct xsk_frames_where *f)
 {
-	*f = (struct xsk_frames_where){ .chains = __atomic_load_n(&w->in_chains, __ATOMIC_RELAXED),
-					.free = __atomic_load_n(&w->nfree, __ATOMIC_RELAXED) };
+	*f = (struct xsk_frames_where){ .chains = w->in_chains, .free = w->nfree };
 	for (int p = 0; p < w->nports; p++) {
-		f->fill += __atomic_load_n(&w->port[p].in_fill, __ATOMIC_RELAXED);
-		f->tx += __atomic_load_n(&w->port[p].in_tx, __ATOMIC_RELAXED);
+		f->fill += w->port[p].in_fill;
+		f->tx += w->port[p].in_tx;
 	}
 }
 
+/*
+ * For other threads (genctl stats, metrics): the worker's view as of the end
+ * of its last pass (frames_seen), each count stored atomically; it sleeps
+ * only after a pass, so an idle queue's view is current.
+ */
+void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
+{
+	*f = (struct xsk_frames_where){ .chains = __atomic_load_n(&w->seen.chains, __ATOMIC_RELAXED),
+					.fill = __atomic_load_n(&w->seen.fill, __ATOMIC_RELAXED),
+					.tx = __atomic_load_n(&w->seen.tx, __ATOMIC_RELAXED),
+					.free = __atomic_load_n(&w->seen.free, __ATOMIC_RELAXED) };
+}
+
+/* The worker: every frame of the queue somewhere (test: nframes). */
 uint32_t xsk_frames_accounted(const struct qworker *w)
 {
 	struct xsk_frames_where f;
 
-	xsk_frames_where(w, &f);
+	frames_live(w, &f);
 	return f.chains + f.fill + f.tx + f.free + w->lost;
+}
+
+/* The worker, after a pass: its view for xsk_frames_where. */
+static void frames_seen(struct qworker *w)
+{
+	struct xsk_frames_where f;
+
+	frames_live(w, &f);
+	__atomic_store_n(&w->seen.chains, f.chains, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->seen.fill, f.fill, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->seen.tx, f.tx, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->seen.free, f.free, __ATOMIC_RELAXED);
 }
 
 /* Waits outside the data path (pause handshakes, shutdown). */
@@ -1057,6 +1083,7 @@ static void *worker_main(void *arg)
 		if (xsk_frames_accounted(w) != w->nframes)
 			w->accounting_errors++;
 #endif
+		frames_seen(w);
 		now = spin_now_ns();
 		if (work) {
 			int cpu = sched_getcpu(); /* a read of the rseq area with glibc 2.35 and later */
