@@ -263,6 +263,7 @@ struct qworker {
 	 */
 	uint32_t tx_budget_threaded, tx_budget_shared;
 	int tx_budget_err;
+	bool tx_any_threaded; /* some copy-mode TX socket of the queue has a kicker thread (set up at start) */
 	bool demote;          /* [gen] demote resolved: the lines of frames sent and of headers read (demote.h) */
 	uint32_t nq;          /* gend's queues: shard s of this queue binds to port queue q + s * nq */
 	/* kick[0]: shard 0's kicker (tx_thread); kick[s]: TX shard s's on every port (tx_sockets > s). */

@@ -608,7 +608,7 @@ static void log_data_path(const struct rt *rt)
 			rt->workers[0].tx_budget_err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
 	else if (rt->nq > 0 && rt->cfg->tx_budget > GEN_KERNEL_TX_BATCH)
 		log_msg(LOG_INFO, "copy-mode TX sends up to %u frames a sendto() ([gen] tx_budget)", rt->cfg->tx_budget);
-	else if (rt->nq > 0 && !rt->cfg->tx_budget)
+	else if (rt->nq > 0 && !rt->cfg->tx_budget && rt->workers[0].tx_any_threaded)
 		log_msg(LOG_INFO, "copy-mode TX sends up to %u frames a sendto() on TX sockets with a kicker thread, %u on "
 			"those the port worker and chain controllers kick ([gen] tx_budget = auto)",
 			rt->workers[0].tx_budget_threaded, rt->workers[0].tx_budget_shared);

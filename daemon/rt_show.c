@@ -229,9 +229,10 @@ static void tx_budget_line(const struct rt *rt, FILE *out)
 		fprintf(out, "tx budget:    %u frames a copy-mode sendto(), the kernel's: it refused [gen] tx_budget = %s (%s%s)\n",
 			w->tx_budget_shared, tx_budget_cfg(rt, b, sizeof(b)), strerror(w->tx_budget_err),
 			w->tx_budget_err == ENOPROTOOPT ? "; Linux 6.17 and later have it" : "");
-	else if (w->tx_budget_threaded == w->tx_budget_shared)
-		fprintf(out, "tx budget:    %u frames a copy-mode sendto() ([gen] tx_budget = %s)\n", w->tx_budget_shared,
-			tx_budget_cfg(rt, b, sizeof(b)));
+	else if (w->tx_budget_threaded == w->tx_budget_shared || !w->tx_any_threaded)
+		fprintf(out, "tx budget:    %u frames a copy-mode sendto() ([gen] tx_budget = %s%s)\n", w->tx_budget_shared,
+			tx_budget_cfg(rt, b, sizeof(b)),
+			w->tx_budget_threaded != w->tx_budget_shared ? "; no TX socket has a kicker thread" : "");
 	else
 		fprintf(out, "tx budget:    %u frames a copy-mode sendto() on TX sockets with a kicker thread, %u on those the "
 			"port worker and chain controllers kick ([gen] tx_budget = %s)\n", w->tx_budget_threaded,

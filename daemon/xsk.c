@@ -280,8 +280,11 @@ static bool shard_plan_threaded(const struct qworker *w, int ntx, uint32_t s)
 static void port_budgets(struct qworker *w, const int *fds, int ntx)
 {
 	for (int s = 0; s < ntx && !w->tx_budget_err; s++) {
-		uint32_t b = shard_plan_threaded(w, ntx, (uint32_t)s) ? w->tx_budget_threaded : w->tx_budget_shared;
+		bool threaded = shard_plan_threaded(w, ntx, (uint32_t)s);
+		uint32_t b = threaded ? w->tx_budget_threaded : w->tx_budget_shared;
 
+		if (threaded && !w->running)
+			w->tx_any_threaded = true;
 		if (b <= GEN_KERNEL_TX_BATCH || fds[s] < 0)
 			continue;
 		errno = 0;

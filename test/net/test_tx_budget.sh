@@ -84,9 +84,13 @@ if [ -x "$BUILD/daemon/gend-debug" ]; then
 		else
 			[ "$k" -ge $((3000 / 32)) ] || fail "$what: $k sendto() calls for 3000 frames, fewer than 32 a call allows"
 		fi
-		case "$cfgb" in
-		auto) grep -q "on TX sockets with a kicker thread, 32 on those the port worker and chain controllers kick (\[gen\] tx_budget = auto)" "$WORK/gend.log" ||
+		case "$cfgb-$txt" in
+		auto-yes) grep -q "on TX sockets with a kicker thread, 32 on those the port worker and chain controllers kick (\[gen\] tx_budget = auto)" "$WORK/gend.log" ||
 			fail "$what: no log line for the auto plan" ;;
+		auto-no) # no socket has a kicker thread: nothing asked, nothing logged, status says so
+			grep -q "tx_budget" "$WORK/gend.log" && fail "$what: a log line, yet no socket was asked: $(grep tx_budget "$WORK/gend.log")"
+			[[ "$(ctl status | grep '^tx budget:')" == *"32 frames a copy-mode sendto() ([gen] tx_budget = auto; no TX socket has a kicker thread)"* ]] ||
+				fail "$what: genctl status: '$(ctl status | grep '^tx budget:')'" ;;
 		*) grep -q "copy-mode TX sends up to $cfgb frames a sendto() (\[gen\] tx_budget)" "$WORK/gend.log" ||
 			fail "$what: no log line for tx_budget = $cfgb" ;;
 		esac
