@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cfg_keys.h"
-#include "tx_budget.h"
 
 /* ---- [nf] sections ---- */
 

@@ -473,15 +473,10 @@ int xsk_fault_setup(char *err, size_t errlen);
 /* Whether that override makes this attempt fail: on queue q, or at XSK_FAULT_XDP (false but in gend-debug). */
 #define XSK_FAULT_XDP (-2L)
 bool xsk_rebind_fault(long q);
-/* Frames the worker can account for right now, for the invariant check (equals nframes). */
-uint32_t xsk_frames_accounted(const struct qworker *w);
 /*
- * Where a queue's frames are: in the chains, in fill rings or taken for RX, in
- * TX rings or awaiting completion, in the worker's free pool. Read by the
- * worker for xsk_frames_accounted, and in passing by other threads (genctl
- * stats, metrics), for whom it is a sample, not a sum.
+ * Where a queue's frames are, as the worker left them at the end of its last
+ * pass (it sleeps only after a pass): for any thread (genctl stats, metrics).
  */
-/* As of the end of the worker's last pass: for any thread. */
 void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f);
 
 #endif

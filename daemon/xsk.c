@@ -820,16 +820,6 @@ void xsk_port_state(struct qworker *w, int p, bool down, bool gone)
 			wake_kick(&w->kick[s].wake);
 }
 
-/* Where the queue's frames are now: the worker's own view (its counters are its alone to write). */
-static void frames_live(const struct qworker *w, struct xsk_frames_where *f)
-{
-	*f = (struct xsk_frames_where){ .chains = w->in_chains, .free = w->nfree };
-	for (int p = 0; p < w->nports; p++) {
-		f->fill += w->port[p].in_fill;
-		f->tx += w->port[p].in_tx;
-	}
-}
-
 /*
  * For other threads (genctl stats, metrics): the worker's view as of the end
  * of its last pass (frames_seen), each count stored atomically; it sleeps
@@ -843,25 +833,24 @@ void xsk_frames_where(const struct qworker *w, struct xsk_frames_where *f)
 					.free = __atomic_load_n(&w->seen.free, __ATOMIC_RELAXED) };
 }
 
-/* The worker: every frame of the queue somewhere (test: nframes). */
-uint32_t xsk_frames_accounted(const struct qworker *w)
+/*
+ * The worker, after each pass: where its frames are (its counters are its
+ * alone to write), published for xsk_frames_where; returns every frame it
+ * accounts for, which must be nframes.
+ */
+static uint32_t frames_seen(struct qworker *w)
 {
-	struct xsk_frames_where f;
+	struct xsk_frames_where f = { .chains = w->in_chains, .free = w->nfree };
 
-	frames_live(w, &f);
-	return f.chains + f.fill + f.tx + f.free + w->lost;
-}
-
-/* The worker, after a pass: its view for xsk_frames_where. */
-static void frames_seen(struct qworker *w)
-{
-	struct xsk_frames_where f;
-
-	frames_live(w, &f);
+	for (int p = 0; p < w->nports; p++) {
+		f.fill += w->port[p].in_fill;
+		f.tx += w->port[p].in_tx;
+	}
 	__atomic_store_n(&w->seen.chains, f.chains, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->seen.fill, f.fill, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->seen.tx, f.tx, __ATOMIC_RELAXED);
 	__atomic_store_n(&w->seen.free, f.free, __ATOMIC_RELAXED);
+	return f.chains + f.fill + f.tx + f.free + w->lost;
 }
 
 /* Waits outside the data path (pause handshakes, shutdown). */
@@ -1046,7 +1035,7 @@ static void *worker_main(void *arg)
 	STORE(&w->spin_ns, spin_window(&spin));
 	last = spin_now_ns();
 	while (!LOAD(&w->stop)) {
-		uint32_t work = 0, in = 0;
+		uint32_t work = 0, in = 0, accounted;
 		uint64_t now;
 
 		w->pass_ns = last;
@@ -1076,17 +1065,17 @@ static void *worker_main(void *arg)
 			work += forward(w, w->ios[i]);
 		for (int p = 0; p < w->nports; p++)
 			kick_tx(w, &w->port[p]);
+		accounted = frames_seen(w);
 #ifdef GEN_DEBUG
-		if (xsk_frames_accounted(w) != w->nframes) {
-			fprintf(stderr, "queue %u: frame accounting broken: %u of %u frames accounted\n", w->q,
-				xsk_frames_accounted(w), w->nframes);
+		if (accounted != w->nframes) {
+			fprintf(stderr, "queue %u: frame accounting broken: %u of %u frames accounted\n", w->q, accounted,
+				w->nframes);
 			abort();
 		}
 #else
-		if (xsk_frames_accounted(w) != w->nframes)
+		if (accounted != w->nframes)
 			w->accounting_errors++;
 #endif
-		frames_seen(w);
 		now = spin_now_ns();
 		if (work) {
 			int cpu = sched_getcpu(); /* a read of the rseq area with glibc 2.35 and later */
@@ -1735,7 +1724,7 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 {
 	struct port_new *n;
 	int pool_fd = -1, r;
-	bool injected;
+	bool injected, zc;
 
 	*out = NULL;
 
@@ -1773,9 +1762,10 @@ int xsk_port_prepare(struct qworker *w, int p, int ifindex, struct port_new **ou
 	 * (tx_help). Where they cannot be bound, one (as at start).
 	 */
 	n->ntx = 1;
-	if (w->tx_sockets > 1 && (w->kick[1].running || w->tx_help) && !sock_zerocopy(n->o.fd))
+	zc = sock_zerocopy(n->o.fd);
+	if (w->tx_sockets > 1 && (w->kick[1].running || w->tx_help) && !zc)
 		n->ntx = shards_open(n->xtx, w->tx_sockets - 1, ifindex, w->q, w->nq, n->o.fd) ? 1 : (int)w->tx_sockets;
-	if (!sock_zerocopy(n->o.fd)) {
+	if (!zc) {
 		int fds[GEN_MAX_TX_SOCKS] = { n->o.fd };
 
 		for (int s = 1; s < n->ntx; s++)
