@@ -204,6 +204,8 @@ struct rig {
 	pthread_t thread;
 	uint64_t pushed, passed, dropped, seq_dups, ring_full;
 	uint8_t *seen;          /* ESP sequence numbers seen on the way out */
+	uint64_t t0, moves_seen; /* moves: each one the rig saw, when and why (sleep_watch) */
+	char moves[512];
 };
 
 static void *worker_main(void *arg)
@@ -288,6 +290,7 @@ static void rig_start(struct rig *r, int nq, bool hybrid, uint32_t max_wait_us, 
 	char err[256];
 
 	memset(r, 0, sizeof(*r));
+	r->t0 = fake_now_ns();
 	r->nq = nq;
 	r->seen = calloc(1u << 24, 1);
 	for (int q = 0; q < nq; q++) {
@@ -342,6 +345,30 @@ static void sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
+}
+
+/*
+ * Sleep ms, looking every 2 ms for a hybrid move: each one goes into r->moves
+ * (ms since the rig started, the placement, the controller's reason), for the
+ * messages of the tests that count moves.
+ */
+static void sleep_watch(struct rig *r, long ms)
+{
+	uint64_t until = fake_now_ns() + (uint64_t)ms * 1000000;
+
+	while (fake_now_ns() < until) {
+		uint64_t n = __atomic_load_n(&r->c.switches, __ATOMIC_ACQUIRE);
+		size_t used = strlen(r->moves);
+
+		if (n != r->moves_seen && used < sizeof(r->moves) - 1) {
+			pthread_mutex_lock(&r->c.place_lock);
+			snprintf(r->moves + used, sizeof(r->moves) - used, "[%.0f ms: %s, %s] ",
+				 (double)(fake_now_ns() - r->t0) / 1e6, chain_placement(&r->c), r->c.move_reason);
+			pthread_mutex_unlock(&r->c.place_lock);
+			r->moves_seen = n;
+		}
+		sleep_ms(until - fake_now_ns() > 2000000 ? 2 : 1);
+	}
 }
 
 /* Packets the live flowmon state counted, and the ESP state's last sequence number. */
@@ -500,21 +527,21 @@ Test(elastic, hybrid_switches_both_ways_no_loss, .timeout = 60)
 	fake_reset(1000000, 8);
 	rig_start(&r, 2, true, 0, 0, 40000);
 	r.rate = 5000; /* per queue: 10 kpps in all */
-	sleep_ms(700);
+	sleep_watch(&r, 700);
 	cr_expect_str_eq(chain_placement(&r.c), "cpu");
 	cr_expect_eq(fake.submits, 0, "nothing on the device at low load");
 	r.rate = 50000; /* 100 kpps > 40 kpps */
-	sleep_ms(1200);
-	cr_expect_str_eq(chain_placement(&r.c), "fake", "moved up under load");
+	sleep_watch(&r, 1200);
+	cr_expect_str_eq(chain_placement(&r.c), "fake", "moved up under load; moves: %s", r.moves);
 	cr_expect_gt(fake.submits, 0);
 	r.rate = 5000; /* 10 kpps < 20 kpps */
-	sleep_ms(1200);
-	cr_expect_str_eq(chain_placement(&r.c), "cpu", "moved back at low load");
+	sleep_watch(&r, 1200);
+	cr_expect_str_eq(chain_placement(&r.c), "cpu", "moved back at low load; moves: %s", r.moves);
 	subs_low = fake.submits;
-	sleep_ms(300);
+	sleep_watch(&r, 300);
 	cr_expect_eq(fake.submits, subs_low, "no batch on the device once back");
 	rig_stop(&r);
-	cr_expect_eq(r.c.switches, 2, "two moves, no flapping: %lu", (unsigned long)r.c.switches);
+	cr_expect_eq(r.c.switches, 2, "two moves, no flapping: %lu; moves: %s", (unsigned long)r.c.switches, r.moves);
 	cr_expect_gt(r.pushed, 50000);
 	cr_expect_eq(r.passed, r.pushed, "no packet lost: %lu of %lu back", (unsigned long)r.passed,
 		     (unsigned long)r.pushed);
