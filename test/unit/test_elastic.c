@@ -348,27 +348,34 @@ static void sleep_ms(long ms)
 }
 
 /*
- * Sleep ms, looking every 2 ms for a hybrid move: each one goes into r->moves
- * (ms since the rig started, the placement, the controller's reason), for the
- * messages of the tests that count moves.
+ * A hybrid move since the last look goes into r->moves: ms since the rig
+ * started, how many moves in all, the placement, the controller's reason (the
+ * last move's, where the look came after more than one).
  */
+static void watch_moves(struct rig *r)
+{
+	uint64_t n = __atomic_load_n(&r->c.switches, __ATOMIC_ACQUIRE);
+	size_t used = strlen(r->moves);
+
+	if (n == r->moves_seen || used >= sizeof(r->moves) - 1)
+		return;
+	pthread_mutex_lock(&r->c.place_lock);
+	snprintf(r->moves + used, sizeof(r->moves) - used, "[%.0f ms: move %lu, %s, %s] ",
+		 (double)(fake_now_ns() - r->t0) / 1e6, (unsigned long)n, chain_placement(&r->c), r->c.move_reason);
+	pthread_mutex_unlock(&r->c.place_lock);
+	r->moves_seen = n;
+}
+
+/* Sleep ms, looking for moves every 2 ms (for the messages of the tests that count moves). */
 static void sleep_watch(struct rig *r, long ms)
 {
 	uint64_t until = fake_now_ns() + (uint64_t)ms * 1000000;
 
 	while (fake_now_ns() < until) {
-		uint64_t n = __atomic_load_n(&r->c.switches, __ATOMIC_ACQUIRE);
-		size_t used = strlen(r->moves);
-
-		if (n != r->moves_seen && used < sizeof(r->moves) - 1) {
-			pthread_mutex_lock(&r->c.place_lock);
-			snprintf(r->moves + used, sizeof(r->moves) - used, "[%.0f ms: %s, %s] ",
-				 (double)(fake_now_ns() - r->t0) / 1e6, chain_placement(&r->c), r->c.move_reason);
-			pthread_mutex_unlock(&r->c.place_lock);
-			r->moves_seen = n;
-		}
+		watch_moves(r);
 		sleep_ms(until - fake_now_ns() > 2000000 ? 2 : 1);
 	}
+	watch_moves(r);
 }
 
 /* Packets the live flowmon state counted, and the ESP state's last sequence number. */
@@ -528,7 +535,7 @@ Test(elastic, hybrid_switches_both_ways_no_loss, .timeout = 60)
 	rig_start(&r, 2, true, 0, 0, 40000);
 	r.rate = 5000; /* per queue: 10 kpps in all */
 	sleep_watch(&r, 700);
-	cr_expect_str_eq(chain_placement(&r.c), "cpu");
+	cr_expect_str_eq(chain_placement(&r.c), "cpu", "on the cpu at low load; moves: %s", r.moves);
 	cr_expect_eq(fake.submits, 0, "nothing on the device at low load");
 	r.rate = 50000; /* 100 kpps > 40 kpps */
 	sleep_watch(&r, 1200);
@@ -541,6 +548,7 @@ Test(elastic, hybrid_switches_both_ways_no_loss, .timeout = 60)
 	sleep_watch(&r, 300);
 	cr_expect_eq(fake.submits, subs_low, "no batch on the device once back");
 	rig_stop(&r);
+	watch_moves(&r);
 	cr_expect_eq(r.c.switches, 2, "two moves, no flapping: %lu; moves: %s", (unsigned long)r.c.switches, r.moves);
 	cr_expect_gt(r.pushed, 50000);
 	cr_expect_eq(r.passed, r.pushed, "no packet lost: %lu of %lu back", (unsigned long)r.passed,
