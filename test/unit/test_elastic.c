@@ -204,7 +204,7 @@ struct rig {
 	pthread_t thread;
 	uint64_t pushed, passed, dropped, seq_dups, ring_full;
 	uint8_t *seen;          /* ESP sequence numbers seen on the way out */
-	uint64_t t0, moves_seen; /* moves: each one the rig saw, when and why (sleep_watch) */
+	uint64_t t0, moves_seen; /* moves: each one the rig saw, when and why (watch_moves) */
 	char moves[512];
 };
 
